@@ -1,0 +1,227 @@
+"""The tierflow error hierarchy: small, flat, named after the domain.
+
+Every error a user can cause says *what* is wrong, *where* (file, field, role, node or line)
+and, where possible, *how to fix it*. Errors that collect several problems (a config, a graph,
+a flow file) carry them all in ``problems`` so a user fixes everything in one pass.
+
+No error message ever contains a secret: API keys are held as ``pydantic.SecretStr`` and
+messages are built from names, never from values of secret fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One located problem: ``where`` names the file/field/node, ``message`` says what and how."""
+
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}" if self.where else self.message
+
+
+class TierflowError(Exception):
+    """Base class of every error tierflow raises on purpose."""
+
+
+class _ProblemsError(TierflowError):
+    """An error that reports every problem found, not just the first."""
+
+    title = "invalid input"
+
+    def __init__(self, problems: list[Problem] | Problem | str, *, source: str | None = None) -> None:
+        if isinstance(problems, (Problem, str)):
+            problems = [problems if isinstance(problems, Problem) else Problem("", problems)]
+        self.problems: list[Problem] = list(problems)
+        self.source = source
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        head = f"{self.title} in {self.source}" if self.source else self.title
+        n = len(self.problems)
+        lines = [f"{head} ({n} problem{'s' if n != 1 else ''}):"]
+        lines += [f"  - {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+# --- configuration and registry -------------------------------------------------------------
+
+
+class ConfigError(_ProblemsError):
+    """A config file, resources file or registry is invalid (every problem is listed)."""
+
+    title = "invalid configuration"
+
+
+class MissingEnvVarError(ConfigError):
+    """A ``${VAR}`` in a config file names an environment variable that is not set."""
+
+
+class UnknownRoleError(TierflowError, LookupError):
+    """A call or node names a role the registry does not declare."""
+
+    def __init__(self, role: str, declared: list[str]) -> None:
+        self.role = role
+        self.declared = declared
+        super().__init__(
+            f"unknown role {role!r}: the registry declares {declared}. "
+            f"Declare it under `models:` in the config, or use a 'provider/model' string."
+        )
+
+
+# --- provider calls ---------------------------------------------------------------------------
+
+
+class ProviderError(TierflowError):
+    """An upstream call failed. ``target`` is ``"ref/model"``; never contains a secret.
+
+    ``retryable``: trying the same target again may succeed (429, 5xx, timeouts, resets).
+    ``fallbackable``: trying the next target in the role's chain may succeed.
+    """
+
+    retryable: bool = False
+    fallbackable: bool = True
+
+    def __init__(self, message: str, *, target: str = "", status_code: int | None = None,
+                 retry_after_s: float | None = None) -> None:
+        self.target = target
+        self.status_code = status_code
+        self.retry_after_s = retry_after_s
+        prefix = f"{target}: " if target else ""
+        super().__init__(prefix + message)
+
+
+class APIStatusError(ProviderError):
+    """The provider answered with an HTTP error status."""
+
+
+class BadRequestError(APIStatusError):
+    """400: the request itself is wrong; another model may accept it (e.g. context length)."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the key is wrong for this provider; another provider has its own key."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403."""
+
+
+class NotFoundError(APIStatusError):
+    """404: unknown model or endpoint."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """422."""
+
+
+class RateLimitError(APIStatusError):
+    """429: retried after ``Retry-After`` / backoff."""
+
+    retryable = True
+
+
+class ServerError(APIStatusError):
+    """5xx, 408 and 409: transient on the provider's side."""
+
+    retryable = True
+
+
+class APITimeoutError(ProviderError):
+    """Connect, total or stream-idle timeout of one attempt."""
+
+    retryable = True
+
+
+class APIConnectionError(ProviderError):
+    """The provider could not be reached or dropped the connection."""
+
+    retryable = True
+
+
+class ResponseFormatError(ProviderError):
+    """The provider answered something that is not a valid response of its protocol."""
+
+    retryable = True
+
+
+class StreamInterruptedError(ProviderError):
+    """A stream failed after its first chunk was delivered: never replayed, never fallen back."""
+
+    retryable = False
+    fallbackable = False
+
+
+class AllTargetsFailedError(TierflowError):
+    """Every target of a role's chain failed (or was cooling down). ``attempts`` says how."""
+
+    def __init__(self, role: str, attempts: list, last_error: BaseException | None = None) -> None:
+        self.role = role
+        self.attempts = attempts
+        self.last_error = last_error
+        lines = [f"all targets of role {role!r} failed:"]
+        for a in attempts:
+            lines.append(f"  - {a.target}: {a.outcome}" + (f" ({a.error})" if a.error else ""))
+        super().__init__("\n".join(lines))
+
+
+class DeadlineExceededError(TierflowError, TimeoutError):
+    """The overall deadline of a call ran out before any target answered."""
+
+
+class PriceUnknownError(TierflowError):
+    """Strict cost mode: no price is known for a model, so the call is refused."""
+
+
+# --- graphs, flows, engine --------------------------------------------------------------------
+
+
+class GraphBuildError(_ProblemsError):
+    """A graph (Python API or flow file) is wired wrongly; every problem is listed."""
+
+    title = "invalid graph"
+
+
+class FlowCompileError(_ProblemsError):
+    """A flow file failed to compile; every diagnostic is listed."""
+
+    title = "flow compilation failed"
+
+
+class NodeExecutionError(TierflowError):
+    """A node failed while the graph ran. ``node`` names it; ``__cause__`` keeps the traceback."""
+
+    def __init__(self, node: str, cause: BaseException) -> None:
+        self.node = node
+        self.cause = cause
+        super().__init__(f"node {node!r} failed: {type(cause).__name__}: {cause}")
+
+
+# --- catalog and routing ----------------------------------------------------------------------
+
+
+class CatalogError(_ProblemsError):
+    """The model catalog, a catalog query or an override file is invalid."""
+
+    title = "catalog error"
+
+
+class RoutingError(_ProblemsError):
+    """Outcome tables, router files or routing targets are invalid."""
+
+    title = "routing error"
+
+
+__all__ = [
+    "Problem", "TierflowError", "ConfigError", "MissingEnvVarError", "UnknownRoleError",
+    "ProviderError", "APIStatusError", "BadRequestError", "AuthenticationError",
+    "PermissionDeniedError", "NotFoundError", "UnprocessableEntityError", "RateLimitError",
+    "ServerError", "APITimeoutError", "APIConnectionError", "ResponseFormatError",
+    "StreamInterruptedError", "AllTargetsFailedError", "DeadlineExceededError",
+    "PriceUnknownError", "GraphBuildError", "FlowCompileError", "NodeExecutionError",
+    "CatalogError", "RoutingError",
+]

@@ -1,0 +1,126 @@
+"""The provider contract: one small adapter per wire protocol, behind one interface.
+
+A provider turns a :class:`~tierflow.types.ChatRequest` for one model into a
+:class:`~tierflow.types.ChatResponse` (or a stream of :class:`~tierflow.types.StreamChunk`),
+and turns every failure into a :class:`~tierflow.errors.ProviderError` subclass so the call
+layer can decide to retry, fall back or give up. A provider makes exactly one attempt: retries,
+fallbacks, cooldowns and deadlines belong to the call layer (``tierflow.calls``).
+
+Adding a provider touches no other module: subclass :class:`Provider`, set ``kind``, and
+decorate it with :func:`register_provider`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from tierflow.types import ChatRequest, ChatResponse, StreamChunk
+
+ProviderKind = Literal["openai", "azure", "anthropic", "gemini", "local"]
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Per-attempt limits in seconds. ``stream_idle`` bounds the gap between two stream chunks."""
+
+    connect: float = 5.0
+    total: float = 600.0
+    stream_idle: float = 60.0
+
+
+class TimeoutSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    connect: float = Field(default=5.0, gt=0)
+    total: float = Field(default=600.0, gt=0)
+    stream_idle: float = Field(default=60.0, gt=0)
+
+    def to_timeouts(self) -> Timeouts:
+        return Timeouts(self.connect, self.total, self.stream_idle)
+
+
+class ProviderSettings(BaseModel):
+    """How to reach one provider (one entry of the config's ``providers:`` mapping)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: ProviderKind
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    api_version: str | None = None
+    """Azure OpenAI's ``api-version`` query parameter; Anthropic's ``anthropic-version`` header."""
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeouts: TimeoutSettings = Field(default_factory=TimeoutSettings)
+    max_connections: int = Field(default=100, ge=1)
+    options: dict[str, Any] = Field(default_factory=dict)
+    """Kind-specific options (e.g. the local provider's model files, ``n_ctx``, ``n_threads``)."""
+
+
+class Provider(ABC):
+    """One configured provider. Instances are long-lived and shared by concurrent calls."""
+
+    kind: ClassVar[str]
+
+    def __init__(self, name: str, settings: ProviderSettings) -> None:
+        self.name = name
+        self.settings = settings
+
+    @abstractmethod
+    async def complete(self, request: ChatRequest, *, timeouts: Timeouts) -> ChatResponse:
+        """One attempt, whole answer. Raises a ``ProviderError`` subclass on failure."""
+
+    @abstractmethod
+    def stream(self, request: ChatRequest, *, timeouts: Timeouts) -> AsyncIterator[StreamChunk]:
+        """One attempt, streamed. Cancelling the iteration cancels the upstream request."""
+
+    async def aclose(self) -> None:
+        """Release connections / models. Safe to call twice."""
+
+
+_KINDS: dict[str, type[Provider]] = {}
+
+
+def register_provider(cls: type[Provider]) -> type[Provider]:
+    """Class decorator: make ``cls`` the implementation of ``cls.kind``."""
+    _KINDS[cls.kind] = cls
+    return cls
+
+
+def provider_class(kind: str) -> type[Provider]:
+    if kind not in _KINDS:
+        _import_builtin(kind)
+    try:
+        return _KINDS[kind]
+    except KeyError:
+        raise ValueError(f"unknown provider kind {kind!r}; known: {sorted(_BUILTIN)}") from None
+
+
+_BUILTIN: dict[str, str] = {
+    "openai": "tierflow.providers.openai_compat",
+    "azure": "tierflow.providers.openai_compat",
+    "anthropic": "tierflow.providers.anthropic",
+    "gemini": "tierflow.providers.gemini",
+    "local": "tierflow.providers.local",
+}
+
+
+def _import_builtin(kind: str) -> None:
+    import importlib
+
+    module = _BUILTIN.get(kind)
+    if module:
+        importlib.import_module(module)
+
+
+def create_provider(name: str, settings: ProviderSettings) -> Provider:
+    return provider_class(settings.kind)(name, settings)
+
+
+ProviderFactory = Callable[[str, ProviderSettings], Provider]
+
+__all__ = ["ProviderKind", "Timeouts", "TimeoutSettings", "ProviderSettings", "Provider",
+           "register_provider", "provider_class", "create_provider"]

@@ -1,0 +1,136 @@
+"""Plain data passed between the call layer and the providers.
+
+Dataclasses with slots, not pydantic models: these are built on every call, and the call layer's
+overhead budget is a fraction of a millisecond.
+
+- :class:`ChatRequest` is what a provider adapter receives (one target, one attempt).
+- :class:`ChatResponse` / :class:`StreamChunk` are what it returns.
+- :class:`CallResult` is what the call layer returns to the user: the answer plus which model
+  answered, usage, cost, latency, time to first token, and every attempt made on the way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Message = dict[str, Any]
+"""An OpenAI-style chat message: ``{"role": "system"|"user"|"assistant", "content": str}``."""
+
+
+@dataclass(slots=True)
+class ChatRequest:
+    """One chat completion request for one target."""
+
+    model: str
+    messages: list[Message]
+    temperature: float | None = None
+    max_tokens: int | None = None
+    stop: list[str] | None = None
+    response_format: dict[str, Any] | None = None
+    """``{"type": "json_object"}`` or ``{"type": "json_schema", "json_schema": {...}}``."""
+    logprobs: bool = False
+    top_logprobs: int | None = None
+    seed: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Provider-specific body fields, passed through untouched."""
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token counts of one call. ``cached`` and ``reasoning`` are subsets of input / output."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def __add__(self, other: "Usage") -> "Usage":
+        return Usage(self.input_tokens + other.input_tokens, self.output_tokens + other.output_tokens,
+                     self.cached_tokens + other.cached_tokens,
+                     self.reasoning_tokens + other.reasoning_tokens)
+
+
+@dataclass(slots=True)
+class TokenLogprob:
+    token: str
+    logprob: float
+    top: list[tuple[str, float]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ChatResponse:
+    """A complete (non-streamed, or fully assembled) answer from one target."""
+
+    text: str
+    usage: Usage = field(default_factory=Usage)
+    finish_reason: str | None = None
+    logprobs: list[TokenLogprob] | None = None
+    model: str | None = None
+    """The model name the provider reports, if any."""
+    raw: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class StreamChunk:
+    """One streamed delta. The last chunk of a stream may carry only ``usage``/``finish_reason``."""
+
+    text: str = ""
+    usage: Usage | None = None
+    finish_reason: str | None = None
+    logprobs: list[TokenLogprob] | None = None
+
+
+AttemptOutcome = Literal["ok", "error", "skipped_cooldown", "cancelled"]
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One try of one target: what happened and how long the call layer waited before it."""
+
+    target: str
+    outcome: AttemptOutcome
+    error: str | None = None
+    """The error class name (``RateLimitError``...), never a message that could hold a secret."""
+    status_code: int | None = None
+    wait_s: float = 0.0
+    duration_s: float = 0.0
+
+
+@dataclass(slots=True)
+class CallResult:
+    """The answer of :func:`tierflow.call` and everything known about how it was produced."""
+
+    text: str
+    model_used: str
+    """``"ref/model"`` of the target that answered."""
+    provider: str
+    role: str | None
+    usage: Usage
+    cost_usd: float | None
+    """None when the price of the model is unknown (never silently 0)."""
+    latency_s: float
+    ttft_s: float | None
+    attempts: list[Attempt]
+    finish_reason: str | None = None
+    logprobs: list[TokenLogprob] | None = None
+    decision: dict[str, Any] | None = None
+    """For routed roles: the router's choice, predicted quality / cost and the runner-up."""
+
+    @property
+    def latency_ms(self) -> float:
+        return self.latency_s * 1000.0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["latency_ms"] = round(self.latency_s * 1000.0, 3)
+        d["ttft_ms"] = None if self.ttft_s is None else round(self.ttft_s * 1000.0, 3)
+        return d
+
+
+__all__ = ["Message", "ChatRequest", "Usage", "TokenLogprob", "ChatResponse", "StreamChunk",
+           "Attempt", "AttemptOutcome", "CallResult"]
