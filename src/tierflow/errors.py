@@ -201,6 +201,17 @@ class NodeExecutionError(TierflowError):
         super().__init__(f"node {node!r} failed: {type(cause).__name__}: {cause}")
 
 
+class RunInputError(TierflowError, ValueError):
+    """A run was started without an input the graph reads (``PARENT["name"]``)."""
+
+    def __init__(self, graph: str, missing: dict[str, list[str]]) -> None:
+        self.missing = missing
+        parts = [f"{name!r} (read by {', '.join(repr(n) for n in readers)})"
+                 for name, readers in sorted(missing.items())]
+        super().__init__(f"graph {graph!r} is missing run input(s): {'; '.join(parts)}; pass them "
+                         f"in inputs={{...}}")
+
+
 # --- catalog and routing ----------------------------------------------------------------------
 
 
@@ -222,6 +233,6 @@ __all__ = [
     "PermissionDeniedError", "NotFoundError", "UnprocessableEntityError", "RateLimitError",
     "ServerError", "APITimeoutError", "APIConnectionError", "ResponseFormatError",
     "StreamInterruptedError", "AllTargetsFailedError", "DeadlineExceededError",
-    "PriceUnknownError", "GraphBuildError", "FlowCompileError", "NodeExecutionError",
+    "PriceUnknownError", "GraphBuildError", "FlowCompileError", "NodeExecutionError", "RunInputError",
     "CatalogError", "RoutingError",
 ]

@@ -7,8 +7,9 @@ The shape is the flow file's ``core_identity.models[]``::
      "fallback": [{"ref": "anthropic", "model": "claude-3-5-haiku-latest"}]}
 
 Rules: at least one entry; ``role`` matches ``^[a-z][a-z0-9_]*$`` and is unique; ``temperature``
-is within 0.0-2.0; ``modalities`` come from a closed list (default ``["text"]``); the first
-entry is the implicit ``primary``. :func:`parse_registry` reports every problem at once, each
+is within 0.0-2.0; ``modalities`` come from a closed list (default ``["text"]``);
+``system_context`` needs a text modality (``text`` or ``structured_output``); the first entry is
+the implicit ``primary``. :func:`parse_registry` reports every problem at once, each
 naming the entry (index and role) and the field.
 
 This module imports nothing else of tierflow but the errors, so every layer can use it.
@@ -30,6 +31,7 @@ _ROLE_RE = re.compile(ROLE_PATTERN)
 Modality = Literal["text", "structured_output", "vision", "tts", "stt", "embedding", "image_generation"]
 MODALITIES: tuple[str, ...] = ("text", "structured_output", "vision", "tts", "stt", "embedding",
                                "image_generation")
+_TEXT_MODALITIES = frozenset({"text", "structured_output"})
 
 
 class Target(BaseModel):
@@ -128,6 +130,8 @@ def _explain(err: Mapping[str, Any]) -> str:
     if kind == "missing":
         return "is required"
     if kind == "extra_forbidden":
+        if err.get("loc", ("",))[0] == "fallback":
+            return "is not a known field (a fallback entry has: ref, model)"
         return "is not a known field (expected one of: role, ref, model, temperature, modalities, " \
                "system_context, fallback)"
     if kind == "string_pattern_mismatch":
@@ -160,9 +164,12 @@ def parse_registry(data: Any, *, where: str = "models", source: str | None = Non
             entry = ModelEntry.model_validate(raw)
         except ValidationError as exc:
             for err in exc.errors():
-                loc = ".".join(str(p) for p in err["loc"])
-                problems.append(Problem(f"{label}.{loc}", _explain(err)))
+                loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
+                problems.append(Problem(f"{label}{loc}", _explain(err)))
             continue
+        if entry.system_context is not None and not _TEXT_MODALITIES.intersection(entry.modalities):
+            problems.append(Problem(f"{label}.system_context", "applies to text modalities only; add "
+                                                               "'text' to modalities or remove it"))
         if entry.role in seen:
             problems.append(Problem(f"{label}.role", f"duplicate role {entry.role!r} (first declared "
                                                      f"at {where}[{seen[entry.role]}]); roles must be unique"))

@@ -1,0 +1,373 @@
+"""The call layer: call a role (or ``provider/model``) and get an answer, whatever fails on the way.
+
+``await client.acall("fast", "Hello")`` walks the role's chain (its target, its ``fallback``
+list, then the call's own ``fallback=``), and for each target:
+
+- skips it at once if its circuit breaker is open (:mod:`tierflow.calls.cooldown`);
+- makes an attempt through the provider adapter, bounded by the provider's timeouts (connect,
+  total, stream idle; defaults 5 s / 600 s / 60 s) and by the call's deadline (``deadline_s``,
+  default none), which raises :class:`~tierflow.errors.DeadlineExceededError` when it runs out;
+- retries or falls back as :mod:`tierflow.calls.retry` decides (defaults: 2 retries, backoff
+  0.5 s doubling to 8 s, jitter 25 %, ``Retry-After`` honoured up to 60 s).
+
+When every target failed or was cooling down it raises
+:class:`~tierflow.errors.AllTargetsFailedError` carrying every :class:`~tierflow.types.Attempt`.
+The role's ``temperature`` and ``system_context`` apply unless the call sets its own (a call's
+own system message wins over ``system_context``). Cancelling the awaiting task cancels the
+upstream request. The sync twin :meth:`Client.call` runs on a private event-loop thread.
+
+The hot path does no pydantic validation, no registry or price look-ups (plans are cached) and
+no log formatting unless a failure is logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Sequence
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tierflow.calls.cooldown import CircuitBreakers
+from tierflow.calls.plan import Plan, PlannedTarget, Planner
+from tierflow.calls.retry import RetryPolicy, counts_as_failure, falls_back
+from tierflow.calls.streaming import CallStream
+from tierflow.config import ProjectConfig, load_config
+from tierflow.errors import (AllTargetsFailedError, APITimeoutError, DeadlineExceededError,
+                             ProviderError)
+from tierflow.pricing import PriceTable
+from tierflow.providers.base import Provider, Timeouts, create_provider
+from tierflow.registry import Registry
+from tierflow.types import Attempt, CallResult, ChatRequest, Message
+
+_log = logging.getLogger("tierflow.calls")
+_T = TypeVar("_T")
+_perf = time.perf_counter
+
+
+def _load_router_factory(config: ProjectConfig) -> Any:
+    """``tierflow.routing.live.load_routed_role`` bound to the registry, if that module exists."""
+    if not config.routed_roles:
+        return None
+    try:
+        from tierflow.routing.live import load_routed_role  # type: ignore[import-not-found]
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("tierflow.routing.live", "tierflow.routing"):
+            raise
+        return None
+    return lambda entry: load_routed_role(entry, config.registry)
+
+
+class Client:
+    """Calls roles of one project config. Share one client: its breakers and connections are."""
+
+    def __init__(self, config: ProjectConfig | None = None, *,
+                 providers: dict[str, Provider] | None = None) -> None:
+        self.config = config if config is not None else load_config(None)
+        rel = self.config.reliability
+        self.retry = RetryPolicy(rel.max_retries, rel.backoff_initial_s, rel.backoff_max_s, rel.jitter,
+                                 rel.retry_after_max_s)
+        self.breakers = CircuitBreakers(rel.cooldown.failures, rel.cooldown.seconds)
+        self.prices = PriceTable(self.config.prices)
+        self.default_deadline_s = rel.deadline_s
+        self.planner = Planner(self.config, self.prices, _load_router_factory(self.config))
+        self._given = dict(providers or {})
+        self._by_loop: dict[asyncio.AbstractEventLoop, dict[str, Provider]] = {}
+        self._portal: _Portal | None = None
+
+    @classmethod
+    def from_config(cls, path: str | Path | None = None) -> "Client":
+        return cls(load_config(path))
+
+    @property
+    def registry(self) -> Registry:
+        return self.config.registry
+
+    # --- async API ------------------------------------------------------------------------------
+
+    async def acall(self, target: str, messages: list[Message] | str, *, temperature: float | None = None,
+                    max_tokens: int | None = None, stop: str | list[str] | None = None,
+                    response_format: dict[str, Any] | None = None, logprobs: bool = False,
+                    top_logprobs: int | None = None, seed: int | None = None,
+                    fallback: Sequence[str] | None = None, deadline_s: float | None = None,
+                    **extra: Any) -> CallResult:
+        """Call ``target`` (a role or ``"provider/model"``) and return the answer with its record."""
+        started = _perf()
+        plan, decision = await self._resolve(target, messages, fallback)
+        request = self._request(plan, messages, temperature, max_tokens, stop, response_format,
+                                logprobs, top_logprobs, seed, extra)
+        deadline = self._deadline(deadline_s, started)
+        return await self._complete(plan, request, started, deadline, decision)
+
+    def astream(self, target: str, messages: list[Message] | str, *, temperature: float | None = None,
+                max_tokens: int | None = None, stop: str | list[str] | None = None,
+                response_format: dict[str, Any] | None = None, logprobs: bool = False,
+                top_logprobs: int | None = None, seed: int | None = None,
+                fallback: Sequence[str] | None = None, deadline_s: float | None = None,
+                **extra: Any) -> CallStream:
+        """Stream ``target``'s answer: ``async for chunk in client.astream(...)``; then ``.result``.
+
+        Falls back only before the first chunk; a failure after it raises
+        :class:`~tierflow.errors.StreamInterruptedError` (chunks are never replayed).
+        """
+        started = _perf()
+
+        async def prepare() -> tuple[Plan, ChatRequest, float | None, dict[str, Any] | None]:
+            plan, decision = await self._resolve(target, messages, fallback)
+            request = self._request(plan, messages, temperature, max_tokens, stop, response_format,
+                                    logprobs, top_logprobs, seed, extra)
+            return plan, request, self._deadline(deadline_s, started), decision
+
+        return CallStream(self, prepare, started)
+
+    async def aclose(self) -> None:
+        """Close the providers this client opened on the running loop (and its sync loop)."""
+        loop = asyncio.get_running_loop()
+        for provider in self._by_loop.pop(loop, {}).values():
+            await provider.aclose()
+        for given in self._given.values():
+            await given.aclose()
+        self._given.clear()
+        if self._portal is not None:
+            self._portal.stop(self)
+            self._portal = None
+
+    async def __aenter__(self) -> "Client":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # --- sync API -------------------------------------------------------------------------------
+
+    def call(self, target: str, messages: list[Message] | str, **kwargs: Any) -> CallResult:
+        """The sync twin of :meth:`acall` (runs on this client's private event-loop thread)."""
+        return self._run_sync(self.acall(target, messages, **kwargs))
+
+    def close(self) -> None:
+        """Sync twin of :meth:`aclose` for clients used through :meth:`call`."""
+        if self._portal is not None:
+            self._portal.stop(self)
+            self._portal = None
+
+    def _run_sync(self, coro: Awaitable[_T]) -> _T:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            coro.close()  # type: ignore[attr-defined]
+            raise RuntimeError("Client.call() was used inside a running event loop; use "
+                               "`await client.acall(...)` there")
+        if self._portal is None:
+            self._portal = _Portal()
+        return self._portal.run(coro)
+
+    # --- internals ------------------------------------------------------------------------------
+
+    async def _resolve(self, target: str, messages: Any, fallback: Sequence[str] | None
+                       ) -> tuple[Plan, dict[str, Any] | None]:
+        plan = self.planner.plan(target)
+        decision: dict[str, Any] | None = None
+        if plan.router is not None:
+            chosen = plan.router.choose(messages)
+            if asyncio.iscoroutine(chosen):
+                chosen = await chosen
+            decision = _as_dict(chosen)
+            inner = self.planner.plan(decision["chosen_role"])
+            plan = Plan(name=plan.name, role=plan.role, targets=inner.targets,
+                        temperature=inner.temperature, system_context=inner.system_context)
+        if fallback:
+            plan = plan.extended(self.planner.targets_for(fallback))
+        return plan, decision
+
+    @staticmethod
+    def _request(plan: Plan, messages: list[Message] | str, temperature: float | None,
+                 max_tokens: int | None, stop: str | list[str] | None,
+                 response_format: dict[str, Any] | None, logprobs: bool, top_logprobs: int | None,
+                 seed: int | None, extra: dict[str, Any]) -> ChatRequest:
+        if isinstance(messages, str):
+            msgs: list[Message] = [{"role": "user", "content": messages}]
+        elif isinstance(messages, list):
+            msgs = messages
+        else:
+            raise TypeError(f"messages must be a str or a list of {{'role', 'content'}} dicts, "
+                            f"got {type(messages).__name__}")
+        if plan.system_context and not (msgs and msgs[0].get("role") == "system"):
+            msgs = [{"role": "system", "content": plan.system_context}, *msgs]
+        return ChatRequest(model="", messages=msgs,
+                           temperature=plan.temperature if temperature is None else temperature,
+                           max_tokens=max_tokens, stop=[stop] if isinstance(stop, str) else stop,
+                           response_format=response_format, logprobs=logprobs,
+                           top_logprobs=top_logprobs, seed=seed, extra=extra)
+
+    def _deadline(self, deadline_s: float | None, started: float) -> float | None:
+        d = self.default_deadline_s if deadline_s is None else deadline_s
+        return None if d is None else started + d
+
+    def provider(self, name: str) -> Provider:
+        """The provider ``name`` for the running event loop (created on first use)."""
+        given = self._given.get(name)
+        if given is not None:
+            return given
+        loop = asyncio.get_running_loop()
+        providers = self._by_loop.get(loop)
+        if providers is None:
+            for old in [lp for lp in self._by_loop if lp.is_closed()]:
+                del self._by_loop[old]
+            providers = self._by_loop[loop] = {}
+        p = providers.get(name)
+        if p is None:
+            p = providers[name] = create_provider(name, self.config.provider_settings(name))
+        return p
+
+    def attempt_timeouts(self, target: PlannedTarget, deadline: float | None) -> tuple[Timeouts, float]:
+        """The attempt's timeouts, shrunk to the deadline, and its absolute end (perf clock)."""
+        t = target.timeouts
+        now = _perf()
+        if deadline is None:
+            return t, now + t.total
+        left = deadline - now
+        if left <= 0:
+            raise DeadlineExceededError("deadline exceeded")
+        if left >= t.total:
+            return t, now + t.total
+        return Timeouts(min(t.connect, left), left, min(t.stream_idle, left)), deadline
+
+    def deadline_error(self, plan: Plan, deadline_s_from: float, attempts: list[Attempt]
+                       ) -> DeadlineExceededError:
+        err = DeadlineExceededError(f"the deadline ran out after {_perf() - deadline_s_from:.3f}s for "
+                                    f"{plan.name!r} ({len(attempts)} attempt(s): "
+                                    + ", ".join(f"{a.target} {a.outcome}" for a in attempts) + ")")
+        err.attempts = attempts  # type: ignore[attr-defined]
+        return err
+
+    def after_failure(self, target: PlannedTarget, exc: ProviderError, retry_index: int,
+                      deadline: float | None) -> float | None:
+        """Record ``exc``; return seconds to wait before retrying ``target``, or None to move on."""
+        if counts_as_failure(exc):
+            self.breakers.record_failure(target.key)
+            if self.breakers.is_open(target.key):
+                return None
+        else:
+            self.breakers.release_probe(target.key)
+        if _log.isEnabledFor(logging.INFO):
+            _log.info("%s failed: %s (status %s)", target.key, type(exc).__name__, exc.status_code)
+        wait = self.retry.wait_before_retry(exc, retry_index)
+        if wait is not None and deadline is not None and _perf() + wait >= deadline:
+            return None
+        return wait
+
+    async def _complete(self, plan: Plan, request: ChatRequest, started: float, deadline: float | None,
+                        decision: dict[str, Any] | None) -> CallResult:
+        attempts: list[Attempt] = []
+        last: BaseException | None = None
+        loop = asyncio.get_running_loop()
+        breakers = self.breakers
+        for target in plan.targets:
+            key = target.key
+            if not breakers.allow(key):
+                attempts.append(Attempt(key, "skipped_cooldown"))
+                continue
+            provider = self.provider(target.provider)
+            request.model = target.model
+            retry_index = 0
+            wait = 0.0
+            while True:
+                try:
+                    timeouts, ends = self.attempt_timeouts(target, deadline)
+                except DeadlineExceededError:
+                    breakers.release_probe(key)
+                    raise self.deadline_error(plan, started, attempts) from last
+                t0 = _perf()
+                scope = asyncio.timeout_at(loop.time() + (ends - t0))
+                try:
+                    async with scope:
+                        response = await provider.complete(request, timeouts=timeouts)
+                except ProviderError as exc:
+                    error: ProviderError = exc
+                except TimeoutError as exc:
+                    if not scope.expired():
+                        raise
+                    if deadline is not None and _perf() >= deadline:
+                        attempts.append(Attempt(key, "error", "DeadlineExceededError", None, wait,
+                                                _perf() - t0))
+                        breakers.release_probe(key)
+                        raise self.deadline_error(plan, started, attempts) from exc
+                    error = APITimeoutError(f"no answer within {timeouts.total:g}s", target=key)
+                except asyncio.CancelledError:
+                    attempts.append(Attempt(key, "cancelled", None, None, wait, _perf() - t0))
+                    breakers.release_probe(key)
+                    raise
+                else:
+                    breakers.record_success(key)
+                    attempts.append(Attempt(key, "ok", None, None, wait, _perf() - t0))
+                    usage = response.usage
+                    cost = target.cost(usage) if target.cost is not None else self._unknown(key)
+                    return CallResult(response.text, key, target.provider, plan.role, usage, cost,
+                                      _perf() - started, None, attempts, response.finish_reason,
+                                      response.logprobs, decision)
+                attempts.append(Attempt(key, "error", type(error).__name__, error.status_code, wait,
+                                        _perf() - t0))
+                last = error
+                if ends == deadline and isinstance(error, APITimeoutError):
+                    breakers.release_probe(key)  # our deadline, not the target's health
+                    raise self.deadline_error(plan, started, attempts) from error
+                wait_next = self.after_failure(target, error, retry_index, deadline)
+                if wait_next is None:
+                    if not falls_back(error):
+                        raise error
+                    break
+                await asyncio.sleep(wait_next)
+                wait = wait_next
+                retry_index += 1
+        raise AllTargetsFailedError(plan.name, attempts, last) from last
+
+    def _unknown(self, key: str) -> None:
+        self.prices.warn_unknown(key)
+        return None
+
+
+def _as_dict(decision: Any) -> dict[str, Any]:
+    if isinstance(decision, dict):
+        return decision
+    if is_dataclass(decision) and not isinstance(decision, type):
+        return asdict(decision)
+    if hasattr(decision, "model_dump"):
+        return decision.model_dump()
+    return dict(vars(decision))
+
+
+class _Portal:
+    """A private event loop on a daemon thread, so sync calls reuse connections between calls."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="tierflow-calls", daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Awaitable[_T]) -> _T:
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()  # Ctrl-C in the caller cancels the upstream request too
+            raise
+
+    def stop(self, client: Client) -> None:
+        async def close() -> None:
+            for provider in client._by_loop.pop(self.loop, {}).values():
+                await provider.aclose()
+
+        if self.loop.is_running():
+            asyncio.run_coroutine_threadsafe(close(), self.loop).result(timeout=10)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(timeout=10)
+        if not self.loop.is_running():
+            self.loop.close()
+
+
+__all__ = ["Client"]

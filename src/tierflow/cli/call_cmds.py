@@ -1,0 +1,172 @@
+"""``tierflow call``, ``tierflow models list`` and ``tierflow config check``.
+
+Exit codes: 0 success; 1 invalid input (config problems, unknown role) or a failed call (every
+target failed, deadline, interrupted stream), with a message naming the file/field or the role
+and its targets on stderr; 2 bad usage (typer's own). Keys never reach any output: errors are
+built from names and classes, never from secret values.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Optional
+
+import typer
+
+if TYPE_CHECKING:
+    from tierflow.config import ProjectConfig
+    from tierflow.types import CallResult
+
+ConfigOpt = typer.Option(None, "--config", "-c", help="Project config file (default: $TIERFLOW_CONFIG, "
+                                                      "else the embedded local ladder).")
+
+
+def _fail(message: str, code: int = 1) -> "typer.Exit":
+    typer.echo(message, err=True)
+    return typer.Exit(code)
+
+
+def _load(path: Optional[Path]) -> "ProjectConfig":
+    from tierflow.config import load_config
+    from tierflow.errors import ConfigError
+
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _describe_failure(exc: BaseException) -> str:
+    from tierflow.errors import AllTargetsFailedError
+
+    if isinstance(exc, AllTargetsFailedError):
+        lines = [f"error: every target of {exc.role!r} failed:"]
+        for a in exc.attempts:
+            status = f" HTTP {a.status_code}" if a.status_code else ""
+            lines.append(f"  - {a.target}: {a.outcome}" + (f" ({a.error}{status})" if a.error else ""))
+        return "\n".join(lines)
+    return f"error: {type(exc).__name__}: {exc}"
+
+
+def call(prompt: str = typer.Argument(..., help="The user message ('-' reads it from stdin)."),
+         role: str = typer.Option("primary", "--role", "-r", help="A role of the registry, or 'provider/model'."),
+         config: Optional[Path] = ConfigOpt,
+         as_json: bool = typer.Option(False, "--json", help="Print a JSON record (text, model_used, attempts, "
+                                                            "usage, cost_usd, latency_ms)."),
+         stream: bool = typer.Option(False, "--stream", help="Print the answer as it arrives (with --json the "
+                                                             "text streams to stderr)."),
+         temperature: Optional[float] = typer.Option(None, "--temperature", "-t", min=0.0, max=2.0),
+         max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1),
+         fallback: Optional[list[str]] = typer.Option(None, "--fallback", help="Extra role or provider/model "
+                                                                               "to try (repeatable)."),
+         deadline: Optional[float] = typer.Option(None, "--deadline", min=0.001, help="Overall seconds.")) -> None:
+    """Call a role with one prompt and print the answer."""
+    import asyncio
+    import json
+
+    from tierflow.errors import TierflowError
+
+    if prompt == "-":
+        prompt = sys.stdin.read()
+    cfg = _load(config)
+    kwargs: dict[str, Any] = {"temperature": temperature, "max_tokens": max_tokens, "fallback": fallback,
+                              "deadline_s": deadline}
+    try:
+        result = asyncio.run(_run_call(cfg, role, prompt, stream, as_json, kwargs))
+    except TierflowError as exc:
+        raise _fail(_describe_failure(exc)) from None
+    except KeyboardInterrupt:
+        raise _fail("interrupted", 130) from None
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+    elif not stream:
+        typer.echo(result.text)
+
+
+async def _run_call(cfg: "ProjectConfig", role: str, prompt: str, stream: bool, as_json: bool,
+                    kwargs: dict[str, Any]) -> "CallResult":
+    from tierflow.calls import Client
+
+    client = Client(cfg)
+    try:
+        if not stream:
+            return await client.acall(role, prompt, **kwargs)
+        out = sys.stderr if as_json else sys.stdout
+        async with client.astream(role, prompt, **kwargs) as chunks:
+            async for chunk in chunks:
+                if chunk.text:
+                    out.write(chunk.text)
+                    out.flush()
+            out.write("\n")
+            assert chunks.result is not None
+            return chunks.result
+    finally:
+        await client.aclose()
+
+
+def models_list(config: Optional[Path] = ConfigOpt,
+                as_json: bool = typer.Option(False, "--json", help="Print the registry as JSON.")) -> None:
+    """List the registry: each role with its chain (target, then fallbacks)."""
+    import json
+
+    cfg = _load(config)
+    rows: list[dict[str, Any]] = []
+    for entry in cfg.registry:
+        rows.append({"role": entry.role, "chain": [str(t) for t in entry.chain], "temperature": entry.temperature,
+                     "modalities": entry.modalities, "system_context": entry.system_context is not None})
+    for role, spec in cfg.routed_roles.items():
+        rows.append({"role": role, "router": spec.get("router"), "candidates": spec.get("candidates")})
+    if as_json:
+        typer.echo(json.dumps({"source": cfg.source, "roles": rows}, ensure_ascii=False))
+        return
+    typer.echo(f"# {cfg.source}")
+    width = max(len(r["role"]) for r in rows)
+    for i, r in enumerate(rows):
+        name = r["role"].ljust(width)
+        if "router" in r:
+            typer.echo(f"{name}  routed by {r['router']} over {r['candidates']}")
+            continue
+        notes = []
+        if i == 0:
+            notes.append("implicit primary" if r["role"] != "primary" else "default")
+        if r["temperature"] is not None:
+            notes.append(f"temperature {r['temperature']}")
+        if r["system_context"]:
+            notes.append("system_context")
+        suffix = f"  ({', '.join(notes)})" if notes else ""
+        typer.echo(f"{name}  {' -> '.join(r['chain'])}{suffix}")
+
+
+def config_check(file: Path = typer.Argument(..., help="The config file to validate.")) -> None:
+    """Validate a config file and list every problem (exit 1 when there is any)."""
+    from tierflow.config import load_config
+    from tierflow.errors import ConfigError, Problem
+
+    try:
+        cfg = load_config(file)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+    problems: list[Problem] = []
+    for entry in cfg.registry:
+        for target in entry.chain:
+            try:
+                cfg.provider_settings(target.ref)
+            except ConfigError as exc:
+                problems.extend(Problem(f"role {entry.role!r}: {p.where}", p.message) for p in exc.problems)
+    if problems:
+        raise _fail(str(ConfigError(problems, source=str(file))))
+    typer.echo(f"{file}: OK ({len(cfg.registry)} model roles, {len(cfg.routed_roles)} routed, "
+               f"{len(cfg.providers)} providers)")
+
+
+def register(app: typer.Typer, models: typer.Typer) -> None:
+    app.command("call")(call)
+    models.command("list")(models_list)
+    config_app = typer.Typer(no_args_is_help=True, pretty_exceptions_show_locals=False,
+                             help="Project config files.")
+    config_app.command("check")(config_check)
+    app.add_typer(config_app, name="config")
+
+
+__all__ = ["register"]

@@ -1,0 +1,329 @@
+"""``tierflow models query|pick|catalog|sources|refresh`` and ``tierflow cost estimate``.
+
+Thin wrappers over :mod:`tierflow.catalog`; everything heavy is imported inside the commands so
+``tierflow`` starts fast. User errors print one clear message to stderr and exit 1 (2 for bad
+usage), never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+
+_CATALOG_OPT = typer.Option(None, "--catalog", help="Catalog file (default: $TIERFLOW_HOME/catalog.duckdb).")
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    from rich.console import Console
+
+    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _run(fn: Any) -> Any:
+    """Call ``fn`` turning tierflow errors into a message and exit code 1."""
+    from tierflow.errors import TierflowError
+
+    try:
+        return fn()
+    except TierflowError as exc:
+        from rich.markup import escape
+
+        _fail(escape(str(exc)))
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.4g}" if abs(v) < 1000 else f"{v:,.0f}"
+    if isinstance(v, list):
+        return "|".join(str(x) for x in v)
+    return str(v)
+
+
+def _print_rows(columns: list[str], rows: list[tuple], fmt: str, title: str | None = None) -> None:
+    if fmt == "json":
+        import json
+
+        print(json.dumps([dict(zip(columns, r, strict=True)) for r in rows], indent=2, default=str))
+    elif fmt == "csv":
+        import csv
+
+        w = csv.writer(sys.stdout)
+        w.writerow(columns)
+        w.writerows([[_cell(v) for v in r] for r in rows])
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=title)
+        for c in columns:
+            table.add_column(c, overflow="fold")
+        for r in rows:
+            table.add_row(*[_cell(v) for v in r])
+        Console(highlight=False).print(table)
+
+
+def _format(as_json: bool, as_csv: bool) -> str:
+    if as_json and as_csv:
+        _fail("give at most one of --json and --csv", 2)
+    return "json" if as_json else "csv" if as_csv else "table"
+
+
+def query(sql: str = typer.Argument(..., help="One read-only SELECT over the catalog, e.g. "
+                                              "\"SELECT name, price FROM llms ORDER BY price LIMIT 5\"."),
+          as_json: bool = typer.Option(False, "--json", help="Print JSON records."),
+          as_csv: bool = typer.Option(False, "--csv", help="Print CSV."),
+          catalog: Path | None = _CATALOG_OPT) -> None:
+    """Run one read-only SELECT over the model catalog (tables: llms, sources, raw_*)."""
+    fmt = _format(as_json, as_csv)
+    from tierflow.catalog.query import run_query
+
+    res = _run(lambda: run_query(sql, path=catalog))
+    _print_rows(res.columns, res.rows, fmt)
+
+
+def pick(role: str | None = typer.Option(None, "--role", help="A role requirement: orchestrator, reasoning_worker, "
+                                                               "tool_worker, extraction_worker, formatting_worker, or "
+                                                               "one from the config's role_requirements:."),
+         config: Path | None = typer.Option(None, "--config", help="Project config: role_requirements: are read "
+                                                                   "from it; --write-role writes into it."),
+         write_role: str | None = typer.Option(None, "--write-role", help="Write the pick into the config's "
+                                                                          "models: under this role name."),
+         model: str | None = typer.Option(None, "--model", help="With --write-role: write this catalog slug "
+                                                               "instead of the top pick."),
+         min_intelligence: float | None = typer.Option(None, "--min-intelligence"),
+         min_coding: float | None = typer.Option(None, "--min-coding"),
+         min_math: float | None = typer.Option(None, "--min-math"),
+         min_context: int | None = typer.Option(None, "--min-context"),
+         max_price: float | None = typer.Option(None, "--max-price", help="Blended USD per 1M tokens."),
+         order: str | None = typer.Option(None, "--order", help="price|intelligence|coding|capability|balance|"
+                                                               "reliability|cost (default: the role's priority)."),
+         limit: int = typer.Option(5, "--limit", min=1),
+         as_json: bool = typer.Option(False, "--json"),
+         catalog: Path | None = _CATALOG_OPT) -> None:
+    """List the best catalog models for a role, with why; optionally write the pick into a config."""
+    if write_role and config is None:
+        _fail("--write-role needs --config FILE (the project config to write into)", 2)
+    if model and not write_role:
+        _fail("--model is used with --write-role", 2)
+    from tierflow.catalog import requirements as rq
+
+    def _pick() -> tuple[Any, list[Any], list[Any]]:
+        reqs = rq.load_requirements(config)
+        base = rq.resolve_role(role, reqs) if role else rq.RoleRequirement(priority="balance")
+        given = {"min_intelligence": min_intelligence, "min_coding": min_coding, "min_math": min_math,
+                 "min_context": min_context, "max_price": max_price}
+        req = base.model_copy(update={k: v for k, v in given.items() if v is not None})
+        everyone = rq.pick(req, limit=None, order=order, path=catalog)
+        return req, everyone[:limit], everyone
+
+    req, shown, everyone = _run(_pick)
+    if as_json:
+        import dataclasses
+        import json
+
+        print(json.dumps([dataclasses.asdict(c) for c in shown], indent=2))
+    else:
+        _print_pick(role, req, shown, len(everyone))
+    if write_role:
+        _write_pick(config, write_role, model, everyone, catalog)  # type: ignore[arg-type]
+
+
+def _print_pick(role: str | None, req: Any, shown: list[Any], total: int) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    con = Console(highlight=False)
+    mins = ", ".join(f"{k.removeprefix('min_').removeprefix('max_')} {'<=' if k.startswith('max') else '>='} {v:g}"
+                     for k, v in req.model_dump(exclude={"priority", "description"}).items() if v is not None)
+    con.print(f"[bold]{escape(role or 'custom filters')}[/]: {mins or 'no minimum'}; "
+              f"{total} model(s) qualify; showing {len(shown)}")
+    if not shown:
+        con.print("no catalog model meets these requirements; lower a minimum or add models with "
+                  "`tierflow models refresh --overrides FILE`")
+    for c in shown:
+        con.print(f"  {c.rank}. [bold]{escape(c.slug)}[/] ({escape(c.name)}) intelligence {c.intelligence} "
+                  f"coding {c.coding} price ${c.price:g}/M")
+        for reason in c.reasons:
+            con.print(f"       - {escape(reason)}")
+
+
+def _write_pick(config: Path, role: str, model: str | None, everyone: list[Any], catalog: Path | None) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    from tierflow.catalog.roles import write_role
+
+    def _do() -> Any:
+        from tierflow.catalog.query import connect
+        from tierflow.errors import CatalogError, Problem
+
+        if model:
+            con = connect(catalog)
+            try:
+                hit = con.execute("SELECT slug, provider FROM llms WHERE slug = ?", [model]).fetchone()
+                slugs = [r[0] for r in con.execute("SELECT slug FROM llms").fetchall()] if hit is None else []
+            finally:
+                con.close()
+            if hit is None:
+                from difflib import get_close_matches
+
+                close = get_close_matches(model, slugs, 3)
+                raise CatalogError([Problem("--model", f"unknown model {model!r}: not in the catalog"
+                                            + (f"; did you mean {close}?" if close else "")
+                                            + f"; {config} left unchanged")])
+            chosen_slug, chosen_provider = hit
+        elif everyone:
+            chosen_slug, chosen_provider = everyone[0].slug, everyone[0].provider
+        else:
+            raise CatalogError([Problem("--write-role", f"no model qualifies, nothing written; {config} "
+                                                        "left unchanged")])
+        fb = next((c for c in everyone if c.provider != chosen_provider), None)
+        return write_role(config, role, chosen_slug, fb.slug if fb else None), fb
+
+    result, fb = _run(_do)
+    con = Console(highlight=False)
+    verb = "replaced" if result.replaced else "added"
+    fb_text = f", fallback {fb.slug} (a different provider)" if fb else ", no fallback from another provider qualifies"
+    con.print(f"{verb} role [bold]{escape(role)}[/] in {escape(str(result.path))}: "
+              f"{escape(result.entry['ref'])}/{escape(result.entry['model'])}{escape(fb_text)}")
+    for note in result.notes:
+        con.print(f"note: {escape(note)}")
+
+
+def catalog_list(group_by: str = typer.Option("prefix", "--group-by", help="Only 'prefix' (slug provider)."),
+                 provider: str | None = typer.Option(None, "--provider", help="Only this prefix, e.g. openai."),
+                 priced: bool = typer.Option(False, "--priced", help="Only models with a known price."),
+                 as_json: bool = typer.Option(False, "--json"),
+                 catalog: Path | None = _CATALOG_OPT) -> None:
+    """List catalog models grouped by slug prefix, with display name and context window."""
+    if group_by != "prefix":
+        _fail(f"--group-by {group_by!r} is not supported; use --group-by prefix", 2)
+    from tierflow.catalog.picker import group_by_prefix
+
+    groups = _run(lambda: group_by_prefix(path=catalog, priced_only=priced, prefix=provider))
+    if as_json:
+        import json
+
+        print(json.dumps(groups, indent=2))
+        return
+    from rich.console import Console
+    from rich.markup import escape
+
+    con = Console(highlight=False)
+    for prefix, models in groups.items():
+        con.print(f"[bold]{escape(prefix)}[/] ({len(models)})")
+        for m in models:
+            ctx = f"{m['context_window']:,} tokens" if m["context_window"] else "context unknown"
+            con.print(f"  {escape(m['slug']):<48} {escape(m['display_name'] or '')}  [dim]{ctx}[/]")
+    if not groups:
+        con.print("no models" + (f" with prefix {provider!r}" if provider else ""))
+
+
+def sources(as_json: bool = typer.Option(False, "--json"), catalog: Path | None = _CATALOG_OPT) -> None:
+    """Show where every catalog column comes from, how it is derived, and the sources' dates."""
+    from tierflow.catalog.query import run_query
+
+    files = _run(lambda: run_query("SELECT source, as_of, rows, license, path FROM source_files", path=catalog))
+    cols = _run(lambda: run_query("SELECT column_name, sources, as_of, derivation FROM sources", path=catalog))
+    if as_json:
+        import json
+
+        print(json.dumps({"source_files": files.records(), "columns": cols.records()}, indent=2, default=str))
+        return
+    _print_rows(files.columns, files.rows, "table", title="sources")
+    _print_rows(cols.columns, cols.rows, "table", title="llms columns")
+
+
+def refresh(from_dir: Path | None = typer.Option(None, "--from", help="Data directory laid out like "
+                                                                      "../shared/data/catalog (default: "
+                                                                      "$TIERFLOW_CATALOG_DATA or that folder)."),
+            overrides: list[Path] = typer.Option([], "--overrides", help="CSV/JSON file of models to add or "
+                                                                         "correct (repeatable)."),
+            catalog: Path | None = _CATALOG_OPT) -> None:
+    """Rebuild the catalog from the data sources (and your overrides); the old one stays until it succeeds."""
+    from tierflow.catalog.build import build_catalog
+
+    report = _run(lambda: build_catalog(from_dir, out=catalog, overrides=overrides))
+    from rich.console import Console
+    from rich.markup import escape
+
+    con = Console(highlight=False)
+    con.print(f"catalog written to {escape(str(report.path))}: {report.tables.get('llms', 0)} models")
+    for name, as_of in report.sources.items():
+        con.print(f"  {escape(name)}: {escape(as_of)}")
+    for w in report.warnings:
+        con.print(f"[yellow]warning:[/] {escape(w)}")
+
+
+def cost_estimate(spec: Path = typer.Argument(..., help="YAML spec: calls, tokens_per_call, prices, single, plan."),
+                  as_json: bool = typer.Option(False, "--json"),
+                  catalog: Path | None = _CATALOG_OPT) -> None:
+    """Compare one model for everything with a multi-model plan at the spec's volume."""
+    from tierflow.catalog.estimate import estimate, load_spec
+
+    est = _run(lambda: estimate(load_spec(spec), catalog=catalog))
+    if as_json:
+        import dataclasses
+        import json
+
+        out = {"name": est.name, "single": est.single, "single_total": est.single_total,
+               "plan_total": est.plan_total, "savings": est.savings, "savings_pct": est.savings_pct,
+               "stages": [dataclasses.asdict(s) for s in est.stages], "price_sources": est.price_sources}
+        print(json.dumps(out, indent=2, default=lambda d: float(d)))
+        return
+    _print_estimate(est)
+
+
+def _money(d: Any) -> str:
+    return f"${d:,.2f}"
+
+
+def _qty(d: Any) -> str:
+    """A decimal count without trailing zeros: 10000 -> '10,000', 12.5 -> '12.5'."""
+    return f"{int(d):,}" if d == d.to_integral_value() else f"{d.normalize():,f}"
+
+
+def _print_estimate(est: Any) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    con = Console(highlight=False)
+    con.print(f"[bold]{escape(est.name)}[/]")
+    con.print("assumptions:")
+    for s in est.stages:
+        con.print(f"  - {escape(s.stage)}: {_qty(s.calls)} calls x {s.input_tokens / s.calls if s.calls else 0:,.0f} in + "
+                  f"{s.output_tokens / s.calls if s.calls else 0:,.0f} out tokens on {escape(s.model)} "
+                  f"(${s.price_in:g} in / ${s.price_out:g} out per 1M, from {est.price_sources[s.model]})")
+    con.print(f"  - single model for everything: {escape(est.single)} "
+              f"(from {est.price_sources[est.single]}); each call answered by one stage's model")
+    table = Table()
+    for col in ("stage", "model", "calls", "input tokens", "output tokens", "plan cost", "single model"):
+        table.add_column(col, justify="right" if col not in ("stage", "model") else "left")
+    for s in est.stages:
+        table.add_row(s.stage, s.model, _qty(s.calls), f"{s.input_tokens:,.0f}",
+                      f"{s.output_tokens:,.0f}", _money(s.cost), _money(s.single_cost))
+    table.add_row("total", "", "", "", "", _money(est.plan_total), _money(est.single_total))
+    con.print(table)
+    ratio = f", {est.ratio:.1f}x cheaper" if est.ratio else ""
+    con.print(f"single model ({escape(est.single)}): {_money(est.single_total)}; multi-model plan: "
+              f"{_money(est.plan_total)}; savings {_money(est.savings)} ({est.savings_pct:.0f}%){ratio}")
+
+
+def register(app: typer.Typer, models: typer.Typer) -> None:
+    """Mount the catalog commands on ``tierflow models`` and the ``tierflow cost`` group."""
+    models.command("query")(query)
+    models.command("pick")(pick)
+    models.command("catalog")(catalog_list)
+    models.command("sources")(sources)
+    models.command("refresh")(refresh)
+    cost_app = typer.Typer(no_args_is_help=True, pretty_exceptions_show_locals=False,
+                           help="Cost estimates: one model versus a multi-model plan.")
+    cost_app.command("estimate")(cost_estimate)
+    app.add_typer(cost_app, name="cost")

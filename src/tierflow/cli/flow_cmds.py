@@ -1,0 +1,141 @@
+"""Flow file commands: ``schema flow``, ``compile``, ``import`` and ``run``.
+
+Exit codes: 0 ok, 1 the flow / manifest / inputs are invalid (every problem is printed), 2 bad
+usage (unknown option value, missing file). Nothing is written when compilation fails, and an
+output file is replaced atomically.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, Optional
+
+import typer
+
+
+class _Format(str, enum.Enum):
+    ir = "ir"
+    yaml = "yaml"
+    dsl = "dsl"
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _existing(path: Path, what: str) -> Path:
+    if not path.is_file():
+        _fail(f"{what} {str(path)!r} does not exist or is not a file", 2)
+    return path
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    from tierflow.flowfile import write_atomic
+
+    try:
+        write_atomic(output, text)
+    except OSError as exc:
+        _fail(f"cannot write {str(output)!r}: {exc.strerror}", 1)
+    typer.echo(f"wrote {output}", err=True)
+
+
+def schema_flow() -> None:
+    """Print the JSON Schema of flow files."""
+    from tierflow.flowfile import flow_json_schema
+
+    typer.echo(json.dumps(flow_json_schema(), indent=2))
+
+
+def compile_cmd(
+    flow: Annotated[Path, typer.Argument(help="The flow JSON file.")],
+    fmt: Annotated[_Format, typer.Option("--format", "-f", help="Output format.")] = _Format.ir,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write here (default: stdout).")] = None,
+) -> None:
+    """Compile a flow file to IR JSON, a YAML deploy manifest, or DSL text."""
+    from tierflow.errors import TierflowError
+    from tierflow.flowfile import compile_file
+
+    try:
+        text = compile_file(_existing(flow, "flow file"), fmt.value)  # type: ignore[arg-type]
+    except TierflowError as exc:
+        _fail(str(exc))
+    _emit(text, output)
+
+
+def import_cmd(
+    manifest: Annotated[Path, typer.Argument(help="The YAML deploy manifest.")],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Flow file to write "
+                                                                          "(default: stdout).")] = None,
+) -> None:
+    """Import a YAML manifest as a flow file (lossless when it carries core.scaiflow_meta)."""
+    from tierflow.errors import TierflowError
+    from tierflow.flowfile import import_manifest, lower_flow
+
+    try:
+        flow = import_manifest(_existing(manifest, "manifest"))
+        lower_flow(flow, source=str(manifest))  # refuse to write a flow that would not compile
+    except TierflowError as exc:
+        _fail(str(exc))
+    _emit(flow.dumps(), output)
+
+
+def run_cmd(
+    flow: Annotated[Path, typer.Argument(help="The flow JSON file.")],
+    input_: Annotated[str, typer.Option("--input", "-i", help="Run inputs as a JSON object.")] = "{}",
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Project config (providers, "
+                                                   "reliability, prices); default $TIERFLOW_CONFIG or the "
+                                                   "embedded local one.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print outputs and per-node records as JSON.")] = False,
+) -> None:
+    """Run a flow file on the engine, with the flow's own model registry."""
+    from tierflow.errors import TierflowError
+
+    try:
+        inputs = json.loads(input_)
+    except json.JSONDecodeError as exc:
+        _fail(f"--input is not valid JSON: {exc.msg} at column {exc.colno}", 2)
+    if not isinstance(inputs, dict):
+        _fail(f"--input must be a JSON object, got {type(inputs).__name__}", 2)
+    if config is not None:
+        _existing(config, "config file")
+    try:
+        from tierflow.flowfile.runner import run_flow_file
+
+        result = run_flow_file(_existing(flow, "flow file"), inputs, config_path=config)
+    except TierflowError as exc:
+        _fail(str(exc))
+    _print_result(result, as_json)
+
+
+def _print_result(result: Any, as_json: bool) -> None:
+    from tierflow.flowfile.runner import result_to_json
+
+    data = result_to_json(result)
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+        return
+    for name, value in data["outputs"].items():
+        typer.echo(f"{name}: {value if isinstance(value, str) else json.dumps(value, default=str)}")
+    typer.echo("", err=True)
+    for node_id, rec in data["nodes"].items():
+        extras = [f"{k}={rec[k]}" for k in ("model_used", "tokens", "cost_usd") if rec.get(k)]
+        duration = rec.get("duration_s")
+        timing = f"{duration * 1000:.0f} ms" if isinstance(duration, (int, float)) else ""
+        typer.echo(f"  {node_id:<20} {rec.get('status', ''):<8} {timing:>9}  {' '.join(extras)}", err=True)
+
+
+def register(app: typer.Typer, models: typer.Typer) -> None:
+    """Mount the flow commands on the root app."""
+    schema_app = typer.Typer(no_args_is_help=True, pretty_exceptions_show_locals=False,
+                             help="Print the JSON Schema of a tierflow file format.")
+    schema_app.command("flow")(schema_flow)
+    app.add_typer(schema_app, name="schema")
+    app.command("compile")(compile_cmd)
+    app.command("import")(import_cmd)
+    app.command("run")(run_cmd)

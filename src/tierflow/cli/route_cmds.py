@@ -1,0 +1,154 @@
+"""``tierflow route``: fit routers on recorded outcomes, evaluate them against baselines."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+route_app = typer.Typer(no_args_is_help=True, pretty_exceptions_show_locals=False,
+                        help="Learned routing: fit a router on recorded outcomes, evaluate it, inspect splits.")
+
+_SPLITS = ("train", "test", "all")
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _load(paths: list[Path], part: str, by: str, share: float) -> Any:
+    from tierflow.routing.outcomes import load_outcomes
+    from tierflow.routing.split import select
+
+    if part not in _SPLITS:
+        _fail(f"--split must be one of {list(_SPLITS)}, got {part!r}", 2)
+    if by not in ("prompt", "task"):
+        _fail(f"--split-by must be 'prompt' or 'task', got {by!r}", 2)
+    table = select(load_outcomes(paths), part, by, share)  # type: ignore[arg-type]
+    if table.n == 0:
+        _fail(f"the {part!r} part of {[str(p) for p in paths]} is empty")
+    return table
+
+
+def _params(raw: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in raw:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            _fail(f"--param expects KEY=VALUE, got {item!r}", 2)
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+@route_app.command("fit")
+def fit(outcomes: list[Path] = typer.Argument(..., help="Outcome files or directories (.csv, .json, .jsonl)."),
+        output: Path = typer.Option(..., "-o", "--output", help="Router file to write (.json; arrays go to .npz)."),
+        kind: str = typer.Option("knn", "--kind", help="knn, cluster, linear, task or cascade."),
+        target_quality: Optional[float] = typer.Option(None, "--target-quality",
+                                                       help="Share of the best single model's quality to reach."),
+        max_cost_per_1k: Optional[float] = typer.Option(None, "--max-cost-per-1k", help="Budget, USD per 1k calls."),
+        strong_share: Optional[float] = typer.Option(None, "--strong-share",
+                                                     help="Largest share of calls to the strongest model."),
+        split: str = typer.Option("train", "--split", help="Which part to fit on: train, test or all."),
+        split_by: str = typer.Option("prompt", "--split-by", help="Hold out prompts or whole tasks."),
+        test_share: float = typer.Option(0.3, "--test-share", help="Share of the held-out part."),
+        embedder: str = typer.Option("minilm", "--embedder", help="minilm (local ONNX) or hashing."),
+        param: list[str] = typer.Option([], "--param", help="Router parameter KEY=VALUE (e.g. k=25)."),
+        ) -> None:
+    """Fit a router on recorded outcomes, calibrate it to a target, and save it."""
+    from tierflow.errors import TierflowError
+    from tierflow.routing.calibrate import Target
+    from tierflow.routing.io import save_router
+    from tierflow.routing.pipeline import fit_router
+
+    given = {k: v for k, v in (("quality", target_quality), ("max_cost_per_1k", max_cost_per_1k),
+                               ("strong_share", strong_share)) if v is not None}
+    if len(given) > 1:
+        _fail("give at most one of --target-quality, --max-cost-per-1k, --strong-share", 2)
+    try:
+        target = Target(**given) if given else None
+        table = _load(outcomes, split, split_by, test_share)
+        router = fit_router(table, kind, params=_params(param), embedder=embedder, target=target,
+                            strict_target=True)
+        path = save_router(router, output, info={"outcomes": [str(p) for p in outcomes], "split": split,
+                                                  "split_by": split_by, "test_share": test_share,
+                                                  "n_prompts": table.n, "notes": table.notes})
+    except TierflowError as exc:
+        _fail(str(exc))
+    cal = router.calibration
+    typer.echo(f"wrote {path} ({router.kind} router over {len(router.models)} models, fitted on {table.n} prompts)")
+    if cal:
+        lo, hi = cal["expected_quality_ci95"]
+        typer.echo(f"calibrated {router.knob_name}={cal.get('knob')}: expected quality {cal['expected_quality']:.4f} "
+                   f"[{lo:.4f}, {hi:.4f}], cost ${cal['expected_cost'] * 1000:.4g} per 1k calls, "
+                   f"strongest model on {cal['expected_strong_share']:.1%} of calls")
+    for note in table.notes:
+        typer.echo(f"note: {note}")
+
+
+@route_app.command("eval")
+def eval_(router_path: Path = typer.Argument(..., metavar="ROUTER", help="Router file from `route fit`."),
+          outcomes: list[Path] = typer.Argument(..., help="Outcome files or directories."),
+          split: str = typer.Option("test", "--split", help="Which part to evaluate on: test, train or all."),
+          split_by: str = typer.Option("prompt", "--split-by", help="Hold out prompts or whole tasks."),
+          test_share: float = typer.Option(0.3, "--test-share"),
+          as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+          plot: Optional[Path] = typer.Option(None, "--plot", help="Write the cost-quality plot (PNG)."),
+          html: Optional[Path] = typer.Option(None, "--html", help="Write an HTML report."),
+          bootstrap: int = typer.Option(200, "--bootstrap", help="Bootstrap resamples for the 95% CIs."),
+          latency: bool = typer.Option(True, "--latency/--no-latency", help="Measure decision latency."),
+          ) -> None:
+    """Evaluate a router against the baselines (AIQ, APGR, CPT, cost to match the best model...)."""
+    from tierflow.errors import TierflowError
+    from tierflow.routing.io import load_router
+    from tierflow.routing.pipeline import evaluate_router
+    from tierflow.routing.report import render_html, render_text, write_plot
+
+    try:
+        router = load_router(router_path)
+        test = _load(outcomes, split, split_by, test_share)
+        train = _load(outcomes, "train", split_by, test_share) if split == "test" else None
+        report = evaluate_router(router, test, train, bootstrap=bootstrap, latency=latency)
+        report["split"] = {"part": split, "by": split_by, "test_share": test_share}
+        if plot:
+            write_plot(report, plot)
+        if html:
+            render_html(report, html, plot)
+    except TierflowError as exc:
+        _fail(str(exc))
+    if as_json:
+        json.dump(report, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        typer.echo(render_text(report))
+
+
+@route_app.command("split")
+def split_cmd(outcomes: list[Path] = typer.Argument(..., help="Outcome files or directories."),
+              split_by: str = typer.Option("prompt", "--split-by"),
+              test_share: float = typer.Option(0.3, "--test-share")) -> None:
+    """Show the held-out split (a fixed hash rule, see tierflow.routing.split)."""
+    from tierflow.errors import TierflowError
+    from tierflow.routing.split import split_mask
+
+    try:
+        table = _load(outcomes, "all", split_by, test_share)
+    except TierflowError as exc:
+        _fail(str(exc))
+    mask = split_mask(table, split_by, test_share)  # type: ignore[arg-type]
+    held_tasks = sorted({t for t, m in zip(table.tasks, mask) if m})
+    typer.echo(json.dumps({"rule": "sha256('tierflow-holdout-v1:' + key) < test_share", "by": split_by,
+                           "test_share": test_share, "train": int((~mask).sum()), "test": int(mask.sum()),
+                           "held_out_tasks": held_tasks if split_by == "task" else None}, indent=1))
+
+
+def register(app: typer.Typer, models: typer.Typer) -> None:
+    """Mount ``tierflow route ...``."""
+    app.add_typer(route_app, name="route")

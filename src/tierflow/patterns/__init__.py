@@ -1,0 +1,66 @@
+"""Multi-model patterns, usable as graph nodes and on their own.
+
+- :class:`Router`: a cheap role classifies, a specialist role answers.
+- :class:`Cascade`: cheap answers first; escalate when a confidence signal is below threshold.
+- :class:`Ensemble`: several roles in parallel; majority vote or a custom aggregator.
+- :class:`Verifier`: generate, check (role / schema / function), retry or escalate, bounded.
+- :class:`CostGate`: refuse or downgrade a call whose estimated cost exceeds a limit.
+
+Every pattern returns a :class:`PatternResult` saying which model answered and why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tierflow.errors import GraphBuildError, Problem
+from tierflow.patterns.base import PATTERN_OUTPUTS, Pattern, PatternResult
+from tierflow.patterns.cascade import Cascade
+from tierflow.patterns.confidence import (
+    Logprobs,
+    SchemaValid,
+    SelfConsistency,
+    Signal,
+    VerifierScore,
+    agreement,
+    logprob_confidence,
+)
+from tierflow.patterns.cost_gate import CostGate, estimate_cost
+from tierflow.patterns.ensemble import Ensemble
+from tierflow.patterns.router import Router
+from tierflow.patterns.verifier import Verifier
+
+PATTERNS: dict[str, type[Pattern]] = {"cascade": Cascade, "router": Router, "ensemble": Ensemble,
+                                      "verifier": Verifier, "cost_gate": CostGate}
+
+
+def pattern_from_config(config: Mapping[str, Any], *, where: str = "pattern") -> Pattern:
+    """Build a pattern from an IR node config ``{"pattern": "cascade", ...}`` (flow files).
+
+    Settings that name Python callables (``"module:function"``) are imported.
+    """
+    from tierflow.engine.executors import resolve_callable
+
+    cfg = dict(config)
+    kind = cfg.pop("pattern", None)
+    cls = PATTERNS.get(str(kind))
+    if cls is None:
+        raise GraphBuildError([Problem(where, f"unknown pattern {kind!r}; expected one of {sorted(PATTERNS)}")])
+    cfg.pop("on_error", None)
+    if kind == "verifier" and "ladder" in cfg:
+        ladder = cfg.pop("ladder")
+        cfg["generate"], cfg["escalate"] = ladder[0], ladder[1:]
+    for key in ("classify", "classifier", "aggregate", "check"):
+        value = cfg.get(key)
+        if isinstance(value, str) and ":" in value:
+            cfg[key] = resolve_callable(value)
+    try:
+        return cls(**cfg)
+    except (TypeError, ValueError) as exc:
+        raise GraphBuildError([Problem(where, f"invalid {kind} settings: {exc}")]) from exc
+
+
+__all__ = ["Pattern", "PatternResult", "PATTERN_OUTPUTS", "Router", "Cascade", "Ensemble", "Verifier",
+           "CostGate", "Signal", "Logprobs", "SelfConsistency", "VerifierScore", "SchemaValid",
+           "agreement", "logprob_confidence", "estimate_cost", "pattern_from_config", "PATTERNS"]

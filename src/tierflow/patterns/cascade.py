@@ -1,0 +1,95 @@
+"""Cascade: answer with the cheap role, score the answer, escalate when confidence is low.
+
+Nothing is hidden: the thresholds per request class are explicit, and the result says which
+role answered, its confidence, and the reason for every escalation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from tierflow.patterns.base import Pattern, PatternResult, callable_name
+from tierflow.patterns.confidence import Signal, signal_from
+from tierflow.types import CallResult, Message
+
+
+class Cascade(Pattern):
+    """Try ``roles`` cheapest first (``cheap`` then ``strong``); accept the first answer whose
+    ``signal`` score reaches the threshold of the request's class; the last role always answers.
+
+    ``threshold`` is a number, or a mapping ``class -> threshold`` with ``classify(messages) ->
+    class`` (a missing class uses ``"default"``). ``on_unknown``: what to do when the signal
+    cannot score (no logprobs): ``"escalate"`` (default) or ``"accept"``.
+    """
+
+    pattern_name = "cascade"
+
+    def __init__(self, name: str | None = None, *, cheap: str = "fast", strong: str = "primary",
+                 roles: Sequence[str] | None = None, signal: Signal | str = "logprobs",
+                 threshold: float | Mapping[str, float] = 0.7,
+                 classify: Callable[[list[Message]], str] | None = None,
+                 on_unknown: str = "escalate", **kwargs: Any) -> None:
+        self.roles = list(roles) if roles else [cheap, strong]
+        if len(self.roles) < 2:
+            raise ValueError("a cascade needs at least two roles (cheap first)")
+        self.signal = signal_from(signal)
+        self.threshold = threshold
+        self.classify = classify
+        if on_unknown not in ("escalate", "accept"):
+            raise ValueError("on_unknown is 'escalate' or 'accept'")
+        self.on_unknown = on_unknown
+        super().__init__(name, **kwargs)
+
+    def _threshold(self, messages: list[Message]) -> tuple[str, float]:
+        if not isinstance(self.threshold, Mapping):
+            return "default", float(self.threshold)
+        cls = self.classify(messages) if self.classify else "default"
+        if cls not in self.threshold and "default" not in self.threshold:
+            raise ValueError(f"cascade {self.name!r}: no threshold for class {cls!r} and no 'default'")
+        return cls, float(self.threshold.get(cls, self.threshold.get("default", 0.0)))
+
+    async def _run(self, messages: list[Message], client: Any) -> PatternResult:
+        cls, threshold = self._threshold(messages)
+        params = dict(self.call_params)
+        if self.signal.wants_logprobs:
+            params["logprobs"] = True
+        calls: list[CallResult] = []
+        steps: list[dict[str, Any]] = []
+        for i, role in enumerate(self.roles):
+            result = await client.acall(role, messages, **params)
+            calls.append(result)
+            last = i == len(self.roles) - 1
+            if last:
+                score: float | None = None
+                why = f"answered by {role!r}, the last role of the cascade"
+            else:
+                score, extra = await self.signal.score(client, role, messages, result, params)
+                calls += extra
+                if score is None:
+                    ok = self.on_unknown == "accept"
+                    why = f"{self.signal.name} gave no score for {role!r}"
+                else:
+                    ok = score >= threshold
+                    why = (f"{self.signal.name} confidence {score:.3f} "
+                           f"{'>=' if ok else '<'} threshold {threshold:g} (class {cls!r}) on {role!r}")
+                if not ok:
+                    steps.append({"role": role, "model": result.model_used, "confidence": score,
+                                  "reason": why})
+                    continue
+            reason = "; ".join([s["reason"] + " -> escalated" for s in steps] + [why])
+            return PatternResult(content=result.text, model_used=result.model_used, role=role,
+                                 reason=reason, confidence=score, escalated=bool(steps), calls=calls,
+                                 details={"class": cls, "threshold": threshold, "escalations": steps,
+                                          "signal": self.signal.name})
+        raise AssertionError("unreachable: the last role always answers")  # pragma: no cover
+
+    def config(self) -> dict[str, Any]:
+        cfg: dict[str, Any] = {"roles": self.roles, "signal": self.signal.name,
+                               "threshold": self.threshold, "on_unknown": self.on_unknown}
+        if self.classify is not None:
+            cfg["classify"] = callable_name(self.classify)
+        return cfg
+
+
+__all__ = ["Cascade"]

@@ -1,0 +1,343 @@
+"""Shared HTTP plumbing of the HTTP provider adapters (OpenAI-compatible, Anthropic, Gemini).
+
+- :class:`HTTPProvider`: one long-lived ``aiohttp.ClientSession`` per provider instance, created
+  lazily in the running event loop, with the configured connection limit.
+- ``_post_json`` / ``_post_sse``: one request, every failure mapped to a
+  :class:`~tierflow.errors.ProviderError` subclass; SSE events parsed without line-length limits.
+- :func:`status_error`, :func:`parse_retry_after`: HTTP status -> error class, ``Retry-After`` /
+  ``retry-after-ms`` -> seconds.
+- :func:`guard_stream`: any failure after the first delivered chunk becomes a
+  :class:`~tierflow.errors.StreamInterruptedError` (never replayed, never fallen back).
+
+Secrets: headers live in a :class:`SecretHeaders` mapping whose repr masks credentials, error
+messages are built from the status and an excerpt of the provider's message with the key and
+key-shaped strings redacted, and no aiohttp exception that could carry headers is chained.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import re
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from tierflow.errors import (APIConnectionError, APIStatusError, APITimeoutError, AuthenticationError,
+                             BadRequestError, NotFoundError, PermissionDeniedError, ProviderError,
+                             RateLimitError, ResponseFormatError, ServerError, StreamInterruptedError,
+                             UnprocessableEntityError)
+from tierflow.providers.base import Provider, ProviderSettings, Timeouts
+from tierflow.types import StreamChunk
+
+_STATUS_ERRORS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError, 401: AuthenticationError, 403: PermissionDeniedError, 404: NotFoundError,
+    422: UnprocessableEntityError, 429: RateLimitError, 408: ServerError, 409: ServerError}
+_SECRET_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "x-goog-api-key", "proxy-authorization"})
+_KEY_SHAPES = re.compile(r"(?:sk-[A-Za-z0-9_\-*.]{6,}|AIza[0-9A-Za-z_\-]{10,}|Bearer\s+\S+)")
+_EXCERPT_CHARS = 300
+
+
+class SecretHeaders(dict[str, str]):
+    """Request headers whose ``repr`` / ``str`` mask credential values."""
+
+    def __repr__(self) -> str:
+        return repr({k: ("***" if k.lower() in _SECRET_HEADERS else v) for k, v in self.items()})
+
+    __str__ = __repr__
+
+
+def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """``text`` with every secret and every key-shaped string replaced by ``***``."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return _KEY_SHAPES.sub("***", text)
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` (preferred) or ``Retry-After`` (seconds or HTTP date)."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            value = float(ms) / 1000.0
+            if value >= 0:
+                return value
+        except ValueError:
+            pass
+    ra = headers.get("retry-after")
+    if not ra:
+        return None
+    try:
+        value = float(ra)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(ra)
+        except (TypeError, ValueError, IndexError):
+            return None
+        value = when.timestamp() - time.time()
+        return max(0.0, value)
+    return value if value >= 0 else None
+
+
+def _body_retry_after(data: Any) -> float | None:
+    """Gemini's ``error.details[].retryDelay`` ("30s")."""
+    try:
+        for detail in data["error"]["details"]:
+            delay = detail.get("retryDelay")
+            if isinstance(delay, str) and delay.endswith("s"):
+                return float(delay[:-1])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        pass
+    return None
+
+
+def error_excerpt(raw: bytes | str, secrets: tuple[str, ...] = ()) -> tuple[str, Any]:
+    """A short, redacted excerpt of a provider's error body, and the parsed JSON (or None)."""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    data: Any = None
+    message = text
+    try:
+        data = json.loads(text)
+    except ValueError:
+        pass
+    if isinstance(data, dict):
+        err = data.get("error", data)
+        if isinstance(err, dict):
+            found = err.get("message") or err.get("detail") or data.get("message")
+            message = str(found) if found else text
+        elif isinstance(err, str):
+            message = err
+    message = " ".join(message.split())
+    if len(message) > _EXCERPT_CHARS:
+        message = message[:_EXCERPT_CHARS] + "..."
+    return redact(message, secrets) or "(empty body)", data
+
+
+def status_error(status: int, raw: bytes | str, headers: Mapping[str, str], target: str,
+                 secrets: tuple[str, ...] = ()) -> APIStatusError:
+    """The error for an HTTP error answer (408/409/429/5xx are the retryable ones)."""
+    excerpt, data = error_excerpt(raw, secrets)
+    cls = _STATUS_ERRORS.get(status) or (ServerError if status >= 500 else APIStatusError)
+    retry_after = parse_retry_after(headers)
+    if retry_after is None:
+        retry_after = _body_retry_after(data)
+    return cls(f"HTTP {status}: {excerpt}", target=target, status_code=status, retry_after_s=retry_after)
+
+
+def map_client_error(exc: BaseException, target: str, timeouts: Timeouts, *, stream: bool) -> ProviderError:
+    """An aiohttp / asyncio exception -> the matching ``ProviderError`` (message free of headers)."""
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return APITimeoutError(f"connect timeout after {timeouts.connect:g}s", target=target)
+    if isinstance(exc, aiohttp.SocketTimeoutError):
+        what = "stream idle timeout" if stream else "read timeout"
+        return APITimeoutError(f"{what}: no data for {timeouts.stream_idle:g}s", target=target)
+    if isinstance(exc, TimeoutError):
+        return APITimeoutError(f"total timeout after {timeouts.total:g}s", target=target)
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return APIConnectionError("connection closed before the response was complete", target=target)
+    if isinstance(exc, aiohttp.InvalidURL):
+        return APIConnectionError(f"invalid URL {exc.url}", target=target)
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return ResponseFormatError(f"malformed HTTP response ({exc.message})", target=target)
+    reason = type(exc).__name__
+    detail = str(exc).splitlines()[0][:200] if str(exc) else ""
+    return APIConnectionError(f"connection failed: {reason}" + (f": {detail}" if detail else ""), target=target)
+
+
+def api_root(base_url: str, default_prefix: str) -> str:
+    """``base_url`` without a trailing slash; ``default_prefix`` (e.g. ``/v1``) added when it has no path."""
+    base = base_url.rstrip("/")
+    return base + default_prefix if urlsplit(base).path in ("", "/") else base
+
+
+class HTTPProvider(Provider):
+    """Base of the HTTP adapters: lazy per-loop session, JSON and SSE requests, error mapping."""
+
+    def __init__(self, name: str, settings: ProviderSettings) -> None:
+        super().__init__(name, settings)
+        self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
+        self._session: aiohttp.ClientSession | None = None  # the last used, with its loop: the fast path
+        self._session_loop: asyncio.AbstractEventLoop | None = None
+        self._client_timeouts: dict[tuple[Timeouts, bool], aiohttp.ClientTimeout] = {}
+        key = settings.api_key.get_secret_value() if settings.api_key is not None else ""
+        self._secrets: tuple[str, ...] = (key,) if key else ()
+
+    def _target(self, model: str) -> str:
+        return f"{self.name}/{model}"
+
+    def _session_here(self) -> aiohttp.ClientSession:
+        """The session of the running loop (a provider may be used from several loops, e.g. sync twins)."""
+        loop = asyncio.get_running_loop()
+        if self._session_loop is loop and self._session is not None and not self._session.closed:
+            return self._session
+        for other in [lp for lp in self._sessions if lp.is_closed()]:
+            _drop_session(self._sessions.pop(other))
+        session = self._sessions.get(loop)
+        if session is None or session.closed:
+            connector = aiohttp.TCPConnector(limit=self.settings.max_connections, limit_per_host=0,
+                                             ttl_dns_cache=300)
+            session = self._sessions[loop] = aiohttp.ClientSession(connector=connector)
+        self._session, self._session_loop = session, loop
+        return session
+
+    def _client_timeout(self, timeouts: Timeouts, stream: bool) -> aiohttp.ClientTimeout:
+        key = (timeouts, stream)
+        ct = self._client_timeouts.get(key)
+        if ct is None:
+            ct = self._client_timeouts[key] = aiohttp.ClientTimeout(
+                total=timeouts.total, sock_connect=timeouts.connect,
+                sock_read=timeouts.stream_idle if stream else None)
+        return ct
+
+    async def aclose(self) -> None:
+        sessions, self._sessions = self._sessions, {}
+        self._session = self._session_loop = None
+        here = asyncio.get_running_loop()
+        for loop, session in sessions.items():
+            if loop is here:
+                await session.close()
+            elif loop.is_closed():
+                _drop_session(session)
+            else:
+                asyncio.run_coroutine_threadsafe(session.close(), loop)
+
+    async def _send(self, url: str, body: dict[str, Any], headers: Mapping[str, str], timeouts: Timeouts,
+                    target: str, stream: bool) -> aiohttp.ClientResponse:
+        """POST ``body``; an error status is read, mapped and raised (the response is released)."""
+        payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        try:
+            resp = await self._session_here().post(url, data=payload, headers=headers,
+                                                   timeout=self._client_timeout(timeouts, stream))
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise map_client_error(exc, target, timeouts, stream=stream) from None
+        if resp.status >= 400:
+            try:
+                raw = await resp.read()
+            except (aiohttp.ClientError, TimeoutError):
+                raw = b""
+            finally:
+                resp.release()
+            raise status_error(resp.status, raw, resp.headers, target, self._secrets)
+        return resp
+
+    async def _post_json(self, url: str, body: dict[str, Any], headers: Mapping[str, str],
+                         timeouts: Timeouts, target: str) -> dict[str, Any]:
+        """One non-streamed request; the parsed JSON object of a 2xx answer."""
+        resp = await self._send(url, body, headers, timeouts, target, stream=False)
+        try:
+            raw = await resp.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            resp.close()
+            raise map_client_error(exc, target, timeouts, stream=False) from None
+        except BaseException:
+            resp.close()  # cancelled: drop the connection so the server sees it go
+            raise
+        resp.release()
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            excerpt, _ = error_excerpt(raw[:_EXCERPT_CHARS], self._secrets)
+            raise ResponseFormatError(f"HTTP {resp.status} with a body that is not a JSON object: {excerpt}",
+                                      target=target, status_code=resp.status)
+        return data
+
+    async def _post_sse(self, url: str, body: dict[str, Any], headers: Mapping[str, str],
+                        timeouts: Timeouts, target: str) -> AsyncIterator[tuple[str, str]]:
+        """One streamed request: ``(event, data)`` pairs of its server-sent events."""
+        resp = await self._send(url, body, headers, timeouts, target, stream=True)
+        done = False
+        try:
+            ctype = resp.headers.get("Content-Type", "")
+            if ctype.startswith(("application/json", "text/html")):
+                raw = await resp.content.read(_EXCERPT_CHARS)
+                excerpt, _ = error_excerpt(raw, self._secrets)
+                raise ResponseFormatError(f"expected an event stream, got {ctype.split(';')[0]}: {excerpt}",
+                                          target=target, status_code=resp.status)
+            async for item in _iter_sse(resp.content):
+                yield item
+            done = True
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise map_client_error(exc, target, timeouts, stream=True) from None
+        finally:
+            if done:
+                resp.release()
+            else:
+                resp.close()  # stopped early, failed or cancelled: close the upstream connection
+
+
+def _drop_session(session: aiohttp.ClientSession) -> None:
+    """Forget a session whose event loop is closed (its sockets died with the loop)."""
+    connector = session.connector
+    session.detach()
+    if connector is not None:
+        connector.close()  # nothing left to await once the loop is closed
+
+
+async def _iter_sse(content: aiohttp.StreamReader) -> AsyncIterator[tuple[str, str]]:
+    """Parse server-sent events (any line ending, no line-length limit)."""
+    buf = b""
+    event = ""
+    data: list[str] = []
+    async for chunk in content.iter_any():
+        buf += chunk
+        if b"\n" not in chunk:
+            continue
+        *lines, buf = buf.split(b"\n")
+        for line in lines:
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            if not line:
+                if data:
+                    yield event or "message", "\n".join(data)
+                event, data = "", []
+            elif line.startswith(b"data:"):
+                value = line[5:]
+                data.append((value[1:] if value.startswith(b" ") else value).decode("utf-8", "replace"))
+            elif line.startswith(b"event:"):
+                event = line[6:].strip().decode("utf-8", "replace")
+    tail = buf.rstrip(b"\r")
+    if tail.startswith(b"data:"):
+        data.append(tail[5:].lstrip(b" ").decode("utf-8", "replace"))
+    if data:
+        yield event or "message", "\n".join(data)
+
+
+def loads_event(data: str, target: str, secrets: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The JSON object of one SSE ``data`` field, or ResponseFormatError."""
+    try:
+        obj = json.loads(data)
+    except ValueError:
+        obj = None
+    if not isinstance(obj, dict):
+        excerpt, _ = error_excerpt(data[:_EXCERPT_CHARS], secrets)
+        raise ResponseFormatError(f"stream event is not a JSON object: {excerpt}", target=target)
+    return obj
+
+
+async def guard_stream(chunks: AsyncIterator[StreamChunk], target: str) -> AsyncIterator[StreamChunk]:
+    """Yield ``chunks``; a failure after the first one is re-raised as StreamInterruptedError."""
+    delivered = 0
+    async with aclosing(chunks):  # type: ignore[type-var]
+        try:
+            async for chunk in chunks:
+                delivered += 1
+                yield chunk
+        except ProviderError as exc:
+            if delivered == 0 or isinstance(exc, StreamInterruptedError):
+                raise
+            message = str(exc).removeprefix(f"{exc.target}: ")
+            raise StreamInterruptedError(
+                f"stream failed after {delivered} chunk(s) were delivered ({type(exc).__name__}: {message})",
+                target=target, status_code=exc.status_code) from exc
+
+
+__all__ = ["HTTPProvider", "SecretHeaders", "redact", "parse_retry_after", "error_excerpt", "status_error",
+           "map_client_error", "api_root", "loads_event", "guard_stream"]

@@ -1,0 +1,187 @@
+"""Anthropic Messages API (``kind: anthropic``).
+
+- ``base_url`` defaults to ``https://api.anthropic.com``; requests go to ``{base_url}/v1/messages``
+  (a base URL already ending in ``/v1`` is not doubled). Headers: ``x-api-key`` and
+  ``anthropic-version`` (``api_version``, default ``2023-06-01``).
+- System messages become the top-level ``system``; ``max_tokens`` is required by the API and
+  defaults to 1024 (``options.max_tokens``); ``stop`` becomes ``stop_sequences``.
+- JSON output (``response_format`` ``json_object`` / ``json_schema``) uses a forced tool whose
+  input schema is the requested schema; the tool input is returned as the JSON text (streamed
+  as ``input_json_delta`` pieces). A non-object schema is wrapped in ``{"value": ...}`` and
+  unwrapped again.
+- Usage: ``input_tokens`` = uncached input + cache reads + cache writes; ``cached_tokens`` = cache
+  reads. Logprobs and ``seed`` do not exist in this API and are ignored (``logprobs`` is None).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from tierflow.errors import APIConnectionError, ResponseFormatError
+from tierflow.providers._http import HTTPProvider, SecretHeaders, api_root, guard_stream, loads_event, status_error
+from tierflow.providers.base import ProviderSettings, Timeouts, register_provider
+from tierflow.types import ChatRequest, ChatResponse, StreamChunk, Usage
+
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+DEFAULT_VERSION = "2023-06-01"
+JSON_TOOL = "json_output"
+_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
+           "refusal": "content_filter", "pause_turn": "stop"}
+_ERROR_STATUS = {"invalid_request_error": 400, "authentication_error": 401, "permission_error": 403,
+                 "not_found_error": 404, "request_too_large": 413, "rate_limit_error": 429,
+                 "api_error": 500, "overloaded_error": 529}
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+def _usage(u: Any, prior: Usage | None = None) -> Usage:
+    """Anthropic usage -> :class:`Usage` (fields missing from ``u`` keep their ``prior`` value)."""
+    u = u if isinstance(u, dict) else {}
+    prior = prior or Usage()
+    if "input_tokens" in u or "cache_read_input_tokens" in u:
+        cached = u.get("cache_read_input_tokens") or 0
+        input_tokens = (u.get("input_tokens") or 0) + cached + (u.get("cache_creation_input_tokens") or 0)
+    else:
+        cached, input_tokens = prior.cached_tokens, prior.input_tokens
+    output = u["output_tokens"] if isinstance(u.get("output_tokens"), int) else prior.output_tokens
+    return Usage(input_tokens=input_tokens, output_tokens=output, cached_tokens=cached)
+
+
+@register_provider
+class AnthropicProvider(HTTPProvider):
+    """Claude models through the Messages API."""
+
+    kind = "anthropic"
+
+    def __init__(self, name: str, settings: ProviderSettings) -> None:
+        super().__init__(name, settings)
+        self._url = api_root(settings.base_url or DEFAULT_BASE_URL, "/v1") + "/messages"
+        headers = SecretHeaders({"Content-Type": "application/json",
+                                 "anthropic-version": settings.api_version or DEFAULT_VERSION, **settings.headers})
+        if self._secrets:
+            headers["x-api-key"] = self._secrets[0]
+        self._headers = headers
+        self._default_max_tokens = int(settings.options.get("max_tokens", 1024))
+
+    def _body(self, request: ChatRequest, stream: bool) -> tuple[dict[str, Any], bool]:
+        """The request body, and whether the JSON answer is wrapped in ``{"value": ...}``."""
+        system: list[str] = []
+        messages: list[dict[str, Any]] = []
+        for m in request.messages:
+            if m.get("role") in ("system", "developer"):
+                system.append(_text(m.get("content")))
+            else:
+                messages.append({"role": m.get("role"), "content": m.get("content")})
+        body: dict[str, Any] = {"model": request.model, "messages": messages,
+                                "max_tokens": request.max_tokens or self._default_max_tokens}
+        if system:
+            body["system"] = "\n\n".join(system)
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        if request.stop:
+            body["stop_sequences"] = request.stop
+        wrapped = False
+        fmt = request.response_format
+        if fmt and fmt.get("type") in ("json_object", "json_schema"):
+            schema: dict[str, Any] = {"type": "object"}
+            if fmt["type"] == "json_schema":
+                schema = (fmt.get("json_schema") or {}).get("schema") or schema
+            if schema.get("type") != "object":
+                schema, wrapped = {"type": "object", "properties": {"value": schema}, "required": ["value"]}, True
+            body["tools"] = [{"name": JSON_TOOL, "description": "Answer with this JSON structure.",
+                              "input_schema": schema}]
+            body["tool_choice"] = {"type": "tool", "name": JSON_TOOL}
+        if stream:
+            body["stream"] = True
+        if request.extra:
+            body.update(request.extra)
+        return body, wrapped
+
+    async def complete(self, request: ChatRequest, *, timeouts: Timeouts) -> ChatResponse:
+        target = self._target(request.model)
+        body, wrapped = self._body(request, False)
+        data = await self._post_json(self._url, body, self._headers, timeouts, target)
+        if data.get("type") == "error":
+            raise self._event_error(data, target)
+        content = data.get("content")
+        if not isinstance(content, list):
+            raise ResponseFormatError("response has no 'content' list", target=target)
+        parts: list[str] = []
+        for block in content:
+            if not isinstance(block, dict):
+                continue
+            if block.get("type") == "text":
+                parts.append(block.get("text", ""))
+            elif block.get("type") == "tool_use" and block.get("name") == JSON_TOOL:
+                value = block.get("input")
+                parts.append(json.dumps(value.get("value") if wrapped and isinstance(value, dict) else value))
+        finish = self._finish(data.get("stop_reason"), "tools" in body)
+        return ChatResponse(text="".join(parts), usage=_usage(data.get("usage")), finish_reason=finish,
+                            model=data.get("model"), raw=data)
+
+    def stream(self, request: ChatRequest, *, timeouts: Timeouts) -> AsyncIterator[StreamChunk]:
+        return guard_stream(self._stream(request, timeouts), self._target(request.model))
+
+    async def _stream(self, request: ChatRequest, timeouts: Timeouts) -> AsyncIterator[StreamChunk]:
+        target = self._target(request.model)
+        body, wrapped = self._body(request, True)
+        usage = Usage()
+        finish: str | None = None
+        done = False
+        buffered: list[str] = []  # wrapped JSON is emitted whole, once complete
+        async for event, data in self._post_sse(self._url, body, self._headers, timeouts, target):
+            if event == "ping":
+                continue
+            obj = loads_event(data, target, self._secrets)
+            kind = obj.get("type", event)
+            if kind == "content_block_delta":
+                delta = obj.get("delta") or {}
+                piece = delta.get("text") if delta.get("type") == "text_delta" else (
+                    delta.get("partial_json") if delta.get("type") == "input_json_delta" else None)
+                if piece and wrapped:
+                    buffered.append(piece)
+                elif piece:
+                    yield StreamChunk(text=piece)
+            elif kind == "message_start":
+                usage = _usage((obj.get("message") or {}).get("usage"), usage)
+            elif kind == "message_delta":
+                usage = _usage(obj.get("usage"), usage)
+                finish = self._finish((obj.get("delta") or {}).get("stop_reason"), "tools" in body)
+            elif kind == "message_stop":
+                done = True
+                if buffered:
+                    yield StreamChunk(text=self._unwrap("".join(buffered), target))
+                yield StreamChunk(usage=usage, finish_reason=finish)
+            elif kind == "error":
+                raise self._event_error(obj, target)
+        if not done:
+            raise APIConnectionError("stream ended before message_stop", target=target)
+
+    def _unwrap(self, text: str, target: str) -> str:
+        try:
+            return json.dumps(json.loads(text).get("value"))
+        except (ValueError, AttributeError):
+            raise ResponseFormatError("streamed tool input is not a JSON object", target=target) from None
+
+    @staticmethod
+    def _finish(reason: Any, json_tool: bool) -> str | None:
+        """Anthropic stop reason -> OpenAI-style finish reason (our JSON tool call is a normal stop)."""
+        if not isinstance(reason, str):
+            return None
+        return "stop" if reason == "tool_use" and json_tool else _FINISH.get(reason, reason)
+
+    def _event_error(self, data: dict[str, Any], target: str) -> Exception:
+        err = data.get("error")
+        status = _ERROR_STATUS.get(err.get("type", ""), 500) if isinstance(err, dict) else 500
+        return status_error(status, json.dumps(data), {}, target, self._secrets)
+
+
+__all__ = ["AnthropicProvider", "DEFAULT_BASE_URL", "DEFAULT_VERSION", "JSON_TOOL"]

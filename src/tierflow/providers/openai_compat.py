@@ -1,0 +1,192 @@
+"""OpenAI-compatible chat completions: kinds ``openai`` and ``azure``.
+
+Covers OpenAI, vLLM, Ollama, llama.cpp server, OpenRouter, LM Studio and gateways.
+
+``base_url`` is the API root, as in the OpenAI SDK (``https://api.openai.com/v1``,
+``https://openrouter.ai/api/v1``); requests go to ``{base_url}/chat/completions``. A base URL with
+no path at all (``http://localhost:8000``, as vLLM / Ollama / llama.cpp are often written) gets
+``/v1`` appended, since every such server serves the API there; a base URL that already ends in
+``/chat/completions`` is used as is. Azure: ``base_url`` is the resource endpoint
+(``https://NAME.openai.azure.com``) and requests go to
+``{base_url}/openai/deployments/{model}/chat/completions?api-version={api_version}``.
+
+Options (``providers.NAME.options``): ``max_tokens_field`` (``max_tokens``, or
+``max_completion_tokens`` which is the default for api.openai.com), ``stream_usage`` (default true:
+send ``stream_options.include_usage``; turn off for servers that reject it).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from tierflow.errors import APIConnectionError, ConfigError, Problem, ResponseFormatError
+from tierflow.providers._http import (HTTPProvider, SecretHeaders, api_root, guard_stream, loads_event,
+                                      status_error)
+from tierflow.providers.base import ProviderSettings, Timeouts, register_provider
+from tierflow.types import ChatRequest, ChatResponse, StreamChunk, TokenLogprob, Usage
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+DEFAULT_AZURE_API_VERSION = "2024-10-21"
+
+
+def parse_usage(u: Any) -> Usage | None:
+    """OpenAI ``usage`` (with cached / reasoning token details) -> :class:`Usage`."""
+    if not isinstance(u, dict):
+        return None
+    prompt_details = u.get("prompt_tokens_details") or {}
+    completion_details = u.get("completion_tokens_details") or {}
+    return Usage(input_tokens=u.get("prompt_tokens") or 0, output_tokens=u.get("completion_tokens") or 0,
+                 cached_tokens=prompt_details.get("cached_tokens") or u.get("prompt_cache_hit_tokens") or 0,
+                 reasoning_tokens=completion_details.get("reasoning_tokens") or 0)
+
+
+def parse_logprobs(lp: Any) -> list[TokenLogprob] | None:
+    """``choice.logprobs.content`` -> token logprobs with their top alternatives."""
+    if not isinstance(lp, dict) or not isinstance(lp.get("content"), list):
+        return None
+    return [TokenLogprob(token=e.get("token", ""), logprob=e.get("logprob", 0.0),
+                         top=[(t.get("token", ""), t.get("logprob", 0.0)) for t in e.get("top_logprobs") or []])
+            for e in lp["content"]]
+
+
+def _content_text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # some gateways answer a list of content parts
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+@register_provider
+class OpenAIProvider(HTTPProvider):
+    """OpenAI chat completions (``kind: openai``) and any server that speaks it."""
+
+    kind = "openai"
+
+    def __init__(self, name: str, settings: ProviderSettings) -> None:
+        super().__init__(name, settings)
+        self._url = self._endpoint(settings)
+        headers = SecretHeaders({"Content-Type": "application/json", **settings.headers})
+        self._auth_headers(headers)
+        self._headers = headers
+        host = urlsplit(self._url).hostname or ""
+        self._max_tokens_field: str = settings.options.get(
+            "max_tokens_field", "max_completion_tokens" if host == "api.openai.com" else "max_tokens")
+        self._stream_usage: bool = bool(settings.options.get("stream_usage", True))
+
+    def _endpoint(self, settings: ProviderSettings) -> str:
+        root = api_root(settings.base_url or DEFAULT_BASE_URL, "/v1")
+        return root if root.endswith("/chat/completions") else root + "/chat/completions"
+
+    def _auth_headers(self, headers: SecretHeaders) -> None:
+        if self._secrets:
+            headers["Authorization"] = f"Bearer {self._secrets[0]}"
+
+    def _url_for(self, model: str) -> str:
+        return self._url
+
+    def _body(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": request.model, "messages": request.messages}
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        if request.max_tokens is not None:
+            body[self._max_tokens_field] = request.max_tokens
+        if request.stop:
+            body["stop"] = request.stop
+        if request.seed is not None:
+            body["seed"] = request.seed
+        if request.response_format is not None:
+            body["response_format"] = request.response_format
+        if request.logprobs:
+            body["logprobs"] = True
+            if request.top_logprobs is not None:
+                body["top_logprobs"] = request.top_logprobs
+        if stream:
+            body["stream"] = True
+            if self._stream_usage:
+                body["stream_options"] = {"include_usage": True}
+        if request.extra:
+            body.update(request.extra)
+        return body
+
+    async def complete(self, request: ChatRequest, *, timeouts: Timeouts) -> ChatResponse:
+        target = self._target(request.model)
+        data = await self._post_json(self._url_for(request.model), self._body(request, False), self._headers,
+                                     timeouts, target)
+        if "error" in data and "choices" not in data:  # gateways that answer 200 with an error body
+            raise self._embedded_error(data, target)
+        choices = data.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            raise ResponseFormatError("response has no 'choices'", target=target)
+        choice = choices[0]
+        message = choice.get("message") or {}
+        return ChatResponse(text=_content_text(message.get("content")), usage=parse_usage(data.get("usage")) or Usage(),
+                            finish_reason=choice.get("finish_reason"), logprobs=parse_logprobs(choice.get("logprobs")),
+                            model=data.get("model"), raw=data)
+
+    def stream(self, request: ChatRequest, *, timeouts: Timeouts) -> AsyncIterator[StreamChunk]:
+        return guard_stream(self._stream(request, timeouts), self._target(request.model))
+
+    async def _stream(self, request: ChatRequest, timeouts: Timeouts) -> AsyncIterator[StreamChunk]:
+        target = self._target(request.model)
+        done = False
+        finish: str | None = None
+        events = self._post_sse(self._url_for(request.model), self._body(request, True), self._headers,
+                                timeouts, target)
+        async for _event, data in events:
+            if data == "[DONE]":
+                done = True
+                continue
+            obj = loads_event(data, target, self._secrets)
+            if "error" in obj:
+                raise self._embedded_error(obj, target)
+            usage = parse_usage(obj.get("usage"))
+            choices = obj.get("choices") or []
+            choice = choices[0] if choices and isinstance(choices[0], dict) else {}
+            delta = choice.get("delta") or {}
+            text = _content_text(delta.get("content"))
+            logprobs = parse_logprobs(choice.get("logprobs"))
+            reason = choice.get("finish_reason")
+            finish = reason or finish
+            if text or reason or usage or logprobs:
+                yield StreamChunk(text=text, usage=usage, finish_reason=reason, logprobs=logprobs)
+        if not done and finish is None:
+            raise APIConnectionError("stream ended without [DONE] or a finish reason", target=target)
+
+    def _embedded_error(self, data: dict[str, Any], target: str) -> Exception:
+        err = data.get("error")
+        code = err.get("code") if isinstance(err, dict) else None
+        status = code if isinstance(code, int) and 400 <= code < 600 else 500
+        return status_error(status, json.dumps(data), {}, target, self._secrets)
+
+
+@register_provider
+class AzureOpenAIProvider(OpenAIProvider):
+    """Azure OpenAI (``kind: azure``): deployment URLs, ``api-version`` and the ``api-key`` header."""
+
+    kind = "azure"
+
+    def _endpoint(self, settings: ProviderSettings) -> str:
+        if not settings.base_url:
+            raise ConfigError(Problem(f"providers.{self.name}.base_url",
+                                      "required for kind 'azure' (e.g. https://NAME.openai.azure.com)"))
+        self._api_version = settings.api_version or DEFAULT_AZURE_API_VERSION
+        self._urls: dict[str, str] = {}
+        return settings.base_url.rstrip("/") + "/openai/deployments/{model}/chat/completions"
+
+    def _auth_headers(self, headers: SecretHeaders) -> None:
+        if self._secrets:
+            headers["api-key"] = self._secrets[0]
+
+    def _url_for(self, model: str) -> str:
+        url = self._urls.get(model)
+        if url is None:
+            url = self._urls[model] = (self._url.replace("{model}", quote(model, safe=""))
+                                       + f"?api-version={quote(self._api_version)}")
+        return url
+
+
+__all__ = ["OpenAIProvider", "AzureOpenAIProvider", "parse_usage", "parse_logprobs", "DEFAULT_BASE_URL"]

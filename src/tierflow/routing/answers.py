@@ -1,0 +1,196 @@
+"""What a recorded response says: its final answer, and signals of whether it is right.
+
+Cascades accept a cheap model's answer when a confidence signal is high. The signals here are
+task-agnostic: the *final answer* extracted from free text (a choice letter, a number, a short
+phrase) so that models can be checked for agreement; surface features of the response (length,
+hedging, refusals); and verifiers, which check a response against itself: the arithmetic a
+worked solution writes down (``12 * 3 = 36``), and code that must compile and pass the asserts
+the prompt states, run in an isolated subprocess with time and memory limits.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+
+_CHOICE = re.compile(r"^\(?([A-Ha-h])\)?(?:[.):]|\s|$)")
+_MARKED = [re.compile(p, re.I | re.M) for p in (
+    r"####\s*\$?\s*([^\n]+?)\s*$",
+    r"\\boxed\{([^{}]+)\}",
+    r"(?:final answer|the answer|answer)\s*(?:is|:)\s*[:\s]*\(?\$?\s*([A-Za-z0-9][\w.,/\-]*)",
+)]
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+_HEDGES = re.compile(r"\b(not sure|unsure|unclear|cannot|can't|unable|assum\w*|approximately|roughly|however|"
+                     r"it depends|no (?:correct|valid) answer|i apologi[sz]e|sorry|ambiguous)\b", re.I)
+_ARITH = re.compile(r"(-?\d[\d,]*(?:\.\d+)?)\s*([-+*/x×÷])\s*(-?\d[\d,]*(?:\.\d+)?)\s*=\s*\$?(-?\d[\d,]*(?:\.\d+)?)")
+_CODE_BLOCK = re.compile(r"```(?:python|py|Python)?\s*\n(.*?)```|\[PYTHON\](.*?)\[/PYTHON\]", re.S)
+
+
+def _norm_number(text: str) -> str | None:
+    m = _NUMBER.search(text.replace("$", ""))
+    if not m:
+        return None
+    try:
+        value = float(m.group(0).replace(",", ""))
+    except ValueError:
+        return None
+    return str(int(value)) if value == int(value) and abs(value) < 1e15 else f"{value:.6g}"
+
+
+def _norm_short(text: str) -> str:
+    t = text.strip().strip("*").strip()
+    m = _CHOICE.match(t)
+    if m and (len(t) <= 3 or not t[1:2].isalpha()):
+        return m.group(1).upper()
+    if _NUMBER.fullmatch(t.replace("$", "").replace(",", "").strip(" .")):
+        return _norm_number(t) or t.lower()
+    return re.sub(r"[^\w]+", " ", t.lower()).strip()
+
+
+def extract_answer(response: str | None) -> str | None:
+    """The final answer a response commits to, normalised; None when there is none to compare."""
+    if not response or not response.strip():
+        return None
+    text = response.strip()
+    if len(text) <= 40 and "\n" not in text:
+        return _norm_short(text)
+    if "```" in text or "def " in text or "[PYTHON]" in text:
+        return None
+    for pattern in _MARKED:
+        found = pattern.findall(text)
+        if found:
+            value = found[-1].strip().rstrip(".")
+            return _norm_number(value) if _NUMBER.search(value) and not _CHOICE.match(value + " ") \
+                else _norm_short(value)
+    numbers = _NUMBER.findall(text)
+    if numbers:
+        return _norm_number(numbers[-1])
+    first = text.splitlines()[0]
+    return _norm_short(first) if len(first) <= 40 else None
+
+
+def arithmetic_errors(response: str | None) -> tuple[int, int]:
+    """(checked, wrong): binary ``a op b = c`` steps written in the response, and how many are false."""
+    if not response:
+        return 0, 0
+    checked = wrong = 0
+    for a, op, b, c in _ARITH.findall(response):
+        try:
+            x, y, z = (float(v.replace(",", "")) for v in (a, b, c))
+        except ValueError:
+            continue
+        value = {"+": x + y, "-": x - y, "*": x * y, "x": x * y, "×": x * y}.get(op)
+        if op in "/÷":
+            value = x / y if y else None
+        if value is None:
+            continue
+        checked += 1
+        wrong += abs(value - z) > max(0.01, 0.005 * abs(value))
+    return checked, wrong
+
+
+def extract_code(response: str | None) -> str | None:
+    """The Python code of a response: its fenced blocks, or the whole text when it parses."""
+    if not response:
+        return None
+    blocks = ["".join(g) for g in _CODE_BLOCK.findall(response)]
+    code = "\n".join(b for b in blocks if b.strip())
+    if not code and ("def " in response or "import " in response):
+        code = response
+    return code or None
+
+
+def prompt_asserts(prompt: str) -> list[str]:
+    """``assert`` lines a coding prompt states as its tests."""
+    return [line.strip() for line in prompt.splitlines() if line.strip().startswith("assert ")]
+
+
+_VERIFY_PRELUDE = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, ({mem}, {mem}))
+resource.setrlimit(resource.RLIMIT_CPU, ({cpu}, {cpu}))
+"""
+
+
+class CodeVerifier:
+    """Runs a response's code (plus the prompt's asserts) in a subprocess: 1 passed, 0 failed.
+
+    The child runs ``python -I`` in an empty temporary directory, with an address-space and a
+    CPU-time limit and a wall-clock timeout. Results are cached on disk by code hash.
+    """
+
+    def __init__(self, *, timeout_s: float = 5.0, memory_mb: int = 512, cache_dir: Path | None = None) -> None:
+        self.timeout_s, self.memory_mb = timeout_s, memory_mb
+        base = cache_dir or Path(os.environ.get("TIERFLOW_HOME", Path.home() / ".cache" / "tierflow"))
+        base.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(base / "verify.sqlite", check_same_thread=False)
+        self._db.execute("CREATE TABLE IF NOT EXISTS verdict (key TEXT PRIMARY KEY, ok INTEGER)")
+        self._lock = threading.Lock()
+
+    def run(self, code: str) -> int:
+        """Verdict for a piece of code: 1 if it compiles and runs to completion, else 0."""
+        key = hashlib.sha256(f"{self.timeout_s}:{self.memory_mb}:{code}".encode()).hexdigest()
+        with self._lock:
+            row = self._db.execute("SELECT ok FROM verdict WHERE key = ?", (key,)).fetchone()
+        if row is not None:
+            return int(row[0])
+        ok = self._run_uncached(code)
+        with self._lock, self._db:
+            self._db.execute("INSERT OR REPLACE INTO verdict VALUES (?, ?)", (key, ok))
+        return ok
+
+    def _run_uncached(self, code: str) -> int:
+        try:
+            ast.parse(code)
+        except (SyntaxError, ValueError):
+            return 0
+        prelude = _VERIFY_PRELUDE.format(mem=self.memory_mb * 2**20, cpu=max(1, int(self.timeout_s)))
+        with tempfile.TemporaryDirectory() as tmp:
+            script = Path(tmp) / "check.py"
+            script.write_text(prelude + "\n" + code + "\n", encoding="utf-8")
+            try:
+                proc = subprocess.run([sys.executable, "-I", str(script)], cwd=tmp, capture_output=True,
+                                      timeout=self.timeout_s, stdin=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"})
+            except subprocess.TimeoutExpired:
+                return 0
+        return int(proc.returncode == 0)
+
+    def verify(self, prompt: str, response: str | None) -> int | None:
+        """1 / 0 for a response that carries code, None when it carries none."""
+        code = extract_code(response)
+        if code is None:
+            return None
+        return self.run(code + "\n" + "\n".join(prompt_asserts(prompt)))
+
+
+N_RESPONSE_FEATURES = 9
+
+
+def response_features(prompt: str, response: str | None, verdict: int | None = None) -> np.ndarray:
+    """Numeric features of one response, for a learned estimator of its quality."""
+    if response is None:
+        return np.zeros(N_RESPONSE_FEATURES)
+    answer = extract_answer(response)
+    checked, wrong = arithmetic_errors(response)
+    numeric = answer is not None and _NUMBER.fullmatch(answer) is not None
+    return np.array([
+        np.log1p(len(response)) / 8,
+        float(answer is not None),
+        min(len(_HEDGES.findall(response)), 3) / 3,
+        min(checked, 10) / 10,
+        float(wrong > 0),
+        float(numeric and "." not in answer and "-" not in answer),  # a whole, non-negative number
+        float(extract_code(response) is not None),
+        0.0 if verdict is None else (1.0 if verdict else -1.0),
+        float(len(response.strip()) == 0 or response.strip().lower().startswith(("i'm sorry", "sorry", "i cannot"))),
+    ])

@@ -1,0 +1,138 @@
+"""Calibration: set a router's knob so that it meets a target the user states.
+
+Targets: a quality floor as a share of the best single model's quality (``quality=0.95``), a
+budget in USD per 1,000 calls (``max_cost_per_1k``), or a share of calls to the strongest
+model (``strong_share``). The knob is chosen on *out-of-fold* operating points of the
+training outcomes (each prompt scored by a router that did not see it), so the expected cost
+and quality stored with the router are honest; their 95% bootstrap intervals are stored too,
+with the whole out-of-fold curve, so that live routing can re-target without the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from tierflow.errors import Problem, RoutingError
+from tierflow.routing.evaluate import OperatingPoints
+from tierflow.routing.outcomes import OutcomeTable
+from tierflow.routing.routers import Router, router_class
+
+_FOLDS = 5
+
+
+@dataclass(frozen=True)
+class Target:
+    """Exactly one of the three fields is set."""
+
+    quality: float | None = None
+    max_cost_per_1k: float | None = None
+    strong_share: float | None = None
+
+    def __post_init__(self) -> None:
+        given = [v for v in (self.quality, self.max_cost_per_1k, self.strong_share) if v is not None]
+        if len(given) != 1:
+            raise RoutingError([Problem("target", "give exactly one of --target-quality, --max-cost-per-1k, "
+                                                  "--strong-share")])
+        if self.quality is not None and not 0 < self.quality <= 1.5:
+            raise RoutingError([Problem("target.quality", f"{self.quality} must be a share of the best single "
+                                                          "model's quality, in (0, 1.5]")])
+        if self.strong_share is not None and not 0 <= self.strong_share <= 1:
+            raise RoutingError([Problem("target.strong_share", f"{self.strong_share} must be in [0, 1]")])
+        if self.max_cost_per_1k is not None and self.max_cost_per_1k < 0:
+            raise RoutingError([Problem("target.max_cost_per_1k", "must be >= 0 (USD per 1,000 calls)")])
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "Target":
+        keys = {"quality", "max_cost_per_1k", "strong_share"}
+        unknown = set(raw) - keys
+        if unknown:
+            raise RoutingError([Problem("target", f"unknown key(s) {sorted(unknown)}; expected one of {sorted(keys)}")])
+        return cls(**{k: float(v) for k, v in raw.items()})
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+def out_of_fold_points(router: Router, table: OutcomeTable, emb: np.ndarray) -> OperatingPoints:
+    """Operating points where each prompt is scored by a router fitted without it."""
+    if getattr(router, "oof_points", None) is not None:
+        return router.oof_points
+    knobs = router.knob_grid()
+    q, c, s = (np.zeros((len(knobs), table.n)) for _ in range(3))
+    fold = np.arange(table.n) % _FOLDS
+    for f in range(_FOLDS):
+        test = np.nonzero(fold == f)[0]
+        train = np.nonzero(fold != f)[0]
+        part = router_class(router.kind)(**router.params).fit(table.subset(train), emb[train])
+        pts = part.points(table.subset(test), emb[test], knobs)
+        q[:, test], c[:, test], s[:, test] = pts.quality, pts.cost, pts.strong
+    return OperatingPoints(q, c, s)
+
+
+def choose_knob(knobs: np.ndarray, q: np.ndarray, c: np.ndarray, s: np.ndarray, target: Target,
+                best_quality: float) -> int:
+    """Index of the knob meeting ``target`` (cheapest for a floor, best quality otherwise)."""
+    if target.quality is not None:
+        floor = target.quality * best_quality
+        ok = np.nonzero(q >= floor - 1e-9)[0]
+        if not len(ok):
+            raise RoutingError([Problem("target.quality", f"no setting reaches {target.quality:.3g} x the best "
+                                        f"single model's quality ({floor:.4f}); the most this router reaches "
+                                        f"is {q.max():.4f} ({q.max() / best_quality:.3f} x). Lower the target.")])
+        return int(ok[np.argmin(c[ok])])
+    if target.max_cost_per_1k is not None:
+        ok = np.nonzero(c * 1000 <= target.max_cost_per_1k + 1e-12)[0]
+        if not len(ok):
+            raise RoutingError([Problem("target.max_cost_per_1k", f"no setting costs under "
+                                        f"${target.max_cost_per_1k:g} per 1k calls; the cheapest costs "
+                                        f"${c.min() * 1000:.4g}. Raise the budget.")])
+        return int(ok[np.argmax(q[ok])])
+    ok = np.nonzero(s <= target.strong_share + 1e-9)[0]
+    if not len(ok):
+        raise RoutingError([Problem("target.strong_share", f"every setting calls the strongest model more than "
+                                    f"{target.strong_share:g} of the time (least: {s.min():.3f})")])
+    return int(ok[np.argmax(q[ok])])
+
+
+def calibrate(router: Router, table: OutcomeTable, emb: np.ndarray, target: Target, *,
+              bootstrap: int = 200, seed: int = 0) -> dict[str, Any]:
+    """Set ``router.knob`` for ``target``; store and return the calibration record."""
+    pts = out_of_fold_points(router, table, emb)
+    q, c, s = pts.means()
+    knobs = router.knob_grid()
+    best_quality = float(np.nanmax(np.nanmean(table.scores, 0)))
+    i = choose_knob(knobs, q, c, s, target, best_quality)
+    rng = np.random.default_rng(seed)
+    bq, bc = [], []
+    for _ in range(bootstrap):
+        idx = rng.integers(0, table.n, table.n)
+        bq.append(pts.quality[i, idx].mean())
+        bc.append(pts.cost[i, idx].mean())
+    router.knob = float(knobs[i])
+    router.calibration = {
+        "target": target.as_dict(), "knob": router.knob if np.isfinite(router.knob) else None,
+        "expected_quality": float(q[i]), "expected_quality_ci95": [float(np.percentile(bq, 2.5)),
+                                                                   float(np.percentile(bq, 97.5))],
+        "expected_cost": float(c[i]), "expected_cost_ci95": [float(np.percentile(bc, 2.5)),
+                                                             float(np.percentile(bc, 97.5))],
+        "expected_strong_share": float(s[i]), "best_single_quality": best_quality,
+        "n_prompts": table.n, "method": "out-of-fold operating points on the training outcomes",
+        "curve": {"knob": [float(k) if np.isfinite(k) else None for k in knobs], "quality": q.tolist(),
+                  "cost": c.tolist(), "strong_share": s.tolist()},
+    }
+    return router.calibration
+
+
+def retarget(router: Router, target: Target) -> float:
+    """Re-choose the knob from the stored out-of-fold curve (no data needed)."""
+    curve = router.calibration.get("curve")
+    if not curve:
+        raise RoutingError([Problem("router.calibration", "this router was saved without a calibration curve; "
+                                    "refit it with a target")])
+    knobs = np.array([np.inf if k is None else k for k in curve["knob"]])
+    i = choose_knob(knobs, np.array(curve["quality"]), np.array(curve["cost"]), np.array(curve["strong_share"]),
+                    target, router.calibration["best_single_quality"])
+    return float(knobs[i])

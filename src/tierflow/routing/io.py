@@ -1,0 +1,103 @@
+"""Router files: a versioned, inspectable JSON document plus a sibling ``.npz`` of arrays.
+
+``save_router(router, "routers/auto.json")`` writes ``routers/auto.json`` and
+``routers/auto.npz`` (plain arrays, loaded with ``allow_pickle=False``). The JSON names the
+format and version, the router kind, its models, knob and calibration, the embedder, and the
+sha256 of the arrays file, so a stale or foreign pair is refused with a clear message. Both
+files are written to temporary names first and renamed into place: nothing is half-written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tierflow.errors import Problem, RoutingError
+from tierflow.routing.routers import Router, router_class
+
+FORMAT = "tierflow-router"
+VERSION = 1
+
+
+def _arrays_path(path: Path) -> Path:
+    return path.with_suffix(".npz")
+
+
+def save_router(router: Router, path: str | Path, *, info: dict[str, Any] | None = None) -> Path:
+    """Write ``router`` to ``path`` (.json) and its arrays beside it (.npz)."""
+    path = Path(path)
+    if path.suffix != ".json":
+        path = path.with_suffix(".json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta, arrays = router._state()
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+    blob = buf.getvalue()
+    doc = {
+        "format": FORMAT, "version": VERSION, "kind": router.kind, "models": router.models,
+        "strong": router.strong, "knob": {"name": router.knob_name, "value": _json_float(router.knob)},
+        "params": router.params, "embedder": router.embedder, "prefixes": router.prefixes,
+        "calibration": router.calibration, "state": meta, "info": info or {},
+        "arrays": {"file": _arrays_path(path).name, "sha256": hashlib.sha256(blob).hexdigest(),
+                   "names": sorted(arrays)},
+    }
+    tmp_arrays, tmp_json = path.with_name(path.name + ".npz.tmp"), path.with_name(path.name + ".tmp")
+    tmp_arrays.write_bytes(blob)
+    tmp_json.write_text(json.dumps(doc, indent=1, default=_json_default), encoding="utf-8")
+    os.replace(tmp_arrays, _arrays_path(path))
+    os.replace(tmp_json, path)
+    return path
+
+
+def load_router(path: str | Path) -> Router:
+    """Read a router file written by :func:`save_router`, checking format, version and arrays."""
+    path = Path(path)
+    where = str(path)
+    if not path.is_file():
+        raise RoutingError([Problem(where, "no such router file (write one with `tierflow route fit`)")])
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise RoutingError([Problem(where, f"not a JSON router file ({exc})")]) from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise RoutingError([Problem(f"{where}: format", f"expected {FORMAT!r}; this is not a tierflow router file")])
+    if doc.get("version") != VERSION:
+        raise RoutingError([Problem(f"{where}: version", f"router file version {doc.get('version')!r} is not "
+                                    f"supported (this tierflow reads version {VERSION}); refit it with "
+                                    "`tierflow route fit`")])
+    arrays_file = path.parent / doc["arrays"]["file"]
+    if not arrays_file.is_file():
+        raise RoutingError([Problem(str(arrays_file), "the router's arrays file is missing")])
+    blob = arrays_file.read_bytes()
+    if hashlib.sha256(blob).hexdigest() != doc["arrays"]["sha256"]:
+        raise RoutingError([Problem(str(arrays_file), f"does not match {path.name} (sha256 differs); the pair "
+                                    "was not written together")])
+    with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    router = router_class(doc["kind"])(**doc.get("params", {}))
+    router.models, router.strong = list(doc["models"]), doc.get("strong")
+    router.knob = float(doc["knob"]["value"]) if doc["knob"]["value"] is not None else float("inf")
+    router.embedder, router.prefixes = doc.get("embedder", "minilm"), list(doc.get("prefixes", []))
+    router.calibration = doc.get("calibration", {})
+    router._load_state(doc["state"], arrays)
+    return router
+
+
+def _json_float(x: float) -> float | None:
+    return None if x is None or not np.isfinite(x) else float(x)
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return _json_float(float(obj))
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")

@@ -1,0 +1,107 @@
+"""Fit, calibrate and evaluate routers on outcome tables: what ``tierflow route`` runs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from tierflow.errors import Problem, RoutingError
+from tierflow.routing.calibrate import Target, calibrate
+from tierflow.routing.embed import Embedder, get_embedder, shared_prefixes, strip_prefixes
+from tierflow.routing.evaluate import evaluate
+from tierflow.routing.outcomes import OutcomeTable
+from tierflow.routing.routers import Router, router_class
+
+DEFAULT_TARGET = Target(quality=0.95)
+
+
+def routing_texts(router: Router, prompts: Sequence[str]) -> list[str]:
+    """The texts the router embeds: prompts without their task's shared boilerplate."""
+    return [strip_prefixes(p, router.prefixes) for p in prompts]
+
+
+def embed_prompts(router: Router, prompts: Sequence[str], embedder: Embedder | None = None) -> np.ndarray:
+    return (embedder or get_embedder(router.embedder)).embed(routing_texts(router, prompts))
+
+
+def _check_table(table: OutcomeTable, where: str) -> None:
+    problems = []
+    if table.n < 10:
+        problems.append(Problem(where, f"only {table.n} prompts; at least 10 are needed to fit a router"))
+    if len(table.models) < 2:
+        problems.append(Problem(where, f"only {len(table.models)} model(s); routing needs at least 2"))
+    if problems:
+        raise RoutingError(problems)
+
+
+def fit_router(table: OutcomeTable, kind: str = "knn", *, params: dict[str, Any] | None = None,
+               embedder: str = "minilm", target: Target | None = None, strict_target: bool = False) -> Router:
+    """Fit a router of ``kind`` on ``table`` and calibrate its knob to ``target``.
+
+    Without a target the default (95% of the best single model's quality) is used, falling back
+    to the best quality reachable when that is out of reach; an explicit target that cannot be
+    met raises :class:`RoutingError`.
+    """
+    _check_table(table, "outcomes")
+    router = router_class(kind)(**(params or {}))
+    if kind == "cascade" and not table.has_responses:
+        raise RoutingError([Problem("outcomes", "a cascade router needs recorded responses; these outcomes "
+                                                "have none (use --kind knn, cluster, linear or task)")])
+    router.embedder = embedder
+    router.prefixes = shared_prefixes(table.prompts, table.tasks)
+    emb = embed_prompts(router, table.prompts)
+    router.fit(table, emb)
+    router.embedder = embedder
+    try:
+        calibrate(router, table, emb, target or DEFAULT_TARGET)
+    except RoutingError:
+        if target is not None and strict_target:
+            raise
+        calibrate(router, table, emb, Target(quality=1e-9))  # cheapest setting at any quality
+        curve = router.calibration["curve"]
+        best = int(np.argmax(curve["quality"]))
+        router.knob = float(np.inf if curve["knob"][best] is None else curve["knob"][best])
+        router.calibration.update(knob=curve["knob"][best], expected_quality=curve["quality"][best],
+                                  expected_cost=curve["cost"][best], note="default target out of reach: "
+                                  "calibrated to the best quality reachable")
+    return router
+
+
+def decision_latency_ms(router: Router, prompts: Sequence[str], n: int = 50) -> dict[str, float]:
+    """Median and p95 wall time of one live decision (uncached embedding + lookup), one prompt at a time."""
+    embedder = get_embedder(router.embedder, cache=False)
+    texts = list(prompts[:n])
+    embedder.embed(texts[:1])  # warm-up
+    times = []
+    for t in texts:
+        start = time.perf_counter()
+        router.choose(embed_prompts(router, [t], embedder)[0])
+        times.append((time.perf_counter() - start) * 1000)
+    return {"median": float(np.median(times)), "p95": float(np.percentile(times, 95)), "n": len(times)}
+
+
+def evaluate_router(router: Router, test: OutcomeTable, train: OutcomeTable | None = None, *,
+                    bootstrap: int = 200, latency: bool = True) -> dict[str, Any]:
+    """The ``route eval`` report: router vs baselines with CIs, plus decision latency."""
+    emb = embed_prompts(router, test.prompts)
+    table = router._align(test)
+    if train is not None:
+        train = router._align(train)
+    report = evaluate(router.points(table, emb), train, table, bootstrap=bootstrap)
+    report["router"]["kind"] = router.kind
+    report["router"]["knob"] = {"name": router.knob_name, "calibrated": router.knob if np.isfinite(router.knob)
+                                else None}
+    if router.calibration:
+        cal = router.calibration
+        report["router"]["calibrated_point"] = {k: cal.get(k) for k in ("target", "expected_quality",
+                                                                        "expected_cost", "expected_strong_share")}
+        knob_pts = router.points(table, emb, np.array([router.knob]))
+        report["router"]["calibrated_point"]["test_quality"] = float(knob_pts.quality.mean())
+        report["router"]["calibrated_point"]["test_cost"] = float(knob_pts.cost.mean())
+    if latency:
+        report["router"]["decision_latency_ms"] = decision_latency_ms(router, test.prompts)
+    report["per_task_baseline_fitted_on"] = "train part" if train is not None else "the evaluated outcomes"
+    return report

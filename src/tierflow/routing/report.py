@@ -1,0 +1,121 @@
+"""Rendering of ``route eval`` reports: text table, cost-quality plot (PNG), HTML page."""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tierflow.routing.evaluate import METRIC_KEYS, TWO_MODEL_KEYS, anchored_hull
+
+_NAMES = ("router", "best_single", "zero_router", "random", "per_task", "oracle")
+
+
+def _entries(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [("router", report["router"])] + [(k, report["baselines"][k]) for k in _NAMES[1:]]
+
+
+def _keys(report: dict[str, Any]) -> tuple[str, ...]:
+    return METRIC_KEYS + (TWO_MODEL_KEYS if "apgr" in report["router"] else ())
+
+
+def _fmt(value: Any, ci: Any) -> str:
+    if value is None:
+        return "never"
+    text = f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+    if ci:
+        text += f" [{ci[0]:.3f}, {ci[1]:.3f}]" if abs(value) < 10 else f" [{ci[0]:.1f}, {ci[1]:.1f}]"
+    return text
+
+
+def render_text(report: dict[str, Any]) -> str:
+    keys = _keys(report)
+    lines = [f"{report['n_prompts']} prompts, {len(report['models'])} models; best single: "
+             f"{report['best_single_model']}; 95% bootstrap CIs in brackets", ""]
+    lines.append("  ".join([f"{'':12}"] + [f"{k:>24}" for k in keys]))
+    for name, entry in _entries(report):
+        lines.append("  ".join([f"{name:12}"] + [f"{_fmt(entry[k], entry.get(k + '_ci95')):>24}" for k in keys]))
+    lat = report["router"].get("decision_latency_ms")
+    if lat:
+        lines += ["", f"decision latency (embedding + lookup, one prompt): median {lat['median']:.2f} ms, "
+                      f"p95 {lat['p95']:.2f} ms"]
+    cal = report["router"].get("calibrated_point")
+    if cal:
+        lines.append(f"calibrated point {cal['target']}: expected quality {cal['expected_quality']:.4f} / cost "
+                     f"{cal['expected_cost']:.3g}; on these outcomes {cal['test_quality']:.4f} / {cal['test_cost']:.3g}")
+    return "\n".join(lines)
+
+
+def write_plot(report: dict[str, Any], path: str | Path) -> Path:
+    """The router's cost-quality curve beside the single models and the baselines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    singles = report["single_models"]
+    best = singles[report["best_single_model"]]
+    unit = best["cost"] or 1.0
+    c_lo = min(s["cost"] for s in singles.values())
+    q_lo = min(singles.values(), key=lambda s: s["cost"])["quality"]
+    fig, ax = plt.subplots(figsize=(8, 5.5), dpi=120)
+    styles = {"router": ("tab:red", "-", 2.4), "oracle": ("tab:green", ":", 1.6), "per_task": ("tab:purple", "--", 1.4),
+              "random": ("tab:gray", "-.", 1.2), "zero_router": ("tab:blue", "--", 1.2)}
+    for name, entry in _entries(report):
+        if name not in styles:
+            continue
+        c, q = np.array(entry["curve"]["cost"]), np.array(entry["curve"]["quality"])
+        hc, hq = anchored_hull(c, q, c_lo, q_lo)
+        hc, hq = np.append(hc, max(hc[-1], 1.1 * unit)), np.append(hq, hq[-1])  # flat beyond (as in AIQ)
+        color, ls, lw = styles[name]
+        label = f"{'router (' + report['router'].get('kind', '') + ')' if name == 'router' else name} " \
+                f"AIQ {entry['aiq']:.3f}"
+        ax.plot(100 * hc / unit, hq, ls, color=color, lw=lw, label=label)
+        if name == "router":
+            ax.scatter(100 * c / unit, q, s=6, color=color, alpha=0.35)
+    for model, s in singles.items():
+        ax.scatter(100 * s["cost"] / unit, s["quality"], color="black", s=18, zorder=5)
+        ax.annotate(model.split("/")[-1], (100 * s["cost"] / unit, s["quality"]), fontsize=6.5,
+                    xytext=(3, -8), textcoords="offset points")
+    ax.axhline(best["quality"], color="black", lw=0.6, alpha=0.5)
+    ax.set_xlabel(f"mean cost per prompt, % of the best single model's ({report['best_single_model']})")
+    ax.set_ylabel("quality (mean score)")
+    ax.set_xlim(0, 110)
+    ax.set_title(f"Cost-quality on {report['n_prompts']} held-out prompts, {len(singles)} models")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    tmp = path.with_name(path.name + ".tmp.png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(tmp)
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def render_html(report: dict[str, Any], path: str | Path, plot: str | Path | None = None) -> Path:
+    """A self-contained HTML page: the metrics table and, when given, the plot inlined."""
+    path = Path(path)
+    keys = _keys(report)
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
+    rows = "".join(f"<tr><th>{html.escape(name)}</th>" + "".join(
+        f"<td>{html.escape(_fmt(e[k], e.get(k + '_ci95')))}</td>" for k in keys) + "</tr>"
+        for name, e in _entries(report))
+    img = ""
+    if plot and Path(plot).is_file():
+        img = f'<img alt="cost-quality plot" src="data:image/png;base64,' \
+              f'{base64.b64encode(Path(plot).read_bytes()).decode()}">'
+    doc = (f"<!doctype html><meta charset='utf-8'><title>tierflow route eval</title>"
+           f"<style>body{{font-family:sans-serif}}td,th{{padding:4px 8px;border-bottom:1px solid #ddd}}</style>"
+           f"<h1>Router evaluation</h1><p>{report['n_prompts']} prompts; best single model "
+           f"{html.escape(report['best_single_model'])}; 95% bootstrap CIs in brackets.</p>"
+           f"<table><tr><th></th>{head}</tr>{rows}</table>{img}")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(doc, encoding="utf-8")
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,16 @@
+"""A loopback LLM server for tests and benchmarks: OpenAI, Anthropic and Gemini wire formats.
+
+    async with LLMTestServer() as srv:
+        srv.script("model-a", [Status(429, retry_after=0.05), Answer("hi")])
+        ...  # point a provider at srv.base_url
+
+See :mod:`tierflow.testing.server` for the routes and :mod:`tierflow.testing.behaviours` for
+what a scripted request can do.
+"""
+
+from tierflow.testing.behaviours import (Answer, Behaviour, CutStream, Garbage, Hang, SlowStream, Status,
+                                         behaviour_from_dict, behaviour_to_dict)
+from tierflow.testing.server import LLMTestServer, ReceivedRequest
+
+__all__ = ["LLMTestServer", "ReceivedRequest", "Behaviour", "Answer", "Status", "Hang", "CutStream",
+           "Garbage", "SlowStream", "behaviour_from_dict", "behaviour_to_dict"]

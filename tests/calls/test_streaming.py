@@ -1,0 +1,83 @@
+"""Streaming: fall back before the first chunk only; never replay or duplicate after it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from tierflow.calls import Client
+from tierflow.errors import AllTargetsFailedError, StreamInterruptedError
+from tierflow.testing import Answer, CutStream, LLMTestServer, SlowStream, Status
+
+
+async def test_stream_delivers_chunks_and_result(client: Client, srv: LLMTestServer) -> None:
+    stream = client.astream("primary", "tell me a story")
+    texts = [chunk.text async for chunk in stream]
+    result = stream.result
+    assert result is not None and "".join(texts) == result.text == "echo: tell me a story"
+    assert sum(1 for t in texts if t) > 1
+    assert result.ttft_s is not None and 0 < result.ttft_s <= result.latency_s
+    assert result.usage.output_tokens > 0 and result.cost_usd is not None and result.cost_usd > 0
+    assert srv.requests[-1]["stream"] is True
+
+
+async def test_fallback_before_first_chunk(client: Client, srv: LLMTestServer) -> None:
+    srv.set_default("a", Status(500))
+    result = await client.astream("primary", "hi there").collect()
+    assert result.model_used == "srv/b" and result.text == "echo: hi there"
+    assert [a.outcome for a in result.attempts] == ["error", "error", "error", "ok"]
+
+
+async def test_cut_after_first_chunk_raises_and_never_replays(client: Client, srv: LLMTestServer) -> None:
+    srv.script("a", [CutStream(after_chunks=2, text="one two three four five")])
+    received: list[str] = []
+    with pytest.raises(StreamInterruptedError) as info:
+        async for chunk in client.astream("primary", "x"):
+            received.append(chunk.text)
+    assert len([t for t in received if t]) == 2
+    assert "".join(received) == "one two"[: len("".join(received))]
+    assert srv.count("a") == 1 and srv.count("b") == 0  # no retry, no fallback once committed
+    assert info.value.target == "srv/a"
+    assert [a.outcome for a in info.value.attempts] == ["error"]  # type: ignore[attr-defined]
+
+
+async def test_idle_timeout_after_first_chunk_is_an_interruption(make_client: Callable[..., Client],
+                                                                 srv: LLMTestServer) -> None:
+    client = make_client(idle=0.2)
+    srv.script("a", [SlowStream(chunk_delay=0.6, fast_chunks=1)])
+    received: list[str] = []
+    with pytest.raises(StreamInterruptedError):
+        async for chunk in client.astream("primary", "a b c"):
+            received.append(chunk.text)
+    assert len([t for t in received if t]) == 1 and srv.count("b") == 0
+
+
+async def test_breaking_early_closes_the_upstream_stream(client: Client, srv: LLMTestServer) -> None:
+    srv.script("a", [SlowStream(chunk_delay=0.2, fast_chunks=1, text="a b c d e f")])
+    async with client.astream("primary", "x") as stream:
+        async for _ in stream:
+            break
+    assert await srv.wait_for_disconnect("a", timeout=5)
+
+
+async def test_stream_skips_cooling_target(make_client: Callable[..., Client], srv: LLMTestServer) -> None:
+    client = make_client(failures=1, max_retries=0)
+    srv.script("a", [Status(500)])
+    await client.acall("primary", "x")
+    result = await client.astream("primary", "y").collect()
+    assert [a.outcome for a in result.attempts] == ["skipped_cooldown", "ok"] and srv.count("a") == 1
+
+
+async def test_stream_all_targets_failed(client: Client, srv: LLMTestServer) -> None:
+    srv.set_default("a", Status(401))
+    with pytest.raises(AllTargetsFailedError):
+        await client.astream("solo", "x").collect()
+    assert srv.count("a") == 1
+
+
+async def test_stream_usage_and_role_settings(client: Client, srv: LLMTestServer) -> None:
+    srv.script("c", [Answer("short answer", input_tokens=9, output_tokens=2)])
+    result = await client.astream("fast", "q").collect()
+    assert (result.usage.input_tokens, result.usage.output_tokens) == (9, 2)
+    assert srv.requests[-1]["messages"][0] == {"role": "system", "content": "Be brief."}

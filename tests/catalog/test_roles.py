@@ -1,0 +1,83 @@
+"""Writing a pick into the config's registry: validated, atomic, the rest of the file kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tierflow.catalog.roles import write_role
+from tierflow.errors import ConfigError
+from tierflow.registry import parse_registry
+
+CONFIG = """\
+# project config
+providers:
+  openai: {kind: openai, base_url: https://api.openai.com/v1, api_key: "${OPENAI_API_KEY}"}
+models:
+  - {role: primary, ref: local, model: qwen2.5-coder-1.5b-instruct}
+  - {role: orchestrator, ref: openai, model: gpt-4o, temperature: 0.3}
+reliability: {max_retries: 2}
+"""
+
+
+def test_adds_a_role_with_a_fallback_and_keeps_the_rest(tmp_path: Path) -> None:
+    cfg = tmp_path / "tierflow.yaml"
+    cfg.write_text(CONFIG)
+    res = write_role(cfg, "planner", "anthropic/claude-sonnet-4-5", "openai/gpt-5")
+    doc = yaml.safe_load(cfg.read_text())
+    assert doc["providers"]["openai"]["api_key"] == "${OPENAI_API_KEY}"  # not expanded, not lost
+    assert doc["reliability"] == {"max_retries": 2}
+    reg = parse_registry(doc["models"])
+    entry = reg.get("planner")
+    assert (entry.ref, entry.model) == ("anthropic", "claude-sonnet-4-5")
+    assert [str(t) for t in entry.fallback] == ["openai/gpt-5"]
+    assert reg.roles == ["primary", "orchestrator", "planner"]
+    assert not res.replaced
+    assert any("comments" in n for n in res.notes)
+    assert any("anthropic" in n and "providers" in n for n in res.notes)
+
+
+def test_replacing_a_role_keeps_its_own_settings(tmp_path: Path) -> None:
+    cfg = tmp_path / "tierflow.yaml"
+    cfg.write_text(CONFIG)
+    res = write_role(cfg, "orchestrator", "openai/gpt-5")
+    entry = parse_registry(yaml.safe_load(cfg.read_text())["models"]).get("orchestrator")
+    assert (entry.model, entry.temperature, entry.fallback) == ("gpt-5", 0.3, [])
+    assert res.replaced
+
+
+def test_new_config_file_is_created(tmp_path: Path) -> None:
+    cfg = tmp_path / "new.yaml"
+    write_role(cfg, "primary", "openai/gpt-4o-mini")
+    assert yaml.safe_load(cfg.read_text()) == {"models": [{"role": "primary", "ref": "openai", "model": "gpt-4o-mini"}]}
+
+
+@pytest.mark.parametrize("role,model,expected", [
+    ("Bad Role", "openai/gpt-4o", "must match"),
+    ("worker", "gpt-4o", "provider/model"),
+])
+def test_invalid_entries_leave_the_file_untouched(tmp_path: Path, role: str, model: str, expected: str) -> None:
+    cfg = tmp_path / "tierflow.yaml"
+    cfg.write_text(CONFIG)
+    with pytest.raises(ConfigError, match=expected):
+        write_role(cfg, role, model)
+    assert cfg.read_text() == CONFIG
+    assert [p.name for p in tmp_path.iterdir()] == ["tierflow.yaml"]
+
+
+def test_unwritable_or_unreadable_config_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        write_role(tmp_path / "missing" / "c.yaml", "x", "openai/gpt-4o")
+    with pytest.raises(ConfigError, match="is a directory"):
+        write_role(tmp_path, "x", "openai/gpt-4o")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("models: [unclosed\n")
+    with pytest.raises(ConfigError, match="cannot be read as YAML"):
+        write_role(bad, "x", "openai/gpt-4o")
+    assert bad.read_text() == "models: [unclosed\n"
+    listy = tmp_path / "list.yaml"
+    listy.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        write_role(listy, "x", "openai/gpt-4o")

@@ -1,0 +1,38 @@
+"""A real call layer talking to the project's loopback LLM test server (no patched clients)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tierflow.calls import Client
+from tierflow.config import parse_config
+from tierflow.testing import LLMTestServer
+
+CONFIG = """
+providers:
+  t: {{kind: openai, base_url: "{base}/v1", api_key: test-key}}
+models:
+  - {{role: strong, ref: t, model: strong-model}}
+  - {{role: fast, ref: t, model: fast-model}}
+  - {{role: backup, ref: t, model: backup-model}}
+reliability: {{max_retries: 0, backoff_initial_s: 0.01, backoff_max_s: 0.02, jitter: 0}}
+prices:
+  t/strong-model: {{input_per_mtok: 10, output_per_mtok: 30}}
+  t/fast-model: {{input_per_mtok: 1, output_per_mtok: 2}}
+  t/backup-model: {{input_per_mtok: 2, output_per_mtok: 4}}
+"""
+
+
+@pytest.fixture
+async def llm_server() -> AsyncIterator[LLMTestServer]:
+    async with LLMTestServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+async def client(llm_server: LLMTestServer) -> AsyncIterator[Client]:
+    c = Client(parse_config(CONFIG.format(base=llm_server.base_url), source="test config"))
+    yield c
+    await c.aclose()

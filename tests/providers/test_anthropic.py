@@ -1,0 +1,167 @@
+"""The Anthropic Messages adapter against the test server speaking Anthropic's wire format."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import traceback
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tierflow.errors import (APIConnectionError, APITimeoutError, AuthenticationError, BadRequestError,
+                             NotFoundError, PermissionDeniedError, ProviderError, RateLimitError,
+                             ResponseFormatError, ServerError, StreamInterruptedError)
+from tierflow.providers.anthropic import AnthropicProvider
+from tierflow.providers.base import ProviderSettings, Timeouts, create_provider
+from tierflow.testing import Answer, CutStream, Garbage, Hang, LLMTestServer, SlowStream, Status
+from tierflow.types import ChatRequest, StreamChunk
+
+KEY = "sk-ant-api03-SECRET-abcdefghijklmnop"
+T = Timeouts(connect=2.0, total=5.0, stream_idle=2.0)
+
+
+@pytest.fixture
+async def srv() -> AsyncIterator[LLMTestServer]:
+    async with LLMTestServer() as server:
+        yield server
+
+
+@pytest.fixture
+async def provider(srv: LLMTestServer) -> AsyncIterator[AnthropicProvider]:
+    p = create_provider("claude", ProviderSettings(kind="anthropic", base_url=srv.base_url, api_key=KEY))
+    assert isinstance(p, AnthropicProvider)
+    yield p
+    await p.aclose()
+
+
+def req(text: str = "hello world", model: str = "c", **kw: object) -> ChatRequest:
+    return ChatRequest(model=model, messages=[{"role": "system", "content": "be brief"},
+                                              {"role": "user", "content": text}], **kw)  # type: ignore[arg-type]
+
+
+async def collect(p: AnthropicProvider, request: ChatRequest, timeouts: Timeouts = T) -> list[StreamChunk]:
+    return [c async for c in p.stream(request, timeouts=timeouts)]
+
+
+async def test_wire_shape_system_max_tokens_and_headers(provider: AnthropicProvider, srv: LLMTestServer) -> None:
+    r = await provider.complete(req("hi there", temperature=0.5, stop=["END"]), timeouts=T)
+    assert r.text == "echo: hi there" and r.finish_reason == "stop" and r.logprobs is None
+    got = srv.received[-1]
+    assert got.path == "/v1/messages" and got.body["system"] == "be brief"
+    assert [m["role"] for m in got.body["messages"]] == ["user"]
+    assert got.body["max_tokens"] == 1024 and got.body["stop_sequences"] == ["END"]
+    assert got.body["temperature"] == 0.5
+    assert got.headers["x-api-key"] == KEY and got.headers["anthropic-version"] == "2023-06-01"
+
+
+async def test_usage_counts_cache_reads_as_cached_input(provider: AnthropicProvider, srv: LLMTestServer) -> None:
+    srv.script("c", [Answer("ok", input_tokens=100, cached_tokens=60)] * 2)
+    r = await provider.complete(req(), timeouts=T)
+    assert (r.usage.input_tokens, r.usage.cached_tokens, r.usage.output_tokens) == (100, 60, 1)
+    assert srv.received[-1].body["max_tokens"] == 1024
+    chunks = await collect(provider, req())
+    last = [c.usage for c in chunks if c.usage][-1]
+    assert (last.input_tokens, last.cached_tokens, last.output_tokens) == (100, 60, 1)
+
+
+async def test_max_tokens_truncates_with_length(provider: AnthropicProvider, srv: LLMTestServer) -> None:
+    r = await provider.complete(req("a b c d e f", max_tokens=3), timeouts=T)
+    assert r.finish_reason == "length" and len(r.text.split()) == 3
+    assert srv.received[-1].body["max_tokens"] == 3
+
+
+async def test_stream_joins_to_the_answer(provider: AnthropicProvider) -> None:
+    full = await provider.complete(req("stream this one"), timeouts=T)
+    chunks = await collect(provider, req("stream this one"))
+    assert "".join(c.text for c in chunks) == full.text
+    assert chunks[-1].finish_reason == "stop" and chunks[-1].usage is not None
+    assert chunks[-1].usage.output_tokens == full.usage.output_tokens
+
+
+async def test_json_output_through_a_forced_tool(provider: AnthropicProvider, srv: LLMTestServer) -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string"}, "n": {"type": "integer"}}}
+    fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
+    r = await provider.complete(req(response_format=fmt), timeouts=T)
+    assert json.loads(r.text) == {"city": "text", "n": 1} and r.finish_reason == "stop"
+    body = srv.received[-1].body
+    assert body["tool_choice"] == {"type": "tool", "name": "json_output"}
+    assert body["tools"][0]["input_schema"] == schema
+    streamed = "".join(c.text for c in await collect(provider, req(response_format=fmt)))
+    assert json.loads(streamed) == {"city": "text", "n": 1}
+    obj = json.loads((await provider.complete(req(response_format={"type": "json_object"}), timeouts=T)).text)
+    assert isinstance(obj, dict)
+
+
+async def test_non_object_schema_is_wrapped_and_unwrapped(provider: AnthropicProvider) -> None:
+    schema = {"type": "array", "items": {"type": "string"}}
+    fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}
+    assert json.loads((await provider.complete(req(response_format=fmt), timeouts=T)).text) == []
+    assert json.loads("".join(c.text for c in await collect(provider, req(response_format=fmt)))) == []
+
+
+@pytest.mark.parametrize(("code", "cls"), [(400, BadRequestError), (401, AuthenticationError),
+                                           (403, PermissionDeniedError), (404, NotFoundError),
+                                           (429, RateLimitError), (500, ServerError), (529, ServerError)])
+async def test_status_mapping(provider: AnthropicProvider, srv: LLMTestServer, code: int,
+                              cls: type[ProviderError]) -> None:
+    srv.script("c", [Status(code, message="nope", retry_after=3)])
+    with pytest.raises(cls) as info:
+        await provider.complete(req(), timeouts=T)
+    assert info.value.status_code == code and "nope" in str(info.value) and info.value.retry_after_s == 3.0
+
+
+async def test_missing_max_tokens_is_rejected_by_the_server(srv: LLMTestServer) -> None:
+    """The server enforces the real API's rule, so an adapter that forgot max_tokens would fail."""
+    p = AnthropicProvider("claude", ProviderSettings(kind="anthropic", base_url=srv.base_url))
+    try:
+        with pytest.raises(BadRequestError, match="max_tokens"):
+            await p.complete(req(extra={"max_tokens": None}), timeouts=T)
+    finally:
+        await p.aclose()
+
+
+async def test_failures_map_like_every_provider(provider: AnthropicProvider, srv: LLMTestServer) -> None:
+    srv.script("c", [Hang(30), Garbage("not json"), CutStream(after_chunks=0), CutStream(after_chunks=2),
+                     SlowStream(chunk_delay=2, fast_chunks=1)])
+    with pytest.raises(APITimeoutError):
+        await provider.complete(req(), timeouts=Timeouts(connect=1, total=0.2, stream_idle=1))
+    with pytest.raises(ResponseFormatError):
+        await provider.complete(req(), timeouts=T)
+    with pytest.raises(APIConnectionError):
+        await collect(provider, req())
+    got: list[str] = []
+    with pytest.raises(StreamInterruptedError):
+        async for c in provider.stream(req("one two three four"), timeouts=T):
+            got.append(c.text)
+    assert len(got) == 2
+    with pytest.raises(StreamInterruptedError, match="APITimeoutError"):
+        await collect(provider, req("one two three"), Timeouts(connect=1, total=10, stream_idle=0.15))
+
+
+async def test_cancel_closes_upstream(provider: AnthropicProvider, srv: LLMTestServer) -> None:
+    srv.script("c", [Hang(30)])
+    task = asyncio.create_task(provider.complete(req(), timeouts=T))
+    while srv.count("c") == 0:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await srv.wait_for_disconnect("c", timeout=3)
+
+
+async def test_key_never_in_errors(provider: AnthropicProvider, srv: LLMTestServer) -> None:
+    srv.script("c", [Status(401, message=f"invalid x-api-key {KEY}")])
+    with pytest.raises(AuthenticationError) as info:
+        await provider.complete(req(), timeouts=T)
+    text = str(info.value) + repr(info.value) + "".join(traceback.format_exception(info.value))
+    assert KEY not in text and "SECRET" not in text
+
+
+async def test_base_url_with_v1_is_not_doubled(srv: LLMTestServer) -> None:
+    p = AnthropicProvider("claude", ProviderSettings(kind="anthropic", base_url=srv.base_url + "/v1/"))
+    try:
+        assert (await p.complete(req(), timeouts=T)).text
+    finally:
+        await p.aclose()
+    assert srv.received[-1].path == "/v1/messages" and "x-api-key" not in srv.received[-1].headers

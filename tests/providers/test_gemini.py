@@ -1,0 +1,163 @@
+"""The Gemini adapter against the test server speaking Gemini's wire format."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import traceback
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tierflow.errors import (APIConnectionError, APITimeoutError, AuthenticationError, BadRequestError,
+                             NotFoundError, ProviderError, RateLimitError, ResponseFormatError, ServerError,
+                             StreamInterruptedError)
+from tierflow.providers._http import status_error
+from tierflow.providers.base import ProviderSettings, Timeouts, create_provider
+from tierflow.providers.gemini import GeminiProvider, to_gemini_schema
+from tierflow.testing import Answer, CutStream, Garbage, Hang, LLMTestServer, SlowStream, Status
+from tierflow.types import ChatRequest, StreamChunk
+
+KEY = "AIzaSyD-SECRET-abcdefghijklmnopqrstuv"
+T = Timeouts(connect=2.0, total=5.0, stream_idle=2.0)
+
+
+@pytest.fixture
+async def srv() -> AsyncIterator[LLMTestServer]:
+    async with LLMTestServer() as server:
+        yield server
+
+
+@pytest.fixture
+async def provider(srv: LLMTestServer) -> AsyncIterator[GeminiProvider]:
+    p = create_provider("gem", ProviderSettings(kind="gemini", base_url=srv.base_url, api_key=KEY))
+    assert isinstance(p, GeminiProvider)
+    yield p
+    await p.aclose()
+
+
+def req(text: str = "hello world", model: str = "gemini-x", **kw: object) -> ChatRequest:
+    return ChatRequest(model=model, messages=[{"role": "system", "content": "be brief"},
+                                              {"role": "assistant", "content": "earlier"},
+                                              {"role": "user", "content": text}], **kw)  # type: ignore[arg-type]
+
+
+async def collect(p: GeminiProvider, request: ChatRequest, timeouts: Timeouts = T) -> list[StreamChunk]:
+    return [c async for c in p.stream(request, timeouts=timeouts)]
+
+
+async def test_wire_shape_and_headers(provider: GeminiProvider, srv: LLMTestServer) -> None:
+    r = await provider.complete(req("hi there", temperature=0.1, max_tokens=50, stop=["X"], seed=3), timeouts=T)
+    assert r.text == "echo: hi there" and r.finish_reason == "stop" and r.model == "gemini-x"
+    got = srv.received[-1]
+    assert got.path == "/v1beta/models/gemini-x:generateContent"
+    assert got.body["systemInstruction"] == {"parts": [{"text": "be brief"}]}
+    assert [c["role"] for c in got.body["contents"]] == ["model", "user"]
+    assert got.body["generationConfig"] == {"temperature": 0.1, "maxOutputTokens": 50, "stopSequences": ["X"],
+                                            "seed": 3}
+    assert got.headers["x-goog-api-key"] == KEY and KEY not in str(srv.base_url + got.path)
+
+
+async def test_usage_with_cached_and_thought_tokens(provider: GeminiProvider, srv: LLMTestServer) -> None:
+    srv.script("gemini-x", [Answer("a b", input_tokens=40, cached_tokens=30, reasoning_tokens=7)] * 2)
+    r = await provider.complete(req(), timeouts=T)
+    assert (r.usage.input_tokens, r.usage.cached_tokens) == (40, 30)
+    assert (r.usage.output_tokens, r.usage.reasoning_tokens) == (2 + 7, 7)
+    chunks = await collect(provider, req())
+    assert chunks[-1].usage == r.usage and chunks[-1].finish_reason == "stop"
+
+
+async def test_stream_joins_to_the_answer(provider: GeminiProvider, srv: LLMTestServer) -> None:
+    full = await provider.complete(req("stream this"), timeouts=T)
+    chunks = await collect(provider, req("stream this"))
+    assert "".join(c.text for c in chunks) == full.text and len(chunks) >= 3
+    assert srv.received[-1].path == "/v1beta/models/gemini-x:streamGenerateContent"
+
+
+async def test_json_schema_and_logprobs(provider: GeminiProvider, srv: LLMTestServer) -> None:
+    schema = {"type": "object", "additionalProperties": False, "title": "T",
+              "properties": {"name": {"type": ["string", "null"]},
+                             "tags": {"type": "array", "items": {"type": "string"}}}}
+    fmt = {"type": "json_schema", "json_schema": {"name": "t", "schema": schema}}
+    r = await provider.complete(req(response_format=fmt), timeouts=T)
+    assert json.loads(r.text) == {"name": "text", "tags": []}
+    cfg = srv.received[-1].body["generationConfig"]
+    assert cfg["responseMimeType"] == "application/json"
+    assert cfg["responseSchema"] == {"type": "OBJECT", "properties": {
+        "name": {"type": "STRING", "nullable": True}, "tags": {"type": "ARRAY", "items": {"type": "STRING"}}}}
+    r = await provider.complete(req("p q", logprobs=True, top_logprobs=2), timeouts=T)
+    assert srv.received[-1].body["generationConfig"]["responseLogprobs"] is True
+    assert r.logprobs and "".join(t.token for t in r.logprobs) == r.text and len(r.logprobs[0].top) == 2
+
+
+def test_schema_translation_drops_unsupported_keywords() -> None:
+    out = to_gemini_schema({"$schema": "x", "type": "object", "properties": {"a": {"type": "integer", "default": 1}}})
+    assert out == {"type": "OBJECT", "properties": {"a": {"type": "INTEGER"}}}
+
+
+@pytest.mark.parametrize(("code", "cls"), [(400, BadRequestError), (401, AuthenticationError),
+                                           (404, NotFoundError), (429, RateLimitError), (503, ServerError)])
+async def test_status_mapping(provider: GeminiProvider, srv: LLMTestServer, code: int,
+                              cls: type[ProviderError]) -> None:
+    srv.script("gemini-x", [Status(code, message="quota or whatever")])
+    with pytest.raises(cls) as info:
+        await provider.complete(req(), timeouts=T)
+    assert info.value.status_code == code and "quota or whatever" in str(info.value)
+
+
+async def test_retry_delay_in_the_error_body(provider: GeminiProvider, srv: LLMTestServer) -> None:
+    """Gemini states the delay in ``error.details[].retryDelay``, used when no header says it."""
+    srv.script("gemini-x", [Status(429, retry_after=4)])
+    with pytest.raises(RateLimitError) as info:
+        await provider.complete(req(), timeouts=T)
+    assert info.value.retry_after_s == 4.0
+    body = {"error": {"code": 429, "message": "quota", "details": [
+        {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "12.5s"}]}}
+    err = status_error(429, json.dumps(body).encode(), {}, "gem/m")
+    assert isinstance(err, RateLimitError) and err.retry_after_s == 12.5 and "quota" in str(err)
+
+
+async def test_failures_map_like_every_provider(provider: GeminiProvider, srv: LLMTestServer) -> None:
+    srv.script("gemini-x", [Hang(30), Garbage("<html>bad gateway</html>"), CutStream(after_chunks=0),
+                            CutStream(after_chunks=2), SlowStream(chunk_delay=2, fast_chunks=1)])
+    with pytest.raises(APITimeoutError):
+        await provider.complete(req(), timeouts=Timeouts(connect=1, total=0.2, stream_idle=1))
+    with pytest.raises(ResponseFormatError, match="bad gateway"):
+        await provider.complete(req(), timeouts=T)
+    with pytest.raises(APIConnectionError):
+        await collect(provider, req())
+    got: list[str] = []
+    with pytest.raises(StreamInterruptedError):
+        async for c in provider.stream(req("one two three four"), timeouts=T):
+            got.append(c.text)
+    assert len(got) == 2
+    with pytest.raises(StreamInterruptedError, match="APITimeoutError"):
+        await collect(provider, req("one two three"), Timeouts(connect=1, total=10, stream_idle=0.15))
+
+
+async def test_cancel_closes_upstream(provider: GeminiProvider, srv: LLMTestServer) -> None:
+    srv.script("gemini-x", [Hang(30)])
+    task = asyncio.create_task(provider.complete(req(), timeouts=T))
+    while srv.count("gemini-x") == 0:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await srv.wait_for_disconnect("gemini-x", timeout=3)
+
+
+async def test_key_never_in_errors(provider: GeminiProvider, srv: LLMTestServer) -> None:
+    srv.script("gemini-x", [Status(400, message=f"API key not valid: {KEY}")])
+    with pytest.raises(BadRequestError) as info:
+        await provider.complete(req(), timeouts=T)
+    text = str(info.value) + repr(info.value) + "".join(traceback.format_exception(info.value))
+    assert KEY not in text and "SECRET" not in text
+
+
+async def test_models_prefix_and_api_version(srv: LLMTestServer) -> None:
+    p = GeminiProvider("gem", ProviderSettings(kind="gemini", base_url=srv.base_url, api_version="v1"))
+    try:
+        assert (await p.complete(req(model="models/gemini-y"), timeouts=T)).text
+    finally:
+        await p.aclose()
+    assert srv.received[-1].path == "/v1/models/gemini-y:generateContent" and srv.count("gemini-y") == 1

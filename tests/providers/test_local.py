@@ -1,0 +1,246 @@
+"""The embedded local provider, exercised with real GGUF models on the CPU (no mocks).
+
+Most tests use SmolLM2-135M (fast); one uses Qwen2.5-Coder-1.5B. Model tests are marked
+``local_model`` and skipped when the model is not installed (``tierflow models pull``).
+``n_threads=1`` keeps them steady on a busy machine; ``max_tokens`` stays small.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from tierflow.errors import BadRequestError, ConfigError, NotFoundError
+from tierflow.local_models import CATALOGUE, LocalModelNotFoundError, model_path
+from tierflow.providers.base import ProviderSettings, Timeouts, create_provider
+from tierflow.providers.local import LocalModelLoadError, LocalProvider
+from tierflow.types import ChatRequest
+
+SMOL = "smollm2-135m-instruct"
+QWEN = "qwen2.5-coder-1.5b-instruct"
+TIMEOUTS = Timeouts()
+
+
+def _installed(name: str) -> bool:
+    return model_path(name).is_file()
+
+
+needs_smol = pytest.mark.skipif(not _installed(SMOL), reason=f"{SMOL} not installed: run "
+                                f"`tierflow models pull {SMOL}` (scripts/bootstrap.sh does)")
+needs_qwen = pytest.mark.skipif(not _installed(QWEN), reason=f"{QWEN} not installed: run "
+                                f"`tierflow models pull {QWEN}` (scripts/bootstrap.sh does)")
+
+
+@pytest.fixture(scope="module")
+def provider() -> LocalProvider:
+    p = create_provider("local", ProviderSettings(kind="local", options={"n_threads": 1}))
+    assert isinstance(p, LocalProvider)
+    return p
+
+
+def _ask(prompt: str, model: str = SMOL, **kwargs: object) -> ChatRequest:
+    params: dict = {"temperature": 0.0, "seed": 7, "max_tokens": 24, **kwargs}
+    return ChatRequest(model=model, messages=[{"role": "user", "content": prompt}], **params)
+
+
+# --- without a model --------------------------------------------------------------------------
+
+
+async def test_missing_model_says_how_to_pull_it(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TIERFLOW_HOME", str(tmp_path))
+    p = create_provider("local", ProviderSettings(kind="local"))
+    with pytest.raises(LocalModelNotFoundError) as err:
+        await p.complete(_ask("hi"), timeouts=TIMEOUTS)
+    assert isinstance(err.value, NotFoundError)
+    assert f"tierflow models pull {SMOL}" in str(err.value)
+    assert err.value.target == f"local/{SMOL}"
+
+
+async def test_unknown_model_name_lists_the_catalogue() -> None:
+    p = create_provider("local", ProviderSettings(kind="local"))
+    with pytest.raises(NotFoundError) as err:
+        await p.complete(_ask("hi", model="no-such-model"), timeouts=TIMEOUTS)
+    assert "no-such-model" in str(err.value) and all(name in str(err.value) for name in CATALOGUE)
+
+
+async def test_a_file_that_is_not_gguf_is_a_load_error(tmp_path: Path) -> None:
+    bogus = tmp_path / "bogus.gguf"
+    bogus.write_bytes(b"this is not a model" * 10)
+    p = create_provider("local", ProviderSettings(kind="local", options={"models": {"b": str(bogus)}}))
+    with pytest.raises(LocalModelLoadError) as err:
+        await p.complete(_ask("hi", model="b"), timeouts=TIMEOUTS)
+    assert "not a GGUF file" in str(err.value) and err.value.target == "local/b"
+
+
+def test_bad_options_are_all_reported() -> None:
+    settings = ProviderSettings(kind="local", options={"n_ctx": "big", "n_threads": 0, "gpu": 1})
+    with pytest.raises(ConfigError) as err:
+        create_provider("mine", settings)
+    wheres = [p.where for p in err.value.problems]
+    assert wheres == ["providers.mine.options.gpu", "providers.mine.options.n_ctx",
+                      "providers.mine.options.n_threads"]
+
+
+# --- SmolLM2 ----------------------------------------------------------------------------------
+
+
+@pytest.mark.local_model
+@needs_smol
+async def test_complete_generates_text_with_real_usage(provider: LocalProvider) -> None:
+    resp = await provider.complete(_ask("Name three colours."), timeouts=TIMEOUTS)
+    assert resp.text.strip()
+    assert resp.usage.input_tokens > 5  # the chat template adds a system prompt
+    assert 0 < resp.usage.output_tokens <= 24
+    assert resp.finish_reason in ("stop", "length")
+    assert resp.model == SMOL
+
+
+@pytest.mark.local_model
+@needs_smol
+async def test_stream_joins_to_the_same_text_and_usage(provider: LocalProvider) -> None:
+    request = _ask("Write one sentence about the sea.")
+    whole = await provider.complete(request, timeouts=TIMEOUTS)
+    chunks = [c async for c in provider.stream(request, timeouts=TIMEOUTS)]
+    assert len(chunks) > 2
+    assert "".join(c.text for c in chunks) == whole.text
+    assert chunks[-1].usage == whole.usage and chunks[-1].finish_reason == whole.finish_reason
+    assert all(c.usage is None for c in chunks[:-1])
+
+
+@pytest.mark.local_model
+@needs_smol
+async def test_max_tokens_is_respected(provider: LocalProvider) -> None:
+    resp = await provider.complete(_ask("Tell me a long story about a dragon.", max_tokens=5),
+                                   timeouts=TIMEOUTS)
+    assert resp.usage.output_tokens == 5
+    assert resp.finish_reason == "length"
+
+
+@pytest.mark.local_model
+@needs_smol
+async def test_stop_sequence_cuts_the_answer(provider: LocalProvider) -> None:
+    request = _ask("Count from 1 to 20, separated by commas.", max_tokens=30)
+    free = await provider.complete(request, timeouts=TIMEOUTS)
+    stop = free.text[len(free.text) // 2:][:3]  # a piece of what the model really says
+    assert stop.strip(), free.text
+    request.stop = [stop]
+    cut = await provider.complete(request, timeouts=TIMEOUTS)
+    assert cut.text == free.text[:free.text.index(stop)]
+    assert cut.finish_reason == "stop"
+
+
+@pytest.mark.local_model
+@needs_smol
+async def test_json_object_mode_returns_parseable_json(provider: LocalProvider) -> None:
+    resp = await provider.complete(
+        _ask("Give a JSON object with keys name and age for Bob, 30.", max_tokens=60,
+             response_format={"type": "json_object"}), timeouts=TIMEOUTS)
+    assert isinstance(json.loads(resp.text), dict)
+
+
+@pytest.mark.local_model
+@needs_smol
+async def test_json_schema_mode_follows_the_schema(provider: LocalProvider) -> None:
+    schema = {"type": "object", "properties": {"name": {"type": "string"},
+                                               "age": {"type": "integer"}},
+              "required": ["name", "age"]}
+    resp = await provider.complete(
+        _ask("Bob is 30 years old. Give his name and age.", max_tokens=40,
+             response_format={"type": "json_schema", "json_schema": {"name": "p", "schema": schema}}),
+        timeouts=TIMEOUTS)
+    data = json.loads(resp.text)
+    assert isinstance(data["name"], str) and isinstance(data["age"], int)
+
+
+@pytest.mark.local_model
+@needs_smol
+async def test_bad_response_format_is_a_bad_request(provider: LocalProvider) -> None:
+    with pytest.raises(BadRequestError, match="response_format"):
+        await provider.complete(_ask("hi", response_format={"type": "yaml"}), timeouts=TIMEOUTS)
+
+
+@pytest.mark.local_model
+@needs_smol
+async def test_logprobs_are_the_models_own(provider: LocalProvider) -> None:
+    resp = await provider.complete(_ask("Say hello.", max_tokens=8, logprobs=True, top_logprobs=3),
+                                   timeouts=TIMEOUTS)
+    assert resp.logprobs is not None and len(resp.logprobs) == resp.usage.output_tokens
+    assert "".join(lp.token for lp in resp.logprobs) == resp.text
+    for lp in resp.logprobs:
+        assert lp.logprob <= 0 and len(lp.top) == 3
+        assert [t[1] for t in lp.top] == sorted((t[1] for t in lp.top), reverse=True)
+        # temperature 0 is greedy: the chosen token is the most likely one
+        assert lp.logprob == pytest.approx(lp.top[0][1])
+
+
+@pytest.mark.local_model
+@needs_smol
+async def test_context_overflow_is_a_bad_request() -> None:
+    small = create_provider("local", ProviderSettings(kind="local",
+                                                      options={"n_ctx": 256, "n_threads": 1}))
+    with pytest.raises(BadRequestError, match="context window is 256"):
+        await small.complete(_ask("word " * 300), timeouts=TIMEOUTS)
+
+
+@pytest.mark.local_model
+@needs_smol
+async def test_concurrent_requests_queue_and_give_the_sequential_answers(
+        provider: LocalProvider) -> None:
+    prompts = ["Name a fruit.", "Name a city."]
+    alone = [(await provider.complete(_ask(p, max_tokens=8), timeouts=TIMEOUTS)).text
+             for p in prompts]
+    together = await asyncio.gather(*(provider.complete(_ask(p, max_tokens=8), timeouts=TIMEOUTS)
+                                      for p in prompts))
+    assert [r.text for r in together] == alone
+
+
+@pytest.mark.local_model
+@needs_smol
+async def test_closing_a_stream_stops_the_generation(provider: LocalProvider) -> None:
+    request = _ask("Count from 1 to 500, separated by commas.", max_tokens=120)
+    before = await provider.model_stats(SMOL)
+    stream = provider.stream(request, timeouts=TIMEOUTS)
+    received = [await anext(stream) for _ in range(3)]
+    await stream.aclose()
+    after = await provider.model_stats(SMOL)  # waits until the worker is idle again
+    assert all(c.text for c in received)
+    assert after.generations == before.generations + 1
+    assert after.tokens_generated - before.tokens_generated < 120
+
+
+@pytest.mark.local_model
+@needs_smol
+async def test_cancelling_a_call_stops_the_generation(provider: LocalProvider) -> None:
+    request = _ask("Count from 1 to 500, separated by commas.", max_tokens=120)
+    before = await provider.model_stats(SMOL)
+    first_chunk = asyncio.Event()
+
+    async def consume() -> None:
+        async for _ in provider.stream(request, timeouts=TIMEOUTS):
+            first_chunk.set()
+
+    task = asyncio.create_task(consume())
+    await first_chunk.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    after = await provider.model_stats(SMOL)
+    assert after.generations == before.generations + 1
+    assert after.tokens_generated - before.tokens_generated < 120
+
+
+# --- Qwen2.5-Coder-1.5B -----------------------------------------------------------------------
+
+
+@pytest.mark.local_model
+@needs_qwen
+async def test_qwen_answers_a_simple_question(provider: LocalProvider) -> None:
+    resp = await provider.complete(
+        _ask("What is 2 + 2? Answer with the number only.", model=QWEN, max_tokens=6),
+        timeouts=TIMEOUTS)
+    assert "4" in resp.text
+    assert resp.usage.output_tokens <= 6

@@ -1,0 +1,101 @@
+"""Readers of outcome tables: the public formats, the long JSONL format, bad input."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from tierflow.errors import RoutingError
+from tierflow.routing.outcomes import (DEFAULT_PRICES, concat, derive_cost, estimate_tokens, load_outcomes,
+                                       read_long_jsonl, read_outcomes, write_long_jsonl)
+
+
+def test_long_jsonl_round_trip(tmp_path, two_topic):
+    path = tmp_path / "out.jsonl"
+    write_long_jsonl(two_topic, path)
+    back = read_long_jsonl(path)
+    assert back.models == two_topic.models
+    assert back.ids == two_topic.ids
+    np.testing.assert_allclose(back.scores, two_topic.scores)
+    np.testing.assert_allclose(back.costs, two_topic.costs)
+    assert not (tmp_path / "out.jsonl.tmp").exists()
+
+
+def test_long_jsonl_derives_missing_cost_and_says_so(tmp_path):
+    path = tmp_path / "o.jsonl"
+    rows = [{"prompt_id": "a", "prompt": "x" * 400, "model": "gpt-4-1106-preview", "score": 1, "response": "y" * 40},
+            {"prompt_id": "a", "prompt": "x" * 400, "model": "m2", "score": 0, "cost": 0.5}]
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    table = read_long_jsonl(path)
+    assert table.costs[0, 0] == pytest.approx((100 * 10 + 10 * 30) / 1e6)
+    assert table.costs[0, 1] == 0.5
+    assert any("derived" in n and "gpt-4-1106-preview" in n for n in table.notes)
+
+
+@pytest.mark.parametrize("line, needle", [
+    ({"prompt_id": "a", "prompt": "p", "model": "m", "score": 1.5}, "outside [0, 1]"),
+    ({"prompt_id": "a", "model": "m", "score": 1}, "missing required field"),
+    ({"prompt_id": "a", "prompt": "p", "model": "m", "score": "high"}, "not a number"),
+])
+def test_long_jsonl_bad_rows_name_file_and_line(tmp_path, line, needle):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps({"prompt_id": "z", "prompt": "ok", "model": "m", "score": 0}) + "\n" + json.dumps(line))
+    with pytest.raises(RoutingError) as err:
+        read_long_jsonl(path)
+    assert "bad.jsonl:2" in str(err.value) and needle in str(err.value)
+
+
+def test_wide_csv_without_model_columns_is_refused(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("prompt,sample_id\nhello,1\n")
+    with pytest.raises(RoutingError, match="no model columns"):
+        read_outcomes(path)
+
+
+def test_wide_csv_missing_prompt_named_by_line(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("prompt,m1,m2\nhello,True,False\n,1,0\n")
+    with pytest.raises(RoutingError, match=r"t.csv:3: prompt"):
+        read_outcomes(path)
+
+
+def test_wide_csv_routellm_style_derives_costs(tmp_path):
+    path = tmp_path / "mmlu_x.csv"
+    path.write_text('prompt,mistralai/Mixtral-8x7B-Instruct-v0.1,gpt-4-1106-preview\n"Q1 text",True,False\n')
+    table = read_outcomes(path)
+    assert table.scores.tolist() == [[1.0, 0.0]]
+    assert table.tasks == ["mmlu_x"]
+    assert table.costs[0, 1] > table.costs[0, 0] > 0
+    assert len([n for n in table.notes if "derived" in n]) == 2
+
+
+def test_concat_unions_models(two_topic, agreement):
+    both = concat([two_topic, agreement])
+    assert both.n == two_topic.n + agreement.n
+    assert set(both.models) == {"cheap", "strong", "cheap1", "cheap2"}
+    assert math.isnan(both.scores[0, both.models.index("cheap1")])
+    assert both.scores[-1, both.models.index("strong")] == 1.0
+
+
+def test_cost_derivation_helpers():
+    assert estimate_tokens("abcde") == 2
+    assert derive_cost("unknown-model", "p", "r", DEFAULT_PRICES) is None
+
+
+def test_reads_shared_routerbench(shared_data):
+    table = load_outcomes([shared_data / "routing" / "routerbench" / "mbpp_train.csv"])
+    assert table.n == 299 and len(table.models) == 11
+    assert table.has_responses
+    assert np.isfinite(table.costs).all()
+    assert not table.prompts[0].startswith("[")  # the list literal is joined
+
+
+def test_reads_shared_routerdc_and_gsm8k(shared_data):
+    dc = load_outcomes([shared_data / "routing" / "routerdc7" / "humaneval_train.json"])
+    assert len(dc.models) == 7 and ((dc.scores >= 0) & (dc.scores <= 1)).all()
+    gsm = load_outcomes([shared_data / "routing" / "routellm" / "gsm8k" / "gsm8k_responses.csv"])
+    assert gsm.models == ["mistralai/Mixtral-8x7B-Instruct-v0.1", "gpt-4-1106-preview"]
+    assert gsm.response(0, 1) and np.isfinite(gsm.costs).all()

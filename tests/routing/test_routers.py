@@ -1,0 +1,53 @@
+"""Routers for N models recover the right routing on a table where it is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tierflow.errors import RoutingError
+from tierflow.routing.pipeline import embed_prompts, fit_router
+from tierflow.routing.routers import router_class, router_kinds
+
+from .conftest import two_topic_table
+
+
+@pytest.mark.parametrize("kind", ["knn", "cluster", "linear", "task"])
+def test_pre_router_finds_the_oracle_routing(kind):
+    train, test = two_topic_table(120, seed=0), two_topic_table(60, seed=5)
+    router = fit_router(train, kind, embedder="hashing", params={"clusters": 4} if kind == "cluster" else None)
+    emb = embed_prompts(router, test.prompts)
+    pts = router.points(test, emb)
+    q, c, _ = pts.means()
+    # some knob setting routes math to cheap and poems to strong: quality 1 at the oracle's cost
+    best = np.nonzero(q >= 1.0 - 1e-9)[0]
+    assert len(best), f"{kind}: never reaches full quality"
+    assert c[best].min() == pytest.approx(5.5e-4, rel=1e-6)
+    # the calibrated knob (95% of the best model's quality) is at least that good on held-out prompts
+    d_math = router.choose(embed_prompts(router, [test.prompts[0]])[0])
+    d_poem = router.choose(embed_prompts(router, [test.prompts[1]])[0])
+    assert (d_math.chosen_model, d_poem.chosen_model) == ("cheap", "strong")
+    assert d_math.runner_up_model == "strong"
+
+
+def test_choose_respects_allowed_models(two_topic):
+    router = fit_router(two_topic, "knn", embedder="hashing")
+    emb = embed_prompts(router, [two_topic.prompts[1]])[0]
+    assert router.choose(emb, allowed=[0]).chosen_model == "cheap"
+
+
+def test_kinds_are_registered():
+    assert {"knn", "cluster", "linear", "task", "cascade"} <= set(router_kinds())
+    with pytest.raises(RoutingError, match="unknown router kind"):
+        router_class("nope")
+
+
+def test_router_refuses_table_without_its_models(two_topic, agreement):
+    router = fit_router(two_topic, "task", embedder="hashing")
+    with pytest.raises(RoutingError, match="no such model columns"):
+        router.points(agreement, embed_prompts(router, agreement.prompts))
+
+
+def test_fit_refuses_tiny_or_single_model_tables(two_topic):
+    with pytest.raises(RoutingError, match="at least 10"):
+        fit_router(two_topic.subset(range(5)), "knn", embedder="hashing")

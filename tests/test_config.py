@@ -1,0 +1,243 @@
+"""Project config: YAML + ${ENV}, every problem located by file/line/field, resources.yaml form."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tierflow.config import load_config, parse_config, parse_target
+from tierflow.errors import ConfigError, MissingEnvVarError
+
+GOOD = """\
+providers:
+  openai: {kind: openai, base_url: https://api.openai.com/v1, api_key: "${TF_TEST_KEY}", timeouts: {connect: 2, total: 30, stream_idle: 10}}
+  local: {kind: local}
+models:
+  - {role: primary, ref: openai, model: gpt-4o, fallback: [{ref: local, model: qwen2.5-coder-1.5b-instruct}]}
+  - {role: fast, ref: local, model: smollm2-135m-instruct, temperature: 0.2}
+  - {role: auto, router: routers/auto.json, candidates: [fast, primary], target: {quality: 0.95}}
+reliability: {max_retries: 3, backoff_initial_s: 0.1, cooldown: {failures: 2, seconds: 5}}
+prices: {"openai/gpt-4o": {input_per_mtok: 2.5, output_per_mtok: 10, cached_input_per_mtok: 1.25}}
+strict_cost: true
+"""
+
+
+def _problems(text: str, **kw: str) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, source="p.yaml")
+    return [str(p) for p in info.value.problems]
+
+
+def test_full_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TF_TEST_KEY", "sk-secret-123")
+    cfg = parse_config(GOOD, source="p.yaml")
+    assert cfg.registry.roles == ["primary", "fast"]
+    assert list(cfg.routed_roles) == ["auto"] and cfg.routed_roles["auto"]["candidates"] == ["fast", "primary"]
+    assert cfg.roles == ["primary", "fast", "auto"]
+    openai = cfg.providers["openai"]
+    assert openai.api_key is not None and openai.api_key.get_secret_value() == "sk-secret-123"
+    assert "sk-secret-123" not in repr(cfg) and "sk-secret-123" not in str(openai)
+    assert openai.timeouts.to_timeouts().connect == 2
+    assert cfg.reliability.max_retries == 3 and cfg.reliability.cooldown.failures == 2
+    assert cfg.reliability.backoff_max_s == 8.0  # default kept
+    assert cfg.prices["openai/gpt-4o"].cached_input_per_mtok == 1.25
+    assert cfg.strict_cost is True and cfg.source == "p.yaml"
+
+
+def test_missing_env_var_names_variable_and_file_never_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TF_TEST_KEY", raising=False)
+    with pytest.raises(MissingEnvVarError) as info:
+        parse_config(GOOD, source="p.yaml")
+    msg = str(info.value)
+    assert "TF_TEST_KEY" in msg and "p.yaml:2" in msg and "providers.openai.api_key" in msg
+
+
+def test_env_default_and_no_yaml_injection(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TF_MODEL", "gpt-4o\nstrict_cost: true")
+    cfg = parse_config("models:\n  - {role: primary, ref: openai, model: '${TF_MODEL}', "
+                       "system_context: '${TF_UNSET_X:-be brief}'}\n")
+    assert cfg.registry.primary.model == "gpt-4o\nstrict_cost: true"
+    assert cfg.registry.primary.system_context == "be brief"
+    assert cfg.strict_cost is False
+
+
+def test_invalid_yaml_reports_file_and_line() -> None:
+    problems = _problems("models:\n  - {role: primary, ref: x\n  - oops: [\n")
+    assert len(problems) == 1 and problems[0].startswith("p.yaml:") and "invalid YAML" in problems[0]
+    line = int(problems[0].split(":")[1])
+    assert 2 <= line <= 4
+
+
+def test_every_problem_collected_with_line_and_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TF_NOPE", raising=False)
+    text = """\
+providers:
+  openai: {kind: openaii, api_key: "${TF_NOPE}"}
+  other: {kind: openai, colour: blue, timeouts: {connect: -1}}
+models:
+  - {role: primary, ref: openai, model: gpt-4o}
+  - {role: Fast, ref: nowhere, model: m, temperature: 9}
+reliability: {max_retries: -1, jitter: 2, retries: 3}
+prices: {"openai/gpt-4o": {input_per_mtok: 1}}
+strict_cost: maybe
+colour: red
+"""
+    problems = _problems(text)
+    joined = "\n".join(problems)
+    expected = [
+        "p.yaml:2: providers.openai.api_key: environment variable TF_NOPE is not set",
+        "p.yaml:2: providers.openai.kind",
+        "p.yaml:3: providers.other.colour: unknown key",
+        "p.yaml:3: providers.other.timeouts.connect",
+        "p.yaml:6: models[1] (role 'Fast').role",
+        "p.yaml:6: models[1] (role 'Fast').temperature",
+        "p.yaml:7: reliability.max_retries",
+        "p.yaml:7: reliability.jitter",
+        "p.yaml:7: reliability.retries: unknown key",
+        "p.yaml:8: prices.openai/gpt-4o.output_per_mtok: is required",
+        "p.yaml:9: strict_cost",
+        "p.yaml:10: colour: unknown key",
+    ]
+    for e in expected:
+        assert e in joined, e
+    assert len(problems) == len(expected)
+
+
+def test_undeclared_provider_ref_is_reported() -> None:
+    problems = _problems("models:\n  - {role: primary, ref: nowhere, model: m, fallback: [{ref: gone, model: n}]}\n")
+    assert any("models[0].ref: provider 'nowhere' is not declared" in p for p in problems)
+    assert any("models[0].fallback[0].ref: provider 'gone'" in p for p in problems)
+
+
+def test_well_known_providers_need_no_declaration() -> None:
+    cfg = parse_config("models:\n  - {role: primary, ref: anthropic, model: claude-3-5-haiku-latest}\n")
+    assert cfg.has_provider("anthropic") and cfg.has_provider("openai") and not cfg.has_provider("foo")
+    assert parse_target("openai/gpt-4o", cfg) is not None
+    assert parse_target("foo/bar", cfg) is None and parse_target("gpt-4o", cfg) is None
+
+
+def test_well_known_provider_missing_key_names_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    cfg = parse_config("models:\n  - {role: primary, ref: anthropic, model: claude}\n")
+    with pytest.raises(MissingEnvVarError, match="ANTHROPIC_API_KEY"):
+        cfg.provider_settings("anthropic")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-zzz")
+    assert cfg.provider_settings("anthropic").api_key.get_secret_value() == "sk-ant-zzz"  # type: ignore[union-attr]
+
+
+def test_duplicate_yaml_key_reported() -> None:
+    problems = _problems("models:\n  - {role: primary, ref: local, model: a}\nstrict_cost: false\nstrict_cost: true\n")
+    assert any(p.startswith("p.yaml:4: strict_cost: duplicate key") for p in problems)
+
+
+def test_routed_role_rules() -> None:
+    problems = _problems("models:\n  - {role: auto, router: r.json}\n  - {role: primary, ref: local, model: a}\n"
+                         "  - {role: primary, router: r.json}\n")
+    joined = "\n".join(problems)
+    assert "models[0]: the first entry is the implicit primary" in joined
+    assert "duplicate role 'primary'" in joined
+
+
+def test_registry_problem_lines_point_at_file_entries() -> None:
+    problems = _problems("models:\n  - {role: primary, ref: local, model: a}\n  - {role: auto, router: r.json}\n"
+                         "  - {role: x, ref: local, model: b, temperature: 7}\n")
+    assert problems == [p for p in problems if p.startswith("p.yaml:4: models[2] (role 'x').temperature")]
+
+
+def test_empty_and_non_mapping_files() -> None:
+    assert "empty" in _problems("")[0]
+    assert "expected a mapping" in _problems("- a\n- b\n")[0]
+    assert "models: is required" in _problems("providers: {}\n")[0]
+
+
+RESOURCES = """\
+# Fast/cheap model
+llm:fast:
+  _class: OpenAIConfig
+  api_key: ${TF_OPENAI}
+  model: gpt-4o-mini
+  base_url: https://api.openai.com/v1
+llm:strong:
+  _class: OpenAIConfig
+  api_key: ${TF_OPENAI}
+  model: gpt-4o
+  base_url: https://api.openai.com/v1
+llm:backup:
+  _class: AzureConfig
+  api_key: ${TF_AZURE}
+  azure_endpoint: https://x.openai.azure.com
+  model: gpt-4
+llm:gemini:
+  _class: GeminiConfig
+  project_id: my-project
+  model: gemini-2.0-flash-001
+llm:claude:
+  _class: AnthropicConfig
+  api_key: ${TF_OPENAI}
+  model: claude-3-5-haiku-latest
+"""
+
+
+def test_resources_form_maps_to_providers_and_roles(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TF_OPENAI", "sk-o")
+    monkeypatch.setenv("TF_AZURE", "az-k")
+    cfg = parse_config(RESOURCES, source="resources.yaml")
+    assert cfg.registry.roles == ["fast", "strong", "backup", "gemini", "claude"]
+    assert cfg.registry.primary.role == "fast"
+    assert [(e.ref, e.model) for e in cfg.registry] == [
+        ("openai", "gpt-4o-mini"), ("openai", "gpt-4o"), ("azure", "gpt-4"), ("gemini", "gemini-2.0-flash-001"),
+        ("anthropic", "claude-3-5-haiku-latest")]
+    assert cfg.providers["azure"].base_url == "https://x.openai.azure.com"
+    assert cfg.providers["gemini"].options == {"project_id": "my-project"}
+    assert cfg.providers["openai"].api_key.get_secret_value() == "sk-o"  # type: ignore[union-attr]
+
+
+def test_resources_form_distinct_connections_get_distinct_providers() -> None:
+    text = ("llm:a: {_class: OpenAIConfig, model: m1, base_url: 'http://h1/v1'}\n"
+            "llm:b: {_class: OpenAIConfig, model: m2, base_url: 'http://h2/v1'}\n"
+            "llm:c: {_class: OpenAIConfig, model: m3, base_url: 'http://h1/v1'}\n")
+    cfg = parse_config(text)
+    assert [e.ref for e in cfg.registry] == ["openai", "openai_2", "openai"]
+
+
+def test_resources_form_problems(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TF_AZURE", raising=False)
+    text = ("llm:fast: {_class: OpenAIConfig, model: m, colour: red}\n"
+            "llm:x: {_class: MistralConfig, model: m}\n"
+            "llm:Bad: {_class: OpenAIConfig, model: m}\n"
+            "llm:az: {_class: AzureConfig, api_key: '${TF_AZURE}'}\n"
+            "redis:cache: {url: x}\n")
+    problems = _problems(text)
+    joined = "\n".join(problems)
+    assert "p.yaml:1: llm:fast.colour: unknown key for OpenAIConfig" in joined
+    assert "p.yaml:2: llm:x._class: 'MistralConfig' is not supported" in joined
+    assert "p.yaml:4: llm:az.api_key: environment variable TF_AZURE is not set" in joined
+    assert "p.yaml:4: llm:az.model: is required" in joined
+    assert "p.yaml:5: redis:cache: unknown key" in joined
+    assert "llm:Bad" in joined and "must match" in joined
+
+
+def test_load_config_default_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TIERFLOW_CONFIG", raising=False)
+    default = load_config(None)
+    assert [(e.role, e.ref, e.model) for e in default.registry] == [
+        ("primary", "local", "qwen2.5-coder-1.5b-instruct"), ("fast", "local", "smollm2-135m-instruct")]
+    assert default.providers["local"].kind == "local"
+    path = tmp_path / "c.yaml"
+    path.write_text("models:\n  - {role: solo, ref: local, model: smollm2-135m-instruct}\n")
+    monkeypatch.setenv("TIERFLOW_CONFIG", str(path))
+    assert load_config(None).registry.roles == ["solo"]
+    assert load_config(str(path)).source == str(path)
+
+
+def test_load_config_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_secret_never_echoed_in_type_errors(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TF_TEST_KEY", "sk-very-secret")
+    problems = _problems("providers:\n  p: {kind: openai, api_key: [\"${TF_TEST_KEY}\"]}\n"
+                         "models:\n  - {role: primary, ref: p, model: m}\n")
+    assert problems and all("sk-very-secret" not in p for p in problems)

@@ -1,0 +1,205 @@
+"""The loopback test server itself, exercised with a plain HTTP client."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tierflow.testing import (Answer, CutStream, Garbage, Hang, LLMTestServer, SlowStream, Status,
+                              behaviour_from_dict, behaviour_to_dict)
+
+
+@pytest.fixture
+async def srv() -> AsyncIterator[LLMTestServer]:
+    async with LLMTestServer() as server:
+        yield server
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+def chat(model: str = "m", text: str = "hello", **kw: Any) -> dict[str, Any]:
+    return {"model": model, "messages": [{"role": "user", "content": text}], **kw}
+
+
+async def post(http: aiohttp.ClientSession, srv: LLMTestServer, body: dict[str, Any],
+               path: str = "/v1/chat/completions") -> tuple[int, Any, Any]:
+    async with http.post(srv.base_url + path, json=body) as r:
+        raw = await r.text()
+        try:
+            return r.status, json.loads(raw), r.headers
+        except ValueError:
+            return r.status, raw, r.headers
+
+
+async def test_script_is_consumed_in_order_then_default(srv: LLMTestServer, http: aiohttp.ClientSession) -> None:
+    srv.script("m", [Status(500), Answer("scripted")])
+    srv.set_default("m", Status(503))
+    codes = [(await post(http, srv, chat()))[0] for _ in range(2)]
+    status, body, _ = await post(http, srv, chat())
+    assert codes[0] == 500 and status == 503
+    assert srv.count("m") == 3 and srv.count("other") == 0 and srv.count() == 3
+
+
+async def test_scripted_answer_text(srv: LLMTestServer, http: aiohttp.ClientSession) -> None:
+    srv.script("m", [Answer("scripted")])
+    _, body, _ = await post(http, srv, chat())
+    assert body["choices"][0]["message"]["content"] == "scripted"
+
+
+async def test_wildcard_default_and_reset(srv: LLMTestServer, http: aiohttp.ClientSession) -> None:
+    srv.set_default("*", Status(429))
+    assert (await post(http, srv, chat("any")))[0] == 429
+    srv.reset()
+    status, body, _ = await post(http, srv, chat("any", "ping"))
+    assert status == 200 and body["choices"][0]["message"]["content"] == "echo: ping"
+    assert srv.count() == 1 and srv.requests == [chat("any", "ping")]
+
+
+async def test_status_headers(srv: LLMTestServer, http: aiohttp.ClientSession) -> None:
+    srv.script("m", [Status(429, retry_after=1.5, retry_after_ms=1500, message="slow down")])
+    status, body, headers = await post(http, srv, chat())
+    assert status == 429 and headers["Retry-After"] == "1.5" and headers["retry-after-ms"] == "1500"
+    assert body["error"]["message"] == "slow down"
+
+
+async def test_usage_details_when_scripted(srv: LLMTestServer, http: aiohttp.ClientSession) -> None:
+    srv.script("m", [Answer("x y z", input_tokens=9, cached_tokens=4, reasoning_tokens=2)])
+    _, body, _ = await post(http, srv, chat())
+    assert body["usage"] == {"prompt_tokens": 9, "completion_tokens": 5, "total_tokens": 14,
+                             "prompt_tokens_details": {"cached_tokens": 4},
+                             "completion_tokens_details": {"reasoning_tokens": 2}}
+
+
+async def test_json_mode_answers_valid_json(srv: LLMTestServer, http: aiohttp.ClientSession) -> None:
+    _, body, _ = await post(http, srv, chat(response_format={"type": "json_object"}))
+    assert json.loads(body["choices"][0]["message"]["content"]) == {"answer": "echo: hello"}
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}, "kind": {"enum": ["a", "b"]}}}
+    fmt = {"type": "json_schema", "json_schema": {"name": "s", "schema": schema}}
+    _, body, _ = await post(http, srv, chat(response_format=fmt))
+    assert json.loads(body["choices"][0]["message"]["content"]) == {"ok": True, "kind": "a"}
+
+
+async def test_stream_usage_only_when_asked(srv: LLMTestServer, http: aiohttp.ClientSession) -> None:
+    _, plain, _ = await post(http, srv, chat(stream=True))
+    _, with_usage, _ = await post(http, srv, chat(stream=True, stream_options={"include_usage": True}))
+    assert '"usage"' not in plain and '"usage"' in with_usage
+    assert plain.rstrip().endswith("data: [DONE]")
+
+
+async def test_garbage_and_cut(srv: LLMTestServer, http: aiohttp.ClientSession) -> None:
+    srv.script("m", [Garbage("{{{", status=200), CutStream(after_chunks=1)])
+    status, body, _ = await post(http, srv, chat())
+    assert status == 200 and body == "{{{"
+    with pytest.raises(aiohttp.ClientPayloadError):
+        await post(http, srv, chat(stream=True))
+
+
+async def test_hang_is_observed_as_a_disconnect(srv: LLMTestServer, http: aiohttp.ClientSession) -> None:
+    srv.script("m", [Hang(30)])
+    with pytest.raises(TimeoutError):
+        async with http.post(srv.base_url + "/v1/chat/completions", json=chat(),
+                             timeout=aiohttp.ClientTimeout(total=0.2)) as r:
+            await r.read()
+    assert await srv.wait_for_disconnect("m", timeout=3)
+
+
+async def test_slow_stream_paces_chunks(srv: LLMTestServer, http: aiohttp.ClientSession) -> None:
+    srv.script("m", [SlowStream(chunk_delay=0.05, text="a b c")])
+    _, body, _ = await post(http, srv, chat(stream=True))
+    assert body.count('"content":') == 4  # role chunk + three pieces
+
+
+async def test_bad_requests_get_protocol_errors(srv: LLMTestServer, http: aiohttp.ClientSession) -> None:
+    status, body, _ = await post(http, srv, {"model": "m"})
+    assert status == 400 and "messages" in body["error"]["message"]
+    status, body, _ = await post(http, srv, {"model": "c", "messages": [{"role": "user", "content": "x"}]},
+                                 "/v1/messages")
+    assert status == 400 and body["type"] == "error" and "max_tokens" in body["error"]["message"]
+    status, body, _ = await post(http, srv, {"contents": []}, "/v1beta/models/g:countTokens")
+    assert status == 404 and body["error"]["status"] == "NOT_FOUND"
+    assert srv.count() == 0
+
+
+def test_behaviour_dicts_round_trip_and_reject_unknowns() -> None:
+    for b in (Answer("x", cached_tokens=2), Status(429, retry_after=1), Hang(2), CutStream(3), Garbage("g"),
+              SlowStream(0.1, fast_chunks=1)):
+        assert behaviour_from_dict(behaviour_to_dict(b)) == b
+    with pytest.raises(ValueError, match="kind"):
+        behaviour_from_dict({"kind": "explode"})
+    with pytest.raises(ValueError, match="retry_afterr"):
+        behaviour_from_dict({"kind": "status", "code": 429, "retry_afterr": 1})
+
+
+def test_binds_loopback_only() -> None:
+    with pytest.raises(ValueError, match="loopback"):
+        LLMTestServer(host="0.0.0.0")
+
+
+def _get(url: str, body: dict[str, Any] | None = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as r:
+        return json.loads(r.read())
+
+
+def test_start_in_thread_for_sync_code() -> None:
+    srv = LLMTestServer.start_in_thread()
+    try:
+        srv.script("m", [Status(500)])
+        with pytest.raises(urllib.error.HTTPError) as info:
+            _get(srv.base_url + "/v1/chat/completions", chat())
+        assert info.value.code == 500
+        assert _get(srv.base_url + "/v1/chat/completions", chat())["choices"][0]["message"]["content"]
+        assert srv.count("m") == 2
+    finally:
+        srv.stop()
+    with pytest.raises(urllib.error.URLError):
+        _get(srv.base_url + "/health")
+
+
+def test_standalone_server_with_control_api() -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "tierflow.testing", "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert "listening on http://127.0.0.1:" in line, proc.stderr.read() if proc.stderr else line
+        base = line.split()[-1]
+        assert _get(base + "/_control/script", {"model": "m", "behaviours": [{"kind": "status", "code": 502}]})["ok"]
+        with pytest.raises(urllib.error.HTTPError) as info:
+            _get(base + "/v1/chat/completions", chat())
+        assert info.value.code == 502
+        assert _get(base + "/_control/default", {"model": "*", "behaviour": {"kind": "answer", "text": "yo"}})["ok"]
+        assert _get(base + "/v1/chat/completions", chat("z"))["choices"][0]["message"]["content"] == "yo"
+        assert _get(base + "/_control/count?model=m")["count"] == 1
+        with pytest.raises(urllib.error.HTTPError) as info:
+            _get(base + "/_control/script", {"model": "m", "behaviours": [{"kind": "nope"}]})
+        assert info.value.code == 400
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        for stream in (proc.stdout, proc.stderr):
+            if stream:
+                stream.close()
+
+
+def test_standalone_server_reports_a_busy_port() -> None:
+    srv = LLMTestServer.start_in_thread()
+    try:
+        done = subprocess.run([sys.executable, "-m", "tierflow.testing", "--port", str(srv.port)],
+                              capture_output=True, text=True, timeout=30)
+    finally:
+        srv.stop()
+    assert done.returncode == 1 and "cannot listen" in done.stderr and "Traceback" not in done.stderr
