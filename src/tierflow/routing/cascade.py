@@ -185,7 +185,8 @@ class CascadeRouter(Router):
         for s in range(len(self.stages)):
             x, cand = feats.get(tuple(self.stages[:s + 1])) or _stage_features(ctx, self.stages[:s + 1], self.final)
             self.estimators.append(_Logistic.fit(x, ctx.scores[np.arange(table.n), cand], self.c))
-        self.keys, self.key_scores = emb.astype(np.float32), table.scores.astype(np.float32)
+        self.keys = emb.astype(np.float16).astype(np.float32)  # as saved
+        self.key_scores = table.scores.astype(np.float32)
         self.training_aiq = best_score
         return self
 

@@ -211,7 +211,7 @@ class KNNRouter(PredictiveRouter):
     def fit(self, table: OutcomeTable, emb: np.ndarray) -> "KNNRouter":
         self._fit_common(table)
         self.k = int(self.params.get("k", 25))
-        self.keys = emb.astype(np.float32)
+        self.keys = emb.astype(np.float16).astype(np.float32)  # as saved
         self.scores = table.scores.astype(np.float32)
         self.costs = _fill_costs(table).astype(np.float32)
         return self
