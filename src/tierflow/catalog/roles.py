@@ -1,7 +1,8 @@
 """Write a picked model into a project config's ``models:`` registry (seed 001 shape).
 
 The entry is ``{role, ref, model, fallback: [{ref, model}]}`` with ``ref`` the slug's provider
-part. The new registry is validated with :func:`tierflow.registry.parse_registry` before
+part (``google/...`` becomes ref ``gemini``, tierflow's name for Google's API, unless the config
+declares a provider called ``google``). The new registry is validated with :func:`tierflow.registry.parse_registry` before
 anything is written, and the file is replaced atomically (temporary file + ``os.replace``), so
 a failure leaves it exactly as it was. PyYAML does not keep comments: when the file had some,
 the result says so.
@@ -17,6 +18,26 @@ from typing import Any
 
 from tierflow.errors import ConfigError, Problem
 from tierflow.registry import Target, parse_registry
+
+
+# Catalog slug prefix -> tierflow's provider name, where they differ (Google's API is "gemini").
+REF_ALIASES: dict[str, str] = {"google": "gemini"}
+
+
+def _known_providers() -> set[str]:
+    """Provider names the config layer knows without a declaration (contract 1)."""
+    try:
+        from tierflow.config import WELL_KNOWN_PROVIDERS
+    except ImportError:  # pragma: no cover - the config layer is another part of the project
+        return {"local"}
+    return set(WELL_KNOWN_PROVIDERS)
+
+
+def _ref(slug_provider: str, declared: set[str]) -> str:
+    """The ``ref`` to write for a catalog slug's provider part."""
+    if slug_provider in declared:
+        return slug_provider
+    return REF_ALIASES.get(slug_provider, slug_provider)
 
 
 @dataclass
@@ -87,11 +108,13 @@ def write_role(config: Path | str, role: str, model: str, fallback: str | None =
     models = doc.get("models", [])
     if not isinstance(models, list):
         raise ConfigError([Problem(f"{path}: models", "expected a list of model entries; file left unchanged")])
+    providers = doc.get("providers")
+    declared = set(providers) if isinstance(providers, dict) else set()
     target = _target(model, "model")
-    entry: dict[str, Any] = {"role": role, "ref": target.ref, "model": target.model}
+    entry: dict[str, Any] = {"role": role, "ref": _ref(target.ref, declared), "model": target.model}
     if fallback:
         fb = _target(fallback, "fallback")
-        entry["fallback"] = [{"ref": fb.ref, "model": fb.model}]
+        entry["fallback"] = [{"ref": _ref(fb.ref, declared), "model": fb.model}]
     index = next((i for i, e in enumerate(models) if isinstance(e, dict) and e.get("role") == role), None)
     new_models = list(models)
     if index is None:
@@ -105,15 +128,13 @@ def write_role(config: Path | str, role: str, model: str, fallback: str | None =
     result = WriteResult(path=path, entry=entry, replaced=index is not None)
     if any(line.lstrip().startswith("#") or " #" in line for line in text.splitlines()):
         result.notes.append("comments in the file were not kept (PyYAML drops them)")
-    providers = doc.get("providers")
     refs = {entry["ref"], *(f["ref"] for f in entry.get("fallback", []))}
-    if isinstance(providers, dict):
-        missing = sorted(r for r in refs if r not in providers)
-        if missing:
-            result.notes.append(f"provider(s) {missing} are not declared under providers: in {path}; add them "
-                                "(kind, base_url, api_key) before calling the role")
+    missing = sorted(r for r in refs if r not in declared | _known_providers())
+    if missing:
+        result.notes.append(f"provider(s) {missing} are not declared under providers: in {path}; add them "
+                            "(kind, base_url, api_key) before calling the role")
     atomic_write_text(path, yaml.safe_dump(new_doc, sort_keys=False, allow_unicode=True))
     return result
 
 
-__all__ = ["WriteResult", "atomic_write_text", "write_role"]
+__all__ = ["REF_ALIASES", "WriteResult", "atomic_write_text", "write_role"]

@@ -114,7 +114,8 @@ def pick(role: str | None = typer.Option(None, "--role", help="A role requiremen
     from tierflow.catalog import requirements as rq
 
     def _pick() -> tuple[Any, list[Any], list[Any]]:
-        reqs = rq.load_requirements(config)
+        # a config that does not exist yet is created by --write-role; it has no requirements
+        reqs = rq.load_requirements(config if config and (config.exists() or not write_role) else None)
         base = rq.resolve_role(role, reqs) if role else rq.RoleRequirement(priority="balance")
         given = {"min_intelligence": min_intelligence, "min_coding": min_coding, "min_math": min_math,
                  "min_context": min_context, "max_price": max_price}

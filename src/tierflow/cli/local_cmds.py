@@ -23,7 +23,8 @@ def pull_cmd(
     names: Annotated[list[str] | None, typer.Argument(
         help="Models to install (default: the default ladder, smollm2-135m-instruct and "
              "qwen2.5-coder-1.5b-instruct).", show_default=False)] = None,
-    all_: Annotated[bool, typer.Option("--all", help="Install every model of the catalogue.")] = False,
+    all_: Annotated[bool, typer.Option(
+        "--all", help="Install every model of the catalogue.")] = False,
     verify: Annotated[bool, typer.Option(
         "--verify", help="Re-hash installed files even if they were verified before.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print errors only.")] = False,
@@ -77,7 +78,8 @@ def local_cmd(
                 lm.verify(model.name)
                 status = "sha256 verified"
             except lm.LocalModelError as exc:
-                status, bad = f"sha256 MISMATCH ({exc}); run `tierflow models pull {model.name}`", True
+                status = f"sha256 MISMATCH ({exc}); run `tierflow models pull {model.name}`"
+                bad = True
         out.print(f"  {model.name}  {_mb(found.size)}  {status}  {found.path}", markup=False)
     if bad:
         raise typer.Exit(1)

@@ -70,7 +70,7 @@ class _Options:
     models: dict[str, str]
 
     @classmethod
-    def parse(cls, provider: str, options: dict[str, Any]) -> "_Options":
+    def parse(cls, provider: str, options: dict[str, Any]) -> _Options:
         where = f"providers.{provider}.options"
         problems = [Problem(f"{where}.{k}", "unknown option; expected n_ctx, n_threads or models")
                     for k in options if k not in ("n_ctx", "n_threads", "models")]
@@ -120,17 +120,20 @@ class _LoadedModel:
     def _load(self, target: str) -> Any:
         if self._llama is None:
             try:
+                check_gguf_header(self.path)
+            except (LocalModelError, OSError) as exc:
+                raise LocalModelLoadError(f"cannot load {self.path}: {exc}", target=target) from exc
+            try:
                 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
             except ImportError as exc:
                 raise LocalModelLoadError("llama-cpp-python is not installed: run "
                                           "scripts/bootstrap.sh (it builds and installs it)",
                                           target=target) from exc
             try:
-                check_gguf_header(self.path)
                 llama = _hooked_llama_class()(
                     model_path=str(self.path), n_ctx=self.n_ctx, n_threads=self.n_threads,
                     n_threads_batch=self.n_threads, verbose=False)
-            except (LocalModelError, ValueError, RuntimeError, OSError) as exc:
+            except (ValueError, RuntimeError, OSError) as exc:
                 raise LocalModelLoadError(f"cannot load {self.path}: {exc}", target=target) from exc
             template = llama.metadata.get("tokenizer.chat_template")
             if not template:
@@ -170,9 +173,11 @@ class _LoadedModel:
         prompt = llama.tokenize(formatted.prompt.encode("utf-8"),
                                 add_bos=not formatted.added_special, special=True)
         if len(prompt) >= self.n_ctx:
-            raise BadRequestError(f"the prompt is {len(prompt)} tokens; the context window is "
-                                  f"{self.n_ctx} (option n_ctx)", target=job.target, status_code=400)
-        tracker = _TokenTracker(llama, job.cancel, (req.top_logprobs or 0) if req.logprobs else None)
+            raise BadRequestError(
+                f"the prompt is {len(prompt)} tokens; the context window is {self.n_ctx} "
+                f"(option n_ctx)", target=job.target, status_code=400)
+        top_logprobs = (req.top_logprobs or 0) if req.logprobs else None
+        tracker = _TokenTracker(llama, job.cancel, top_logprobs)
         extras = {k: req.extra[k] for k in _SAMPLER_EXTRAS if k in req.extra}
         llama.reset()  # same prompt + seed -> same answer, whatever ran before
         llama.on_token = tracker.on_token
@@ -429,5 +434,5 @@ class LocalProvider(Provider):
         """Nothing to release: loaded models are shared by the process (see unload_models)."""
 
 
-__all__ = ["LocalProvider", "LocalModelLoadError", "LocalModelStats", "unload_models", "DEFAULT_N_CTX",
-           "DEFAULT_TEMPERATURE"]
+__all__ = ["LocalProvider", "LocalModelLoadError", "LocalModelStats", "unload_models",
+           "DEFAULT_N_CTX", "DEFAULT_TEMPERATURE"]

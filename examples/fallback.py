@@ -1,0 +1,62 @@
+"""Seed 004, example 4: a fallback chain. The node asks role `remote` (a hosted model, which
+is unreachable offline); the call layer falls back along `backup`, `gemini`, `fast` and the
+result says which model answered.
+
+    python examples/fallback.py ["your message" ...]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from _shared import example_client, print_trace
+
+from tierflow.engine import Engine, RunResult
+from tierflow.graph import END, PARENT, START, GraphNode, LLMNode, PromptNode
+
+with GraphNode(name="fallback-pipeline") as graph:
+    prompt = PromptNode(
+        name="prompt",
+        inputs={"prompt": {"system": "You are a helpful assistant.", "user": "{query}"},
+                "query": PARENT["query"]},
+    )
+    llm = LLMNode(
+        name="llm",
+        resource_key="llm:remote",
+        fallback=["llm:backup", "llm:gemini", "llm:fast"],  # the fallback chain
+        max_tokens=32,
+        inputs={"messages": prompt["messages"]},
+    )
+    llm["content"] >> PARENT["response"]
+    llm["model_used"] >> PARENT["model_used"]
+
+    START >> prompt >> llm >> END
+
+
+QUERIES = ["Hello"]
+
+
+async def main(queries: list[str] | None = None, client=None) -> list[RunResult]:
+    own = client is None
+    client = client or example_client()
+    engine = Engine(graph, client=client)
+    results = []
+    try:
+        for query in queries or QUERIES:
+            result = await engine.run(inputs={"query": query})
+            print(f"Query: {query}\n  Response: {result['response'].strip()}")
+            print(f"  Model used: {result['model_used']}")
+            for attempt in result.values["llm"]["call"].attempts:
+                print(f"    tried {attempt.target:<40} {attempt.outcome}"
+                      + (f" ({attempt.error})" if attempt.error else ""))
+            print_trace(result)
+            results.append(result)
+    finally:
+        if own:
+            await client.aclose()
+    return results
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1:] or None))

@@ -1,0 +1,90 @@
+"""``tierflow route fit / eval / split`` through the real CLI, on a table with a known answer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from tierflow.cli import app
+from tierflow.routing.outcomes import OutcomeTable, write_long_jsonl
+
+runner = CliRunner()
+
+
+def _table(n: int = 200) -> OutcomeTable:
+    """Math prompts: the cheap model is right; poem prompts: only the strong one is."""
+    prompts, tasks = [], []
+    for i in range(n):
+        topic = "sum add integers arithmetic total" if i % 2 == 0 else "sonnet rhyme verse autumn lyrical"
+        prompts.append(f"{topic} case {i}")
+        tasks.append("math" if i % 2 == 0 else "poem")
+    is_math = np.array([t == "math" for t in tasks], dtype=float)
+    return OutcomeTable([f"p{i}" for i in range(n)], prompts, tasks, ["cheap", "strong"],
+                        np.stack([is_math, np.ones(n)], 1), np.tile([1e-4, 1e-3], (n, 1)))
+
+
+@pytest.fixture
+def outcomes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("TIERFLOW_HOME", str(tmp_path / "home"))
+    path = tmp_path / "outcomes.jsonl"
+    write_long_jsonl(_table(), path)
+    return path
+
+
+def test_fit_then_eval_json_plot_html(tmp_path, outcomes):
+    router = tmp_path / "r.json"
+    res = runner.invoke(app, ["route", "fit", str(outcomes), "-o", str(router), "--kind", "knn",
+                              "--embedder", "hashing", "--target-quality", "1.0"])
+    assert res.exit_code == 0, res.output
+    assert router.exists() and router.with_suffix(".npz").exists()
+    assert "expected quality 1.0000" in res.output
+    res = runner.invoke(app, ["route", "eval", str(router), str(outcomes), "--json", "--bootstrap", "30",
+                              "--plot", str(tmp_path / "p.png"), "--html", str(tmp_path / "r.html")])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.output)
+    assert set(report["baselines"]) == {"best_single", "zero_router", "random", "per_task", "oracle"}
+    for entry in [report["router"], *report["baselines"].values()]:
+        assert {"aiq", "match_best_cost_pct", "quality_at_20pct_cost", "oracle_gap", "apgr", "cpt50",
+                "cpt80"} <= set(entry)
+    assert report["router"]["aiq"] == pytest.approx(report["baselines"]["oracle"]["aiq"], abs=1e-6)
+    assert report["router"]["apgr"] > report["baselines"]["random"]["apgr"] + 0.2
+    assert report["router"]["decision_latency_ms"]["median"] > 0
+    assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+    assert "<table>" in (tmp_path / "r.html").read_text()
+
+
+def test_text_report_and_split(outcomes, tmp_path):
+    router = tmp_path / "r.json"
+    assert runner.invoke(app, ["route", "fit", str(outcomes), "-o", str(router), "--kind", "task",
+                               "--embedder", "hashing"]).exit_code == 0
+    res = runner.invoke(app, ["route", "eval", str(router), str(outcomes), "--bootstrap", "20", "--no-latency"])
+    assert res.exit_code == 0 and "oracle" in res.output and "aiq" in res.output
+    res = runner.invoke(app, ["route", "split", str(outcomes), "--split-by", "task"])
+    info = json.loads(res.output)
+    assert info["train"] + info["test"] == 200
+
+
+def test_bad_scores_exit_1_and_write_nothing(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"prompt_id": "a", "prompt": "p", "model": "m", "score": 3}) + "\n")
+    res = runner.invoke(app, ["route", "fit", str(bad), "-o", str(tmp_path / "r.json"), "--embedder", "hashing"])
+    assert res.exit_code == 1
+    assert "bad.jsonl:1" in res.output and "outside [0, 1]" in res.output
+    assert "Traceback" not in res.output
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_unreachable_target_and_bad_usage(tmp_path, outcomes):
+    out = tmp_path / "r.json"
+    res = runner.invoke(app, ["route", "fit", str(outcomes), "-o", str(out), "--embedder", "hashing",
+                              "--target-quality", "1.3"])
+    assert res.exit_code == 1 and "Lower the target" in res.output and not out.exists()
+    res = runner.invoke(app, ["route", "fit", str(outcomes), "-o", str(out), "--target-quality", "0.9",
+                              "--strong-share", "0.2"])
+    assert res.exit_code == 2
+    res = runner.invoke(app, ["route", "eval", str(outcomes), str(outcomes)])
+    assert res.exit_code == 1 and "not a JSON router file" in res.output

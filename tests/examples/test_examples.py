@@ -1,0 +1,122 @@
+"""The five seed-004 examples: their graphs validate, and they run on the local models."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from tierflow.calls import Client
+from tierflow.engine import Engine
+
+EXAMPLES = ("cascading", "task_routing", "ensemble", "fallback", "quality_gate")
+NEEDED = {"smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct"}
+
+
+def _load(repo_root: Path, name: str) -> ModuleType:
+    folder = repo_root / "examples"
+    if str(folder) not in sys.path:
+        sys.path.insert(0, str(folder))
+    spec = importlib.util.spec_from_file_location(f"tierflow_example_{name}", folder / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _models_installed() -> bool:
+    from tierflow.local_models import installed_models
+    return NEEDED <= {m.name for m in installed_models()}
+
+
+needs_models = pytest.mark.skipif(not _models_installed(), reason="run `tierflow models pull` first")
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_example_graph_validates_against_the_example_registry(repo_root: Path, name: str) -> None:
+    module = _load(repo_root, name)
+    client = Client.from_config(repo_root / "examples" / "tierflow.yaml")
+    engine = Engine(module.graph, client=client)  # role checks run here
+    assert engine.plan.kinds.count("llm") >= 1
+
+
+
+
+
+
+@pytest.mark.local_model
+@needs_models
+async def test_cascading_routes_by_classification(repo_root: Path) -> None:
+    module = _load(repo_root, "cascading")
+    async with Client.from_config(repo_root / "examples" / "tierflow.yaml") as client:
+        [result] = await module.main(["What is 2+2?"], client=client)
+    expected = "strong" if "COMPLEX" in result["classification"] else "fast"
+    assert result["model_used"] == expected
+    taken, skipped = ("complex_llm", "simple_llm") if expected == "strong" else ("simple_llm", "complex_llm")
+    assert result.nodes[taken].status == "ok" and result.nodes[skipped].status == "skipped"
+    assert result["response"].strip()
+    assert result.nodes["classify"].model_used == "local/smollm2-135m-instruct"
+    assert result.nodes["classify"].output_tokens <= 8
+
+
+@pytest.mark.local_model
+@needs_models
+async def test_task_routing_runs_exactly_one_specialist(repo_root: Path) -> None:
+    module = _load(repo_root, "task_routing")
+    async with Client.from_config(repo_root / "examples" / "tierflow.yaml") as client:
+        [result] = await module.main(["Write a Python function that reverses a string."], client=client)
+    ran = [n for n, r in result.nodes.items() if n.endswith("_llm") and r.status == "ok"]
+    assert len(ran) == 1 and result["response"].strip()
+    label = result["task_type"]
+    expected = next((k for k in ("CODE", "MATH", "CREATIVE") if k in label), "GENERAL").lower()
+    assert ran == [f"{expected}_llm"]
+
+
+@pytest.mark.local_model
+@needs_models
+async def test_ensemble_asks_three_models_and_aggregates(repo_root: Path) -> None:
+    module = _load(repo_root, "ensemble")
+    async with Client.from_config(repo_root / "examples" / "tierflow.yaml") as client:
+        [result] = await module.main(["What is the capital of France?"], client=client)
+    used = {result.nodes[n].model_used for n in ("llm_openai", "llm_gemini", "llm_azure")}
+    assert used == {"local/qwen2.5-coder-1.5b-instruct", "local/qwen2.5-coder-0.5b-instruct"}
+    assert 0 < result["confidence"] <= 1
+    assert (result["agreement"] == "full") == (result["confidence"] == 1.0)
+
+
+@pytest.mark.local_model
+@needs_models
+async def test_fallback_chain_reports_the_model_that_answered(repo_root: Path) -> None:
+    module = _load(repo_root, "fallback")
+    async with Client.from_config(repo_root / "examples" / "tierflow.yaml") as client:
+        [result] = await module.main(["Hello"], client=client)
+    assert result["model_used"] == "local/qwen2.5-coder-0.5b-instruct"  # the first fallback
+    attempts = result.values["llm"]["call"].attempts
+    assert attempts[0].target == "remote/gpt-4o" and attempts[0].outcome == "error"
+    assert result["response"].strip()
+
+
+@pytest.mark.local_model
+@needs_models
+async def test_quality_gate_retries_with_strong_below_seven(repo_root: Path) -> None:
+    module = _load(repo_root, "quality_gate")
+    async with Client.from_config(repo_root / "examples" / "tierflow.yaml") as client:
+        [result] = await module.main(["Why is the sky blue?"], client=client)
+    score = result["quality_score"]
+    assert result["model_used"] == ("strong (retry)" if score < 7 else "fast")
+    assert (result.nodes["strong_llm"].status == "ok") == (score < 7)
+    assert result["response"].strip()
+
+
+@pytest.mark.local_model
+@needs_models
+def test_cascading_script_runs_from_the_command_line(repo_root: Path) -> None:
+    proc = subprocess.run([sys.executable, str(repo_root / "examples" / "cascading.py"), "Hi there"],
+                          capture_output=True, text=True, timeout=600, cwd=repo_root)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "Model: " in proc.stdout and "Response: " in proc.stdout and "total:" in proc.stdout

@@ -1,0 +1,41 @@
+"""Answer extraction and verifiers used as cascade confidence signals."""
+
+from __future__ import annotations
+
+import pytest
+
+from tierflow.routing.answers import CodeVerifier, arithmetic_errors, extract_answer, response_features
+
+
+@pytest.mark.parametrize("text, answer", [
+    ("B", "B"), ("(c)\n", "C"), ("A) Ian", "A"), (" 42 ", "42"),
+    ("She sells 9 eggs for 9 * $2 = $18.\n#### 18", "18"),
+    ("First 3 + 4 = 7. Then 16 - 7 = 9, and 9 * 2 = 18 dollars in total each day at the market.", "18"),
+    ("Working it out step by step.\nThe answer is (D).", "D"),
+    ("Here is the code:\n```python\ndef f():\n    return 1\n```", None),
+    ("", None),
+])
+def test_extract_answer(text, answer):
+    assert extract_answer(text) == answer
+
+
+def test_arithmetic_errors_are_found():
+    assert arithmetic_errors("3 + 4 = 7 and 9 * 2 = 18") == (2, 0)
+    assert arithmetic_errors("16 - 7 = 8, 1,000 / 4 = 250") == (2, 1)
+
+
+def test_code_verifier_runs_asserts_in_a_limited_subprocess(tmp_path):
+    v = CodeVerifier(timeout_s=2, memory_mb=256, cache_dir=tmp_path)
+    prompt = "Write add.\nassert add(2, 3) == 5"
+    assert v.verify(prompt, "```python\ndef add(a, b):\n    return a + b\n```") == 1
+    assert v.verify(prompt, "```python\ndef add(a, b):\n    return a - b\n```") == 0
+    assert v.verify(prompt, "```python\nwhile True:\n    pass\n```") == 0  # killed by the time limit
+    assert v.verify(prompt, "```python\nx = bytearray(2**31)\n```") == 0  # killed by the memory limit
+    assert v.verify(prompt, "no code here") is None
+    assert v.run("import os\nassert not os.listdir('.') or True") == 1
+
+
+def test_response_features_flag_wrong_arithmetic():
+    good = response_features("q", "3 + 4 = 7\n#### 7")
+    bad = response_features("q", "3 + 4 = 8\n#### 8")
+    assert good[4] == 0 and bad[4] == 1

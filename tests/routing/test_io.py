@@ -1,0 +1,43 @@
+"""Router files: JSON + npz, versioned, pickle-free, written atomically, checked on load."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tierflow.errors import RoutingError
+from tierflow.routing.io import load_router, save_router
+from tierflow.routing.pipeline import embed_prompts, fit_router
+
+
+@pytest.mark.parametrize("kind", ["knn", "cluster", "linear", "task"])
+def test_round_trip_gives_the_same_decisions(tmp_path, two_topic, kind):
+    router = fit_router(two_topic, kind, embedder="hashing")
+    path = save_router(router, tmp_path / "r.json")
+    doc = json.loads(path.read_text())
+    assert doc["format"] == "tierflow-router" and doc["version"] == 1 and doc["kind"] == kind
+    with np.load(tmp_path / "r.npz", allow_pickle=False) as npz:  # pickle-free
+        assert sorted(npz.files) == doc["arrays"]["names"]
+    back = load_router(path)
+    emb = embed_prompts(back, two_topic.prompts)
+    np.testing.assert_array_equal(back.points(two_topic, emb).cost, router.points(two_topic, emb).cost)
+    assert back.calibration["expected_quality"] == router.calibration["expected_quality"]
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_other_version_and_mismatched_arrays_are_refused(tmp_path, two_topic):
+    path = save_router(fit_router(two_topic, "task", embedder="hashing"), tmp_path / "r.json")
+    doc = json.loads(path.read_text())
+    doc["version"] = 99
+    (tmp_path / "v.json").write_text(json.dumps(doc))
+    (tmp_path / "v.npz").write_bytes((tmp_path / "r.npz").read_bytes())
+    with pytest.raises(RoutingError, match="version 99 is not supported"):
+        load_router(tmp_path / "v.json")
+    (tmp_path / "r.npz").write_bytes(b"garbage")
+    with pytest.raises(RoutingError, match="sha256 differs"):
+        load_router(path)
+    (tmp_path / "x.json").write_text("{\"hello\": 1}")
+    with pytest.raises(RoutingError, match="not a tierflow router file"):
+        load_router(tmp_path / "x.json")

@@ -1,0 +1,45 @@
+"""Contract 2: a registry role backed by a router file chooses a candidate role per request."""
+
+from __future__ import annotations
+
+import pytest
+
+from tierflow.errors import ConfigError
+from tierflow.registry import parse_registry
+from tierflow.routing.io import save_router
+from tierflow.routing.live import load_routed_role, prompt_text
+from tierflow.routing.pipeline import fit_router
+
+from .conftest import MATH, POEM
+
+
+@pytest.fixture
+def registry():
+    return parse_registry([{"role": "strong", "ref": "openai", "model": "gpt-4o"},
+                           {"role": "fast", "ref": "local", "model": "smollm2-135m-instruct"}])
+
+
+def test_routed_role_chooses_candidate_roles(tmp_path, two_topic, registry):
+    save_router(fit_router(two_topic, "knn", embedder="hashing"), tmp_path / "auto.json")
+    entry = {"role": "auto", "router": "auto.json", "candidates": ["fast", "strong"],
+             "models": {"cheap": "fast"}, "target": {"quality": 1.0}}
+    routed = load_routed_role(entry, registry, base_dir=tmp_path)
+    assert set(routed.candidates) == {"fast", "strong"}
+    math = routed.choose([{"role": "system", "content": "be brief"}, {"role": "user", "content": MATH + " now"}])
+    poem = routed.choose(POEM + " please")
+    assert (math.chosen_role, poem.chosen_role) == ("fast", "strong")
+    assert math.runner_up == "strong" and 0 <= math.predicted_quality <= 1 and math.predicted_cost > 0
+
+
+def test_routed_role_config_errors(tmp_path, two_topic, registry):
+    save_router(fit_router(two_topic, "knn", embedder="hashing"), tmp_path / "auto.json")
+    with pytest.raises(ConfigError, match="'ghost' is not a declared role"):
+        load_routed_role({"role": "auto", "router": str(tmp_path / "auto.json"), "candidates": ["ghost"]}, registry)
+    with pytest.raises(ConfigError, match="none of the router's models"):
+        load_routed_role({"role": "auto", "router": str(tmp_path / "auto.json"), "candidates": ["fast"]}, registry)
+
+
+def test_prompt_text_takes_the_last_user_message():
+    msgs = [{"role": "user", "content": "first"}, {"role": "assistant", "content": "x"},
+            {"role": "user", "content": [{"type": "text", "text": "second"}]}]
+    assert prompt_text(msgs) == "second"
