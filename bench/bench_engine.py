@@ -12,7 +12,6 @@ same process. Also: the wall time of 10,000 runs of the 10-node chain on tierflo
     bash bench/setup_env.sh && .bench-venv/bin/python bench/bench_engine.py [--runs N] [--pin]
 """
 
-from __future__ import annotations
 
 import argparse
 import asyncio
@@ -26,6 +25,7 @@ from typing import Any
 Runner = Callable[[], Any]  # one run; may return an awaitable (timed inside one event loop)
 
 NODES_RUN = {"chain10": 10, "fanout8": 10, "branch_join": 6}
+EXPECTED = {"chain10": 10, "fanout8": 17, "branch_join": 5}  # every library must compute these
 
 
 # --- plain Python -------------------------------------------------------------------------------
@@ -237,6 +237,19 @@ async def _time(runner: Runner, runs: int, repeat: int) -> float:
     return best / runs * 1e6
 
 
+async def _value(runner: Runner) -> int:
+    """The x a run computes, whatever the library's result shape."""
+    out = runner()
+    if asyncio.iscoroutine(out):
+        out = await out
+    if isinstance(out, int):
+        return out
+    if "x" in out:
+        return out["x"]
+    [last] = out.values()  # Haystack: outputs of the last component
+    return last["x"]
+
+
 def _load(name: str, factory: Callable[[], dict[str, Runner]]) -> dict[str, Runner] | None:
     try:
         return factory()
@@ -262,6 +275,9 @@ async def main() -> None:
         for lib, shapes in libs.items():
             if shapes is None:
                 continue
+            got = await _value(shapes[shape])
+            if got != EXPECTED[shape]:
+                raise SystemExit(f"{lib} computed {got} on {shape}, expected {EXPECTED[shape]}")
             runs = args.runs * 5 if lib in ("plain", "tierflow") else args.runs
             us = await _time(shapes[shape], runs, args.repeat)
             row[lib] = {"us_per_run": us}

@@ -12,7 +12,16 @@ import sys
 from _shared import example_client, print_trace
 
 from tierflow.engine import Engine, RunResult
-from tierflow.graph import END, PARENT, START, Branch, CodeNode, GraphNode, LLMNode, PromptNode
+from tierflow.graph import (
+    END,
+    PARENT,
+    START,
+    Branch,
+    CodeNode,
+    GraphNode,
+    LLMNode,
+    PromptNode,
+)
 
 SPECIALISTS = {  # name -> (role, system prompt)
     "code": ("llm:code", "You are an expert programmer. Provide clean, well-documented code."),

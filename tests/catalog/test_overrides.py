@@ -15,7 +15,8 @@ from tierflow.errors import CatalogError
 
 def test_csv_and_json_overrides_add_and_correct_models(shared_data: Path, tmp_path: Path) -> None:
     csv_file = tmp_path / "mine.csv"
-    csv_file.write_text("slug,name,intelligence,coding,input_price,output_price,context_window,modalities,open_weights\n"
+    csv_file.write_text("slug,name,intelligence,coding,input_price,output_price,context_window,modalities,"
+                        "open_weights\n"
                         "acme/acme-large,Acme Large,61,52,1.0,5.0,200000,text|image,false\n")
     json_file = tmp_path / "fix.json"
     json_file.write_text(json.dumps([{"slug": "openai/gpt-4o", "intelligence": 40.5}]))

@@ -6,8 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from tierflow.catalog.requirements import (DEFAULT_REQUIREMENTS, RoleRequirement, fallback_for, load_requirements,
-                                           pick, resolve_role)
+from tierflow.catalog.requirements import (
+    DEFAULT_REQUIREMENTS,
+    RoleRequirement,
+    fallback_for,
+    load_requirements,
+    pick,
+    resolve_role,
+)
 from tierflow.errors import CatalogError, ConfigError
 
 

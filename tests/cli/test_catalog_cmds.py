@@ -157,7 +157,8 @@ def test_cost_estimate_prints_assumptions_and_savings(repo_root: Path, catalog: 
 
 
 def test_real_cli_mounts_the_commands(catalog: str) -> None:
-    proc = subprocess.run([sys.executable, "-c", "from tierflow.cli import main; main()", "models", "query", "SELECT count(*) AS n FROM llms",
-                           "--json", "--catalog", catalog], capture_output=True, text=True, timeout=60)
+    cmd = [sys.executable, "-c", "from tierflow.cli import main; main()",
+           "models", "query", "SELECT count(*) AS n FROM llms", "--json", "--catalog", catalog]
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)[0]["n"] > 100

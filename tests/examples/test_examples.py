@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from types import ModuleType
 

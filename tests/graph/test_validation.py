@@ -6,7 +6,16 @@ import pytest
 
 from tierflow.engine import Engine
 from tierflow.errors import GraphBuildError
-from tierflow.graph import END, PARENT, START, Branch, CodeNode, GraphNode, LLMNode, PromptNode
+from tierflow.graph import (
+    END,
+    PARENT,
+    START,
+    Branch,
+    CodeNode,
+    GraphNode,
+    LLMNode,
+    PromptNode,
+)
 from tierflow.graph.validation import validate
 from tierflow.ir import END_ID, START_ID, IREdge, IRModule, IRNode, IRRef
 
@@ -41,7 +50,7 @@ def test_unknown_branch_target_suggests_the_close_name() -> None:
 
 
 def test_unknown_edge_target_in_ir() -> None:
-    module = IRModule(name="m", models=[], nodes=[IRNode(START_ID, "entry"), IRNode("a", "code", fn=lambda: {}),
+    module = IRModule(name="m", models=[], nodes=[IRNode(START_ID, "entry"), IRNode("a", "code", fn=dict),
                                                   IRNode(END_ID, "exit")],
                       edges=[IREdge(START_ID, "a"), IREdge("a", "b"), IREdge("a", END_ID)])
     problems = [str(p) for p in validate(module)]

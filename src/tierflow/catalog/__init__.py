@@ -29,7 +29,13 @@ _EXPORTS: dict[str, str] = {
     "find_data_dir": "sources",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "COLUMN_PROVENANCE", "DEFAULT_REQUIREMENTS", "LLMS_SCHEMA", "SOURCE_FILES", "BuildReport", "Candidate",
+    "Estimate", "EstimateSpec", "OverrideRow", "QueryResult", "RoleRequirement", "WriteResult", "blend",
+    "build_catalog", "connect", "default_catalog_path", "ensure_catalog", "estimate", "fallback_for",
+    "find_data_dir", "group_by_prefix", "load_requirements", "load_spec", "parse_spec", "pick", "read_overrides",
+    "resolve_role", "run_query", "schema", "write_role",
+]
 
 
 def __getattr__(name: str) -> Any:

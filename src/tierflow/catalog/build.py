@@ -19,8 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from tierflow.catalog import naming, raw, scoring
-from tierflow.catalog.sources import (BLEND_INPUT_WEIGHT, BLEND_OUTPUT_WEIGHT, COLUMN_PROVENANCE, SOURCE_FILES,
-                                      default_catalog_path, find_data_dir)
+from tierflow.catalog.sources import (
+    BLEND_INPUT_WEIGHT,
+    BLEND_OUTPUT_WEIGHT,
+    COLUMN_PROVENANCE,
+    SOURCE_FILES,
+    default_catalog_path,
+    find_data_dir,
+)
 from tierflow.errors import CatalogError, Problem
 
 _NOT_CHAT = re.compile(r"embed|tts|asr|whisper|transcri|moderation|image|imagen|realtime|audio|rerank|ocr|"
@@ -134,7 +140,7 @@ class _Merger:
             self._price(key, "models_dev", r["input_cost"], r["output_cost"], cached=r["cache_read_cost"])
 
     def arena(self, rows: list[dict]) -> None:
-        for r in rows:
+        for r in sorted(rows, key=lambda r: r["category"] != "text/overall"):  # overall creates the records
             if r["rating"] is None or r["category"] not in ("text/overall", "text/coding", "text/math"):
                 continue
             key = naming.model_key(r["model"])
@@ -344,4 +350,4 @@ def _provenance_rows(as_of: dict[str, str]) -> list[dict]:
     return rows
 
 
-__all__ = ["BuildReport", "LLMS_SCHEMA", "LOCAL_MODELS", "blend", "build_catalog"]
+__all__ = ["LLMS_SCHEMA", "LOCAL_MODELS", "BuildReport", "blend", "build_catalog"]

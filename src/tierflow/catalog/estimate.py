@@ -49,7 +49,7 @@ class Price(BaseModel):
     blended: Decimal | None = Field(default=None, ge=0)
 
     @model_validator(mode="after")
-    def _complete(self) -> "Price":
+    def _complete(self) -> Price:
         if self.blended is None and (self.input is None or self.output is None):
             raise ValueError("give both 'input' and 'output' (USD per 1M tokens), or 'blended'")
         return self
@@ -71,7 +71,7 @@ class Stage(BaseModel):
     tokens_per_call: Tokens | None = None
 
     @model_validator(mode="after")
-    def _volume(self) -> "Stage":
+    def _volume(self) -> Stage:
         if (self.share is None) == (self.calls is None):
             raise ValueError("give exactly one of 'share' (of the spec's calls) or 'calls'")
         return self
@@ -88,7 +88,7 @@ class EstimateSpec(BaseModel):
     plan: list[Stage] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _consistent(self) -> "EstimateSpec":
+    def _consistent(self) -> EstimateSpec:
         for i, st in enumerate(self.plan):
             if st.share is not None and self.calls is None:
                 raise ValueError(f"plan[{i}] ({st.stage}) gives a share but the spec has no 'calls'")

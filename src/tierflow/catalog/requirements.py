@@ -208,5 +208,15 @@ def fallback_for(chosen: Candidate, candidates: list[Candidate]) -> Candidate | 
     return next((c for c in candidates if c.provider != chosen.provider), None)
 
 
-__all__ = ["ALIASES", "Candidate", "DEFAULT_REQUIREMENTS", "PRIORITY_LABELS", "Priority", "RoleRequirement",
-           "fallback_for", "load_requirements", "pick", "resolve_role"]
+__all__ = [
+    "ALIASES",
+    "DEFAULT_REQUIREMENTS",
+    "PRIORITY_LABELS",
+    "Candidate",
+    "Priority",
+    "RoleRequirement",
+    "fallback_for",
+    "load_requirements",
+    "pick",
+    "resolve_role",
+]

@@ -2,10 +2,10 @@
 
 The entry is ``{role, ref, model, fallback: [{ref, model}]}`` with ``ref`` the slug's provider
 part (``google/...`` becomes ref ``gemini``, tierflow's name for Google's API, unless the config
-declares a provider called ``google``). The new registry is validated with :func:`tierflow.registry.parse_registry` before
-anything is written, and the file is replaced atomically (temporary file + ``os.replace``), so
-a failure leaves it exactly as it was. PyYAML does not keep comments: when the file had some,
-the result says so.
+declares a provider called ``google``). The new registry is validated with
+:func:`tierflow.registry.parse_registry` before anything is written, and the file is replaced
+atomically (temporary file + ``os.replace``), so a failure leaves it exactly as it was. PyYAML
+does not keep comments: when the file had some, the result says so.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from typing import Any
 
 from tierflow.errors import ConfigError, Problem
 from tierflow.registry import Target, parse_registry
-
 
 # Catalog slug prefix -> tierflow's provider name, where they differ (Google's API is "gemini").
 REF_ALIASES: dict[str, str] = {"google": "gemini"}

@@ -119,7 +119,15 @@ def find_data_dir() -> Path | None:
 
 
 __all__ = [
-    "BLEND_INPUT_WEIGHT", "BLEND_OUTPUT_WEIGHT", "CATALOG_FILE", "COLUMN_PROVENANCE",
-    "ColumnProvenance", "DATA_ENV", "SOURCE_FILES", "SourceFile", "default_catalog_path",
-    "find_data_dir", "tierflow_home",
+    "BLEND_INPUT_WEIGHT",
+    "BLEND_OUTPUT_WEIGHT",
+    "CATALOG_FILE",
+    "COLUMN_PROVENANCE",
+    "DATA_ENV",
+    "SOURCE_FILES",
+    "ColumnProvenance",
+    "SourceFile",
+    "default_catalog_path",
+    "find_data_dir",
+    "tierflow_home",
 ]

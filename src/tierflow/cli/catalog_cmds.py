@@ -299,8 +299,10 @@ def _print_estimate(est: Any) -> None:
     con.print(f"[bold]{escape(est.name)}[/]")
     con.print("assumptions:")
     for s in est.stages:
-        con.print(f"  - {escape(s.stage)}: {_qty(s.calls)} calls x {s.input_tokens / s.calls if s.calls else 0:,.0f} in + "
-                  f"{s.output_tokens / s.calls if s.calls else 0:,.0f} out tokens on {escape(s.model)} "
+        per_in = s.input_tokens / s.calls if s.calls else 0
+        per_out = s.output_tokens / s.calls if s.calls else 0
+        con.print(f"  - {escape(s.stage)}: {_qty(s.calls)} calls x {per_in:,.0f} in + "
+                  f"{per_out:,.0f} out tokens on {escape(s.model)} "
                   f"(${s.price_in:g} in / ${s.price_out:g} out per 1M, from {est.price_sources[s.model]})")
     con.print(f"  - single model for everything: {escape(est.single)} "
               f"(from {est.price_sources[est.single]}); each call answered by one stage's model")

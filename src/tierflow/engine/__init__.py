@@ -31,4 +31,4 @@ from tierflow.engine.engine import Engine, Hush
 from tierflow.engine.plan import Plan, compile_plan
 from tierflow.engine.result import NodeRecord, RunResult
 
-__all__ = ["Engine", "Hush", "RunResult", "NodeRecord", "Plan", "compile_plan"]
+__all__ = ["Engine", "Hush", "NodeRecord", "Plan", "RunResult", "compile_plan"]

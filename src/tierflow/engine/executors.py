@@ -145,5 +145,13 @@ def pattern_executor(node: IRNode) -> AsyncExec:
     return run
 
 
-__all__ = ["compile_template", "prompt_executor", "join_executor", "code_executor", "llm_executor",
-           "pattern_executor", "resolve_callable", "is_async_callable"]
+__all__ = [
+    "code_executor",
+    "compile_template",
+    "is_async_callable",
+    "join_executor",
+    "llm_executor",
+    "pattern_executor",
+    "prompt_executor",
+    "resolve_callable",
+]

@@ -224,4 +224,4 @@ def _refs(node: IRNode) -> list[IRRef]:
     return refs
 
 
-__all__ = ["Plan", "compile_plan", "MissingOutputError", "ENTRY", "EXIT", "SYNC", "ASYNC", "BRANCH"]
+__all__ = ["ASYNC", "BRANCH", "ENTRY", "EXIT", "SYNC", "MissingOutputError", "Plan", "compile_plan"]

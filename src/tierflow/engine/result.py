@@ -7,7 +7,7 @@ for them.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -62,8 +62,16 @@ class RunResult(Mapping[str, Any]):
     ``duration_s``: wall time of the run; ``values``: every node's outputs (None if skipped).
     """
 
-    __slots__ = ("outputs", "duration_s", "_plan", "_values", "_status", "_durations", "_errors",
-                 "_nodes")
+    __slots__ = (
+        "_durations",
+        "_errors",
+        "_nodes",
+        "_plan",
+        "_status",
+        "_values",
+        "duration_s",
+        "outputs",
+    )
 
     def __init__(self, outputs: dict[str, Any], plan: Plan, values: list[Any], status: list[str],
                  durations: list[float], errors: dict[int, str] | None, duration_s: float) -> None:
@@ -121,8 +129,7 @@ class RunResult(Mapping[str, Any]):
     def to_dict(self) -> dict[str, Any]:
         """A JSON-friendly summary: outputs (as given) and the node records."""
         return {"outputs": self.outputs, "duration_s": self.duration_s, "cost_usd": self.cost_usd,
-                "nodes": {k: {f: getattr(r, f) for f in r.__slots__}  # type: ignore[attr-defined]
-                          for k, r in self.nodes.items()}}
+                "nodes": {k: asdict(r) for k, r in self.nodes.items()}}
 
 
-__all__ = ["RunResult", "NodeRecord", "NodeStatus"]
+__all__ = ["NodeRecord", "NodeStatus", "RunResult"]

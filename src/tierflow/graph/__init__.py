@@ -16,5 +16,20 @@ from tierflow.graph.nodes import (
 from tierflow.graph.refs import PARENT, Condition, OutputRef
 from tierflow.graph.validation import check, validate
 
-__all__ = ["GraphNode", "Node", "PromptNode", "LLMNode", "CodeNode", "Branch", "START", "END",
-           "PARENT", "Soft", "OutputRef", "Condition", "role_of", "validate", "check"]
+__all__ = [
+    "END",
+    "PARENT",
+    "START",
+    "Branch",
+    "CodeNode",
+    "Condition",
+    "GraphNode",
+    "LLMNode",
+    "Node",
+    "OutputRef",
+    "PromptNode",
+    "Soft",
+    "check",
+    "role_of",
+    "validate",
+]

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from tierflow.graph.refs import OutputRef
-from tierflow.ir import END_ID, START_ID, IREdge, IRNode, IRModule
+from tierflow.ir import END_ID, START_ID, IREdge, IRModule, IRNode
 
 if TYPE_CHECKING:
     from tierflow.graph.nodes import GraphNode, Node

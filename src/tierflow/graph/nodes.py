@@ -303,7 +303,7 @@ def role_of(spec: str) -> str:
     """``"llm:fast"`` -> ``"fast"``; roles and ``provider/model`` strings pass through."""
     if not isinstance(spec, str) or not spec:
         raise TypeError(f"a model is named by a role, 'llm:<role>' or 'provider/model'; got {spec!r}")
-    return spec[4:] if spec.startswith("llm:") else spec
+    return spec.removeprefix("llm:")
 
 
 def _output_map(name: str, outputs: Mapping[str, Any] | None) -> dict[str, str]:
@@ -388,5 +388,16 @@ def _signature_problems(node: CodeNode) -> list[Any]:
     return problems
 
 
-__all__ = ["Node", "Soft", "GraphNode", "PromptNode", "LLMNode", "CodeNode", "Branch", "START",
-           "END", "role_of", "ErrorHandler"]
+__all__ = [
+    "END",
+    "START",
+    "Branch",
+    "CodeNode",
+    "ErrorHandler",
+    "GraphNode",
+    "LLMNode",
+    "Node",
+    "PromptNode",
+    "Soft",
+    "role_of",
+]

@@ -16,7 +16,7 @@ from tierflow.ir import PARENT_ID, IRRef
 class OutputRef:
     """Output ``key`` of a node (``node`` is a graph node, or the PARENT marker)."""
 
-    __slots__ = ("node", "key")
+    __slots__ = ("key", "node")
 
     def __init__(self, node: Any, key: str) -> None:
         if not isinstance(key, str) or not key:
@@ -52,10 +52,10 @@ class OutputRef:
     def truthy(self) -> Condition:
         return Condition({"op": "truthy", "arg": _operand(self)}, [self])
 
-    def __eq__(self, other: Any) -> Condition:  # type: ignore[override]
+    def __eq__(self, other: object) -> Condition:  # type: ignore[override]
         return Condition._cmp("eq", self, other)
 
-    def __ne__(self, other: Any) -> Condition:  # type: ignore[override]
+    def __ne__(self, other: object) -> Condition:  # type: ignore[override]
         return Condition._cmp("ne", self, other)
 
     def __lt__(self, other: Any) -> Condition:
@@ -155,4 +155,4 @@ class Condition:
         return f"Condition({self.json})"
 
 
-__all__ = ["OutputRef", "PARENT", "Condition"]
+__all__ = ["PARENT", "Condition", "OutputRef"]

@@ -94,8 +94,8 @@ def _reach(start: str, succ: dict[str, list[str]], skip: tuple[str, str] | None 
     return seen
 
 
-def _suggest(name: str, known: list[str]) -> str:
-    close = difflib.get_close_matches(name, known, n=1)
+def _suggest(name: str, known: list[str], cutoff: float = 0.6) -> str:
+    close = difflib.get_close_matches(name, known, n=1, cutoff=cutoff)
     return f" (did you mean {close[0]!r}?)" if close else f"; known nodes: {sorted(known)}"
 
 
@@ -210,6 +210,10 @@ def validate(module: IRModule) -> list[Problem]:
 def _branch_problems(n: IRNode, by_id: dict[str, IRNode], known: list[str],
                      module: IRModule) -> list[Problem]:
     problems: list[Problem] = []
+    chosen = set(branch_targets(n))
+    wired = [e.target for e in module.edges if e.source == n.id and e.target in by_id]
+    # An unknown target most likely means one of the branch's own unselected successors.
+    candidates = [t for t in wired if t not in chosen] or [k for k in known if k != n.id]
     cases = n.config.get("cases", [])
     if not cases and not n.config.get("otherwise"):
         problems.append(Problem(f"branch {n.id!r}", "has no cases; add .if_(condition, target)"))
@@ -217,12 +221,11 @@ def _branch_problems(n: IRNode, by_id: dict[str, IRNode], known: list[str],
         target = case.get("target") if isinstance(case, dict) else None
         if target not in by_id:
             problems.append(Problem(f"branch {n.id!r} case {i}", f"targets unknown node {target!r}"
-                                    f"{_suggest(str(target), known)}"))
+                                    f"{_suggest(str(target), candidates, 0.4)}"))
     other = n.config.get("otherwise")
     if other is not None and other not in by_id:
         problems.append(Problem(f"branch {n.id!r} otherwise", f"targets unknown node {other!r}"
-                                f"{_suggest(str(other), known)}"))
-    chosen = set(branch_targets(n))
+                                f"{_suggest(str(other), candidates, 0.4)}"))
     for e in module.edges:
         if e.source == n.id and e.target in by_id and e.target not in chosen:
             problems.append(Problem(f"edge {n.id} >> {e.target}", f"branch {n.id!r} never selects "
@@ -348,5 +351,16 @@ def role_problems(module: IRModule, has_role: Callable[[str], bool]) -> list[Pro
     return problems
 
 
-__all__ = ["validate", "check", "role_problems", "successors", "branch_targets", "produced_keys",
-           "condition_refs", "input_refs", "arms", "REDUCERS", "LLM_OUTPUTS"]
+__all__ = [
+    "LLM_OUTPUTS",
+    "REDUCERS",
+    "arms",
+    "branch_targets",
+    "check",
+    "condition_refs",
+    "input_refs",
+    "produced_keys",
+    "role_problems",
+    "successors",
+    "validate",
+]

@@ -61,6 +61,23 @@ def pattern_from_config(config: Mapping[str, Any], *, where: str = "pattern") ->
         raise GraphBuildError([Problem(where, f"invalid {kind} settings: {exc}")]) from exc
 
 
-__all__ = ["Pattern", "PatternResult", "PATTERN_OUTPUTS", "Router", "Cascade", "Ensemble", "Verifier",
-           "CostGate", "Signal", "Logprobs", "SelfConsistency", "VerifierScore", "SchemaValid",
-           "agreement", "logprob_confidence", "estimate_cost", "pattern_from_config", "PATTERNS"]
+__all__ = [
+    "PATTERNS",
+    "PATTERN_OUTPUTS",
+    "Cascade",
+    "CostGate",
+    "Ensemble",
+    "Logprobs",
+    "Pattern",
+    "PatternResult",
+    "Router",
+    "SchemaValid",
+    "SelfConsistency",
+    "Signal",
+    "Verifier",
+    "VerifierScore",
+    "agreement",
+    "estimate_cost",
+    "logprob_confidence",
+    "pattern_from_config",
+]

@@ -118,4 +118,4 @@ def callable_name(fn: Any) -> str:
     return f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', type(fn).__name__)}"
 
 
-__all__ = ["Pattern", "PatternResult", "PATTERN_OUTPUTS", "as_messages", "last_user_text", "callable_name"]
+__all__ = ["PATTERN_OUTPUTS", "Pattern", "PatternResult", "as_messages", "callable_name", "last_user_text"]

@@ -176,5 +176,16 @@ def signal_from(spec: Any) -> Signal:
                      "Signal (e.g. SchemaValid(schema))")
 
 
-__all__ = ["Signal", "Logprobs", "SelfConsistency", "VerifierScore", "SchemaValid", "signal_from",
-           "logprob_confidence", "agreement", "parse_score", "schema_check", "normalize"]
+__all__ = [
+    "Logprobs",
+    "SchemaValid",
+    "SelfConsistency",
+    "Signal",
+    "VerifierScore",
+    "agreement",
+    "logprob_confidence",
+    "normalize",
+    "parse_score",
+    "schema_check",
+    "signal_from",
+]

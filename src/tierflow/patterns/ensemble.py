@@ -74,4 +74,4 @@ class Ensemble(Pattern):
                 if callable(self.aggregate) else self.aggregate}
 
 
-__all__ = ["Ensemble", "Aggregator"]
+__all__ = ["Aggregator", "Ensemble"]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from tierflow.patterns.base import Pattern, PatternResult, callable_name, last_user_text
-from tierflow.patterns.confidence import VerifierScore, parse_score, schema_check
+from tierflow.patterns.confidence import VerifierScore, schema_check
 from tierflow.types import CallResult, Message
 
 
