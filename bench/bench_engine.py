@@ -20,6 +20,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 Runner = Callable[[], Any]  # one run; may return an awaitable (timed inside one event loop)
@@ -184,7 +185,7 @@ def haystack_shapes() -> dict[str, Runner]:
     class Merge:
         @component.output_types(x=int)
         def run(self, x: Variadic[int]) -> dict[str, int]:
-            return {"x": list(x)[0] + 1}
+            return {"x": next(iter(x)) + 1}
 
     chain = Pipeline()
     for i in range(10):
@@ -246,7 +247,7 @@ async def _value(runner: Runner) -> int:
         return out
     if "x" in out:
         return out["x"]
-    [last] = out.values()  # Haystack: outputs of the last component
+    (last,) = out.values()  # Haystack: outputs of the last component
     return last["x"]
 
 
@@ -266,7 +267,7 @@ async def main() -> None:
     ap.add_argument("--json", help="also write the figures to this file")
     args = ap.parse_args()
     if args.pin and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     libs = {"plain": plain_shapes(), "tierflow": tierflow_shapes(),
             "langgraph": _load("langgraph", langgraph_shapes), "haystack": _load("haystack", haystack_shapes)}
     table: dict[str, dict[str, dict[str, float]]] = {}
@@ -301,8 +302,8 @@ async def main() -> None:
     print(f"tierflow: 10,000 runs of the 10-node chain in {chain_10k:.3f} s "
           f"({chain_10k / 10_000 * 1e6:.1f} us per run)")
     if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump({"shapes": table, "chain10_10k_runs_s": chain_10k, "python": sys.version}, fh, indent=2)
+        report = {"shapes": table, "chain10_10k_runs_s": chain_10k, "python": sys.version}
+        Path(args.json).write_text(json.dumps(report, indent=2), encoding="utf-8")
 
 
 if __name__ == "__main__":

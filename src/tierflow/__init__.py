@@ -1,16 +1,50 @@
 """tierflow: declare models by role, route each request to the cheapest model that handles it,
-survive provider failures, and know what every call cost."""
+survive provider failures, and know what every call cost.
 
-from tierflow.errors import *  # noqa: F403
-from tierflow.errors import __all__ as _errors_all
-from tierflow.registry import ModelEntry, Registry, Target, parse_registry
-from tierflow.types import Attempt, CallResult, ChatRequest, ChatResponse, StreamChunk, Usage
+The public surface is listed in ``__all__``. Names are imported on first use (PEP 562) so
+that ``import tierflow`` and the CLI start fast; ``from tierflow import Client`` works as usual.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    *_errors_all,
-    "ModelEntry", "Registry", "Target", "parse_registry",
-    "Attempt", "CallResult", "ChatRequest", "ChatResponse", "StreamChunk", "Usage",
-    "__version__",
-]
+_EXPORTS: dict[str, str] = {
+    # errors
+    **{name: "tierflow.errors" for name in (
+        "Problem", "TierflowError", "ConfigError", "MissingEnvVarError", "UnknownRoleError",
+        "ProviderError", "APIStatusError", "BadRequestError", "AuthenticationError",
+        "PermissionDeniedError", "NotFoundError", "UnprocessableEntityError", "RateLimitError",
+        "ServerError", "APITimeoutError", "APIConnectionError", "ResponseFormatError",
+        "StreamInterruptedError", "AllTargetsFailedError", "DeadlineExceededError",
+        "PriceUnknownError", "GraphBuildError", "FlowCompileError", "NodeExecutionError",
+        "CatalogError", "RoutingError")},
+    # registry, config, call types
+    "ModelEntry": "tierflow.registry", "Registry": "tierflow.registry", "Target": "tierflow.registry",
+    "parse_registry": "tierflow.registry",
+    "ProjectConfig": "tierflow.config", "load_config": "tierflow.config",
+    "Attempt": "tierflow.types", "CallResult": "tierflow.types", "ChatRequest": "tierflow.types",
+    "ChatResponse": "tierflow.types", "StreamChunk": "tierflow.types", "Usage": "tierflow.types",
+    # the call layer
+    "Client": "tierflow.calls", "acall": "tierflow.calls", "call": "tierflow.calls",
+    # the IR
+    "IRModule": "tierflow.ir", "IRNode": "tierflow.ir", "IREdge": "tierflow.ir", "IRRef": "tierflow.ir",
+}
+
+__all__ = [*_EXPORTS, "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tierflow' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -57,7 +57,8 @@ WELL_KNOWN_PROVIDERS: dict[str, dict[str, Any]] = {
     "local": {"kind": "local"},
 }
 """Provider names usable in ``ref`` / ``provider/model`` without declaring them."""
-_TOP_KEYS = ("providers", "models", "reliability", "prices", "strict_cost")
+_TOP_KEYS = ("providers", "models", "reliability", "prices", "strict_cost", "role_requirements")
+"""``role_requirements`` is read by :mod:`tierflow.catalog` (``tierflow models pick``)."""
 
 
 class CooldownSettings(BaseModel):

@@ -116,6 +116,6 @@ async def test_quality_gate_retries_with_strong_below_seven(repo_root: Path) -> 
 @needs_models
 def test_cascading_script_runs_from_the_command_line(repo_root: Path) -> None:
     proc = subprocess.run([sys.executable, str(repo_root / "examples" / "cascading.py"), "Hi there"],
-                          capture_output=True, text=True, timeout=600, cwd=repo_root)
+                          capture_output=True, text=True, timeout=600, check=False, cwd=repo_root)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Model: " in proc.stdout and "Response: " in proc.stdout and "total:" in proc.stdout

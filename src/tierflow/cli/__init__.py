@@ -12,6 +12,7 @@ import sys
 import typer
 
 app = typer.Typer(name="tierflow", no_args_is_help=True, pretty_exceptions_show_locals=False,
+                  add_completion=False,
                   help="Multi-model LLM flows: roles, routing, reliable calls, cost.")
 models_app = typer.Typer(no_args_is_help=True, pretty_exceptions_show_locals=False,
                          help="The model registry, local models and the model catalog.")

@@ -94,7 +94,8 @@ def code_function(node: IRNode) -> Callable[..., Any]:
 
 
 def is_async_callable(fn: Callable[..., Any]) -> bool:
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))
+    return inspect.iscoroutinefunction(fn) or (
+        not inspect.isroutine(fn) and inspect.iscoroutinefunction(type(fn).__call__))
 
 
 def code_executor(node: IRNode) -> tuple[Callable[..., Any], bool]:

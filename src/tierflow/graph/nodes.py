@@ -254,7 +254,7 @@ class GraphNode:
         self._token = _current_graph.set(self)
         return self
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         _current_graph.reset(self._token)
         if exc_type is None:
             self.build()
