@@ -105,9 +105,9 @@ with GraphNode(name="cascading-pipeline") as graph:
 def test_seed_branch_targets_that_name_no_node_are_reported() -> None:
     # Seed 004's examples name branch targets ("complex_handler") that are not nodes; tierflow
     # reports each one instead of silently never taking that arm.
+    scope = {"GraphNode": GraphNode, "CodeNode": CodeNode, "Branch": Branch, "START": START, "END": END}
     with pytest.raises(GraphBuildError) as info:
-        exec(SEED_BRANCH,  # noqa: S102 - the seed text, run as written {"GraphNode": GraphNode, "CodeNode": CodeNode, "Branch": Branch,
-                           "START": START, "END": END})
+        exec(SEED_BRANCH, scope)  # noqa: S102 - the seed's text, run as written
     text = str(info.value)
     assert "targets unknown node 'complex_handler' (did you mean 'complex_prompt'?)" in text
     assert "targets unknown node 'simple_handler' (did you mean 'simple_prompt'?)" in text

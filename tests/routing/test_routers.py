@@ -24,8 +24,8 @@ def test_pre_router_finds_the_oracle_routing(kind):
     assert len(best), f"{kind}: never reaches full quality"
     assert c[best].min() == pytest.approx(5.5e-4, rel=1e-6)
     # the calibrated knob (95% of the best model's quality) is at least that good on held-out prompts
-    d_math = router.choose(embed_prompts(router, [test.prompts[0]])[0])
-    d_poem = router.choose(embed_prompts(router, [test.prompts[1]])[0])
+    d_math = router.choose(embed_prompts(router, [test.prompts[0]])[0], text=test.prompts[0])
+    d_poem = router.choose(embed_prompts(router, [test.prompts[1]])[0], text=test.prompts[1])
     assert (d_math.chosen_model, d_poem.chosen_model) == ("cheap", "strong")
     assert d_math.runner_up_model == "strong"
 

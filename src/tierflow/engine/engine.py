@@ -234,7 +234,7 @@ class Engine:
                         ok = True
                         try:
                             out = executors[i](resolvers[i](values))  # type: ignore[misc]
-                        except Exception as exc:
+                        except Exception as exc:  # noqa: BLE001 - a node error fails the run or its on_error answers
                             out, ok = fail(i, exc), False
                         if ok and inspect.isawaitable(out):
                             started[i] = t0
@@ -247,7 +247,7 @@ class Engine:
                         t0 = perf_counter()
                         try:
                             chosen = self._choose(i, values)
-                        except Exception as exc:
+                        except Exception as exc:  # noqa: BLE001 - a node error fails the run or its on_error answers
                             status[i] = "failed"
                             raise NodeExecutionError(plan.ids[i], exc) from exc
                         values[i] = {"target": plan.ids[chosen] if chosen >= 0 else None}
@@ -267,7 +267,7 @@ class Engine:
                     try:
                         out = await executors[i](resolvers[i](values), self)  # type: ignore[misc]
                         ok = True
-                    except Exception as exc:
+                    except Exception as exc:  # noqa: BLE001 - a node error fails the run or its on_error answers
                         out, ok = fail(i, exc), False
                     complete(i, out, t0, ok)
                     continue
@@ -275,7 +275,7 @@ class Engine:
                     started[i] = perf_counter()
                     try:
                         coro = executors[i](resolvers[i](values), self)  # type: ignore[misc]
-                    except Exception as exc:
+                    except Exception as exc:  # noqa: BLE001 - a node error fails the run or its on_error answers
                         complete(i, fail(i, exc), started[i], False)
                         continue
                     inflight[asyncio.ensure_future(coro)] = i

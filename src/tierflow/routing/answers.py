@@ -173,7 +173,7 @@ class CodeVerifier:
         return self.run(code + "\n" + "\n".join(prompt_asserts(prompt)))
 
 
-N_RESPONSE_FEATURES = 9
+N_RESPONSE_FEATURES = 12
 
 
 def response_features(prompt: str, response: str | None, verdict: int | None = None) -> np.ndarray:
@@ -183,6 +183,8 @@ def response_features(prompt: str, response: str | None, verdict: int | None = N
     answer = extract_answer(response)
     checked, wrong = arithmetic_errors(response)
     numeric = answer is not None and _NUMBER.fullmatch(answer) is not None
+    prompt_numbers = {_norm_number(x) for x in _NUMBER.findall(prompt)}
+    results = [_norm_number(c) for *_, c in _ARITH.findall(response)]
     return np.array([
         np.log1p(len(response)) / 8,
         float(answer is not None),
@@ -193,4 +195,7 @@ def response_features(prompt: str, response: str | None, verdict: int | None = N
         float(extract_code(response) is not None),
         0.0 if verdict is None else (1.0 if verdict else -1.0),
         float(len(response.strip()) == 0 or response.strip().lower().startswith(("i'm sorry", "sorry", "i cannot"))),
+        float(numeric and answer in prompt_numbers),  # the answer only repeats a given number
+        float(bool(results) and answer == results[-1]),  # the answer is the last step's result
+        np.log1p(len(response)) - np.log1p(len(prompt)),  # length relative to the question
     ])

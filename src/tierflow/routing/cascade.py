@@ -27,7 +27,7 @@ import numpy as np
 from tierflow.routing.answers import CodeVerifier, extract_answer, extract_code, response_features
 from tierflow.routing.evaluate import OperatingPoints, Scale, aiq
 from tierflow.routing.outcomes import OutcomeTable
-from tierflow.routing.routers import Decision, Router, _fill_costs, _knn_average, register_router
+from tierflow.routing.routers import Decision, Router, _fill_costs, _knn_average, prompt_features, register_router
 
 _FOLDS = 5
 
@@ -46,6 +46,7 @@ class _Context:
         self._resp_feats: dict[tuple[int, int], np.ndarray] = {}
         self._verifier = verifier
         self._resp = resp
+        self.prompt_feats = np.array([prompt_features(p) for p in table.prompts])
 
     def response_feats(self, i: int, j: int) -> np.ndarray:
         key = (i, j)
@@ -79,7 +80,7 @@ def _stage_features(ctx: _Context, stages: list[int], final: int) -> tuple[np.nd
                 ctx.prior[i, cand], ctx.prior[i, final], pri.max(), pri.mean(),
                 float(best_key.startswith("\0"))]
         agree = [float(j in members) for j in stages]  # which models back the candidate
-        rows.append(np.concatenate([base, agree, ctx.response_feats(i, cand)]))
+        rows.append(np.concatenate([base, agree, ctx.prompt_feats[i], ctx.response_feats(i, cand)]))
         cands.append(cand)
     return np.array(rows), np.array(cands)
 
@@ -224,7 +225,7 @@ class CascadeRouter(Router):
                          ctx.costs[:, self.final], THRESHOLDS if knobs is None else knobs)
 
     def choose(self, emb: np.ndarray, task: str | None = None, knob: float | None = None,
-               allowed: Sequence[int] | None = None) -> Decision:
+               allowed: Sequence[int] | None = None, text: str | None = None) -> Decision:
         """Live: the cascade's first allowed stage now; escalation is the caller's (cascade pattern)."""
         prior = _knn_average(emb[None, :].astype(np.float32), self.keys, self.key_scores, self.k)[0]
         ok = [j for j in self.stages if allowed is None or j in allowed] or [self.final]

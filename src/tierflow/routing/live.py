@@ -19,7 +19,7 @@ from typing import Any
 
 from tierflow.errors import ConfigError, Problem
 from tierflow.routing.calibrate import Target, retarget
-from tierflow.routing.embed import Embedder, get_embedder
+from tierflow.routing.embed import Embedder, get_embedder, strip_prefixes
 from tierflow.routing.io import load_router
 from tierflow.routing.pipeline import embed_prompts
 from tierflow.routing.routers import Decision, Router
@@ -66,8 +66,9 @@ class RoutedRole:
         """Pick the candidate role for one request."""
         if self._embedder is None:
             self._embedder = get_embedder(self.router.embedder, cache=False)
-        emb = embed_prompts(self.router, [prompt_text(messages)], self._embedder)[0]
-        decision = self.router.choose(emb, allowed=self._allowed)
+        text = prompt_text(messages)
+        emb = embed_prompts(self.router, [text], self._embedder)[0]
+        decision = self.router.choose(emb, allowed=self._allowed, text=strip_prefixes(text, self.router.prefixes))
         decision.chosen_role = self.role_of_model[decision.chosen_model]
         if decision.runner_up_model in self.role_of_model:
             decision.runner_up = self.role_of_model[decision.runner_up_model]

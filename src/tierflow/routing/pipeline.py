@@ -78,7 +78,7 @@ def decision_latency_ms(router: Router, prompts: Sequence[str], n: int = 50) -> 
     times = []
     for t in texts:
         start = time.perf_counter()
-        router.choose(embed_prompts(router, [t], embedder)[0])
+        router.choose(embed_prompts(router, [t], embedder)[0], text=strip_prefixes(t, router.prefixes))
         times.append((time.perf_counter() - start) * 1000)
     return {"median": float(np.median(times)), "p95": float(np.percentile(times, 95)), "n": len(times)}
 

@@ -18,6 +18,8 @@ and the ``_state``/``_load_state`` pair, and calls :func:`register_router`.
 
 from __future__ import annotations
 
+import math
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,6 +29,7 @@ import numpy as np
 
 from tierflow.errors import Problem, RoutingError
 from tierflow.routing.evaluate import OperatingPoints, choose_by_tradeoff, points_from_choices
+from tierflow.routing.embed import strip_prefixes
 from tierflow.routing.outcomes import OutcomeTable
 
 LAMBDA_GRID = np.concatenate([[0.0], np.logspace(-3, 3, 49), [np.inf]])
@@ -78,8 +81,8 @@ class Router(ABC):
 
     @abstractmethod
     def choose(self, emb: np.ndarray, task: str | None = None, knob: float | None = None,
-               allowed: Sequence[int] | None = None) -> Decision:
-        """The live decision for one prompt embedding (1-D), among ``allowed`` model columns."""
+               allowed: Sequence[int] | None = None, text: str | None = None) -> Decision:
+        """The live decision for one prompt (its 1-D embedding and routing text) among ``allowed`` models."""
 
     @abstractmethod
     def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -150,15 +153,16 @@ class PredictiveRouter(Router):
         self.cost_unit = float(costs.mean()) or 1.0
 
     @abstractmethod
-    def predict(self, emb: np.ndarray, tasks: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """(predicted quality, predicted cost), each (n, m)."""
+    def predict(self, emb: np.ndarray, tasks: Sequence[str] | None = None,
+                texts: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(predicted quality, predicted cost), each (n, m); ``texts`` are the routing texts."""
 
     def knob_grid(self) -> np.ndarray:
         return LAMBDA_GRID
 
     def points(self, table: OutcomeTable, emb: np.ndarray, knobs: np.ndarray | None = None) -> OperatingPoints:
         table = self._align(table)
-        qhat, chat = self.predict(emb, table.tasks)
+        qhat, chat = self.predict(emb, table.tasks, [strip_prefixes(p, self.prefixes) for p in table.prompts])
         knobs = self.knob_grid() if knobs is None else knobs
         choices = np.stack([choose_by_tradeoff(qhat, chat, k, self.cost_unit) for k in knobs])
         strong = self.models.index(self.strong) if self.strong in self.models else -1
@@ -167,8 +171,8 @@ class PredictiveRouter(Router):
         return points_from_choices(table, choices, strong)
 
     def choose(self, emb: np.ndarray, task: str | None = None, knob: float | None = None,
-               allowed: Sequence[int] | None = None) -> Decision:
-        qhat, chat = self.predict(emb[None, :], None if task is None else [task])
+               allowed: Sequence[int] | None = None, text: str | None = None) -> Decision:
+        qhat, chat = self.predict(emb[None, :], None if task is None else [task], None if text is None else [text])
         lam = self.knob if knob is None else knob
         utility = -chat[0] if np.isinf(lam) else qhat[0] - lam * chat[0] / self.cost_unit
         if allowed is not None:
@@ -216,7 +220,8 @@ class KNNRouter(PredictiveRouter):
         self.costs = _fill_costs(table).astype(np.float32)
         return self
 
-    def predict(self, emb: np.ndarray, tasks: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, emb: np.ndarray, tasks: Sequence[str] | None = None,
+                texts: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
         both = np.concatenate([self.scores, self.costs], axis=1)
         avg = _knn_average(emb.astype(np.float32), self.keys, both, self.k)
         m = len(self.models)
@@ -257,7 +262,8 @@ class ClusterRouter(PredictiveRouter):
             self.cc[c] = (costs[rows].sum(0) + 5 * prior_c) / (n + 5)
         return self
 
-    def predict(self, emb: np.ndarray, tasks: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, emb: np.ndarray, tasks: Sequence[str] | None = None,
+                texts: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
         c = np.argmax(emb @ self.centroids.T / np.linalg.norm(self.centroids, axis=1), axis=1)
         return self.cq[c], self.cc[c]
 
@@ -269,18 +275,45 @@ class ClusterRouter(PredictiveRouter):
         self.centroids, self.cq, self.cc = arrays["centroids"], arrays["quality"], arrays["cost"]
 
 
+_MATH = re.compile(r"[=+*/^<>]")
+_NEGATION = re.compile(r"\b(NOT|EXCEPT|LEAST|FALSE|INCORRECT)\b")
+
+
+def prompt_features(text: str) -> list[float]:
+    """Surface features of a prompt that carry across topics: size, numbers, maths, negation, lines."""
+    n = max(1, len(text))
+    return [math.log1p(len(text)), 10 * sum(ch.isdigit() for ch in text) / n, len(_MATH.findall(text)) / 10,
+            float(bool(_NEGATION.search(text))), text.count("\n") / 10, float("```" in text or "def " in text)]
+
+
 @register_router
 class LinearRouter(PredictiveRouter):
-    """One L2-regularised logistic regression per model: P(success | prompt embedding)."""
+    """One logistic regression per model: P(success | prompt features, top principal components of
+    the embedding). Few, dense inputs generalise to unseen topics better than the raw embedding."""
 
     kind = "linear"
 
+    def _inputs(self, emb: np.ndarray, texts: Sequence[str] | None) -> np.ndarray:
+        d = self.components.shape[0]
+        feats = np.array([prompt_features(t) for t in texts]) if texts is not None else \
+            np.repeat(self.x_mean[None, d:], len(emb), axis=0)  # no text: neutral (mean) features
+        x = np.hstack([(emb - self.emb_mean) @ self.components.T, feats])
+        return (x - self.x_mean) / self.x_std
+
     def fit(self, table: OutcomeTable, emb: np.ndarray) -> "LinearRouter":
+        from sklearn.decomposition import PCA
         from sklearn.linear_model import LogisticRegression
 
         self._fit_common(table)
-        m, d = len(self.models), emb.shape[1]
-        self.coef, self.bias = np.zeros((m, d)), np.zeros(m)
+        d = int(min(self.params.get("components", 16), emb.shape[1], max(1, table.n - 1)))
+        pca = PCA(d, random_state=0).fit(emb)
+        self.emb_mean, self.components = pca.mean_, pca.components_
+        texts = [strip_prefixes(p, self.prefixes) for p in table.prompts]
+        raw = np.hstack([(emb - self.emb_mean) @ self.components.T, [prompt_features(t) for t in texts]])
+        self.x_mean, self.x_std = raw.mean(0), raw.std(0) + 1e-6
+        x = (raw - self.x_mean) / self.x_std
+        m = len(self.models)
+        self.coef, self.bias = np.zeros((m, x.shape[1])), np.zeros(m)
         self.mean_cost = _fill_costs(table).mean(0)
         for j in range(m):
             ok = ~np.isnan(table.scores[:, j])
@@ -288,20 +321,24 @@ class LinearRouter(PredictiveRouter):
             if y.all() or not y.any():
                 self.bias[j] = 8.0 if y.all() else -8.0
                 continue
-            lr = LogisticRegression(C=float(self.params.get("C", 1.0)), max_iter=500).fit(emb[ok], y)
+            lr = LogisticRegression(C=float(self.params.get("C", 1.0)), max_iter=1000).fit(x[ok], y)
             self.coef[j], self.bias[j] = lr.coef_[0], lr.intercept_[0]
         return self
 
-    def predict(self, emb: np.ndarray, tasks: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        q = 1 / (1 + np.exp(-(emb @ self.coef.T + self.bias)))
+    def predict(self, emb: np.ndarray, tasks: Sequence[str] | None = None,
+                texts: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        q = 1 / (1 + np.exp(-(self._inputs(emb, texts) @ self.coef.T + self.bias)))
         return q, np.repeat(self.mean_cost[None, :], len(emb), axis=0)
 
     def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        return {"cost_unit": self.cost_unit}, {"coef": self.coef, "bias": self.bias, "mean_cost": self.mean_cost}
+        return {"cost_unit": self.cost_unit}, {"coef": self.coef, "bias": self.bias, "mean_cost": self.mean_cost,
+                                               "emb_mean": self.emb_mean, "components": self.components,
+                                               "x_mean": self.x_mean, "x_std": self.x_std}
 
     def _load_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         self.cost_unit = float(meta["cost_unit"])
-        self.coef, self.bias, self.mean_cost = arrays["coef"], arrays["bias"], arrays["mean_cost"]
+        for name in ("coef", "bias", "mean_cost", "emb_mean", "components", "x_mean", "x_std"):
+            setattr(self, name, arrays[name])
 
 
 @register_router
@@ -321,7 +358,8 @@ class TaskRouter(PredictiveRouter):
         self.centroids = cent / np.maximum(np.linalg.norm(cent, axis=1, keepdims=True), 1e-12)
         return self
 
-    def predict(self, emb: np.ndarray, tasks: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def predict(self, emb: np.ndarray, tasks: Sequence[str] | None = None,
+                texts: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
         nearest = np.argmax(emb @ self.centroids.T, axis=1)
         index = {t: i for i, t in enumerate(self.task_names)}
         rows = [index.get(t, nearest[i]) if tasks is not None else nearest[i]
