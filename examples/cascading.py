@@ -23,6 +23,10 @@ from tierflow.graph import (
     PromptNode,
 )
 
+_LABEL_SCHEMA = {"type": "json_schema", "json_schema": {"name": "complexity", "schema": {
+    "type": "object", "properties": {"complexity": {"type": "string", "enum": ["SIMPLE", "COMPLEX"]}},
+    "required": ["complexity"]}}}
+
 with GraphNode(name="cascading-pipeline") as graph:
     # Step 1: the fast model classifies
     classify_prompt = PromptNode(
@@ -39,7 +43,10 @@ Respond with only: SIMPLE or COMPLEX""",
             "query": PARENT["query"],
         },
     )
-    classify = LLMNode(name="classify", resource_key="llm:fast", max_tokens=8,
+    # Structured output keeps a 135M-parameter classifier on its two labels: the local
+    # provider turns the JSON schema into a grammar, so the answer is always one of them.
+    classify = LLMNode(name="classify", resource_key="llm:fast", max_tokens=16, temperature=0.0,
+                       response_format=_LABEL_SCHEMA,
                        inputs={"messages": classify_prompt["messages"]})
 
     # Step 2: route on the classification

@@ -151,6 +151,7 @@ class CascadeRouter(Router):
         self.k = int(self.params.get("k", 25))
         self.c = float(self.params.get("C", 0.5))
         self.verify = bool(self.params.get("verify_code", False))
+        self.rule = str(self.params.get("rule", "confidence"))
         max_stages = int(self.params.get("max_stages", 3))
         costs = _fill_costs(table)
         mq, mc = np.nanmean(table.scores, 0), costs.mean(0)
@@ -191,6 +192,13 @@ class CascadeRouter(Router):
         self.training_aiq = best_score
         return self
 
+    def _accept_score(self, p: np.ndarray, ctx: _Context) -> np.ndarray:
+        """What the threshold is compared with: P(candidate right), or under the ``gain`` rule
+        0.5 + (P(candidate right) - P(final model right)) / 2, so hard prompts escalate sooner."""
+        if self.rule == "gain":
+            return np.clip(0.5 + (p - ctx.prior[:, self.final]) / 2, 0.0, 1.0)
+        return p
+
     def _training_points(self, ctx: _Context, stages: list[int],
                          cache: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]]) -> OperatingPoints:
         probs, qual, cum = [], [], []
@@ -202,7 +210,7 @@ class CascadeRouter(Router):
                 cache[key] = _stage_features(ctx, list(key), self.final)
             x, cand = cache[key]
             y = ctx.scores[np.arange(n), cand]
-            probs.append(_oof(x, y, self.c))
+            probs.append(self._accept_score(_oof(x, y, self.c), ctx))
             qual.append(y)
             total = total + ctx.costs[:, stages[s]]
             cum.append(total.copy())
@@ -217,7 +225,7 @@ class CascadeRouter(Router):
         total = np.zeros(table.n)
         for s, est in enumerate(self.estimators):
             x, cand = _stage_features(ctx, self.stages[:s + 1], self.final)
-            probs.append(est.predict(x))
+            probs.append(self._accept_score(est.predict(x), ctx))
             qual.append(ctx.scores[np.arange(table.n), cand])
             total = total + ctx.costs[:, self.stages[s]]
             cum.append(total.copy())
@@ -237,7 +245,7 @@ class CascadeRouter(Router):
                                  "threshold": self.knob if knob is None else knob})
 
     def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        meta = {"k": self.k, "C": self.c, "verify_code": self.verify, "stages": self.stages, "final": self.final,
+        meta = {"k": self.k, "C": self.c, "verify_code": self.verify, "rule": self.rule, "stages": self.stages, "final": self.final,
                 "training_aiq": float(self.training_aiq) if self.training_aiq is not None and np.isfinite(self.training_aiq) else None}
         arrays = {"keys": self.keys.astype(np.float16), "key_scores": self.key_scores}
         for s, e in enumerate(self.estimators):
@@ -246,6 +254,7 @@ class CascadeRouter(Router):
 
     def _load_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         self.k, self.c, self.verify = int(meta["k"]), float(meta["C"]), bool(meta["verify_code"])
+        self.rule = str(meta.get("rule", "confidence"))
         self.stages, self.final = [int(s) for s in meta["stages"]], int(meta["final"])
         self.training_aiq = meta.get("training_aiq")
         self.keys, self.key_scores = arrays["keys"].astype(np.float32), arrays["key_scores"]
