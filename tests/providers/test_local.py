@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tierflow.errors import BadRequestError, ConfigError, NotFoundError
+from tierflow.errors import APITimeoutError, BadRequestError, ConfigError, NotFoundError
 from tierflow.local_models import CATALOGUE, LocalModelNotFoundError, model_path
 from tierflow.providers.base import ProviderSettings, Timeouts, create_provider
 from tierflow.providers.local import LocalModelLoadError, LocalProvider
@@ -249,6 +249,20 @@ async def test_cancelling_a_call_stops_the_generation(provider: LocalProvider) -
     after = await provider.model_stats(SMOL)
     assert after.generations == before.generations + 1
     assert after.tokens_generated - before.tokens_generated < 120
+
+
+@pytest.mark.local_model
+@needs_smol
+async def test_no_output_before_the_deadline_is_a_timeout(provider: LocalProvider) -> None:
+    # a deadline that has passed before the worker can answer: the attempt times out and the
+    # generation is abandoned (never started, or stopped at its first token)
+    before = await provider.model_stats(SMOL)
+    with pytest.raises(APITimeoutError) as err:
+        await provider.complete(_ask("Count to 100.", max_tokens=100),
+                                timeouts=Timeouts(total=1e-9))
+    assert err.value.retryable and err.value.target == f"local/{SMOL}"
+    after = await provider.model_stats(SMOL)
+    assert after.tokens_generated - before.tokens_generated < 100
 
 
 # --- Qwen2.5-Coder-1.5B -----------------------------------------------------------------------

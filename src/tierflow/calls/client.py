@@ -285,20 +285,19 @@ class Client:
                     breakers.release_probe(key)
                     raise self.deadline_error(plan, started, attempts) from last
                 t0 = _perf()
-                scope = asyncio.timeout_at(loop.time() + (ends - t0))
+                # HTTP providers enforce timeouts.total themselves: a second timer would only cost CPU
+                scope = None if provider.enforces_timeouts else asyncio.timeout_at(loop.time() + (ends - t0))
                 try:
-                    async with scope:
+                    if scope is None:
                         response = await provider.complete(request, timeouts=timeouts)
+                    else:
+                        async with scope:
+                            response = await provider.complete(request, timeouts=timeouts)
                 except ProviderError as exc:
                     error: ProviderError = exc
-                except TimeoutError as exc:
-                    if not scope.expired():
+                except TimeoutError:
+                    if scope is None or not scope.expired():
                         raise
-                    if deadline is not None and _perf() >= deadline:
-                        attempts.append(Attempt(key, "error", "DeadlineExceededError", None, wait,
-                                                _perf() - t0))
-                        breakers.release_probe(key)
-                        raise self.deadline_error(plan, started, attempts) from exc
                     error = APITimeoutError(f"no answer within {timeouts.total:g}s", target=key)
                 except asyncio.CancelledError:
                     attempts.append(Attempt(key, "cancelled", None, None, wait, _perf() - t0))
@@ -312,12 +311,15 @@ class Client:
                     return CallResult(response.text, key, target.provider, plan.role, usage, cost,
                                       _perf() - started, None, attempts, response.finish_reason,
                                       response.logprobs, decision)
-                attempts.append(Attempt(key, "error", type(error).__name__, error.status_code, wait,
-                                        _perf() - t0))
-                last = error
-                if ends == deadline and isinstance(error, APITimeoutError):
-                    breakers.release_probe(key)  # our deadline, not the target's health
+                now = _perf()
+                if deadline is not None and ends == deadline and isinstance(error, APITimeoutError):
+                    # the call's deadline ran out, which says nothing about the target's health
+                    name = "DeadlineExceededError" if now >= deadline else "APITimeoutError"
+                    attempts.append(Attempt(key, "error", name, None, wait, now - t0))
+                    breakers.release_probe(key)
                     raise self.deadline_error(plan, started, attempts) from error
+                attempts.append(Attempt(key, "error", type(error).__name__, error.status_code, wait, now - t0))
+                last = error
                 wait_next = self.after_failure(target, error, retry_index, deadline)
                 if wait_next is None:
                     if not falls_back(error):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import math
 import re
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -41,6 +42,7 @@ _STATUS_ERRORS: dict[int, type[APIStatusError]] = {
 _SECRET_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "x-goog-api-key", "proxy-authorization"})
 _KEY_SHAPES = re.compile(r"(?:sk-[A-Za-z0-9_\-*.]{6,}|AIza[0-9A-Za-z_\-]{10,}|Bearer\s+\S+)")
 _EXCERPT_CHARS = 300
+_TIMEOUT_CACHE_SIZE = 16
 
 
 class SecretHeaders(dict[str, str]):
@@ -159,6 +161,8 @@ def api_root(base_url: str, default_prefix: str) -> str:
 class HTTPProvider(Provider):
     """Base of the HTTP adapters: lazy per-loop session, JSON and SSE requests, error mapping."""
 
+    enforces_timeouts = True  # aiohttp's total timeout covers the request and the body read
+
     def __init__(self, name: str, settings: ProviderSettings) -> None:
         super().__init__(name, settings)
         self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
@@ -187,12 +191,16 @@ class HTTPProvider(Provider):
         return session
 
     def _client_timeout(self, timeouts: Timeouts, stream: bool) -> aiohttp.ClientTimeout:
+        """aiohttp's form of ``timeouts``; cached for the configured ones, not for deadline-shrunk ones."""
         key = (timeouts, stream)
         ct = self._client_timeouts.get(key)
         if ct is None:
-            ct = self._client_timeouts[key] = aiohttp.ClientTimeout(
-                total=timeouts.total, sock_connect=timeouts.connect,
-                sock_read=timeouts.stream_idle if stream else None)
+            # ceil_threshold=inf: fire on time (aiohttp rounds timeouts >= 5 s up to the next second)
+            ct = aiohttp.ClientTimeout(total=timeouts.total, sock_connect=timeouts.connect,
+                                       sock_read=timeouts.stream_idle if stream else None,
+                                       ceil_threshold=math.inf)
+            if len(self._client_timeouts) < _TIMEOUT_CACHE_SIZE:
+                self._client_timeouts[key] = ct
         return ct
 
     async def aclose(self) -> None:

@@ -64,6 +64,9 @@ class Provider(ABC):
     """One configured provider. Instances are long-lived and shared by concurrent calls."""
 
     kind: ClassVar[str]
+    enforces_timeouts: ClassVar[bool] = False
+    """True when :meth:`complete` itself enforces ``timeouts.total`` (raising ``APITimeoutError``),
+    so the call layer need not arm a timer of its own around it."""
 
     def __init__(self, name: str, settings: ProviderSettings) -> None:
         self.name = name

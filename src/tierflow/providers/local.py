@@ -186,7 +186,7 @@ class _LoadedModel:
             pieces = llama.create_completion(
                 prompt=prompt, max_tokens=req.max_tokens,
                 temperature=DEFAULT_TEMPERATURE if req.temperature is None else req.temperature,
-                stop=list(req.stop or []) + list(formatted.stop or []),
+                stop=[s for s in (req.stop or []) if s] + list(formatted.stop or []),
                 seed=req.seed if req.seed is not None else random.getrandbits(32),
                 grammar=_grammar(req.response_format, job.target),
                 logits_processor=LogitsProcessorList([tracker.capture]) if req.logprobs else None,
@@ -362,6 +362,7 @@ class LocalProvider(Provider):
     """``kind: local``: GGUF models in this process. One attempt per call, like every provider."""
 
     kind: ClassVar[str] = "local"
+    enforces_timeouts: ClassVar[bool] = True  # complete() is the stream, bounded by timeouts.total
 
     def __init__(self, name: str, settings: ProviderSettings) -> None:
         super().__init__(name, settings)

@@ -20,14 +20,16 @@ Every model consulted is charged. The threshold sweeps the curve from "first sta
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from tierflow.routing.answers import CodeVerifier, extract_answer, extract_code, response_features
-from tierflow.routing.evaluate import OperatingPoints, Scale, aiq
+from tierflow.routing.evaluate import OperatingPoints, aiq
 from tierflow.routing.outcomes import OutcomeTable
-from tierflow.routing.routers import Decision, Router, _fill_costs, _knn_average, prompt_features, register_router
+from tierflow.routing.routers import (LAMBDA_GRID, Decision, Router, _fill_costs, _knn_average, prompt_features,
+                                      register_router)
 
 _FOLDS = 5
 
@@ -47,6 +49,18 @@ class _Context:
         self._verifier = verifier
         self._resp = resp
         self.prompt_feats = np.array([prompt_features(p) for p in table.prompts])
+
+    @staticmethod
+    def subset(ctx: "_Context", rows: np.ndarray) -> "_Context":
+        """A view of ``ctx`` restricted to ``rows`` (shares the verifier; recomputes nothing heavy)."""
+        sub = object.__new__(_Context)
+        sub.table, sub.prior = ctx.table.subset(rows), ctx.prior[rows]
+        sub.scores, sub.costs = ctx.scores[rows], ctx.costs[rows]
+        sub.answers = [ctx.answers[i] for i in rows]
+        sub._verifier, sub._resp = ctx._verifier, [ctx._resp[i] for i in rows]
+        sub.prompt_feats = ctx.prompt_feats[rows]
+        sub._resp_feats = {}
+        return sub
 
     def response_feats(self, i: int, j: int) -> np.ndarray:
         key = (i, j)
@@ -136,130 +150,224 @@ def _simulate(probs: np.ndarray, qual: np.ndarray, cum_cost: np.ndarray, final_q
 THRESHOLDS = np.concatenate([np.linspace(0.0, 1.0, 101), [1.01]])
 
 
+@dataclass
+class _Chain:
+    """The cascade of one group of prompts: its stages, its final model, one estimator per stage."""
+
+    stages: list[int]
+    final: int
+    estimators: list[_Logistic]
+    training_aiq: float | None = None
+
+
+def _fit_chain(ctx: _Context, rows: np.ndarray, fixed: list[int], max_stages: int, c: float, rule: str
+               ) -> tuple[_Chain, OperatingPoints]:
+    """Greedily pick the stages that most raise the out-of-fold AIQ of ``rows``; fit the estimators."""
+    sub = _Context.subset(ctx, rows)
+    mq, mc = sub.scores.mean(0), sub.costs.mean(0)
+    final = int(np.lexsort((mc, -mq))[0])
+    scale_args = (float(mc.min()), float(mc.max()), float(mq[np.argmin(mc)]))
+    candidates = [int(j) for j in np.argsort(mc) if j != final and mc[j] < mc[final]]
+    stages, cache, best = list(fixed), {}, -np.inf
+    while not fixed and len(stages) < max_stages:
+        trials = []
+        for j in candidates:
+            if j not in stages:
+                q, cost, _ = _chain_points(sub, stages + [j], final, c, rule, cache, None).means()
+                trials.append((aiq(cost, q, scale_args[0], scale_args[1], scale_args[2]), j))
+        if not trials or max(trials)[0] <= best + 1e-3:
+            break
+        best, j = max(trials)
+        stages.append(j)
+    stages = stages or [final]  # nothing cheaper than the final model
+    oof = _chain_points(sub, stages, final, c, rule, cache, None)
+    estimators = []
+    for s in range(len(stages)):
+        x, cand = cache.get(tuple(stages[:s + 1])) or _stage_features(sub, stages[:s + 1], final)
+        estimators.append(_Logistic.fit(x, sub.scores[np.arange(len(rows)), cand], c))
+    return _Chain(stages, final, estimators, best if np.isfinite(best) else None), oof
+
+
+def _accept_score(p: np.ndarray, ctx: _Context, final: int, rule: str) -> np.ndarray:
+    """What the threshold is compared with: P(candidate right), or under the ``gain`` rule
+    0.5 + (P(candidate right) - P(final model right)) / 2, so hard prompts escalate sooner."""
+    if rule == "gain":
+        return np.clip(0.5 + (p - ctx.prior[:, final]) / 2, 0.0, 1.0)
+    return p
+
+
+def _chain_points(ctx: _Context, stages: list[int], final: int, c: float, rule: str,
+                  cache: dict | None, estimators: list[_Logistic] | None,
+                  thresholds: np.ndarray = THRESHOLDS) -> OperatingPoints:
+    """Operating points of one chain: out-of-fold when ``estimators`` is None, else with them."""
+    probs, qual, cum = [], [], []
+    n = ctx.table.n
+    total = np.zeros(n)
+    for s in range(len(stages)):
+        key = tuple(stages[:s + 1])
+        if cache is not None and key in cache:
+            x, cand = cache[key]
+        else:
+            x, cand = _stage_features(ctx, list(key), final)
+            if cache is not None:
+                cache[key] = (x, cand)
+        y = ctx.scores[np.arange(n), cand]
+        p = _oof(x, y, c) if estimators is None else estimators[s].predict(x)
+        probs.append(_accept_score(p, ctx, final, rule))
+        qual.append(y)
+        total = total + ctx.costs[:, stages[s]]
+        cum.append(total.copy())
+    return _simulate(np.array(probs), np.array(qual), np.array(cum), ctx.scores[:, final], ctx.costs[:, final],
+                     thresholds)
+
+
 @register_router
 class CascadeRouter(Router):
-    """Cheap models first, a learned confidence estimator decides when to stop (see module doc)."""
+    """Cheap models first, a learned confidence estimator decides when to stop (see module doc).
+
+    Prompts are grouped by task (tasks with at least ``min_group`` training prompts; new prompts
+    join the group with the nearest centroid) and each group gets its own chain of models, since
+    the cheap model worth asking first differs from one kind of request to another. Per group,
+    the options are the chain at each threshold or a single model for every prompt; the knob
+    ``lambda`` trades quality against cost, and each group takes the option that maximises
+    ``quality - lambda * cost / cost_unit`` on its out-of-fold training outcomes.
+    """
 
     kind = "cascade"
-    knob_name = "threshold"
+    knob_name = "lambda"
 
     def knob_grid(self) -> np.ndarray:
-        return THRESHOLDS
+        return LAMBDA_GRID
 
-    def fit(self, table: OutcomeTable, emb: np.ndarray) -> "CascadeRouter":
-        self.models = list(table.models)
+    def _settings(self) -> None:
         self.k = int(self.params.get("k", 25))
         self.c = float(self.params.get("C", 0.5))
         self.verify = bool(self.params.get("verify_code", False))
-        self.rule = str(self.params.get("rule", "confidence"))
-        max_stages = int(self.params.get("max_stages", 3))
-        costs = _fill_costs(table)
-        mq, mc = np.nanmean(table.scores, 0), costs.mean(0)
-        self.final = int(np.lexsort((mc, -mq))[0])
-        self.strong = self.models[self.final]
-        prior = _knn_average(emb, emb, table.scores, self.k, exclude_self=True)
-        ctx = _Context(table, prior, self.verify)
-        scale = Scale(c_lo=float(mc.min()), c_hi=float(mc.max()), best_quality=float(mq[self.final]),
-                      best_cost=float(mc[self.final]), cheapest_quality=float(mq[np.argmin(mc)]))
-        candidates = [j for j in np.argsort(mc) if j != self.final and mc[j] < mc[self.final]]
-        self.stages: list[int] = [self.models.index(m) for m in self.params.get("stages", [])]
-        feats: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
-        best_score = -np.inf
-        while len(self.stages) < max_stages:
-            trial_best: tuple[float, int] | None = None
-            for j in candidates:
-                if j in self.stages:
-                    continue
-                stages = self.stages + [int(j)]
-                pts = self._training_points(ctx, stages, feats)
-                q, cst, _ = pts.means()
-                value = aiq(cst, q, scale.c_lo, scale.c_hi, scale.cheapest_quality)
-                if trial_best is None or value > trial_best[0]:
-                    trial_best = (value, int(j))
-            if trial_best is None or trial_best[0] <= best_score + 1e-3:
-                break
-            best_score = trial_best[0]
-            self.stages.append(trial_best[1])
-        if not self.stages:  # nothing cheaper than the final model: a one-stage cascade on it
-            self.stages = [self.final]
-        self.oof_points = self._training_points(ctx, self.stages, feats)  # for calibration
-        self.estimators = []
-        for s in range(len(self.stages)):
-            x, cand = feats.get(tuple(self.stages[:s + 1])) or _stage_features(ctx, self.stages[:s + 1], self.final)
-            self.estimators.append(_Logistic.fit(x, ctx.scores[np.arange(table.n), cand], self.c))
+        self.rule = str(self.params.get("rule", "gain"))
+
+    def fit(self, table: OutcomeTable, emb: np.ndarray) -> "CascadeRouter":
+        self._settings()
+        self.models = list(table.models)
         self.keys = emb.astype(np.float16).astype(np.float32)  # as saved
         self.key_scores = table.scores.astype(np.float32)
-        self.training_aiq = best_score
+        prior = _knn_average(emb, emb, table.scores, self.k, exclude_self=True)
+        ctx = _Context(table, prior, self.verify)
+        tasks = np.array(table.tasks)
+        min_group = int(self.params.get("min_group", 100))
+        names = sorted(t for t in set(table.tasks) if (tasks == t).sum() >= min_group)
+        if len(names) < 2:
+            names = ["all"]
+        groups = [np.nonzero(tasks == t)[0] if t != "all" else np.arange(table.n) for t in names]
+        if len(names) > 1:  # rows of small tasks go to their nearest group
+            cent = np.stack([emb[g].mean(0) for g in groups])
+            self.centroids = cent / np.linalg.norm(cent, axis=1, keepdims=True)
+            covered = np.zeros(table.n, bool)
+            for g in groups:
+                covered[g] = True
+            nearest = self._group_of(emb)
+            groups = [np.union1d(g, np.nonzero(~covered & (nearest == i))[0]) for i, g in enumerate(groups)]
+        else:
+            self.centroids = emb.mean(0, keepdims=True)
+        self.group_names = names
+        fixed = [self.models.index(m) for m in self.params.get("stages", [])]
+        max_stages = int(self.params.get("max_stages", 3))
+        mq = np.nanmean(table.scores, 0)
+        self.strong = self.models[int(np.nanargmax(mq))]
+        self.cost_unit = float(ctx.costs.mean()) or 1.0
+        self.chains, self.option_q, self.option_c = [], [], []
+        group_pts = []
+        for rows in groups:
+            chain, pts = _fit_chain(ctx, rows, fixed, max_stages, self.c, self.rule)
+            pts = self._with_singles(pts, _Context.subset(ctx, rows))
+            self.chains.append(chain)
+            q, c, _ = pts.means()
+            self.option_q.append(q)
+            self.option_c.append(c)
+            group_pts.append((rows, pts))
+        self.oof_points = self._combine(group_pts, LAMBDA_GRID, table.n)  # for calibration
         return self
 
-    def _accept_score(self, p: np.ndarray, ctx: _Context) -> np.ndarray:
-        """What the threshold is compared with: P(candidate right), or under the ``gain`` rule
-        0.5 + (P(candidate right) - P(final model right)) / 2, so hard prompts escalate sooner."""
-        if self.rule == "gain":
-            return np.clip(0.5 + (p - ctx.prior[:, self.final]) / 2, 0.0, 1.0)
-        return p
+    def _with_singles(self, pts: OperatingPoints, ctx: _Context) -> OperatingPoints:
+        """Append the options "always model j" to a chain's threshold options."""
+        strong = self.models.index(self.strong)
+        sq, sc = ctx.scores.T, ctx.costs.T
+        ss = (np.arange(len(self.models)) == strong)[:, None] * np.ones_like(sq)
+        return OperatingPoints(np.vstack([pts.quality, sq]), np.vstack([pts.cost, sc]), np.vstack([pts.strong, ss]))
 
-    def _training_points(self, ctx: _Context, stages: list[int],
-                         cache: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]]) -> OperatingPoints:
-        probs, qual, cum = [], [], []
-        n = ctx.table.n
-        total = np.zeros(n)
-        for s in range(len(stages)):
-            key = tuple(stages[:s + 1])
-            if key not in cache:
-                cache[key] = _stage_features(ctx, list(key), self.final)
-            x, cand = cache[key]
-            y = ctx.scores[np.arange(n), cand]
-            probs.append(self._accept_score(_oof(x, y, self.c), ctx))
-            qual.append(y)
-            total = total + ctx.costs[:, stages[s]]
-            cum.append(total.copy())
-        return _simulate(np.array(probs), np.array(qual), np.array(cum), ctx.scores[:, self.final],
-                         ctx.costs[:, self.final], THRESHOLDS)
+    def _option(self, g: int, lam: float) -> int:
+        q, c = self.option_q[g], self.option_c[g]
+        if np.isinf(lam):
+            return int(np.lexsort((-q, c))[0])
+        return int(np.argmax(q - lam * c / self.cost_unit - 1e-12 * c))
+
+    def _combine(self, group_pts: list[tuple[np.ndarray, OperatingPoints]], knobs: np.ndarray,
+                 n: int) -> OperatingPoints:
+        out = OperatingPoints(*(np.zeros((len(knobs), n)) for _ in range(3)))
+        for g, (rows, pts) in enumerate(group_pts):
+            pick = [self._option(g, lam) for lam in knobs]
+            out.quality[:, rows], out.cost[:, rows] = pts.quality[pick], pts.cost[pick]
+            out.strong[:, rows] = pts.strong[pick]
+        return out
+
+    def _group_of(self, emb: np.ndarray) -> np.ndarray:
+        return np.argmax(emb @ self.centroids.T, axis=1)
 
     def points(self, table: OutcomeTable, emb: np.ndarray, knobs: np.ndarray | None = None) -> OperatingPoints:
         table = self._align(table)
+        knobs = LAMBDA_GRID if knobs is None else knobs
         prior = _knn_average(emb.astype(np.float32), self.keys, self.key_scores, self.k)
         ctx = _Context(table, prior, self.verify)
-        probs, qual, cum = [], [], []
-        total = np.zeros(table.n)
-        for s, est in enumerate(self.estimators):
-            x, cand = _stage_features(ctx, self.stages[:s + 1], self.final)
-            probs.append(self._accept_score(est.predict(x), ctx))
-            qual.append(ctx.scores[np.arange(table.n), cand])
-            total = total + ctx.costs[:, self.stages[s]]
-            cum.append(total.copy())
-        return _simulate(np.array(probs), np.array(qual), np.array(cum), ctx.scores[:, self.final],
-                         ctx.costs[:, self.final], THRESHOLDS if knobs is None else knobs)
+        group = self._group_of(emb) if len(self.chains) > 1 else np.zeros(table.n, int)
+        group_pts = []
+        for g, chain in enumerate(self.chains):
+            rows = np.nonzero(group == g)[0]
+            sub = _Context.subset(ctx, rows)
+            pts = _chain_points(sub, chain.stages, chain.final, self.c, self.rule, None, chain.estimators)
+            group_pts.append((rows, self._with_singles(pts, sub)))
+        return self._combine(group_pts, knobs, table.n)
 
     def choose(self, emb: np.ndarray, task: str | None = None, knob: float | None = None,
                allowed: Sequence[int] | None = None, text: str | None = None) -> Decision:
-        """Live: the cascade's first allowed stage now; escalation is the caller's (cascade pattern)."""
+        """Live: the first allowed stage of the prompt's chain; escalation is the caller's (cascade pattern)."""
         prior = _knn_average(emb[None, :].astype(np.float32), self.keys, self.key_scores, self.k)[0]
-        ok = [j for j in self.stages if allowed is None or j in allowed] or [self.final]
-        first = ok[0]
-        return Decision(chosen_model=self.models[first], predicted_quality=float(prior[first]),
+        g = int(self._group_of(emb[None, :])[0]) if len(self.chains) > 1 else 0
+        chain = self.chains[g]
+        option = self._option(g, self.knob if knob is None else knob)
+        stages = chain.stages if option < len(THRESHOLDS) else [option - len(THRESHOLDS)]
+        ok = [j for j in stages if allowed is None or j in allowed] or [chain.final]
+        return Decision(chosen_model=self.models[ok[0]], predicted_quality=float(prior[ok[0]]),
                         predicted_cost=float(self.calibration.get("expected_cost", float("nan"))),
-                        runner_up_model=self.models[self.final], runner_up_quality=float(prior[self.final]),
-                        details={"cascade": [self.models[j] for j in self.stages] + [self.models[self.final]],
-                                 "threshold": self.knob if knob is None else knob})
+                        runner_up_model=self.models[chain.final], runner_up_quality=float(prior[chain.final]),
+                        details={"cascade": [self.models[j] for j in chain.stages] + [self.models[chain.final]],
+                                 "threshold": float(THRESHOLDS[option]) if option < len(THRESHOLDS) else None})
 
     def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        meta = {"k": self.k, "C": self.c, "verify_code": self.verify, "rule": self.rule, "stages": self.stages, "final": self.final,
-                "training_aiq": float(self.training_aiq) if self.training_aiq is not None and np.isfinite(self.training_aiq) else None}
-        arrays = {"keys": self.keys.astype(np.float16), "key_scores": self.key_scores}
-        for s, e in enumerate(self.estimators):
-            arrays[f"stage{s}"] = np.concatenate([[e.bias], e.coef, e.mean, e.std])
+        meta = {"k": self.k, "C": self.c, "verify_code": self.verify, "rule": self.rule, "groups": self.group_names,
+                "strong": self.strong, "cost_unit": self.cost_unit,
+                "chains": [{"stages": ch.stages, "final": ch.final, "training_aiq": ch.training_aiq,
+                            "models": [self.models[j] for j in ch.stages] + [self.models[ch.final]]}
+                           for ch in self.chains]}
+        arrays = {"keys": self.keys.astype(np.float16), "key_scores": self.key_scores, "centroids": self.centroids,
+                  "option_quality": np.stack(self.option_q), "option_cost": np.stack(self.option_c)}
+        for g, ch in enumerate(self.chains):
+            for s, e in enumerate(ch.estimators):
+                arrays[f"group{g}_stage{s}"] = np.concatenate([[e.bias], e.coef, e.mean, e.std])
         return meta, arrays
 
     def _load_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        self._settings()
         self.k, self.c, self.verify = int(meta["k"]), float(meta["C"]), bool(meta["verify_code"])
-        self.rule = str(meta.get("rule", "confidence"))
-        self.stages, self.final = [int(s) for s in meta["stages"]], int(meta["final"])
-        self.training_aiq = meta.get("training_aiq")
+        self.rule, self.group_names = str(meta.get("rule", "confidence")), list(meta["groups"])
         self.keys, self.key_scores = arrays["keys"].astype(np.float32), arrays["key_scores"]
-        self.estimators = []
-        for s in range(len(self.stages)):
-            v = arrays[f"stage{s}"]
-            f = (len(v) - 1) // 3
-            self.estimators.append(_Logistic(v[1 + f:1 + 2 * f], v[1 + 2 * f:], v[1:1 + f], float(v[0])))
+        self.centroids = arrays["centroids"]
+        self.strong, self.cost_unit = meta["strong"], float(meta["cost_unit"])
+        self.option_q, self.option_c = list(arrays["option_quality"]), list(arrays["option_cost"])
+        self.chains = []
+        for g, raw in enumerate(meta["chains"]):
+            estimators = []
+            for s in range(len(raw["stages"])):
+                v = arrays[f"group{g}_stage{s}"]
+                f = (len(v) - 1) // 3
+                estimators.append(_Logistic(v[1 + f:1 + 2 * f], v[1 + 2 * f:], v[1:1 + f], float(v[0])))
+            self.chains.append(_Chain([int(j) for j in raw["stages"]], int(raw["final"]), estimators,
+                                      raw.get("training_aiq")))

@@ -1,0 +1,97 @@
+"""Routing benchmarks: decision latency, batch embedding throughput, training time.
+
+    .venv/bin/python bench/bench_routing.py [--data ../shared/data/routing] [--json]
+
+Runs on one core (thread pools pinned to 1). Figures, each beside a baseline measured in the
+same run:
+- decision latency per prompt (uncached embedding + router lookup), median and p95, for knn and
+  linear routers fitted on RouterBench rows; baseline: the embedding alone;
+- batch embedding throughput (texts/s, batch of 256, no cache); baseline: one text at a time;
+- training time on 10,000 recorded outcomes (MMLU, 2 models) with embeddings cached; baseline:
+  the per-task router, which only averages.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from tierflow.routing.embed import MiniLMEmbedder, strip_prefixes  # noqa: E402
+from tierflow.routing.outcomes import load_outcomes  # noqa: E402
+from tierflow.routing.pipeline import embed_prompts, fit_router  # noqa: E402
+from tierflow.routing.split import select  # noqa: E402
+
+
+def _median_ms(fn, items) -> tuple[float, float]:
+    times = []
+    for x in items:
+        start = time.perf_counter()
+        fn(x)
+        times.append((time.perf_counter() - start) * 1000)
+    return float(np.median(times)), float(np.percentile(times, 95))
+
+
+def bench(data: Path) -> dict:
+    out: dict = {}
+    embedder = MiniLMEmbedder(threads=1)
+    rb = load_outcomes([data / "routerbench"])
+    train, test = select(rb, "train"), select(rb, "test")
+    prompts = test.prompts[:100]
+    for kind in ("knn", "linear"):
+        router = fit_router(train, kind)
+        texts = [strip_prefixes(p, router.prefixes) for p in prompts]
+        embedder.embed(texts[:2])
+        med, p95 = _median_ms(lambda t: router.choose(embedder.embed([t])[0], text=t), texts)
+        emb_med, _ = _median_ms(lambda t: embedder.embed([t]), texts)
+        out[f"decision_ms_{kind}"] = {"median": med, "p95": p95, "embedding_only_median": emb_med,
+                                      "lookup_share": 1 - emb_med / med}
+    texts = [strip_prefixes(p, router.prefixes) for p in rb.prompts[:256]]
+    start = time.perf_counter()
+    MiniLMEmbedder(threads=1, batch_size=64).embed(texts)
+    batch = len(texts) / (time.perf_counter() - start)
+    one, _ = _median_ms(lambda t: embedder.embed([t]), texts[:50])
+    out["embedding_throughput"] = {"batch_texts_per_s": batch, "one_at_a_time_texts_per_s": 1000 / one,
+                                   "ratio": batch / (1000 / one)}
+    mmlu = load_outcomes([data / "routellm" / "mmlu"]).subset(range(10_000))
+    fit_router(mmlu, "task")  # fills the embedding cache, so only training is timed below
+    timings = {}
+    for kind in ("task", "knn", "linear", "cluster"):
+        start = time.perf_counter()
+        fit_router(mmlu, kind)
+        timings[kind] = time.perf_counter() - start
+    out["train_10k_outcomes_s"] = {k: v for k, v in timings.items()}
+    out["train_10k_ratio_vs_task"] = {k: v / timings["task"] for k, v in timings.items() if k != "task"}
+    gsm = load_outcomes([data / "routellm" / "gsm8k"])
+    start = time.perf_counter()
+    fit_router(gsm, "cascade")
+    out["train_cascade_s"] = {"gsm8k_791_prompts": time.perf_counter() - start}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "routing")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    os.environ.setdefault("TIERFLOW_HOME", tempfile.mkdtemp(prefix="tierflow-bench-"))
+    result = bench(args.data)
+    if args.json:
+        print(json.dumps(result, indent=1))
+        return
+    for key, value in result.items():
+        print(f"{key}: " + ", ".join(f"{k}={v:.3f}" for k, v in value.items()))
+
+
+if __name__ == "__main__":
+    main()
