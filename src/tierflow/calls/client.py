@@ -98,7 +98,10 @@ class Client:
                     **extra: Any) -> CallResult:
         """Call ``target`` (a role or ``"provider/model"``) and return the answer with its record."""
         started = _perf()
-        plan, decision = await self._resolve(target, messages, fallback)
+        plan = self.planner.plan(target)
+        decision: dict[str, Any] | None = None
+        if plan.router is not None or fallback:
+            plan, decision = await self._resolve(target, messages, fallback)
         request = self._request(plan, messages, temperature, max_tokens, stop, response_format,
                                 logprobs, top_logprobs, seed, extra)
         deadline = self._deadline(deadline_s, started)

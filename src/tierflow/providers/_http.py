@@ -43,6 +43,7 @@ _SECRET_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "x-goog-ap
 _KEY_SHAPES = re.compile(r"(?:sk-[A-Za-z0-9_\-*.]{6,}|AIza[0-9A-Za-z_\-]{10,}|Bearer\s+\S+)")
 _EXCERPT_CHARS = 300
 _TIMEOUT_CACHE_SIZE = 16
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)  # one encoder, not one per request
 
 
 class SecretHeaders(dict[str, str]):
@@ -218,7 +219,7 @@ class HTTPProvider(Provider):
     async def _send(self, url: str, body: dict[str, Any], headers: Mapping[str, str], timeouts: Timeouts,
                     target: str, stream: bool) -> aiohttp.ClientResponse:
         """POST ``body``; an error status is read, mapped and raised (the response is released)."""
-        payload = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        payload = _JSON.encode(body).encode()
         try:
             resp = await self._session_here().post(url, data=payload, headers=headers,
                                                    timeout=self._client_timeout(timeouts, stream))
