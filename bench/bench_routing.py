@@ -7,8 +7,8 @@ same run:
 - decision latency per prompt (uncached embedding + router lookup), median and p95, for knn and
   linear routers fitted on RouterBench rows; baseline: the embedding alone;
 - batch embedding throughput (texts/s, batch of 256, no cache); baseline: one text at a time;
-- training time on 10,000 recorded outcomes (MMLU, 2 models) with embeddings cached; baseline:
-  the per-task router, which only averages.
+- training time on 10,000 recorded outcomes (MMLU, 2 models) with embeddings cached (the first
+  run embeds them once, into $TIERFLOW_HOME); baseline: the per-task router, which only averages.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -58,11 +57,15 @@ def bench(data: Path) -> dict:
                                       "lookup_share": 1 - emb_med / med}
     texts = [strip_prefixes(p, router.prefixes) for p in rb.prompts[:256]]
     start = time.perf_counter()
-    MiniLMEmbedder(threads=1, batch_size=64).embed(texts)
+    embedder.embed(texts)
     batch = len(texts) / (time.perf_counter() - start)
-    one, _ = _median_ms(lambda t: embedder.embed([t]), texts[:50])
-    out["embedding_throughput"] = {"batch_texts_per_s": batch, "one_at_a_time_texts_per_s": 1000 / one,
-                                   "ratio": batch / (1000 / one)}
+    start = time.perf_counter()
+    for t in texts:
+        embedder.embed([t])
+    single = len(texts) / (time.perf_counter() - start)
+    tokens = float(np.mean([len(embedder._ids(t)) for t in texts]))
+    out["embedding_throughput"] = {"batch_texts_per_s": batch, "one_at_a_time_texts_per_s": single,
+                                   "ratio": batch / single, "mean_tokens": tokens}
     mmlu = load_outcomes([data / "routellm" / "mmlu"]).subset(range(10_000))
     fit_router(mmlu, "task")  # fills the embedding cache, so only training is timed below
     timings = {}
@@ -84,7 +87,6 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "routing")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    os.environ.setdefault("TIERFLOW_HOME", tempfile.mkdtemp(prefix="tierflow-bench-"))
     result = bench(args.data)
     if args.json:
         print(json.dumps(result, indent=1))

@@ -94,6 +94,8 @@ def _stage_features(ctx: _Context, stages: list[int], final: int) -> tuple[np.nd
                 ctx.prior[i, cand], ctx.prior[i, final], pri.max(), pri.mean(),
                 float(best_key.startswith("\0"))]
         agree = [float(j in members) for j in stages]  # which models back the candidate
+        agree += [float(ctx.answers[i][a] is not None and ctx.answers[i][a] == ctx.answers[i][b])
+                  for x, a in enumerate(stages) for b in stages[x + 1:]]  # which pairs agree
         rows.append(np.concatenate([base, agree, ctx.prompt_feats[i], ctx.response_feats(i, cand)]))
         cands.append(cand)
     return np.array(rows), np.array(cands)
