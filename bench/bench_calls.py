@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import statistics
@@ -186,11 +187,15 @@ async def batch(call: CallFn, n: int, concurrency: int) -> tuple[float, float]:
 
 def _p99(xs: list[float]) -> float:
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(0.99 * (len(xs) - 1))))]
+    return xs[min(len(xs) - 1, round(0.99 * (len(xs) - 1)))]
 
 
-async def overhead(url: str, names: list[str], batches: int, calls: int, concurrency: int) -> dict[str, Any]:
+async def overhead(url: str, names: list[str], batches: int, calls: int, concurrency: int,
+                   gc_freeze: bool = False) -> dict[str, Any]:
     made = {name: await CLIENTS[name](url) for name in names}
+    if gc_freeze:  # every full collection would otherwise rescan all four libraries' import-time objects
+        gc.collect()
+        gc.freeze()
     out: dict[str, Any] = {}
     for mode, conc in (("sequential", 1), (f"{concurrency} in flight", concurrency)):
         samples: dict[str, list[tuple[float, float]]] = {n: [] for n in names}
@@ -309,7 +314,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             except ImportError:
                 print(f"(skipping {name}: not installed here; run bash bench/setup_env.sh)", file=sys.stderr)
                 names.remove(name)
-        report["overhead"] = await overhead(srv.url, names, args.batches, args.calls, args.concurrency)
+        report["overhead"] = await overhead(srv.url, names, args.batches, args.calls, args.concurrency,
+                                            args.gc_freeze)
         _print_overhead(report["overhead"])
         report["outage_tierflow"] = await outage_tierflow(srv, args.outage_calls)
         _print_outage("tierflow, defaults", report["outage_tierflow"])
@@ -329,6 +335,9 @@ def main() -> None:
     parser.add_argument("--outage-calls", type=int, default=6)
     parser.add_argument("--litellm-outage-calls", type=int, default=3)
     parser.add_argument("--skip-litellm", action="store_true")
+    parser.add_argument("--gc-freeze", action="store_true",
+                        help="gc.freeze() after set-up: each client's garbage collections then scan its own "
+                             "objects, not the import-time heap of every library loaded in this process")
     parser.add_argument("--json", dest="json_out", help="also write the figures to this JSON file")
     args = parser.parse_args()
     report = asyncio.run(main_async(args))

@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 
 from tierflow.routing.embed import MiniLMEmbedder, strip_prefixes  # noqa: E402
 from tierflow.routing.outcomes import load_outcomes  # noqa: E402
-from tierflow.routing.pipeline import embed_prompts, fit_router  # noqa: E402
+from tierflow.routing.pipeline import fit_router  # noqa: E402
 from tierflow.routing.split import select  # noqa: E402
 
 

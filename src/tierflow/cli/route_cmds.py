@@ -89,8 +89,10 @@ def fit(outcomes: list[Path] = typer.Argument(..., help="Outcome files or direct
         typer.echo(f"calibrated {router.knob_name}={cal.get('knob')}: expected quality {cal['expected_quality']:.4f} "
                    f"[{lo:.4f}, {hi:.4f}], cost ${cal['expected_cost'] * 1000:.4g} per 1k calls, "
                    f"strongest model on {cal['expected_strong_share']:.1%} of calls")
-    for note in table.notes:
+    for note in table.notes[:3]:
         typer.echo(f"note: {note}")
+    if len(table.notes) > 3:
+        typer.echo(f"note: ... and {len(table.notes) - 3} more notes of the same kind (see the router file's info)")
 
 
 @route_app.command("eval")

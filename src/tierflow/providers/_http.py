@@ -192,11 +192,12 @@ class HTTPProvider(Provider):
         return session
 
     def _client_timeout(self, timeouts: Timeouts, stream: bool) -> aiohttp.ClientTimeout:
-        """aiohttp's form of ``timeouts``; cached for the configured ones, not for deadline-shrunk ones."""
+        """aiohttp's form of ``timeouts``, cached (a few: the configured ones; deadline-shrunk ones vary)."""
         key = (timeouts, stream)
         ct = self._client_timeouts.get(key)
         if ct is None:
-            # ceil_threshold=inf: fire on time (aiohttp rounds timeouts >= 5 s up to the next second)
+            # ceil_threshold=inf: fire on time (aiohttp would round timeouts >= 5 s up to the next
+            # second, and the call's deadline arrives here as a shrunk total)
             ct = aiohttp.ClientTimeout(total=timeouts.total, sock_connect=timeouts.connect,
                                        sock_read=timeouts.stream_idle if stream else None,
                                        ceil_threshold=math.inf)

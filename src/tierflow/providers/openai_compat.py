@@ -30,14 +30,15 @@ from tierflow.types import ChatRequest, ChatResponse, StreamChunk, TokenLogprob,
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
+_NO_DETAILS: dict[str, Any] = {}  # read-only stand-in for absent usage details
 
 
 def parse_usage(u: Any) -> Usage | None:
     """OpenAI ``usage`` (with cached / reasoning token details) -> :class:`Usage`."""
     if not isinstance(u, dict):
         return None
-    prompt_details = u.get("prompt_tokens_details") or {}
-    completion_details = u.get("completion_tokens_details") or {}
+    prompt_details = u.get("prompt_tokens_details") or _NO_DETAILS
+    completion_details = u.get("completion_tokens_details") or _NO_DETAILS
     return Usage(input_tokens=u.get("prompt_tokens") or 0, output_tokens=u.get("completion_tokens") or 0,
                  cached_tokens=prompt_details.get("cached_tokens") or u.get("prompt_cache_hit_tokens") or 0,
                  reasoning_tokens=completion_details.get("reasoning_tokens") or 0)

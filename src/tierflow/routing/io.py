@@ -71,6 +71,10 @@ def load_router(path: str | Path) -> Router:
         raise RoutingError([Problem(f"{where}: version", f"router file version {doc.get('version')!r} is not "
                                     f"supported (this tierflow reads version {VERSION}); refit it with "
                                     "`tierflow route fit`")])
+    missing = [k for k in ("kind", "models", "knob", "state", "arrays") if k not in doc]
+    if missing:
+        raise RoutingError([Problem(where, f"router file lacks {missing}; it is damaged or was not written by "
+                                           "`tierflow route fit`")])
     arrays_file = path.parent / doc["arrays"]["file"]
     if not arrays_file.is_file():
         raise RoutingError([Problem(str(arrays_file), "the router's arrays file is missing")])
