@@ -241,3 +241,14 @@ def test_secret_never_echoed_in_type_errors(monkeypatch: pytest.MonkeyPatch) -> 
     problems = _problems("providers:\n  p: {kind: openai, api_key: [\"${TF_TEST_KEY}\"]}\n"
                          "models:\n  - {role: primary, ref: p, model: m}\n")
     assert problems and all("sk-very-secret" not in p for p in problems)
+
+
+def test_unquoted_env_reference_in_a_flow_mapping_gets_a_hint(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("providers:\n  openai: {kind: openai, api_key: ${KEY}}\n"
+                    "models:\n  - {role: primary, ref: openai, model: gpt-4o}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    [problem] = info.value.problems
+    assert problem.where.endswith("c.yaml:2")
+    assert 'quote environment references: "${VAR}"' in problem.message

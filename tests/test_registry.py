@@ -142,3 +142,12 @@ def test_where_prefix_used() -> None:
         parse_registry([{"role": "A", "ref": "x", "model": "m"}], where="core_identity.models", source="f.json")
     assert str(info.value.problems[0]).startswith("core_identity.models[0] (role 'A').role")
     assert "f.json" in str(info.value)
+
+
+def test_duplicate_role_is_reported_even_when_the_entry_has_other_problems() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_registry([{"role": "fast", "ref": "a", "model": "m"},
+                        {"role": "fast", "ref": "a", "model": "m", "colour": "red"}])
+    wheres = [p.where for p in info.value.problems]
+    assert "models[1] (role 'fast').role" in wheres
+    assert "models[1] (role 'fast').colour" in wheres

@@ -212,6 +212,8 @@ def _parse_yaml(text: str, source: str) -> tuple[Any, dict[tuple, int], list[Pro
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark else ""
         what = exc.problem or "invalid YAML"
+        if mark and "${" in text.splitlines()[min(mark.line, len(text.splitlines()) - 1)]:
+            what += ' (inside a {...} mapping, quote environment references: "${VAR}")'
         raise ConfigError([Problem(f"{source}{line}", f"invalid YAML: {what}")], source=source) from None
     except yaml.YAMLError as exc:
         raise ConfigError([Problem(source, f"invalid YAML: {type(exc).__name__}")], source=source) from None

@@ -166,6 +166,8 @@ class AllTargetsFailedError(TierflowError):
         lines = [f"all targets of role {role!r} failed:"]
         for a in attempts:
             lines.append(f"  - {a.target}: {a.outcome}" + (f" ({a.error})" if a.error else ""))
+        if last_error is not None:  # provider messages are already redacted
+            lines.append(f"  last error: {last_error}")
         super().__init__("\n".join(lines))
 
 

@@ -160,6 +160,14 @@ def parse_registry(data: Any, *, where: str = "models", source: str | None = Non
         if not isinstance(raw, Mapping):
             problems.append(Problem(label, f"expected an object, got {type(raw).__name__}"))
             continue
+        # duplicates are checked on the raw value, so they are reported even when the entry
+        # has other problems
+        role = raw.get("role")
+        if isinstance(role, str) and role in seen:
+            problems.append(Problem(f"{label}.role", f"duplicate role {role!r} (first declared "
+                                                     f"at {where}[{seen[role]}]); roles must be unique"))
+        elif isinstance(role, str):
+            seen[role] = i
         try:
             entry = ModelEntry.model_validate(raw)
         except ValidationError as exc:
@@ -170,11 +178,6 @@ def parse_registry(data: Any, *, where: str = "models", source: str | None = Non
         if entry.system_context is not None and not _TEXT_MODALITIES.intersection(entry.modalities):
             problems.append(Problem(f"{label}.system_context", "applies to text modalities only; add "
                                                                "'text' to modalities or remove it"))
-        if entry.role in seen:
-            problems.append(Problem(f"{label}.role", f"duplicate role {entry.role!r} (first declared "
-                                                     f"at {where}[{seen[entry.role]}]); roles must be unique"))
-        else:
-            seen[entry.role] = i
         entries.append(entry)
     if problems:
         raise ConfigError(problems, source=source)

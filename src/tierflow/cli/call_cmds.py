@@ -45,6 +45,8 @@ def _describe_failure(exc: BaseException) -> str:
         for a in exc.attempts:
             status = f" HTTP {a.status_code}" if a.status_code else ""
             lines.append(f"  - {a.target}: {a.outcome}" + (f" ({a.error}{status})" if a.error else ""))
+        if exc.last_error is not None:  # provider messages are redacted at the source
+            lines.append(f"  last error: {exc.last_error}")
         return "\n".join(lines)
     return f"error: {type(exc).__name__}: {exc}"
 
