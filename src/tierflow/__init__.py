@@ -30,6 +30,11 @@ _EXPORTS: dict[str, str] = {
     "ChatResponse": "tierflow.types", "StreamChunk": "tierflow.types", "Usage": "tierflow.types",
     # the call layer
     "Client": "tierflow.calls", "acall": "tierflow.calls", "call": "tierflow.calls",
+    # graphs, the engine, patterns, flow files
+    "Engine": "tierflow.engine", "RunResult": "tierflow.engine",
+    "Cascade": "tierflow.patterns", "Router": "tierflow.patterns", "Ensemble": "tierflow.patterns",
+    "Verifier": "tierflow.patterns", "CostGate": "tierflow.patterns",
+    "load_flow": "tierflow.flowfile", "compile_flow": "tierflow.flowfile",
     # the IR
     "IRModule": "tierflow.ir", "IRNode": "tierflow.ir", "IREdge": "tierflow.ir", "IRRef": "tierflow.ir",
 }
