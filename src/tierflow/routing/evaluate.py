@@ -14,6 +14,10 @@ model was called. Metrics are computed on the per-knob means:
   quality, as % of that model's cost (``None`` if never).
 - ``quality_at_20pct_cost``: the hull's quality at 20% of the best single model's cost.
 - ``oracle_gap``: the per-query oracle's AIQ minus this AIQ.
+- baselines: ``best_single``, ``zero_router`` (every single model; its hull is the linear
+  interpolation of single models), ``random``, ``per_task``, ``oracle`` and, when responses were
+  recorded, ``agreement_cascade`` (see :mod:`tierflow.routing.agreement`). Every curve, the
+  router's included, goes through the same hull, anchor and normalisation.
 - two-model tables (RouteLLM): ``apgr``, the mean share of the weak-to-strong quality gap
   recovered as the share of calls to the strong model goes from 0 to 1, and ``cpt50`` /
   ``cpt80``, the % of strong calls needed to recover 50% / 80% of the gap.
@@ -237,6 +241,15 @@ def _best_single_points(points: OperatingPoints, best: int) -> OperatingPoints:
     return OperatingPoints(points.quality[best:best + 1], points.cost[best:best + 1], points.strong[best:best + 1])
 
 
+def _agreement(train: OutcomeTable | None, test: OutcomeTable, strong: int) -> tuple[OperatingPoints, list[str]] | None:
+    """The plain agreement cascade baseline, fitted on ``train`` (only when responses were recorded)."""
+    from tierflow.routing.agreement import agreement_curve
+
+    if train is None or not train.has_responses or not test.has_responses or len(test.models) < 4:
+        return None
+    return agreement_curve(train, test, strong)
+
+
 def evaluate(router_points: OperatingPoints, train: OutcomeTable | None, test: OutcomeTable, *,
              bootstrap: int = 200, seed: int = 0) -> dict:
     """The report of ``route eval``: router and baselines, each metric with a 95% bootstrap CI."""
@@ -250,6 +263,9 @@ def evaluate(router_points: OperatingPoints, train: OutcomeTable | None, test: O
         "per_task": task_points(train if train is not None else test, test, strong),
         "oracle": oracle_points(test, strong),
     }
+    agreement = _agreement(train, test, strong)
+    if agreement is not None:
+        curves["agreement_cascade"] = agreement[0]
     keys = METRIC_KEYS + (TWO_MODEL_KEYS if scale.weak_quality is not None else ())
     oracle_aiq = _metrics(curves["oracle"], scale, None)["aiq"]
     point = {name: _metrics(p, scale, oracle_aiq) for name, p in curves.items()}
@@ -276,6 +292,8 @@ def evaluate(router_points: OperatingPoints, train: OutcomeTable | None, test: O
                                   if len(vals) >= max(10, bootstrap // 2) else None)
         q, c, s = curves[name].means()
         entry["curve"] = {"cost": c.tolist(), "quality": q.tolist(), "strong_share": s.tolist()}
+        if name == "agreement_cascade":
+            entry["models"] = agreement[1]  # type: ignore[index]
         if name == "router":
             out["router"] = entry
         else:

@@ -12,11 +12,12 @@ import numpy as np
 
 from tierflow.routing.evaluate import METRIC_KEYS, TWO_MODEL_KEYS, anchored_hull
 
-_NAMES = ("router", "best_single", "zero_router", "random", "per_task", "oracle")
+_NAMES = ("router", "best_single", "zero_router", "random", "per_task", "agreement_cascade", "oracle")
 
 
 def _entries(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    return [("router", report["router"])] + [(k, report["baselines"][k]) for k in _NAMES[1:]]
+    return [("router", report["router"])] + [(k, report["baselines"][k]) for k in _NAMES[1:]
+                                              if k in report["baselines"]]
 
 
 def _keys(report: dict[str, Any]) -> tuple[str, ...]:
@@ -36,9 +37,13 @@ def render_text(report: dict[str, Any]) -> str:
     keys = _keys(report)
     lines = [f"{report['n_prompts']} prompts, {len(report['models'])} models; best single: "
              f"{report['best_single_model']}; 95% bootstrap CIs in brackets", ""]
-    lines.append("  ".join([f"{'':12}"] + [f"{k:>24}" for k in keys]))
+    lines.append("  ".join([f"{'':17}"] + [f"{k:>24}" for k in keys]))
     for name, entry in _entries(report):
-        lines.append("  ".join([f"{name:12}"] + [f"{_fmt(entry[k], entry.get(k + '_ci95')):>24}" for k in keys]))
+        lines.append("  ".join([f"{name:17}"] + [f"{_fmt(entry[k], entry.get(k + '_ci95')):>24}" for k in keys]))
+    agreement = report["baselines"].get("agreement_cascade")
+    if agreement:
+        lines += ["", f"agreement_cascade: accept when {', '.join(agreement['models'][:-1])} agree, "
+                      f"else {agreement['models'][-1]} (fitted on the training part)"]
     lat = report["router"].get("decision_latency_ms")
     if lat:
         lines += ["", f"decision latency (embedding + lookup, one prompt): median {lat['median']:.2f} ms, "
@@ -65,7 +70,8 @@ def write_plot(report: dict[str, Any], path: str | Path) -> Path:
     q_lo = min(singles.values(), key=lambda s: s["cost"])["quality"]
     fig, ax = plt.subplots(figsize=(8, 5.5), dpi=120)
     styles = {"router": ("tab:red", "-", 2.4), "oracle": ("tab:green", ":", 1.6), "per_task": ("tab:purple", "--", 1.4),
-              "random": ("tab:gray", "-.", 1.2), "zero_router": ("tab:blue", "--", 1.2)}
+              "random": ("tab:gray", "-.", 1.2), "zero_router": ("tab:blue", "--", 1.2),
+              "agreement_cascade": ("tab:orange", "-.", 1.4)}
     for name, entry in _entries(report):
         if name not in styles:
             continue
