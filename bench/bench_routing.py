@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tierflow.routing.embed import CachedEmbedder, MiniLMEmbedder, strip_prefixes
+from tierflow.routing.embed import CachedEmbedder, MiniLMEmbedder, StaticEmbedder, strip_prefixes
 from tierflow.routing.outcomes import load_outcomes
 from tierflow.routing.pipeline import fit_router
 from tierflow.routing.split import select
@@ -74,6 +74,14 @@ def bench(data: Path, *, training: bool = True) -> dict:
                                       "overhead_vs_raw_session": med / raw_med,
                                       "cached_median": hit_med, "cached_p95": hit_p95}
     cache_dir.cleanup()
+    # the opt-in static embedder (distilled token vectors): no transformer pass per decision
+    static = StaticEmbedder()
+    router = fit_router(train, "knn", embedder="static")
+    texts = [strip_prefixes(p, router.prefixes) for p in prompts]
+    med, p95 = _median_ms(lambda t: router.choose(static.embed([t])[0], text=t), texts)
+    emb_med, _ = _median_ms(lambda t: static.embed([t]), texts)
+    out["decision_ms_knn_static"] = {"median": med, "p95": p95, "embedding_only_median": emb_med,
+                                     "vs_minilm_decision": med / out["decision_ms_knn"]["median"]}
     texts = [strip_prefixes(p, router.prefixes) for p in rb.prompts[:256]]
     start = time.perf_counter()
     embedder.embed(texts)

