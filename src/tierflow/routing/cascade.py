@@ -15,6 +15,12 @@ The candidate is accepted when that probability reaches the knob (``threshold``)
 next stage is consulted, and after the last the *final* model (the best single one) answers.
 Every model consulted is charged. The threshold sweeps the curve from "first stage only"
 (0) to "every stage and then the final model" (above 1).
+
+With ``vote=weighted`` the answer returned is a weighted vote over every consulted model's
+extracted answer (weights: log-odds of each model's accuracy on the prompt's task group, see
+:mod:`tierflow.routing.vote`), the vote's share and margin become estimator features, and on
+escalation the final model votes too; its weight is scaled by a factor chosen on the training
+rows, since real models share their mistakes and the naive vote would overrule it too often.
 """
 
 from __future__ import annotations
@@ -25,11 +31,30 @@ from typing import Any
 
 import numpy as np
 
-from tierflow.routing.answers import CodeVerifier, extract_answer, extract_code, response_features
+from tierflow.errors import Problem, RoutingError
+from tierflow.routing.answers import (
+    CodeVerifier,
+    extract_answer,
+    extract_code,
+    response_features,
+)
 from tierflow.routing.evaluate import OperatingPoints, aiq
 from tierflow.routing.outcomes import OutcomeTable
-from tierflow.routing.routers import (LAMBDA_GRID, Decision, Router, _fill_costs, _knn_average, prompt_features,
-                                      register_router)
+from tierflow.routing.routers import (
+    LAMBDA_GRID,
+    Decision,
+    Router,
+    _fill_costs,
+    _knn_average,
+    prompt_features,
+    register_router,
+)
+from tierflow.routing.vote import (
+    leave_one_out_accuracy,
+    log_odds_weights,
+    vote_quality,
+    weighted_vote,
+)
 
 _FOLDS = 5
 
@@ -49,9 +74,10 @@ class _Context:
         self._verifier = verifier
         self._resp = resp
         self.prompt_feats = np.array([prompt_features(p) for p in table.prompts])
+        self.vote_w: np.ndarray | None = None  # (n, m) vote weights when answers are voted on
 
     @staticmethod
-    def subset(ctx: "_Context", rows: np.ndarray) -> "_Context":
+    def subset(ctx: _Context, rows: np.ndarray) -> _Context:
         """A view of ``ctx`` restricted to ``rows`` (shares the verifier; recomputes nothing heavy)."""
         sub = object.__new__(_Context)
         sub.table, sub.prior = ctx.table.subset(rows), ctx.prior[rows]
@@ -60,6 +86,7 @@ class _Context:
         sub._verifier, sub._resp = ctx._verifier, [ctx._resp[i] for i in rows]
         sub.prompt_feats = ctx.prompt_feats[rows]
         sub._resp_feats = {}
+        sub.vote_w = None if ctx.vote_w is None else ctx.vote_w[rows]
         return sub
 
     def response_feats(self, i: int, j: int) -> np.ndarray:
@@ -74,7 +101,10 @@ class _Context:
 
 
 def _stage_features(ctx: _Context, stages: list[int], final: int) -> tuple[np.ndarray, np.ndarray]:
-    """Features after consulting ``stages`` and the model whose answer is the candidate, per row."""
+    """Per row, the features after consulting ``stages`` and the candidate's score (the
+    plurality answer's model, or the weighted vote's answer when ``ctx.vote_w`` is set)."""
+    if ctx.vote_w is not None:
+        return _voted_stage_features(ctx, stages, final)
     k = len(stages)
     rows, cands = [], []
     for i in range(ctx.table.n):
@@ -98,7 +128,36 @@ def _stage_features(ctx: _Context, stages: list[int], final: int) -> tuple[np.nd
                   for x, a in enumerate(stages) for b in stages[x + 1:]]  # which pairs agree
         rows.append(np.concatenate([base, agree, ctx.prompt_feats[i], ctx.response_feats(i, cand)]))
         cands.append(cand)
-    return np.array(rows), np.array(cands)
+    return np.array(rows), ctx.scores[np.arange(ctx.table.n), np.array(cands, dtype=int)]
+
+
+def _voted_stage_features(ctx: _Context, stages: list[int], final: int) -> tuple[np.ndarray, np.ndarray]:
+    """Like :func:`_stage_features`, with the weighted vote's answer as the candidate and its
+    weight share and margin as features (see :mod:`tierflow.routing.vote`)."""
+    assert ctx.vote_w is not None
+    k = len(stages)
+    rows, quality = [], []
+    for i in range(ctx.table.n):
+        v = weighted_vote(ctx.answers[i], stages, ctx.vote_w[i], ctx.prior[i])
+        cand = max(v.members, key=lambda j: ctx.prior[i, j])
+        pri = ctx.prior[i, stages]
+        base = [len(v.members) / k, float(len(v.members) == k and k > 1), v.n_answers / k, v.share, v.margin,
+                ctx.prior[i, cand], ctx.prior[i, final], pri.max(), pri.mean(), float(v.answer is None)]
+        agree = [float(j in v.members) for j in stages]
+        rows.append(np.concatenate([base, agree, ctx.prompt_feats[i], ctx.response_feats(i, cand)]))
+        quality.append(vote_quality(v, ctx.scores[i]))
+    return np.array(rows), np.array(quality)
+
+
+def _final_quality(ctx: _Context, stages: list[int], final: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the score returned on escalation and whether it could not be scored by answer:
+    the final model's own score, or with voting the vote of every consulted model."""
+    if ctx.vote_w is None:
+        return ctx.scores[:, final], np.zeros(ctx.table.n, bool)
+    voters = list(dict.fromkeys(stages + [final]))
+    votes = [weighted_vote(ctx.answers[i], voters, ctx.vote_w[i], ctx.prior[i]) for i in range(ctx.table.n)]
+    return (np.array([vote_quality(v, ctx.scores[i]) for i, v in enumerate(votes)]),
+            np.array([v.answer is None for v in votes]))
 
 
 class _Logistic:
@@ -108,7 +167,7 @@ class _Logistic:
         self.mean, self.std, self.coef, self.bias = mean, std, coef, bias
 
     @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray, c: float) -> "_Logistic":
+    def fit(cls, x: np.ndarray, y: np.ndarray, c: float) -> _Logistic:
         from sklearn.linear_model import LogisticRegression
 
         mean, std = x.mean(0), x.std(0) + 1e-6
@@ -185,8 +244,8 @@ def _fit_chain(ctx: _Context, rows: np.ndarray, fixed: list[int], max_stages: in
     oof = _chain_points(sub, stages, final, c, rule, cache, None)
     estimators = []
     for s in range(len(stages)):
-        x, cand = cache.get(tuple(stages[:s + 1])) or _stage_features(sub, stages[:s + 1], final)
-        estimators.append(_Logistic.fit(x, sub.scores[np.arange(len(rows)), cand], c))
+        x, y = cache.get(tuple(stages[:s + 1])) or _stage_features(sub, stages[:s + 1], final)
+        estimators.append(_Logistic.fit(x, y, c))
     return _Chain(stages, final, estimators, best if np.isfinite(best) else None), oof
 
 
@@ -208,19 +267,41 @@ def _chain_points(ctx: _Context, stages: list[int], final: int, c: float, rule: 
     for s in range(len(stages)):
         key = tuple(stages[:s + 1])
         if cache is not None and key in cache:
-            x, cand = cache[key]
+            x, y = cache[key]
         else:
-            x, cand = _stage_features(ctx, list(key), final)
+            x, y = _stage_features(ctx, list(key), final)
             if cache is not None:
-                cache[key] = (x, cand)
-        y = ctx.scores[np.arange(n), cand]
+                cache[key] = (x, y)
         p = _oof(x, y, c) if estimators is None else estimators[s].predict(x)
         probs.append(_accept_score(p, ctx, final, rule))
         qual.append(y)
         total = total + ctx.costs[:, stages[s]]
         cum.append(total.copy())
-    return _simulate(np.array(probs), np.array(qual), np.array(cum), ctx.scores[:, final], ctx.costs[:, final],
-                     thresholds)
+    final_q, _ = _final_quality(ctx, stages, final)
+    return _simulate(np.array(probs), np.array(qual), np.array(cum), final_q, ctx.costs[:, final], thresholds)
+
+
+#: Multipliers of the final model's vote weight tried on the training rows (inf: it always wins).
+FINAL_SAY = (1.0, 1.5, 2.0, 3.0, np.inf)
+
+
+def _final_say(ctx: _Context, stages: list[int], final: int) -> float:
+    """The multiplier of the final model's vote weight with the best training quality on escalation.
+
+    Log-odds weights assume independent errors; real models share theirs, so cheap models
+    agreeing against the strong one are right less often than the weights say. Ties go to the
+    larger multiplier (closer to "the final model decides").
+    """
+    assert ctx.vote_w is not None
+    best, best_q = np.inf, -1.0
+    for factor in sorted(FINAL_SAY, reverse=True):
+        sub = _Context.subset(ctx, np.arange(ctx.table.n))
+        sub.vote_w = ctx.vote_w.copy()
+        sub.vote_w[:, final] = 1e6 if np.isinf(factor) else sub.vote_w[:, final] * factor
+        q = float(_final_quality(sub, stages, final)[0].mean())
+        if q > best_q + 1e-9:
+            best, best_q = factor, q
+    return 1e6 / max(float(ctx.vote_w[:, final].min()), 1e-9) if np.isinf(best) else best
 
 
 @register_router
@@ -246,8 +327,11 @@ class CascadeRouter(Router):
         self.c = float(self.params.get("C", 0.5))
         self.verify = bool(self.params.get("verify_code", False))
         self.rule = str(self.params.get("rule", "gain"))
+        self.vote = str(self.params.get("vote", "none"))  # "weighted": answer by a vote of all consulted
+        if self.vote not in ("none", "weighted"):
+            raise RoutingError([Problem("param vote", f"expected 'none' or 'weighted', got {self.vote!r}")])
 
-    def fit(self, table: OutcomeTable, emb: np.ndarray) -> "CascadeRouter":
+    def fit(self, table: OutcomeTable, emb: np.ndarray) -> CascadeRouter:
         self._settings()
         self.models = list(table.models)
         self.keys = emb.astype(np.float16).astype(np.float32)  # as saved
@@ -277,16 +361,30 @@ class CascadeRouter(Router):
         self.strong = self.models[int(np.nanargmax(mq))]
         self.cost_unit = float(ctx.costs.mean()) or 1.0
         self.chains, self.option_q, self.option_c = [], [], []
-        group_pts = []
-        for rows in groups:
+        self.vote_weights = np.stack([log_odds_weights(ctx.scores[rows].mean(0)) for rows in groups])
+        if self.vote == "weighted":  # out-of-sample weights for the training rows themselves
+            ctx.vote_w = np.zeros_like(ctx.scores)
+            for rows in groups:
+                ctx.vote_w[rows] = log_odds_weights(leave_one_out_accuracy(ctx.scores[rows]))
+        group_pts, unscorable = [], 0
+        for g, rows in enumerate(groups):
             chain, pts = _fit_chain(ctx, rows, fixed, max_stages, self.c, self.rule)
+            if self.vote == "weighted":
+                factor = _final_say(_Context.subset(ctx, rows), chain.stages, chain.final)
+                ctx.vote_w[rows, chain.final] *= factor
+                self.vote_weights[g, chain.final] *= factor
+                pts = _chain_points(_Context.subset(ctx, rows), chain.stages, chain.final, self.c, self.rule,
+                                    None, None)
             pts = self._with_singles(pts, _Context.subset(ctx, rows))
             self.chains.append(chain)
             q, c, _ = pts.means()
             self.option_q.append(q)
             self.option_c.append(c)
             group_pts.append((rows, pts))
+            unscorable += int(_final_quality(_Context.subset(ctx, rows), chain.stages, chain.final)[1].sum())
         self.oof_points = self._combine(group_pts, LAMBDA_GRID, table.n)  # for calibration
+        # rows whose full vote was won by a response with no extractable answer (scored on its own)
+        self.vote_unscorable = {"rows": table.n, "unscorable": unscorable} if self.vote == "weighted" else None
         return self
 
     def _with_singles(self, pts: OperatingPoints, ctx: _Context) -> OperatingPoints:
@@ -320,6 +418,8 @@ class CascadeRouter(Router):
         prior = _knn_average(emb.astype(np.float32), self.keys, self.key_scores, self.k)
         ctx = _Context(table, prior, self.verify)
         group = self._group_of(emb) if len(self.chains) > 1 else np.zeros(table.n, int)
+        if self.vote == "weighted":
+            ctx.vote_w = self.vote_weights[group]
         group_pts = []
         for g, chain in enumerate(self.chains):
             rows = np.nonzero(group == g)[0]
@@ -341,16 +441,19 @@ class CascadeRouter(Router):
                         predicted_cost=float(self.calibration.get("expected_cost", float("nan"))),
                         runner_up_model=self.models[chain.final], runner_up_quality=float(prior[chain.final]),
                         details={"cascade": [self.models[j] for j in chain.stages] + [self.models[chain.final]],
-                                 "threshold": float(THRESHOLDS[option]) if option < len(THRESHOLDS) else None})
+                                 "threshold": float(THRESHOLDS[option]) if option < len(THRESHOLDS) else None,
+                                 "vote": self.vote})
 
     def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        meta = {"k": self.k, "C": self.c, "verify_code": self.verify, "rule": self.rule, "groups": self.group_names,
+        meta = {"k": self.k, "C": self.c, "verify_code": self.verify, "rule": self.rule, "vote": self.vote,
+                "vote_unscorable": self.vote_unscorable, "groups": self.group_names,
                 "strong": self.strong, "cost_unit": self.cost_unit,
                 "chains": [{"stages": ch.stages, "final": ch.final, "training_aiq": ch.training_aiq,
                             "models": [self.models[j] for j in ch.stages] + [self.models[ch.final]]}
                            for ch in self.chains]}
         arrays = {"keys": self.keys.astype(np.float16), "key_scores": self.key_scores, "centroids": self.centroids,
-                  "option_quality": np.stack(self.option_q), "option_cost": np.stack(self.option_c)}
+                  "option_quality": np.stack(self.option_q), "option_cost": np.stack(self.option_c),
+                  "vote_weights": self.vote_weights}
         for g, ch in enumerate(self.chains):
             for s, e in enumerate(ch.estimators):
                 arrays[f"group{g}_stage{s}"] = np.concatenate([[e.bias], e.coef, e.mean, e.std])
@@ -360,6 +463,8 @@ class CascadeRouter(Router):
         self._settings()
         self.k, self.c, self.verify = int(meta["k"]), float(meta["C"]), bool(meta["verify_code"])
         self.rule, self.group_names = str(meta.get("rule", "confidence")), list(meta["groups"])
+        self.vote, self.vote_unscorable = str(meta.get("vote", "none")), meta.get("vote_unscorable")
+        self.vote_weights = arrays.get("vote_weights", np.ones((len(meta["chains"]), len(self.models))))
         self.keys, self.key_scores = arrays["keys"].astype(np.float32), arrays["key_scores"]
         self.centroids = arrays["centroids"]
         self.strong, self.cost_unit = meta["strong"], float(meta["cost_unit"])

@@ -1,0 +1,130 @@
+"""Weighted votes over consulted models, and the cascade that answers with them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tierflow.errors import RoutingError
+from tierflow.routing.cascade import THRESHOLDS
+from tierflow.routing.io import load_router, save_router
+from tierflow.routing.outcomes import OutcomeTable
+from tierflow.routing.pipeline import embed_prompts, fit_router
+from tierflow.routing.vote import (
+    leave_one_out_accuracy,
+    log_odds_weights,
+    vote_quality,
+    weighted_vote,
+)
+
+
+def test_log_odds_weights_favour_accurate_models_and_silence_chance():
+    w = log_odds_weights(np.array([0.8, 0.7, 0.5, 0.3, 1.0]))
+    assert w[0] == pytest.approx(np.log(4))
+    assert w[1] == pytest.approx(np.log(7 / 3))
+    assert w[2] == w[3] == pytest.approx(1e-3)  # at or below chance: ties only
+    assert np.isfinite(w[4])
+
+
+def test_leave_one_out_accuracy_excludes_the_row_itself():
+    scores = np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
+    loo = leave_one_out_accuracy(scores)
+    np.testing.assert_allclose(loo, [[0.5, 1.0], [0.5, 0.5], [1.0, 0.5]])
+
+
+def test_two_agreeing_models_outvote_a_stronger_one():
+    answers = ["A", "A", "C", "B"]
+    w = np.array([0.85, 0.85, 0.001, 1.39])
+    v = weighted_vote(answers, [0, 1, 2, 3], w, tiebreak=np.zeros(4))
+    assert v.answer == "A" and v.members == [0, 1]
+    assert v.share == pytest.approx(1.7 / w.sum())
+    assert v.margin == pytest.approx((1.7 - 1.39) / w.sum())
+    assert v.n_answers == 3
+    # scored right iff a model that gave the voted answer was scored right
+    assert vote_quality(v, np.array([1.0, 1.0, 0.0, 0.0])) == 1.0
+    assert vote_quality(v, np.array([0.0, 0.0, 0.0, 1.0])) == 0.0
+
+
+def test_responses_without_an_answer_vote_alone_and_keep_their_own_score():
+    v = weighted_vote([None, None, "7"], [0, 1, 2], np.array([2.0, 2.0, 1.0]), tiebreak=np.array([0.9, 0.1, 0.5]))
+    assert v.answer is None and v.members == [0]  # the two code answers are not pooled; tie -> prior
+    assert vote_quality(v, np.array([0.0, 1.0, 1.0])) == 0.0
+
+
+def vote_table(n: int = 300, seed: int = 0) -> OutcomeTable:
+    """cheap1/cheap2 right on 70% of rows, cheap3 at chance, strong right on 80%:
+
+    - 50% easy: everyone right;
+    - 20% strong slips: cheap1 = cheap2 = truth, cheap3 and strong give two different wrong answers;
+    - 30% hard: cheap1, cheap2, cheap3 give three different wrong answers, strong is right.
+    By log-odds (0.85 + 0.85 > 1.39 > 0.85) the vote of all four is right on every row, while
+    the strong model alone is right on 80%.
+    """
+    rng = np.random.default_rng(seed)
+    prompts, responses, scores = [], [], []
+    for i in range(n):
+        truth = "ABCD"[rng.integers(4)]
+        w1, w2, w3 = [c for c in "ABCD" if c != truth]
+        kind = ("easy", "slip", "hard")[int(rng.choice(3, p=[0.5, 0.2, 0.3]))]
+        row = {"easy": [truth] * 4, "slip": [truth, truth, w1, w2], "hard": [w1, w2, w3, truth]}[kind]
+        prompts.append(f"question {i} about topic {rng.integers(50)}? Options A B C D")
+        responses.append(row)
+        scores.append([float(a == truth) for a in row])
+    costs = np.tile([1e-4, 2e-4, 3e-4, 5e-3], (n, 1))
+    return OutcomeTable([f"v{i}" for i in range(n)], prompts, ["mcq"] * n, ["cheap1", "cheap2", "cheap3", "strong"],
+                        np.array(scores), costs, responses)
+
+
+def test_voted_escalation_beats_the_strong_model_exactly():
+    train, test = vote_table(300, seed=1), vote_table(200, seed=2)
+    params = {"stages": ["cheap1", "cheap2", "cheap3"]}
+    plain = fit_router(train, "cascade", embedder="hashing", params=params)
+    voted = fit_router(train, "cascade", embedder="hashing", params={**params, "vote": "weighted"})
+    everything = len(THRESHOLDS) - 1  # threshold above 1: every model consulted on every row
+    assert plain.option_q[0][everything] == pytest.approx(train.scores[:, 3].mean())
+    assert voted.option_q[0][everything] == pytest.approx(1.0)
+    assert voted.vote_unscorable == {"rows": train.n, "unscorable": 0}
+    emb = embed_prompts(voted, test.prompts)
+    q, _, _ = voted.points(test, emb, np.array([0.0])).means()
+    assert q[0] == pytest.approx(1.0)
+
+
+def test_voting_router_round_trips_and_rejects_unknown_modes(tmp_path):
+    train = vote_table(200, seed=3)
+    router = fit_router(train, "cascade", embedder="hashing", params={"vote": "weighted"})
+    back = load_router(save_router(router, tmp_path / "v.json"))
+    assert back.vote == "weighted"
+    emb = embed_prompts(back, train.prompts)
+    np.testing.assert_allclose(back.points(train, emb).quality, router.points(train, emb).quality)
+    with pytest.raises(RoutingError, match="vote"):
+        fit_router(train, "cascade", embedder="hashing", params={"vote": "majority"})
+
+
+def correlated_table(n: int = 300, seed: int = 0) -> OutcomeTable:
+    """Two cheap models that share their mistakes: on 30% of rows both give the same wrong answer
+    against a right strong model, on 20% both are right and the strong model slips. By log-odds
+    they outvote it (0.85 + 0.85 > 1.39), which is right less often than the strong model alone.
+    """
+    rng = np.random.default_rng(seed)
+    prompts, responses, scores = [], [], []
+    for i in range(n):
+        truth = "ABCD"[rng.integers(4)]
+        w1, w2, _ = [c for c in "ABCD" if c != truth]
+        kind = ("easy", "shared", "slip")[int(rng.choice(3, p=[0.5, 0.3, 0.2]))]
+        row = {"easy": [truth] * 3, "shared": [w1, w1, truth], "slip": [truth, truth, w2]}[kind]
+        prompts.append(f"question {i} about topic {rng.integers(50)}? Options A B C D")
+        responses.append(row)
+        scores.append([float(a == truth) for a in row])
+    return OutcomeTable([f"c{i}" for i in range(n)], prompts, ["mcq"] * n, ["cheap1", "cheap2", "strong"],
+                        np.array(scores), np.tile([1e-4, 2e-4, 5e-3], (n, 1)), responses)
+
+
+def test_shared_mistakes_give_the_final_model_the_last_word():
+    train = correlated_table(300, seed=4)
+    router = fit_router(train, "cascade", embedder="hashing",
+                        params={"stages": ["cheap1", "cheap2"], "vote": "weighted"})
+    everything = len(THRESHOLDS) - 1
+    # the naive vote would score 0.5 + 0.2 = 0.7; the learned weight of the final model keeps 0.8
+    assert router.option_q[0][everything] == pytest.approx(train.scores[:, 2].mean())
+    w = router.vote_weights[0]
+    assert w[2] > w[0] + w[1]
