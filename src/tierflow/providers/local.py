@@ -28,6 +28,7 @@ core this process may use), ``models`` (extra names -> ``.gguf`` paths).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import os
 import random
@@ -331,6 +332,10 @@ def _loaded_model(path: Path, n_ctx: int, n_threads: int) -> _LoadedModel:
     with _LOADED_LOCK:
         model = _LOADED.get(key)
         if model is None:
+            if not _LOADED:
+                # free models before interpreter teardown: llama-cpp's own finaliser fails
+                # ("'NoneType' object is not callable") once module globals are gone
+                atexit.register(unload_models)
             model = _LOADED[key] = _LoadedModel(path, n_ctx, n_threads)
         return model
 
