@@ -40,14 +40,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from tierflow._config_resources import _from_resources, is_resources_form
+from tierflow._config_yaml import _Ctx, _interpolate, _parse_yaml
 from tierflow.errors import ConfigError, MissingEnvVarError, Problem
 from tierflow.providers.base import ProviderSettings
 from tierflow.registry import ROLE_PATTERN, Registry, Target, parse_registry
 
-_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _ROLE_RE = re.compile(ROLE_PATTERN)
 WELL_KNOWN_PROVIDERS: dict[str, dict[str, Any]] = {
     "openai": {"kind": "openai", "base_url": "https://api.openai.com/v1", "api_key_env": "OPENAI_API_KEY"},
@@ -132,191 +132,6 @@ class ProjectConfig:
     @property
     def roles(self) -> list[str]:
         return [*self.registry.roles, *self.routed_roles]
-
-
-# --- YAML with line numbers --------------------------------------------------------------------
-
-
-def _line_index(node: yaml.Node, path: tuple, out: dict[tuple, int], problems: list[Problem],
-                source: str) -> None:
-    """Map every key path to its 1-based line; report duplicate keys (YAML keeps the last)."""
-    out.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        seen: set[Any] = set()
-        for key_node, value_node in node.value:
-            key = key_node.value
-            if key in seen:
-                problems.append(Problem(f"{source}:{key_node.start_mark.line + 1}: {_fmt(path + (key,))}",
-                                        "duplicate key (each key may appear once)"))
-            seen.add(key)
-            out[path + (key,)] = key_node.start_mark.line + 1
-            _line_index(value_node, path + (key,), out, problems, source)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _line_index(item, path + (i,), out, problems, source)
-
-
-def _fmt(path: tuple) -> str:
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
-
-
-class _Ctx:
-    """Collects problems, each located as ``file:line: field.path``."""
-
-    def __init__(self, source: str, lines: dict[tuple, int]) -> None:
-        self.source = source
-        self.lines = lines
-        self.problems: list[Problem] = []
-        self.resource_keys: list[str] = []
-        """In the resources form: the ``llm:<role>`` key of each model entry, for locations."""
-
-    def where(self, path: tuple) -> str:
-        probe = path
-        while probe and probe not in self.lines:
-            probe = probe[:-1]
-        line = self.lines.get(probe)
-        loc = f"{self.source}:{line}" if line else self.source
-        return f"{loc}: {_fmt(path)}" if path else loc
-
-    def add(self, path: tuple, message: str) -> None:
-        self.problems.append(Problem(self.where(path), message))
-
-    def add_validation(self, base: tuple, exc: ValidationError) -> None:
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            if err["type"] == "extra_forbidden":
-                self.add(base + loc, "unknown key")
-            elif err["type"] == "missing":
-                self.add(base + loc, "is required")
-            else:
-                self.add(base + loc, f"{err['msg']} (got {_safe_input(base + loc, err.get('input'))})")
-
-
-def _safe_input(path: tuple, value: Any) -> str:
-    if any(isinstance(p, str) and ("key" in p.lower() or "secret" in p.lower() or "token" in p.lower())
-           for p in path):
-        return "a value (hidden)"
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _parse_yaml(text: str, source: str) -> tuple[Any, dict[tuple, int], list[Problem]]:
-    problems: list[Problem] = []
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = f":{mark.line + 1}" if mark else ""
-        what = exc.problem or "invalid YAML"
-        if mark and "${" in text.splitlines()[min(mark.line, len(text.splitlines()) - 1)]:
-            what += ' (inside a {...} mapping, quote environment references: "${VAR}")'
-        raise ConfigError([Problem(f"{source}{line}", f"invalid YAML: {what}")], source=source) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError([Problem(source, f"invalid YAML: {type(exc).__name__}")], source=source) from None
-    lines: dict[tuple, int] = {}
-    if node is not None:
-        _line_index(node, (), lines, problems, source)
-    return data, lines, problems
-
-
-def _interpolate(value: Any, path: tuple, ctx: _Ctx, missing: list[str]) -> Any:
-    """Replace ``${VAR}`` / ``${VAR:-default}`` in every string, recording missing variables."""
-    if isinstance(value, str):
-        if "${" not in value:
-            return value
-
-        def sub(m: re.Match[str]) -> str:
-            name, default = m.group(1), m.group(2)
-            if name in os.environ:
-                return os.environ[name]
-            if default is not None:
-                return default
-            missing.append(name)
-            ctx.add(path, f"environment variable {name} is not set")
-            return ""
-
-        return _ENV_RE.sub(sub, value)
-    if isinstance(value, Mapping):
-        return {k: _interpolate(v, path + (k,), ctx, missing) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_interpolate(v, path + (i,), ctx, missing) for i, v in enumerate(value)]
-    return value
-
-
-# --- the resources.yaml form (seed 004) ---------------------------------------------------------
-
-_RESOURCE_CLASSES: dict[str, tuple[str, frozenset[str]]] = {
-    "OpenAIConfig": ("openai", frozenset({"base_url", "organization"})),
-    "AzureConfig": ("azure", frozenset({"azure_endpoint", "api_version", "azure_deployment", "base_url"})),
-    "GeminiConfig": ("gemini", frozenset({"project_id", "location", "base_url"})),
-    "AnthropicConfig": ("anthropic", frozenset({"base_url"})),
-}
-_RESOURCE_COMMON = frozenset({"_class", "model", "api_key", "temperature", "system_context"})
-
-
-def is_resources_form(data: Any) -> bool:
-    return isinstance(data, Mapping) and any(isinstance(k, str) and k.startswith("llm:") for k in data)
-
-
-def _from_resources(data: Mapping[str, Any], ctx: _Ctx) -> dict[str, Any]:
-    """Map ``llm:<name>`` resources onto ``providers`` + ``models`` (path names kept for errors)."""
-    providers: dict[str, dict[str, Any]] = {}
-    by_conn: dict[tuple, str] = {}
-    models: list[dict[str, Any]] = []
-    out: dict[str, Any] = {k: v for k, v in data.items() if k in ("reliability", "prices", "strict_cost")}
-    for key, spec in data.items():
-        if key in out:
-            continue
-        if not (isinstance(key, str) and key.startswith("llm:")):
-            ctx.add((key,), "unknown key: a resources file holds `llm:<role>` entries (and optionally "
-                            "reliability, prices, strict_cost)")
-            continue
-        role = key[4:]
-        if not isinstance(spec, Mapping):
-            ctx.add((key,), f"expected a mapping with _class and model, got {type(spec).__name__}")
-            continue
-        cls = spec.get("_class")
-        if cls not in _RESOURCE_CLASSES:
-            ctx.add((key, "_class"), f"{cls!r} is not supported; expected one of {sorted(_RESOURCE_CLASSES)}")
-            continue
-        kind, extra_keys = _RESOURCE_CLASSES[cls]
-        for k in spec:
-            if k not in _RESOURCE_COMMON and k not in extra_keys:
-                ctx.add((key, k), f"unknown key for {cls} (expected: "
-                                  f"{sorted((_RESOURCE_COMMON | extra_keys) - {'_class'})})")
-        if not spec.get("model"):
-            ctx.add((key, "model"), "is required")
-            continue
-        conn: dict[str, Any] = {"kind": kind}
-        base_url = spec.get("azure_endpoint") or spec.get("base_url")
-        if base_url:
-            conn["base_url"] = base_url
-        if spec.get("api_key"):
-            conn["api_key"] = spec["api_key"]
-        if spec.get("api_version"):
-            conn["api_version"] = spec["api_version"]
-        options = {k: spec[k] for k in ("project_id", "location", "organization", "azure_deployment") if k in spec}
-        if options:
-            conn["options"] = options
-        ident = (kind, conn.get("base_url"), conn.get("api_key"), conn.get("api_version"), repr(options))
-        name = by_conn.get(ident)
-        if name is None:
-            name = kind if kind not in providers else f"{kind}_{sum(p['kind'] == kind for p in providers.values()) + 1}"
-            by_conn[ident] = name
-            providers[name] = conn
-        entry = {"role": role, "ref": name, "model": spec["model"]}
-        for opt in ("temperature", "system_context"):
-            if opt in spec:
-                entry[opt] = spec[opt]
-        models.append(entry)
-        ctx.resource_keys.append(key)
-    out["providers"] = providers
-    out["models"] = models
-    return out
 
 
 # --- loading ------------------------------------------------------------------------------------

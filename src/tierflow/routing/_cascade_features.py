@@ -1,0 +1,122 @@
+"""The cascade's view of a table of recorded outcomes, and the features of a set of consulted stages.
+
+After consulting some cheap models, the cascade forms a candidate answer (plurality by extracted
+answer, or the weighted vote) and describes it with task-agnostic features (agreement, kNN prior,
+the candidate response itself) for the confidence estimator. Private to
+:mod:`tierflow.routing.cascade`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tierflow.routing.answers import (
+    CodeVerifier,
+    extract_answer,
+    extract_code,
+    response_features,
+)
+from tierflow.routing.outcomes import OutcomeTable
+from tierflow.routing.routers import _fill_costs, prompt_features
+from tierflow.routing.vote import vote_quality, weighted_vote
+
+
+class _Context:
+    """Everything the stage features need about a table: priors, answers, verdicts, costs."""
+
+    def __init__(self, table: OutcomeTable, prior: np.ndarray, verify: bool) -> None:
+        self.table, self.prior = table, prior
+        self.scores = np.nan_to_num(table.scores, nan=0.0)
+        self.costs = _fill_costs(table)
+        m = len(table.models)
+        resp = table.responses or [[None] * m for _ in range(table.n)]
+        self.answers = [[extract_answer(r) for r in row] for row in resp]
+        verifier = CodeVerifier() if verify else None
+        self._resp_feats: dict[tuple[int, int], np.ndarray] = {}
+        self._verifier = verifier
+        self._resp = resp
+        self.prompt_feats = np.array([prompt_features(p) for p in table.prompts])
+        self.vote_w: np.ndarray | None = None  # (n, m) vote weights when answers are voted on
+
+    @staticmethod
+    def subset(ctx: _Context, rows: np.ndarray) -> _Context:
+        """A view of ``ctx`` restricted to ``rows`` (shares the verifier; recomputes nothing heavy)."""
+        sub = object.__new__(_Context)
+        sub.table, sub.prior = ctx.table.subset(rows), ctx.prior[rows]
+        sub.scores, sub.costs = ctx.scores[rows], ctx.costs[rows]
+        sub.answers = [ctx.answers[i] for i in rows]
+        sub._verifier, sub._resp = ctx._verifier, [ctx._resp[i] for i in rows]
+        sub.prompt_feats = ctx.prompt_feats[rows]
+        sub._resp_feats = {}
+        sub.vote_w = None if ctx.vote_w is None else ctx.vote_w[rows]
+        return sub
+
+    def response_feats(self, i: int, j: int) -> np.ndarray:
+        key = (i, j)
+        if key not in self._resp_feats:
+            r = self._resp[i][j]
+            verdict = None
+            if self._verifier is not None and r is not None and extract_code(r) is not None:
+                verdict = self._verifier.verify(self.table.prompts[i], r)
+            self._resp_feats[key] = response_features(self.table.prompts[i], r, verdict)
+        return self._resp_feats[key]
+
+
+def _stage_features(ctx: _Context, stages: list[int], final: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the features after consulting ``stages`` and the candidate's score (the
+    plurality answer's model, or the weighted vote's answer when ``ctx.vote_w`` is set)."""
+    if ctx.vote_w is not None:
+        return _voted_stage_features(ctx, stages, final)
+    k = len(stages)
+    rows, cands = [], []
+    for i in range(ctx.table.n):
+        groups: dict[str, list[int]] = {}
+        for j in stages:
+            a = ctx.answers[i][j]
+            groups.setdefault(a if a is not None else f"\0{j}", []).append(j)
+        def weight(members: list[int]) -> tuple[int, float]:
+            return len(members), float(sum(ctx.prior[i, j] for j in members))
+        best_key = max(groups, key=lambda g: weight(groups[g]))
+        members = groups[best_key]
+        cand = max(members, key=lambda j: ctx.prior[i, j])
+        count, wsum = weight(members)
+        total = float(sum(ctx.prior[i, j] for j in stages)) or 1e-9
+        pri = ctx.prior[i, stages]
+        base = [count / k, float(count == k and k > 1), len(groups) / k, wsum / total,
+                ctx.prior[i, cand], ctx.prior[i, final], pri.max(), pri.mean(),
+                float(best_key.startswith("\0"))]
+        agree = [float(j in members) for j in stages]  # which models back the candidate
+        agree += [float(ctx.answers[i][a] is not None and ctx.answers[i][a] == ctx.answers[i][b])
+                  for x, a in enumerate(stages) for b in stages[x + 1:]]  # which pairs agree
+        rows.append(np.concatenate([base, agree, ctx.prompt_feats[i], ctx.response_feats(i, cand)]))
+        cands.append(cand)
+    return np.array(rows), ctx.scores[np.arange(ctx.table.n), np.array(cands, dtype=int)]
+
+
+def _voted_stage_features(ctx: _Context, stages: list[int], final: int) -> tuple[np.ndarray, np.ndarray]:
+    """Like :func:`_stage_features`, with the weighted vote's answer as the candidate and its
+    weight share and margin as features (see :mod:`tierflow.routing.vote`)."""
+    assert ctx.vote_w is not None
+    k = len(stages)
+    rows, quality = [], []
+    for i in range(ctx.table.n):
+        v = weighted_vote(ctx.answers[i], stages, ctx.vote_w[i], ctx.prior[i])
+        cand = max(v.members, key=lambda j: ctx.prior[i, j])
+        pri = ctx.prior[i, stages]
+        base = [len(v.members) / k, float(len(v.members) == k and k > 1), v.n_answers / k, v.share, v.margin,
+                ctx.prior[i, cand], ctx.prior[i, final], pri.max(), pri.mean(), float(v.answer is None)]
+        agree = [float(j in v.members) for j in stages]
+        rows.append(np.concatenate([base, agree, ctx.prompt_feats[i], ctx.response_feats(i, cand)]))
+        quality.append(vote_quality(v, ctx.scores[i]))
+    return np.array(rows), np.array(quality)
+
+
+def _final_quality(ctx: _Context, stages: list[int], final: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the score returned on escalation and whether it could not be scored by answer:
+    the final model's own score, or with voting the vote of every consulted model."""
+    if ctx.vote_w is None:
+        return ctx.scores[:, final], np.zeros(ctx.table.n, bool)
+    voters = list(dict.fromkeys(stages + [final]))
+    votes = [weighted_vote(ctx.answers[i], voters, ctx.vote_w[i], ctx.prior[i]) for i in range(ctx.table.n)]
+    return (np.array([vote_quality(v, ctx.scores[i]) for i, v in enumerate(votes)]),
+            np.array([v.answer is None for v in votes]))
