@@ -24,8 +24,9 @@ reliability: {max_retries: 2}
 
 def test_adds_a_role_with_a_fallback_and_keeps_the_rest(tmp_path: Path) -> None:
     cfg = tmp_path / "tierflow.yaml"
-    cfg.write_text(CONFIG)
-    res = write_role(cfg, "planner", "xai/grok-4.3", "openai/gpt-5")
+    cfg.write_text(CONFIG.replace("providers:\n", "providers:\n  xai: {kind: openai, base_url: 'https://api.x.ai/v1'}\n", 1))
+    # the first fallback's provider is not declared: the next one is written instead
+    res = write_role(cfg, "planner", "xai/grok-4.3", ["mistral/mistral-large", "openai/gpt-5"])
     doc = yaml.safe_load(cfg.read_text())
     assert doc["providers"]["openai"]["api_key"] == "${OPENAI_API_KEY}"  # not expanded, not lost
     assert doc["reliability"] == {"max_retries": 2}
@@ -36,7 +37,18 @@ def test_adds_a_role_with_a_fallback_and_keeps_the_rest(tmp_path: Path) -> None:
     assert reg.roles == ["primary", "orchestrator", "planner"]
     assert not res.replaced
     assert any("comments" in n for n in res.notes)
-    assert any("['xai']" in n and "providers" in n for n in res.notes)  # openai is well-known
+
+
+def test_a_model_whose_provider_the_config_cannot_call_is_refused(tmp_path: Path) -> None:
+    cfg = tmp_path / "tierflow.yaml"
+    cfg.write_text(CONFIG)
+    before = cfg.read_bytes()
+    with pytest.raises(ConfigError, match="provider 'xai' of 'xai/grok-4.3' is not declared"):
+        write_role(cfg, "planner", "xai/grok-4.3", "openai/gpt-5")
+    assert cfg.read_bytes() == before
+    res = write_role(cfg, "planner", "openai/gpt-5", ["mistral/mistral-large"])  # no callable fallback
+    assert "fallback" not in res.entry
+    assert any("no fallback written" in n and "mistral/mistral-large" in n for n in res.notes)
 
 
 def test_google_slugs_use_the_gemini_provider_unless_google_is_declared(tmp_path: Path) -> None:

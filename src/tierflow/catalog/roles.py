@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,8 +95,14 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise ConfigError([Problem(str(path), f"cannot be written ({exc.strerror}); file left unchanged")]) from exc
 
 
-def write_role(config: Path | str, role: str, model: str, fallback: str | None = None) -> WriteResult:
-    """Put ``role -> model`` (a ``provider/model`` slug, plus an optional fallback slug) into ``config``."""
+def write_role(config: Path | str, role: str, model: str,
+               fallback: str | Sequence[str] | None = None) -> WriteResult:
+    """Put ``role -> model`` (a ``provider/model`` slug) into ``config``, leaving it valid.
+
+    ``fallback`` is a slug, or slugs in order of preference: the first whose provider the config
+    can call (declared under ``providers:`` or known without a declaration) is written. A model
+    whose provider the config cannot call is refused, and the file is left unchanged.
+    """
     import yaml
 
     path = Path(config)
@@ -109,11 +116,20 @@ def write_role(config: Path | str, role: str, model: str, fallback: str | None =
         raise ConfigError([Problem(f"{path}: models", "expected a list of model entries; file left unchanged")])
     providers = doc.get("providers")
     declared = set(providers) if isinstance(providers, dict) else set()
+    callable_refs = declared | _known_providers()
     target = _target(model, "model")
     entry: dict[str, Any] = {"role": role, "ref": _ref(target.ref, declared), "model": target.model}
-    if fallback:
-        fb = _target(fallback, "fallback")
-        entry["fallback"] = [{"ref": _ref(fb.ref, declared), "model": fb.model}]
+    if entry["ref"] not in callable_refs:
+        raise ConfigError([Problem(f"{path}: providers", f"provider {entry['ref']!r} of {model!r} is not "
+                                   f"declared; add it under providers: (kind, base_url, api_key) and run "
+                                   f"the command again; file left unchanged")])
+    skipped: list[str] = []
+    for slug in [fallback] if isinstance(fallback, str) else list(fallback or []):
+        fb = _target(slug, "fallback")
+        if _ref(fb.ref, declared) in callable_refs:
+            entry["fallback"] = [{"ref": _ref(fb.ref, declared), "model": fb.model}]
+            break
+        skipped.append(slug)
     index = next((i for i, e in enumerate(models) if isinstance(e, dict) and e.get("role") == role), None)
     new_models = list(models)
     if index is None:
@@ -127,11 +143,9 @@ def write_role(config: Path | str, role: str, model: str, fallback: str | None =
     result = WriteResult(path=path, entry=entry, replaced=index is not None)
     if any(line.lstrip().startswith("#") or " #" in line for line in text.splitlines()):
         result.notes.append("comments in the file were not kept (PyYAML drops them)")
-    refs = {entry["ref"], *(f["ref"] for f in entry.get("fallback", []))}
-    missing = sorted(r for r in refs if r not in declared | _known_providers())
-    if missing:
-        result.notes.append(f"provider(s) {missing} are not declared under providers: in {path}; add them "
-                            "(kind, base_url, api_key) before calling the role")
+    if skipped and "fallback" not in entry:
+        result.notes.append(f"no fallback written: the providers of {skipped[:3]} are not declared under "
+                            f"providers: in {path}")
     atomic_write_text(path, yaml.safe_dump(new_doc, sort_keys=False, allow_unicode=True))
     return result
 

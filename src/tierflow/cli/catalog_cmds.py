@@ -184,13 +184,15 @@ def _write_pick(config: Path, role: str, model: str | None, everyone: list[Any],
         else:
             raise CatalogError([Problem("--write-role", f"no model qualifies, nothing written; {config} "
                                                         "left unchanged")])
-        fb = next((c for c in everyone if c.provider != chosen_provider), None)
-        return write_role(config, role, chosen_slug, fb.slug if fb else None), fb
+        others = [c.slug for c in everyone if c.provider != chosen_provider]
+        return write_role(config, role, chosen_slug, others)
 
-    result, fb = _run(_do)
+    result = _run(_do)
     con = Console(highlight=False)
     verb = "replaced" if result.replaced else "added"
-    fb_text = f", fallback {fb.slug} (a different provider)" if fb else ", no fallback from another provider qualifies"
+    written = result.entry.get("fallback")
+    fb_text = (f", fallback {written[0]['ref']}/{written[0]['model']} (a different provider)" if written
+               else ", no fallback from another provider")
     con.print(f"{verb} role [bold]{escape(role)}[/] in {escape(str(result.path))}: "
               f"{escape(result.entry['ref'])}/{escape(result.entry['model'])}{escape(fb_text)}")
     for note in result.notes:
