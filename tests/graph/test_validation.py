@@ -223,3 +223,50 @@ def test_ir_refs_from_flow_files_get_the_same_diagnostics() -> None:
     with pytest.raises(GraphBuildError) as info:
         Engine(module)
     assert "no node 'prompt'" in str(info.value) and "known nodes: ['llm', 'p']" in str(info.value)
+
+
+def _arms_by_edge_removal(module, plain):
+    """The definition of branch arms, computed the slow way: a node is on arm (b, t) when removing
+    the edge b -> t makes it unreachable from START."""
+    from tierflow.graph.validation import _reach, branch_targets
+
+    reachable = _reach(START_ID, plain)
+    owned = {n: {} for n in plain}
+    for node in module.nodes:
+        if node.kind != "branch" or node.id not in reachable:
+            continue
+        for target in branch_targets(node):
+            for n in reachable - _reach(START_ID, plain, skip=(node.id, target)):
+                if n != node.id:
+                    owned[n][node.id] = target
+    return owned
+
+
+def test_branch_arms_match_their_definition_on_random_graphs() -> None:
+    import random
+
+    from tierflow.graph.validation import arms, successors
+    from tierflow.ir import IREdge, IRModule, IRNode
+
+    rng = random.Random(11)
+    checked_arms = 0
+    for _ in range(300):
+        ids = [f"n{i}" for i in range(rng.randint(3, 30))]
+        nodes, edges = [IRNode(START_ID, "entry"), IRNode(END_ID, "exit")], []
+        for i, nid in enumerate(ids):
+            later = ids[i + 1:]
+            if len(later) >= 2 and rng.random() < 0.3:
+                a, b = rng.sample(later, 2)
+                nodes.append(IRNode(nid, "branch", config={"cases": [{"when": {"op": "const", "value": True},
+                                                                        "target": a}], "otherwise": b}))
+            else:
+                nodes.append(IRNode(nid, "code"))
+            edges += [IREdge(nid, t) for t in rng.sample(later, min(len(later), rng.choice([0, 1, 2])))]
+            edges.append(IREdge(nid, END_ID))
+        edges += [IREdge(START_ID, t) for t in rng.sample(ids, min(2, len(ids)))]
+        module = IRModule("random", [], nodes, edges)
+        plain = {k: [t for t, _ in v] for k, v in successors(module).items()}
+        expected = _arms_by_edge_removal(module, plain)
+        assert arms(module, plain) == expected
+        checked_arms += sum(len(v) for v in expected.values())
+    assert checked_arms > 100  # the random graphs really exercise branch arms

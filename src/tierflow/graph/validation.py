@@ -123,20 +123,48 @@ def _find_cycle(plain: dict[str, list[str]]) -> list[str] | None:
     return None
 
 
+def _topological(plain: dict[str, list[str]]) -> list[str]:
+    """The nodes of an acyclic ``plain`` graph, each after all of its predecessors (Kahn)."""
+    indegree = dict.fromkeys(plain, 0)
+    for targets in plain.values():
+        for t in targets:
+            indegree[t] += 1
+    ready = [n for n, d in indegree.items() if d == 0]
+    order: list[str] = []
+    while ready:
+        n = ready.pop()
+        order.append(n)
+        for t in plain[n]:
+            indegree[t] -= 1
+            if indegree[t] == 0:
+                ready.append(t)
+    return order
+
+
 def arms(module: IRModule, plain: dict[str, list[str]]) -> dict[str, dict[str, str]]:
-    """node -> {branch id: arm target}: the branch arms every path from START to it goes through."""
+    """node -> {branch id: arm target}: the branch arms every path from START to it goes through.
+
+    One pass in topological order (``plain`` is acyclic here): a node's arms are those shared
+    by every reachable predecessor, plus the arm the edge from a branch predecessor is.
+    """
     reachable = _reach(START_ID, plain)
+    arm_targets = {n.id: set(branch_targets(n)) for n in module.nodes if n.kind == "branch"}
     owned: dict[str, dict[str, str]] = {n: {} for n in plain}
-    for node in module.nodes:
-        if node.kind != "branch" or node.id not in reachable:
+    preds: dict[str, list[str]] = {n: [] for n in plain}
+    for src, targets in plain.items():
+        if src in reachable:
+            for t in dict.fromkeys(targets):
+                preds[t].append(src)
+    for n in _topological(plain):
+        if n == START_ID or n not in reachable:
             continue
-        for target in branch_targets(node):
-            if target not in plain:
-                continue
-            without = _reach(START_ID, plain, skip=(node.id, target))
-            for n in reachable - without:
-                if n != node.id:
-                    owned[n][node.id] = target
+        shared: dict[str, str] | None = None
+        for p in preds[n]:
+            through = dict(owned[p])
+            if n in arm_targets.get(p, ()):
+                through[p] = n
+            shared = through if shared is None else {b: t for b, t in shared.items() if through.get(b) == t}
+        owned[n] = shared or {}
     return owned
 
 
@@ -169,9 +197,12 @@ def validate(module: IRModule) -> list[Problem]:
             add(Problem(f"edge {e.source} >> START", "nothing can flow into START"))
         if e.source == END_ID:
             add(Problem(f"edge END >> {e.target}", "nothing can flow out of END"))
+    edges_from: dict[str, list[str]] = {}
+    for e in module.edges:
+        edges_from.setdefault(e.source, []).append(e.target)
     for n in module.nodes:
         if n.kind == "branch":
-            problems += _branch_problems(n, by_id, known, module)
+            problems += _branch_problems(n, by_id, known, edges_from.get(n.id, []))
     succ = successors(module)
     plain = {k: [t for t, _ in v if t in by_id] for k, v in succ.items()}
     preds: dict[str, list[tuple[str, bool]]] = {k: [] for k in by_id}
@@ -200,7 +231,7 @@ def validate(module: IRModule) -> list[Problem]:
             add(Problem(f"node {n.id!r}", f"has no path to END; add `{n.id} >> END` or connect it "
                         "to a later node"))
     if cycle is None:
-        problems += _data_problems(module, by_id, known, reverse)
+        problems += _data_problems(module, by_id, known, reverse, plain)
         arm_map = arms(module, plain)
         problems += _join_problems(module, preds, arm_map)
         problems += _writer_problems(module, arm_map)
@@ -208,10 +239,10 @@ def validate(module: IRModule) -> list[Problem]:
 
 
 def _branch_problems(n: IRNode, by_id: dict[str, IRNode], known: list[str],
-                     module: IRModule) -> list[Problem]:
+                     edge_targets: list[str]) -> list[Problem]:
     problems: list[Problem] = []
     chosen = set(branch_targets(n))
-    wired = [e.target for e in module.edges if e.source == n.id and e.target in by_id]
+    wired = [t for t in edge_targets if t in by_id]
     # An unknown target most likely means one of the branch's own unselected successors.
     candidates = [t for t in wired if t not in chosen] or [k for k in known if k != n.id]
     cases = n.config.get("cases", [])
@@ -226,23 +257,37 @@ def _branch_problems(n: IRNode, by_id: dict[str, IRNode], known: list[str],
     if other is not None and other not in by_id:
         problems.append(Problem(f"branch {n.id!r} otherwise", f"targets unknown node {other!r}"
                                 f"{_suggest(str(other), candidates, 0.4)}"))
-    for e in module.edges:
-        if e.source == n.id and e.target in by_id and e.target not in chosen:
-            problems.append(Problem(f"edge {n.id} >> {e.target}", f"branch {n.id!r} never selects "
-                                    f"{e.target!r}; add .if_(condition, {e.target!r}) or "
-                                    f".otherwise({e.target!r}), or remove the edge"))
+    for target in wired:
+        if target not in chosen:
+            problems.append(Problem(f"edge {n.id} >> {target}", f"branch {n.id!r} never selects "
+                                    f"{target!r}; add .if_(condition, {target!r}) or "
+                                    f".otherwise({target!r}), or remove the edge"))
     return problems
 
 
+def _ancestors(plain: dict[str, list[str]], reverse: dict[str, list[str]]) -> dict[str, int]:
+    """node -> bit set (by position in ``plain``) of the nodes that run before it; ``plain`` is acyclic."""
+    index = {n: i for i, n in enumerate(plain)}
+    bits: dict[str, int] = {}
+    for n in _topological(plain):
+        acc = 1 << index[n]  # a node counts as its own ancestor
+        for p in reverse.get(n, ()):
+            acc |= bits.get(p, 0)
+        bits[n] = acc
+    return bits
+
+
 def _data_problems(module: IRModule, by_id: dict[str, IRNode], known: list[str],
-                   reverse: dict[str, list[str]]) -> list[Problem]:
+                   reverse: dict[str, list[str]], plain: dict[str, list[str]]) -> list[Problem]:
     problems: list[Problem] = []
+    index = {n: i for i, n in enumerate(plain)}
+    ancestor_bits = _ancestors(plain, reverse)
     for n in module.nodes:
         refs = [(f"input {name!r}", r) for name, v in n.inputs.items() for r in input_refs(v)]
         if n.kind == "branch":
             for i, case in enumerate(n.config.get("cases", [])):
                 refs += [(f"case {i} condition", r) for r in condition_refs(case.get("when"))]
-        ancestors: set[str] | None = None
+        ancestors = ancestor_bits.get(n.id, 0)
         for where, ref in refs:
             if ref.node == PARENT_ID:
                 continue
@@ -255,9 +300,7 @@ def _data_problems(module: IRModule, by_id: dict[str, IRNode], known: list[str],
             if keys is not None and ref.key not in keys:
                 problems.append(Problem(label, f"reads {ref.node}[{ref.key!r}] but node {ref.node!r}"
                                         f" produces only {sorted(keys)}"))
-            if ancestors is None:
-                ancestors = _reach(n.id, reverse)
-            if ref.node not in ancestors:
+            if not (ancestors >> index[ref.node]) & 1:
                 problems.append(Problem(label, f"reads {ref.node}[{ref.key!r}] but {ref.node!r} does "
                                         f"not run before {n.id!r}; add an edge path "
                                         f"`{ref.node} >> ... >> {n.id}`"))
