@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from tierflow.calls import Client
+from tierflow.patterns import Cascade
+from tierflow.patterns.confidence import SchemaValid
 from tierflow.testing import LLMTestServer
 
 _MATH = ["What is {a} plus {b}?", "Compute {a} times {b}.", "What is {a} minus {b}?"]
@@ -45,7 +48,7 @@ def server():
     srv.stop()
 
 
-def test_call_on_a_routed_role_dispatches_by_the_router(tmp_path: Path, server: LLMTestServer) -> None:
+def _routed_config(tmp_path: Path, server: LLMTestServer) -> Path:
     _outcomes(tmp_path / "outcomes.jsonl")
     fit = _cli("route", "fit", str(tmp_path / "outcomes.jsonl"), "-o", str(tmp_path / "auto.json"),
                "--kind", "knn", "--embedder", "hashing", "--split", "all", "--target-quality", "1.0")
@@ -60,9 +63,14 @@ models:
 prices:
   "srv/*": {{input_per_mtok: 1, output_per_mtok: 2}}
 """, encoding="utf-8")
+    return tmp_path / "tierflow.yaml"
+
+
+def test_call_on_a_routed_role_dispatches_by_the_router(tmp_path: Path, server: LLMTestServer) -> None:
+    config = _routed_config(tmp_path, server)
     answers = {}
     for name, prompt in (("math", "What is 40 plus 7?"), ("poem", "Write a poem about the harbour.")):
-        out = _cli("call", "--config", str(tmp_path / "tierflow.yaml"), "--role", "auto", "--json", prompt)
+        out = _cli("call", "--config", str(config), "--role", "auto", "--json", prompt)
         assert out.returncode == 0, out.stderr
         answers[name] = json.loads(out.stdout)
     assert answers["math"]["model_used"] == "srv/small-model"
@@ -73,3 +81,22 @@ prices:
         assert {decision["chosen_role"], decision["runner_up"]} == {"fast", "primary"}
         assert 0.0 <= decision["predicted_quality"] <= 1.0 and decision["predicted_cost"] > 0
     assert server.count("small-model") == 1 and server.count("big-model") == 1
+
+
+async def test_cascade_routing_starts_from_the_routers_choice(tmp_path: Path) -> None:
+    async with LLMTestServer() as srv:
+        config = _routed_config(tmp_path, srv)
+        # the confidence signal: the answer must be a JSON object (the test server's echo is not)
+        cascade = Cascade(roles=["fast", "primary"], start_from="auto",
+                          signal=SchemaValid({"type": "object"}))
+        async with Client.from_config(config) as client:
+            math = await cascade.run("What is 40 plus 7?", client=client)
+            poem = await cascade.run("Write a poem about the harbour.", client=client)
+    # arithmetic: the router picks the cheap role, its answer fails the check, the cascade escalates
+    assert math.details["decision"]["chosen_role"] == "fast"
+    assert [c.model_used for c in math.calls] == ["srv/small-model", "srv/big-model"]
+    assert math.escalated and "router 'auto' chose 'fast'" in math.reason
+    # a poem: the router picks the strong role and the cascade starts there (one call, no cheap try)
+    assert poem.details["decision"]["chosen_role"] == "primary"
+    assert [c.model_used for c in poem.calls] == ["srv/big-model"] and not poem.escalated
+    assert srv.count("small-model") == 1 and srv.count("big-model") == 2

@@ -171,6 +171,16 @@ class Client:
             self._portal = _Portal()
         return self._portal.run(coro)
 
+    async def adecide(self, target: str, messages: list[Message] | str) -> dict[str, Any] | None:
+        """What a routed role would choose for ``messages`` (None for a plain role); no model is called."""
+        plan = self.planner.plan(target)
+        if plan.router is None:
+            return None
+        chosen = plan.router.choose(messages)
+        if asyncio.iscoroutine(chosen):
+            chosen = await chosen
+        return _as_dict(chosen)
+
     # --- internals ------------------------------------------------------------------------------
 
     async def _resolve(self, target: str, messages: Any, fallback: Sequence[str] | None

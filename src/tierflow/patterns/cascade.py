@@ -21,6 +21,10 @@ class Cascade(Pattern):
     ``threshold`` is a number, or a mapping ``class -> threshold`` with ``classify(messages) ->
     class`` (a missing class uses ``"default"``). ``on_unknown``: what to do when the signal
     cannot score (no logprobs): ``"escalate"`` (default) or ``"accept"``.
+
+    ``start_from`` names a routed role (``{role: auto, router: ...}`` in the config): the cascade
+    then starts at the role that router chooses for the request, and escalates from there on
+    low confidence (cascade routing); the router's decision is in the result's details.
     """
 
     pattern_name = "cascade"
@@ -29,7 +33,7 @@ class Cascade(Pattern):
                  roles: Sequence[str] | None = None, signal: Signal | str = "logprobs",
                  threshold: float | Mapping[str, float] = 0.7,
                  classify: Callable[[list[Message]], str] | None = None,
-                 on_unknown: str = "escalate", **kwargs: Any) -> None:
+                 on_unknown: str = "escalate", start_from: str | None = None, **kwargs: Any) -> None:
         self.roles = list(roles) if roles else [cheap, strong]
         if len(self.roles) < 2:
             raise ValueError("a cascade needs at least two roles (cheap first)")
@@ -39,6 +43,7 @@ class Cascade(Pattern):
         if on_unknown not in ("escalate", "accept"):
             raise ValueError("on_unknown is 'escalate' or 'accept'")
         self.on_unknown = on_unknown
+        self.start_from = start_from
         super().__init__(name, **kwargs)
 
     def _threshold(self, messages: list[Message]) -> tuple[str, float]:
@@ -56,13 +61,16 @@ class Cascade(Pattern):
             params["logprobs"] = True
         calls: list[CallResult] = []
         steps: list[dict[str, Any]] = []
-        for i, role in enumerate(self.roles):
+        roles, decision = await self._ladder(messages, client)
+        for i, role in enumerate(roles):
             result = await client.acall(role, messages, **params)
             calls.append(result)
-            last = i == len(self.roles) - 1
+            last = i == len(roles) - 1
             if last:
                 score: float | None = None
                 why = f"answered by {role!r}, the last role of the cascade"
+                if decision is not None and len(roles) == 1:
+                    why = f"router {self.start_from!r} chose {role!r}, the last role of the cascade"
             else:
                 score, extra = await self.signal.score(client, role, messages, result, params)
                 calls += extra
@@ -77,16 +85,31 @@ class Cascade(Pattern):
                     steps.append({"role": role, "model": result.model_used, "confidence": score,
                                   "reason": why})
                     continue
-            reason = "; ".join([s["reason"] + " -> escalated" for s in steps] + [why])
+            routed = [] if decision is None else [f"router {self.start_from!r} chose "
+                                                  f"{decision.get('chosen_role')!r}"]
+            reason = "; ".join(routed + [s["reason"] + " -> escalated" for s in steps] + [why])
             return PatternResult(content=result.text, model_used=result.model_used, role=role,
                                  reason=reason, confidence=score, escalated=bool(steps), calls=calls,
                                  details={"class": cls, "threshold": threshold, "escalations": steps,
-                                          "signal": self.signal.name})
+                                          "signal": self.signal.name, "decision": decision})
         raise AssertionError("unreachable: the last role always answers")  # pragma: no cover
+
+    async def _ladder(self, messages: list[Message], client: Any) -> tuple[list[str], dict[str, Any] | None]:
+        """The roles to try, from the router's choice when ``start_from`` is set."""
+        if self.start_from is None:
+            return self.roles, None
+        decision = await client.adecide(self.start_from, messages)
+        if decision is None:
+            raise ValueError(f"cascade {self.name!r}: start_from={self.start_from!r} is not a routed role")
+        chosen = decision.get("chosen_role")
+        start = self.roles.index(chosen) if chosen in self.roles else 0
+        return self.roles[start:], decision
 
     def config(self) -> dict[str, Any]:
         cfg: dict[str, Any] = {"roles": self.roles, "signal": self.signal.name,
                                "threshold": self.threshold, "on_unknown": self.on_unknown}
+        if self.start_from is not None:
+            cfg["start_from"] = self.start_from
         if self.classify is not None:
             cfg["classify"] = callable_name(self.classify)
         return cfg
