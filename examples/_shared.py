@@ -1,11 +1,13 @@
-"""Helpers shared by the seed-004 examples: the example config and a per-node trace."""
+"""Helpers shared by the seed-004 examples: the example config, a runner, a per-node trace."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tierflow.calls import Client
-from tierflow.engine import RunResult
+from tierflow.engine import Engine, RunResult
 
 CONFIG = Path(__file__).with_name("tierflow.yaml")
 
@@ -27,3 +29,22 @@ def print_trace(result: RunResult) -> None:
               f"{rec.input_tokens:>4} in {rec.output_tokens:>4} out  {cost}")
     total = "unknown" if result.cost_usd is None else f"${result.cost_usd:.6f}"
     print(f"    total: {result.duration_s:.2f} s, {result.tokens} tokens, {total}")
+
+
+async def run_queries(graph: Any, queries: list[str], client: Client | None,
+                      show: Callable[[str, RunResult], None]) -> list[RunResult]:
+    """Run ``graph`` once per query, ``show`` each result with its trace; closes a client it made."""
+    own = client is None
+    client = client or example_client()
+    engine = Engine(graph, client=client)
+    results = []
+    try:
+        for query in queries:
+            result = await engine.run(inputs={"query": query})
+            show(query, result)
+            print_trace(result)
+            results.append(result)
+    finally:
+        if own:
+            await client.aclose()
+    return results

@@ -10,9 +10,9 @@ import asyncio
 import sys
 from collections import Counter
 
-from _shared import example_client, print_trace
+from _shared import run_queries
 
-from tierflow.engine import Engine, RunResult
+from tierflow.engine import RunResult
 from tierflow.graph import END, PARENT, START, CodeNode, GraphNode, LLMNode, PromptNode
 
 with GraphNode(name="ensemble-pipeline") as graph:
@@ -63,22 +63,13 @@ def majority_vote(responses: list[str]) -> dict:
 QUERIES = ["What is the capital of France?"]
 
 
+def _show(query: str, result: RunResult) -> None:
+    print(f"Query: {query}\n  Response: {result['response'].strip()!r}  "
+          f"confidence {result['confidence']:.2f} ({result.get('agreement')} agreement)")
+
+
 async def main(queries: list[str] | None = None, client=None) -> list[RunResult]:
-    own = client is None
-    client = client or example_client()
-    engine = Engine(graph, client=client)
-    results = []
-    try:
-        for query in queries or QUERIES:
-            result = await engine.run(inputs={"query": query})
-            print(f"Query: {query}\n  Response: {result['response'].strip()!r}  "
-                  f"confidence {result['confidence']:.2f} ({result.get('agreement')} agreement)")
-            print_trace(result)
-            results.append(result)
-    finally:
-        if own:
-            await client.aclose()
-    return results
+    return await run_queries(graph, queries or QUERIES, client, _show)
 
 
 if __name__ == "__main__":

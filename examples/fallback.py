@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from _shared import example_client, print_trace
+from _shared import run_queries
 
-from tierflow.engine import Engine, RunResult
+from tierflow.engine import RunResult
 from tierflow.graph import END, PARENT, START, GraphNode, LLMNode, PromptNode
 
 with GraphNode(name="fallback-pipeline") as graph:
@@ -37,25 +37,16 @@ with GraphNode(name="fallback-pipeline") as graph:
 QUERIES = ["Hello"]
 
 
+def _show(query: str, result: RunResult) -> None:
+    print(f"Query: {query}\n  Response: {result['response'].strip()}")
+    print(f"  Model used: {result['model_used']}")
+    for attempt in result.values["llm"]["call"].attempts:
+        print(f"    tried {attempt.target:<40} {attempt.outcome}"
+              + (f" ({attempt.error})" if attempt.error else ""))
+
+
 async def main(queries: list[str] | None = None, client=None) -> list[RunResult]:
-    own = client is None
-    client = client or example_client()
-    engine = Engine(graph, client=client)
-    results = []
-    try:
-        for query in queries or QUERIES:
-            result = await engine.run(inputs={"query": query})
-            print(f"Query: {query}\n  Response: {result['response'].strip()}")
-            print(f"  Model used: {result['model_used']}")
-            for attempt in result.values["llm"]["call"].attempts:
-                print(f"    tried {attempt.target:<40} {attempt.outcome}"
-                      + (f" ({attempt.error})" if attempt.error else ""))
-            print_trace(result)
-            results.append(result)
-    finally:
-        if own:
-            await client.aclose()
-    return results
+    return await run_queries(graph, queries or QUERIES, client, _show)
 
 
 if __name__ == "__main__":

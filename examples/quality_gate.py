@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from _shared import example_client, print_trace
+from _shared import run_queries
 
-from tierflow.engine import Engine, RunResult
+from tierflow.engine import RunResult
 from tierflow.graph import (
     END,
     PARENT,
@@ -101,22 +101,13 @@ Respond with only a number.""",
 QUERIES = ["Why is the sky blue?"]
 
 
+def _show(query: str, result: RunResult) -> None:
+    print(f"Query: {query}\n  Quality score of the fast answer: {result['quality_score']}")
+    print(f"  Model used: {result['model_used']}\n  Response: {result['response'].strip()}")
+
+
 async def main(queries: list[str] | None = None, client=None) -> list[RunResult]:
-    own = client is None
-    client = client or example_client()
-    engine = Engine(graph, client=client)
-    results = []
-    try:
-        for query in queries or QUERIES:
-            result = await engine.run(inputs={"query": query})
-            print(f"Query: {query}\n  Quality score of the fast answer: {result['quality_score']}")
-            print(f"  Model used: {result['model_used']}\n  Response: {result['response'].strip()}")
-            print_trace(result)
-            results.append(result)
-    finally:
-        if own:
-            await client.aclose()
-    return results
+    return await run_queries(graph, queries or QUERIES, client, _show)
 
 
 if __name__ == "__main__":

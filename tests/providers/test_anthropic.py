@@ -2,29 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import traceback
 from collections.abc import AsyncIterator
 
 import pytest
 
-from tierflow.errors import (APIConnectionError, APITimeoutError, AuthenticationError, BadRequestError,
+from tierflow.errors import (AuthenticationError, BadRequestError,
                              NotFoundError, PermissionDeniedError, ProviderError, RateLimitError,
-                             ResponseFormatError, ServerError, StreamInterruptedError)
+                             ServerError)
 from tierflow.providers.anthropic import AnthropicProvider
 from tierflow.providers.base import ProviderSettings, Timeouts, create_provider
-from tierflow.testing import Answer, CutStream, Garbage, Hang, LLMTestServer, SlowStream, Status
+from tierflow.testing import Answer, LLMTestServer, Status
 from tierflow.types import ChatRequest, StreamChunk
 
 KEY = "sk-ant-api03-SECRET-abcdefghijklmnop"
 T = Timeouts(connect=2.0, total=5.0, stream_idle=2.0)
-
-
-@pytest.fixture
-async def srv() -> AsyncIterator[LLMTestServer]:
-    async with LLMTestServer() as server:
-        yield server
 
 
 @pytest.fixture
@@ -119,43 +111,6 @@ async def test_missing_max_tokens_is_rejected_by_the_server(srv: LLMTestServer) 
             await p.complete(req(extra={"max_tokens": None}), timeouts=T)
     finally:
         await p.aclose()
-
-
-async def test_failures_map_like_every_provider(provider: AnthropicProvider, srv: LLMTestServer) -> None:
-    srv.script("c", [Hang(30), Garbage("not json"), CutStream(after_chunks=0), CutStream(after_chunks=2),
-                     SlowStream(chunk_delay=2, fast_chunks=1)])
-    with pytest.raises(APITimeoutError):
-        await provider.complete(req(), timeouts=Timeouts(connect=1, total=0.2, stream_idle=1))
-    with pytest.raises(ResponseFormatError):
-        await provider.complete(req(), timeouts=T)
-    with pytest.raises(APIConnectionError):
-        await collect(provider, req())
-    got: list[str] = []
-    with pytest.raises(StreamInterruptedError):
-        async for c in provider.stream(req("one two three four"), timeouts=T):
-            got.append(c.text)
-    assert len(got) == 2
-    with pytest.raises(StreamInterruptedError, match="APITimeoutError"):
-        await collect(provider, req("one two three"), Timeouts(connect=1, total=10, stream_idle=0.15))
-
-
-async def test_cancel_closes_upstream(provider: AnthropicProvider, srv: LLMTestServer) -> None:
-    srv.script("c", [Hang(30)])
-    task = asyncio.create_task(provider.complete(req(), timeouts=T))
-    while srv.count("c") == 0:
-        await asyncio.sleep(0.01)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert await srv.wait_for_disconnect("c", timeout=3)
-
-
-async def test_key_never_in_errors(provider: AnthropicProvider, srv: LLMTestServer) -> None:
-    srv.script("c", [Status(401, message=f"invalid x-api-key {KEY}")])
-    with pytest.raises(AuthenticationError) as info:
-        await provider.complete(req(), timeouts=T)
-    text = str(info.value) + repr(info.value) + "".join(traceback.format_exception(info.value))
-    assert KEY not in text and "SECRET" not in text
 
 
 async def test_base_url_with_v1_is_not_doubled(srv: LLMTestServer) -> None:

@@ -25,12 +25,6 @@ T = Timeouts(connect=2.0, total=5.0, stream_idle=2.0)
 
 
 @pytest.fixture
-async def srv() -> AsyncIterator[LLMTestServer]:
-    async with LLMTestServer() as server:
-        yield server
-
-
-@pytest.fixture
 async def provider(srv: LLMTestServer) -> AsyncIterator[OpenAIProvider]:
     p = create_provider("oai", ProviderSettings(kind="openai", base_url=srv.base_url, api_key=KEY))
     assert isinstance(p, OpenAIProvider)
