@@ -39,3 +39,16 @@ def test_response_features_flag_wrong_arithmetic():
     good = response_features("q", "3 + 4 = 7\n#### 7")
     bad = response_features("q", "3 + 4 = 8\n#### 8")
     assert good[4] == 0 and bad[4] == 1
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("(12 / 20) x 100 = 55% of the class", (1, 1)),  # a multi-step product, written wrong
+    ("Aaron has 40 / 2 + 5 = 20 + 5 = 25 jewels.", (2, 0)),  # a chain: every step checked
+    ("so 20 + 15 = <<20+15=35>>35 miles", (1, 0)),  # the calculator annotation
+    ("16 students are left (20 - 4 = 16).", (1, 0)),  # inside an aside
+    ("It costs $5 + $3 = $9 in total.", (1, 1)),
+    ("He sold 1,200 * 3 = 3,600 units, 7 = 7, and 10 = 12 is no computation", (1, 0)),
+    ("no equations here, 3 apples", (0, 0)),
+])
+def test_arithmetic_errors_follow_written_equations(text, expected):
+    assert arithmetic_errors(text) == expected

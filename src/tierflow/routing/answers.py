@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import itertools
+import operator
 import os
 import re
 import sqlite3
@@ -32,7 +34,6 @@ _MARKED = [re.compile(p, re.I | re.M) for p in (
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 _HEDGES = re.compile(r"\b(not sure|unsure|unclear|cannot|can't|unable|assum\w*|approximately|roughly|however|"
                      r"it depends|no (?:correct|valid) answer|i apologi[sz]e|sorry|ambiguous)\b", re.I)
-_ARITH = re.compile(r"(-?\d[\d,]*(?:\.\d+)?)\s*([-+*/x×÷])\s*(-?\d[\d,]*(?:\.\d+)?)\s*=\s*\$?(-?\d[\d,]*(?:\.\d+)?)")
 _CODE_BLOCK = re.compile(r"```(?:python|py|Python)?\s*\n(.*?)```|\[PYTHON\](.*?)\[/PYTHON\]", re.S)
 
 
@@ -79,23 +80,68 @@ def extract_answer(response: str | None) -> str | None:
     return _norm_short(first) if len(first) <= 40 else None
 
 
+_CALC_RUN = re.compile(r"[-+*/x×÷()\d.,$% ]+(?:=[-+*/x×÷()\d.,$% ]+)+")
+_CALC_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
+
+
+def _calc(node: ast.expr) -> float:
+    """Value of a parsed arithmetic expression (numbers, + - * /, unary minus); ValueError otherwise."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
+        return float(node.value)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return -_calc(node.operand)
+    if isinstance(node, ast.BinOp) and type(node.op) in _CALC_OPS:
+        left, right = _calc(node.left), _calc(node.right)
+        if isinstance(node.op, ast.Div) and right == 0:
+            raise ValueError("division by zero")
+        return _CALC_OPS[type(node.op)](left, right)
+    raise ValueError("not arithmetic")
+
+
+def _side(text: str) -> tuple[float, bool] | None:
+    """One side of a written equation: its value and whether it is a computation (has an operator)."""
+    t = text.replace("$", "").replace("%", "").replace(",", "").replace("×", "*").replace("÷", "/")
+    t = re.sub(r"(?<=[\d)\s])x(?=[\s\d(])", "*", t).strip(" .")
+    if t.count("(") != t.count(")"):  # a run cut out of a parenthesised aside
+        t = t.strip("()").strip(" .")
+    if not t or len(t) > 200:
+        return None
+    try:
+        tree = ast.parse(t, mode="eval").body
+        return _calc(tree), isinstance(tree, ast.BinOp)
+    except (ValueError, SyntaxError, TypeError, OverflowError, RecursionError, MemoryError):
+        return None
+
+
+def _equation_chains(text: str) -> list[list[str]]:
+    """The chains ``a = b = c`` written in ``text``; ", " separates chains (``7 = 8, 9 / 4 = 2``)."""
+    chains: list[list[str]] = []
+    for run in _CALC_RUN.finditer(text):
+        parts = run.group(0).split("=")
+        chain = [re.split(r",\s+", parts[0])[-1]]
+        for k, part in enumerate(parts[1:], start=1):
+            pieces = re.split(r",\s+", part)
+            chain.append(pieces[0])
+            if len(pieces) > 1 and k < len(parts) - 1:
+                chains.append(chain)
+                chain = [pieces[-1]]
+        chains.append(chain)
+    return chains
+
+
 def arithmetic_errors(response: str | None) -> tuple[int, int]:
-    """(checked, wrong): binary ``a op b = c`` steps written in the response, and how many are false."""
+    """(checked, wrong): equations a worked solution writes down (``(12 / 20) x 100 = 60%``,
+    ``40 / 2 + 5 = 20 + 5 = 25``, ``<<20+15=35>>``), each ``=`` with a computation on either side
+    checked, and how many of them are false."""
     if not response:
         return 0, 0
     checked = wrong = 0
-    for a, op, b, c in _ARITH.findall(response):
-        try:
-            x, y, z = (float(v.replace(",", "")) for v in (a, b, c))
-        except ValueError:
-            continue
-        value = {"+": x + y, "-": x - y, "*": x * y, "x": x * y, "×": x * y}.get(op)
-        if op in "/÷":
-            value = x / y if y else None
-        if value is None:
-            continue
-        checked += 1
-        wrong += abs(value - z) > max(0.01, 0.005 * abs(value))
+    for chain in _equation_chains(response):
+        for a, b in itertools.pairwise([_side(part) for part in chain]):
+            if a is None or b is None or not (a[1] or b[1]):
+                continue
+            checked += 1
+            wrong += abs(a[0] - b[0]) > max(0.01, 0.005 * abs(a[0]))
     return checked, wrong
 
 
@@ -184,7 +230,7 @@ def response_features(prompt: str, response: str | None, verdict: int | None = N
     checked, wrong = arithmetic_errors(response)
     numeric = answer is not None and _NUMBER.fullmatch(answer) is not None
     prompt_numbers = {_norm_number(x) for x in _NUMBER.findall(prompt)}
-    results = [_norm_number(c) for *_, c in _ARITH.findall(response)]
+    results = [_norm_number(chain[-1]) for chain in _equation_chains(response)]
     return np.array([
         np.log1p(len(response)) / 8,
         float(answer is not None),
