@@ -8,8 +8,10 @@ same run:
 - decision latency per prompt, median and p95, for knn and linear routers fitted on RouterBench
   rows: cold (uncached embedding + lookup) and cached (disk-cache hit + lookup), beside two
   baselines: the embedding alone, and the raw onnxruntime session call on pre-tokenised input
-  (the floor any wrapper code can reach); pin it to one core with ``taskset -c 0``;
-- batch embedding throughput (texts/s, batch of 256, no cache); baseline: one text at a time;
+  (the floor any wrapper code can reach), and the embedding by the packaged model run in float;
+  pin it to one core with ``taskset -c 0``;
+- batch embedding throughput (texts/s, batch of 256, no cache); baselines: one text at a time, and
+  the packaged model run in float (batches of 8), which the default dynamic-int8 copy replaced;
 - training time on 10,000 recorded outcomes (MMLU, 2 models) with embeddings cached (the first
   run embeds them once, into $TIERFLOW_HOME); baseline: the per-task router, which only averages.
 """
@@ -54,6 +56,7 @@ def _feed(ids: list[int]) -> dict[str, np.ndarray]:
 def bench(data: Path, *, training: bool = True) -> dict:
     out: dict = {}
     embedder = MiniLMEmbedder(threads=1)
+    exact = MiniLMEmbedder(threads=1, dynamic=False)  # the packaged model run in float, as before
     rb = load_outcomes([data / "routerbench"])
     train, test = select(rb, "train"), select(rb, "test")
     prompts = test.prompts[:100]
@@ -65,12 +68,16 @@ def bench(data: Path, *, training: bool = True) -> dict:
         embedder.embed(texts[:2])
         med, p95 = _median_ms(lambda t, r=router: r.choose(embedder.embed([t])[0], text=t), texts)
         emb_med, _ = _median_ms(lambda t: embedder.embed([t]), texts)
+        exact.embed(texts[:2])
+        float_med, _ = _median_ms(lambda t: exact.embed([t]), texts)
         feeds = [_feed(embedder._ids(t)) for t in texts]
         raw_med, _ = _median_ms(lambda f: embedder._session.run(None, f), feeds)
         cached.embed(texts)  # fills the cache: the cached figure is a pure hit
         hit_med, hit_p95 = _median_ms(lambda t, r=router: r.choose(cached.embed([t])[0], text=t), texts)
         out[f"decision_ms_{kind}"] = {"median": med, "p95": p95, "embedding_only_median": emb_med,
                                       "raw_session_median": raw_med, "lookup_share": 1 - emb_med / med,
+                                      "float_model_embedding_median": float_med,
+                                      "embedding_speedup_vs_float": float_med / emb_med,
                                       "overhead_vs_raw_session": med / raw_med,
                                       "cached_median": hit_med, "cached_p95": hit_p95}
     cache_dir.cleanup()
@@ -90,9 +97,13 @@ def bench(data: Path, *, training: bool = True) -> dict:
     for t in texts:
         embedder.embed([t])
     single = len(texts) / (time.perf_counter() - start)
+    start = time.perf_counter()
+    exact.embed(texts)
+    float_batch = len(texts) / (time.perf_counter() - start)
     tokens = float(np.mean([len(embedder._ids(t)) for t in texts]))
     out["embedding_throughput"] = {"batch_texts_per_s": batch, "one_at_a_time_texts_per_s": single,
-                                   "ratio": batch / single, "mean_tokens": tokens}
+                                   "ratio": batch / single, "float_model_batch_texts_per_s": float_batch,
+                                   "ratio_vs_float_batch": batch / float_batch, "mean_tokens": tokens}
     if not training:
         return out
     mmlu = load_outcomes([data / "routellm" / "mmlu"]).subset(range(10_000))

@@ -59,3 +59,39 @@ def test_cascade_gives_each_task_its_own_chain():
     assert [router.models[ch.final] for ch in router.chains] == ["strong", "strong"]
     assert router.chains[1].stages == [router.models.index("strong")]
     assert set(router.chains[0].stages) == {0, 1}
+
+
+def _code_table(n: int = 24):
+    """Two cheap coders and a strong one; on even rows the cheap two write equivalent code (both
+    right), on odd rows one of them is off by one (both scored wrong)."""
+    from tierflow.routing.outcomes import OutcomeTable
+
+    prompts, responses, scores = [], [], []
+    for i in range(n):
+        k = i + 2
+        good1 = f"```python\ndef add_{i}(xs):\n    return [x + {k} for x in xs]\n```\nprint(add_{i}([1, 2]))"
+        good2 = f"```python\ndef plus(values):\n    out = []\n    for v in values:\n        out.append(v + {k})\n" \
+                f"    return out\n```\n>>> plus([5])"
+        bad2 = good2.replace(f"v + {k}", f"v + {k + 1}")
+        prompts.append(f"Write a function that adds {k} to every element of a list.")
+        responses.append([good1, good2 if i % 2 == 0 else bad2, good1])
+        scores.append([float(i % 2 == 0), float(i % 2 == 0), 1.0])
+    return OutcomeTable([f"c{i}" for i in range(n)], prompts, ["code"] * n, ["cheap1", "cheap2", "strong"],
+                        np.array(scores), np.tile([1e-4, 2e-4, 5e-3], (n, 1)), responses)
+
+
+def test_code_responses_agree_by_behaviour_on_inputs_of_the_consulted_models_only():
+    from tierflow.routing._cascade_features import _Context, _stage_features
+    from tierflow.routing._code_behaviour import behaviour_keys
+
+    table = _code_table()
+    ctx = _Context(table, np.full(table.scores.shape, 0.5), verify=False)
+    assert ctx.code_row.all()
+    x, quality = _stage_features(ctx, [0, 1], 2)
+    n_stage_cols = 2  # "which models back the candidate" (2) then "which pairs agree" (1)
+    pair_agree = x[:, 9 + n_stage_cols]
+    np.testing.assert_array_equal(pair_agree, [float(i % 2 == 0) for i in range(table.n)])
+    np.testing.assert_array_equal(quality, table.scores[:, 0])
+    # the keys are those of the two consulted responses alone (the strong model's is not used)
+    row = ctx.answers_for(3, [0, 1])
+    assert row[:2] == behaviour_keys(table.prompts[3], table.responses[3][:2]) and row[2] is None

@@ -8,8 +8,13 @@ the candidate response itself) for the confidence estimator. Private to
 
 from __future__ import annotations
 
+import os
+
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
+from tierflow.routing._code_behaviour import behaviour_keys
 from tierflow.routing.answers import (
     CodeVerifier,
     extract_answer,
@@ -37,6 +42,10 @@ class _Context:
         self._resp = resp
         self.prompt_feats = np.array([prompt_features(p) for p in table.prompts])
         self.vote_w: np.ndarray | None = None  # (n, m) vote weights when answers are voted on
+        # rows whose responses are mostly code: agreement is by behaviour (see _code_behaviour)
+        self.code_row = np.array([2 * sum(extract_code(r) is not None for r in row) >= max(1, sum(r is not None for r in row))
+                                  for row in resp], dtype=bool)
+        self._behaviour: dict[tuple[int, tuple[int, ...]], list[str | None]] = {}
 
     @staticmethod
     def subset(ctx: _Context, rows: np.ndarray) -> _Context:
@@ -49,7 +58,36 @@ class _Context:
         sub.prompt_feats = ctx.prompt_feats[rows]
         sub._resp_feats = {}
         sub.vote_w = None if ctx.vote_w is None else ctx.vote_w[rows]
+        sub.code_row, sub._behaviour = ctx.code_row[rows], ctx._behaviour
         return sub
+
+    def answers_for(self, i: int, stages: list[int]) -> list[str | None]:
+        """Row ``i``'s comparable answers once ``stages`` were consulted (a full-length row).
+
+        Code rows compare by behaviour on test inputs harvested from the consulted responses
+        only, so nothing an unconsulted model wrote is used.
+        """
+        if not self.code_row[i] or len(stages) < 2:
+            return self.answers[i]
+        return self._behaviour[(id(self._resp[i]), tuple(sorted(stages)))]
+
+    def prefetch(self, stages: list[int]) -> None:
+        """Compute the behaviour keys of ``stages`` for every code row (in parallel subprocesses)."""
+        if len(stages) < 2:
+            return
+        group = tuple(sorted(stages))
+        todo = [i for i in np.nonzero(self.code_row)[0] if (id(self._resp[i]), group) not in self._behaviour]
+
+        def keys(i: int) -> list[str | None]:
+            found = behaviour_keys(self.table.prompts[i], [self._resp[i][j] for j in group])
+            row: list[str | None] = [None] * len(self._resp[i])
+            for j, k in zip(group, found):
+                row[j] = k
+            return row
+
+        with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
+            for i, row in zip(todo, pool.map(keys, todo)):
+                self._behaviour[(id(self._resp[i]), group)] = row
 
     def response_feats(self, i: int, j: int) -> np.ndarray:
         key = (i, j)
@@ -69,10 +107,12 @@ def _stage_features(ctx: _Context, stages: list[int], final: int) -> tuple[np.nd
         return _voted_stage_features(ctx, stages, final)
     k = len(stages)
     rows, cands = [], []
+    ctx.prefetch(stages)
     for i in range(ctx.table.n):
+        answers = ctx.answers_for(i, stages)
         groups: dict[str, list[int]] = {}
         for j in stages:
-            a = ctx.answers[i][j]
+            a = answers[j]
             groups.setdefault(a if a is not None else f"\0{j}", []).append(j)
         def weight(members: list[int]) -> tuple[int, float]:
             return len(members), float(sum(ctx.prior[i, j] for j in members))
@@ -86,7 +126,7 @@ def _stage_features(ctx: _Context, stages: list[int], final: int) -> tuple[np.nd
                 ctx.prior[i, cand], ctx.prior[i, final], pri.max(), pri.mean(),
                 float(best_key.startswith("\0"))]
         agree = [float(j in members) for j in stages]  # which models back the candidate
-        agree += [float(ctx.answers[i][a] is not None and ctx.answers[i][a] == ctx.answers[i][b])
+        agree += [float(answers[a] is not None and answers[a] == answers[b])
                   for x, a in enumerate(stages) for b in stages[x + 1:]]  # which pairs agree
         rows.append(np.concatenate([base, agree, ctx.prompt_feats[i], ctx.response_feats(i, cand)]))
         cands.append(cand)
@@ -99,8 +139,9 @@ def _voted_stage_features(ctx: _Context, stages: list[int], final: int) -> tuple
     assert ctx.vote_w is not None
     k = len(stages)
     rows, quality = [], []
+    ctx.prefetch(stages)
     for i in range(ctx.table.n):
-        v = weighted_vote(ctx.answers[i], stages, ctx.vote_w[i], ctx.prior[i])
+        v = weighted_vote(ctx.answers_for(i, stages), stages, ctx.vote_w[i], ctx.prior[i])
         cand = max(v.members, key=lambda j: ctx.prior[i, j])
         pri = ctx.prior[i, stages]
         base = [len(v.members) / k, float(len(v.members) == k and k > 1), v.n_answers / k, v.share, v.margin,
@@ -117,6 +158,7 @@ def _final_quality(ctx: _Context, stages: list[int], final: int) -> tuple[np.nda
     if ctx.vote_w is None:
         return ctx.scores[:, final], np.zeros(ctx.table.n, bool)
     voters = list(dict.fromkeys(stages + [final]))
-    votes = [weighted_vote(ctx.answers[i], voters, ctx.vote_w[i], ctx.prior[i]) for i in range(ctx.table.n)]
+    ctx.prefetch(voters)
+    votes = [weighted_vote(ctx.answers_for(i, voters), voters, ctx.vote_w[i], ctx.prior[i]) for i in range(ctx.table.n)]
     return (np.array([vote_quality(v, ctx.scores[i]) for i, v in enumerate(votes)]),
             np.array([v.answer is None for v in votes]))
