@@ -88,3 +88,58 @@ def test_unreachable_target_and_bad_usage(tmp_path, outcomes):
     assert res.exit_code == 2
     res = runner.invoke(app, ["route", "eval", str(outcomes), str(outcomes)])
     assert res.exit_code == 1 and "not a JSON router file" in res.output
+
+
+def _scores_json(path: Path, n: int = 120) -> Path:
+    """RouterDC's shape (no costs): "small" is right on even prompts only, "large" always."""
+    rows = [{"question": f"{'sum add integers' if i % 2 == 0 else 'sonnet rhyme verse'} case {i}",
+             "scores": {"small": float(i % 2 == 0), "large": 1.0}} for i in range(n)]
+    path.write_text(json.dumps(rows))
+    return path
+
+
+def test_a_table_without_costs_reports_quality_and_says_why_cost_metrics_are_missing(tmp_path, monkeypatch):
+    monkeypatch.setenv("TIERFLOW_HOME", str(tmp_path / "home"))
+    data, router = _scores_json(tmp_path / "t_train.json"), tmp_path / "r.json"
+    res = runner.invoke(app, ["route", "fit", str(data), "-o", str(router), "--embedder", "hashing"])
+    assert res.exit_code == 0, res.output
+    assert "cost unknown" in res.output and "--prices" in res.output
+    res = runner.invoke(app, ["route", "eval", str(router), str(data), "--json", "--bootstrap", "20", "--no-latency"])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.output)
+    assert report["costs_known"] is False
+    assert report["router"]["aiq"] is None and report["router"]["match_best_cost_pct"] is None
+    assert report["baselines"]["oracle"]["max_quality"] == pytest.approx(1.0)  # still chooses by quality
+    assert report["router"]["max_quality"] == pytest.approx(1.0)
+    text = runner.invoke(app, ["route", "eval", str(router), str(data), "--bootstrap", "20", "--no-latency"])
+    assert "n/a" in text.output and "--prices FILE" in text.output
+    res = runner.invoke(app, ["route", "eval", str(router), str(data), "--no-latency", "--plot", str(tmp_path / "p.png")])
+    assert res.exit_code == 1 and "needs costs" in res.output and not (tmp_path / "p.png").exists()
+
+
+def test_prices_file_gives_a_table_without_costs_its_costs(tmp_path, monkeypatch):
+    monkeypatch.setenv("TIERFLOW_HOME", str(tmp_path / "home"))
+    data, router = _scores_json(tmp_path / "t_train.json"), tmp_path / "r.json"
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("small: [0.1, 0.1]\nlarge: {input: 10, output: 30}\n")
+    res = runner.invoke(app, ["route", "fit", str(data), "-o", str(router), "--embedder", "hashing",
+                              "--prices", str(prices)])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["route", "eval", str(router), str(data), "--json", "--bootstrap", "20",
+                              "--no-latency", "--prices", str(prices)])
+    report = json.loads(res.output)
+    assert report["costs_known"] is True
+    small, large = report["single_models"]["small"]["cost"], report["single_models"]["large"]["cost"]
+    assert large / small == pytest.approx((10 * report_tokens(data) + 30 * 8) / (0.1 * report_tokens(data) + 0.1 * 8),
+                                          rel=0.05)
+    assert report["router"]["aiq"] > report["baselines"]["random"]["aiq"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("small: [0.1]\nlarge: cheap\n")
+    res = runner.invoke(app, ["route", "fit", str(data), "-o", str(tmp_path / "r2.json"), "--prices", str(bad)])
+    assert res.exit_code == 1 and "bad.yaml: small" in res.output and "bad.yaml: large" in res.output
+    assert not (tmp_path / "r2.json").exists()
+
+
+def report_tokens(path: Path) -> float:
+    """Mean estimated prompt tokens (chars / 4, rounded up) of a scores JSON file."""
+    return float(np.mean([-(-len(r["question"]) // 4) for r in json.loads(path.read_text())]))

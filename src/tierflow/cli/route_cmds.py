@@ -20,15 +20,16 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def _load(paths: list[Path], part: str, by: str, share: float) -> Any:
-    from tierflow.routing.outcomes import load_outcomes
+def _load(paths: list[Path], part: str, by: str, share: float, prices: Path | None = None) -> Any:
+    from tierflow.routing.outcomes import load_outcomes, read_prices
     from tierflow.routing.split import select
 
     if part not in _SPLITS:
         _fail(f"--split must be one of {list(_SPLITS)}, got {part!r}", 2)
     if by not in ("prompt", "task"):
         _fail(f"--split-by must be 'prompt' or 'task', got {by!r}", 2)
-    table = select(load_outcomes(paths), part, by, share)  # type: ignore[arg-type]
+    price_table = read_prices(prices) if prices is not None else None
+    table = select(load_outcomes(paths, prices=price_table), part, by, share)  # type: ignore[arg-type]
     if table.n == 0:
         _fail(f"the {part!r} part of {[str(p) for p in paths]} is empty")
     return table
@@ -61,8 +62,11 @@ def fit(outcomes: list[Path] = typer.Argument(..., help="Outcome files or direct
         test_share: float = typer.Option(0.3, "--test-share", help="Share of the held-out part."),
         embedder: str = typer.Option("minilm", "--embedder", help="minilm (local ONNX, default), static (distilled token vectors: ~0.25 ms decisions) or hashing."),
         param: list[str] = typer.Option([], "--param", help="Router parameter KEY=VALUE (e.g. k=25)."),
+        prices: Optional[Path] = typer.Option(None, "--prices", help="JSON/YAML price file, model -> [input, output] USD per 1M tokens, for tables without costs."),
         ) -> None:
     """Fit a router on recorded outcomes, calibrate it to a target, and save it."""
+    import numpy as np
+
     from tierflow.errors import TierflowError
     from tierflow.routing.calibrate import Target
     from tierflow.routing.io import save_router
@@ -74,7 +78,7 @@ def fit(outcomes: list[Path] = typer.Argument(..., help="Outcome files or direct
         _fail("give at most one of --target-quality, --max-cost-per-1k, --strong-share", 2)
     try:
         target = Target(**given) if given else None
-        table = _load(outcomes, split, split_by, test_share)
+        table = _load(outcomes, split, split_by, test_share, prices)
         router = fit_router(table, kind, params=_params(param), embedder=embedder, target=target,
                             strict_target=True)
         path = save_router(router, output, info={"outcomes": [str(p) for p in outcomes], "split": split,
@@ -86,8 +90,10 @@ def fit(outcomes: list[Path] = typer.Argument(..., help="Outcome files or direct
     typer.echo(f"wrote {path} ({router.kind} router over {len(router.models)} models, fitted on {table.n} prompts)")
     if cal:
         lo, hi = cal["expected_quality_ci95"]
+        cost = (f"cost ${cal['expected_cost'] * 1000:.4g} per 1k calls" if not np.isnan(table.costs).all()
+                else "cost unknown (no prices: see --prices)")
         typer.echo(f"calibrated {router.knob_name}={cal.get('knob')}: expected quality {cal['expected_quality']:.4f} "
-                   f"[{lo:.4f}, {hi:.4f}], cost ${cal['expected_cost'] * 1000:.4g} per 1k calls, "
+                   f"[{lo:.4f}, {hi:.4f}], {cost}, "
                    f"strongest model on {cal['expected_strong_share']:.1%} of calls")
     for note in table.notes[:3]:
         typer.echo(f"note: {note}")
@@ -106,6 +112,7 @@ def eval_(router_path: Path = typer.Argument(..., metavar="ROUTER", help="Router
           html: Optional[Path] = typer.Option(None, "--html", help="Write an HTML report."),
           bootstrap: int = typer.Option(200, "--bootstrap", help="Bootstrap resamples for the 95% CIs."),
           latency: bool = typer.Option(True, "--latency/--no-latency", help="Measure decision latency."),
+          prices: Optional[Path] = typer.Option(None, "--prices", help="JSON/YAML price file, model -> [input, output] USD per 1M tokens, for tables without costs."),
           ) -> None:
     """Evaluate a router against the baselines (AIQ, APGR, CPT, cost to match the best model...)."""
     from tierflow.errors import TierflowError
@@ -115,8 +122,8 @@ def eval_(router_path: Path = typer.Argument(..., metavar="ROUTER", help="Router
 
     try:
         router = load_router(router_path)
-        test = _load(outcomes, split, split_by, test_share)
-        train = _load(outcomes, "train", split_by, test_share) if split == "test" else None
+        test = _load(outcomes, split, split_by, test_share, prices)
+        train = _load(outcomes, "train", split_by, test_share, prices) if split == "test" else None
         report = evaluate_router(router, test, train, bootstrap=bootstrap, latency=latency)
         report["split"] = {"part": split, "by": split_by, "test_share": test_share}
         if plot:

@@ -26,13 +26,14 @@ model was called. Metrics are computed on the per-knob means:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from tierflow.routing.outcomes import OutcomeTable
 
-METRIC_KEYS = ("aiq", "match_best_cost_pct", "quality_at_20pct_cost", "oracle_gap")
+METRIC_KEYS = ("aiq", "match_best_cost_pct", "quality_at_20pct_cost", "oracle_gap", "max_quality")
+COST_KEYS = ("aiq", "match_best_cost_pct", "quality_at_20pct_cost", "oracle_gap")
 TWO_MODEL_KEYS = ("apgr", "cpt50", "cpt80")
 
 
@@ -134,7 +135,12 @@ def two_model_metrics(share: np.ndarray, quality: np.ndarray, weak: float, stron
 
 def curve_metrics(quality: np.ndarray, cost: np.ndarray, strong: np.ndarray, scale: Scale,
                   oracle_aiq: float | None) -> dict[str, float | None]:
-    """All metrics of one curve given as per-knob means."""
+    """All metrics of one curve given as per-knob means (cost metrics None when costs are unknown)."""
+    out: dict[str, float | None] = {"max_quality": float(np.max(quality))}
+    if scale.weak_quality is not None and scale.strong_quality is not None:
+        out.update(two_model_metrics(strong, quality, scale.weak_quality, scale.strong_quality))
+    if math.isnan(scale.c_lo):
+        return out | dict.fromkeys(COST_KEYS)
     value = aiq(cost, quality, scale.c_lo, scale.c_hi, scale.cheapest_quality)
     hc, hq = anchored_hull(cost, quality, scale.c_lo, scale.cheapest_quality)
     reach = np.nonzero(hq >= scale.best_quality - 1e-9)[0]
@@ -143,12 +149,9 @@ def curve_metrics(quality: np.ndarray, cost: np.ndarray, strong: np.ndarray, sca
         j = reach[0]
         c = hc[j] if j == 0 else hc[j - 1] + (hc[j] - hc[j - 1]) * (scale.best_quality - hq[j - 1]) / (hq[j] - hq[j - 1])
         match = float(100 * c / scale.best_cost) if scale.best_cost > 0 else None
-    out: dict[str, float | None] = {
-        "aiq": value, "match_best_cost_pct": match,
-        "quality_at_20pct_cost": float(_hull_at(hc, hq, 0.2 * scale.best_cost)),
-        "oracle_gap": None if oracle_aiq is None else oracle_aiq - value}
-    if scale.weak_quality is not None and scale.strong_quality is not None:
-        out.update(two_model_metrics(strong, quality, scale.weak_quality, scale.strong_quality))
+    out.update({"aiq": value, "match_best_cost_pct": match,
+                "quality_at_20pct_cost": float(_hull_at(hc, hq, 0.2 * scale.best_cost)),
+                "oracle_gap": None if oracle_aiq is None else oracle_aiq - value})
     return out
 
 
@@ -218,8 +221,16 @@ def task_points(train: OutcomeTable, test: OutcomeTable, strong_col: int) -> Ope
 # --- the report --------------------------------------------------------------------------------
 
 
-def _scale(test: OutcomeTable) -> tuple[Scale, int, int]:
-    mq, mc = np.nanmean(test.scores, 0), np.nanmean(test.costs, 0)
+def _column_means(x: np.ndarray) -> np.ndarray:
+    """Per-column mean of the known cells; NaN for a column with none (without numpy's warning)."""
+    known = ~np.isnan(x)
+    total = np.where(known, x, 0.0).sum(0)
+    count = known.sum(0)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def _scale(test: OutcomeTable, costless: bool = False) -> tuple[Scale, int, int]:
+    mq, mc = _column_means(test.scores), _column_means(test.costs)
     best = int(np.nanargmax(mq - 1e-9 * np.nan_to_num(mc)))
     strong = best
     weak_q = strong_q = None
@@ -227,7 +238,8 @@ def _scale(test: OutcomeTable) -> tuple[Scale, int, int]:
         strong = int(np.nanargmax(mc)) if not np.isnan(mc).all() else best
         weak_q, strong_q = float(mq[1 - strong]), float(mq[strong])
     cheapest = int(np.nanargmin(mc)) if not np.isnan(mc).all() else best
-    scale = Scale(c_lo=float(np.nanmin(mc)), c_hi=float(np.nanmax(mc)), best_quality=float(mq[best]),
+    known = mc[~np.isnan(mc)] if not costless else mc[:0]
+    scale = Scale(c_lo=float(known.min()) if len(known) else math.nan, c_hi=float(known.max()) if len(known) else math.nan, best_quality=float(mq[best]),
                   best_cost=float(mc[best]), cheapest_quality=float(mq[cheapest]), weak_quality=weak_q, strong_quality=strong_q)
     return scale, best, strong
 
@@ -252,8 +264,16 @@ def _agreement(train: OutcomeTable | None, test: OutcomeTable, strong: int) -> t
 
 def evaluate(router_points: OperatingPoints, train: OutcomeTable | None, test: OutcomeTable, *,
              bootstrap: int = 200, seed: int = 0) -> dict:
-    """The report of ``route eval``: router and baselines, each metric with a 95% bootstrap CI."""
-    scale, best, strong = _scale(test)
+    """The report of ``route eval``: router and baselines, each metric with a 95% bootstrap CI.
+
+    When no model of ``test`` has a known cost, every call counts as one unit so the baselines
+    still choose by quality, and the cost metrics are reported as None.
+    """
+    costless = bool(np.isnan(test.costs).all())
+    if costless:
+        test = replace(test, costs=np.ones_like(test.costs))
+        train = None if train is None else replace(train, costs=np.ones_like(train.costs))
+    scale, best, strong = _scale(test, costless)
     singles = single_points(test, strong)
     curves = {
         "router": router_points,
@@ -274,7 +294,7 @@ def evaluate(router_points: OperatingPoints, train: OutcomeTable | None, test: O
     for _ in range(bootstrap):
         idx = rng.integers(0, test.n, test.n)
         boot_test = test.subset(idx)
-        bscale, _, _ = _scale(boot_test)
+        bscale, _, _ = _scale(boot_test, costless)
         boot = {name: p.take(idx) for name, p in curves.items()}
         b_oracle = _metrics(boot["oracle"], bscale, None)["aiq"]
         for name, p in boot.items():
@@ -298,6 +318,8 @@ def evaluate(router_points: OperatingPoints, train: OutcomeTable | None, test: O
             out["router"] = entry
         else:
             out.setdefault("baselines", {})[name] = entry
-    out["single_models"] = {m: {"quality": float(np.nanmean(test.scores[:, j])),
-                                "cost": float(np.nanmean(test.costs[:, j]))} for j, m in enumerate(test.models)}
+    mq, mc = _column_means(test.scores), _column_means(test.costs)
+    out["single_models"] = {m: {"quality": float(mq[j]), "cost": None if costless or np.isnan(mc[j]) else float(mc[j])}
+                            for j, m in enumerate(test.models)}
+    out["costs_known"] = not costless
     return out

@@ -239,8 +239,9 @@ def read_wide_csv(path: str | Path, *, prices: Mapping[str, tuple[float, float]]
                         responses if resp_col else None, notes)
 
 
-def read_scores_json(path: str | Path) -> OutcomeTable:
-    """RouterDC's JSON: a list of ``{"question", "scores": {model: score}}`` (no costs)."""
+def read_scores_json(path: str | Path, *, prices: Mapping[str, tuple[float, float]] | None = None) -> OutcomeTable:
+    """RouterDC's JSON: a list of ``{"question", "scores": {model: score}}``; no costs are recorded,
+    so they are derived for the models that have a price (prompt tokens + an assumed short answer)."""
     path = Path(path)
     data = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(data, list) or not data:
@@ -266,9 +267,20 @@ def read_scores_json(path: str | Path) -> OutcomeTable:
                                         problems)
     _raise(problems, path)
     task = path.stem.removesuffix("_train").removesuffix("-train")
+    prices = DEFAULT_PRICES if prices is None else prices
+    costs = np.full_like(scores, np.nan)
+    notes = []
+    for j, m in enumerate(models):
+        if m in prices:
+            costs[:, j] = [derive_cost(m, q, None, prices) for q in prompts]
+            notes.append(f"{path.name}: cost of {m} derived from its price {prices[m]} USD/1M tokens in/out, "
+                         f"prompt tokens estimated as chars/4 and {ASSUMED_OUTPUT_TOKENS} output tokens assumed")
+    missing = [m for m in models if m not in prices]
+    if missing:
+        notes.append(f"{path.name}: no costs recorded and no price for {', '.join(missing)}; cost-based metrics "
+                     "need prices (route fit/eval --prices FILE)")
     return OutcomeTable([f"{path.stem}:{i}" for i in range(len(data))], prompts, [task] * len(data), models,
-                        scores, np.full_like(scores, np.nan), None,
-                        [f"{path.name}: no costs recorded; cost-based metrics need a price table"])
+                        scores, costs, None, notes)
 
 
 def read_long_jsonl(path: str | Path, *, prices: Mapping[str, tuple[float, float]] | None = None) -> OutcomeTable:
@@ -351,6 +363,33 @@ def write_long_jsonl(table: OutcomeTable, path: str | Path) -> None:
     tmp.replace(path)
 
 
+def read_prices(path: str | Path) -> dict[str, tuple[float, float]]:
+    """A price file for models an outcome table records no cost for: JSON or YAML mapping each
+    model to ``[input, output]`` or ``{input: ..., output: ...}``, USD per 1M tokens. The result
+    extends :data:`DEFAULT_PRICES`."""
+    import yaml
+
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))  # YAML is a superset of JSON
+    except (OSError, yaml.YAMLError) as exc:
+        raise RoutingError([Problem(str(path), f"cannot read the price file: {exc}")], source=str(path)) from None
+    if not isinstance(raw, dict) or not raw:
+        raise RoutingError([Problem(str(path), "expected a mapping of model -> [input, output] USD per 1M tokens")],
+                           source=str(path))
+    prices, problems = dict(DEFAULT_PRICES), []
+    for model, value in raw.items():
+        pair = [value.get("input"), value.get("output")] if isinstance(value, dict) else value
+        if (not isinstance(pair, list | tuple) or len(pair) != 2
+                or not all(isinstance(x, int | float) and not isinstance(x, bool) and x >= 0 for x in pair)):
+            problems.append(Problem(f"{path.name}: {model}", f"expected [input, output] USD per 1M tokens "
+                                                             f"(two non-negative numbers), got {value!r}"))
+            continue
+        prices[str(model)] = (float(pair[0]), float(pair[1]))
+    _raise(problems, path)
+    return prices
+
+
 def read_outcomes(path: str | Path, *, prices: Mapping[str, tuple[float, float]] | None = None) -> OutcomeTable:
     """Read one outcome file, choosing the reader by its extension (.csv, .json, .jsonl)."""
     path = Path(path)
@@ -362,7 +401,7 @@ def read_outcomes(path: str | Path, *, prices: Mapping[str, tuple[float, float]]
     if suffix == ".jsonl":
         return read_long_jsonl(path, prices=prices)
     if suffix == ".json":
-        return read_scores_json(path)
+        return read_scores_json(path, prices=prices)
     raise RoutingError([Problem(str(path), f"unknown outcome format {suffix!r}; expected .csv (wide), "
                                            ".jsonl (long) or .json (question + scores)")])
 

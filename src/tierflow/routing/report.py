@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from tierflow.routing.evaluate import METRIC_KEYS, TWO_MODEL_KEYS, anchored_hull
+from tierflow.errors import Problem, RoutingError
+from tierflow.routing.evaluate import COST_KEYS, METRIC_KEYS, TWO_MODEL_KEYS, anchored_hull
 
 _NAMES = ("router", "best_single", "zero_router", "random", "per_task", "agreement_cascade", "oracle")
 
@@ -24,9 +25,9 @@ def _keys(report: dict[str, Any]) -> tuple[str, ...]:
     return METRIC_KEYS + (TWO_MODEL_KEYS if "apgr" in report["router"] else ())
 
 
-def _fmt(value: Any, ci: Any) -> str:
+def _fmt(value: Any, ci: Any, missing: str = "never") -> str:
     if value is None:
-        return "never"
+        return missing
     text = f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
     if ci:
         text += f" [{ci[0]:.3f}, {ci[1]:.3f}]" if abs(value) < 10 else f" [{ci[0]:.1f}, {ci[1]:.1f}]"
@@ -38,8 +39,13 @@ def render_text(report: dict[str, Any]) -> str:
     lines = [f"{report['n_prompts']} prompts, {len(report['models'])} models; best single: "
              f"{report['best_single_model']}; 95% bootstrap CIs in brackets", ""]
     lines.append("  ".join([f"{'':17}"] + [f"{k:>24}" for k in keys]))
+    costless = not report.get("costs_known", True)
     for name, entry in _entries(report):
-        lines.append("  ".join([f"{name:17}"] + [f"{_fmt(entry[k], entry.get(k + '_ci95')):>24}" for k in keys]))
+        lines.append("  ".join([f"{name:17}"] + [f"{_fmt(entry[k], entry.get(k + '_ci95'), 'n/a' if costless and k in COST_KEYS else 'never'):>24}"
+                                                 for k in keys]))
+    if costless:
+        lines += ["", "no costs recorded and no prices for these models: cost metrics are n/a; give prices with "
+                      "--prices FILE (model -> [input, output] USD per 1M tokens)"]
     agreement = report["baselines"].get("agreement_cascade")
     if agreement:
         lines += ["", f"agreement_cascade: accept when {', '.join(agreement['models'][:-1])} agree, "
@@ -50,8 +56,12 @@ def render_text(report: dict[str, Any]) -> str:
                       f"p95 {lat['p95']:.2f} ms"]
     cal = report["router"].get("calibrated_point")
     if cal:
-        lines.append(f"calibrated point {cal['target']}: expected quality {cal['expected_quality']:.4f} / cost "
-                     f"{cal['expected_cost']:.3g}; on these outcomes {cal['test_quality']:.4f} / {cal['test_cost']:.3g}")
+        if costless:
+            lines.append(f"calibrated point {cal['target']}: expected quality {cal['expected_quality']:.4f}; "
+                         f"on these outcomes {cal['test_quality']:.4f}")
+        else:
+            lines.append(f"calibrated point {cal['target']}: expected quality {cal['expected_quality']:.4f} / cost "
+                         f"{cal['expected_cost']:.3g}; on these outcomes {cal['test_quality']:.4f} / {cal['test_cost']:.3g}")
     return "\n".join(lines)
 
 
@@ -63,8 +73,11 @@ def write_plot(report: dict[str, Any], path: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    singles = report["single_models"]
-    best = singles[report["best_single_model"]]
+    if not report.get("costs_known", True):
+        raise RoutingError([Problem(str(path), "a cost-quality plot needs costs; these outcomes record none and "
+                                               "their models have no price (give --prices FILE)")])
+    best = report["single_models"][report["best_single_model"]]
+    singles = {m: s for m, s in report["single_models"].items() if s["cost"] is not None}
     unit = best["cost"] or 1.0
     c_lo = min(s["cost"] for s in singles.values())
     q_lo = min(singles.values(), key=lambda s: s["cost"])["quality"]
