@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from tierflow.routing.embed import CachedEmbedder, MiniLMEmbedder, StaticEmbedder, strip_prefixes
-from tierflow.routing.outcomes import load_outcomes
+from tierflow.routing.formats import load_outcomes
 from tierflow.routing.pipeline import fit_router
 from tierflow.routing.split import select
 

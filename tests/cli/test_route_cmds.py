@@ -10,7 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from tierflow.cli import app
-from tierflow.routing.outcomes import OutcomeTable, write_long_jsonl
+from tierflow.routing.formats import write_long_jsonl
+from tierflow.routing.outcomes import OutcomeTable
 
 runner = CliRunner()
 

@@ -21,7 +21,8 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 def _load(paths: list[Path], part: str, by: str, share: float, prices: Path | None = None) -> Any:
-    from tierflow.routing.outcomes import load_outcomes, read_prices
+    from tierflow.routing.formats import load_outcomes
+    from tierflow.routing.outcomes import read_prices
     from tierflow.routing.split import select
 
     if part not in _SPLITS:

@@ -12,7 +12,8 @@ from tierflow.routing.embed import CachedEmbedder, Embedder, HashingEmbedder, Mi
 from tierflow.routing.evaluate import OperatingPoints, aiq, evaluate
 from tierflow.routing.io import load_router, save_router
 from tierflow.routing.live import RoutedRole, load_routed_role
-from tierflow.routing.outcomes import OutcomeTable, load_outcomes, read_long_jsonl, read_outcomes, write_long_jsonl
+from tierflow.routing.formats import load_outcomes, read_long_jsonl, read_outcomes, write_long_jsonl
+from tierflow.routing.outcomes import OutcomeTable, read_prices
 from tierflow.routing.pipeline import evaluate_router, fit_router
 from tierflow.routing.routers import Decision, Router, register_router, router_class, router_kinds
 
@@ -20,6 +21,6 @@ __all__ = [
     "CachedEmbedder", "Decision", "Embedder", "HashingEmbedder", "MiniLMEmbedder", "OperatingPoints",
     "OutcomeTable", "RoutedRole", "Router", "Target", "aiq", "calibrate", "evaluate", "evaluate_router",
     "fit_router", "get_embedder", "load_outcomes", "load_router", "load_routed_role", "read_long_jsonl",
-    "read_outcomes", "register_router", "retarget", "router_class", "router_kinds", "save_router",
+    "read_outcomes", "read_prices", "register_router", "retarget", "router_class", "router_kinds", "save_router",
     "write_long_jsonl",
 ]

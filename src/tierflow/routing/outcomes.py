@@ -2,7 +2,7 @@
 
 An :class:`OutcomeTable` is the one in-memory shape every router and metric reads: ``n``
 prompts x ``m`` models, with a score in [0, 1] (NaN = not recorded), a cost in USD, and the
-model's response text when the source recorded it. Readers exist for the formats of the
+model's response text when the source recorded it. Readers (:mod:`tierflow.routing.formats`) exist for the formats of the
 public router datasets and for tierflow's own long format (JSONL, one line per prompt x model)::
 
     {"prompt_id": "q1", "prompt": "2+2?", "model": "openai/gpt-4o", "score": 1.0,
@@ -16,9 +16,6 @@ the model has a price (see :data:`DEFAULT_PRICES`), and is then derived from tok
 
 from __future__ import annotations
 
-import ast
-import csv
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,7 +32,6 @@ DEFAULT_PRICES: dict[str, tuple[float, float]] = {
 }
 #: Output tokens assumed when neither a response nor a token count was recorded.
 ASSUMED_OUTPUT_TOKENS = 8
-_MAX_ERRORS = 20
 
 
 @dataclass
@@ -129,240 +125,6 @@ def derive_cost(model: str, prompt: str, response: str | None, prices: Mapping[s
     return (tin * price[0] + output_tokens * price[1]) / 1e6
 
 
-def _join_listish(cell: str) -> str:
-    """RouterBench stores texts as a Python list literal of strings: join them."""
-    cell = cell.strip()
-    if cell.startswith("[") and cell.endswith("]"):
-        try:
-            value = ast.literal_eval(cell)
-        except (ValueError, SyntaxError):
-            return cell
-        if isinstance(value, list):
-            return "\n".join(str(v) for v in value)
-    return cell
-
-
-def _parse_score(raw: object, where: str, problems: list[Problem]) -> float:
-    if raw is None or raw == "":
-        return math.nan
-    if isinstance(raw, bool):
-        return 1.0 if raw else 0.0
-    text = str(raw).strip()
-    if text.lower() in ("true", "false"):
-        return 1.0 if text.lower() == "true" else 0.0
-    try:
-        value = float(text)
-    except ValueError:
-        problems.append(Problem(where, f"score {text[:40]!r} is not a number in [0, 1] or true/false"))
-        return math.nan
-    if not 0.0 <= value <= 1.0:
-        problems.append(Problem(where, f"score {value} is outside [0, 1]"))
-    return value
-
-
-def _raise(problems: list[Problem], path: Path) -> None:
-    if problems:
-        extra = len(problems) - _MAX_ERRORS
-        shown = problems[:_MAX_ERRORS] + ([Problem("", f"... and {extra} more")] if extra > 0 else [])
-        raise RoutingError(shown, source=str(path))
-
-
-# --- readers -----------------------------------------------------------------------------------
-
-
-def read_wide_csv(path: str | Path, *, prices: Mapping[str, tuple[float, float]] | None = None) -> OutcomeTable:
-    """RouterBench (``<model>``, ``<model>|model_response``, ``<model>|total_cost``) or RouteLLM
-    (one correctness column per model, optional ``<model>_response``) wide CSVs."""
-    path = Path(path)
-    prices = DEFAULT_PRICES if prices is None else prices
-    csv.field_size_limit(10**9)
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        header = list(reader.fieldnames or [])
-        rows = list(reader)
-    if "prompt" not in header:
-        raise RoutingError([Problem(f"{path.name}: header", "no 'prompt' column; expected a wide outcome "
-                                    "table (prompt, one score column per model)")], source=str(path))
-    meta = {"", "sample_id", "prompt", "eval_name", "oracle_model_to_route_to", "prompt_id", "task", "id"}
-    models = [h for h in header if h not in meta and "|" not in h and not h.endswith("_response")
-              and not h.startswith("Unnamed")]
-    if not models:
-        raise RoutingError([Problem(f"{path.name}: header", "no model columns (expected one score column "
-                                    f"per model besides {sorted(meta - {''})})")], source=str(path))
-    resp_col = {m: c for m in models for c in (f"{m}|model_response", f"{m}_response") if c in header}
-    cost_col = {m: f"{m}|total_cost" for m in models if f"{m}|total_cost" in header}
-    default_task = path.stem.removesuffix("_train").removesuffix("_responses")
-    problems: list[Problem] = []
-    ids, prompts, tasks = [], [], []
-    scores = np.full((len(rows), len(models)), np.nan)
-    costs = np.full((len(rows), len(models)), np.nan)
-    responses: list[list[str | None]] = []
-    derived: set[str] = set()
-    missing_scores = 0
-    for i, row in enumerate(rows):
-        line = i + 2  # header is line 1
-        prompt = _join_listish(row.get("prompt") or "")
-        if not prompt.strip():
-            problems.append(Problem(f"{path.name}:{line}: prompt", "prompt is missing or empty"))
-        ids.append(row.get("sample_id") or row.get("prompt_id") or f"{path.stem}:{i}")
-        prompts.append(prompt)
-        tasks.append(row.get("eval_name") or row.get("task") or default_task)
-        resp_row: list[str | None] = []
-        for j, m in enumerate(models):
-            scores[i, j] = _parse_score(row.get(m), f"{path.name}:{line}: column {m!r}", problems)
-            response = _join_listish(row[resp_col[m]]) if m in resp_col else None
-            resp_row.append(response)
-            raw_cost = (row.get(cost_col[m]) or "").strip() if m in cost_col else ""
-            if raw_cost:
-                try:
-                    costs[i, j] = float(raw_cost)
-                except ValueError:
-                    problems.append(Problem(f"{path.name}:{line}: column {cost_col[m]!r}",
-                                            f"cost {raw_cost[:30]!r} is not a number"))
-            else:
-                c = derive_cost(m, prompt, response, prices)
-                if c is not None:
-                    costs[i, j] = c
-                    derived.add(m)
-        responses.append(resp_row)
-        missing_scores += int(np.isnan(scores[i]).sum())
-    _raise(problems, path)
-    notes = []
-    if missing_scores:
-        scores = np.nan_to_num(scores, nan=0.0)
-        notes.append(f"{path.name}: {missing_scores} empty score cells counted as wrong (0)")
-    for m in sorted(derived):
-        notes.append(f"{path.name}: cost of {m} derived from its price {prices[m]} USD/1M tokens in/out and "
-                     f"tokens estimated as ceil(chars/4) (output {ASSUMED_OUTPUT_TOKENS} tokens when no "
-                     "response was recorded)")
-    return OutcomeTable(ids, prompts, tasks, models, scores, costs,
-                        responses if resp_col else None, notes)
-
-
-def read_scores_json(path: str | Path, *, prices: Mapping[str, tuple[float, float]] | None = None) -> OutcomeTable:
-    """RouterDC's JSON: a list of ``{"question", "scores": {model: score}}``; no costs are recorded,
-    so they are derived for the models that have a price (prompt tokens + an assumed short answer)."""
-    path = Path(path)
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(data, list) or not data:
-        raise RoutingError([Problem(path.name, "expected a non-empty JSON list of {question, scores}")],
-                           source=str(path))
-    models: list[str] = []
-    for item in data:
-        for m in (item.get("scores") or {}) if isinstance(item, dict) else ():
-            if m not in models:
-                models.append(m)
-    if not models:
-        raise RoutingError([Problem(f"{path.name}: scores", "no model scores found")], source=str(path))
-    problems: list[Problem] = []
-    scores = np.full((len(data), len(models)), np.nan)
-    prompts = []
-    for i, item in enumerate(data):
-        q = item.get("question") if isinstance(item, dict) else None
-        if not isinstance(q, str) or not q.strip():
-            problems.append(Problem(f"{path.name}[{i}].question", "prompt is missing or empty"))
-        prompts.append(q or "")
-        for j, m in enumerate(models):
-            scores[i, j] = _parse_score((item.get("scores") or {}).get(m), f"{path.name}[{i}].scores.{m}",
-                                        problems)
-    _raise(problems, path)
-    task = path.stem.removesuffix("_train").removesuffix("-train")
-    prices = DEFAULT_PRICES if prices is None else prices
-    costs = np.full_like(scores, np.nan)
-    notes = []
-    for j, m in enumerate(models):
-        if m in prices:
-            costs[:, j] = [derive_cost(m, q, None, prices) for q in prompts]
-            notes.append(f"{path.name}: cost of {m} derived from its price {prices[m]} USD/1M tokens in/out, "
-                         f"prompt tokens estimated as chars/4 and {ASSUMED_OUTPUT_TOKENS} output tokens assumed")
-    missing = [m for m in models if m not in prices]
-    if missing:
-        notes.append(f"{path.name}: no costs recorded and no price for {', '.join(missing)}; cost-based metrics "
-                     "need prices (route fit/eval --prices FILE)")
-    return OutcomeTable([f"{path.stem}:{i}" for i in range(len(data))], prompts, [task] * len(data), models,
-                        scores, costs, None, notes)
-
-
-def read_long_jsonl(path: str | Path, *, prices: Mapping[str, tuple[float, float]] | None = None) -> OutcomeTable:
-    """tierflow's long format (see the module docstring)."""
-    path = Path(path)
-    prices = DEFAULT_PRICES if prices is None else prices
-    problems: list[Problem] = []
-    order: dict[str, int] = {}
-    prompts: list[str] = []
-    tasks: list[str] = []
-    models: list[str] = []
-    cells: dict[tuple[int, int], tuple[float, float, str | None]] = {}
-    derived: set[str] = set()
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path.name}:{lineno}"
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                problems.append(Problem(where, f"not valid JSON ({exc.msg})"))
-                continue
-            if not isinstance(rec, dict):
-                problems.append(Problem(where, "expected a JSON object per line"))
-                continue
-            missing = [k for k in ("prompt_id", "prompt", "model", "score") if rec.get(k) in (None, "")]
-            if missing:
-                problems.append(Problem(where, f"missing required field(s) {missing}"))
-                continue
-            score = _parse_score(rec["score"], f"{where}: score", problems)
-            pid, model = str(rec["prompt_id"]), str(rec["model"])
-            if pid not in order:
-                order[pid] = len(prompts)
-                prompts.append(str(rec["prompt"]))
-                tasks.append(str(rec.get("task") or "default"))
-            if model not in models:
-                models.append(model)
-            cost = rec.get("cost")
-            if cost is None:
-                cost = derive_cost(model, str(rec["prompt"]), rec.get("response"), prices,
-                                   rec.get("input_tokens"), rec.get("output_tokens"))
-                if cost is not None:
-                    derived.add(model)
-            elif not isinstance(cost, (int, float)) or cost < 0:
-                problems.append(Problem(f"{where}: cost", f"{cost!r} is not a non-negative number (USD)"))
-                cost = None
-            cells[(order[pid], models.index(model))] = (score, math.nan if cost is None else float(cost),
-                                                        rec.get("response"))
-    if not prompts and not problems:
-        problems.append(Problem(path.name, "no outcome records (expected JSON lines with prompt_id, prompt, "
-                                           "model, score)"))
-    _raise(problems, path)
-    n, m = len(prompts), len(models)
-    scores, costs = np.full((n, m), np.nan), np.full((n, m), np.nan)
-    responses: list[list[str | None]] = [[None] * m for _ in range(n)]
-    for (i, j), (s, c, r) in cells.items():
-        scores[i, j], costs[i, j], responses[i][j] = s, c, r
-    notes = [f"{path.name}: cost of {mm} derived from its price and token counts (estimated as ceil(chars/4) "
-             "where not given)" for mm in sorted(derived)]
-    return OutcomeTable(list(order), prompts, tasks, models, scores, costs, responses, notes)
-
-
-def write_long_jsonl(table: OutcomeTable, path: str | Path) -> None:
-    """Write ``table`` in the long format (atomically: temp file then rename)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for i in range(table.n):
-            for j, model in enumerate(table.models):
-                if math.isnan(table.scores[i, j]):
-                    continue
-                rec: dict[str, object] = {"prompt_id": table.ids[i], "prompt": table.prompts[i], "model": model,
-                                          "score": float(table.scores[i, j]), "task": table.tasks[i]}
-                if not math.isnan(table.costs[i, j]):
-                    rec["cost"] = float(table.costs[i, j])
-                if (r := table.response(i, j)) is not None:
-                    rec["response"] = r
-                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    tmp.replace(path)
-
-
 def read_prices(path: str | Path) -> dict[str, tuple[float, float]]:
     """A price file for models an outcome table records no cost for: JSON or YAML mapping each
     model to ``[input, output]`` or ``{input: ..., output: ...}``, USD per 1M tokens. The result
@@ -386,36 +148,6 @@ def read_prices(path: str | Path) -> dict[str, tuple[float, float]]:
                                                              f"(two non-negative numbers), got {value!r}"))
             continue
         prices[str(model)] = (float(pair[0]), float(pair[1]))
-    _raise(problems, path)
+    if problems:
+        raise RoutingError(problems, source=str(path))
     return prices
-
-
-def read_outcomes(path: str | Path, *, prices: Mapping[str, tuple[float, float]] | None = None) -> OutcomeTable:
-    """Read one outcome file, choosing the reader by its extension (.csv, .json, .jsonl)."""
-    path = Path(path)
-    if not path.is_file():
-        raise RoutingError([Problem(str(path), "no such file")])
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return read_wide_csv(path, prices=prices)
-    if suffix == ".jsonl":
-        return read_long_jsonl(path, prices=prices)
-    if suffix == ".json":
-        return read_scores_json(path, prices=prices)
-    raise RoutingError([Problem(str(path), f"unknown outcome format {suffix!r}; expected .csv (wide), "
-                                           ".jsonl (long) or .json (question + scores)")])
-
-
-def load_outcomes(paths: Sequence[str | Path], *, prices: Mapping[str, tuple[float, float]] | None = None
-                  ) -> OutcomeTable:
-    """Read and stack several outcome files (directories are expanded to the files they hold)."""
-    files: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            files += sorted(f for f in p.rglob("*") if f.suffix.lower() in (".csv", ".json", ".jsonl")
-                            and "contaminated" not in f.name)
-        else:
-            files.append(p)
-    if not files:
-        raise RoutingError([Problem(", ".join(map(str, paths)) or "OUTCOMES", "no outcome files given")])
-    return concat([read_outcomes(f, prices=prices) for f in files])
