@@ -51,3 +51,18 @@ def test_router_refuses_table_without_its_models(two_topic, agreement):
 def test_fit_refuses_tiny_or_single_model_tables(two_topic):
     with pytest.raises(RoutingError, match="at least 10"):
         fit_router(two_topic.subset(range(5)), "knn", embedder="hashing")
+
+
+def test_knn_shrink_pulls_predictions_toward_each_models_overall_mean(two_topic, tmp_path):
+    from tierflow.routing.io import load_router, save_router
+
+    plain = fit_router(two_topic, "knn", embedder="hashing")
+    shrunk = fit_router(two_topic, "knn", embedder="hashing", params={"shrink": 1e6})
+    emb = embed_prompts(plain, two_topic.prompts)
+    q_plain, _ = plain.predict(emb)
+    q_shrunk, _ = shrunk.predict(emb)
+    overall = np.nanmean(two_topic.scores, 0)
+    assert np.abs(q_plain - overall).max() > 0.3  # neighbours tell the topics apart
+    np.testing.assert_allclose(q_shrunk, np.broadcast_to(overall, q_shrunk.shape), atol=1e-3)
+    back = load_router(save_router(shrunk, tmp_path / "k.json"))
+    np.testing.assert_allclose(back.predict(emb)[0], q_shrunk, atol=1e-6)

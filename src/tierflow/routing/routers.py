@@ -208,13 +208,16 @@ def _knn_average(query: np.ndarray, keys: np.ndarray, values: np.ndarray, k: int
 
 @register_router
 class KNNRouter(PredictiveRouter):
-    """Mean outcomes of the ``k`` nearest recorded prompts."""
+    """Mean outcomes of the ``k`` nearest recorded prompts, shrunk toward each model's overall mean
+    by ``shrink`` pseudo-neighbours (a few noisy neighbours should not overrule the whole table)."""
 
     kind = "knn"
 
     def fit(self, table: OutcomeTable, emb: np.ndarray) -> "KNNRouter":
         self._fit_common(table)
         self.k = int(self.params.get("k", 25))
+        self.shrink = float(self.params.get("shrink", 0.0))
+        self.prior = np.nan_to_num(np.nanmean(table.scores, 0)).astype(np.float32)
         self.keys = emb.astype(np.float16).astype(np.float32)  # as saved
         self.scores = table.scores.astype(np.float32)
         self.costs = _fill_costs(table).astype(np.float32)
@@ -225,14 +228,18 @@ class KNNRouter(PredictiveRouter):
         both = np.concatenate([self.scores, self.costs], axis=1)
         avg = _knn_average(emb.astype(np.float32), self.keys, both, self.k)
         m = len(self.models)
-        return avg[:, :m], avg[:, m:]
+        k = min(self.k, len(self.keys))
+        return (k * avg[:, :m] + self.shrink * self.prior) / (k + self.shrink), avg[:, m:]
 
     def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        return {"k": self.k, "cost_unit": self.cost_unit}, {"keys": self.keys.astype(np.float16),
-                                                            "scores": self.scores, "costs": self.costs}
+        return ({"k": self.k, "shrink": self.shrink, "cost_unit": self.cost_unit},
+                {"keys": self.keys.astype(np.float16), "scores": self.scores, "costs": self.costs,
+                 "prior": self.prior})
 
     def _load_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         self.k, self.cost_unit = int(meta["k"]), float(meta["cost_unit"])
+        self.shrink = float(meta.get("shrink", 0.0))
+        self.prior = arrays.get("prior", np.zeros(len(self.models), np.float32))
         self.keys = arrays["keys"].astype(np.float32)
         self.scores, self.costs = arrays["scores"], arrays["costs"]
 
