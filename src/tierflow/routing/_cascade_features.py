@@ -9,7 +9,6 @@ the candidate response itself) for the confidence estimator. Private to
 from __future__ import annotations
 
 import os
-
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np

@@ -23,6 +23,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from tierflow.local_models import tierflow_home
 from tierflow.routing.answers import _CODE_BLOCK
 
 _VERSION = "2"
@@ -177,7 +178,7 @@ _DBS: dict[Path, tuple[sqlite3.Connection, threading.Lock]] = {}
 
 
 def _db(cache_dir: Path | None) -> tuple[sqlite3.Connection, threading.Lock]:
-    base = cache_dir or Path(os.environ.get("TIERFLOW_HOME", Path.home() / ".cache" / "tierflow"))
+    base = cache_dir or tierflow_home()
     if base not in _DBS:
         base.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(base / "behaviour.sqlite", check_same_thread=False)

@@ -14,7 +14,6 @@ import ast
 import hashlib
 import itertools
 import operator
-import os
 import re
 import sqlite3
 import subprocess
@@ -24,6 +23,8 @@ import threading
 from pathlib import Path
 
 import numpy as np
+
+from tierflow.local_models import tierflow_home
 
 _CHOICE = re.compile(r"^\(?([A-Ha-h])\)?(?:[.):]|\s|$)")
 _MARKED = [re.compile(p, re.I | re.M) for p in (
@@ -177,7 +178,7 @@ class CodeVerifier:
 
     def __init__(self, *, timeout_s: float = 5.0, memory_mb: int = 512, cache_dir: Path | None = None) -> None:
         self.timeout_s, self.memory_mb = timeout_s, memory_mb
-        base = cache_dir or Path(os.environ.get("TIERFLOW_HOME", Path.home() / ".cache" / "tierflow"))
+        base = cache_dir or tierflow_home()
         base.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(base / "verify.sqlite", check_same_thread=False)
         self._db.execute("CREATE TABLE IF NOT EXISTS verdict (key TEXT PRIMARY KEY, ok INTEGER)")

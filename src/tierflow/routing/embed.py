@@ -269,7 +269,9 @@ class CachedEmbedder:
 
 
 def _home() -> Path:
-    return Path(os.environ.get("TIERFLOW_HOME", Path.home() / ".cache" / "tierflow"))
+    from tierflow.local_models import tierflow_home
+
+    return tierflow_home()
 
 
 EMBEDDERS = ("minilm", "static", "hashing")

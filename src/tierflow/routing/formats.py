@@ -23,7 +23,6 @@ from tierflow.routing.outcomes import (
     OutcomeTable,
     concat,
     derive_cost,
-    estimate_tokens,
 )
 
 _MAX_ERRORS = 20
