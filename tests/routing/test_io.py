@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 
 from tierflow.errors import RoutingError
 from tierflow.routing.io import load_router, save_router
-from tierflow.routing.pipeline import embed_prompts, fit_router
+from tierflow.routing.pipeline import embed_prompts, fit_router, routing_texts
 
 
 @pytest.mark.parametrize("kind", ["knn", "cluster", "linear", "task"])
@@ -25,6 +26,16 @@ def test_round_trip_gives_the_same_decisions(tmp_path, two_topic, kind):
     np.testing.assert_array_equal(back.points(two_topic, emb).cost, router.points(two_topic, emb).cost)
     assert back.calibration["expected_quality"] == router.calibration["expected_quality"]
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_shared_boilerplate_is_learned_saved_and_stripped_before_embedding(tmp_path, two_topic):
+    tail = "\nAnswer with a single word, nothing else."
+    table = dataclasses.replace(two_topic, prompts=[p + tail for p in two_topic.prompts])
+    router = fit_router(table, "knn", embedder="hashing")
+    assert router.suffixes == [tail]
+    back = load_router(save_router(router, tmp_path / "r.json"))
+    assert back.suffixes == [tail] and back.prefixes == router.prefixes
+    assert routing_texts(back, table.prompts[:3]) == two_topic.prompts[:3]
 
 
 def test_other_version_and_mismatched_arrays_are_refused(tmp_path, two_topic):

@@ -43,6 +43,7 @@ def save_router(router: Router, path: str | Path, *, info: dict[str, Any] | None
         "format": FORMAT, "version": VERSION, "kind": router.kind, "models": router.models,
         "strong": router.strong, "knob": {"name": router.knob_name, "value": _json_float(router.knob)},
         "params": router.params, "embedder": router.embedder, "prefixes": router.prefixes,
+        "suffixes": router.suffixes,
         "calibration": router.calibration, "state": meta, "info": info or {},
         "arrays": {"file": _arrays_path(path).name, "sha256": hashlib.sha256(blob).hexdigest(),
                    "names": sorted(arrays)},
@@ -88,6 +89,7 @@ def load_router(path: str | Path) -> Router:
     router.models, router.strong = list(doc["models"]), doc.get("strong")
     router.knob = float(doc["knob"]["value"]) if doc["knob"]["value"] is not None else float("inf")
     router.embedder, router.prefixes = doc.get("embedder", "minilm"), list(doc.get("prefixes", []))
+    router.suffixes = list(doc.get("suffixes", []))
     router.calibration = doc.get("calibration", {})
     router._load_state(doc["state"], arrays)
     return router

@@ -10,7 +10,8 @@ import numpy as np
 
 from tierflow.errors import Problem, RoutingError
 from tierflow.routing.calibrate import Target, calibrate
-from tierflow.routing.embed import Embedder, get_embedder, shared_prefixes, strip_prefixes
+from tierflow.routing.embed import Embedder, get_embedder, shared_prefixes, shared_suffixes, strip_boilerplate, \
+    strip_prefixes
 from tierflow.routing.evaluate import evaluate
 from tierflow.routing.outcomes import OutcomeTable
 from tierflow.routing.routers import Router, router_class
@@ -20,7 +21,7 @@ DEFAULT_TARGET = Target(quality=0.95)
 
 def routing_texts(router: Router, prompts: Sequence[str]) -> list[str]:
     """The texts the router embeds: prompts without their task's shared boilerplate."""
-    return [strip_prefixes(p, router.prefixes) for p in prompts]
+    return [strip_boilerplate(p, router.prefixes, router.suffixes) for p in prompts]
 
 
 def embed_prompts(router: Router, prompts: Sequence[str], embedder: Embedder | None = None) -> np.ndarray:
@@ -52,6 +53,7 @@ def fit_router(table: OutcomeTable, kind: str = "knn", *, params: dict[str, Any]
                                                 "have none (use --kind knn, cluster, linear or task)")])
     router.embedder = embedder
     router.prefixes = shared_prefixes(table.prompts, table.tasks)
+    router.suffixes = shared_suffixes(table.prompts, table.tasks)
     emb = embed_prompts(router, table.prompts)
     router.fit(table, emb)
     router.embedder = embedder

@@ -68,6 +68,7 @@ class Router(ABC):
         self.calibration: dict[str, Any] = {}
         self.embedder: str = "minilm"
         self.prefixes: list[str] = []  # per-task boilerplate stripped before embedding
+        self.suffixes: list[str] = []  # per-task closing instructions, likewise
 
     @abstractmethod
     def fit(self, table: OutcomeTable, emb: np.ndarray) -> "Router": ...
