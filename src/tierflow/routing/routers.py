@@ -222,12 +222,12 @@ class KNNRouter(PredictiveRouter):
         self.keys = emb.astype(np.float16).astype(np.float32)  # as saved
         self.scores = table.scores.astype(np.float32)
         self.costs = _fill_costs(table).astype(np.float32)
+        self._outcomes = np.concatenate([self.scores, self.costs], axis=1)  # averaged together
         return self
 
     def predict(self, emb: np.ndarray, tasks: Sequence[str] | None = None,
                 texts: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        both = np.concatenate([self.scores, self.costs], axis=1)
-        avg = _knn_average(emb.astype(np.float32), self.keys, both, self.k)
+        avg = _knn_average(emb.astype(np.float32), self.keys, self._outcomes, self.k)
         m = len(self.models)
         k = min(self.k, len(self.keys))
         return (k * avg[:, :m] + self.shrink * self.prior) / (k + self.shrink), avg[:, m:]
@@ -243,6 +243,7 @@ class KNNRouter(PredictiveRouter):
         self.prior = arrays.get("prior", np.zeros(len(self.models), np.float32))
         self.keys = arrays["keys"].astype(np.float32)
         self.scores, self.costs = arrays["scores"], arrays["costs"]
+        self._outcomes = np.concatenate([self.scores, self.costs], axis=1)
 
 
 @register_router
