@@ -317,6 +317,14 @@ def get_embedder(name: str = "minilm", *, cache: bool = True) -> Embedder:
     return CachedEmbedder(inner) if cache and inner.name == MiniLMEmbedder.name else inner
 
 
+def _task_groups(prompts: Sequence[str], tasks: Sequence[str], min_prompts: int) -> list[list[str]]:
+    """The prompts of each task that has at least ``min_prompts`` of them."""
+    by_task: dict[str, list[str]] = {}
+    for p, t in zip(prompts, tasks):
+        by_task.setdefault(t, []).append(p)
+    return [group for group in by_task.values() if len(group) >= min_prompts]
+
+
 def shared_prefixes(prompts: Sequence[str], tasks: Sequence[str], *, min_chars: int = 200,
                     min_prompts: int = 5) -> list[str]:
     """Per task, the boilerplate every prompt of it starts with (instructions, solved examples).
@@ -324,13 +332,8 @@ def shared_prefixes(prompts: Sequence[str], tasks: Sequence[str], *, min_chars: 
     Stripping it before embedding lets the question itself decide where a prompt lands.
     The prefix is cut back to a paragraph boundary so no question is clipped.
     """
-    by_task: dict[str, list[str]] = {}
-    for p, t in zip(prompts, tasks):
-        by_task.setdefault(t, []).append(p)
     found: list[str] = []
-    for group in by_task.values():
-        if len(group) < min_prompts:
-            continue
+    for group in _task_groups(prompts, tasks, min_prompts):
         prefix = os.path.commonprefix(group)
         cut = prefix.rfind("\n\n")
         prefix = prefix[:cut + 2] if cut >= 0 else ""
@@ -353,13 +356,8 @@ def shared_suffixes(prompts: Sequence[str], tasks: Sequence[str], *, min_chars: 
     embedding changes nothing a router can learn from (every prompt of the task has it) and
     saves its tokens from every live decision.
     """
-    by_task: dict[str, list[str]] = {}
-    for p, t in zip(prompts, tasks):
-        by_task.setdefault(t, []).append(p)
     found: list[str] = []
-    for group in by_task.values():
-        if len(group) < min_prompts:
-            continue
+    for group in _task_groups(prompts, tasks, min_prompts):
         suffix = os.path.commonprefix([p[::-1] for p in group])[::-1]
         start = suffix.find("\n")
         suffix = suffix[start:] if start >= 0 else ""
