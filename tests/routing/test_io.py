@@ -36,6 +36,14 @@ def test_shared_boilerplate_is_learned_saved_and_stripped_before_embedding(tmp_p
     back = load_router(save_router(router, tmp_path / "r.json"))
     assert back.suffixes == [tail] and back.prefixes == router.prefixes
     assert routing_texts(back, table.prompts[:3]) == two_topic.prompts[:3]
+    doc = json.loads((tmp_path / "r.json").read_text())
+    doc["suffixes"] = tail  # a string, not a list: must not be read as one suffix per character
+    (tmp_path / "r.json").write_text(json.dumps(doc))
+    with pytest.raises(RoutingError, match="r.json: suffixes.*expected a list of strings"):
+        load_router(tmp_path / "r.json")
+    del doc["suffixes"]  # files written before suffixes existed still load
+    (tmp_path / "r.json").write_text(json.dumps(doc))
+    assert load_router(tmp_path / "r.json").suffixes == []
 
 
 def test_other_version_and_mismatched_arrays_are_refused(tmp_path, two_topic):

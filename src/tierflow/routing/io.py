@@ -56,6 +56,15 @@ def save_router(router: Router, path: str | Path, *, info: dict[str, Any] | None
     return path
 
 
+def _strings(doc: dict, key: str, where: str) -> list[str]:
+    """``doc[key]`` as a list of strings (absent: empty), or a RoutingError naming the field."""
+    value = doc.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise RoutingError([Problem(f"{where}: {key}", f"expected a list of strings, got {type(value).__name__}; "
+                                    "the file is damaged: refit it with `tierflow route fit`")])
+    return value
+
+
 def load_router(path: str | Path) -> Router:
     """Read a router file written by :func:`save_router`, checking format, version and arrays."""
     path = Path(path)
@@ -88,8 +97,8 @@ def load_router(path: str | Path) -> Router:
     router = router_class(doc["kind"])(**doc.get("params", {}))
     router.models, router.strong = list(doc["models"]), doc.get("strong")
     router.knob = float(doc["knob"]["value"]) if doc["knob"]["value"] is not None else float("inf")
-    router.embedder, router.prefixes = doc.get("embedder", "minilm"), list(doc.get("prefixes", []))
-    router.suffixes = list(doc.get("suffixes", []))
+    router.embedder = doc.get("embedder", "minilm")
+    router.prefixes, router.suffixes = _strings(doc, "prefixes", where), _strings(doc, "suffixes", where)
     router.calibration = doc.get("calibration", {})
     router._load_state(doc["state"], arrays)
     return router
