@@ -43,6 +43,7 @@ def test_fit_then_eval_json_plot_html(tmp_path, outcomes):
     assert res.exit_code == 0, res.output
     assert router.exists() and router.with_suffix(".npz").exists()
     assert "expected quality 1.0000" in res.output
+    assert "stripped before embedding" not in res.output  # these prompts share no boilerplate
     res = runner.invoke(app, ["route", "eval", str(router), str(outcomes), "--json", "--bootstrap", "30",
                               "--plot", str(tmp_path / "p.png"), "--html", str(tmp_path / "r.html")])
     assert res.exit_code == 0, res.output
@@ -56,6 +57,18 @@ def test_fit_then_eval_json_plot_html(tmp_path, outcomes):
     assert report["router"]["decision_latency_ms"]["median"] > 0
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
     assert "<table>" in (tmp_path / "r.html").read_text()
+
+
+def test_fit_says_what_boilerplate_it_strips(tmp_path, monkeypatch):
+    monkeypatch.setenv("TIERFLOW_HOME", str(tmp_path / "home"))
+    table = _table()
+    table.prompts = [p + "\nReply with one word and nothing else." for p in table.prompts]
+    write_long_jsonl(table, tmp_path / "o.jsonl")
+    res = runner.invoke(app, ["route", "fit", str(tmp_path / "o.jsonl"), "-o", str(tmp_path / "r.json"),
+                              "--kind", "knn", "--embedder", "hashing"])
+    assert res.exit_code == 0, res.output
+    assert "0 prefix(es), 1 closing instruction(s)" in res.output  # both tasks end so: listed once
+    assert json.loads((tmp_path / "r.json").read_text())["suffixes"] == ["\nReply with one word and nothing else."]
 
 
 def test_text_report_and_split(outcomes, tmp_path):

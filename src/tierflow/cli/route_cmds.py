@@ -96,6 +96,9 @@ def fit(outcomes: list[Path] = typer.Argument(..., help="Outcome files or direct
         typer.echo(f"calibrated {router.knob_name}={cal.get('knob')}: expected quality {cal['expected_quality']:.4f} "
                    f"[{lo:.4f}, {hi:.4f}], {cost}, "
                    f"strongest model on {cal['expected_strong_share']:.1%} of calls")
+    if router.prefixes or router.suffixes:
+        typer.echo(f"stripped before embedding (shared by every prompt of a task): {len(router.prefixes)} "
+                   f"prefix(es), {len(router.suffixes)} closing instruction(s); listed in the router file")
     for note in table.notes[:3]:
         typer.echo(f"note: {note}")
     if len(table.notes) > 3:
