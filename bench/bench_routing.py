@@ -32,7 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tierflow.routing.embed import CachedEmbedder, MiniLMEmbedder, StaticEmbedder, strip_prefixes
+from tierflow.routing.boilerplate import strip_prefixes
+from tierflow.routing.embed import CachedEmbedder, MiniLMEmbedder, StaticEmbedder
 from tierflow.routing.formats import load_outcomes
 from tierflow.routing.pipeline import embed_prompts, fit_router, routing_texts
 from tierflow.routing.split import select

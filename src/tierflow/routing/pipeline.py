@@ -10,8 +10,8 @@ import numpy as np
 
 from tierflow.errors import Problem, RoutingError
 from tierflow.routing.calibrate import Target, calibrate
-from tierflow.routing.embed import Embedder, get_embedder, shared_prefixes, shared_suffixes, strip_boilerplate, \
-    strip_prefixes
+from tierflow.routing.boilerplate import shared_prefixes, shared_suffixes, strip_boilerplate, strip_prefixes
+from tierflow.routing.embed import Embedder, get_embedder
 from tierflow.routing.evaluate import evaluate
 from tierflow.routing.outcomes import OutcomeTable
 from tierflow.routing.routers import Router, router_class

@@ -29,7 +29,7 @@ import numpy as np
 
 from tierflow.errors import Problem, RoutingError
 from tierflow.routing.evaluate import OperatingPoints, choose_by_tradeoff, points_from_choices
-from tierflow.routing.embed import strip_prefixes
+from tierflow.routing.boilerplate import strip_prefixes
 from tierflow.routing.outcomes import OutcomeTable
 
 LAMBDA_GRID = np.concatenate([[0.0], np.logspace(-3, 3, 49), [np.inf]])
