@@ -199,8 +199,8 @@ class StaticEmbedder:
     Each vocabulary token is run through the model once (``[CLS] token [SEP]``, ~12 s on one
     core, cached under ``$TIERFLOW_HOME/embeddings``); a text is then the mean of its tokens'
     vectors, with no transformer pass. For live routing where the decision must take well under
-    the ~4-5 ms an int8 MiniLM pass costs on one core (~60 tokens); routing quality differs by table (README,
-    "Learned routing").
+    the ~4-5 ms an int8 MiniLM pass costs on one core (~60 tokens); routing quality differs by
+    table (README, "Learned routing").
     """
 
     name = "minilm-static"
