@@ -58,6 +58,20 @@ def test_cascade_gives_each_task_its_own_chain():
     assert router.group_names == ["mcq", "swapped"]
     assert [router.models[ch.final] for ch in router.chains] == ["strong", "strong"]
     assert router.chains[1].stages == [router.models.index("strong")]
+
+
+def test_cascade_evaluates_a_table_that_fills_only_some_groups():
+    a, b = agreement_table(200, seed=6), agreement_table(200, seed=7)
+    b.tasks = ["other"] * b.n
+    b.prompts = [p.replace("question", "zebra giraffe") for p in b.prompts]
+    router = fit_router(concat([a, b]), "cascade", embedder="hashing", params={"min_group": 50})
+    assert len(router.chains) == 2
+    only_a = agreement_table(60, seed=8)  # every prompt lands in the first group
+    emb = embed_prompts(router, only_a.prompts)
+    assert (router._group_of(emb) == 0).all()
+    pts = router.points(only_a, emb)
+    whole = router.points(concat([only_a, b]), embed_prompts(router, concat([only_a, b]).prompts))
+    np.testing.assert_allclose(pts.quality, whole.quality[:, :only_a.n])
     assert set(router.chains[0].stages) == {0, 1}
 
 

@@ -172,6 +172,10 @@ class CascadeRouter(Router):
         group_pts = []
         for g, chain in enumerate(self.chains):
             rows = np.nonzero(group == g)[0]
+            if not len(rows):  # no prompt of this table falls in the group
+                empty = np.zeros((len(THRESHOLDS) + len(self.models), 0))
+                group_pts.append((rows, OperatingPoints(empty, empty, empty)))
+                continue
             sub = _Context.subset(ctx, rows)
             pts = _chain_points(sub, chain.stages, chain.final, self.c, self.rule, None, chain.estimators)
             group_pts.append((rows, self._with_singles(pts, sub)))
