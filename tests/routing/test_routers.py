@@ -66,3 +66,21 @@ def test_knn_shrink_pulls_predictions_toward_each_models_overall_mean(two_topic,
     np.testing.assert_allclose(q_shrunk, np.broadcast_to(overall, q_shrunk.shape), atol=1e-3)
     back = load_router(save_router(shrunk, tmp_path / "k.json"))
     np.testing.assert_allclose(back.predict(emb)[0], q_shrunk, atol=1e-6)
+
+
+def test_linear_clips_inputs_to_their_training_range(two_topic, tmp_path):
+    from tierflow.routing.io import load_router, save_router
+
+    clipped = fit_router(two_topic, "linear", embedder="hashing")
+    loose = fit_router(two_topic, "linear", embedder="hashing", params={"clip": "false"})
+    # a prompt with far more lines and digits than any training prompt
+    text = two_topic.prompts[0] + "\n12345" * 400
+    emb = embed_prompts(clipped, [text])
+    x = clipped._inputs(emb, [text])
+    assert (x <= clipped.x_hi + 1e-12).all() and (x >= clipped.x_lo - 1e-12).all()
+    assert (loose._inputs(emb, [text]) > clipped.x_hi + 1).any()  # unclipped, it lies far outside
+    train_q, _ = clipped.predict(embed_prompts(clipped, two_topic.prompts), texts=two_topic.prompts)
+    q, _ = clipped.predict(emb, texts=[text])
+    assert np.abs(q - train_q).min(axis=0).max() < 0.5  # near what some training prompt got
+    back = load_router(save_router(clipped, tmp_path / "l.json"))
+    np.testing.assert_allclose(back.predict(emb, texts=[text])[0], q, atol=1e-9)

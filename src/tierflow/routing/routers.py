@@ -298,7 +298,8 @@ def prompt_features(text: str) -> list[float]:
 @register_router
 class LinearRouter(PredictiveRouter):
     """One logistic regression per model: P(success | prompt features, top principal components of
-    the embedding). Few, dense inputs generalise to unseen topics better than the raw embedding."""
+    the embedding). Few, dense inputs generalise to unseen topics better than the raw embedding.
+    Inputs are clipped to their training range (``clip=false`` turns this off)."""
 
     kind = "linear"
 
@@ -306,8 +307,8 @@ class LinearRouter(PredictiveRouter):
         d = self.components.shape[0]
         feats = np.array([prompt_features(t) for t in texts]) if texts is not None else \
             np.repeat(self.x_mean[None, d:], len(emb), axis=0)  # no text: neutral (mean) features
-        x = np.hstack([(emb - self.emb_mean) @ self.components.T, feats])
-        return (x - self.x_mean) / self.x_std
+        x = (np.hstack([(emb - self.emb_mean) @ self.components.T, feats]) - self.x_mean) / self.x_std
+        return x if self.x_lo is None else np.clip(x, self.x_lo, self.x_hi)
 
     def fit(self, table: OutcomeTable, emb: np.ndarray) -> "LinearRouter":
         from sklearn.decomposition import PCA
@@ -321,6 +322,10 @@ class LinearRouter(PredictiveRouter):
         raw = np.hstack([(emb - self.emb_mean) @ self.components.T, [prompt_features(t) for t in texts]])
         self.x_mean, self.x_std = raw.mean(0), raw.std(0) + 1e-6
         x = (raw - self.x_mean) / self.x_std
+        # a new prompt's inputs are clipped to the range seen in training, so a prompt unlike every
+        # training prompt cannot push a model's predicted success past what any training prompt did
+        clip = str(self.params.get("clip", "true")).lower() not in ("false", "0", "no")
+        self.x_lo, self.x_hi = (x.min(0), x.max(0)) if clip else (None, None)
         m = len(self.models)
         self.coef, self.bias = np.zeros((m, x.shape[1])), np.zeros(m)
         self.mean_cost = _fill_costs(table).mean(0)
@@ -340,14 +345,17 @@ class LinearRouter(PredictiveRouter):
         return q, np.repeat(self.mean_cost[None, :], len(emb), axis=0)
 
     def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        return {"cost_unit": self.cost_unit}, {"coef": self.coef, "bias": self.bias, "mean_cost": self.mean_cost,
-                                               "emb_mean": self.emb_mean, "components": self.components,
-                                               "x_mean": self.x_mean, "x_std": self.x_std}
+        arrays = {"coef": self.coef, "bias": self.bias, "mean_cost": self.mean_cost, "emb_mean": self.emb_mean,
+                  "components": self.components, "x_mean": self.x_mean, "x_std": self.x_std}
+        if self.x_lo is not None:
+            arrays.update(x_lo=self.x_lo, x_hi=self.x_hi)
+        return {"cost_unit": self.cost_unit}, arrays
 
     def _load_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         self.cost_unit = float(meta["cost_unit"])
         for name in ("coef", "bias", "mean_cost", "emb_mean", "components", "x_mean", "x_std"):
             setattr(self, name, arrays[name])
+        self.x_lo, self.x_hi = arrays.get("x_lo"), arrays.get("x_hi")  # absent in files from before clipping
 
 
 @register_router
