@@ -299,7 +299,7 @@ def prompt_features(text: str) -> list[float]:
 class LinearRouter(PredictiveRouter):
     """One logistic regression per model: P(success | prompt features, top principal components of
     the embedding). Few, dense inputs generalise to unseen topics better than the raw embedding.
-    Inputs are clipped to their training range (``clip=false`` turns this off)."""
+    Inputs are clipped to their training range, 1st to 99th percentile (``clip=false`` turns this off)."""
 
     kind = "linear"
 
@@ -322,10 +322,10 @@ class LinearRouter(PredictiveRouter):
         raw = np.hstack([(emb - self.emb_mean) @ self.components.T, [prompt_features(t) for t in texts]])
         self.x_mean, self.x_std = raw.mean(0), raw.std(0) + 1e-6
         x = (raw - self.x_mean) / self.x_std
-        # a new prompt's inputs are clipped to the range seen in training, so a prompt unlike every
-        # training prompt cannot push a model's predicted success past what any training prompt did
+        # a new prompt's inputs are clipped to the 1st-99th percentile of the training prompts', so a
+        # prompt unlike them (a task format never seen) cannot extrapolate to a confident prediction
         clip = str(self.params.get("clip", "true")).lower() not in ("false", "0", "no")
-        self.x_lo, self.x_hi = (x.min(0), x.max(0)) if clip else (None, None)
+        self.x_lo, self.x_hi = (np.quantile(x, 0.01, 0), np.quantile(x, 0.99, 0)) if clip else (None, None)
         m = len(self.models)
         self.coef, self.bias = np.zeros((m, x.shape[1])), np.zeros(m)
         self.mean_cost = _fill_costs(table).mean(0)
