@@ -72,7 +72,7 @@ def test_linear_clips_inputs_to_their_training_range(two_topic, tmp_path):
     from tierflow.routing.io import load_router, save_router
 
     clipped = fit_router(two_topic, "linear", embedder="hashing")
-    loose = fit_router(two_topic, "linear", embedder="hashing", params={"clip": "false"})
+    loose = fit_router(two_topic, "linear", embedder="hashing", params={"clip": False})
     # a prompt with far more lines and digits than any training prompt
     text = two_topic.prompts[0] + "\n12345" * 400
     emb = embed_prompts(clipped, [text])

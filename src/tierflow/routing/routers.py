@@ -324,7 +324,7 @@ class LinearRouter(PredictiveRouter):
         x = (raw - self.x_mean) / self.x_std
         # a new prompt's inputs are clipped to the 1st-99th percentile of the training prompts', so a
         # prompt unlike them (a task format never seen) cannot extrapolate to a confident prediction
-        clip = str(self.params.get("clip", "true")).lower() not in ("false", "0", "no")
+        clip = bool(self.params.get("clip", True))
         self.x_lo, self.x_hi = (np.quantile(x, 0.01, 0), np.quantile(x, 0.99, 0)) if clip else (None, None)
         m = len(self.models)
         self.coef, self.bias = np.zeros((m, x.shape[1])), np.zeros(m)
