@@ -35,6 +35,17 @@ def test_unreachable_targets_are_refused_with_the_reachable_figure(two_topic):
         fit_router(two_topic, "task", embedder="hashing", target=Target(max_cost_per_1k=0.01), strict_target=True)
 
 
+def test_an_unreachable_soft_target_falls_back_to_the_best_reachable_setting(two_topic):
+    router = fit_router(two_topic, "task", embedder="hashing", target=Target(quality=1.2))
+    cal = router.calibration
+    assert "out of reach" in cal["note"] and cal["target"] == {"quality": 1.2}
+    assert cal["expected_quality"] == pytest.approx(1.0)
+    assert cal["expected_cost"] == pytest.approx(5.5e-4)  # the cheapest of the best settings
+    for key in ("expected_quality", "expected_cost"):  # the intervals belong to the chosen setting
+        lo, hi = cal[f"{key}_ci95"]
+        assert lo <= cal[key] <= hi
+
+
 def test_retarget_uses_the_stored_curve(two_topic):
     router = fit_router(two_topic, "task", embedder="hashing", target=Target(quality=1.0))
     cheapest = retarget(router, Target(max_cost_per_1k=0.1))

@@ -96,6 +96,8 @@ def fit(outcomes: list[Path] = typer.Argument(..., help="Outcome files or direct
         typer.echo(f"calibrated {router.knob_name}={cal.get('knob')}: expected quality {cal['expected_quality']:.4f} "
                    f"[{lo:.4f}, {hi:.4f}], {cost}, "
                    f"strongest model on {cal['expected_strong_share']:.1%} of calls")
+        if cal.get("note"):
+            typer.echo(f"note: {cal['note']} (the default target is {cal['target']})")
     if router.prefixes or router.suffixes:
         typer.echo(f"stripped before embedding (shared by every prompt of a task): {len(router.prefixes)} "
                    f"prefix(es), {len(router.suffixes)} closing instruction(s); listed in the router file")

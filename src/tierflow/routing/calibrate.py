@@ -98,13 +98,24 @@ def choose_knob(knobs: np.ndarray, q: np.ndarray, c: np.ndarray, s: np.ndarray, 
 
 
 def calibrate(router: Router, table: OutcomeTable, emb: np.ndarray, target: Target, *,
-              bootstrap: int = 200, seed: int = 0) -> dict[str, Any]:
-    """Set ``router.knob`` for ``target``; store and return the calibration record."""
+              fallback_to_best: bool = False, bootstrap: int = 200, seed: int = 0) -> dict[str, Any]:
+    """Set ``router.knob`` for ``target``; store and return the calibration record.
+
+    With ``fallback_to_best`` an unreachable target is not an error: the knob goes to the best
+    quality reachable (the cheapest such setting) and the record says so in ``note``.
+    """
     pts = out_of_fold_points(router, table, emb)
     q, c, s = pts.means()
     knobs = router.knob_grid()
     best_quality = float(np.nanmax(np.nanmean(table.scores, 0)))
-    i = choose_knob(knobs, q, c, s, target, best_quality)
+    note = None
+    try:
+        i = choose_knob(knobs, q, c, s, target, best_quality)
+    except RoutingError:
+        if not fallback_to_best:
+            raise
+        i = int(np.lexsort((c, -q))[0])
+        note = "target out of reach: calibrated to the best quality reachable"
     rng = np.random.default_rng(seed)
     bq, bc = [], []
     for _ in range(bootstrap):
@@ -123,6 +134,8 @@ def calibrate(router: Router, table: OutcomeTable, emb: np.ndarray, target: Targ
         "curve": {"knob": [float(k) if np.isfinite(k) else None for k in knobs], "quality": q.tolist(),
                   "cost": c.tolist(), "strong_share": s.tolist()},
     }
+    if note:
+        router.calibration["note"] = note
     return router.calibration
 
 

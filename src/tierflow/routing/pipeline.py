@@ -57,18 +57,7 @@ def fit_router(table: OutcomeTable, kind: str = "knn", *, params: dict[str, Any]
     emb = embed_prompts(router, table.prompts)
     router.fit(table, emb)
     router.embedder = embedder
-    try:
-        calibrate(router, table, emb, target or DEFAULT_TARGET)
-    except RoutingError:
-        if target is not None and strict_target:
-            raise
-        calibrate(router, table, emb, Target(quality=1e-9))  # cheapest setting at any quality
-        curve = router.calibration["curve"]
-        best = int(np.argmax(curve["quality"]))
-        router.knob = float(np.inf if curve["knob"][best] is None else curve["knob"][best])
-        router.calibration.update(knob=curve["knob"][best], expected_quality=curve["quality"][best],
-                                  expected_cost=curve["cost"][best], note="default target out of reach: "
-                                  "calibrated to the best quality reachable")
+    calibrate(router, table, emb, target or DEFAULT_TARGET, fallback_to_best=target is None or not strict_target)
     return router
 
 
