@@ -60,3 +60,29 @@ def test_oracle_points_reach_full_quality(two_topic):
     q, c, _ = pts.means()
     assert q.max() == 1.0
     assert c[np.argmax(q)] == pytest.approx(5.5e-4)
+
+
+def test_prompts_missing_a_models_outcome_are_left_out_of_scoring(two_topic):
+    from tierflow.errors import RoutingError
+    from tierflow.routing.pipeline import evaluate_router, fit_router
+
+    sparse = two_topic.subset(range(two_topic.n))
+    sparse.scores[::3, 1] = np.nan  # the strong model was not run on every third prompt
+    complete = sparse.complete_rows()
+    assert len(complete) == two_topic.n - len(range(0, two_topic.n, 3))
+    router = fit_router(sparse, "knn", embedder="hashing")
+    assert router.calibration["n_prompts"] == len(complete)
+    assert router.calibration["expected_quality"] == pytest.approx(1.0)  # unrecorded routes not counted as 0
+    assert any("lack some model's outcome" in n for n in sparse.notes)
+    cluster = fit_router(sparse, "cluster", embedder="hashing", params={"clusters": 2})
+    assert cluster.cq[:, 1] == pytest.approx(1.0)  # the strong model's per-cluster mean counts recorded cells only
+    report = evaluate_router(router, sparse, latency=False, bootstrap=20)
+    assert report["n_prompts"] == len(complete)
+    assert report["baselines"]["oracle"]["max_quality"] == pytest.approx(1.0)
+    assert report["router"]["max_quality"] == pytest.approx(1.0)
+    assert "left out" in report["notes"][0]
+    with pytest.raises(RoutingError, match="no route can be scored"):
+        evaluate_router(router, sparse.subset(range(0, two_topic.n, 3)), latency=False)
+    sparse.scores[10:, 1] = np.nan
+    with pytest.raises(RoutingError, match="only 6 of 120 prompts have a recorded outcome for every model"):
+        fit_router(sparse, "knn", embedder="hashing")

@@ -69,7 +69,8 @@ def out_of_fold_points(router: Router, table: OutcomeTable, emb: np.ndarray) -> 
         part = router_class(router.kind)(**router.params).fit(table.subset(train), emb[train])
         pts = part.points(table.subset(test), emb[test], knobs)
         q[:, test], c[:, test], s[:, test] = pts.quality, pts.cost, pts.strong
-    return OperatingPoints(q, c, s)
+    scored = table.complete_rows()  # a route to an unrecorded outcome has no quality to count
+    return OperatingPoints(q, c, s).take(scored)
 
 
 def choose_knob(knobs: np.ndarray, q: np.ndarray, c: np.ndarray, s: np.ndarray, target: Target,
@@ -119,7 +120,7 @@ def calibrate(router: Router, table: OutcomeTable, emb: np.ndarray, target: Targ
     rng = np.random.default_rng(seed)
     bq, bc = [], []
     for _ in range(bootstrap):
-        idx = rng.integers(0, table.n, table.n)
+        idx = rng.integers(0, pts.quality.shape[1], pts.quality.shape[1])
         bq.append(pts.quality[i, idx].mean())
         bc.append(pts.cost[i, idx].mean())
     router.knob = float(knobs[i])
@@ -130,7 +131,7 @@ def calibrate(router: Router, table: OutcomeTable, emb: np.ndarray, target: Targ
         "expected_cost": float(c[i]), "expected_cost_ci95": [float(np.percentile(bc, 2.5)),
                                                              float(np.percentile(bc, 97.5))],
         "expected_strong_share": float(s[i]), "best_single_quality": best_quality,
-        "n_prompts": table.n, "method": "out-of-fold operating points on the training outcomes",
+        "n_prompts": int(pts.quality.shape[1]), "method": "out-of-fold operating points on the training outcomes",
         "curve": {"knob": [float(k) if np.isfinite(k) else None for k in knobs], "quality": q.tolist(),
                   "cost": c.tolist(), "strong_share": s.tolist()},
     }

@@ -71,6 +71,10 @@ class OutcomeTable:
             responses=None if self.responses is None else [self.responses[i] for i in idx],
             notes=list(self.notes))
 
+    def complete_rows(self) -> np.ndarray:
+        """Indices of the prompts with a recorded score for every model."""
+        return np.nonzero(~np.isnan(self.scores).any(axis=1))[0]
+
     def response(self, row: int, model: int) -> str | None:
         return None if self.responses is None else self.responses[row][model]
 

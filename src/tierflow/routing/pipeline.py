@@ -34,6 +34,11 @@ def _check_table(table: OutcomeTable, where: str) -> None:
         problems.append(Problem(where, f"only {table.n} prompts; at least 10 are needed to fit a router"))
     if len(table.models) < 2:
         problems.append(Problem(where, f"only {len(table.models)} model(s); routing needs at least 2"))
+    complete = len(table.complete_rows())
+    if not problems and complete < 10:
+        problems.append(Problem(where, f"only {complete} of {table.n} prompts have a recorded outcome for every "
+                                       "model; calibration and evaluation score routes on those and need at least "
+                                       "10 (record every candidate model on some prompts)"))
     if problems:
         raise RoutingError(problems)
 
@@ -51,6 +56,13 @@ def fit_router(table: OutcomeTable, kind: str = "knn", *, params: dict[str, Any]
     if kind == "cascade" and not table.has_responses:
         raise RoutingError([Problem("outcomes", "a cascade router needs recorded responses; these outcomes "
                                                 "have none (use --kind knn, cluster, linear or task)")])
+    kept = table.complete_rows()
+    if len(kept) < table.n:  # noted on the caller's table, which the CLI reports and saves
+        what = "fitted" if kind == "cascade" else "calibrated"
+        table.notes.append(f"{table.n - len(kept)} of {table.n} prompts lack some model's outcome; the router "
+                           f"was {what} on the {len(kept)} others")
+        if kind == "cascade":  # its estimators learn from what every stage answered
+            table = table.subset(kept)
     router.embedder = embedder
     router.prefixes = shared_prefixes(table.prompts, table.tasks)
     router.suffixes = shared_suffixes(table.prompts, table.tasks)
@@ -77,11 +89,22 @@ def decision_latency_ms(router: Router, prompts: Sequence[str], n: int = 50) -> 
 def evaluate_router(router: Router, test: OutcomeTable, train: OutcomeTable | None = None, *,
                     bootstrap: int = 200, latency: bool = True) -> dict[str, Any]:
     """The ``route eval`` report: router vs baselines with CIs, plus decision latency."""
-    emb = embed_prompts(router, test.prompts)
     table = router._align(test)
+    notes = []
+    if len(table.complete_rows()) < table.n:
+        kept = table.complete_rows()
+        if not len(kept):
+            raise RoutingError([Problem("outcomes", f"none of the {table.n} prompts evaluated has a recorded "
+                                        "outcome for every model of the router, so no route can be scored; "
+                                        "evaluate on outcomes where every candidate model answered each prompt")])
+        notes.append(f"{table.n - len(kept)} of {table.n} prompts lack some model's outcome and were left out: "
+                     "a route to an unrecorded outcome cannot be scored")
+        table = table.subset(kept)
+    emb = embed_prompts(router, table.prompts)
     if train is not None:
         train = router._align(train)
     report = evaluate(router.points(table, emb), train, table, bootstrap=bootstrap)
+    report["notes"] = notes
     report["router"]["kind"] = router.kind
     report["router"]["knob"] = {"name": router.knob_name, "calibrated": router.knob if np.isfinite(router.knob)
                                 else None}
@@ -93,6 +116,6 @@ def evaluate_router(router: Router, test: OutcomeTable, train: OutcomeTable | No
         report["router"]["calibrated_point"]["test_quality"] = float(knob_pts.quality.mean())
         report["router"]["calibrated_point"]["test_cost"] = float(knob_pts.cost.mean())
     if latency:
-        report["router"]["decision_latency_ms"] = decision_latency_ms(router, test.prompts)
+        report["router"]["decision_latency_ms"] = decision_latency_ms(router, table.prompts)
     report["per_task_baseline_fitted_on"] = "train part" if train is not None else "the evaluated outcomes"
     return report

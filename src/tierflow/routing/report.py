@@ -50,6 +50,8 @@ def render_text(report: dict[str, Any]) -> str:
     if agreement:
         lines += ["", f"agreement_cascade: accept when {', '.join(agreement['models'][:-1])} agree, "
                       f"else {agreement['models'][-1]} (fitted on the training part)"]
+    if report.get("notes"):
+        lines += [""] + [f"note: {note}" for note in report["notes"]]
     lat = report["router"].get("decision_latency_ms")
     if lat:
         lines += ["", f"decision latency (embedding + lookup, one prompt): median {lat['median']:.2f} ms, "

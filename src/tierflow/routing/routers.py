@@ -265,7 +265,7 @@ class ClusterRouter(PredictiveRouter):
         self.cc = np.zeros((k, len(self.models)))
         for c in range(k):
             rows = km.labels_ == c
-            n = rows.sum()
+            n = (~np.isnan(table.scores[rows])).sum(0)  # per model: a sparse table leaves cells unrecorded
             # shrink small clusters towards the global means (5 pseudo-observations)
             self.cq[c] = (np.nansum(table.scores[rows], 0) + 5 * prior_q) / (n + 5)
             self.cc[c] = (costs[rows].sum(0) + 5 * prior_c) / (n + 5)
