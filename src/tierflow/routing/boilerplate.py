@@ -62,6 +62,32 @@ def shared_suffixes(prompts: Sequence[str], tasks: Sequence[str], *, min_chars: 
     return found
 
 
+def template_labels(prompts: Sequence[str], *, min_prompts: int = 20, prefix_chars: int = 200,
+                    suffix_chars: int = 40) -> list[str]:
+    """A task-like label per prompt, for outcomes recorded without task labels.
+
+    Prompts made from one template share its opening (solved examples, at least ``prefix_chars``
+    up to a paragraph break) or its closing instructions (at least ``suffix_chars`` from a line
+    start); each such group of at least ``min_prompts`` gets a label ``template-N``, the rest
+    ``untemplated``. Routers then learn boilerplate and cascade groups as they would from task names.
+    """
+    labels = ["untemplated"] * len(prompts)
+    found = 0
+    for at_start, chars in ((True, prefix_chars), (False, suffix_chars)):
+        groups: dict[str, list[int]] = {}
+        for i, p in enumerate(prompts):
+            if labels[i] == "untemplated" and len(p) > chars:
+                groups.setdefault(p[:chars] if at_start else p[-chars:], []).append(i)
+        for rows in groups.values():
+            group = [prompts[i] for i in rows]
+            find = shared_prefixes if at_start else shared_suffixes
+            if len(rows) >= min_prompts and find(group, ["t"] * len(group), min_chars=chars, min_prompts=min_prompts):
+                for i in rows:
+                    labels[i] = f"template-{found}"
+                found += 1
+    return labels
+
+
 def strip_boilerplate(text: str, prefixes: Sequence[str], suffixes: Sequence[str]) -> str:
     """``text`` without the longest of ``prefixes`` it starts with and of ``suffixes`` it ends with."""
     text = strip_prefixes(text, prefixes)

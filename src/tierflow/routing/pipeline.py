@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from collections.abc import Sequence
 from typing import Any
 
@@ -10,7 +11,8 @@ import numpy as np
 
 from tierflow.errors import Problem, RoutingError
 from tierflow.routing.calibrate import Target, calibrate
-from tierflow.routing.boilerplate import shared_prefixes, shared_suffixes, strip_boilerplate, strip_prefixes
+from tierflow.routing.boilerplate import (shared_prefixes, shared_suffixes, strip_boilerplate, strip_prefixes,
+                                          template_labels)
 from tierflow.routing.embed import Embedder, get_embedder
 from tierflow.routing.evaluate import evaluate
 from tierflow.routing.outcomes import OutcomeTable
@@ -56,6 +58,10 @@ def fit_router(table: OutcomeTable, kind: str = "knn", *, params: dict[str, Any]
     if kind == "cascade" and not table.has_responses:
         raise RoutingError([Problem("outcomes", "a cascade router needs recorded responses; these outcomes "
                                                 "have none (use --kind knn, cluster, linear or task)")])
+    if len(set(table.tasks)) == 1 and len(set(labels := template_labels(table.prompts))) > 1:
+        table.notes.append(f"one task label for every prompt: {len(set(labels) - {'untemplated'})} prompt template(s) "
+                           "inferred from shared openings or closings are used as tasks")
+        table = replace(table, tasks=labels)
     kept = table.complete_rows()
     if len(kept) < table.n:  # noted on the caller's table, which the CLI reports and saves
         what = "fitted" if kind == "cascade" else "calibrated"
