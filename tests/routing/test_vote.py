@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from tierflow.errors import RoutingError
-from tierflow.routing.cascade import THRESHOLDS
+from tierflow.routing.cascade import AUTO_VOTE_MARGIN, THRESHOLDS
 from tierflow.routing.io import load_router, save_router
 from tierflow.routing.outcomes import OutcomeTable
 from tierflow.routing.pipeline import embed_prompts, fit_router
@@ -78,8 +80,12 @@ def vote_table(n: int = 300, seed: int = 0) -> OutcomeTable:
 def test_voted_escalation_beats_the_strong_model_exactly():
     train, test = vote_table(300, seed=1), vote_table(200, seed=2)
     params = {"stages": ["cheap1", "cheap2", "cheap3"]}
-    plain = fit_router(train, "cascade", embedder="hashing", params=params)
+    plain = fit_router(train, "cascade", embedder="hashing", params={**params, "vote": "none"})
     voted = fit_router(train, "cascade", embedder="hashing", params={**params, "vote": "weighted"})
+    auto = fit_router(train, "cascade", embedder="hashing", params=params)  # the default: chosen out of fold
+    oof = auto.vote_choice["out_of_fold_aiq"]
+    assert auto.vote == "weighted" and oof["weighted"] > oof["none"] + AUTO_VOTE_MARGIN
+    assert auto.option_q[0][len(THRESHOLDS) - 1] == pytest.approx(1.0)
     everything = len(THRESHOLDS) - 1  # threshold above 1: every model consulted on every row
     assert plain.option_q[0][everything] == pytest.approx(train.scores[:, 3].mean())
     assert voted.option_q[0][everything] == pytest.approx(1.0)
@@ -90,10 +96,14 @@ def test_voted_escalation_beats_the_strong_model_exactly():
 
 
 def test_voting_router_round_trips_and_rejects_unknown_modes(tmp_path):
-    train = vote_table(200, seed=3)
-    router = fit_router(train, "cascade", embedder="hashing", params={"vote": "weighted"})
+    shots = "Solved example: question 0? Options A B C D\nAnswer: A\n\n" * 10
+    train = vote_table(300, seed=1)
+    train = replace(train, prompts=[shots + p for p in train.prompts])
+    router = fit_router(train, "cascade", embedder="hashing")  # vote=auto picks "weighted" here
+    assert router.prefixes == [shots]  # choosing the answer mode keeps what was learned before fitting
     back = load_router(save_router(router, tmp_path / "v.json"))
-    assert back.vote == "weighted"
+    assert back.vote == "weighted" and back.vote_choice == router.vote_choice is not None
+    assert back.prefixes == [shots]
     emb = embed_prompts(back, train.prompts)
     np.testing.assert_allclose(back.points(train, emb).quality, router.points(train, emb).quality)
     with pytest.raises(RoutingError, match="vote"):

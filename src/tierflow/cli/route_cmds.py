@@ -98,6 +98,12 @@ def fit(outcomes: list[Path] = typer.Argument(..., help="Outcome files or direct
                    f"strongest model on {cal['expected_strong_share']:.1%} of calls")
         if cal.get("note"):
             typer.echo(f"note: {cal['note']} (the default target is {cal['target']})")
+    choice = getattr(router, "vote_choice", None)
+    if choice:
+        oof = choice["out_of_fold_aiq"]
+        typer.echo(f"cascade answer: {'weighted vote' if choice['chosen'] == 'weighted' else 'plain'} (out-of-fold "
+                   f"AIQ {oof['weighted']:.4f} voted vs {oof['none']:.4f} plain; the vote needs "
+                   f"+{choice['margin']}; --param vote=none|weighted forces one)")
     if router.prefixes or router.suffixes:
         typer.echo(f"stripped before embedding (shared by every prompt of a task): {len(router.prefixes)} "
                    f"prefix(es), {len(router.suffixes)} closing instruction(s); listed in the router file")

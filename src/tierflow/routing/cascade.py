@@ -16,6 +16,8 @@ next stage is consulted, and after the last the *final* model (the best single o
 Every model consulted is charged. The threshold sweeps the curve from "first stage only"
 (0) to "every stage and then the final model" (above 1).
 
+With ``vote=auto`` (the default) the cascade is fitted both ways and keeps the weighted vote
+only when it gains at least ``AUTO_VOTE_MARGIN`` out-of-fold AIQ on the training outcomes.
 With ``vote=weighted`` the answer returned is a weighted vote over every consulted model's
 extracted answer (weights: log-odds of each model's accuracy on the prompt's task group, see
 :mod:`tierflow.routing.vote`), the vote's share and margin become estimator features, and on
@@ -41,16 +43,20 @@ from tierflow.routing._cascade_chain import (
     _Logistic,
 )
 from tierflow.routing._cascade_features import _Context, _final_quality
-from tierflow.routing.evaluate import OperatingPoints
+from tierflow.routing.evaluate import OperatingPoints, aiq
 from tierflow.routing.outcomes import OutcomeTable
 from tierflow.routing.routers import (
     LAMBDA_GRID,
     Decision,
     Router,
+    _fill_costs,
     _knn_average,
     register_router,
 )
 from tierflow.routing.vote import leave_one_out_accuracy, log_odds_weights
+
+
+AUTO_VOTE_MARGIN = 0.005  # out-of-fold AIQ the weighted vote must gain over the plain answer
 
 
 @register_router
@@ -76,12 +82,16 @@ class CascadeRouter(Router):
         self.c = float(self.params.get("C", 0.5))
         self.verify = bool(self.params.get("verify_code", False))
         self.rule = str(self.params.get("rule", "gain"))
-        self.vote = str(self.params.get("vote", "none"))  # "weighted": answer by a vote of all consulted
-        if self.vote not in ("none", "weighted"):
-            raise RoutingError([Problem("param vote", f"expected 'none' or 'weighted', got {self.vote!r}")])
+        self.vote = str(self.params.get("vote", "auto"))  # "weighted": answer by a vote of all consulted
+        if self.vote not in ("auto", "none", "weighted"):
+            raise RoutingError([Problem("param vote", f"expected 'auto', 'none' or 'weighted', got {self.vote!r}")])
+        self.vote_choice: dict[str, Any] | None = None
 
     def fit(self, table: OutcomeTable, emb: np.ndarray) -> CascadeRouter:
         self._settings()
+        return self._fit_auto(table, emb) if self.vote == "auto" else self._fit_one(table, emb)
+
+    def _fit_one(self, table: OutcomeTable, emb: np.ndarray) -> CascadeRouter:
         self.models = list(table.models)
         self.keys = emb.astype(np.float16).astype(np.float32)  # as saved
         self.key_scores = table.scores.astype(np.float32)
@@ -134,6 +144,25 @@ class CascadeRouter(Router):
         self.oof_points = self._combine(group_pts, LAMBDA_GRID, table.n)  # for calibration
         # rows whose full vote was won by a response with no extractable answer (scored on its own)
         self.vote_unscorable = {"rows": table.n, "unscorable": unscorable} if self.vote == "weighted" else None
+        return self
+
+    def _fit_auto(self, table: OutcomeTable, emb: np.ndarray) -> CascadeRouter:
+        """Fit with each answer mode; keep the weighted vote only where it clearly wins out of fold.
+
+        Real models often share their mistakes, so the vote helps on some tables (GSM8K) and not
+        on others (RouterBench); a gain under ``AUTO_VOTE_MARGIN`` AIQ keeps the plain answer.
+        """
+        costs, scores = _fill_costs(table), np.nan_to_num(table.scores, nan=0.0)
+        mq, mc = scores.mean(0), costs.mean(0)
+        fitted, oof = {}, {}
+        for vote in ("none", "weighted"):
+            self.vote = vote
+            fitted[vote] = dict(self._fit_one(table, emb).__dict__)  # fitting assigns fresh attributes
+            q, c, _ = self.oof_points.means()
+            oof[vote] = aiq(c, q, float(mc.min()), float(mc.max()), float(mq[np.argmin(mc)]))
+        pick = "weighted" if oof["weighted"] > oof["none"] + AUTO_VOTE_MARGIN else "none"
+        self.__dict__.update(fitted[pick])
+        self.vote_choice = {"chosen": pick, "out_of_fold_aiq": oof, "margin": AUTO_VOTE_MARGIN}
         return self
 
     def _with_singles(self, pts: OperatingPoints, ctx: _Context) -> OperatingPoints:
@@ -199,6 +228,7 @@ class CascadeRouter(Router):
 
     def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         meta = {"k": self.k, "C": self.c, "verify_code": self.verify, "rule": self.rule, "vote": self.vote,
+                "vote_choice": self.vote_choice,
                 "vote_unscorable": self.vote_unscorable, "groups": self.group_names,
                 "strong": self.strong, "cost_unit": self.cost_unit,
                 "chains": [{"stages": ch.stages, "final": ch.final, "training_aiq": ch.training_aiq,
@@ -217,6 +247,7 @@ class CascadeRouter(Router):
         self.k, self.c, self.verify = int(meta["k"]), float(meta["C"]), bool(meta["verify_code"])
         self.rule, self.group_names = str(meta.get("rule", "confidence")), list(meta["groups"])
         self.vote, self.vote_unscorable = str(meta.get("vote", "none")), meta.get("vote_unscorable")
+        self.vote_choice = meta.get("vote_choice")
         self.vote_weights = arrays.get("vote_weights", np.ones((len(meta["chains"]), len(self.models))))
         self.keys, self.key_scores = arrays["keys"].astype(np.float32), arrays["key_scores"]
         self.centroids = arrays["centroids"]
@@ -233,4 +264,4 @@ class CascadeRouter(Router):
                                       raw.get("training_aiq")))
 
 
-__all__ = ["CascadeRouter", "FINAL_SAY", "THRESHOLDS"]
+__all__ = ["AUTO_VOTE_MARGIN", "CascadeRouter", "FINAL_SAY", "THRESHOLDS"]
