@@ -13,7 +13,6 @@ from tierflow.routing.io import load_router, save_router
 from tierflow.routing.outcomes import OutcomeTable
 from tierflow.routing.pipeline import embed_prompts, fit_router
 from tierflow.routing.vote import (
-    leave_one_out_accuracy,
     log_odds_weights,
     vote_quality,
     weighted_vote,
@@ -28,22 +27,17 @@ def test_log_odds_weights_favour_accurate_models_and_silence_chance():
     assert np.isfinite(w[4])
 
 
-def test_leave_one_out_accuracy_excludes_the_row_itself():
-    scores = np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]])
-    loo = leave_one_out_accuracy(scores)
-    np.testing.assert_allclose(loo, [[0.5, 1.0], [0.5, 0.5], [1.0, 0.5]])
-
-
 def test_two_agreeing_models_outvote_a_stronger_one():
     answers = ["A", "A", "C", "B"]
     w = np.array([0.85, 0.85, 0.001, 1.39])
-    v = weighted_vote(answers, [0, 1, 2, 3], w, tiebreak=np.zeros(4))
-    assert v.answer == "A" and v.members == [0, 1]
+    v = weighted_vote(answers, [0, 1, 2, 3], w, tiebreak=np.array([0.2, 0.6, 0.9, 0.9]))
+    assert v.answer == "A" and v.members == [0, 1] and v.returned == 1  # the member the prior trusts most
     assert v.share == pytest.approx(1.7 / w.sum())
     assert v.margin == pytest.approx((1.7 - 1.39) / w.sum())
     assert v.n_answers == 3
-    # scored right iff a model that gave the voted answer was scored right
+    # scored by the returned response's own score, even where another member with the same answer differs
     assert vote_quality(v, np.array([1.0, 1.0, 0.0, 0.0])) == 1.0
+    assert vote_quality(v, np.array([1.0, 0.0, 0.0, 1.0])) == 0.0
     assert vote_quality(v, np.array([0.0, 0.0, 0.0, 1.0])) == 0.0
 
 
@@ -83,8 +77,9 @@ def test_voted_escalation_beats_the_strong_model_exactly():
     plain = fit_router(train, "cascade", embedder="hashing", params={**params, "vote": "none"})
     voted = fit_router(train, "cascade", embedder="hashing", params={**params, "vote": "weighted"})
     auto = fit_router(train, "cascade", embedder="hashing", params=params)  # the default: chosen out of fold
-    oof = auto.vote_choice["out_of_fold_aiq"]
-    assert auto.vote == "weighted" and oof["weighted"] > oof["none"] + AUTO_VOTE_MARGIN
+    oof = auto.vote_choice["out_of_fold"]
+    assert auto.vote == "weighted"
+    assert oof["weighted"]["max_quality"] > oof["none"]["max_quality"] + AUTO_VOTE_MARGIN
     assert auto.option_q[0][len(THRESHOLDS) - 1] == pytest.approx(1.0)
     everything = len(THRESHOLDS) - 1  # threshold above 1: every model consulted on every row
     assert plain.option_q[0][everything] == pytest.approx(train.scores[:, 3].mean())

@@ -100,10 +100,10 @@ def fit(outcomes: list[Path] = typer.Argument(..., help="Outcome files or direct
             typer.echo(f"note: {cal['note']} (the default target is {cal['target']})")
     choice = getattr(router, "vote_choice", None)
     if choice:
-        oof = choice["out_of_fold_aiq"]
-        typer.echo(f"cascade answer: {'weighted vote' if choice['chosen'] == 'weighted' else 'plain'} (out-of-fold "
-                   f"AIQ {oof['weighted']:.4f} voted vs {oof['none']:.4f} plain; the vote needs "
-                   f"+{choice['margin']}; --param vote=none|weighted forces one)")
+        voted, plain = choice["out_of_fold"]["weighted"], choice["out_of_fold"]["none"]
+        typer.echo(f"cascade answer: {'weighted vote' if choice['chosen'] == 'weighted' else 'plain'} (out of fold, "
+                   f"voted vs plain: AIQ {voted['aiq']:.4f} vs {plain['aiq']:.4f}, best quality "
+                   f"{voted['max_quality']:.4f} vs {plain['max_quality']:.4f}; --param vote=none|weighted forces one)")
     if router.prefixes or router.suffixes:
         typer.echo(f"stripped before embedding (shared by every prompt of a task): {len(router.prefixes)} "
                    f"prefix(es), {len(router.suffixes)} closing instruction(s); listed in the router file")

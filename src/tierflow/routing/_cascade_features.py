@@ -141,7 +141,7 @@ def _voted_stage_features(ctx: _Context, stages: list[int], final: int) -> tuple
     ctx.prefetch(stages)
     for i in range(ctx.table.n):
         v = weighted_vote(ctx.answers_for(i, stages), stages, ctx.vote_w[i], ctx.prior[i])
-        cand = max(v.members, key=lambda j: ctx.prior[i, j])
+        cand = v.returned
         pri = ctx.prior[i, stages]
         base = [len(v.members) / k, float(len(v.members) == k and k > 1), v.n_answers / k, v.share, v.margin,
                 ctx.prior[i, cand], ctx.prior[i, final], pri.max(), pri.mean(), float(v.answer is None)]

@@ -17,7 +17,8 @@ Every model consulted is charged. The threshold sweeps the curve from "first sta
 (0) to "every stage and then the final model" (above 1).
 
 With ``vote=auto`` (the default) the cascade is fitted both ways and keeps the weighted vote
-only when it gains at least ``AUTO_VOTE_MARGIN`` out-of-fold AIQ on the training outcomes.
+only when its out-of-fold curve on the training outcomes gains ``AUTO_VOTE_MARGIN`` (see
+:meth:`CascadeRouter._fit_auto`).
 With ``vote=weighted`` the answer returned is a weighted vote over every consulted model's
 extracted answer (weights: log-odds of each model's accuracy on the prompt's task group, see
 :mod:`tierflow.routing.vote`), the vote's share and margin become estimator features, and on
@@ -53,10 +54,10 @@ from tierflow.routing.routers import (
     _knn_average,
     register_router,
 )
-from tierflow.routing.vote import leave_one_out_accuracy, log_odds_weights
+from tierflow.routing.vote import log_odds_weights
 
 
-AUTO_VOTE_MARGIN = 0.005  # out-of-fold AIQ the weighted vote must gain over the plain answer
+AUTO_VOTE_MARGIN = 0.005  # out-of-fold gain the weighted vote needs over the plain answer
 
 
 @register_router
@@ -121,10 +122,12 @@ class CascadeRouter(Router):
         self.cost_unit = float(ctx.costs.mean()) or 1.0
         self.chains, self.option_q, self.option_c = [], [], []
         self.vote_weights = np.stack([log_odds_weights(ctx.scores[rows].mean(0)) for rows in groups])
-        if self.vote == "weighted":  # out-of-sample weights for the training rows themselves
-            ctx.vote_w = np.zeros_like(ctx.scores)
-            for rows in groups:
-                ctx.vote_w[rows] = log_odds_weights(leave_one_out_accuracy(ctx.scores[rows]))
+        if self.vote == "weighted":
+            # every training row of a group votes with the group's weights, as live prompts do; weights
+            # that varied with a row's own score (leave-one-out) would let ties in the vote read labels
+            ctx.vote_w = self.vote_weights[np.zeros(table.n, int)].copy()
+            for g, rows in enumerate(groups):
+                ctx.vote_w[rows] = self.vote_weights[g]
         group_pts, unscorable = [], 0
         for g, rows in enumerate(groups):
             chain, pts = _fit_chain(ctx, rows, fixed, max_stages, self.c, self.rule)
@@ -149,8 +152,10 @@ class CascadeRouter(Router):
     def _fit_auto(self, table: OutcomeTable, emb: np.ndarray) -> CascadeRouter:
         """Fit with each answer mode; keep the weighted vote only where it clearly wins out of fold.
 
-        Real models often share their mistakes, so the vote helps on some tables (GSM8K) and not
-        on others (RouterBench); a gain under ``AUTO_VOTE_MARGIN`` AIQ keeps the plain answer.
+        Real models often share their mistakes, so the vote helps on some tables and not on
+        others. It is kept when its out-of-fold curve gains ``AUTO_VOTE_MARGIN`` in AIQ, or in
+        the best quality reached without losing AIQ (a vote can only help where several models
+        were consulted: the costly top of the curve, which AIQ weighs little).
         """
         costs, scores = _fill_costs(table), np.nan_to_num(table.scores, nan=0.0)
         mq, mc = scores.mean(0), costs.mean(0)
@@ -159,10 +164,13 @@ class CascadeRouter(Router):
             self.vote = vote
             fitted[vote] = dict(self._fit_one(table, emb).__dict__)  # fitting assigns fresh attributes
             q, c, _ = self.oof_points.means()
-            oof[vote] = aiq(c, q, float(mc.min()), float(mc.max()), float(mq[np.argmin(mc)]))
-        pick = "weighted" if oof["weighted"] > oof["none"] + AUTO_VOTE_MARGIN else "none"
+            oof[vote] = {"aiq": aiq(c, q, float(mc.min()), float(mc.max()), float(mq[np.argmin(mc)])),
+                         "max_quality": float(q.max())}
+        gain = {k: oof["weighted"][k] - oof["none"][k] for k in ("aiq", "max_quality")}
+        wins = gain["aiq"] > AUTO_VOTE_MARGIN or (gain["max_quality"] > AUTO_VOTE_MARGIN and gain["aiq"] >= 0)
+        pick = "weighted" if wins else "none"
         self.__dict__.update(fitted[pick])
-        self.vote_choice = {"chosen": pick, "out_of_fold_aiq": oof, "margin": AUTO_VOTE_MARGIN}
+        self.vote_choice = {"chosen": pick, "out_of_fold": oof, "margin": AUTO_VOTE_MARGIN}
         return self
 
     def _with_singles(self, pts: OperatingPoints, ctx: _Context) -> OperatingPoints:

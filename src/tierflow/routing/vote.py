@@ -5,10 +5,13 @@ have answered, a vote over their *extracted* final answers, each model weighted 
 of its accuracy on the prompt's task group, can be right more often than any one of them
 (several good cheap models agreeing can outvote the strong model's rare slip).
 
-Scoring a voted answer offline needs no new labels: the voted answer is correct iff some
-consulted model gave that same extracted answer and was scored correct. A response with no
-extractable answer (code, free text) forms a group of its own and is scored by its model's
-own score; such rows are counted as *unscorable* by answer so the report can say how many.
+Scoring a voted answer offline needs no new labels: the vote returns the response of one
+model that gave the winning answer (the one the prior trusts most on this prompt), and that
+response's recorded score is the vote's. (Scoring it "right if any model with this answer was
+right" would be optimistic wherever equal extracted answers carry different scores: answers that
+normalise alike, code that behaves alike on the harvested inputs.) A response with no
+extractable answer (code, free text) forms a group of its own; such rows are counted as
+*unscorable* by answer so the report can say how many.
 """
 
 from __future__ import annotations
@@ -30,19 +33,12 @@ def log_odds_weights(accuracy: np.ndarray) -> np.ndarray:
     return np.maximum(np.log(p / (1 - p)), _MIN_WEIGHT)
 
 
-def leave_one_out_accuracy(scores: np.ndarray) -> np.ndarray:
-    """Per row, each model's mean score over the *other* rows (out-of-sample group accuracy)."""
-    n = len(scores)
-    if n < 2:
-        return np.full_like(scores, 0.5, dtype=float)
-    return (scores.sum(0, keepdims=True) - scores) / (n - 1)
-
-
 @dataclass
 class Vote:
     """The outcome of one vote: the winning models, its share of the weight, its margin."""
 
     members: list[int]  # models (column indices) that gave the winning answer
+    returned: int  # the member whose response is returned: the highest tiebreak (prior)
     answer: str | None  # the winning extracted answer; None when the winner had none
     share: float  # winning weight / total weight
     margin: float  # (winning weight - runner-up weight) / total weight
@@ -65,10 +61,11 @@ def weighted_vote(answers: Sequence[str | None], voters: Sequence[int], weights:
     whole = sum(totals.values()) or 1e-9
     second = totals[ranked[1]] if len(ranked) > 1 else 0.0
     best = ranked[0]
-    return Vote(groups[best], None if best.startswith("\0") else best, totals[best] / whole,
+    returned = max(groups[best], key=lambda j: tiebreak[j])
+    return Vote(groups[best], returned, None if best.startswith("\0") else best, totals[best] / whole,
                 (totals[best] - second) / whole, len(groups))
 
 
 def vote_quality(vote: Vote, scores_row: np.ndarray) -> float:
-    """Score of the voted answer: right iff some model that gave it was scored right."""
-    return float(max(scores_row[j] for j in vote.members))
+    """Score of the voted answer: the recorded score of the response the vote returns."""
+    return float(scores_row[vote.returned])
