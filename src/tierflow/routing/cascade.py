@@ -125,9 +125,10 @@ class CascadeRouter(Router):
         if self.vote == "weighted":
             # every training row of a group votes with the group's weights, as live prompts do; weights
             # that varied with a row's own score (leave-one-out) would let ties in the vote read labels
-            ctx.vote_w = self.vote_weights[np.zeros(table.n, int)].copy()
+            group_of_row = np.zeros(table.n, int)
             for g, rows in enumerate(groups):
-                ctx.vote_w[rows] = self.vote_weights[g]
+                group_of_row[rows] = g
+            ctx.vote_w = self.vote_weights[group_of_row]
         group_pts, unscorable = [], 0
         for g, rows in enumerate(groups):
             chain, pts = _fit_chain(ctx, rows, fixed, max_stages, self.c, self.rule)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -97,8 +97,8 @@ def evaluate_router(router: Router, test: OutcomeTable, train: OutcomeTable | No
     """The ``route eval`` report: router vs baselines with CIs, plus decision latency."""
     table = router._align(test)
     notes = []
-    if len(table.complete_rows()) < table.n:
-        kept = table.complete_rows()
+    kept = table.complete_rows()
+    if len(kept) < table.n:
         if not len(kept):
             raise RoutingError([Problem("outcomes", f"none of the {table.n} prompts evaluated has a recorded "
                                         "outcome for every model of the router, so no route can be scored; "
