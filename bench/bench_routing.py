@@ -128,7 +128,7 @@ def bench(data: Path, *, training: bool = True) -> dict:
     mmlu = load_outcomes([data / "routellm" / "mmlu"]).subset(range(10_000))
     fit_router(mmlu, "task")  # fills the embedding cache, so only training is timed below
     timings = {}
-    for kind in ("task", "knn", "linear", "cluster"):
+    for kind in ("task", "knn", "linear", "cluster", "blend", "auto"):
         start = time.perf_counter()
         fit_router(mmlu, kind)
         timings[kind] = time.perf_counter() - start

@@ -53,10 +53,11 @@ def leave_one_task_out(path: Path, kinds: tuple[str, ...] = KINDS) -> dict[str, 
     return out
 
 
-def dev_split(table: OutcomeTable, share: float = 0.3) -> tuple[OutcomeTable, OutcomeTable]:
-    """(fit part, dev part) of ``table`` by a hash of each prompt id."""
+def dev_split(table: OutcomeTable, share: float = 0.3, by: str = "prompt") -> tuple[OutcomeTable, OutcomeTable]:
+    """(fit part, dev part) of ``table`` by a hash of each prompt id (or task name, ``by="task"``)."""
+    keys = table.ids if by == "prompt" else table.tasks
     dev = np.array([int.from_bytes(hashlib.sha256(("dev-split:" + k).encode()).digest()[:8], "big") / 2**64 < share
-                    for k in table.ids])
+                    for k in keys])
     return table.subset(np.nonzero(~dev)[0]), table.subset(np.nonzero(dev)[0])
 
 

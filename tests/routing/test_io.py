@@ -13,7 +13,7 @@ from tierflow.routing.io import load_router, save_router
 from tierflow.routing.pipeline import embed_prompts, fit_router, routing_texts
 
 
-@pytest.mark.parametrize("kind", ["knn", "cluster", "linear", "task"])
+@pytest.mark.parametrize("kind", ["knn", "cluster", "linear", "task", "blend"])
 def test_round_trip_gives_the_same_decisions(tmp_path, two_topic, kind):
     router = fit_router(two_topic, kind, embedder="hashing")
     path = save_router(router, tmp_path / "r.json")

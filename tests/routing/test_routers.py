@@ -12,10 +12,10 @@ from tierflow.routing.routers import router_class, router_kinds
 from .conftest import two_topic_table
 
 
-@pytest.mark.parametrize("kind", ["knn", "cluster", "linear", "task"])
+@pytest.mark.parametrize("kind", ["knn", "cluster", "linear", "task", "blend"])
 def test_pre_router_finds_the_oracle_routing(kind):
     train, test = two_topic_table(120, seed=0), two_topic_table(60, seed=5)
-    router = fit_router(train, kind, embedder="hashing", params={"clusters": 4} if kind == "cluster" else None)
+    router = fit_router(train, kind, embedder="hashing", params={"clusters": 4} if kind in ("cluster", "blend") else None)
     emb = embed_prompts(router, test.prompts)
     pts = router.points(test, emb)
     q, c, _ = pts.means()
@@ -37,7 +37,7 @@ def test_choose_respects_allowed_models(two_topic):
 
 
 def test_kinds_are_registered():
-    assert {"knn", "cluster", "linear", "task", "cascade"} <= set(router_kinds())
+    assert {"knn", "cluster", "linear", "task", "blend", "cascade"} <= set(router_kinds())
     with pytest.raises(RoutingError, match="unknown router kind"):
         router_class("nope")
 

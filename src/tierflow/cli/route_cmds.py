@@ -52,7 +52,7 @@ def _params(raw: list[str]) -> dict[str, Any]:
 @route_app.command("fit")
 def fit(outcomes: list[Path] = typer.Argument(..., help="Outcome files or directories (.csv, .json, .jsonl)."),
         output: Path = typer.Option(..., "-o", "--output", help="Router file to write (.json; arrays go to .npz)."),
-        kind: str = typer.Option("knn", "--kind", help="knn, cluster, linear, task or cascade."),
+        kind: str = typer.Option("auto", "--kind", help="auto (default: the kind whose out-of-fold curve on these outcomes scores best), blend, knn, cluster, linear, task or cascade."),
         target_quality: Optional[float] = typer.Option(None, "--target-quality",
                                                        help="Share of the best single model's quality to reach."),
         max_cost_per_1k: Optional[float] = typer.Option(None, "--max-cost-per-1k", help="Budget, USD per 1k calls."),
@@ -98,6 +98,12 @@ def fit(outcomes: list[Path] = typer.Argument(..., help="Outcome files or direct
                    f"strongest model on {cal['expected_strong_share']:.1%} of calls")
         if cal.get("note"):
             typer.echo(f"note: {cal['note']} (the default target is {cal['target']})")
+    sel = cal.get("selection")
+    if sel:
+        scores = ", ".join(f"{k} {v:.4f}" for k, v in sorted(sel["scores"].items(), key=lambda kv: -kv[1]))
+        typer.echo(f"kind auto chose {sel['chosen']} by {sel['by']}: {scores}; --kind forces one")
+        for kind, why in sel.get("failed", {}).items():
+            typer.echo(f"note: kind {kind} was not fitted: {why}")
     choice = getattr(router, "vote_choice", None)
     if choice:
         voted, plain = choice["out_of_fold"]["weighted"], choice["out_of_fold"]["none"]

@@ -66,7 +66,9 @@ def out_of_fold_points(router: Router, table: OutcomeTable, emb: np.ndarray) -> 
     for f in range(_FOLDS):
         test = np.nonzero(fold == f)[0]
         train = np.nonzero(fold != f)[0]
-        part = router_class(router.kind)(**router.params).fit(table.subset(train), emb[train])
+        part = router_class(router.kind)(**router.params)
+        part.prefixes, part.suffixes = router.prefixes, router.suffixes
+        part.fit(table.subset(train), emb[train])
         pts = part.points(table.subset(test), emb[test], knobs)
         q[:, test], c[:, test], s[:, test] = pts.quality, pts.cost, pts.strong
     scored = table.complete_rows()  # a route to an unrecorded outcome has no quality to count

@@ -155,6 +155,15 @@ def curve_metrics(quality: np.ndarray, cost: np.ndarray, strong: np.ndarray, sca
     return out
 
 
+def headline(table: OutcomeTable, quality: np.ndarray, cost: np.ndarray, strong: np.ndarray) -> tuple[str, float]:
+    """The figure a curve (per-knob means on ``table``'s complete prompts) is judged by: APGR on
+    two-model tables, else AIQ, else (no costs known) the best mean quality."""
+    scale, _, _ = _scale(table, costless=bool(np.isnan(table.costs).all()))
+    m = curve_metrics(quality, cost, strong, scale, None)
+    name = "apgr" if m.get("apgr") is not None else "aiq" if m["aiq"] is not None else "max_quality"
+    return name, float(m[name])  # type: ignore[arg-type]
+
+
 # --- baselines ---------------------------------------------------------------------------------
 
 

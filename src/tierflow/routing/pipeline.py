@@ -14,11 +14,12 @@ from tierflow.routing.calibrate import Target, calibrate
 from tierflow.routing.boilerplate import (shared_prefixes, shared_suffixes, strip_boilerplate, strip_prefixes,
                                           template_labels)
 from tierflow.routing.embed import Embedder, get_embedder
-from tierflow.routing.evaluate import evaluate
+from tierflow.routing.evaluate import evaluate, headline
 from tierflow.routing.outcomes import OutcomeTable
 from tierflow.routing.routers import Router, router_class
 
 DEFAULT_TARGET = Target(quality=0.95)
+AUTO_KINDS = ("knn", "cluster", "linear", "task", "blend", "cascade")
 
 
 def routing_texts(router: Router, prompts: Sequence[str]) -> list[str]:
@@ -45,28 +46,36 @@ def _check_table(table: OutcomeTable, where: str) -> None:
         raise RoutingError(problems)
 
 
-def fit_router(table: OutcomeTable, kind: str = "knn", *, params: dict[str, Any] | None = None,
+def _note(table: OutcomeTable, text: str) -> None:
+    if text not in table.notes:  # kind="auto" fits several kinds on one table
+        table.notes.append(text)
+
+
+def fit_router(table: OutcomeTable, kind: str = "auto", *, params: dict[str, Any] | None = None,
                embedder: str = "minilm", target: Target | None = None, strict_target: bool = False) -> Router:
     """Fit a router of ``kind`` on ``table`` and calibrate its knob to ``target``.
 
     Without a target the default (95% of the best single model's quality) is used, falling back
     to the best quality reachable when that is out of reach; an explicit target that cannot be
-    met raises :class:`RoutingError`.
+    met raises :class:`RoutingError`. ``kind="auto"`` fits every kind of :data:`AUTO_KINDS` that
+    the table allows and keeps the one whose out-of-fold curve scores best (:func:`_fit_auto`).
     """
     _check_table(table, "outcomes")
+    if kind == "auto":
+        return _fit_auto(table, params=params, embedder=embedder, target=target, strict_target=strict_target)
     router = router_class(kind)(**(params or {}))
     if kind == "cascade" and not table.has_responses:
         raise RoutingError([Problem("outcomes", "a cascade router needs recorded responses; these outcomes "
                                                 "have none (use --kind knn, cluster, linear or task)")])
     if len(set(table.tasks)) == 1 and len(set(labels := template_labels(table.prompts))) > 1:
-        table.notes.append(f"one task label for every prompt: {len(set(labels) - {'untemplated'})} prompt template(s) "
-                           "inferred from shared openings or closings are used as tasks")
+        _note(table, f"one task label for every prompt: {len(set(labels) - {'untemplated'})} prompt template(s) "
+                     "inferred from shared openings or closings are used as tasks")
         table = replace(table, tasks=labels)
     kept = table.complete_rows()
     if len(kept) < table.n:  # noted on the caller's table, which the CLI reports and saves
         what = "fitted" if kind == "cascade" else "calibrated"
-        table.notes.append(f"{table.n - len(kept)} of {table.n} prompts lack some model's outcome; the router "
-                           f"was {what} on the {len(kept)} others")
+        _note(table, f"{table.n - len(kept)} of {table.n} prompts lack some model's outcome; the router "
+                     f"was {what} on the {len(kept)} others")
         if kind == "cascade":  # its estimators learn from what every stage answered
             table = table.subset(kept)
     router.embedder = embedder
@@ -77,6 +86,35 @@ def fit_router(table: OutcomeTable, kind: str = "knn", *, params: dict[str, Any]
     router.embedder = embedder
     calibrate(router, table, emb, target or DEFAULT_TARGET, fallback_to_best=target is None or not strict_target)
     return router
+
+
+def _fit_auto(table: OutcomeTable, **fit_args: Any) -> Router:
+    """The kind whose out-of-fold curve on ``table`` scores best (APGR on two models, else AIQ,
+    else the best quality); every candidate's score is kept in ``calibration["selection"]``."""
+    fitted: dict[str, Router] = {}
+    scores: dict[str, float] = {}
+    failed: dict[str, str] = {}
+    figure = ""
+    for kind in AUTO_KINDS:
+        if kind == "cascade" and not table.has_responses:
+            continue
+        try:
+            router = fit_router(table, kind, **fit_args)
+        except RoutingError as exc:  # e.g. an explicit target this kind cannot reach
+            failed[kind] = str(exc)
+            continue
+        curve = router.calibration["curve"]
+        scored = router._align(table)
+        figure, scores[kind] = headline(scored.subset(scored.complete_rows()), np.array(curve["quality"]),
+                                        np.array(curve["cost"]), np.array(curve["strong_share"]))
+        fitted[kind] = router
+    if not fitted:
+        raise RoutingError([Problem(f"kind {k}", msg) for k, msg in failed.items()])
+    best = max(scores, key=lambda k: scores[k])  # first of equals: the simpler kind
+    chosen = fitted[best]
+    chosen.calibration["selection"] = {"by": f"out-of-fold {figure} on the training outcomes", "chosen": best,
+                                       "scores": scores, "failed": failed}
+    return chosen
 
 
 def decision_latency_ms(router: Router, prompts: Sequence[str], n: int = 50) -> dict[str, float]:
