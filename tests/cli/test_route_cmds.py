@@ -59,6 +59,19 @@ def test_fit_then_eval_json_plot_html(tmp_path, outcomes):
     assert "<table>" in (tmp_path / "r.html").read_text()
 
 
+def test_default_kind_auto_says_what_it_chose_and_eval_reports_it(tmp_path, outcomes):
+    router = tmp_path / "r.json"
+    res = runner.invoke(app, ["route", "fit", str(outcomes), "-o", str(router), "--embedder", "hashing"])
+    assert res.exit_code == 0, res.output
+    chosen = json.loads(router.read_text())["kind"]
+    assert f"kind auto chose {chosen} by out-of-fold apgr" in res.output
+    assert all(k in res.output for k in ("knn ", "cluster ", "linear ", "task ", "blend "))
+    res = runner.invoke(app, ["route", "eval", str(router), str(outcomes), "--json", "--bootstrap", "10"])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.output)
+    assert report["router"]["kind"] == report["router"]["selection"]["chosen"] == chosen
+
+
 def test_fit_says_what_boilerplate_it_strips(tmp_path, monkeypatch):
     monkeypatch.setenv("TIERFLOW_HOME", str(tmp_path / "home"))
     table = _table()

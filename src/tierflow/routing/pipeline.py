@@ -152,6 +152,8 @@ def evaluate_router(router: Router, test: OutcomeTable, train: OutcomeTable | No
     report["router"]["kind"] = router.kind
     report["router"]["knob"] = {"name": router.knob_name, "calibrated": router.knob if np.isfinite(router.knob)
                                 else None}
+    if router.calibration.get("selection"):
+        report["router"]["selection"] = router.calibration["selection"]
     if router.calibration:
         cal = router.calibration
         report["router"]["calibrated_point"] = {k: cal.get(k) for k in ("target", "expected_quality",
