@@ -84,3 +84,15 @@ def test_linear_clips_inputs_to_their_training_range(two_topic, tmp_path):
     assert np.abs(q - train_q).min(axis=0).max() < 0.5  # near what some training prompt got
     back = load_router(save_router(clipped, tmp_path / "l.json"))
     np.testing.assert_allclose(back.predict(emb, texts=[text])[0], q, atol=1e-9)
+
+
+def test_task_router_is_scored_from_the_prompt_as_live_not_from_recorded_labels():
+    import dataclasses
+
+    train = two_topic_table(120, seed=0)
+    test = dataclasses.replace(two_topic_table(60, seed=5), tasks=["math"] * 60)  # labels live requests lack
+    router = fit_router(train, "task", embedder="hashing")
+    q, c, _ = router.points(test, embed_prompts(router, test.prompts)).means()
+    # the nearest task centroid still sends poems to the strong model: full quality at the oracle's cost
+    full = np.nonzero(q >= 1.0 - 1e-9)[0]
+    assert len(full) and c[full].min() == pytest.approx(5.5e-4, rel=1e-6)

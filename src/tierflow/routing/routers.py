@@ -9,8 +9,9 @@ quality" and grows towards "cheapest". Kinds here:
 - ``knn``: mean outcomes of the k nearest training prompts (cosine);
 - ``cluster``: k-means clusters with per-cluster quality and cost (Avengers-Pro style);
 - ``linear``: one logistic regression per model predicting its success from the embedding;
-- ``task``: per-task means (the "knows only the task name" baseline); unknown tasks get the
-  task whose centroid is nearest.
+- ``task``: per-task means (the "knows only the task name" baseline); a prompt routed without
+  a task label, or with one never seen, gets the task whose centroid is nearest. Operating points
+  are computed as live routing decides, without labels.
 
 A new kind subclasses :class:`Router`, sets ``kind``, implements ``fit``/``points``/``choose``
 and the ``_state``/``_load_state`` pair, and calls :func:`register_router`.
@@ -163,7 +164,9 @@ class PredictiveRouter(Router):
 
     def points(self, table: OutcomeTable, emb: np.ndarray, knobs: np.ndarray | None = None) -> OperatingPoints:
         table = self._align(table)
-        qhat, chat = self.predict(emb, table.tasks, [strip_prefixes(p, self.prefixes) for p in table.prompts])
+        # scored as it routes live, from the prompt alone: live requests carry no task label (the
+        # ``per_task`` baseline of route eval is the router that is given them)
+        qhat, chat = self.predict(emb, None, [strip_prefixes(p, self.prefixes) for p in table.prompts])
         knobs = self.knob_grid() if knobs is None else knobs
         choices = np.stack([choose_by_tradeoff(qhat, chat, k, self.cost_unit) for k in knobs])
         strong = self.models.index(self.strong) if self.strong in self.models else -1
