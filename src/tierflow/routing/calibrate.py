@@ -56,9 +56,13 @@ class Target:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
-def out_of_fold_points(router: Router, table: OutcomeTable, emb: np.ndarray) -> OperatingPoints:
-    """Operating points where each prompt is scored by a router fitted without it."""
-    if getattr(router, "oof_points", None) is not None:
+def out_of_fold_points(router: Router, table: OutcomeTable, emb: np.ndarray, *, refit: bool = False) -> OperatingPoints:
+    """Operating points where each prompt is scored by a router fitted without it.
+
+    A router that computes its own (``oof_points``, the cascade's) is taken at its word unless
+    ``refit``.
+    """
+    if not refit and getattr(router, "oof_points", None) is not None:
         return router.oof_points
     knobs = router.knob_grid()
     q, c, s = (np.zeros((len(knobs), table.n)) for _ in range(3))
