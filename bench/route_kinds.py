@@ -20,8 +20,8 @@ import json
 from pathlib import Path
 
 import numpy as np
-
 from route_generalisation import dev_split
+
 from tierflow.routing.formats import load_outcomes
 from tierflow.routing.outcomes import OutcomeTable
 from tierflow.routing.pipeline import evaluate_router, fit_router

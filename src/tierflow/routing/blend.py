@@ -47,7 +47,7 @@ class BlendRouter(PredictiveRouter):
         part.prefixes, part.suffixes = self.prefixes, self.suffixes
         return part  # type: ignore[return-value]
 
-    def fit(self, table: OutcomeTable, emb: np.ndarray) -> "BlendRouter":
+    def fit(self, table: OutcomeTable, emb: np.ndarray) -> BlendRouter:
         self._fit_common(table)
         self.parts = [self._new_part(k).fit(table, emb) for k in self._part_kinds()]
         return self

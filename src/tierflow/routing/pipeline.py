@@ -10,9 +10,14 @@ from typing import Any
 import numpy as np
 
 from tierflow.errors import Problem, RoutingError
+from tierflow.routing.boilerplate import (
+    shared_prefixes,
+    shared_suffixes,
+    strip_boilerplate,
+    strip_prefixes,
+    template_labels,
+)
 from tierflow.routing.calibrate import Target, calibrate, out_of_fold_points
-from tierflow.routing.boilerplate import (shared_prefixes, shared_suffixes, strip_boilerplate, strip_prefixes,
-                                          template_labels)
 from tierflow.routing.embed import Embedder, get_embedder
 from tierflow.routing.evaluate import evaluate, headline
 from tierflow.routing.outcomes import OutcomeTable
