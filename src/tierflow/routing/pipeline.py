@@ -117,7 +117,7 @@ def _fit_auto(table: OutcomeTable, **fit_args: Any) -> Router:
         try:
             router, fitted_on, emb = _fit_kind(table, kind, **fit_args)
         except RoutingError as exc:  # e.g. an explicit target this kind cannot reach
-            failed[kind] = str(exc)
+            failed[kind] = "; ".join(str(p) for p in exc.problems)
             continue
         if kind == "cascade":
             q, c, s = out_of_fold_points(router, fitted_on, emb, refit=True).means()
