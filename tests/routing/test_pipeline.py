@@ -45,20 +45,22 @@ def test_auto_notes_a_sparse_table_once(two_topic):
         "7 of 120 prompts lack some model's outcome; the router was calibrated on the 113 others"]
 
 
-def test_auto_scores_the_cascade_by_refits_not_by_its_own_out_of_fold_curve(agreement):
+def test_the_cascade_is_calibrated_and_scored_by_refits_not_by_its_own_out_of_fold_curve(agreement):
     import numpy as np
 
-    from tierflow.routing.calibrate import out_of_fold_points
+    from tierflow.routing.calibrate import calibrate
     from tierflow.routing.evaluate import OperatingPoints, headline
     from tierflow.routing.pipeline import embed_prompts
 
     cascade = fit_router(agreement, "cascade", embedder="hashing")
+    stored = cascade.calibration["curve"]["quality"]
+    assert max(stored) > 0.9
     emb = embed_prompts(cascade, agreement.prompts)
     own = cascade.oof_points
     cascade.oof_points = OperatingPoints(*(np.zeros_like(own.quality) for _ in range(3)))  # a stand-in
-    assert out_of_fold_points(cascade, agreement, emb).quality.max() == 0  # taken at its word
-    refit = out_of_fold_points(cascade, agreement, emb, refit=True)
-    assert refit.quality.max() > 0.9
+    calibrate(cascade, agreement, emb, Target(quality=0.9))
+    assert cascade.calibration["curve"]["quality"] == stored  # refitted, not taken from oof_points
     auto = fit_router(agreement, "auto", embedder="hashing")
-    q, c, s = refit.means()
+    curve = cascade.calibration["curve"]
+    q, c, s = (np.array(curve[k]) for k in ("quality", "cost", "strong_share"))
     assert auto.calibration["selection"]["scores"]["cascade"] == headline(agreement, q, c, s)[1]

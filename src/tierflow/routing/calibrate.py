@@ -56,14 +56,13 @@ class Target:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
-def out_of_fold_points(router: Router, table: OutcomeTable, emb: np.ndarray, *, refit: bool = False) -> OperatingPoints:
-    """Operating points where each prompt is scored by a router fitted without it.
+def out_of_fold_points(router: Router, table: OutcomeTable, emb: np.ndarray) -> OperatingPoints:
+    """Operating points where each prompt is scored by a router refitted without it (5 folds).
 
-    A router that computes its own (``oof_points``, the cascade's) is taken at its word unless
-    ``refit``.
+    Every kind is refitted, the cascade too: its own out-of-fold curve (``oof_points``) picks
+    each group's chain and option on the outcomes it scores, which flatters it (RouterBench
+    training part: AIQ 0.851 against 0.843 refitted).
     """
-    if not refit and getattr(router, "oof_points", None) is not None:
-        return router.oof_points
     knobs = router.knob_grid()
     q, c, s = (np.zeros((len(knobs), table.n)) for _ in range(3))
     fold = np.arange(table.n) % _FOLDS

@@ -145,7 +145,7 @@ class CascadeRouter(Router):
             self.option_c.append(c)
             group_pts.append((rows, pts))
             unscorable += int(_final_quality(_Context.subset(ctx, rows), chain.stages, chain.final)[1].sum())
-        self.oof_points = self._combine(group_pts, LAMBDA_GRID, table.n)  # for calibration
+        self.oof_points = self._combine(group_pts, LAMBDA_GRID, table.n)  # for choosing the answer mode
         # rows whose full vote was won by a response with no extractable answer (scored on its own)
         self.vote_unscorable = {"rows": table.n, "unscorable": unscorable} if self.vote == "weighted" else None
         return self
