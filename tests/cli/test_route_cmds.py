@@ -72,6 +72,17 @@ def test_default_kind_auto_says_what_it_chose_and_eval_reports_it(tmp_path, outc
     assert report["router"]["kind"] == report["router"]["selection"]["chosen"] == chosen
 
 
+def test_fit_counts_the_prompts_missing_some_models_outcome(tmp_path, monkeypatch):
+    monkeypatch.setenv("TIERFLOW_HOME", str(tmp_path / "home"))
+    table = _table()
+    table.scores[:9, 0] = np.nan  # nine prompts without the cheap model's outcome
+    write_long_jsonl(table, tmp_path / "o.jsonl")
+    res = runner.invoke(app, ["route", "fit", str(tmp_path / "o.jsonl"), "-o", str(tmp_path / "r.json"),
+                              "--kind", "knn", "--embedder", "hashing", "--split", "all"])
+    assert res.exit_code == 0, res.output
+    assert "fitted on 200 prompts, 191 with every model's outcome" in res.output
+
+
 def test_fit_says_what_boilerplate_it_strips(tmp_path, monkeypatch):
     monkeypatch.setenv("TIERFLOW_HOME", str(tmp_path / "home"))
     table = _table()

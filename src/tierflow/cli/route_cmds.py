@@ -88,7 +88,9 @@ def fit(outcomes: list[Path] = typer.Argument(..., help="Outcome files or direct
     except TierflowError as exc:
         _fail(str(exc))
     cal = router.calibration
-    typer.echo(f"wrote {path} ({router.kind} router over {len(router.models)} models, fitted on {table.n} prompts)")
+    complete = len(table.complete_rows())
+    scope = f"{table.n} prompts" + ("" if complete == table.n else f", {complete} with every model's outcome")
+    typer.echo(f"wrote {path} ({router.kind} router over {len(router.models)} models, fitted on {scope})")
     if cal:
         lo, hi = cal["expected_quality_ci95"]
         cost = (f"cost ${cal['expected_cost'] * 1000:.4g} per 1k calls" if not np.isnan(table.costs).all()
