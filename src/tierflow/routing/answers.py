@@ -11,6 +11,7 @@ the prompt states, run in an isolated subprocess with time and memory limits.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import itertools
 import operator
@@ -223,16 +224,20 @@ class CodeVerifier:
 N_RESPONSE_FEATURES = 12
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def response_features(prompt: str, response: str | None, verdict: int | None = None) -> np.ndarray:
-    """Numeric features of one response, for a learned estimator of its quality."""
+    """Numeric features of one response, for a learned estimator of its quality (read-only).
+
+    Cached: a cascade's calibration refits it five times on the same responses.
+    """
     if response is None:
-        return np.zeros(N_RESPONSE_FEATURES)
+        return _frozen(np.zeros(N_RESPONSE_FEATURES))
     answer = extract_answer(response)
     checked, wrong = arithmetic_errors(response)
     numeric = answer is not None and _NUMBER.fullmatch(answer) is not None
     prompt_numbers = {_norm_number(x) for x in _NUMBER.findall(prompt)}
     results = [_norm_number(chain[-1]) for chain in _equation_chains(response)]
-    return np.array([
+    return _frozen(np.array([
         np.log1p(len(response)) / 8,
         float(answer is not None),
         min(len(_HEDGES.findall(response)), 3) / 3,
@@ -245,4 +250,9 @@ def response_features(prompt: str, response: str | None, verdict: int | None = N
         float(numeric and answer in prompt_numbers),  # the answer only repeats a given number
         float(bool(results) and answer == results[-1]),  # the answer is the last step's result
         np.log1p(len(response)) - np.log1p(len(prompt)),  # length relative to the question
-    ])
+    ]))
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)  # shared by every caller of the cache
+    return a
