@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from tierflow.errors import Problem, RoutingError
+from tierflow.routing.answers import response_features
 from tierflow.routing.boilerplate import (
     shared_prefixes,
     shared_suffixes,
@@ -93,9 +94,12 @@ def _fit_kind(table: OutcomeTable, kind: str, *, params: dict[str, Any] | None, 
     router.prefixes = shared_prefixes(table.prompts, table.tasks)
     router.suffixes = shared_suffixes(table.prompts, table.tasks)
     emb = embed_prompts(router, table.prompts)
-    router.fit(table, emb)
-    router.embedder = embedder
-    calibrate(router, table, emb, target or DEFAULT_TARGET, fallback_to_best=target is None or not strict_target)
+    try:
+        router.fit(table, emb)
+        router.embedder = embedder
+        calibrate(router, table, emb, target or DEFAULT_TARGET, fallback_to_best=target is None or not strict_target)
+    finally:  # the cache serves one fit and its calibration's refits; it should not keep the table alive
+        response_features.cache_clear()
     return router, table
 
 
