@@ -2,6 +2,7 @@
 
     taskset -c 0 .venv/bin/python bench/bench_routing.py [--data ../shared/data/routing] [--json]
         [--skip-training]
+    .venv/bin/python bench/bench_routing.py --throughput-only    # every CPU: not pinned
 
 Runs on one core (thread pools pinned to 1). Figures, each beside a baseline measured in the
 same run:
@@ -13,7 +14,9 @@ same run:
   the packaged model run in float;
   pin it to one core with ``taskset -c 0``;
 - batch embedding throughput (texts/s, batch of 256, no cache); baselines: one text at a time, and
-  the packaged model run in float (batches of 8), which the default dynamic-int8 copy replaced;
+  the packaged model run in float (batches of 8), which the default dynamic-int8 model replaced;
+  and with one worker thread per usable CPU (the default), against one worker (``--throughput-only``
+  runs just this part, so that it can run unpinned);
 - training time on 10,000 recorded outcomes (MMLU, 2 models) with embeddings cached (the first
   run embeds them once, into $TIERFLOW_HOME); baseline: the per-task router, which only averages.
 """
@@ -87,9 +90,37 @@ def _exported_graph_session():  # -> onnxruntime.InferenceSession
     return session
 
 
+def _throughput(embedder: MiniLMEmbedder, exact: MiniLMEmbedder, texts: list[str]) -> dict[str, float]:
+    """Texts/s of ``embedder`` (one worker) on ``texts`` beside its baselines (see the docstring)."""
+    def rate(fn) -> float:
+        start = time.perf_counter()
+        fn()
+        return len(texts) / (time.perf_counter() - start)
+
+    parallel = MiniLMEmbedder(threads=1)  # one worker per usable CPU
+    parallel.embed(texts[:4 * parallel.workers])  # warm-up
+    batch = rate(lambda: embedder.embed(texts))
+    single = rate(lambda: [embedder.embed([t]) for t in texts])
+    float_batch = rate(lambda: exact.embed(texts))
+    all_cpus = rate(lambda: parallel.embed(texts))
+    return {"batch_texts_per_s": batch, "one_at_a_time_texts_per_s": single, "ratio": batch / single,
+            "float_model_batch_texts_per_s": float_batch, "ratio_vs_float_batch": batch / float_batch,
+            "workers": parallel.workers, "all_cpus_texts_per_s": all_cpus, "all_cpus_ratio": all_cpus / batch,
+            "mean_tokens": float(np.mean([len(embedder._ids(t)) for t in texts]))}
+
+
+def bench_throughput(data: Path) -> dict:
+    rb = load_outcomes([data / "routerbench"])
+    router = fit_router(select(rb, "train"), "task", embedder="hashing")  # only its boilerplate is used
+    embedder = MiniLMEmbedder(threads=1, workers=1)
+    embedder.embed(rb.prompts[:8])
+    return {"embedding_throughput": _throughput(embedder, MiniLMEmbedder(threads=1, dynamic=False),
+                                                routing_texts(router, rb.prompts[:256]))}
+
+
 def bench(data: Path, *, training: bool = True) -> dict:
     out: dict = {}
-    embedder = MiniLMEmbedder(threads=1)
+    embedder = MiniLMEmbedder(threads=1, workers=1)
     exact = MiniLMEmbedder(threads=1, dynamic=False)  # the packaged model run in float, as before
     rb = load_outcomes([data / "routerbench"])
     train, test = select(rb, "train"), select(rb, "test")
@@ -141,21 +172,7 @@ def bench(data: Path, *, training: bool = True) -> dict:
     (med, p95), emb_med = t["decision"], t["embedding"][0]
     out["decision_ms_knn_static"] = {"median": med, "p95": p95, "embedding_only_median": emb_med,
                                      "vs_minilm_decision": med / out["decision_ms_knn"]["median"]}
-    texts = routing_texts(router, rb.prompts[:256])
-    start = time.perf_counter()
-    embedder.embed(texts)
-    batch = len(texts) / (time.perf_counter() - start)
-    start = time.perf_counter()
-    for t in texts:
-        embedder.embed([t])
-    single = len(texts) / (time.perf_counter() - start)
-    start = time.perf_counter()
-    exact.embed(texts)
-    float_batch = len(texts) / (time.perf_counter() - start)
-    tokens = float(np.mean([len(embedder._ids(t)) for t in texts]))
-    out["embedding_throughput"] = {"batch_texts_per_s": batch, "one_at_a_time_texts_per_s": single,
-                                   "ratio": batch / single, "float_model_batch_texts_per_s": float_batch,
-                                   "ratio_vs_float_batch": batch / float_batch, "mean_tokens": tokens}
+    out["embedding_throughput"] = _throughput(embedder, exact, routing_texts(router, rb.prompts[:256]))
     if not training:
         return out
     mmlu = load_outcomes([data / "routellm" / "mmlu"]).subset(range(10_000))
@@ -179,8 +196,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "routing")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--skip-training", action="store_true", help="only decision latency and throughput")
+    parser.add_argument("--throughput-only", action="store_true", help="only batch embedding throughput")
     args = parser.parse_args()
-    result = bench(args.data, training=not args.skip_training)
+    result = bench_throughput(args.data) if args.throughput_only else bench(args.data, training=not args.skip_training)
     if args.json:
         print(json.dumps(result, indent=1))
         return

