@@ -45,22 +45,23 @@ def test_auto_notes_a_sparse_table_once(two_topic):
         "7 of 120 prompts lack some model's outcome; the router was calibrated on the 113 others"]
 
 
-def test_the_cascade_is_calibrated_and_scored_by_refits_not_by_its_own_out_of_fold_curve(agreement):
+def test_the_cascade_is_priced_at_its_own_cost_credited_with_its_refits_quality_and_scored_by_refits(agreement):
     import numpy as np
 
-    from tierflow.routing.calibrate import calibrate
-    from tierflow.routing.evaluate import OperatingPoints, headline
-    from tierflow.routing.pipeline import embed_prompts
+    from tierflow.routing.evaluate import headline
 
     cascade = fit_router(agreement, "cascade", embedder="hashing")
-    stored = cascade.calibration["curve"]["quality"]
-    assert max(stored) > 0.9
-    emb = embed_prompts(cascade, agreement.prompts)
-    own = cascade.oof_points
-    cascade.oof_points = OperatingPoints(*(np.zeros_like(own.quality) for _ in range(3)))  # a stand-in
-    calibrate(cascade, agreement, emb, Target(quality=0.9))
-    assert cascade.calibration["curve"]["quality"] == stored  # refitted, not taken from oof_points
+    cal = cascade.calibration
+    own_q, own_c, own_s = cascade.oof_points.means()
+    assert np.allclose(cal["curve"]["cost"], own_c) and np.allclose(cal["curve"]["strong_share"], own_s)
+    refit = {k: np.array(cal["refit_curve"][k]) for k in ("quality", "cost", "strong_share")}
+    for q, c in zip(cal["curve"]["quality"], own_c):
+        # credited with the best quality a refitted cascade reached spending no more
+        cheaper = refit["cost"] <= c + 1e-9
+        expected = refit["quality"][cheaper].max() if cheaper.any() else refit["quality"][np.argmin(refit["cost"])]
+        assert q == pytest.approx(expected, abs=1e-12)
+    assert max(cal["curve"]["quality"]) <= refit["quality"].max() < own_q.max() + 1e-12
     auto = fit_router(agreement, "auto", embedder="hashing")
-    curve = cascade.calibration["curve"]
-    q, c, s = (np.array(curve[k]) for k in ("quality", "cost", "strong_share"))
-    assert auto.calibration["selection"]["scores"]["cascade"] == headline(agreement, q, c, s)[1]
+    assert auto.calibration["selection"]["scores"]["cascade"] == headline(
+        agreement, refit["quality"], refit["cost"], refit["strong_share"])[1]
+    assert "refit_curve" not in fit_router(agreement, "knn", embedder="hashing").calibration

@@ -108,7 +108,8 @@ def _fit_auto(table: OutcomeTable, **fit_args: Any) -> Router:
     else the best quality); every candidate's score is kept in ``calibration["selection"]``.
 
     Every kind is scored by the out-of-fold curve its calibration stored: routers refitted
-    without the prompts they score (:func:`~tierflow.routing.calibrate.out_of_fold_points`).
+    without the prompts they score (:func:`~tierflow.routing.calibrate.out_of_fold_points`;
+    the cascade's ``refit_curve``).
     """
     fitted: dict[str, Router] = {}
     scores: dict[str, float] = {}
@@ -122,7 +123,7 @@ def _fit_auto(table: OutcomeTable, **fit_args: Any) -> Router:
         except RoutingError as exc:  # e.g. an explicit target this kind cannot reach
             failed[kind] = "; ".join(str(p) for p in exc.problems)
             continue
-        curve = router.calibration["curve"]
+        curve = router.calibration.get("refit_curve", router.calibration["curve"])
         q, c, s = (np.array(curve[k]) for k in ("quality", "cost", "strong_share"))
         scored = router._align(fitted_on)
         figure, scores[kind] = headline(scored.subset(scored.complete_rows()), q, c, s)
