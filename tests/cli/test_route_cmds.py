@@ -55,6 +55,10 @@ def test_fit_then_eval_json_plot_html(tmp_path, outcomes):
     assert report["router"]["aiq"] == pytest.approx(report["baselines"]["oracle"]["aiq"], abs=1e-6)
     assert report["router"]["apgr"] > report["baselines"]["random"]["apgr"] + 0.2
     assert report["router"]["decision_latency_ms"]["median"] > 0
+    point = report["router"]["calibrated_point"]  # target quality 1.0: poems to the strong model, sums to the cheap
+    assert point["expected_quality"] == point["test_quality"] == 1.0
+    assert 0.3 < point["test_strong_share"] < 0.7
+    assert point["test_cost"] == pytest.approx(1e-4 + 9e-4 * point["test_strong_share"])
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
     assert "<table>" in (tmp_path / "r.html").read_text()
 

@@ -181,6 +181,7 @@ def evaluate_router(router: Router, test: OutcomeTable, train: OutcomeTable | No
         knob_pts = router.points(table, emb, np.array([router.knob]))
         report["router"]["calibrated_point"]["test_quality"] = float(knob_pts.quality.mean())
         report["router"]["calibrated_point"]["test_cost"] = float(knob_pts.cost.mean())
+        report["router"]["calibrated_point"]["test_strong_share"] = float(knob_pts.strong.mean())
     if latency:
         report["router"]["decision_latency_ms"] = decision_latency_ms(router, table.prompts)
     report["per_task_baseline_fitted_on"] = "train part" if train is not None else "the evaluated outcomes"
