@@ -40,6 +40,15 @@ def test_cascade_round_trips_through_a_router_file(tmp_path):
     decision = back.choose(emb[0])
     assert decision.chosen_model == train.models[router.chains[0].stages[0]]
     assert decision.details["cascade"][-1] == "strong"
+    # the prior's neighbourhood was measured on the training prompts, and is kept with its evidence
+    assert back.k == router.k == router.k_choice["chosen"]
+    assert back.k_choice == router.k_choice
+    assert router.k_choice["brier_ratio"][str(router.k)] == min(router.k_choice["brier_ratio"].values())
+
+
+def test_cascade_refuses_a_neighbourhood_size_that_is_not_a_whole_number():
+    with pytest.raises(RoutingError, match="param k: expected 'auto' or a positive whole number, got 'lots'"):
+        fit_router(agreement_table(60, seed=3), "cascade", embedder="hashing", params={"k": "lots"})
 
 
 def test_cascade_needs_responses():
@@ -65,7 +74,9 @@ def test_cascade_evaluates_a_table_that_fills_only_some_groups():
     a, b = agreement_table(200, seed=6), agreement_table(200, seed=7)
     b.tasks = ["other"] * b.n
     b.prompts = [p.replace("question", "zebra giraffe") for p in b.prompts]
-    router = fit_router(concat([a, b]), "cascade", embedder="hashing", params={"min_group": 50})
+    # k pinned: the hashing embedder ties many similarities, and a matmul's rounding differs with
+    # the batch's size, so wide neighbourhoods may break ties differently in the two evaluations
+    router = fit_router(concat([a, b]), "cascade", embedder="hashing", params={"min_group": 50, "k": 15})
     assert len(router.chains) == 2
     only_a = agreement_table(60, seed=8)  # every prompt lands in the first group
     emb = embed_prompts(router, only_a.prompts)

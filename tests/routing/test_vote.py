@@ -48,21 +48,27 @@ def test_responses_without_an_answer_vote_alone_and_keep_their_own_score():
 
 
 def vote_table(n: int = 300, seed: int = 0) -> OutcomeTable:
-    """cheap1/cheap2 right on 70% of rows, cheap3 at chance, strong right on 80%:
+    """Four kinds of row, in fixed proportions (every 20 rows), so the accuracies are exact:
 
-    - 50% easy: everyone right;
-    - 20% strong slips: cheap1 = cheap2 = truth, cheap3 and strong give two different wrong answers;
-    - 30% hard: cheap1, cheap2, cheap3 give three different wrong answers, strong is right.
-    By log-odds (0.85 + 0.85 > 1.39 > 0.85) the vote of all four is right on every row, while
-    the strong model alone is right on 80%.
+    - 8 easy: everyone right;
+    - 5 slips: cheap1 = cheap2 = truth, cheap3 and strong give two different wrong answers;
+    - 4 hard: the three cheap models give three different wrong answers, strong is right;
+    - 3 traps: cheap1 = cheap2 = a wrong answer, cheap3 = strong = truth.
+
+    Accuracies: cheap1 and cheap2 0.65, cheap3 0.55, strong 0.75. Slips and traps look alike to
+    the cheap models (the first two agree, the third differs), so no cascade that sees only them
+    tells the two apart; the strong model's answer does. By log-odds (0.62 + 0.62 > 1.10 on slips,
+    1.10 + 0.20 > 0.62 + 0.62 on traps) the vote of all four is right on every row.
     """
     rng = np.random.default_rng(seed)
+    pattern = ["easy"] * 8 + ["slip"] * 5 + ["hard"] * 4 + ["trap"] * 3
     prompts, responses, scores = [], [], []
     for i in range(n):
         truth = "ABCD"[rng.integers(4)]
         w1, w2, w3 = [c for c in "ABCD" if c != truth]
-        kind = ("easy", "slip", "hard")[int(rng.choice(3, p=[0.5, 0.2, 0.3]))]
-        row = {"easy": [truth] * 4, "slip": [truth, truth, w1, w2], "hard": [w1, w2, w3, truth]}[kind]
+        kind = pattern[i % len(pattern)]
+        row = {"easy": [truth] * 4, "slip": [truth, truth, w1, w2], "hard": [w1, w2, w3, truth],
+               "trap": [w1, w1, truth, truth]}[kind]
         prompts.append(f"question {i} about topic {rng.integers(50)}? Options A B C D")
         responses.append(row)
         scores.append([float(a == truth) for a in row])

@@ -112,6 +112,11 @@ def fit(outcomes: list[Path] = typer.Argument(..., help="Outcome files or direct
         typer.echo(f"cascade answer: {'weighted vote' if choice['chosen'] == 'weighted' else 'plain'} (out of fold, "
                    f"voted vs plain: AIQ {voted['aiq']:.4f} vs {plain['aiq']:.4f}, best quality "
                    f"{voted['max_quality']:.4f} vs {plain['max_quality']:.4f}; --param vote=none|weighted forces one)")
+    k_choice = getattr(router, "k_choice", None)
+    if k_choice:
+        ratios = ", ".join(f"k={k} {v:.3f}" for k, v in k_choice["brier_ratio"].items())
+        typer.echo(f"neighbours: the {k_choice['chosen']} nearest training prompts (leave-one-out Brier score "
+                   f"over the table mean's: {ratios}; --param k=N forces one)")
     if router.prefixes or router.suffixes:
         typer.echo(f"stripped before embedding (shared by every prompt of a task): {len(router.prefixes)} "
                    f"prefix(es), {len(router.suffixes)} closing instruction(s); listed in the router file")

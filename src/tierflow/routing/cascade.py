@@ -52,6 +52,7 @@ from tierflow.routing.routers import (
     Router,
     _fill_costs,
     _knn_average,
+    neighbourhood,
     register_router,
 )
 from tierflow.routing.vote import log_odds_weights
@@ -79,7 +80,7 @@ class CascadeRouter(Router):
         return LAMBDA_GRID
 
     def _settings(self) -> None:
-        self.k = int(self.params.get("k", 15))  # chosen on a dev split inside the training part
+        self.k_choice: dict[str, Any] | None = None  # the prior's neighbourhood, measured at fit (neighbourhood)
         self.c = float(self.params.get("C", 0.5))
         self.verify = bool(self.params.get("verify_code", False))
         self.rule = str(self.params.get("rule", "gain"))
@@ -96,6 +97,7 @@ class CascadeRouter(Router):
         self.models = list(table.models)
         self.keys = emb.astype(np.float16).astype(np.float32)  # as saved
         self.key_scores = table.scores.astype(np.float32)
+        self.k, self.k_choice = neighbourhood(self.params.get("k", "auto"), emb, table.scores)
         prior = _knn_average(emb, emb, table.scores, self.k, exclude_self=True)
         ctx = _Context(table, prior, self.verify)
         tasks = np.array(table.tasks)
@@ -236,7 +238,7 @@ class CascadeRouter(Router):
                                  "vote": self.vote})
 
     def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        meta = {"k": self.k, "C": self.c, "verify_code": self.verify, "rule": self.rule, "vote": self.vote,
+        meta = {"k": self.k, "k_choice": self.k_choice, "C": self.c, "verify_code": self.verify, "rule": self.rule, "vote": self.vote,
                 "vote_choice": self.vote_choice,
                 "vote_unscorable": self.vote_unscorable, "groups": self.group_names,
                 "strong": self.strong, "cost_unit": self.cost_unit,
@@ -256,7 +258,7 @@ class CascadeRouter(Router):
         self.k, self.c, self.verify = int(meta["k"]), float(meta["C"]), bool(meta["verify_code"])
         self.rule, self.group_names = str(meta.get("rule", "confidence")), list(meta["groups"])
         self.vote, self.vote_unscorable = str(meta.get("vote", "none")), meta.get("vote_unscorable")
-        self.vote_choice = meta.get("vote_choice")
+        self.vote_choice, self.k_choice = meta.get("vote_choice"), meta.get("k_choice")
         self.vote_weights = arrays.get("vote_weights", np.ones((len(meta["chains"]), len(self.models))))
         self.keys, self.key_scores = arrays["keys"].astype(np.float32), arrays["key_scores"]
         self.centroids = arrays["centroids"]
