@@ -228,7 +228,7 @@ def test_ir_refs_from_flow_files_get_the_same_diagnostics() -> None:
 def _arms_by_edge_removal(module, plain):
     """The definition of branch arms, computed the slow way: a node is on arm (b, t) when removing
     the edge b -> t makes it unreachable from START."""
-    from tierflow.graph.validation import _reach, branch_targets
+    from tierflow.graph.structure import _reach, branch_targets
 
     reachable = _reach(START_ID, plain)
     owned = {n: {} for n in plain}
@@ -245,7 +245,7 @@ def _arms_by_edge_removal(module, plain):
 def test_branch_arms_match_their_definition_on_random_graphs() -> None:
     import random
 
-    from tierflow.graph.validation import arms, successors
+    from tierflow.graph.structure import arms, successors
     from tierflow.ir import IREdge, IRModule, IRNode
 
     rng = random.Random(11)

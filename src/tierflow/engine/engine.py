@@ -100,7 +100,7 @@ class Engine:
             raise GraphBuildError(problems, source=f"graph {self.name!r}")
 
     def _input_readers(self) -> dict[str, list[str]]:
-        from tierflow.graph.validation import condition_refs, input_refs
+        from tierflow.graph.structure import condition_refs, input_refs
         from tierflow.ir import PARENT_ID
 
         readers: dict[str, list[str]] = {}

@@ -20,7 +20,7 @@ from tierflow.engine.executors import (
     prompt_executor,
 )
 from tierflow.errors import GraphBuildError, Problem
-from tierflow.graph.validation import branch_targets, successors
+from tierflow.graph.structure import branch_targets, successors
 from tierflow.ir import END_ID, PARENT_ID, START_ID, IRModule, IRNode, IRRef
 
 # How the scheduler treats a node.
@@ -216,7 +216,7 @@ def compile_plan(module: IRModule) -> Plan:
 
 
 def _refs(node: IRNode) -> list[IRRef]:
-    from tierflow.graph.validation import condition_refs, input_refs
+    from tierflow.graph.structure import condition_refs, input_refs
 
     refs = [r for v in node.inputs.values() for r in input_refs(v)]
     for case in node.config.get("cases", []) if node.kind == "branch" else []:

@@ -1,16 +1,13 @@
 """The Python graph API (seed 004): nodes, ``>>`` edges, ``~`` soft joins, branches, lowering to
 the IR and build-time validation. Run a graph with :class:`tierflow.engine.Engine`."""
 
+from tierflow.graph.base import END, START, Node, Soft
 from tierflow.graph.nodes import (
-    END,
-    START,
     Branch,
     CodeNode,
     GraphNode,
     LLMNode,
-    Node,
     PromptNode,
-    Soft,
     role_of,
 )
 from tierflow.graph.refs import PARENT, Condition, OutputRef

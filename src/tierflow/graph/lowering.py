@@ -13,7 +13,8 @@ from tierflow.graph.refs import OutputRef
 from tierflow.ir import END_ID, START_ID, IREdge, IRModule, IRNode
 
 if TYPE_CHECKING:
-    from tierflow.graph.nodes import GraphNode, Node
+    from tierflow.graph.base import Node
+    from tierflow.graph.nodes import GraphNode
 
 
 def lower_value(value: Any) -> Any:

@@ -11,62 +11,25 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable
 
 from tierflow.errors import GraphBuildError, Problem
-from tierflow.ir import END_ID, NODE_KINDS, PARENT_ID, START_ID, IRModule, IRNode, IRRef
+from tierflow.graph.structure import (
+    _ancestors,
+    _exclusive,
+    _find_cycle,
+    _reach,
+    arms,
+    branch_targets,
+    condition_refs,
+    input_refs,
+    successors,
+)
+from tierflow.ir import END_ID, NODE_KINDS, PARENT_ID, START_ID, IRModule, IRNode
 
 REDUCERS = ("append", "extend", "sum", "min", "max", "first", "last")
 LLM_OUTPUTS = ("content", "model_used", "usage", "cost_usd", "call")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def condition_refs(cond: Any) -> Iterator[IRRef]:
-    """Every ``{"ref": [node, key]}`` inside a condition's JSON."""
-    if isinstance(cond, dict):
-        ref = cond.get("ref")
-        if isinstance(ref, (list, tuple)) and len(ref) == 2:
-            yield IRRef(str(ref[0]), str(ref[1]))
-            return
-        for v in cond.values():
-            yield from condition_refs(v)
-    elif isinstance(cond, list):
-        for v in cond:
-            yield from condition_refs(v)
-
-
-def input_refs(value: Any) -> Iterator[IRRef]:
-    """Every :class:`IRRef` inside an input value (containers included)."""
-    if isinstance(value, IRRef):
-        yield value
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from input_refs(v)
-    elif isinstance(value, (list, tuple)):
-        for v in value:
-            yield from input_refs(v)
-
-
-def branch_targets(node: IRNode) -> list[str]:
-    """The distinct targets a branch node can choose, in case order."""
-    targets = [c.get("target") for c in node.config.get("cases", []) if isinstance(c, dict)]
-    targets.append(node.config.get("otherwise"))
-    return list(dict.fromkeys(t for t in targets if isinstance(t, str)))
-
-
-def successors(module: IRModule) -> dict[str, list[tuple[str, bool]]]:
-    """node id -> [(target, soft)], including the implicit edges of branch targets."""
-    succ: dict[str, list[tuple[str, bool]]] = {n.id: [] for n in module.nodes}
-    for e in module.edges:
-        if e.source in succ and e.target not in {t for t, _ in succ[e.source]}:
-            succ[e.source].append((e.target, e.soft))
-    ids = set(succ)
-    for n in module.nodes:
-        if n.kind == "branch":
-            present = {t for t, _ in succ[n.id]}
-            succ[n.id] += [(t, False) for t in branch_targets(n) if t in ids and t not in present]
-    return succ
 
 
 def produced_keys(node: IRNode) -> set[str] | None:
@@ -83,97 +46,9 @@ def produced_keys(node: IRNode) -> set[str] | None:
     return set(declared) if declared is not None else None
 
 
-def _reach(start: str, succ: dict[str, list[str]], skip: tuple[str, str] | None = None) -> set[str]:
-    seen, stack = {start}, [start]
-    while stack:
-        cur = stack.pop()
-        for nxt in succ.get(cur, ()):
-            if (cur, nxt) != skip and nxt not in seen:
-                seen.add(nxt)
-                stack.append(nxt)
-    return seen
-
-
 def _suggest(name: str, known: list[str], cutoff: float = 0.6) -> str:
     close = difflib.get_close_matches(name, known, n=1, cutoff=cutoff)
     return f" (did you mean {close[0]!r}?)" if close else f"; known nodes: {sorted(known)}"
-
-
-def _find_cycle(plain: dict[str, list[str]]) -> list[str] | None:
-    color: dict[str, int] = {}
-    for root in plain:
-        if color.get(root):
-            continue
-        stack: list[tuple[str, Iterator[str]]] = [(root, iter(plain[root]))]
-        path = [root]
-        color[root] = 1
-        while stack:
-            node, it = stack[-1]
-            nxt = next(it, None)
-            if nxt is None:
-                color[node] = 2
-                stack.pop()
-                path.pop()
-            elif color.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
-            elif not color.get(nxt) and nxt in plain:
-                color[nxt] = 1
-                stack.append((nxt, iter(plain[nxt])))
-                path.append(nxt)
-    return None
-
-
-def _topological(plain: dict[str, list[str]]) -> list[str]:
-    """The nodes of an acyclic ``plain`` graph, each after all of its predecessors (Kahn)."""
-    indegree = dict.fromkeys(plain, 0)
-    for targets in plain.values():
-        for t in targets:
-            indegree[t] += 1
-    ready = [n for n, d in indegree.items() if d == 0]
-    order: list[str] = []
-    while ready:
-        n = ready.pop()
-        order.append(n)
-        for t in plain[n]:
-            indegree[t] -= 1
-            if indegree[t] == 0:
-                ready.append(t)
-    return order
-
-
-def arms(module: IRModule, plain: dict[str, list[str]]) -> dict[str, dict[str, str]]:
-    """node -> {branch id: arm target}: the branch arms every path from START to it goes through.
-
-    One pass in topological order (``plain`` is acyclic here): a node's arms are those shared
-    by every reachable predecessor, plus the arm the edge from a branch predecessor is.
-    """
-    reachable = _reach(START_ID, plain)
-    arm_targets = {n.id: set(branch_targets(n)) for n in module.nodes if n.kind == "branch"}
-    owned: dict[str, dict[str, str]] = {n: {} for n in plain}
-    preds: dict[str, list[str]] = {n: [] for n in plain}
-    for src, targets in plain.items():
-        if src in reachable:
-            for t in dict.fromkeys(targets):
-                preds[t].append(src)
-    for n in _topological(plain):
-        if n == START_ID or n not in reachable:
-            continue
-        shared: dict[str, str] | None = None
-        for p in preds[n]:
-            through = dict(owned[p])
-            if n in arm_targets.get(p, ()):
-                through[p] = n
-            shared = through if shared is None else {b: t for b, t in shared.items() if through.get(b) == t}
-        owned[n] = shared or {}
-    return owned
-
-
-def _exclusive(a: dict[str, str], b: dict[str, str]) -> str | None:
-    """The branch on which two arm maps disagree, if any."""
-    for branch, target in a.items():
-        if branch in b and b[branch] != target:
-            return branch
-    return None
 
 
 def validate(module: IRModule) -> list[Problem]:
@@ -263,18 +138,6 @@ def _branch_problems(n: IRNode, by_id: dict[str, IRNode], known: list[str],
                                     f"{target!r}; add .if_(condition, {target!r}) or "
                                     f".otherwise({target!r}), or remove the edge"))
     return problems
-
-
-def _ancestors(plain: dict[str, list[str]], reverse: dict[str, list[str]]) -> dict[str, int]:
-    """node -> bit set (by position in ``plain``) of the nodes that run before it; ``plain`` is acyclic."""
-    index = {n: i for i, n in enumerate(plain)}
-    bits: dict[str, int] = {}
-    for n in _topological(plain):
-        acc = 1 << index[n]  # a node counts as its own ancestor
-        for p in reverse.get(n, ()):
-            acc |= bits.get(p, 0)
-        bits[n] = acc
-    return bits
 
 
 def _data_problems(module: IRModule, by_id: dict[str, IRNode], known: list[str],
@@ -397,13 +260,8 @@ def role_problems(module: IRModule, has_role: Callable[[str], bool]) -> list[Pro
 __all__ = [
     "LLM_OUTPUTS",
     "REDUCERS",
-    "arms",
-    "branch_targets",
     "check",
-    "condition_refs",
-    "input_refs",
     "produced_keys",
     "role_problems",
-    "successors",
     "validate",
 ]

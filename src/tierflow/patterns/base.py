@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tierflow.graph.nodes import Node
+from tierflow.graph.base import Node
 from tierflow.types import CallResult, Message, Usage
 
 PATTERN_OUTPUTS = ("content", "model_used", "role", "confidence", "reason", "escalated", "cost_usd",
