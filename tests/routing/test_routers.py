@@ -53,21 +53,6 @@ def test_fit_refuses_tiny_or_single_model_tables(two_topic):
         fit_router(two_topic.subset(range(5)), "knn", embedder="hashing")
 
 
-def test_knn_shrink_pulls_predictions_toward_each_models_overall_mean(two_topic, tmp_path):
-    from tierflow.routing.io import load_router, save_router
-
-    plain = fit_router(two_topic, "knn", embedder="hashing")
-    shrunk = fit_router(two_topic, "knn", embedder="hashing", params={"shrink": 1e6})
-    emb = embed_prompts(plain, two_topic.prompts)
-    q_plain, _ = plain.predict(emb)
-    q_shrunk, _ = shrunk.predict(emb)
-    overall = np.nanmean(two_topic.scores, 0)
-    assert np.abs(q_plain - overall).max() > 0.3  # neighbours tell the topics apart
-    np.testing.assert_allclose(q_shrunk, np.broadcast_to(overall, q_shrunk.shape), atol=1e-3)
-    back = load_router(save_router(shrunk, tmp_path / "k.json"))
-    np.testing.assert_allclose(back.predict(emb)[0], q_shrunk, atol=1e-6)
-
-
 def test_linear_clips_inputs_to_their_training_range(two_topic, tmp_path):
     from tierflow.routing.io import load_router, save_router
 
@@ -97,33 +82,3 @@ def test_task_router_is_scored_from_the_prompt_as_live_not_from_recorded_labels(
     full = np.nonzero(q >= 1.0 - 1e-9)[0]
     assert len(full) and c[full].min() == pytest.approx(5.5e-4, rel=1e-6)
 
-
-def _blobs(n: int, centres: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Unit vectors around ``centres`` random directions, and the index of each one's centre."""
-    rng = np.random.default_rng(seed)
-    dirs = rng.normal(size=(centres, 32))
-    label = rng.integers(0, centres, n)
-    emb = dirs[label] + 0.3 * rng.normal(size=(n, 32))
-    return emb / np.linalg.norm(emb, axis=1, keepdims=True), label
-
-
-def test_choose_k_keeps_neighbourhoods_small_when_outcomes_follow_small_clusters():
-    from tierflow.routing.routers import choose_k
-
-    emb, label = _blobs(400, 40, seed=0)  # about 10 prompts per cluster
-    scores = np.stack([label % 2, 1 - label % 2], axis=1).astype(float)
-    k, ratio = choose_k(emb, scores)
-    assert k <= 10
-    assert ratio[k] < 0.3  # the neighbours know each model's outcome far better than its mean
-    assert ratio[200] > ratio[k]
-
-
-def test_choose_k_widens_to_the_table_mean_when_neighbours_know_nothing():
-    from tierflow.routing.routers import choose_k
-
-    emb, _ = _blobs(400, 40, seed=1)
-    scores = np.random.default_rng(2).integers(0, 2, (400, 2)).astype(float)  # unrelated to the prompt
-    scores[::7, 1] = np.nan  # unrecorded outcomes are left out, not counted as failures
-    k, ratio = choose_k(emb, scores)
-    assert k == 200
-    assert ratio[5] > 1.1 and ratio[200] == pytest.approx(1.0, abs=0.05)

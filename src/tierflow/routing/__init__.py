@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from tierflow.routing import blend as _blend  # noqa: F401  (registers the "blend" kind)
 from tierflow.routing import cascade as _cascade  # noqa: F401  (registers the "cascade" kind)
+from tierflow.routing import knn as _knn  # noqa: F401  (registers the "knn" kind)
 from tierflow.routing.calibrate import Target, calibrate, retarget
 from tierflow.routing.embed import CachedEmbedder, Embedder, HashingEmbedder, MiniLMEmbedder, get_embedder
 from tierflow.routing.evaluate import OperatingPoints, aiq, evaluate

@@ -45,18 +45,16 @@ from tierflow.routing._cascade_chain import (
 )
 from tierflow.routing._cascade_features import _Context, _final_quality
 from tierflow.routing.evaluate import OperatingPoints, aiq
+from tierflow.routing.knn import _knn_average, neighbourhood
 from tierflow.routing.outcomes import OutcomeTable
 from tierflow.routing.routers import (
     LAMBDA_GRID,
     Decision,
     Router,
     _fill_costs,
-    _knn_average,
-    neighbourhood,
     register_router,
 )
 from tierflow.routing.vote import log_odds_weights
-
 
 AUTO_VOTE_MARGIN = 0.005  # out-of-fold gain the weighted vote needs over the plain answer
 
