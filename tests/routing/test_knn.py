@@ -49,3 +49,18 @@ def test_choose_k_widens_to_the_table_mean_when_neighbours_know_nothing():
     k, ratio = choose_k(emb, scores)
     assert k == 200
     assert ratio[5] > 1.1 and ratio[200] == pytest.approx(1.0, abs=0.05)
+
+
+def test_choose_k_scores_each_size_as_the_leave_one_out_knn_average_would():
+    from tierflow.routing.knn import _knn_average
+
+    emb, label = _blobs(300, 12, seed=3)
+    rng = np.random.default_rng(4)
+    scores = (rng.random((300, 3)) < np.array([0.2, 0.5, 0.8])[(label % 3)][:, None]).astype(float)
+    scores[rng.random((300, 3)) < 0.1] = np.nan
+    _, ratio = choose_k(emb, scores, grid=(3, 20, 80))
+    known = ~np.isnan(scores)
+    base = np.nanmean((scores - np.nanmean(scores, 0)) ** 2)
+    for k in (3, 20, 80):
+        pred = _knn_average(emb, emb, scores, k, exclude_self=True)
+        assert ratio[k] == pytest.approx(np.mean((pred - scores)[known] ** 2) / base, rel=1e-9)

@@ -40,21 +40,39 @@ def _knn_average(query: np.ndarray, keys: np.ndarray, values: np.ndarray, k: int
 K_GRID = (5, 10, 15, 25, 50, 100, 200)
 
 
-def choose_k(emb: np.ndarray, scores: np.ndarray, grid: Sequence[int] = K_GRID) -> tuple[int, dict[int, float]]:
+def choose_k(emb: np.ndarray, scores: np.ndarray, grid: Sequence[int] = K_GRID,
+             max_queries: int = 2000) -> tuple[int, dict[int, float]]:
     """The neighbourhood size whose leave-one-out kNN average predicts the recorded scores best.
 
     Returns (k, {k: Brier score relative to each model's overall mean}); a ratio of 1 or more
     means the neighbours say nothing the table's mean does not. How far similarity carries
     differs from table to table (on a table of one task, topical neighbours may know nothing
-    about a model's success), so it is measured, not assumed.
+    about a model's success), so it is measured, not assumed. Every size is scored in one pass:
+    the largest neighbourhood is sorted by similarity and the smaller ones are its prefixes. On
+    tables of more than ``max_queries`` prompts, an evenly spaced sample of them is scored.
     """
-    ks = sorted({max(1, min(int(k), len(emb) - 1)) for k in grid})
-    mask = ~np.isnan(scores)
+    n = len(emb)
+    ks = sorted({max(1, min(int(k), n - 1)) for k in grid})
+    known = ~np.isnan(scores)
+    values = np.nan_to_num(scores)
+    queries = np.unique(np.linspace(0, n - 1, min(n, max_queries)).round().astype(int))
+    err = dict.fromkeys(ks, 0.0)
+    for start in range(0, len(queries), 1024):
+        rows = queries[start:start + 1024]
+        sims = emb[rows] @ emb.T
+        sims[np.arange(len(rows)), rows] = -np.inf
+        idx = np.argpartition(-sims, ks[-1] - 1, axis=1)[:, :ks[-1]]
+        near = np.take_along_axis(sims, idx, 1)
+        order = np.argsort(-near, axis=1, kind="stable")
+        idx, near = np.take_along_axis(idx, order, 1), np.take_along_axis(near, order, 1)
+        w = (np.maximum(near, 0) + 1e-3)[..., None] * known[idx]  # (rows, k, models)
+        num, den = np.cumsum(w * values[idx], axis=1), np.cumsum(w, axis=1)
+        for k in ks:
+            pred = num[:, k - 1] / np.maximum(den[:, k - 1], 1e-9)
+            err[k] += float((((pred - values[rows]) ** 2) * known[rows]).sum())
     base = float(np.nanmean((scores - np.nanmean(scores, 0)) ** 2)) or 1e-12
-    ratio = {k: float(np.nanmean((_knn_average(emb, emb, scores, k, exclude_self=True) - scores)[mask] ** 2)) / base
-             for k in ks}
+    ratio = {k: err[k] / max(int(known[queries].sum()), 1) / base for k in ks}
     return min(ratio, key=lambda k: (ratio[k], k)), ratio
-
 
 
 def neighbourhood(param: Any, emb: np.ndarray, scores: np.ndarray) -> tuple[int, dict[str, Any] | None]:
