@@ -44,6 +44,9 @@ def test_fit_then_eval_json_plot_html(tmp_path, outcomes):
     assert router.exists() and router.with_suffix(".npz").exists()
     assert "expected quality 1.0000" in res.output
     assert "stripped before embedding" not in res.output  # these prompts share no boilerplate
+    saved = json.loads(router.read_text())["state"]["k_choice"]
+    assert f"neighbours: the {saved['chosen']} nearest training prompts" in res.output
+    assert f"k=5 {saved['brier_ratio']['5']:.3f}" in res.output
     res = runner.invoke(app, ["route", "eval", str(router), str(outcomes), "--json", "--bootstrap", "30",
                               "--plot", str(tmp_path / "p.png"), "--html", str(tmp_path / "r.html")])
     assert res.exit_code == 0, res.output
