@@ -31,13 +31,13 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tierflow.calls._attempts import Tries
 from tierflow.calls.cooldown import CircuitBreakers
 from tierflow.calls.plan import Plan, PlannedTarget, Planner
-from tierflow.calls.retry import RetryPolicy, counts_as_failure, falls_back
+from tierflow.calls.retry import RetryPolicy, counts_as_failure
 from tierflow.calls.streaming import CallStream
 from tierflow.config import ProjectConfig, load_config
-from tierflow.errors import (AllTargetsFailedError, APITimeoutError, DeadlineExceededError,
-                             ProviderError)
+from tierflow.errors import APITimeoutError, DeadlineExceededError, ProviderError
 from tierflow.pricing import PriceTable
 from tierflow.providers.base import Provider, Timeouts, create_provider
 from tierflow.registry import Registry
@@ -278,70 +278,42 @@ class Client:
 
     async def _complete(self, plan: Plan, request: ChatRequest, started: float, deadline: float | None,
                         decision: dict[str, Any] | None) -> CallResult:
-        attempts: list[Attempt] = []
-        last: BaseException | None = None
         loop = asyncio.get_running_loop()
-        breakers = self.breakers
-        for target in plan.targets:
-            key = target.key
-            if not breakers.allow(key):
-                attempts.append(Attempt(key, "skipped_cooldown"))
-                continue
-            provider = self.provider(target.provider)
-            request.model = target.model
-            retry_index = 0
-            wait = 0.0
-            while True:
-                try:
-                    timeouts, ends = self.attempt_timeouts(target, deadline)
-                except DeadlineExceededError:
-                    breakers.release_probe(key)
-                    raise self.deadline_error(plan, started, attempts) from last
-                t0 = _perf()
-                # HTTP providers enforce timeouts.total themselves: a second timer would only cost CPU
-                scope = None if provider.enforces_timeouts else asyncio.timeout_at(loop.time() + (ends - t0))
-                try:
-                    if scope is None:
-                        response = await provider.complete(request, timeouts=timeouts)
-                    else:
-                        async with scope:
-                            response = await provider.complete(request, timeouts=timeouts)
-                except ProviderError as exc:
-                    error: ProviderError = exc
-                except TimeoutError:
-                    if scope is None or not scope.expired():
-                        raise
-                    error = APITimeoutError(f"no answer within {timeouts.total:g}s", target=key)
-                except asyncio.CancelledError:
-                    attempts.append(Attempt(key, "cancelled", None, None, wait, _perf() - t0))
-                    breakers.release_probe(key)
-                    raise
+        tries = Tries(self, plan, request, started, deadline)
+        while True:
+            target = tries.next()
+            provider = tries.provider
+            timeouts = tries.timeouts
+            # HTTP providers enforce timeouts.total themselves: a second timer would only cost CPU
+            scope = None if provider.enforces_timeouts else asyncio.timeout_at(loop.time() + (tries.ends - tries.t0))
+            try:
+                if scope is None:
+                    response = await provider.complete(request, timeouts=timeouts)
                 else:
-                    breakers.record_success(key)
-                    attempts.append(Attempt(key, "ok", None, None, wait, _perf() - t0))
-                    usage = response.usage
-                    cost = target.cost(usage) if target.cost is not None else self._unknown(key)
-                    return CallResult(response.text, key, target.provider, plan.role, usage, cost,
-                                      _perf() - started, None, attempts, response.finish_reason,
-                                      response.logprobs, decision)
+                    async with scope:
+                        response = await provider.complete(request, timeouts=timeouts)
+            except ProviderError as exc:
+                error: ProviderError = exc
+            except TimeoutError:
+                if scope is None or not scope.expired():
+                    raise
+                error = APITimeoutError(f"no answer within {timeouts.total:g}s", target=target.key)
+            except asyncio.CancelledError:
+                tries.cancelled()
+                raise
+            else:
+                tries.succeeded()
+                usage = response.usage
+                cost = target.cost(usage) if target.cost is not None else self._unknown(target.key)
+                return CallResult(response.text, target.key, target.provider, plan.role, usage, cost,
+                                  _perf() - started, None, tries.attempts, response.finish_reason,
+                                  response.logprobs, decision)
+            if deadline is not None and tries.ends == deadline and isinstance(error, APITimeoutError):
+                # a plain call names the attempt by whether the deadline had passed when it ended
                 now = _perf()
-                if deadline is not None and ends == deadline and isinstance(error, APITimeoutError):
-                    # the call's deadline ran out, which says nothing about the target's health
-                    name = "DeadlineExceededError" if now >= deadline else "APITimeoutError"
-                    attempts.append(Attempt(key, "error", name, None, wait, now - t0))
-                    breakers.release_probe(key)
-                    raise self.deadline_error(plan, started, attempts) from error
-                attempts.append(Attempt(key, "error", type(error).__name__, error.status_code, wait, now - t0))
-                last = error
-                wait_next = self.after_failure(target, error, retry_index, deadline)
-                if wait_next is None:
-                    if not falls_back(error):
-                        raise error
-                    break
-                await asyncio.sleep(wait_next)
-                wait = wait_next
-                retry_index += 1
-        raise AllTargetsFailedError(plan.name, attempts, last) from last
+                tries.deadline_ran_out(error, "DeadlineExceededError" if now >= deadline else "APITimeoutError",
+                                       None, now)
+            await tries.failed(error)
 
     def _unknown(self, key: str) -> None:
         self.prices.warn_unknown(key)

@@ -15,9 +15,8 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from tierflow.calls.retry import falls_back
-from tierflow.errors import (AllTargetsFailedError, APITimeoutError, DeadlineExceededError,
-                             ProviderError, ResponseFormatError, StreamInterruptedError)
+from tierflow.calls._attempts import Tries
+from tierflow.errors import APITimeoutError, ProviderError, ResponseFormatError, StreamInterruptedError
 from tierflow.types import Attempt, CallResult, ChatRequest, StreamChunk, TokenLogprob, Usage
 
 if TYPE_CHECKING:
@@ -65,79 +64,44 @@ class CallStream:
         return self.result
 
     async def _run(self) -> AsyncIterator[StreamChunk]:
-        client = self._client
         plan, request, deadline, decision = await self._prepare()
-        breakers = client.breakers
         loop = asyncio.get_running_loop()
-        attempts: list[Attempt] = []
-        last: BaseException | None = None
-        for target in plan.targets:
-            key = target.key
-            if not breakers.allow(key):
-                attempts.append(Attempt(key, "skipped_cooldown"))
-                continue
-            provider = client.provider(target.provider)
-            request.model = target.model
-            retry_index = 0
-            wait = 0.0
-            while True:
-                try:
-                    timeouts, ends = client.attempt_timeouts(target, deadline)
-                except DeadlineExceededError:
-                    breakers.release_probe(key)
-                    raise client.deadline_error(plan, self._started, attempts) from last
-                t0 = _perf()
-                upstream = provider.stream(request, timeouts=timeouts)
-                scope = asyncio.timeout_at(loop.time() + (ends - t0))
-                error: ProviderError | None = None
-                first: StreamChunk | None = None
-                try:
-                    async with scope:
-                        first = await upstream.__anext__()
-                except StopAsyncIteration:
-                    error = ResponseFormatError("the stream ended before its first chunk", target=key)
-                except ProviderError as exc:
-                    error = exc
-                except TimeoutError as exc:
-                    await _close(upstream)
-                    if not scope.expired():
-                        raise
-                    if deadline is not None and _perf() >= deadline:
-                        attempts.append(Attempt(key, "error", "DeadlineExceededError", None, wait, _perf() - t0))
-                        breakers.release_probe(key)
-                        raise client.deadline_error(plan, self._started, attempts) from exc
-                    error = APITimeoutError(f"no first chunk within {timeouts.total:g}s", target=key)
-                except BaseException:
-                    attempts.append(Attempt(key, "cancelled", None, None, wait, _perf() - t0))
-                    breakers.release_probe(key)
-                    await _close(upstream)
-                    raise
-                if error is None:
-                    assert first is not None
-                    relay = self._relay(upstream, first, plan, target.key, target.provider, target.cost,
-                                        ends, deadline, attempts, wait, t0, decision)
-                    try:
-                        async for chunk in relay:
-                            yield chunk
-                    finally:
-                        await relay.aclose()  # type: ignore[attr-defined]
-                    return
+        tries = Tries(self._client, plan, request, self._started, deadline)
+        while True:
+            target = tries.next()
+            timeouts = tries.timeouts
+            upstream = tries.provider.stream(request, timeouts=timeouts)
+            scope = asyncio.timeout_at(loop.time() + (tries.ends - tries.t0))
+            try:
+                async with scope:
+                    first = await upstream.__anext__()
+            except StopAsyncIteration:
+                error: ProviderError = ResponseFormatError("the stream ended before its first chunk",
+                                                           target=target.key)
+            except ProviderError as exc:
+                error = exc
+            except TimeoutError as exc:
                 await _close(upstream)
-                attempts.append(Attempt(key, "error", type(error).__name__, error.status_code, wait,
-                                        _perf() - t0))
-                last = error
-                if ends == deadline and isinstance(error, APITimeoutError):
-                    breakers.release_probe(key)
-                    raise client.deadline_error(plan, self._started, attempts) from error
-                wait_next = client.after_failure(target, error, retry_index, deadline)
-                if wait_next is None:
-                    if not falls_back(error):
-                        raise error
-                    break
-                await asyncio.sleep(wait_next)
-                wait = wait_next
-                retry_index += 1
-        raise AllTargetsFailedError(plan.name, attempts, last) from last
+                if not scope.expired():
+                    raise
+                if deadline is not None and _perf() >= deadline:
+                    tries.deadline_ran_out(exc, "DeadlineExceededError")
+                error = APITimeoutError(f"no first chunk within {timeouts.total:g}s", target=target.key)
+            except BaseException:
+                tries.cancelled()
+                await _close(upstream)
+                raise
+            else:
+                relay = self._relay(upstream, first, plan, target.key, target.provider, target.cost,
+                                    tries.ends, deadline, tries.attempts, tries.wait, tries.t0, decision)
+                try:
+                    async for chunk in relay:
+                        yield chunk
+                finally:
+                    await relay.aclose()  # type: ignore[attr-defined]
+                return
+            await _close(upstream)
+            await tries.failed(error)
 
     async def _relay(self, upstream: AsyncIterator[StreamChunk], first: StreamChunk, plan: "Plan",
                      key: str, provider: str, cost_fn: Any, ends: float, deadline: float | None,
