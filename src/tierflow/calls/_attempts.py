@@ -94,7 +94,9 @@ class Tries:
         self.attempts.append(Attempt(key, "ok", None, None, self.wait, _perf() - self.t0))
 
     def cancelled(self) -> None:
-        """Record the attempt as ``cancelled`` and give back the breaker's probe, if it held one."""
+        """The attempt ended without a verdict on the target (cancelled, or an exception that is not
+        a provider error): record it as ``cancelled`` and give back the breaker's probe, if it held
+        one, so that the target is not skipped for good."""
         self.record("cancelled")
         self.client.breakers.release_probe(self.key)
 

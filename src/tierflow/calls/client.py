@@ -296,9 +296,10 @@ class Client:
                 error: ProviderError = exc
             except TimeoutError:
                 if scope is None or not scope.expired():
+                    tries.cancelled()
                     raise
                 error = APITimeoutError(f"no answer within {timeouts.total:g}s", target=target.key)
-            except asyncio.CancelledError:
+            except BaseException:  # cancelled, or a provider's own bug: its probe must not stay claimed
                 tries.cancelled()
                 raise
             else:

@@ -70,7 +70,11 @@ class CallStream:
         while True:
             target = tries.next()
             timeouts = tries.timeouts
-            upstream = tries.provider.stream(request, timeouts=timeouts)
+            try:
+                upstream = tries.provider.stream(request, timeouts=timeouts)
+            except BaseException:  # a provider's own bug: its probe must not stay claimed
+                tries.cancelled()
+                raise
             scope = asyncio.timeout_at(loop.time() + (tries.ends - tries.t0))
             try:
                 async with scope:
@@ -83,6 +87,7 @@ class CallStream:
             except TimeoutError as exc:
                 await _close(upstream)
                 if not scope.expired():
+                    tries.cancelled()
                     raise
                 if deadline is not None and _perf() >= deadline:
                     tries.deadline_ran_out(exc, "DeadlineExceededError")
