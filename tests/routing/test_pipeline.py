@@ -7,7 +7,7 @@ import pytest
 from tierflow.errors import RoutingError
 from tierflow.routing.calibrate import Target
 from tierflow.routing.io import load_router, save_router
-from tierflow.routing.pipeline import fit_router
+from tierflow.routing.pipeline import embed_prompts, fit_router
 
 
 def test_auto_keeps_the_cascade_where_only_agreement_tells_right_from_wrong(agreement):
@@ -45,7 +45,7 @@ def test_auto_notes_a_sparse_table_once(two_topic):
         "7 of 120 prompts lack some model's outcome; the router was calibrated on the 113 others"]
 
 
-def test_the_cascade_is_priced_at_its_own_cost_credited_with_its_refits_quality_and_scored_by_refits(agreement):
+def test_routers_are_priced_at_their_own_cost_credited_with_their_refits_quality_and_scored_by_refits(agreement):
     import numpy as np
 
     from tierflow.routing.evaluate import headline
@@ -64,4 +64,11 @@ def test_the_cascade_is_priced_at_its_own_cost_credited_with_its_refits_quality_
     auto = fit_router(agreement, "auto", embedder="hashing")
     assert auto.calibration["selection"]["scores"]["cascade"] == headline(
         agreement, refit["quality"], refit["cost"], refit["strong_share"])[1]
-    assert "refit_curve" not in fit_router(agreement, "knn", embedder="hashing").calibration
+    # every kind is priced so: a knn router's curve costs what it spends on its own training prompts
+    knn = fit_router(agreement, "knn", embedder="hashing")
+    own = knn.points(agreement, embed_prompts(knn, agreement.prompts), knn.knob_grid())
+    assert np.allclose(knn.calibration["curve"]["cost"], own.means()[1])
+    refit_q, refit_c = (np.array(knn.calibration["refit_curve"][k]) for k in ("quality", "cost"))
+    for q, c in zip(knn.calibration["curve"]["quality"], own.means()[1]):
+        cheaper = refit_c <= c + 1e-9
+        assert q == pytest.approx(refit_q[cheaper].max() if cheaper.any() else refit_q[np.argmin(refit_c)], abs=1e-12)
