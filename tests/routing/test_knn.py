@@ -52,7 +52,7 @@ def test_choose_k_widens_to_the_table_mean_when_neighbours_know_nothing():
 
 
 def test_choose_k_scores_each_size_as_the_leave_one_out_knn_average_would():
-    from tierflow.routing.knn import _knn_average
+    from tierflow.routing.knn import knn_average
 
     emb, label = _blobs(300, 12, seed=3)
     rng = np.random.default_rng(4)
@@ -62,5 +62,5 @@ def test_choose_k_scores_each_size_as_the_leave_one_out_knn_average_would():
     known = ~np.isnan(scores)
     base = np.nanmean((scores - np.nanmean(scores, 0)) ** 2)
     for k in (3, 20, 80):
-        pred = _knn_average(emb, emb, scores, k, exclude_self=True)
+        pred = knn_average(emb, emb, scores, k, exclude_self=True)
         assert ratio[k] == pytest.approx(np.mean((pred - scores)[known] ** 2) / base, rel=1e-9)

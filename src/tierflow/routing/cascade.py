@@ -45,7 +45,7 @@ from tierflow.routing._cascade_chain import (
 )
 from tierflow.routing._cascade_features import _Context, _final_quality
 from tierflow.routing.evaluate import OperatingPoints, aiq
-from tierflow.routing.knn import _knn_average, neighbourhood
+from tierflow.routing.knn import knn_average, neighbourhood
 from tierflow.routing.outcomes import OutcomeTable
 from tierflow.routing.routers import (
     LAMBDA_GRID,
@@ -96,7 +96,7 @@ class CascadeRouter(Router):
         self.keys = emb.astype(np.float16).astype(np.float32)  # as saved
         self.key_scores = table.scores.astype(np.float32)
         self.k, self.k_choice = neighbourhood(self.params.get("k", "auto"), emb, table.scores)
-        prior = _knn_average(emb, emb, table.scores, self.k, exclude_self=True)
+        prior = knn_average(emb, emb, table.scores, self.k, exclude_self=True)
         ctx = _Context(table, prior, self.verify)
         tasks = np.array(table.tasks)
         min_group = int(self.params.get("min_group", 100))
@@ -202,7 +202,7 @@ class CascadeRouter(Router):
     def points(self, table: OutcomeTable, emb: np.ndarray, knobs: np.ndarray | None = None) -> OperatingPoints:
         table = self._align(table)
         knobs = LAMBDA_GRID if knobs is None else knobs
-        prior = _knn_average(emb.astype(np.float32), self.keys, self.key_scores, self.k)
+        prior = knn_average(emb.astype(np.float32), self.keys, self.key_scores, self.k)
         ctx = _Context(table, prior, self.verify)
         group = self._group_of(emb) if len(self.chains) > 1 else np.zeros(table.n, int)
         if self.vote == "weighted":
@@ -222,7 +222,7 @@ class CascadeRouter(Router):
     def choose(self, emb: np.ndarray, task: str | None = None, knob: float | None = None,
                allowed: Sequence[int] | None = None, text: str | None = None) -> Decision:
         """Live: the first allowed stage of the prompt's chain; escalation is the caller's (cascade pattern)."""
-        prior = _knn_average(emb[None, :].astype(np.float32), self.keys, self.key_scores, self.k)[0]
+        prior = knn_average(emb[None, :].astype(np.float32), self.keys, self.key_scores, self.k)[0]
         g = int(self._group_of(emb[None, :])[0]) if len(self.chains) > 1 else 0
         chain = self.chains[g]
         option = self._option(g, self.knob if knob is None else knob)

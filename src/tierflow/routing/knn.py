@@ -18,7 +18,7 @@ from tierflow.routing.outcomes import OutcomeTable
 from tierflow.routing.routers import PredictiveRouter, _fill_costs, register_router
 
 
-def _knn_average(query: np.ndarray, keys: np.ndarray, values: np.ndarray, k: int,
+def knn_average(query: np.ndarray, keys: np.ndarray, values: np.ndarray, k: int,
                  exclude_self: bool = False) -> np.ndarray:
     """Similarity-weighted mean of ``values`` over each query's ``k`` nearest keys (cosine)."""
     out = np.zeros((len(query), values.shape[1]))
@@ -85,6 +85,7 @@ def neighbourhood(param: Any, emb: np.ndarray, scores: np.ndarray) -> tuple[int,
         raise RoutingError([Problem("param k", f"expected 'auto' or a positive whole number, got {param!r}")])
     return param, None
 
+
 @register_router
 class KNNRouter(PredictiveRouter):
     """Mean outcomes of the ``k`` nearest recorded prompts, shrunk toward each model's overall mean
@@ -105,7 +106,7 @@ class KNNRouter(PredictiveRouter):
 
     def predict(self, emb: np.ndarray, tasks: Sequence[str] | None = None,
                 texts: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
-        avg = _knn_average(emb.astype(np.float32), self.keys, self._outcomes, self.k)
+        avg = knn_average(emb.astype(np.float32), self.keys, self._outcomes, self.k)
         m = len(self.models)
         k = min(self.k, len(self.keys))
         return (k * avg[:, :m] + self.shrink * self.prior) / (k + self.shrink), avg[:, m:]
@@ -124,4 +125,4 @@ class KNNRouter(PredictiveRouter):
         self._outcomes = np.concatenate([self.scores, self.costs], axis=1)
 
 
-__all__ = ["K_GRID", "KNNRouter", "choose_k", "neighbourhood"]
+__all__ = ["K_GRID", "KNNRouter", "choose_k", "knn_average", "neighbourhood"]
