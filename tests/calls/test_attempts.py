@@ -1,0 +1,87 @@
+"""The walk over a plan's targets (calls/_attempts.py): a breaker's half-open probe is always
+given back when the probe ends without a verdict, so a target is never skipped for good."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tierflow.calls import Client
+from tierflow.config import parse_config
+from tierflow.errors import AllTargetsFailedError, ServerError
+from tierflow.providers.base import Provider, Timeouts
+from tierflow.types import ChatRequest, ChatResponse, StreamChunk
+
+_CONFIG = """
+providers:
+  slow: {kind: openai, base_url: "http://127.0.0.1:9/v1"}
+models:
+  - {role: primary, ref: slow, model: m}
+reliability: {max_retries: 0, cooldown: {failures: 1, seconds: 0}}
+"""
+
+class _Buggy(Provider):
+    """Fails with provider errors until ``bug`` is set, then raises an exception of its own."""
+
+    kind = "openai"
+
+    def __init__(self, name: str, settings: object) -> None:
+        super().__init__(name, settings)  # type: ignore[arg-type]
+        self.bug: BaseException | None = None
+        self.bug_at_open = False  # streams: raise the bug when the stream is opened, not when read
+        self.calls = 0
+
+    async def complete(self, request: ChatRequest, *, timeouts: Timeouts) -> ChatResponse:
+        self.calls += 1
+        if self.bug is not None:
+            raise self.bug
+        raise ServerError("boom", target="slow/m", status_code=500)
+
+    def stream(self, request: ChatRequest, *, timeouts: Timeouts) -> AsyncIterator[StreamChunk]:
+        self.calls += 1
+        if self.bug is not None and self.bug_at_open:
+            raise self.bug
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[StreamChunk]:
+        if self.bug is not None:
+            raise self.bug
+        raise ServerError("boom", target="slow/m", status_code=500)
+        yield StreamChunk(text="never")
+
+
+@pytest.mark.parametrize("bug", [RuntimeError("provider bug"), TimeoutError("raw timeout")])
+async def test_a_probe_that_ends_in_a_providers_own_exception_gives_the_probe_back(bug: BaseException) -> None:
+    config = parse_config(_CONFIG, source="test.yaml")
+    provider = _Buggy("slow", config.provider_settings("slow"))
+    client = Client(config, providers={"slow": provider})
+    with pytest.raises(AllTargetsFailedError):
+        await client.acall("primary", "x")  # opens the breaker (one failure, zero seconds)
+    provider.bug = bug
+    with pytest.raises(type(bug)):
+        await client.acall("primary", "x")  # the half-open probe
+    provider.bug = None
+    with pytest.raises(AllTargetsFailedError) as info:
+        await client.acall("primary", "x")  # another call may probe: the target is not skipped for good
+    assert [a.outcome for a in info.value.attempts] == ["error"]
+    assert provider.calls == 3
+
+
+@pytest.mark.parametrize(("bug", "at_open"), [(RuntimeError("provider bug"), True), (RuntimeError("provider bug"), False),
+                                              (TimeoutError("raw timeout"), False)])
+async def test_a_streamed_probe_that_ends_in_a_providers_own_exception_gives_the_probe_back(
+        bug: BaseException, at_open: bool) -> None:
+    config = parse_config(_CONFIG, source="test.yaml")
+    provider = _Buggy("slow", config.provider_settings("slow"))
+    client = Client(config, providers={"slow": provider})
+    with pytest.raises(AllTargetsFailedError):
+        await client.astream("primary", "x").collect()  # opens the breaker
+    provider.bug, provider.bug_at_open = bug, at_open
+    with pytest.raises(type(bug)):
+        await client.astream("primary", "x").collect()  # the half-open probe
+    provider.bug = None
+    with pytest.raises(AllTargetsFailedError) as info:
+        await client.astream("primary", "x").collect()
+    assert [a.outcome for a in info.value.attempts] == ["error"]
+    assert provider.calls == 3
