@@ -21,6 +21,7 @@ models:
 reliability: {max_retries: 0, cooldown: {failures: 1, seconds: 0}}
 """
 
+
 class _Buggy(Provider):
     """Fails with provider errors until ``bug`` is set, then raises an exception of its own."""
 
