@@ -133,11 +133,11 @@ def calibrate(router: Router, table: OutcomeTable, emb: np.ndarray, target: Targ
     """
     refit = out_of_fold_points(router, table, emb)
     own = getattr(router, "oof_points", None)  # the cascade simulates its own settings out of fold
+    knobs = router.knob_grid()
     if own is None:
-        own = router.points(table, emb, router.knob_grid())
+        own = router.points(table, emb, knobs)
     pts = at_own_cost(refit, own.take(table.complete_rows()))
     q, c, s = pts.means()
-    knobs = router.knob_grid()
     best_quality = float(np.nanmax(np.nanmean(table.scores, 0)))
     note = None
     try:

@@ -78,7 +78,7 @@ class CascadeRouter(Router):
         return LAMBDA_GRID
 
     def _settings(self) -> None:
-        self.k_choice: dict[str, Any] | None = None  # the prior's neighbourhood, measured at fit (neighbourhood)
+        self.k_choice: dict[str, Any] | None = None  # how the prior's k was measured (set by fit)
         self.c = float(self.params.get("C", 0.5))
         self.verify = bool(self.params.get("verify_code", False))
         self.rule = str(self.params.get("rule", "gain"))
@@ -89,13 +89,13 @@ class CascadeRouter(Router):
 
     def fit(self, table: OutcomeTable, emb: np.ndarray) -> CascadeRouter:
         self._settings()
+        self.k, self.k_choice = neighbourhood(self.params.get("k", "auto"), emb, table.scores)  # once for both modes
         return self._fit_auto(table, emb) if self.vote == "auto" else self._fit_one(table, emb)
 
     def _fit_one(self, table: OutcomeTable, emb: np.ndarray) -> CascadeRouter:
         self.models = list(table.models)
         self.keys = emb.astype(np.float16).astype(np.float32)  # as saved
         self.key_scores = table.scores.astype(np.float32)
-        self.k, self.k_choice = neighbourhood(self.params.get("k", "auto"), emb, table.scores)
         prior = knn_average(emb, emb, table.scores, self.k, exclude_self=True)
         ctx = _Context(table, prior, self.verify)
         tasks = np.array(table.tasks)
@@ -236,8 +236,8 @@ class CascadeRouter(Router):
                                  "vote": self.vote})
 
     def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        meta = {"k": self.k, "k_choice": self.k_choice, "C": self.c, "verify_code": self.verify, "rule": self.rule, "vote": self.vote,
-                "vote_choice": self.vote_choice,
+        meta = {"k": self.k, "k_choice": self.k_choice, "C": self.c, "verify_code": self.verify, "rule": self.rule,
+                "vote": self.vote, "vote_choice": self.vote_choice,
                 "vote_unscorable": self.vote_unscorable, "groups": self.group_names,
                 "strong": self.strong, "cost_unit": self.cost_unit,
                 "chains": [{"stages": ch.stages, "final": ch.final, "training_aiq": ch.training_aiq,
