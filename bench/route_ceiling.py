@@ -36,8 +36,8 @@ from pathlib import Path
 import numpy as np
 
 from tierflow.routing._cascade_features import _Context
-from tierflow.routing.evaluate import aiq, anchored_hull
 from tierflow.routing.formats import load_outcomes
+from tierflow.routing.metrics import aiq, anchored_hull
 from tierflow.routing.split import select
 
 Points = list[tuple[float, float]]  # (summed cost, summed score) of one task's rows

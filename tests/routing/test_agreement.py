@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from tierflow.routing.agreement import agreeing_rows, agreement_curve, fit_agreement_cascade
-from tierflow.routing.evaluate import OperatingPoints, evaluate
+from tierflow.routing.evaluate import evaluate
+from tierflow.routing.metrics import OperatingPoints
 from tierflow.routing.outcomes import OutcomeTable
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tierflow.routing._cascade_features import _Context, _final_quality, _stage_features
-from tierflow.routing.evaluate import OperatingPoints, aiq
+from tierflow.routing.metrics import OperatingPoints, aiq
 
 _FOLDS = 5
 

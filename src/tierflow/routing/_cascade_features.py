@@ -21,7 +21,8 @@ from tierflow.routing.answers import (
     response_features,
 )
 from tierflow.routing.outcomes import OutcomeTable
-from tierflow.routing.routers import _fill_costs, prompt_features
+from tierflow.routing.predictors import prompt_features
+from tierflow.routing.routers import _fill_costs
 from tierflow.routing.vote import vote_quality, weighted_vote
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tierflow.routing.answers import extract_answer
-from tierflow.routing.evaluate import OperatingPoints, Scale, aiq
+from tierflow.routing.metrics import OperatingPoints, Scale, aiq
 from tierflow.routing.outcomes import OutcomeTable
 
 #: Only models costing at most this share of the strongest model's mean cost count as cheap.

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from tierflow.errors import Problem, RoutingError
-from tierflow.routing.evaluate import OperatingPoints
+from tierflow.routing.metrics import OperatingPoints
 from tierflow.routing.outcomes import OutcomeTable
 from tierflow.routing.routers import Router, router_class
 

@@ -44,8 +44,8 @@ from tierflow.routing._cascade_chain import (
     _Logistic,
 )
 from tierflow.routing._cascade_features import _Context, _final_quality
-from tierflow.routing.evaluate import OperatingPoints, aiq
 from tierflow.routing.knn import knn_average, neighbourhood
+from tierflow.routing.metrics import OperatingPoints, aiq
 from tierflow.routing.outcomes import OutcomeTable
 from tierflow.routing.routers import (
     LAMBDA_GRID,

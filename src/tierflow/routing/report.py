@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from tierflow.errors import Problem, RoutingError
-from tierflow.routing.evaluate import COST_KEYS, METRIC_KEYS, TWO_MODEL_KEYS, anchored_hull
+from tierflow.routing.metrics import COST_KEYS, METRIC_KEYS, TWO_MODEL_KEYS, anchored_hull
 
 _NAMES = ("router", "best_single", "zero_router", "random", "per_task", "agreement_cascade", "oracle")
 
