@@ -125,7 +125,7 @@ def evaluate(router_points: OperatingPoints, train: OutcomeTable | None, test: O
                 if k in keys and v is not None:
                     samples[name][k].append(v)
     out: dict = {"n_prompts": test.n, "models": list(test.models), "best_single_model": test.models[best],
-                 "metric_definitions": "see tierflow.routing.evaluate"}
+                 "metric_definitions": "see tierflow.routing.metrics"}
     for name in curves:
         entry: dict[str, object] = {}
         for k in keys:
