@@ -1,13 +1,15 @@
 """Does a calibrated router keep its promise? Expected against measured, on dev splits.
 
-    .venv/bin/python bench/route_calibration.py [--data DIR] [--kinds knn,cluster,...] [--target 0.95] [--json]
+    .venv/bin/python bench/route_calibration.py [--data DIR] [--kinds knn,cluster,...] [--tables mmlu-unseen,...]
+        [--target 0.95] [--folds prompt|task] [--json]
 
 The held-out split is never read. Each table's training part is split again as in
 ``route_kinds.py`` (30 % dev by a hash of the prompt id; by subject for ``mmlu-unseen``); each
 kind is fitted and calibrated to a quality floor (``--target``, a share of the best single
 model's quality) on the rest, and the quality and cost stored in the router are compared with
 what it does on the dev prompts. A cost ratio near 1 and a dev quality inside the expected
-interval mean the promise held. A quality check, not a timing; 1.5 minutes with warm caches.
+interval mean the promise held. ``--folds task`` calibrates with whole tasks held out of the
+refits (``route fit --folds task``). A quality check, not a timing; 1.5 minutes with warm caches.
 """
 
 from __future__ import annotations
@@ -27,15 +29,17 @@ from tierflow.routing.split import select
 KINDS = ("knn", "cluster", "linear", "task", "blend", "cascade")
 
 
-def check(data: Path, kinds: tuple[str, ...] = KINDS, target: float = 0.95) -> list[dict[str, object]]:
+def check(data: Path, kinds: tuple[str, ...] = KINDS, target: float = 0.95, folds: str = "prompt",
+          tables: tuple[str, ...] = tuple(TABLES)) -> list[dict[str, object]]:
     """One row per (table, kind): expected quality with its interval, dev quality, cost ratio."""
     rows: list[dict[str, object]] = []
-    for name, (rel, by) in TABLES.items():
+    for name in tables:
+        rel, by = TABLES[name]
         fit, dev = dev_split(select(load_outcomes([data / rel]), "train", by=by), by=by)
         for kind in kinds:
             if kind == "cascade" and not fit.has_responses:
                 continue
-            router = fit_router(fit, kind, target=Target(quality=target))
+            router = fit_router(fit, kind, target=Target(quality=target), folds=folds)
             point = evaluate_router(router, dev, fit, bootstrap=0, latency=False)["router"]["calibrated_point"]
             rows.append({"table": name, "kind": kind, "expected_quality": point["expected_quality"],
                          "expected_quality_ci95": router.calibration["expected_quality_ci95"],
@@ -50,10 +54,12 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
                     / "routing")
     ap.add_argument("--kinds", default=",".join(KINDS))
+    ap.add_argument("--tables", default=",".join(TABLES))
     ap.add_argument("--target", type=float, default=0.95)
+    ap.add_argument("--folds", choices=("prompt", "task"), default="prompt")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    rows = check(args.data, tuple(args.kinds.split(",")), args.target)
+    rows = check(args.data, tuple(args.kinds.split(",")), args.target, args.folds, tuple(args.tables.split(",")))
     if args.json:
         print(json.dumps(rows, indent=1))
         return

@@ -133,6 +133,24 @@ def test_unreachable_target_and_bad_usage(tmp_path, outcomes):
     assert res.exit_code == 2
     res = runner.invoke(app, ["route", "eval", str(outcomes), str(outcomes)])
     assert res.exit_code == 1 and "not a JSON router file" in res.output
+    res = runner.invoke(app, ["route", "fit", str(outcomes), "-o", str(out), "--folds", "topic"])
+    assert res.exit_code == 2 and "--folds must be 'prompt' or 'task', got 'topic'" in res.output
+
+
+def test_folds_by_task_hold_whole_tasks_out_and_need_two(tmp_path, outcomes, monkeypatch):
+    out = tmp_path / "r.json"
+    res = runner.invoke(app, ["route", "fit", str(outcomes), "-o", str(out), "--embedder", "hashing", "--folds", "task"])
+    assert res.exit_code == 0, res.output
+    assert "(whole tasks held out)" in res.output
+    assert json.loads(out.read_text())["calibration"]["folds"] == "task"
+    one = _table()
+    one.tasks[:] = ["only"] * one.n
+    path = tmp_path / "one.jsonl"
+    write_long_jsonl(one, path)
+    bad = tmp_path / "bad.json"
+    res = runner.invoke(app, ["route", "fit", str(path), "-o", str(bad), "--embedder", "hashing",
+                              "--kind", "knn", "--folds", "task"])
+    assert res.exit_code == 1 and "at least 2 tasks" in res.output and not bad.exists()
 
 
 def _scores_json(path: Path, n: int = 120) -> Path:

@@ -17,7 +17,7 @@ def test_auto_keeps_the_cascade_where_only_agreement_tells_right_from_wrong(agre
     assert router.kind == sel["chosen"] == "cascade"
     # prompts carry no signal: every pre-router stays far below the cascade's curve
     assert sel["scores"]["cascade"] > max(v for k, v in sel["scores"].items() if k != "cascade") + 0.05
-    assert sel["by"] == "out-of-fold aiq on the training outcomes"
+    assert sel["by"] == "out-of-fold aiq on the training outcomes (prompts held out)"
 
 
 def test_auto_without_responses_chooses_among_pre_routers_and_saves_the_chosen_kind(two_topic, tmp_path):

@@ -64,6 +64,7 @@ def fit(outcomes: list[Path] = typer.Argument(..., help="Outcome files or direct
         embedder: str = typer.Option("minilm", "--embedder", help="minilm (local ONNX, default), static (distilled token vectors: ~0.25 ms decisions) or hashing."),
         param: list[str] = typer.Option([], "--param", help="Router parameter KEY=VALUE (e.g. k=25)."),
         prices: Optional[Path] = typer.Option(None, "--prices", help="JSON/YAML price file, model -> [input, output] USD per 1M tokens, for tables without costs."),
+        folds: str = typer.Option("prompt", "--folds", help="What the out-of-fold refits behind calibration and auto hold out: prompt, or task (for traffic on topics the outcomes do not cover)."),
         ) -> None:
     """Fit a router on recorded outcomes, calibrate it to a target, and save it."""
     import numpy as np
@@ -77,11 +78,13 @@ def fit(outcomes: list[Path] = typer.Argument(..., help="Outcome files or direct
                                ("strong_share", strong_share)) if v is not None}
     if len(given) > 1:
         _fail("give at most one of --target-quality, --max-cost-per-1k, --strong-share", 2)
+    if folds not in ("prompt", "task"):
+        _fail(f"--folds must be 'prompt' or 'task', got {folds!r}", 2)
     try:
         target = Target(**given) if given else None
         table = _load(outcomes, split, split_by, test_share, prices)
         router = fit_router(table, kind, params=_params(param), embedder=embedder, target=target,
-                            strict_target=True)
+                            strict_target=True, folds=folds)
         path = save_router(router, output, info={"outcomes": [str(p) for p in outcomes], "split": split,
                                                   "split_by": split_by, "test_share": test_share,
                                                   "n_prompts": table.n, "notes": table.notes})

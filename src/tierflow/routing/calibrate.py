@@ -8,6 +8,11 @@ and quality stored with the router are honest; their 95% bootstrap intervals are
 with the whole out-of-fold curve, so that live routing can re-target without the data. Each
 knob value is priced at the final router's own cost and strong share on the training prompts,
 and credited with the quality its refits reached at no more cost (:func:`at_own_cost`).
+
+The folds hold out prompts (``by="prompt"``, the default) or whole tasks (``by="task"``), for a
+router meant for topics its outcomes do not cover: then every curve is the refits' on tasks they
+never saw, at their own cost, since a router's behaviour on its training topics (its cost
+included) is what does not carry over to new ones.
 """
 
 from __future__ import annotations
@@ -58,8 +63,28 @@ class Target:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
-def out_of_fold_points(router: Router, table: OutcomeTable, emb: np.ndarray) -> OperatingPoints:
-    """Operating points where each prompt is scored by a router refitted without it (5 folds).
+def fold_ids(table: OutcomeTable, by: str = "prompt") -> np.ndarray:
+    """Each row's fold: interleaved prompts, or whole tasks (largest first, each to the fold with
+    the fewest rows so far; as many folds as tasks when there are fewer than five)."""
+    if by == "prompt":
+        return np.arange(table.n) % _FOLDS
+    if by != "task":
+        raise RoutingError([Problem("folds", f"expected 'prompt' or 'task', got {by!r}")])
+    names, sizes = np.unique(np.array(table.tasks), return_counts=True)
+    if len(names) < 2:
+        raise RoutingError([Problem("folds", f"holding out whole tasks needs at least 2 tasks; the outcomes have "
+                                             f"{len(names)} ({names[0]!r}); hold out prompts instead")])
+    load = np.zeros(min(_FOLDS, len(names)))
+    fold_of: dict[str, int] = {}
+    for i in np.lexsort((names, -sizes)):
+        f = int(np.argmin(load))
+        fold_of[str(names[i])], load[f] = f, load[f] + sizes[i]
+    return np.array([fold_of[t] for t in table.tasks])
+
+
+def out_of_fold_points(router: Router, table: OutcomeTable, emb: np.ndarray, by: str = "prompt") -> OperatingPoints:
+    """Operating points where each prompt is scored by a router refitted without it (5 folds of
+    prompts, or of whole tasks with ``by="task"``: see :func:`fold_ids`).
 
     Every kind is refitted, the cascade too: its own out-of-fold curve (``oof_points``) picks
     each group's chain and option on the outcomes it scores, which flatters it (RouterBench
@@ -67,8 +92,8 @@ def out_of_fold_points(router: Router, table: OutcomeTable, emb: np.ndarray) -> 
     """
     knobs = router.knob_grid()
     q, c, s = (np.zeros((len(knobs), table.n)) for _ in range(3))
-    fold = np.arange(table.n) % _FOLDS
-    for f in range(_FOLDS):
+    fold = fold_ids(table, by)
+    for f in np.unique(fold):
         test = np.nonzero(fold == f)[0]
         train = np.nonzero(fold != f)[0]
         part = router_class(router.kind)(**router.params)
@@ -125,18 +150,22 @@ def choose_knob(knobs: np.ndarray, q: np.ndarray, c: np.ndarray, s: np.ndarray, 
 
 
 def calibrate(router: Router, table: OutcomeTable, emb: np.ndarray, target: Target, *,
-              fallback_to_best: bool = False, bootstrap: int = 200, seed: int = 0) -> dict[str, Any]:
+              fallback_to_best: bool = False, bootstrap: int = 200, seed: int = 0,
+              folds: str = "prompt") -> dict[str, Any]:
     """Set ``router.knob`` for ``target``; store and return the calibration record.
 
     With ``fallback_to_best`` an unreachable target is not an error: the knob goes to the best
     quality reachable (the cheapest such setting) and the record says so in ``note``.
     """
-    refit = out_of_fold_points(router, table, emb)
-    own = getattr(router, "oof_points", None)  # the cascade simulates its own settings out of fold
+    refit = out_of_fold_points(router, table, emb, folds)
     knobs = router.knob_grid()
-    if own is None:
-        own = router.points(table, emb, knobs)
-    pts = at_own_cost(refit, own.take(table.complete_rows()))
+    if folds == "task":  # on unseen tasks the refits' own cost is the honest one
+        pts = refit
+    else:
+        own = getattr(router, "oof_points", None)  # the cascade simulates its own settings out of fold
+        if own is None:
+            own = router.points(table, emb, knobs)
+        pts = at_own_cost(refit, own.take(table.complete_rows()))
     q, c, s = pts.means()
     best_quality = float(np.nanmax(np.nanmean(table.scores, 0)))
     note = None
@@ -161,8 +190,10 @@ def calibrate(router: Router, table: OutcomeTable, emb: np.ndarray, target: Targ
         "expected_cost": float(c[i]), "expected_cost_ci95": [float(np.percentile(bc, 2.5)),
                                                              float(np.percentile(bc, 97.5))],
         "expected_strong_share": float(s[i]), "best_single_quality": best_quality,
-        "n_prompts": int(pts.quality.shape[1]), "method": "out-of-fold operating points on the training outcomes; "
-        "cost: the router's own per setting, quality: its refits' at no more cost",
+        "n_prompts": int(pts.quality.shape[1]), "folds": folds,
+        "method": "out-of-fold operating points on the training outcomes, whole tasks held out: the refits' "
+        "quality and cost on tasks they never saw" if folds == "task" else "out-of-fold operating points on the "
+        "training outcomes; cost: the router's own per setting, quality: its refits' at no more cost",
         "curve": _curve(knobs, pts), "refit_curve": _curve(knobs, refit),  # auto compares kinds by the latter
     }
     if note:

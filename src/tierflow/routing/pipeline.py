@@ -58,22 +58,26 @@ def _note(table: OutcomeTable, text: str) -> None:
 
 
 def fit_router(table: OutcomeTable, kind: str = "auto", *, params: dict[str, Any] | None = None,
-               embedder: str = "minilm", target: Target | None = None, strict_target: bool = False) -> Router:
+               embedder: str = "minilm", target: Target | None = None, strict_target: bool = False,
+               folds: str = "prompt") -> Router:
     """Fit a router of ``kind`` on ``table`` and calibrate its knob to ``target``.
 
     Without a target the default (95% of the best single model's quality) is used, falling back
     to the best quality reachable when that is out of reach; an explicit target that cannot be
     met raises :class:`RoutingError`. ``kind="auto"`` fits every kind of :data:`AUTO_KINDS` that
     the table allows and keeps the one whose out-of-fold curve scores best (:func:`_fit_auto`).
+    ``folds="task"`` holds whole tasks out of the out-of-fold refits behind both, for a router
+    meant for topics the outcomes do not cover (:func:`~tierflow.routing.calibrate.fold_ids`).
     """
     _check_table(table, "outcomes")
-    if kind == "auto":
-        return _fit_auto(table, params=params, embedder=embedder, target=target, strict_target=strict_target)
-    return _fit_kind(table, kind, params=params, embedder=embedder, target=target, strict_target=strict_target)[0]
+    if folds not in ("prompt", "task"):
+        raise RoutingError([Problem("folds", f"expected 'prompt' or 'task', got {folds!r}")])
+    args = {"params": params, "embedder": embedder, "target": target, "strict_target": strict_target, "folds": folds}
+    return _fit_auto(table, **args) if kind == "auto" else _fit_kind(table, kind, **args)[0]
 
 
 def _fit_kind(table: OutcomeTable, kind: str, *, params: dict[str, Any] | None, embedder: str,
-              target: Target | None, strict_target: bool) -> tuple[Router, OutcomeTable]:
+              target: Target | None, strict_target: bool, folds: str) -> tuple[Router, OutcomeTable]:
     """(fitted and calibrated router, the table as it was fitted on)."""
     router = router_class(kind)(**(params or {}))
     if kind == "cascade" and not table.has_responses:
@@ -97,7 +101,8 @@ def _fit_kind(table: OutcomeTable, kind: str, *, params: dict[str, Any] | None, 
     try:
         router.fit(table, emb)
         router.embedder = embedder
-        calibrate(router, table, emb, target or DEFAULT_TARGET, fallback_to_best=target is None or not strict_target)
+        calibrate(router, table, emb, target or DEFAULT_TARGET, fallback_to_best=target is None or not strict_target,
+                  folds=folds)
     finally:  # the cache serves one fit and its calibration's refits; it should not keep the table alive
         response_features.cache_clear()
     return router, table
@@ -132,7 +137,8 @@ def _fit_auto(table: OutcomeTable, **fit_args: Any) -> Router:
         raise RoutingError([Problem(f"kind {k}", msg) for k, msg in failed.items()])
     best = max(scores, key=lambda k: scores[k])  # first of equals: the simpler kind
     chosen = fitted[best]
-    chosen.calibration["selection"] = {"by": f"out-of-fold {figure} on the training outcomes", "chosen": best,
+    held = "whole tasks held out" if fit_args["folds"] == "task" else "prompts held out"
+    chosen.calibration["selection"] = {"by": f"out-of-fold {figure} on the training outcomes ({held})", "chosen": best,
                                        "scores": scores, "failed": failed}
     return chosen
 
