@@ -70,7 +70,7 @@ def fit(outcomes: list[Path] = typer.Argument(..., help="Outcome files or direct
     import numpy as np
 
     from tierflow.errors import TierflowError
-    from tierflow.routing.calibrate import Target
+    from tierflow.routing.calibrate import FOLD_KINDS, Target
     from tierflow.routing.io import save_router
     from tierflow.routing.pipeline import fit_router
 
@@ -78,7 +78,7 @@ def fit(outcomes: list[Path] = typer.Argument(..., help="Outcome files or direct
                                ("strong_share", strong_share)) if v is not None}
     if len(given) > 1:
         _fail("give at most one of --target-quality, --max-cost-per-1k, --strong-share", 2)
-    if folds not in ("prompt", "task"):
+    if folds not in FOLD_KINDS:
         _fail(f"--folds must be 'prompt' or 'task', got {folds!r}", 2)
     try:
         target = Target(**given) if given else None

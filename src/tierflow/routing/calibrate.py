@@ -28,6 +28,7 @@ from tierflow.routing.outcomes import OutcomeTable
 from tierflow.routing.routers import Router, router_class
 
 _FOLDS = 5
+FOLD_KINDS = ("prompt", "task")  # what the out-of-fold refits hold out
 
 
 @dataclass(frozen=True)
@@ -63,13 +64,18 @@ class Target:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
 
+def check_folds(by: str) -> None:
+    """Refuse a fold kind other than :data:`FOLD_KINDS`."""
+    if by not in FOLD_KINDS:
+        raise RoutingError([Problem("folds", f"expected 'prompt' or 'task', got {by!r}")])
+
+
 def fold_ids(table: OutcomeTable, by: str = "prompt") -> np.ndarray:
     """Each row's fold: interleaved prompts, or whole tasks (largest first, each to the fold with
     the fewest rows so far; as many folds as tasks when there are fewer than five)."""
+    check_folds(by)
     if by == "prompt":
         return np.arange(table.n) % _FOLDS
-    if by != "task":
-        raise RoutingError([Problem("folds", f"expected 'prompt' or 'task', got {by!r}")])
     names, sizes = np.unique(np.array(table.tasks), return_counts=True)
     if len(names) < 2:
         raise RoutingError([Problem("folds", f"holding out whole tasks needs at least 2 tasks; the outcomes have "

@@ -18,7 +18,7 @@ from tierflow.routing.boilerplate import (
     strip_prefixes,
     template_labels,
 )
-from tierflow.routing.calibrate import Target, calibrate
+from tierflow.routing.calibrate import Target, calibrate, check_folds
 from tierflow.routing.embed import Embedder, get_embedder
 from tierflow.routing.evaluate import evaluate, headline
 from tierflow.routing.outcomes import OutcomeTable
@@ -70,8 +70,7 @@ def fit_router(table: OutcomeTable, kind: str = "auto", *, params: dict[str, Any
     meant for topics the outcomes do not cover (:func:`~tierflow.routing.calibrate.fold_ids`).
     """
     _check_table(table, "outcomes")
-    if folds not in ("prompt", "task"):
-        raise RoutingError([Problem("folds", f"expected 'prompt' or 'task', got {folds!r}")])
+    check_folds(folds)  # before any fitting; too few tasks is found once template labels are inferred
     args = {"params": params, "embedder": embedder, "target": target, "strict_target": strict_target, "folds": folds}
     return _fit_auto(table, **args) if kind == "auto" else _fit_kind(table, kind, **args)[0]
 
