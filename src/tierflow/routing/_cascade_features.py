@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from tierflow.routing._code_behaviour import behaviour_keys
+from tierflow.routing._code_behaviour import CodeRuns
 from tierflow.routing.answers import (
     CodeVerifier,
     extract_answer,
@@ -46,6 +46,7 @@ class _Context:
         self.code_row = np.array([2 * sum(extract_code(r) is not None for r in row) >= max(1, sum(r is not None for r in row))
                                   for row in resp], dtype=bool)
         self._behaviour: dict[tuple[int, tuple[int, ...]], list[str | None]] = {}
+        self._runs: dict[int, CodeRuns] = {}  # per row (by its response list's id)
 
     @staticmethod
     def subset(ctx: _Context, rows: np.ndarray) -> _Context:
@@ -58,7 +59,7 @@ class _Context:
         sub.prompt_feats = ctx.prompt_feats[rows]
         sub._resp_feats = {}
         sub.vote_w = None if ctx.vote_w is None else ctx.vote_w[rows]
-        sub.code_row, sub._behaviour = ctx.code_row[rows], ctx._behaviour
+        sub.code_row, sub._behaviour, sub._runs = ctx.code_row[rows], ctx._behaviour, ctx._runs
         return sub
 
     def answers_for(self, i: int, stages: list[int]) -> list[str | None]:
@@ -72,22 +73,22 @@ class _Context:
         return self._behaviour[(id(self._resp[i]), tuple(sorted(stages)))]
 
     def prefetch(self, stages: list[int]) -> None:
-        """Compute the behaviour keys of ``stages`` for every code row (in parallel subprocesses)."""
+        """Compute the behaviour keys of ``stages`` for every code row (each row's responses run
+        once, in parallel subprocesses, for every set of stages; see ``CodeRuns``)."""
         if len(stages) < 2:
             return
         group = tuple(sorted(stages))
         todo = [i for i in np.nonzero(self.code_row)[0] if (id(self._resp[i]), group) not in self._behaviour]
-
-        def keys(i: int) -> list[str | None]:
-            found = behaviour_keys(self.table.prompts[i], [self._resp[i][j] for j in group])
+        new = [i for i in todo if id(self._resp[i]) not in self._runs]
+        if new:
+            with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
+                for i, runs in zip(new, pool.map(lambda i: CodeRuns(self.table.prompts[i], self._resp[i]), new)):
+                    self._runs[id(self._resp[i])] = runs
+        for i in todo:
             row: list[str | None] = [None] * len(self._resp[i])
-            for j, k in zip(group, found):
+            for j, k in zip(group, self._runs[id(self._resp[i])].keys(group)):
                 row[j] = k
-            return row
-
-        with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
-            for i, row in zip(todo, pool.map(keys, todo)):
-                self._behaviour[(id(self._resp[i]), group)] = row
+            self._behaviour[(id(self._resp[i]), group)] = row
 
     def response_feats(self, i: int, j: int) -> np.ndarray:
         key = (i, j)

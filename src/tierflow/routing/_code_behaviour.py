@@ -4,9 +4,12 @@ Coding answers have no comparable final answer, so agreement between models is m
 their code *does*: test inputs are harvested from the literal calls any response writes in its
 examples (``foo("hello", "l", "x")``, ``assert foo([1, 2]) == 3``, ``>>> foo(3)``), every
 response's main function is run on the inputs its arity accepts, and responses whose outputs
-match get the same key. All responses of one prompt run in one ``python -I`` subprocess in an
-empty temporary directory, with address-space and CPU limits, a per-call alarm and a wall-clock
-timeout. Keys are cached on disk in ``$TIERFLOW_HOME/behaviour.sqlite``.
+match get the same key. A cascade compares the responses of every set of models it may consult,
+on inputs harvested from that set alone; :class:`CodeRuns` runs each response of a prompt once, on
+every input some set could pick, and derives any set's keys from that run. It runs in one
+``python -I`` subprocess in an empty temporary directory, with address-space and CPU limits, a
+per-call alarm and a wall-clock timeout. Outputs are cached on disk in
+``$TIERFLOW_HOME/behaviour.sqlite``.
 """
 
 from __future__ import annotations
@@ -21,12 +24,16 @@ import sys
 import tempfile
 import threading
 from collections.abc import Sequence
+from typing import Any
 from pathlib import Path
 
 from tierflow.local_models import tierflow_home
 from tierflow.routing.answers import _CODE_BLOCK
 
-_VERSION = "2"
+_VERSION = "3"
+# a response stops being run after this many timed-out calls; keys() reads a subset's inputs in
+# its own order and stops at the first timeout, as a run of that subset alone would
+_MAX_TIMEOUTS = 3
 _KEEP = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef, ast.Assign, ast.AnnAssign)
 _RUNNER = r"""
 import ast, hashlib, json, math, re, resource, signal, sys
@@ -62,7 +69,7 @@ for r in job["responses"]:
             except BaseException: pass
         fn = ns.get(r["name"])
         for j in r["inputs"]:
-            if not callable(fn) or outs[-1:] == ["<timeout>"]:
+            if not callable(fn) or outs.count("<timeout>") >= job["max_timeouts"]:
                 outs.append("<error>" if not callable(fn) else "<timeout>"); continue
             try:
                 v = call(lambda: norm(fn(*ast.literal_eval(job["inputs"][j]))))
@@ -143,11 +150,12 @@ def _arity(fn: ast.FunctionDef) -> tuple[int, float]:
     return total - len(a.defaults), float("inf") if a.vararg else total
 
 
-def _harvest(texts: list[str], names: set[str], mods: list[ast.Module]) -> list[list[str]]:
-    """Per source, the reprs of literal argument tuples of calls to any of ``names``."""
+def _harvest(sources: list[str | ast.Module], names: set[str]) -> list[list[tuple[str, str]]]:
+    """Per source, the (repr of the literal arguments, function name) of calls to any of ``names``,
+    in order, each pair once."""
     per_source = []
-    for src in [*mods, *texts]:
-        found: list[str] = []
+    for src in sources:
+        found: list[tuple[str, str]] = []
         trees = [src] if isinstance(src, ast.Module) else \
             [m for m in (_parse(_doctest_free(ln.strip().strip("`"))) for ln in src.splitlines()) if m]
         env: dict[str, object] = {}
@@ -167,9 +175,9 @@ def _harvest(texts: list[str], names: set[str], mods: list[ast.Module]) -> list[
                                      for x in c.args)
                     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError, KeyError):
                         continue
-                    text = repr(args)
-                    if len(text) <= 2000 and text not in found:
-                        found.append(text)
+                    call = (repr(args), c.func.id)
+                    if len(call[0]) <= 2000 and call not in found:
+                        found.append(call)
         per_source.append(found)
     return per_source
 
@@ -182,42 +190,100 @@ def _db(cache_dir: Path | None) -> tuple[sqlite3.Connection, threading.Lock]:
     if base not in _DBS:
         base.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(base / "behaviour.sqlite", check_same_thread=False)
-        db.execute("CREATE TABLE IF NOT EXISTS keys (key TEXT PRIMARY KEY, value TEXT)")
+        db.execute("CREATE TABLE IF NOT EXISTS runs (key TEXT PRIMARY KEY, value TEXT)")
         _DBS[base] = db, threading.Lock()
     return _DBS[base]
 
 
-def behaviour_keys(prompt: str, responses: Sequence[str | None], *, max_inputs: int = 10,
-                   call_timeout_s: float = 0.5, timeout_s: float = 15.0, memory_mb: int = 512,
-                   cache_dir: Path | None = None) -> list[str | None]:
-    """One key per response: equal keys mean equal outputs on the shared harvested inputs.
+class CodeRuns:
+    """One prompt's code responses, each run once on every input some subset of them could pick.
 
-    None for a response without a runnable top-level function, with no harvested input its arity
-    accepts, or whose every call raised or timed out.
+    :meth:`keys` then gives the behaviour keys of any subset of the responses, as if only that
+    subset had been consulted: its inputs are harvested from the prompt and the subset's responses
+    alone, so one subprocess per prompt serves every subset a cascade tries. A subset's inputs are at most ``max_inputs`` taken round-robin from its sources, and a
+    call that appears ``max_inputs`` times in a source after other calls of its function cannot be
+    among them, so the union run covers, per source and function, the first ``max_inputs`` calls.
     """
-    settings = [_VERSION, max_inputs, call_timeout_s, timeout_s, memory_mb, prompt, list(responses)]
-    cache_key = hashlib.sha256(json.dumps(settings).encode()).hexdigest()
-    db, lock = _db(cache_dir)
-    with lock:
-        row = db.execute("SELECT value FROM keys WHERE key = ?", (cache_key,)).fetchone()
-    if row is not None:
-        return json.loads(row[0])
-    keys = _compute(prompt, responses, max_inputs, call_timeout_s, timeout_s, memory_mb)
-    with lock, db:
-        db.execute("INSERT OR REPLACE INTO keys VALUES (?, ?)", (cache_key, json.dumps(keys)))
-    return keys
+
+    def __init__(self, prompt: str, responses: Sequence[str | None], *, max_inputs: int = 10,
+                 call_timeout_s: float = 0.5, timeout_s: float = 15.0, memory_mb: int = 512,
+                 cache_dir: Path | None = None) -> None:
+        self.max_inputs = max_inputs
+        settings = [_VERSION, max_inputs, call_timeout_s, timeout_s, memory_mb, prompt, list(responses)]
+        cache_key = hashlib.sha256(json.dumps(settings).encode()).hexdigest()
+        db, lock = _db(cache_dir)
+        with lock:
+            row = db.execute("SELECT value FROM runs WHERE key = ?", (cache_key,)).fetchone()
+        if row is not None:  # the parse is cached too: it costs more than a cascade's use of the keys
+            state = json.loads(row[0])
+        else:
+            state = self._compute(prompt, responses, call_timeout_s, timeout_s, memory_mb)
+            with lock, db:
+                db.execute("INSERT OR REPLACE INTO runs VALUES (?, ?)", (cache_key, json.dumps(state)))
+        # per response: (function name, fewest and most arguments) or None; the harvested calls
+        # ((args repr, function name)) of each of its code blocks and of its text; its outputs
+        self._funcs: list[list[Any] | None] = state["funcs"]
+        self._mod_calls: list[list[list[list[str]]]] = state["mod_calls"]
+        self._prompt_calls: list[list[str]] = state["prompt_calls"]
+        self._text_calls: list[list[list[str]]] = state["text_calls"]
+        self._outs: dict[int, dict[str, str]] = {int(k): v for k, v in state["outs"].items()}
+
+    def _compute(self, prompt: str, responses: Sequence[str | None], call_timeout_s: float, timeout_s: float,
+                 memory_mb: int) -> dict[str, Any]:
+        programs = [_program(r) if r else ([], None, []) for r in responses]
+        names = {fn.name for _, fn, _ in programs if fn is not None}
+        mod_calls = [_harvest(list(mods), names) for *_, mods in programs]
+        prompt_calls, *text_calls = _harvest([prompt, *(r or "" for r in responses)], names)
+        wanted: list[str] = []
+        for pool in [prompt_calls, *text_calls, *(p for pools in mod_calls for p in pools)]:
+            per_name: dict[str, int] = {}
+            for text, name in pool:
+                per_name[name] = per_name.get(name, 0) + 1
+                if per_name[name] <= self.max_inputs and text not in wanted:
+                    wanted.append(text)
+        return {"funcs": [None if fn is None else [fn.name, *_arity(fn)] for _, fn, _ in programs],
+                "mod_calls": mod_calls, "prompt_calls": prompt_calls, "text_calls": text_calls,
+                "outs": _run(programs, wanted, call_timeout_s, timeout_s, memory_mb)}
+
+    def keys(self, subset: Sequence[int]) -> list[str | None]:
+        """Per response of ``subset`` (indices, in order), its key among the subset: equal keys mean
+        equal outputs on the inputs harvested from the prompt and the subset's responses; None for
+        a response without a runnable function, with no input its arity accepts, or whose every
+        call raised or timed out."""
+        names = {f[0] for f in (self._funcs[i] for i in subset) if f is not None}
+        pools = [*(p for i in subset for p in self._mod_calls[i]), self._prompt_calls,
+                 *(self._text_calls[i] for i in subset)]
+        pools = [list(dict.fromkeys(text for text, name in pool if name in names)) for pool in pools]
+        inputs: list[str] = []
+        for rank in range(max(map(len, pools), default=0)):  # round-robin so every source contributes
+            for pool in pools:
+                if rank < len(pool) and pool[rank] not in inputs and len(inputs) < self.max_inputs:
+                    inputs.append(pool[rank])
+        sizes = [len(ast.literal_eval(x)) for x in inputs]
+        keys: list[str | None] = []
+        for i in subset:
+            f, outs = self._funcs[i], self._outs.get(i)
+            lo, hi = (f[1], f[2]) if f is not None else (-1, -1)
+            accepted = [j for j, n in enumerate(sizes) if lo <= n <= hi]
+            got: list[str] = []
+            for j in accepted if outs is not None else []:
+                got.append("<timeout>" if got[-1:] == ["<timeout>"] else outs.get(inputs[j], "<error>"))
+            if not got or all(o in ("<error>", "<timeout>") for o in got):
+                keys.append(None)
+                continue
+            keys.append(hashlib.sha256(json.dumps(list(zip(accepted, got))).encode()).hexdigest()[:16])
+        return keys
 
 
-def _compute(prompt: str, responses: Sequence[str | None], max_inputs: int, call_timeout_s: float,
-             timeout_s: float, memory_mb: int) -> list[str | None]:
-    programs = [_program(r) if r else ([], None, []) for r in responses]
-    names = {fn.name for _, fn, _ in programs if fn is not None}
-    pools = _harvest([prompt, *(r or "" for r in responses)], names, [m for *_, ms in programs for m in ms])
-    inputs: list[str] = []
-    for rank in range(max(map(len, pools), default=0)):  # round-robin so every source contributes
-        for pool in pools:
-            if rank < len(pool) and pool[rank] not in inputs and len(inputs) < max_inputs:
-                inputs.append(pool[rank])
+def behaviour_keys(prompt: str, responses: Sequence[str | None], **settings: Any) -> list[str | None]:
+    """One key per response: equal keys mean equal outputs on the shared harvested inputs
+    (see :meth:`CodeRuns.keys`; ``settings`` are :class:`CodeRuns`'s)."""
+    return CodeRuns(prompt, responses, **settings).keys(range(len(responses)))
+
+
+def _run(programs: list[tuple[list[str], ast.FunctionDef | None, list[ast.Module]]], inputs: list[str],
+         call_timeout_s: float, timeout_s: float, memory_mb: int) -> dict[str, dict[str, str]]:
+    """Per response index, its output digest on each of ``inputs`` its arity accepts (one subprocess)."""
     sizes = [len(ast.literal_eval(x)) for x in inputs]
     jobs = []
     for idx, (stmts, fn, _) in enumerate(programs):
@@ -227,30 +293,30 @@ def _compute(prompt: str, responses: Sequence[str | None], max_inputs: int, call
         accepted = [j for j, n in enumerate(sizes) if lo <= n <= hi]
         if accepted:
             jobs.append({"idx": idx, "stmts": stmts, "name": fn.name, "inputs": accepted})
-    keys: list[str | None] = [None] * len(responses)
     if not jobs:
-        return keys
-    runner = _RUNNER.format(mem=memory_mb * 2**20, cpu=max(1, int(timeout_s)))
+        return {}
+    wall = timeout_s * max(1.0, len(jobs) / 3)  # the budget once was per three responses
+    runner = _RUNNER.format(mem=memory_mb * 2**20, cpu=max(1, int(wall)))
     with tempfile.TemporaryDirectory() as tmp:
-        Path(tmp, "job.json").write_text(json.dumps({"call_timeout": call_timeout_s, "inputs": inputs, "responses": jobs}))
+        Path(tmp, "job.json").write_text(json.dumps({"call_timeout": call_timeout_s, "max_timeouts": _MAX_TIMEOUTS,
+                                                         "inputs": inputs, "responses": jobs}))
         Path(tmp, "run.py").write_text(runner)
         proc = subprocess.Popen([sys.executable, "-I", "run.py"], cwd=tmp, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                                 env={"PATH": "/usr/bin:/bin", "PYTHONHASHSEED": "0"}, start_new_session=True)
         try:
-            out, _ = proc.communicate(timeout=timeout_s)
+            out, _ = proc.communicate(timeout=wall)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, 9)
             out, _ = proc.communicate()
     by_idx = {j["idx"]: j for j in jobs}
+    result: dict[str, dict[str, str]] = {}
     for line in out.splitlines():
         try:
             rec = json.loads(line)
         except json.JSONDecodeError:
             continue
         outs, job = rec.get("outs"), by_idx.get(rec.get("idx"))
-        if job is None or not outs or all(o in ("<error>", "<timeout>") for o in outs):
-            continue
-        pairs = json.dumps(list(zip(job["inputs"], outs)))
-        keys[job["idx"]] = hashlib.sha256(pairs.encode()).hexdigest()[:16]
-    return keys
+        if job is not None and outs:
+            result[str(job["idx"])] = {inputs[j]: o for j, o in zip(job["inputs"], outs)}
+    return result
