@@ -111,7 +111,7 @@ def test_code_responses_agree_by_behaviour_on_inputs_of_the_consulted_models_onl
 
     table = _code_table()
     ctx = _Context(table, np.full(table.scores.shape, 0.5), verify=False)
-    assert ctx.code_row.all()
+    assert ctx.code_rows([0, 1]).all()
     x, quality = _stage_features(ctx, [0, 1], 2)
     n_stage_cols = 2  # "which models back the candidate" (2) then "which pairs agree" (1)
     pair_agree = x[:, 9 + n_stage_cols]
@@ -120,3 +120,54 @@ def test_code_responses_agree_by_behaviour_on_inputs_of_the_consulted_models_onl
     # the keys are those of the two consulted responses alone (the strong model's is not used)
     row = ctx.answers_for(3, [0, 1])
     assert row[:2] == behaviour_keys(table.prompts[3], table.responses[3][:2]) and row[2] is None
+
+
+def _noisy_table(n: int, seed: int, task: str) -> "OutcomeTable":
+    """Three cheap models of different skill and a strong one, answering letter questions; the
+    cheap ones are more often right together, so agreement is informative but not decisive."""
+    from tierflow.routing.outcomes import OutcomeTable
+
+    rng = np.random.default_rng(seed)
+    words = ["river", "planet", "engine", "violin", "garden", "castle", "market", "winter", "copper", "falcon"]
+    prompts, responses, scores, costs = [], [], [], []
+    for i in range(n):
+        truth = "ABCD"[rng.integers(4)]
+        easy = rng.random() < 0.6
+        row = []
+        for skill in (0.55, 0.65, 0.75, 0.92):
+            right = rng.random() < (min(1.0, skill + 0.3) if easy else skill - 0.3)
+            row.append(truth if right else "ABCD".replace(truth, "")[rng.integers(3)])
+        prompts.append(f"{task}: " + " ".join(rng.choice(words, 6)) + f" #{i}?")
+        responses.append(row)
+        scores.append([float(a == truth) for a in row])
+        costs.append(np.array([1e-4, 2e-4, 4e-4, 5e-3]) * rng.uniform(0.8, 1.2))
+    return OutcomeTable([f"{task}{i}" for i in range(n)], prompts, [task] * n, ["c1", "c2", "c3", "strong"],
+                        np.array(scores), np.array(costs), responses)
+
+
+@pytest.mark.parametrize("vote", ["none", "weighted"])
+def test_live_steps_do_what_the_offline_evaluation_scores(vote):
+    """Driving next_step with the recorded responses, one consulted model at a time, returns the
+    response points() scores and consults exactly the models it charges, at every knob."""
+    train = concat([_noisy_table(150, 11, "alpha"), _noisy_table(150, 12, "beta")])
+    test = concat([_noisy_table(40, 13, "alpha"), _noisy_table(40, 14, "beta")])
+    router = fit_router(train, "cascade", embedder="hashing", params={"vote": vote, "min_group": 100})
+    assert len(router.chains) == 2
+    emb = embed_prompts(router, test.prompts)
+    knobs = router.knob_grid()
+    pts = router.points(test, emb, knobs)
+    escalations = 0
+    for k, knob in enumerate(knobs):
+        for i in range(test.n):
+            consulted: dict[int, str | None] = {}
+            while True:
+                step = router.next_step(emb[i], test.prompts[i], consulted, knob=float(knob))
+                if step.action == "answer":
+                    break
+                assert step.model not in consulted
+                consulted[step.model] = test.responses[i][step.model]
+            assert step.model in consulted
+            escalations += 3 in consulted and len(consulted) > 1
+            assert test.scores[i, step.model] == pts.quality[k, i], (knob, i)
+            assert sum(test.costs[i, j] for j in consulted) == pytest.approx(pts.cost[k, i], rel=1e-9), (knob, i)
+    assert escalations  # some prompts went through cheap stages to the strong model

@@ -23,7 +23,7 @@ from tierflow.routing.answers import (
 from tierflow.routing.outcomes import OutcomeTable
 from tierflow.routing.predictors import prompt_features
 from tierflow.routing.routers import _fill_costs
-from tierflow.routing.vote import vote_quality, weighted_vote
+from tierflow.routing.vote import Vote, vote_quality, weighted_vote
 
 
 class _Context:
@@ -42,9 +42,9 @@ class _Context:
         self._resp = resp
         self.prompt_feats = np.array([prompt_features(p) for p in table.prompts])
         self.vote_w: np.ndarray | None = None  # (n, m) vote weights when answers are voted on
-        # rows whose responses are mostly code: agreement is by behaviour (see _code_behaviour)
-        self.code_row = np.array([2 * sum(extract_code(r) is not None for r in row) >= max(1, sum(r is not None for r in row))
-                                  for row in resp], dtype=bool)
+        # which responses are code and which were recorded (see code_rows)
+        self._is_code = np.array([[extract_code(r) is not None for r in row] for row in resp], dtype=bool).reshape(-1, m)
+        self._has = np.array([[r is not None for r in row] for row in resp], dtype=bool).reshape(-1, m)
         self._behaviour: dict[tuple[int, tuple[int, ...]], list[str | None]] = {}
         self._runs: dict[int, CodeRuns] = {}  # per row (by its response list's id)
 
@@ -59,8 +59,14 @@ class _Context:
         sub.prompt_feats = ctx.prompt_feats[rows]
         sub._resp_feats = {}
         sub.vote_w = None if ctx.vote_w is None else ctx.vote_w[rows]
-        sub.code_row, sub._behaviour, sub._runs = ctx.code_row[rows], ctx._behaviour, ctx._runs
+        sub._is_code, sub._has = ctx._is_code[rows], ctx._has[rows]
+        sub._behaviour, sub._runs = ctx._behaviour, ctx._runs
         return sub
+
+    def code_rows(self, stages: list[int]) -> np.ndarray:
+        """Rows where most of the ``stages``' responses are code: there agreement is by behaviour.
+        Read from the consulted responses only, as a live cascade must."""
+        return 2 * self._is_code[:, stages].sum(1) >= np.maximum(1, self._has[:, stages].sum(1))
 
     def answers_for(self, i: int, stages: list[int]) -> list[str | None]:
         """Row ``i``'s comparable answers once ``stages`` were consulted (a full-length row).
@@ -68,7 +74,7 @@ class _Context:
         Code rows compare by behaviour on test inputs harvested from the consulted responses
         only, so nothing an unconsulted model wrote is used.
         """
-        if not self.code_row[i] or len(stages) < 2:
+        if len(stages) < 2 or not self.code_rows(stages)[i]:
             return self.answers[i]
         return self._behaviour[(id(self._resp[i]), tuple(sorted(stages)))]
 
@@ -78,7 +84,7 @@ class _Context:
         if len(stages) < 2:
             return
         group = tuple(sorted(stages))
-        todo = [i for i in np.nonzero(self.code_row)[0] if (id(self._resp[i]), group) not in self._behaviour]
+        todo = [i for i in np.nonzero(self.code_rows(list(group)))[0] if (id(self._resp[i]), group) not in self._behaviour]
         new = [i for i in todo if id(self._resp[i]) not in self._runs]
         if new:
             with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
@@ -104,6 +110,12 @@ class _Context:
 def _stage_features(ctx: _Context, stages: list[int], final: int) -> tuple[np.ndarray, np.ndarray]:
     """Per row, the features after consulting ``stages`` and the candidate's score (the
     plurality answer's model, or the weighted vote's answer when ``ctx.vote_w`` is set)."""
+    x, y, _ = _stage_rows(ctx, stages, final)
+    return x, y
+
+
+def _stage_rows(ctx: _Context, stages: list[int], final: int) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """:func:`_stage_features` and, per row, the candidate (the model whose response is returned)."""
     if ctx.vote_w is not None:
         return _voted_stage_features(ctx, stages, final)
     k = len(stages)
@@ -131,26 +143,28 @@ def _stage_features(ctx: _Context, stages: list[int], final: int) -> tuple[np.nd
                   for x, a in enumerate(stages) for b in stages[x + 1:]]  # which pairs agree
         rows.append(np.concatenate([base, agree, ctx.prompt_feats[i], ctx.response_feats(i, cand)]))
         cands.append(cand)
-    return np.array(rows), ctx.scores[np.arange(ctx.table.n), np.array(cands, dtype=int)]
+    return np.array(rows), ctx.scores[np.arange(ctx.table.n), np.array(cands, dtype=int)], cands
 
 
-def _voted_stage_features(ctx: _Context, stages: list[int], final: int) -> tuple[np.ndarray, np.ndarray]:
+def _voted_stage_features(ctx: _Context, stages: list[int], final: int
+                          ) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """Like :func:`_stage_features`, with the weighted vote's answer as the candidate and its
     weight share and margin as features (see :mod:`tierflow.routing.vote`)."""
     assert ctx.vote_w is not None
     k = len(stages)
-    rows, quality = [], []
+    rows, quality, cands = [], [], []
     ctx.prefetch(stages)
     for i in range(ctx.table.n):
         v = weighted_vote(ctx.answers_for(i, stages), stages, ctx.vote_w[i], ctx.prior[i])
         cand = v.returned
+        cands.append(cand)
         pri = ctx.prior[i, stages]
         base = [len(v.members) / k, float(len(v.members) == k and k > 1), v.n_answers / k, v.share, v.margin,
                 ctx.prior[i, cand], ctx.prior[i, final], pri.max(), pri.mean(), float(v.answer is None)]
         agree = [float(j in v.members) for j in stages]
         rows.append(np.concatenate([base, agree, ctx.prompt_feats[i], ctx.response_feats(i, cand)]))
         quality.append(vote_quality(v, ctx.scores[i]))
-    return np.array(rows), np.array(quality)
+    return np.array(rows), np.array(quality), cands
 
 
 def _final_quality(ctx: _Context, stages: list[int], final: int) -> tuple[np.ndarray, np.ndarray]:
@@ -158,8 +172,21 @@ def _final_quality(ctx: _Context, stages: list[int], final: int) -> tuple[np.nda
     the final model's own score, or with voting the vote of every consulted model."""
     if ctx.vote_w is None:
         return ctx.scores[:, final], np.zeros(ctx.table.n, bool)
-    voters = list(dict.fromkeys(stages + [final]))
-    ctx.prefetch(voters)
-    votes = [weighted_vote(ctx.answers_for(i, voters), voters, ctx.vote_w[i], ctx.prior[i]) for i in range(ctx.table.n)]
+    votes = _escalation_votes(ctx, stages, final)
     return (np.array([vote_quality(v, ctx.scores[i]) for i, v in enumerate(votes)]),
             np.array([v.answer is None for v in votes]))
+
+
+def _escalation_votes(ctx: _Context, stages: list[int], final: int) -> list[Vote]:
+    """Per row, the weighted vote of every consulted model once the final model was asked."""
+    assert ctx.vote_w is not None
+    voters = list(dict.fromkeys(stages + [final]))
+    ctx.prefetch(voters)
+    return [weighted_vote(ctx.answers_for(i, voters), voters, ctx.vote_w[i], ctx.prior[i]) for i in range(ctx.table.n)]
+
+
+def _escalation_answer(ctx: _Context, stages: list[int], final: int) -> list[int]:
+    """Per row, the model whose response is returned on escalation: the final model's, or the vote's."""
+    if ctx.vote_w is None:
+        return [final] * ctx.table.n
+    return [v.returned for v in _escalation_votes(ctx, stages, final)]

@@ -28,7 +28,7 @@ rows, since real models share their mistakes and the naive vote would overrule i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -37,13 +37,14 @@ from tierflow.errors import Problem, RoutingError
 from tierflow.routing._cascade_chain import (
     FINAL_SAY,
     THRESHOLDS,
+    _accept_score,
     _Chain,
     _chain_points,
     _final_say,
     _fit_chain,
     _Logistic,
 )
-from tierflow.routing._cascade_features import _Context, _final_quality
+from tierflow.routing._cascade_features import _Context, _escalation_answer, _final_quality, _stage_rows
 from tierflow.routing.knn import knn_average, neighbourhood
 from tierflow.routing.metrics import OperatingPoints, aiq
 from tierflow.routing.outcomes import OutcomeTable
@@ -51,6 +52,7 @@ from tierflow.routing.routers import (
     LAMBDA_GRID,
     Decision,
     Router,
+    Step,
     _fill_costs,
     register_router,
 )
@@ -234,6 +236,46 @@ class CascadeRouter(Router):
                         details={"cascade": [self.models[j] for j in chain.stages] + [self.models[chain.final]],
                                  "threshold": float(THRESHOLDS[option]) if option < len(THRESHOLDS) else None,
                                  "vote": self.vote})
+
+    def next_step(self, emb: np.ndarray, prompt: str, responses: Mapping[int, str | None],
+                  knob: float | None = None, allowed: Sequence[int] | None = None) -> Step:
+        """Live: run the prompt's chain as :meth:`points` scores it, one consulted model at a time.
+
+        Consult the chain's stages in order; after each, answer with the candidate when the
+        estimator's acceptance score reaches the knob's threshold; after the last, consult the
+        final model and answer with it (or, voting, with the vote of every consulted model).
+        Where the knob picks one model for the prompt's group, consult it and answer with it.
+        """
+        g = int(self._group_of(emb[None, :])[0]) if len(self.chains) > 1 else 0
+        chain = self.chains[g]
+        option = self._option(g, self.knob if knob is None else knob)
+        if option >= len(THRESHOLDS):
+            j = option - len(THRESHOLDS)
+            return Step("answer" if j in responses else "consult", j)
+        needed = [self.models[j] for j in dict.fromkeys(chain.stages + [chain.final]) if allowed is not None
+                  and j not in allowed]
+        if needed:
+            raise RoutingError([Problem("candidates", f"the cascade for this prompt consults {needed}, which map to "
+                                                      f"no candidate role; map every model of the chain to a role")])
+        tau, m = float(THRESHOLDS[option]), len(self.models)
+        table = OutcomeTable(["live"], [prompt], ["live"], list(self.models), np.zeros((1, m)),
+                             np.full((1, m), np.nan), [[responses.get(j) for j in range(m)]])
+        prior = knn_average(emb[None, :].astype(np.float32), self.keys, self.key_scores, self.k)
+        ctx = _Context(table, prior, self.verify)
+        if self.vote == "weighted":
+            ctx.vote_w = self.vote_weights[[g]]
+        score = None
+        for s, j in enumerate(chain.stages):
+            if j not in responses:
+                return Step("consult", j, score, tau, s)
+            x, _, cands = _stage_rows(ctx, chain.stages[:s + 1], chain.final)
+            score = float(_accept_score(chain.estimators[s].predict(x), ctx, chain.final, self.rule)[0])
+            if score >= tau:
+                return Step("answer", cands[0], score, tau, s + 1)
+        if chain.final not in responses:
+            return Step("consult", chain.final, score, tau, len(chain.stages))
+        return Step("answer", _escalation_answer(ctx, chain.stages, chain.final)[0], score, tau,
+                    len(chain.stages) + 1)
 
     def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         meta = {"k": self.k, "k_choice": self.k_choice, "C": self.c, "verify_code": self.verify, "rule": self.rule,

@@ -19,7 +19,7 @@ when :mod:`tierflow.routing` imports their modules.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -53,6 +53,20 @@ class Decision:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class Step:
+    """What a live request does next: ``consult`` a model, or ``answer`` with the response of a
+    model already consulted (``model`` indexes the router's models). A pre-router consults its
+    choice and answers with it; a cascade consults its stages in turn until its estimator's
+    ``confidence`` reaches ``threshold``, then the final model (see :meth:`Router.next_step`)."""
+
+    action: str  # "consult" or "answer"
+    model: int
+    confidence: float | None = None  # the acceptance score behind this step (cascades)
+    threshold: float | None = None
+    stage: int | None = None  # stages consulted before this step (cascades)
+
+
 class Router(ABC):
     """Base of every router: the models it chooses among, its knob, and its saved state."""
 
@@ -83,6 +97,15 @@ class Router(ABC):
     def choose(self, emb: np.ndarray, task: str | None = None, knob: float | None = None,
                allowed: Sequence[int] | None = None, text: str | None = None) -> Decision:
         """The live decision for one prompt (its 1-D embedding and routing text) among ``allowed`` models."""
+
+    def next_step(self, emb: np.ndarray, prompt: str, responses: Mapping[int, str | None],
+                  knob: float | None = None, allowed: Sequence[int] | None = None) -> Step:
+        """The next live step for one prompt (its embedding and full text), given the ``responses``
+        of the models consulted so far (by model index). This default routes once: consult the
+        chosen model, then answer with it."""
+        d = self.choose(emb, knob=knob, allowed=allowed, text=strip_prefixes(prompt, self.prefixes))
+        j = self.models.index(d.chosen_model)
+        return Step("answer" if j in responses else "consult", j)
 
     @abstractmethod
     def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
