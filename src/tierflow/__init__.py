@@ -33,7 +33,7 @@ _EXPORTS: dict[str, str] = {
     # graphs, the engine, patterns, flow files
     "Engine": "tierflow.engine", "RunResult": "tierflow.engine",
     "Cascade": "tierflow.patterns", "Router": "tierflow.patterns", "Ensemble": "tierflow.patterns",
-    "Verifier": "tierflow.patterns", "CostGate": "tierflow.patterns",
+    "Verifier": "tierflow.patterns", "CostGate": "tierflow.patterns", "RoutedCascade": "tierflow.patterns",
     "load_flow": "tierflow.flowfile", "compile_flow": "tierflow.flowfile",
     # the IR
     "IRModule": "tierflow.ir", "IRNode": "tierflow.ir", "IREdge": "tierflow.ir", "IRRef": "tierflow.ir",

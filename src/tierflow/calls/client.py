@@ -26,7 +26,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -180,6 +180,15 @@ class Client:
         if asyncio.iscoroutine(chosen):
             chosen = await chosen
         return _as_dict(chosen)
+
+    async def anext_step(self, target: str, messages: list[Message] | str, answers: Mapping[str, str | None]
+                         ) -> dict[str, Any] | None:
+        """A routed role's next step for ``messages`` given the ``answers`` of the roles consulted so
+        far (None for a plain role); no model is called (see ``RoutedCascade``)."""
+        plan = self.planner.plan(target)
+        if plan.router is None or not hasattr(plan.router, "next_step"):
+            return None
+        return plan.router.next_step(messages, answers)
 
     # --- internals ------------------------------------------------------------------------------
 

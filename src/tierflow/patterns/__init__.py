@@ -5,6 +5,7 @@
 - :class:`Ensemble`: several roles in parallel; majority vote or a custom aggregator.
 - :class:`Verifier`: generate, check (role / schema / function), retry or escalate, bounded.
 - :class:`CostGate`: refuse or downgrade a call whose estimated cost exceeds a limit.
+- :class:`RoutedCascade`: run a fitted cascade router's chain live (``route fit --kind cascade``).
 
 Every pattern returns a :class:`PatternResult` saying which model answered and why.
 """
@@ -28,11 +29,13 @@ from tierflow.patterns.confidence import (
 )
 from tierflow.patterns.cost_gate import CostGate, estimate_cost
 from tierflow.patterns.ensemble import Ensemble
+from tierflow.patterns.routed_cascade import RoutedCascade
 from tierflow.patterns.router import Router
 from tierflow.patterns.verifier import Verifier
 
 PATTERNS: dict[str, type[Pattern]] = {"cascade": Cascade, "router": Router, "ensemble": Ensemble,
-                                      "verifier": Verifier, "cost_gate": CostGate}
+                                      "verifier": Verifier, "cost_gate": CostGate,
+                                      "routed_cascade": RoutedCascade}
 
 
 def pattern_from_config(config: Mapping[str, Any], *, where: str = "pattern") -> Pattern:
@@ -70,6 +73,7 @@ __all__ = [
     "Logprobs",
     "Pattern",
     "PatternResult",
+    "RoutedCascade",
     "Router",
     "SchemaValid",
     "SelfConsistency",

@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from tierflow.errors import ConfigError, Problem
 from tierflow.routing.calibrate import Target, retarget
 from tierflow.routing.boilerplate import strip_prefixes
@@ -58,17 +60,25 @@ class RoutedRole:
         self.role, self.router, self.role_of_model = role, router, role_of_model
         self._allowed = [router.models.index(m) for m in role_of_model]
         self._embedder: Embedder | None = None
+        self._last: tuple[str, np.ndarray] | None = None
 
     @property
     def candidates(self) -> list[str]:
         return list(dict.fromkeys(self.role_of_model.values()))
 
-    def choose(self, messages: Sequence[Mapping[str, Any]] | str) -> Decision:
-        """Pick the candidate role for one request."""
+    def _embed(self, text: str) -> np.ndarray:
+        if self._last is not None and self._last[0] == text:  # a cascade asks once per consulted model
+            return self._last[1]
         if self._embedder is None:
             self._embedder = get_embedder(self.router.embedder, cache=False)
-        text = prompt_text(messages)
         emb = embed_prompts(self.router, [text], self._embedder)[0]
+        self._last = (text, emb)
+        return emb
+
+    def choose(self, messages: Sequence[Mapping[str, Any]] | str) -> Decision:
+        """Pick the candidate role for one request."""
+        text = prompt_text(messages)
+        emb = self._embed(text)
         decision = self.router.choose(emb, allowed=self._allowed, text=strip_prefixes(text, self.router.prefixes))
         decision.chosen_role = self.role_of_model[decision.chosen_model]
         if decision.runner_up_model in self.role_of_model:
@@ -76,6 +86,20 @@ class RoutedRole:
         decision.details.setdefault("router_kind", self.router.kind)
         decision.details.setdefault("routed_role", self.role)
         return decision
+
+    def next_step(self, messages: Sequence[Mapping[str, Any]] | str, answers: Mapping[str, str | None]
+                  ) -> dict[str, Any]:
+        """What to do next for one request, given the ``answers`` of the roles consulted so far:
+        ``{"action": "consult" | "answer", "role", "model", "confidence", "threshold", "stage"}``.
+        A cascade router runs its chain (its learned estimator decides when to stop); any other
+        router consults its choice and answers with it (see :meth:`Router.next_step`)."""
+        text = prompt_text(messages)
+        responses = {j: answers[self.role_of_model[m]] for j, m in enumerate(self.router.models)
+                     if self.role_of_model.get(m) in answers}
+        step = self.router.next_step(self._embed(text), text, responses, allowed=self._allowed)
+        model = self.router.models[step.model]
+        return {"action": step.action, "role": self.role_of_model[model], "model": model,
+                "confidence": step.confidence, "threshold": step.threshold, "stage": step.stage}
 
 
 def load_routed_role(entry: Mapping[str, Any], registry: Any, *, base_dir: str | Path | None = None) -> RoutedRole:
