@@ -46,7 +46,9 @@ class RoutedCascade(Pattern):
                 raise RuntimeError(f"routed cascade {self.name!r}: the router asked for {role!r} again")
             by_role[role] = result = await client.acall(role, messages, **params)
             calls.append(result)
-        answer = by_role[role]
+        answer = by_role.get(role)
+        if answer is None:
+            raise RuntimeError(f"routed cascade {self.name!r}: the router answered with {role!r}, which it never consulted")
         escalated = len(by_role) > 1
         reason = f"router {self.routed!r} consulted {list(by_role)}"
         if step["confidence"] is not None and step["threshold"] is not None:
