@@ -63,10 +63,10 @@ class _Context:
         sub._behaviour, sub._runs = ctx._behaviour, ctx._runs
         return sub
 
-    def code_rows(self, stages: list[int]) -> np.ndarray:
-        """Rows where most of the ``stages``' responses are code: there agreement is by behaviour.
-        Read from the consulted responses only, as a live cascade must."""
-        return 2 * self._is_code[:, stages].sum(1) >= np.maximum(1, self._has[:, stages].sum(1))
+    def code_rows(self, stages: list[int], rows: int | slice = slice(None)) -> np.ndarray:
+        """Whether most of the ``stages``' responses are code, per row (of ``rows``): there agreement
+        is by behaviour. Read from the consulted responses only, as a live cascade must."""
+        return 2 * self._is_code[rows][..., stages].sum(-1) >= np.maximum(1, self._has[rows][..., stages].sum(-1))
 
     def answers_for(self, i: int, stages: list[int]) -> list[str | None]:
         """Row ``i``'s comparable answers once ``stages`` were consulted (a full-length row).
@@ -74,7 +74,7 @@ class _Context:
         Code rows compare by behaviour on test inputs harvested from the consulted responses
         only, so nothing an unconsulted model wrote is used.
         """
-        if len(stages) < 2 or not self.code_rows(stages)[i]:
+        if len(stages) < 2 or not self.code_rows(stages, i):
             return self.answers[i]
         return self._behaviour[(id(self._resp[i]), tuple(sorted(stages)))]
 
@@ -117,7 +117,7 @@ def _stage_features(ctx: _Context, stages: list[int], final: int) -> tuple[np.nd
 def _stage_rows(ctx: _Context, stages: list[int], final: int) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """:func:`_stage_features` and, per row, the candidate (the model whose response is returned)."""
     if ctx.vote_w is not None:
-        return _voted_stage_features(ctx, stages, final)
+        return _voted_stage_rows(ctx, stages, final)
     k = len(stages)
     rows, cands = [], []
     ctx.prefetch(stages)
@@ -146,9 +146,9 @@ def _stage_rows(ctx: _Context, stages: list[int], final: int) -> tuple[np.ndarra
     return np.array(rows), ctx.scores[np.arange(ctx.table.n), np.array(cands, dtype=int)], cands
 
 
-def _voted_stage_features(ctx: _Context, stages: list[int], final: int
+def _voted_stage_rows(ctx: _Context, stages: list[int], final: int
                           ) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """Like :func:`_stage_features`, with the weighted vote's answer as the candidate and its
+    """Like :func:`_stage_rows`, with the weighted vote's answer as the candidate and its
     weight share and margin as features (see :mod:`tierflow.routing.vote`)."""
     assert ctx.vote_w is not None
     k = len(stages)
