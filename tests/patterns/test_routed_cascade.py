@@ -13,7 +13,8 @@ from tierflow.patterns import RoutedCascade, pattern_from_config
 from tierflow.routing.io import save_router
 from tierflow.routing.outcomes import OutcomeTable
 from tierflow.routing.pipeline import fit_router
-from tierflow.testing import Answer, LLMTestServer
+from tierflow.errors import AllTargetsFailedError
+from tierflow.testing import Answer, LLMTestServer, Status
 
 
 
@@ -42,6 +43,7 @@ models:
       models: {{cheap1: small1, cheap2: small2, strong: strong}}, target: {{quality: 0.99}}}}
 prices:
   "t/*": {{input_per_mtok: 1, output_per_mtok: 2}}
+reliability: {{max_retries: 0}}
 """
 
 
@@ -86,6 +88,45 @@ async def test_disagreeing_cheap_answers_escalate_to_the_final_model(llm_server:
     escalation = result.details["steps"][-2]
     assert escalation["action"] == "consult" and escalation["role"] == "strong"
     assert escalation["confidence"] < escalation["threshold"]
+
+
+async def test_a_failing_cheap_role_is_consulted_with_no_answer_and_the_chain_goes_on(
+        llm_server: LLMTestServer, routed_client: Client) -> None:
+    llm_server.set_default("small1-model", Status(503))
+    llm_server.script("small2-model", [Answer("B")])
+    llm_server.script("strong-model", [Answer("D")])
+    result = await RoutedCascade(routed="auto").run("question 8 about topic 5? Options A B C D",
+                                                   client=routed_client)
+    # one answer and one failure are no agreement: the strong model answers
+    assert (result.content, result.role) == ("D", "strong")
+    assert result.details["consulted"] == ["small1", "small2", "strong"] and result.details["failed"] == ["small1"]
+    errors = {s["role"]: s.get("error") for s in result.details["steps"] if s["action"] == "consult"}
+    assert "ServerError" in errors["small1"] and errors["small2"] is None and errors["strong"] is None
+    assert "['small1'] failed" in result.reason
+    assert len(result.calls) == 2 and result.cost_usd == pytest.approx(sum(c.cost_usd for c in result.calls))
+
+
+async def test_a_failing_final_role_answers_with_the_last_stage_that_answered(
+        llm_server: LLMTestServer, routed_client: Client) -> None:
+    llm_server.script("small1-model", [Answer("A")])
+    llm_server.script("small2-model", [Answer("C")])
+    llm_server.set_default("strong-model", Status(500))
+    result = await RoutedCascade(routed="auto").run("question 8 about topic 5? Options A B C D",
+                                                   client=routed_client)
+    last_stage = result.details["consulted"][1]
+    assert result.details["failed"] == ["strong"] and result.details["consulted"][2] == "strong"
+    assert result.role == last_stage and result.content == {"small1": "A", "small2": "C"}[last_stage]
+    assert llm_server.count("strong-model") == 1
+
+
+async def test_when_every_role_fails_the_error_lists_each_attempt(llm_server: LLMTestServer,
+                                                                  routed_client: Client) -> None:
+    for model in ("small1-model", "small2-model", "strong-model"):
+        llm_server.set_default(model, Status(503))
+    with pytest.raises(AllTargetsFailedError) as info:
+        await RoutedCascade(routed="auto").run("question 8 about topic 5? Options A B C D", client=routed_client)
+    message = str(info.value)
+    assert all(m in message for m in ("small1-model", "small2-model", "strong-model")), message
 
 
 async def test_a_plain_role_is_refused_and_flow_files_can_name_the_pattern(routed_client: Client) -> None:

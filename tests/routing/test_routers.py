@@ -7,7 +7,7 @@ import pytest
 
 from tierflow.errors import RoutingError
 from tierflow.routing.pipeline import embed_prompts, fit_router
-from tierflow.routing.routers import router_class, router_kinds
+from tierflow.routing.routers import Step, router_class, router_kinds
 
 from .conftest import two_topic_table
 
@@ -34,6 +34,21 @@ def test_choose_respects_allowed_models(two_topic):
     router = fit_router(two_topic, "knn", embedder="hashing")
     emb = embed_prompts(router, [two_topic.prompts[1]])[0]
     assert router.choose(emb, allowed=[0]).chosen_model == "cheap"
+
+
+def test_a_pre_router_routes_again_when_its_choice_failed(two_topic):
+    router = fit_router(two_topic, "knn", embedder="hashing")
+    poem = two_topic.prompts[1]
+    emb = embed_prompts(router, [poem])[0]
+    cheap, strong = router.models.index("cheap"), router.models.index("strong")
+    assert router.next_step(emb, poem, {}) == Step("consult", strong)
+    assert router.next_step(emb, poem, {strong: "a poem"}) == Step("answer", strong)
+    # the strong model's call failed (None): consult the other, and answer with it
+    assert router.next_step(emb, poem, {strong: None}) == Step("consult", cheap)
+    assert router.next_step(emb, poem, {strong: None, cheap: "a verse"}) == Step("answer", cheap)
+    # when every model failed, the step names a failed one and the caller reports the failures
+    step = router.next_step(emb, poem, {strong: None, cheap: None})
+    assert step.action == "answer" and step.model in (cheap, strong)
 
 
 def test_kinds_are_registered():

@@ -54,6 +54,7 @@ from tierflow.routing.routers import (
     Router,
     Step,
     _fill_costs,
+    answered,
     register_router,
 )
 from tierflow.routing.vote import log_odds_weights
@@ -245,13 +246,17 @@ class CascadeRouter(Router):
         estimator's acceptance score reaches the knob's threshold; after the last, consult the
         final model and answer with it (or, voting, with the vote of every consulted model).
         Where the knob picks one model for the prompt's group, consult it and answer with it.
+        A response of None is a call that failed: it counts as consulted, is never the answer,
+        and the chain goes on (see :func:`answered`).
         """
         g = int(self._group_of(emb[None, :])[0]) if len(self.chains) > 1 else 0
         chain = self.chains[g]
         option = self._option(g, self.knob if knob is None else knob)
         if option >= len(THRESHOLDS):
             j = option - len(THRESHOLDS)
-            return Step("answer" if j in responses else "consult", j)
+            if responses.get(j, "") is None and chain.final not in responses:
+                return Step("consult", chain.final)
+            return answered(Step("answer" if j in responses else "consult", j), responses, [chain.final])
         needed = [self.models[j] for j in dict.fromkeys(chain.stages + [chain.final]) if allowed is not None
                   and j not in allowed]
         if needed:
@@ -270,12 +275,12 @@ class CascadeRouter(Router):
                 return Step("consult", j, score, tau, s)
             x, _, cands = _stage_rows(ctx, chain.stages[:s + 1], chain.final)
             score = float(_accept_score(chain.estimators[s].predict(x), ctx, chain.final, self.rule)[0])
-            if score >= tau:
+            if score >= tau and responses[cands[0]] is not None:
                 return Step("answer", cands[0], score, tau, s + 1)
         if chain.final not in responses:
             return Step("consult", chain.final, score, tau, len(chain.stages))
-        return Step("answer", _escalation_answer(ctx, chain.stages, chain.final)[0], score, tau,
-                    len(chain.stages) + 1)
+        step = Step("answer", _escalation_answer(ctx, chain.stages, chain.final)[0], score, tau, len(chain.stages) + 1)
+        return answered(step, responses, [chain.final, *reversed(chain.stages)])
 
     def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         meta = {"k": self.k, "k_choice": self.k_choice, "C": self.c, "verify_code": self.verify, "rule": self.rule,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -67,6 +67,15 @@ class Step:
     stage: int | None = None  # stages consulted before this step (cascades)
 
 
+def answered(step: Step, responses: Mapping[int, str | None], order: Sequence[int]) -> Step:
+    """``step``, or, when it answers with a model whose call failed (response None), an answer by
+    the first model of ``order`` that did respond (``step`` unchanged when none did)."""
+    if step.action != "answer" or responses.get(step.model) is not None:
+        return step
+    j = next((j for j in order if responses.get(j) is not None), None)
+    return step if j is None else replace(step, model=j)
+
+
 class Router(ABC):
     """Base of every router: the models it chooses among, its knob, and its saved state."""
 
@@ -101,9 +110,14 @@ class Router(ABC):
     def next_step(self, emb: np.ndarray, prompt: str, responses: Mapping[int, str | None],
                   knob: float | None = None, allowed: Sequence[int] | None = None) -> Step:
         """The next live step for one prompt (its embedding and full text), given the ``responses``
-        of the models consulted so far (by model index). This default routes once: consult the
-        chosen model, then answer with it."""
-        d = self.choose(emb, knob=knob, allowed=allowed, text=strip_prefixes(prompt, self.prefixes))
+        of the models consulted so far (by model index; None: the call failed). This default routes
+        once: consult the chosen model, then answer with it; if that call failed, route again
+        among the models not yet tried (when every one failed, the step answers with a failed
+        model and the caller reports the failures)."""
+        text = strip_prefixes(prompt, self.prefixes)
+        pool = list(range(len(self.models)) if allowed is None else allowed)
+        left = [j for j in pool if responses.get(j, "") is not None]
+        d = self.choose(emb, knob=knob, allowed=left or pool, text=text)
         j = self.models.index(d.chosen_model)
         return Step("answer" if j in responses else "consult", j)
 
