@@ -23,15 +23,14 @@ strict_cost: true
 """
 
 
-def _problems(text: str, **kw: str) -> list[str]:
+def _problems(text: str, env: dict[str, str] | None = None) -> list[str]:
     with pytest.raises(ConfigError) as info:
-        parse_config(text, source="p.yaml")
+        parse_config(text, source="p.yaml", env=env or {})
     return [str(p) for p in info.value.problems]
 
 
-def test_full_config(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TF_TEST_KEY", "sk-secret-123")
-    cfg = parse_config(GOOD, source="p.yaml")
+def test_full_config() -> None:
+    cfg = parse_config(GOOD, source="p.yaml", env={"TF_TEST_KEY": "sk-secret-123"})
     assert cfg.registry.roles == ["primary", "fast"]
     assert list(cfg.routed_roles) == ["auto"] and cfg.routed_roles["auto"]["candidates"] == ["fast", "primary"]
     assert cfg.roles == ["primary", "fast", "auto"]
@@ -45,18 +44,16 @@ def test_full_config(monkeypatch: pytest.MonkeyPatch) -> None:
     assert cfg.strict_cost is True and cfg.source == "p.yaml"
 
 
-def test_missing_env_var_names_variable_and_file_never_value(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("TF_TEST_KEY", raising=False)
+def test_missing_env_var_names_variable_and_file_never_value() -> None:
     with pytest.raises(MissingEnvVarError) as info:
-        parse_config(GOOD, source="p.yaml")
+        parse_config(GOOD, source="p.yaml", env={"OTHER": "sk-secret-123"})
     msg = str(info.value)
     assert "TF_TEST_KEY" in msg and "p.yaml:2" in msg and "providers.openai.api_key" in msg
 
 
-def test_env_default_and_no_yaml_injection(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TF_MODEL", "gpt-4o\nstrict_cost: true")
+def test_env_default_and_no_yaml_injection() -> None:
     cfg = parse_config("models:\n  - {role: primary, ref: openai, model: '${TF_MODEL}', "
-                       "system_context: '${TF_UNSET_X:-be brief}'}\n")
+                       "system_context: '${TF_UNSET_X:-be brief}'}\n", env={"TF_MODEL": "gpt-4o\nstrict_cost: true"})
     assert cfg.registry.primary.model == "gpt-4o\nstrict_cost: true"
     assert cfg.registry.primary.system_context == "be brief"
     assert cfg.strict_cost is False
@@ -69,8 +66,7 @@ def test_invalid_yaml_reports_file_and_line() -> None:
     assert 2 <= line <= 4
 
 
-def test_every_problem_collected_with_line_and_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("TF_NOPE", raising=False)
+def test_every_problem_collected_with_line_and_path() -> None:
     text = """\
 providers:
   openai: {kind: openaii, api_key: "${TF_NOPE}"}
@@ -117,12 +113,13 @@ def test_well_known_providers_need_no_declaration() -> None:
     assert parse_target("foo/bar", cfg) is None and parse_target("gpt-4o", cfg) is None
 
 
-def test_well_known_provider_missing_key_names_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
-    cfg = parse_config("models:\n  - {role: primary, ref: anthropic, model: claude}\n")
+def test_well_known_provider_missing_key_names_variable() -> None:
+    env: dict[str, str] = {}
+    cfg = parse_config("models:\n  - {role: primary, ref: anthropic, model: claude}\n", env=env)
     with pytest.raises(MissingEnvVarError, match="ANTHROPIC_API_KEY"):
         cfg.provider_settings("anthropic")
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-zzz")
+    env["ANTHROPIC_API_KEY"] = "sk-ant-zzz"  # the key is read when the provider is first used
+    assert "sk-ant-zzz" not in repr(cfg)
     assert cfg.provider_settings("anthropic").api_key.get_secret_value() == "sk-ant-zzz"  # type: ignore[union-attr]
 
 
@@ -179,10 +176,8 @@ llm:claude:
 """
 
 
-def test_resources_form_maps_to_providers_and_roles(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TF_OPENAI", "sk-o")
-    monkeypatch.setenv("TF_AZURE", "az-k")
-    cfg = parse_config(RESOURCES, source="resources.yaml")
+def test_resources_form_maps_to_providers_and_roles() -> None:
+    cfg = parse_config(RESOURCES, source="resources.yaml", env={"TF_OPENAI": "sk-o", "TF_AZURE": "az-k"})
     assert cfg.registry.roles == ["fast", "strong", "backup", "gemini", "claude"]
     assert cfg.registry.primary.role == "fast"
     assert [(e.ref, e.model) for e in cfg.registry] == [
@@ -201,8 +196,7 @@ def test_resources_form_distinct_connections_get_distinct_providers() -> None:
     assert [e.ref for e in cfg.registry] == ["openai", "openai_2", "openai"]
 
 
-def test_resources_form_problems(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("TF_AZURE", raising=False)
+def test_resources_form_problems() -> None:
     text = ("llm:fast: {_class: OpenAIConfig, model: m, colour: red}\n"
             "llm:x: {_class: MistralConfig, model: m}\n"
             "llm:Bad: {_class: OpenAIConfig, model: m}\n"
@@ -218,16 +212,14 @@ def test_resources_form_problems(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "llm:Bad" in joined and "must match" in joined
 
 
-def test_load_config_default_and_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("TIERFLOW_CONFIG", raising=False)
-    default = load_config(None)
+def test_load_config_default_and_env(tmp_path: Path) -> None:
+    default = load_config(None, env={})
     assert [(e.role, e.ref, e.model) for e in default.registry] == [
         ("primary", "local", "qwen2.5-coder-1.5b-instruct"), ("fast", "local", "smollm2-135m-instruct")]
     assert default.providers["local"].kind == "local"
     path = tmp_path / "c.yaml"
     path.write_text("models:\n  - {role: solo, ref: local, model: smollm2-135m-instruct}\n")
-    monkeypatch.setenv("TIERFLOW_CONFIG", str(path))
-    assert load_config(None).registry.roles == ["solo"]
+    assert load_config(None, env={"TIERFLOW_CONFIG": str(path)}).registry.roles == ["solo"]
     assert load_config(str(path)).source == str(path)
 
 
@@ -236,10 +228,9 @@ def test_load_config_missing_file(tmp_path: Path) -> None:
         load_config(tmp_path / "nope.yaml")
 
 
-def test_secret_never_echoed_in_type_errors(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TF_TEST_KEY", "sk-very-secret")
+def test_secret_never_echoed_in_type_errors() -> None:
     problems = _problems("providers:\n  p: {kind: openai, api_key: [\"${TF_TEST_KEY}\"]}\n"
-                         "models:\n  - {role: primary, ref: p, model: m}\n")
+                         "models:\n  - {role: primary, ref: p, model: m}\n", env={"TF_TEST_KEY": "sk-very-secret"})
     assert problems and all("sk-very-secret" not in p for p in problems)
 
 

@@ -47,9 +47,11 @@ def _fmt(path: tuple) -> str:
 class _Ctx:
     """Collects problems, each located as ``file:line: field.path``."""
 
-    def __init__(self, source: str, lines: dict[tuple, int]) -> None:
+    def __init__(self, source: str, lines: dict[tuple, int], env: Mapping[str, str] | None = None) -> None:
         self.source = source
         self.lines = lines
+        self.env: Mapping[str, str] = os.environ if env is None else env
+        """Where ``${VAR}`` references are read."""
         self.problems: list[Problem] = []
         self.resource_keys: list[str] = []
         """In the resources form: the ``llm:<role>`` key of each model entry, for locations."""
@@ -112,8 +114,8 @@ def _interpolate(value: Any, path: tuple, ctx: _Ctx, missing: list[str]) -> Any:
 
         def sub(m: re.Match[str]) -> str:
             name, default = m.group(1), m.group(2)
-            if name in os.environ:
-                return os.environ[name]
+            if name in ctx.env:
+                return ctx.env[name]
             if default is not None:
                 return default
             missing.append(name)

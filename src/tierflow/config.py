@@ -105,6 +105,8 @@ class ProjectConfig:
     prices: dict[str, PriceSettings] = field(default_factory=dict)
     strict_cost: bool = False
     source: str = "<default>"
+    env: Mapping[str, str] = field(default_factory=lambda: os.environ, repr=False)
+    """Where environment references and well-known providers' keys are read (never shown)."""
 
     def provider_settings(self, name: str) -> ProviderSettings:
         """Settings of provider ``name``: declared, or a well-known default (key read from env)."""
@@ -118,10 +120,10 @@ class ProjectConfig:
         data = {k: v for k, v in known.items() if k != "api_key_env"}
         env = known.get("api_key_env")
         if env:
-            if env not in os.environ:
+            if env not in self.env:
                 raise MissingEnvVarError([Problem(f"provider {name!r}", f"environment variable {env} "
                                                   "is not set (it holds the API key)")], source=self.source)
-            data["api_key"] = os.environ[env]
+            data["api_key"] = self.env[env]
         settings = ProviderSettings.model_validate(data)
         self.providers[name] = settings
         return settings
@@ -183,7 +185,7 @@ def _validate(data: Any, ctx: _Ctx, resources_form: bool) -> ProjectConfig | Non
         return None
     return ProjectConfig(providers=providers, registry=registry, routed_roles=routed,
                          reliability=reliability, prices=prices, strict_cost=strict_cost,
-                         source=ctx.source)
+                         source=ctx.source, env=ctx.env)
 
 
 def _validate_models(raw: Any, ctx: _Ctx, providers: Mapping[str, ProviderSettings]
@@ -252,10 +254,14 @@ def _relocate(p: Problem, index_of: list[int], ctx: _Ctx) -> Problem:
     return Problem(f"{ctx.source}:{line}: {where}" if line else f"{ctx.source}: {where}", p.message)
 
 
-def parse_config(text: str, *, source: str = "<string>") -> ProjectConfig:
-    """Parse and validate config text; raise :class:`ConfigError` listing every problem."""
+def parse_config(text: str, *, source: str = "<string>", env: Mapping[str, str] | None = None) -> ProjectConfig:
+    """Parse and validate config text; raise :class:`ConfigError` listing every problem.
+
+    ``${VAR}`` references and well-known providers' keys are read from ``env`` (default
+    ``os.environ``): a server or a test can load a config against an environment of its own.
+    """
     data, lines, yaml_problems = _parse_yaml(text, source)
-    ctx = _Ctx(source, lines)
+    ctx = _Ctx(source, lines, env)
     ctx.problems.extend(yaml_problems)
     if data is None:
         ctx.add((), "the file is empty; expected `providers:` and `models:`")
@@ -276,12 +282,13 @@ def default_config_text() -> str:
     return resources.files("tierflow").joinpath("default_config.yaml").read_text(encoding="utf-8")
 
 
-def load_config(path: str | Path | None = None) -> ProjectConfig:
-    """Load ``path``; None means ``$TIERFLOW_CONFIG`` or else the packaged local-ladder default."""
+def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None = None) -> ProjectConfig:
+    """Load ``path``; None means ``$TIERFLOW_CONFIG`` or else the packaged local-ladder default
+    (variables read from ``env``, default ``os.environ``)."""
     if path is None:
-        path = os.environ.get("TIERFLOW_CONFIG") or None
+        path = (os.environ if env is None else env).get("TIERFLOW_CONFIG") or None
     if path is None:
-        return parse_config(default_config_text(), source="<default config>")
+        return parse_config(default_config_text(), source="<default config>", env=env)
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -290,7 +297,7 @@ def load_config(path: str | Path | None = None) -> ProjectConfig:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([Problem(str(p), f"cannot read the file ({type(exc).__name__})")],
                           source=str(p)) from None
-    return parse_config(text, source=str(p))
+    return parse_config(text, source=str(p), env=env)
 
 
 def parse_target(spec: str, config: ProjectConfig) -> Target | None:

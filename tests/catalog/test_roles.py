@@ -103,14 +103,13 @@ def test_unwritable_or_unreadable_config_is_a_clear_error(tmp_path: Path) -> Non
         write_role(listy, "x", "openai/gpt-4o")
 
 
-def test_written_config_loads_with_the_project_config_loader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_written_config_loads_with_the_project_config_loader(tmp_path: Path) -> None:
     from tierflow.config import load_config
 
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-key")
     cfg = tmp_path / "tierflow.yaml"
     cfg.write_text(CONFIG)
     write_role(cfg, "planner", "anthropic/claude-sonnet-4-5", "google/gemini-2.5-pro")
-    loaded = load_config(cfg)
+    loaded = load_config(cfg, env={"OPENAI_API_KEY": "sk-test-not-a-key"})
     planner = loaded.registry.get("planner")
     assert str(planner.target) == "anthropic/claude-sonnet-4-5"
     assert [str(t) for t in planner.fallback] == ["gemini/gemini-2.5-pro"]

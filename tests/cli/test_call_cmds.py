@@ -26,9 +26,8 @@ def srv() -> Iterator[LLMTestServer]:
 
 
 @pytest.fixture
-def cfg(srv: LLMTestServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def cfg(srv: LLMTestServer, tmp_path: Path) -> Path:
     srv.reset()
-    monkeypatch.setenv("TF_CLI_KEY", SECRET)
     path = tmp_path / "tierflow.yaml"
     path.write_text(f"""
 providers:
@@ -44,7 +43,7 @@ prices: {{"srv/*": {{input_per_mtok: 1, output_per_mtok: 2}}}}
     return path
 
 
-runner = CliRunner()
+runner = CliRunner(env={"TF_CLI_KEY": SECRET})  # set for each invocation only
 
 
 def test_call_prints_answer(cfg: Path) -> None:
@@ -122,11 +121,10 @@ def test_config_check_ok_and_every_problem(cfg: Path, tmp_path: Path) -> None:
         assert expected in res.stderr, expected
 
 
-def test_config_check_missing_env_and_missing_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("TF_CLI_UNSET", raising=False)
+def test_config_check_missing_env_and_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text("providers:\n  p: {kind: openai, api_key: '${TF_CLI_UNSET}'}\nmodels:\n  - {role: a, ref: p, model: m}\n")
-    res = runner.invoke(app, ["config", "check", str(path)])
+    res = runner.invoke(app, ["config", "check", str(path)], env={"TF_CLI_UNSET": None})
     assert res.exit_code == 1 and "TF_CLI_UNSET" in res.stderr and "c.yaml:2" in res.stderr
     res = runner.invoke(app, ["config", "check", str(tmp_path / "none.yaml")])
     assert res.exit_code == 1 and "file not found" in res.stderr

@@ -52,14 +52,12 @@ def _ask(prompt: str, model: str = SMOL, **kwargs: object) -> ChatRequest:
 # --- without a model --------------------------------------------------------------------------
 
 
-async def test_missing_model_says_how_to_pull_it(tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TIERFLOW_HOME", str(tmp_path))
-    p = create_provider("local", ProviderSettings(kind="local"))
+async def test_missing_model_says_how_to_pull_it(tmp_path: Path) -> None:
+    p = create_provider("local", ProviderSettings(kind="local", options={"models_dir": str(tmp_path)}))
     with pytest.raises(LocalModelNotFoundError) as err:
         await p.complete(_ask("hi"), timeouts=TIMEOUTS)
     assert isinstance(err.value, NotFoundError)
-    assert f"tierflow models pull {SMOL}" in str(err.value)
+    assert f"tierflow models pull {SMOL}" in str(err.value) and str(tmp_path) in str(err.value)
     assert err.value.target == f"local/{SMOL}"
 
 
@@ -81,12 +79,13 @@ async def test_a_file_that_is_not_gguf_is_a_load_error(tmp_path: Path) -> None:
 
 
 def test_bad_options_are_all_reported() -> None:
-    settings = ProviderSettings(kind="local", options={"n_ctx": "big", "n_threads": 0, "gpu": 1})
+    settings = ProviderSettings(kind="local", options={"n_ctx": "big", "n_threads": 0, "gpu": 1,
+                                                               "models_dir": ["/a", "/b"]})
     with pytest.raises(ConfigError) as err:
         create_provider("mine", settings)
     wheres = [p.where for p in err.value.problems]
     assert wheres == ["providers.mine.options.gpu", "providers.mine.options.n_ctx",
-                      "providers.mine.options.n_threads"]
+                      "providers.mine.options.n_threads", "providers.mine.options.models_dir"]
 
 
 # --- SmolLM2 ----------------------------------------------------------------------------------

@@ -22,7 +22,8 @@ fields ``top_p``, ``top_k``, ``min_p``, ``repeat_penalty``, ``presence_penalty``
 the real prompt and generated token counts (the end-of-generation token is not counted).
 
 Options (``providers.<name>.options``): ``n_ctx`` (default 4096), ``n_threads`` (default: every
-core this process may use), ``models`` (extra names -> ``.gguf`` paths).
+core this process may use), ``models`` (extra names -> ``.gguf`` paths), ``models_dir`` (where
+catalogue names are looked up; default ``$TIERFLOW_HOME/models``).
 """
 
 from __future__ import annotations
@@ -70,12 +71,13 @@ class _Options:
     n_ctx: int
     n_threads: int
     models: dict[str, str]
+    models_dir: Path | None = None
 
     @classmethod
     def parse(cls, provider: str, options: dict[str, Any]) -> _Options:
         where = f"providers.{provider}.options"
-        problems = [Problem(f"{where}.{k}", "unknown option; expected n_ctx, n_threads or models")
-                    for k in options if k not in ("n_ctx", "n_threads", "models")]
+        problems = [Problem(f"{where}.{k}", "unknown option; expected n_ctx, n_threads, models or models_dir")
+                    for k in options if k not in ("n_ctx", "n_threads", "models", "models_dir")]
         n_ctx, n_threads = options.get("n_ctx", DEFAULT_N_CTX), options.get("n_threads")
         if not isinstance(n_ctx, int) or isinstance(n_ctx, bool) or n_ctx < 256:
             problems.append(Problem(f"{where}.n_ctx", f"expected an integer >= 256, got {n_ctx!r}"))
@@ -88,9 +90,13 @@ class _Options:
                 isinstance(k, str) and isinstance(v, str) for k, v in models.items()):
             problems.append(Problem(f"{where}.models", "expected a mapping of name -> .gguf path"))
             models = {}
+        models_dir = options.get("models_dir")
+        if models_dir is not None and not isinstance(models_dir, str):
+            problems.append(Problem(f"{where}.models_dir", f"expected a directory path, got {models_dir!r}"))
         if problems:
             raise ConfigError(problems)
-        return cls(n_ctx, n_threads or _default_threads(), dict(models))
+        return cls(n_ctx, n_threads or _default_threads(), dict(models),
+                   Path(models_dir).expanduser() if models_dir else None)
 
 
 _LOADED: dict[tuple[str, int, int], _LoadedModel] = {}
@@ -145,7 +151,7 @@ class LocalProvider(Provider):
 
     def _model_for(self, model: str) -> tuple[_LoadedModel, str]:
         target = f"{self.name}/{model}"
-        path = resolve_model_file(self._options.models.get(model, model))
+        path = resolve_model_file(self._options.models.get(model, model), self._options.models_dir)
         return _loaded_model(path, self._options.n_ctx, self._options.n_threads), target
 
     async def complete(self, request: ChatRequest, *, timeouts: Timeouts) -> ChatResponse:
