@@ -211,7 +211,7 @@ async def overhead(url: str, names: list[str], batches: int, calls: int, concurr
             rows[name] = {"wall_ms_median": statistics.median(walls) * 1e3, "wall_ms_p99": _p99(walls) * 1e3,
                           "cpu_ms_median": statistics.median(cpus) * 1e3, "cpu_ms_p99": _p99(cpus) * 1e3}
         base = rows.get("raw aiohttp")
-        for name, row in rows.items():
+        for row in rows.values():
             if base:
                 row["cpu_vs_aiohttp"] = row["cpu_ms_median"] / base["cpu_ms_median"]
                 row["wall_vs_aiohttp"] = row["wall_ms_median"] / base["wall_ms_median"]
@@ -223,7 +223,8 @@ async def overhead(url: str, names: list[str], batches: int, calls: int, concurr
 
 async def outage_tierflow(srv: ServerProcess, calls: int) -> list[dict[str, Any]]:
     srv.control("/_control/default", {"model": "dead", "behaviour": {"kind": "status", "code": 500}})
-    client = _tierflow_client(srv.url, "  - {role: outage, ref: srv, model: dead, fallback: [{ref: srv, model: healthy}]}")
+    client = _tierflow_client(srv.url,
+                              "  - {role: outage, ref: srv, model: dead, fallback: [{ref: srv, model: healthy}]}")
     await client.acall("srv/healthy", MESSAGES)  # connection warm-up (no outage involved)
     healthy = []
     for _ in range(5):

@@ -61,7 +61,8 @@ def bench(data: Path, rows: int = 60, sets: int = 20) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "routing")
+    parser.add_argument("--data", type=Path,
+                        default=Path(__file__).resolve().parents[2] / "shared" / "data" / "routing")
     parser.add_argument("--rows", type=int, default=60)
     parser.add_argument("--sets", type=int, default=20)
     parser.add_argument("--json", action="store_true")

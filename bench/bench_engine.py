@@ -283,7 +283,7 @@ async def main() -> None:
             us = await _time(shapes[shape], runs, args.repeat)
             row[lib] = {"us_per_run": us}
         base = row["plain"]["us_per_run"]
-        for lib, r in row.items():
+        for r in row.values():
             r["us_per_node"] = max(r["us_per_run"] - base, 0.0) / nodes
         table[shape] = row
 

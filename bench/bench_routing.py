@@ -139,16 +139,17 @@ def bench(data: Path, *, training: bool = True) -> dict:
             # the whole decision from the raw prompt: boilerplate stripping, embedding, lookup
             "decision": lambda i, r=router: r.choose(embed_prompts(r, [prompts[i]], embedder)[0],
                                                      text=strip_prefixes(prompts[i], r.prefixes)),
-            "embedding": lambda i: embedder.embed([texts[i]]),
-            "raw_session": lambda i: embedder._session.run(None, feeds[i]),
-            "exported_graph_session": lambda i: exported.run(None, feeds[i]),
+            "embedding": lambda i, tx=texts: embedder.embed([tx[i]]),
+            "raw_session": lambda i, fd=feeds: embedder._session.run(None, fd[i]),
+            "exported_graph_session": lambda i, fd=feeds: exported.run(None, fd[i]),
             # baseline: the text with only the shared prefix stripped (closing instructions kept)
             "suffix_kept": lambda i, r=router: embedder.embed([strip_prefixes(prompts[i], r.prefixes)]),
-            "cached": lambda i, r=router: r.choose(cached.embed([texts[i]])[0], text=texts[i]),
+            "cached": lambda i, r=router, tx=texts: r.choose(cached.embed([tx[i]])[0], text=tx[i]),
         }, len(prompts))
         # baseline: the packaged model run in float (its own pass: its 90 MB of float weights
         # would flush the caches the others run in)
-        float_med = _interleaved_ms({"float_model": lambda i: exact.embed([texts[i]])}, len(prompts))["float_model"][0]
+        float_pass = _interleaved_ms({"float_model": lambda i, tx=texts: exact.embed([tx[i]])}, len(prompts))
+        float_med = float_pass["float_model"][0]
         med, p95 = t["decision"]
         emb_med, raw_med, unstripped_med = t["embedding"][0], t["raw_session"][0], t["suffix_kept"][0]
         hit_med, hit_p95 = t["cached"]
@@ -193,7 +194,8 @@ def bench(data: Path, *, training: bool = True) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "routing")
+    parser.add_argument("--data", type=Path,
+                        default=Path(__file__).resolve().parents[2] / "shared" / "data" / "routing")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--skip-training", action="store_true", help="only decision latency and throughput")
     parser.add_argument("--throughput-only", action="store_true", help="only batch embedding throughput")

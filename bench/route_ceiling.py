@@ -110,7 +110,8 @@ def pattern_out_of_fold(ctx: _Context, strong: int, cheap: list[int], max_set: i
             asked = float(ctx.costs[fit][:, stages].sum(1).mean()) / unit
             for li, lam in enumerate(lams):
                 escalate = q[:, -1] - lam * extra > keep
-                value = float((count * np.where(escalate, q[:, -1] - lam * extra, keep)).sum()) - lam * asked * fit.sum()
+                gain = count * np.where(escalate, q[:, -1] - lam * extra, keep)
+                value = float(gain.sum()) - lam * asked * fit.sum()
                 if value > best[li][0]:
                     pick = np.where(escalate, len(stages), q[:, :-1].argmax(1))
                     best[li] = (value, s, pick)

@@ -95,7 +95,8 @@ def main() -> None:
         base = "  ".join(f"{k} {v:.3f}" for k, v in row["baselines"].items() if v is not None)  # type: ignore[union-attr]
         print(f"{name:12s} {row['figure']:11s} {cells}  | {base}  | auto chose {row['auto_chose']}")
     for k, s in summ.items():
-        print(f"{k:8s} mean rank {s['mean_rank']:.1f} over {s['tables']} tables, worst shortfall {s['worst_shortfall']:.3f}")
+        print(f"{k:8s} mean rank {s['mean_rank']:.1f} over {s['tables']} tables, "
+              f"worst shortfall {s['worst_shortfall']:.3f}")
 
 
 if __name__ == "__main__":

@@ -5,8 +5,13 @@ cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 export HF_HUB_OFFLINE=1
 set +e
+# the linter (rules in pyproject.toml) first; the tests run either way, and either failing fails
+.venv/bin/ruff check --quiet .
+lint=$?
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
 rc=$?
 set -e
+[ $lint -eq 0 ] || echo "test.sh: ruff check found problems (see above); fix them or run: .venv/bin/ruff check --fix ." >&2
 # pytest exits 5 when no test was collected: that is a failure here, not a pass.
-exit $rc
+[ $rc -ne 0 ] && exit $rc
+exit $lint

@@ -46,7 +46,7 @@ class Target(BaseModel):
         return f"{self.ref}/{self.model}"
 
     @classmethod
-    def parse(cls, spec: str) -> "Target":
+    def parse(cls, spec: str) -> Target:
         """``"provider/model"`` -> Target; the model part may itself contain slashes."""
         ref, sep, model = spec.partition("/")
         if not sep or not ref or not model:

@@ -10,8 +10,13 @@ import pytest
 
 from tierflow.calls import Client
 from tierflow.calls.plan import Planner
-from tierflow.errors import (AllTargetsFailedError, ConfigError, DeadlineExceededError, PriceUnknownError,
-                             UnknownRoleError)
+from tierflow.errors import (
+    AllTargetsFailedError,
+    ConfigError,
+    DeadlineExceededError,
+    PriceUnknownError,
+    UnknownRoleError,
+)
 from tierflow.testing import Answer, Garbage, Hang, LLMTestServer, Status
 
 from .conftest import SECRET

@@ -7,9 +7,18 @@ import random
 import pytest
 
 from tierflow.calls.retry import RetryPolicy, counts_as_failure, falls_back
-from tierflow.errors import (APIConnectionError, APITimeoutError, AuthenticationError, BadRequestError,
-                             NotFoundError, RateLimitError, ResponseFormatError, ServerError,
-                             StreamInterruptedError, UnprocessableEntityError)
+from tierflow.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    NotFoundError,
+    RateLimitError,
+    ResponseFormatError,
+    ServerError,
+    StreamInterruptedError,
+    UnprocessableEntityError,
+)
 
 
 def test_backoff_doubles_and_caps_with_jitter_below_base() -> None:

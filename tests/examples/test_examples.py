@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path

@@ -10,8 +10,15 @@ import pytest
 import yaml
 
 from tierflow.errors import FlowCompileError
-from tierflow.flowfile import (FLOW_NODE_KINDS, emit_yaml, import_manifest, import_manifest_text, load_flow,
-                               lower_flow, parse_flow_data)
+from tierflow.flowfile import (
+    FLOW_NODE_KINDS,
+    emit_yaml,
+    import_manifest,
+    import_manifest_text,
+    load_flow,
+    lower_flow,
+    parse_flow_data,
+)
 
 
 def round_trip(data: dict[str, Any]) -> dict[str, Any]:

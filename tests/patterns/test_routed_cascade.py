@@ -9,13 +9,12 @@ import pytest
 
 from tierflow.calls import Client
 from tierflow.config import parse_config
+from tierflow.errors import AllTargetsFailedError
 from tierflow.patterns import RoutedCascade, pattern_from_config
 from tierflow.routing.io import save_router
 from tierflow.routing.outcomes import OutcomeTable
 from tierflow.routing.pipeline import fit_router
-from tierflow.errors import AllTargetsFailedError
 from tierflow.testing import Answer, LLMTestServer, Status
-
 
 
 def _agreement_table(n: int = 300, seed: int = 1) -> OutcomeTable:

@@ -7,9 +7,15 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tierflow.errors import (AuthenticationError, BadRequestError,
-                             NotFoundError, PermissionDeniedError, ProviderError, RateLimitError,
-                             ServerError)
+from tierflow.errors import (
+    AuthenticationError,
+    BadRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    ProviderError,
+    RateLimitError,
+    ServerError,
+)
 from tierflow.providers.anthropic import AnthropicProvider
 from tierflow.providers.base import ProviderSettings, Timeouts, create_provider
 from tierflow.testing import Answer, LLMTestServer, Status

@@ -13,8 +13,15 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tierflow.errors import (APIConnectionError, APITimeoutError, AuthenticationError, BadRequestError,
-                             ProviderError, ResponseFormatError, StreamInterruptedError)
+from tierflow.errors import (
+    APIConnectionError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ProviderError,
+    ResponseFormatError,
+    StreamInterruptedError,
+)
 from tierflow.providers.base import Provider, ProviderSettings, Timeouts, create_provider
 from tierflow.testing import CutStream, Garbage, Hang, LLMTestServer, SlowStream, Status
 from tierflow.types import ChatRequest

@@ -7,8 +7,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tierflow.errors import (AuthenticationError, BadRequestError,
-                             NotFoundError, ProviderError, RateLimitError, ServerError)
+from tierflow.errors import (
+    AuthenticationError,
+    BadRequestError,
+    NotFoundError,
+    ProviderError,
+    RateLimitError,
+    ServerError,
+)
 from tierflow.providers._http import status_error
 from tierflow.providers.base import ProviderSettings, Timeouts, create_provider
 from tierflow.providers.gemini import GeminiProvider, to_gemini_schema

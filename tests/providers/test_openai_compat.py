@@ -12,9 +12,21 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tierflow.errors import (APIConnectionError, APIStatusError, APITimeoutError, AuthenticationError,
-                             BadRequestError, NotFoundError, PermissionDeniedError, ProviderError, RateLimitError,
-                             ResponseFormatError, ServerError, StreamInterruptedError, UnprocessableEntityError)
+from tierflow.errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    ProviderError,
+    RateLimitError,
+    ResponseFormatError,
+    ServerError,
+    StreamInterruptedError,
+    UnprocessableEntityError,
+)
 from tierflow.providers.base import ProviderSettings, Timeouts, create_provider
 from tierflow.providers.openai_compat import AzureOpenAIProvider, OpenAIProvider
 from tierflow.testing import Answer, CutStream, Garbage, Hang, LLMTestServer, SlowStream, Status

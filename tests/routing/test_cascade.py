@@ -7,7 +7,7 @@ import pytest
 
 from tierflow.errors import RoutingError
 from tierflow.routing.io import load_router, save_router
-from tierflow.routing.outcomes import concat
+from tierflow.routing.outcomes import OutcomeTable, concat
 from tierflow.routing.pipeline import embed_prompts, fit_router
 
 from .conftest import agreement_table, two_topic_table
@@ -89,7 +89,6 @@ def test_cascade_evaluates_a_table_that_fills_only_some_groups():
 def _code_table(n: int = 24):
     """Two cheap coders and a strong one; on even rows the cheap two write equivalent code (both
     right), on odd rows one of them is off by one (both scored wrong)."""
-    from tierflow.routing.outcomes import OutcomeTable
 
     prompts, responses, scores = [], [], []
     for i in range(n):
@@ -122,10 +121,9 @@ def test_code_responses_agree_by_behaviour_on_inputs_of_the_consulted_models_onl
     assert row[:2] == behaviour_keys(table.prompts[3], table.responses[3][:2]) and row[2] is None
 
 
-def _noisy_table(n: int, seed: int, task: str) -> "OutcomeTable":
+def _noisy_table(n: int, seed: int, task: str) -> OutcomeTable:
     """Three cheap models of different skill and a strong one, answering letter questions; the
     cheap ones are more often right together, so agreement is informative but not decisive."""
-    from tierflow.routing.outcomes import OutcomeTable
 
     rng = np.random.default_rng(seed)
     words = ["river", "planet", "engine", "violin", "garden", "castle", "market", "winter", "copper", "falcon"]

@@ -13,8 +13,17 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tierflow.testing import (Answer, CutStream, Garbage, Hang, LLMTestServer, SlowStream, Status,
-                              behaviour_from_dict, behaviour_to_dict)
+from tierflow.testing import (
+    Answer,
+    CutStream,
+    Garbage,
+    Hang,
+    LLMTestServer,
+    SlowStream,
+    Status,
+    behaviour_from_dict,
+    behaviour_to_dict,
+)
 
 
 @pytest.fixture

@@ -32,7 +32,7 @@ class Tries:
     __slots__ = ("client", "plan", "request", "started", "deadline", "attempts", "last", "target", "key",
                  "provider", "timeouts", "ends", "wait", "t0", "_retry_index", "_targets", "_move_on")
 
-    def __init__(self, client: "Client", plan: "Plan", request: ChatRequest, started: float,
+    def __init__(self, client: Client, plan: Plan, request: ChatRequest, started: float,
                  deadline: float | None) -> None:
         self.client = client
         self.plan = plan
@@ -53,7 +53,7 @@ class Tries:
         self.t0: float  # when it started (perf clock)
         self._retry_index: int
 
-    def next(self) -> "PlannedTarget":
+    def next(self) -> PlannedTarget:
         """Set up the next attempt: the same target after a retry wait, else the next one allowed."""
         client = self.client
         if self._move_on:

@@ -81,7 +81,7 @@ class Client:
         self._portal: _Portal | None = None
 
     @classmethod
-    def from_config(cls, path: str | Path | None = None) -> "Client":
+    def from_config(cls, path: str | Path | None = None) -> Client:
         return cls(load_config(path))
 
     @property
@@ -140,7 +140,7 @@ class Client:
             self._portal.stop(self)
             self._portal = None
 
-    async def __aenter__(self) -> "Client":
+    async def __aenter__(self) -> Client:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -40,7 +40,7 @@ class Plan:
     router: Any = None
     """For routed roles: the object whose ``choose(messages)`` picks a role (contract 2)."""
 
-    def extended(self, extra: Sequence[PlannedTarget]) -> "Plan":
+    def extended(self, extra: Sequence[PlannedTarget]) -> Plan:
         seen = {t.key for t in self.targets}
         more = tuple(t for t in extra if t.key not in seen and not seen.add(t.key))  # type: ignore[func-returns-value]
         return replace(self, targets=self.targets + more) if more else self

@@ -30,14 +30,14 @@ Prepare = Callable[[], Awaitable[tuple["Plan", ChatRequest, float | None, dict[s
 class CallStream:
     """``async for chunk in stream``; afterwards ``stream.result`` is the :class:`CallResult`."""
 
-    def __init__(self, client: "Client", prepare: Prepare, started: float) -> None:
+    def __init__(self, client: Client, prepare: Prepare, started: float) -> None:
         self._client = client
         self._prepare = prepare
         self._started = started
         self._gen: AsyncIterator[StreamChunk] | None = None
         self.result: CallResult | None = None
 
-    def __aiter__(self) -> "CallStream":
+    def __aiter__(self) -> CallStream:
         return self
 
     async def __anext__(self) -> StreamChunk:
@@ -50,7 +50,7 @@ class CallStream:
         if self._gen is not None:
             await self._gen.aclose()  # type: ignore[attr-defined]
 
-    async def __aenter__(self) -> "CallStream":
+    async def __aenter__(self) -> CallStream:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -108,7 +108,7 @@ class CallStream:
             await _close(upstream)
             await tries.failed(error)
 
-    async def _relay(self, upstream: AsyncIterator[StreamChunk], first: StreamChunk, plan: "Plan",
+    async def _relay(self, upstream: AsyncIterator[StreamChunk], first: StreamChunk, plan: Plan,
                      key: str, provider: str, cost_fn: Any, ends: float, deadline: float | None,
                      attempts: list[Attempt], wait: float, t0: float,
                      decision: dict[str, Any] | None) -> AsyncIterator[StreamChunk]:

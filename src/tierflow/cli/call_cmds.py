@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -22,12 +22,12 @@ ConfigOpt = typer.Option(None, "--config", "-c", help="Project config file (defa
                                                       "else the embedded local ladder).")
 
 
-def _fail(message: str, code: int = 1) -> "typer.Exit":
+def _fail(message: str, code: int = 1) -> typer.Exit:
     typer.echo(message, err=True)
     return typer.Exit(code)
 
 
-def _load(path: Optional[Path]) -> "ProjectConfig":
+def _load(path: Path | None) -> ProjectConfig:
     from tierflow.config import load_config
     from tierflow.errors import ConfigError
 
@@ -53,16 +53,16 @@ def _describe_failure(exc: BaseException) -> str:
 
 def call(prompt: str = typer.Argument(..., help="The user message ('-' reads it from stdin)."),
          role: str = typer.Option("primary", "--role", "-r", help="A role of the registry, or 'provider/model'."),
-         config: Optional[Path] = ConfigOpt,
+         config: Path | None = ConfigOpt,
          as_json: bool = typer.Option(False, "--json", help="Print a JSON record (text, model_used, attempts, "
                                                             "usage, cost_usd, latency_ms)."),
          stream: bool = typer.Option(False, "--stream", help="Print the answer as it arrives (with --json the "
                                                              "text streams to stderr)."),
-         temperature: Optional[float] = typer.Option(None, "--temperature", "-t", min=0.0, max=2.0),
-         max_tokens: Optional[int] = typer.Option(None, "--max-tokens", min=1),
-         fallback: Optional[list[str]] = typer.Option(None, "--fallback", help="Extra role or provider/model "
+         temperature: float | None = typer.Option(None, "--temperature", "-t", min=0.0, max=2.0),
+         max_tokens: int | None = typer.Option(None, "--max-tokens", min=1),
+         fallback: list[str] | None = typer.Option(None, "--fallback", help="Extra role or provider/model "
                                                                                "to try (repeatable)."),
-         deadline: Optional[float] = typer.Option(None, "--deadline", min=0.001, help="Overall seconds.")) -> None:
+         deadline: float | None = typer.Option(None, "--deadline", min=0.001, help="Overall seconds.")) -> None:
     """Call a role with one prompt and print the answer."""
     import asyncio
     import json
@@ -86,8 +86,8 @@ def call(prompt: str = typer.Argument(..., help="The user message ('-' reads it 
         typer.echo(result.text)
 
 
-async def _run_call(cfg: "ProjectConfig", role: str, prompt: str, stream: bool, as_json: bool,
-                    kwargs: dict[str, Any]) -> "CallResult":
+async def _run_call(cfg: ProjectConfig, role: str, prompt: str, stream: bool, as_json: bool,
+                    kwargs: dict[str, Any]) -> CallResult:
     from tierflow.calls import Client
 
     client = Client(cfg)
@@ -107,7 +107,7 @@ async def _run_call(cfg: "ProjectConfig", role: str, prompt: str, stream: bool, 
         await client.aclose()
 
 
-def models_list(config: Optional[Path] = ConfigOpt,
+def models_list(config: Path | None = ConfigOpt,
                 as_json: bool = typer.Option(False, "--json", help="Print the registry as JSON.")) -> None:
     """List the registry: each role with its chain (target, then fallbacks)."""
     import json

@@ -10,12 +10,12 @@ from __future__ import annotations
 import enum
 import json
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Optional
+from typing import Annotated, Any, NoReturn
 
 import typer
 
 
-class _Format(str, enum.Enum):
+class _Format(enum.StrEnum):
     ir = "ir"
     yaml = "yaml"
     dsl = "dsl"
@@ -55,7 +55,7 @@ def schema_flow() -> None:
 def compile_cmd(
     flow: Annotated[Path, typer.Argument(help="The flow JSON file.")],
     fmt: Annotated[_Format, typer.Option("--format", "-f", help="Output format.")] = _Format.ir,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write here (default: stdout).")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here (default: stdout).")] = None,
 ) -> None:
     """Compile a flow file to IR JSON, a YAML deploy manifest, or DSL text."""
     from tierflow.errors import TierflowError
@@ -70,7 +70,7 @@ def compile_cmd(
 
 def import_cmd(
     manifest: Annotated[Path, typer.Argument(help="The YAML deploy manifest.")],
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Flow file to write "
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Flow file to write "
                                                                           "(default: stdout).")] = None,
 ) -> None:
     """Import a YAML manifest as a flow file (lossless when it carries core.scaiflow_meta)."""
@@ -88,7 +88,7 @@ def import_cmd(
 def run_cmd(
     flow: Annotated[Path, typer.Argument(help="The flow JSON file.")],
     input_: Annotated[str, typer.Option("--input", "-i", help="Run inputs as a JSON object.")] = "{}",
-    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="Project config (providers, "
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Project config (providers, "
                                                    "reliability, prices); default $TIERFLOW_CONFIG or the "
                                                    "embedded local one.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print outputs and per-node records as JSON.")] = False,

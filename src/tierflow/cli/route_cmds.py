@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -49,22 +49,30 @@ def _params(raw: list[str]) -> dict[str, Any]:
     return out
 
 
+_PRICES_HELP = "JSON/YAML price file, model -> [input, output] USD per 1M tokens, for tables without costs."
+
+
 @route_app.command("fit")
 def fit(outcomes: list[Path] = typer.Argument(..., help="Outcome files or directories (.csv, .json, .jsonl)."),
         output: Path = typer.Option(..., "-o", "--output", help="Router file to write (.json; arrays go to .npz)."),
-        kind: str = typer.Option("auto", "--kind", help="auto (default: the kind whose out-of-fold curve on these outcomes scores best), blend, knn, cluster, linear, task or cascade."),
-        target_quality: Optional[float] = typer.Option(None, "--target-quality",
+        kind: str = typer.Option("auto", "--kind", help=(
+            "auto (default: the kind whose out-of-fold curve on these outcomes scores best), "
+            "blend, knn, cluster, linear, task or cascade.")),
+        target_quality: float | None = typer.Option(None, "--target-quality",
                                                        help="Share of the best single model's quality to reach."),
-        max_cost_per_1k: Optional[float] = typer.Option(None, "--max-cost-per-1k", help="Budget, USD per 1k calls."),
-        strong_share: Optional[float] = typer.Option(None, "--strong-share",
+        max_cost_per_1k: float | None = typer.Option(None, "--max-cost-per-1k", help="Budget, USD per 1k calls."),
+        strong_share: float | None = typer.Option(None, "--strong-share",
                                                      help="Largest share of calls to the strongest model."),
         split: str = typer.Option("train", "--split", help="Which part to fit on: train, test or all."),
         split_by: str = typer.Option("prompt", "--split-by", help="Hold out prompts or whole tasks."),
         test_share: float = typer.Option(0.3, "--test-share", help="Share of the held-out part."),
-        embedder: str = typer.Option("minilm", "--embedder", help="minilm (local ONNX, default), static (distilled token vectors: ~0.25 ms decisions) or hashing."),
+        embedder: str = typer.Option("minilm", "--embedder", help=(
+            "minilm (local ONNX, default), static (distilled token vectors: ~0.25 ms decisions) or hashing.")),
         param: list[str] = typer.Option([], "--param", help="Router parameter KEY=VALUE (e.g. k=25)."),
-        prices: Optional[Path] = typer.Option(None, "--prices", help="JSON/YAML price file, model -> [input, output] USD per 1M tokens, for tables without costs."),
-        folds: str = typer.Option("prompt", "--folds", help="What the out-of-fold refits behind calibration and auto hold out: prompt, or task (for traffic on topics the outcomes do not cover)."),
+        prices: Path | None = typer.Option(None, "--prices", help=_PRICES_HELP),
+        folds: str = typer.Option("prompt", "--folds", help=(
+            "What the out-of-fold refits behind calibration and auto hold out: prompt, "
+            "or task (for traffic on topics the outcomes do not cover).")),
         ) -> None:
     """Fit a router on recorded outcomes, calibrate it to a target, and save it."""
     import numpy as np
@@ -136,11 +144,11 @@ def eval_(router_path: Path = typer.Argument(..., metavar="ROUTER", help="Router
           split_by: str = typer.Option("prompt", "--split-by", help="Hold out prompts or whole tasks."),
           test_share: float = typer.Option(0.3, "--test-share"),
           as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
-          plot: Optional[Path] = typer.Option(None, "--plot", help="Write the cost-quality plot (PNG)."),
-          html: Optional[Path] = typer.Option(None, "--html", help="Write an HTML report."),
+          plot: Path | None = typer.Option(None, "--plot", help="Write the cost-quality plot (PNG)."),
+          html: Path | None = typer.Option(None, "--html", help="Write an HTML report."),
           bootstrap: int = typer.Option(200, "--bootstrap", help="Bootstrap resamples for the 95% CIs."),
           latency: bool = typer.Option(True, "--latency/--no-latency", help="Measure decision latency."),
-          prices: Optional[Path] = typer.Option(None, "--prices", help="JSON/YAML price file, model -> [input, output] USD per 1M tokens, for tables without costs."),
+          prices: Path | None = typer.Option(None, "--prices", help=_PRICES_HELP),
           ) -> None:
     """Evaluate a router against the baselines (AIQ, APGR, CPT, cost to match the best model...)."""
     from tierflow.errors import TierflowError

@@ -26,7 +26,7 @@ set: loading and dumping a file does not add defaults to it.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -165,7 +165,7 @@ class PatternNode(_NodeBase):
 
 
 FlowNode = Annotated[
-    Union[EntryNode, ExitNode, PromptNode, LLMNode, CodeNode, BranchNode, JoinNode, PatternNode],
+    EntryNode | ExitNode | PromptNode | LLMNode | CodeNode | BranchNode | JoinNode | PatternNode,
     Field(discriminator="kind"),
 ]
 

@@ -26,8 +26,7 @@ from typing import Any
 from tierflow.errors import ConfigError, Problem
 from tierflow.flowfile.conditions import ConditionError, lower_condition
 from tierflow.flowfile.diagnostics import edge_label, node_label, raise_if, role_problem
-from tierflow.flowfile.format import (INPUT_REF_NODE, BranchNode, CodeNode, FlowFile, LLMNode, PatternNode,
-                                      PromptNode)
+from tierflow.flowfile.format import INPUT_REF_NODE, BranchNode, CodeNode, FlowFile, LLMNode, PatternNode, PromptNode
 from tierflow.ir import END_ID, PARENT_ID, START_ID, IREdge, IRModule, IRNode, IRRef
 from tierflow.registry import ModelEntry, parse_registry
 

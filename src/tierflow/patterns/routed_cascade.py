@@ -67,7 +67,8 @@ class RoutedCascade(Pattern):
             attempts = [a for exc in failures for a in getattr(exc, "attempts", [])]
             raise AllTargetsFailedError(self.name, attempts, failures[-1])
         if answer is None:
-            raise RuntimeError(f"routed cascade {self.name!r}: the router answered with {role!r}, which it never consulted")
+            raise RuntimeError(f"routed cascade {self.name!r}: the router answered with {role!r}, "
+                               "which it never consulted")
         failed = [r for r, text in answers.items() if text is None]
         reason = f"router {self.routed!r} consulted {list(answers)}"
         if failed:

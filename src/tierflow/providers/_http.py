@@ -29,10 +29,21 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from tierflow.errors import (APIConnectionError, APIStatusError, APITimeoutError, AuthenticationError,
-                             BadRequestError, NotFoundError, PermissionDeniedError, ProviderError,
-                             RateLimitError, ResponseFormatError, ServerError, StreamInterruptedError,
-                             UnprocessableEntityError)
+from tierflow.errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+    ProviderError,
+    RateLimitError,
+    ResponseFormatError,
+    ServerError,
+    StreamInterruptedError,
+    UnprocessableEntityError,
+)
 from tierflow.providers.base import Provider, ProviderSettings, Timeouts
 from tierflow.types import StreamChunk
 

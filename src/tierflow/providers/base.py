@@ -80,7 +80,7 @@ class Provider(ABC):
     def stream(self, request: ChatRequest, *, timeouts: Timeouts) -> AsyncIterator[StreamChunk]:
         """One attempt, streamed. Cancelling the iteration cancels the upstream request."""
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 (a provider with nothing to release keeps this)
         """Release connections / models. Safe to call twice."""
 
 

@@ -13,10 +13,10 @@ from tierflow.routing import predictors as _predictors  # noqa: F401  (registers
 from tierflow.routing.calibrate import Target, calibrate, retarget
 from tierflow.routing.embed import CachedEmbedder, Embedder, HashingEmbedder, MiniLMEmbedder, get_embedder
 from tierflow.routing.evaluate import evaluate
+from tierflow.routing.formats import load_outcomes, read_long_jsonl, read_outcomes, write_long_jsonl
 from tierflow.routing.io import load_router, save_router
 from tierflow.routing.live import RoutedRole, load_routed_role
 from tierflow.routing.metrics import OperatingPoints, aiq
-from tierflow.routing.formats import load_outcomes, read_long_jsonl, read_outcomes, write_long_jsonl
 from tierflow.routing.outcomes import OutcomeTable, read_prices
 from tierflow.routing.pipeline import evaluate_router, fit_router
 from tierflow.routing.routers import Decision, Router, register_router, router_class, router_kinds

@@ -43,7 +43,8 @@ class _Context:
         self.prompt_feats = np.array([prompt_features(p) for p in table.prompts])
         self.vote_w: np.ndarray | None = None  # (n, m) vote weights when answers are voted on
         # which responses are code and which were recorded (see code_rows)
-        self._is_code = np.array([[extract_code(r) is not None for r in row] for row in resp], dtype=bool).reshape(-1, m)
+        is_code = [[extract_code(r) is not None for r in row] for row in resp]
+        self._is_code = np.array(is_code, dtype=bool).reshape(-1, m)
         self._has = np.array([[r is not None for r in row] for row in resp], dtype=bool).reshape(-1, m)
         self._behaviour: dict[tuple[int, tuple[int, ...]], list[str | None]] = {}
         self._runs: dict[int, CodeRuns] = {}  # per row (by its response list's id)
@@ -84,7 +85,8 @@ class _Context:
         if len(stages) < 2:
             return
         group = tuple(sorted(stages))
-        todo = [i for i in np.nonzero(self.code_rows(list(group)))[0] if (id(self._resp[i]), group) not in self._behaviour]
+        todo = [i for i in np.nonzero(self.code_rows(list(group)))[0]
+                if (id(self._resp[i]), group) not in self._behaviour]
         new = [i for i in todo if id(self._resp[i]) not in self._runs]
         if new:
             with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
@@ -128,7 +130,7 @@ def _stage_rows(ctx: _Context, stages: list[int], final: int) -> tuple[np.ndarra
             a = answers[j]
             groups.setdefault(a if a is not None else f"\0{j}", []).append(j)
         def weight(members: list[int]) -> tuple[int, float]:
-            return len(members), float(sum(ctx.prior[i, j] for j in members))
+            return len(members), float(sum(ctx.prior[i, j] for j in members))  # noqa: B023 (used in this pass)
         best_key = max(groups, key=lambda g: weight(groups[g]))
         members = groups[best_key]
         cand = max(members, key=lambda j: ctx.prior[i, j])

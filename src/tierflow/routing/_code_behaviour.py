@@ -24,8 +24,8 @@ import sys
 import tempfile
 import threading
 from collections.abc import Sequence
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from tierflow.local_models import tierflow_home
 from tierflow.routing.answers import _CODE_BLOCK
@@ -200,9 +200,10 @@ class CodeRuns:
 
     :meth:`keys` then gives the behaviour keys of any subset of the responses, as if only that
     subset had been consulted: its inputs are harvested from the prompt and the subset's responses
-    alone, so one subprocess per prompt serves every subset a cascade tries. A subset's inputs are at most ``max_inputs`` taken round-robin from its sources, and a
-    call that appears ``max_inputs`` times in a source after other calls of its function cannot be
-    among them, so the union run covers, per source and function, the first ``max_inputs`` calls.
+    alone, so one subprocess per prompt serves every subset a cascade tries. A subset's inputs
+    are at most ``max_inputs`` taken round-robin from its sources, and a call that appears
+    ``max_inputs`` times in a source after other calls of its function cannot be among them, so
+    the union run covers, per source and function, the first ``max_inputs`` calls.
     """
 
     def __init__(self, prompt: str, responses: Sequence[str | None], *, max_inputs: int = 10,

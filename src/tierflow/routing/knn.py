@@ -93,7 +93,7 @@ class KNNRouter(PredictiveRouter):
 
     kind = "knn"
 
-    def fit(self, table: OutcomeTable, emb: np.ndarray) -> "KNNRouter":
+    def fit(self, table: OutcomeTable, emb: np.ndarray) -> KNNRouter:
         self._fit_common(table)
         self.k, self.k_choice = neighbourhood(self.params.get("k", "auto"), emb, table.scores)
         self.shrink = float(self.params.get("shrink", 0.0))

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from tierflow.errors import ConfigError, Problem
-from tierflow.routing.calibrate import Target, retarget
 from tierflow.routing.boilerplate import strip_prefixes
+from tierflow.routing.calibrate import Target, retarget
 from tierflow.routing.embed import Embedder, get_embedder
 from tierflow.routing.io import load_router
 from tierflow.routing.pipeline import embed_prompts

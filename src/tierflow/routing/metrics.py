@@ -42,7 +42,7 @@ class OperatingPoints:
     cost: np.ndarray  # (K, n)
     strong: np.ndarray  # (K, n) in {0, 1}
 
-    def take(self, idx: np.ndarray) -> "OperatingPoints":
+    def take(self, idx: np.ndarray) -> OperatingPoints:
         return OperatingPoints(self.quality[:, idx], self.cost[:, idx], self.strong[:, idx])
 
     def means(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -141,7 +141,8 @@ def curve_metrics(quality: np.ndarray, cost: np.ndarray, strong: np.ndarray, sca
     match = None
     if len(reach):
         j = reach[0]
-        c = hc[j] if j == 0 else hc[j - 1] + (hc[j] - hc[j - 1]) * (scale.best_quality - hq[j - 1]) / (hq[j] - hq[j - 1])
+        share = (scale.best_quality - hq[j - 1]) / (hq[j] - hq[j - 1]) if j else 0.0
+        c = hc[j] if j == 0 else hc[j - 1] + (hc[j] - hc[j - 1]) * share
         match = float(100 * c / scale.best_cost) if scale.best_cost > 0 else None
     out.update({"aiq": value, "match_best_cost_pct": match,
                 "quality_at_20pct_cost": float(_hull_at(hc, hq, 0.2 * scale.best_cost)),

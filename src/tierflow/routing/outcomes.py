@@ -2,8 +2,9 @@
 
 An :class:`OutcomeTable` is the one in-memory shape every router and metric reads: ``n``
 prompts x ``m`` models, with a score in [0, 1] (NaN = not recorded), a cost in USD, and the
-model's response text when the source recorded it. Readers (:mod:`tierflow.routing.formats`) exist for the formats of the
-public router datasets and for tierflow's own long format (JSONL, one line per prompt x model)::
+model's response text when the source recorded it. Readers (:mod:`tierflow.routing.formats`)
+exist for the formats of the public router datasets and for tierflow's own long format (JSONL,
+one line per prompt x model)::
 
     {"prompt_id": "q1", "prompt": "2+2?", "model": "openai/gpt-4o", "score": 1.0,
      "cost": 0.00012, "task": "math", "response": "4", "input_tokens": 12,
@@ -61,7 +62,7 @@ class OutcomeTable:
     def has_responses(self) -> bool:
         return self.responses is not None and any(r is not None for row in self.responses for r in row)
 
-    def subset(self, rows: Sequence[int] | np.ndarray) -> "OutcomeTable":
+    def subset(self, rows: Sequence[int] | np.ndarray) -> OutcomeTable:
         """The table restricted to ``rows`` (indices, in that order)."""
         idx = np.asarray(rows, dtype=int)
         return OutcomeTable(

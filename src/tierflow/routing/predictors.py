@@ -37,7 +37,7 @@ class ClusterRouter(PredictiveRouter):
 
     kind = "cluster"
 
-    def fit(self, table: OutcomeTable, emb: np.ndarray) -> "ClusterRouter":
+    def fit(self, table: OutcomeTable, emb: np.ndarray) -> ClusterRouter:
         from sklearn.cluster import KMeans
 
         self._fit_common(table)
@@ -95,7 +95,7 @@ class LinearRouter(PredictiveRouter):
         x = (np.hstack([(emb - self.emb_mean) @ self.components.T, feats]) - self.x_mean) / self.x_std
         return x if self.x_lo is None else np.clip(x, self.x_lo, self.x_hi)
 
-    def fit(self, table: OutcomeTable, emb: np.ndarray) -> "LinearRouter":
+    def fit(self, table: OutcomeTable, emb: np.ndarray) -> LinearRouter:
         from sklearn.decomposition import PCA
         from sklearn.linear_model import LogisticRegression
 
@@ -149,7 +149,7 @@ class TaskRouter(PredictiveRouter):
 
     kind = "task"
 
-    def fit(self, table: OutcomeTable, emb: np.ndarray) -> "TaskRouter":
+    def fit(self, table: OutcomeTable, emb: np.ndarray) -> TaskRouter:
         self._fit_common(table)
         costs = _fill_costs(table)
         tasks = np.array(table.tasks)

@@ -41,8 +41,9 @@ def render_text(report: dict[str, Any]) -> str:
     lines.append("  ".join([f"{'':17}"] + [f"{k:>24}" for k in keys]))
     costless = not report.get("costs_known", True)
     for name, entry in _entries(report):
-        lines.append("  ".join([f"{name:17}"] + [f"{_fmt(entry[k], entry.get(k + '_ci95'), 'n/a' if costless and k in COST_KEYS else 'never'):>24}"
-                                                 for k in keys]))
+        cells = [_fmt(entry[k], entry.get(k + "_ci95"), "n/a" if costless and k in COST_KEYS else "never")
+                 for k in keys]
+        lines.append("  ".join([f"{name:17}"] + [f"{c:>24}" for c in cells]))
     if costless:
         lines += ["", "no costs recorded and no prices for these models: cost metrics are n/a; give prices with "
                       "--prices FILE (model -> [input, output] USD per 1M tokens)"]
@@ -63,7 +64,8 @@ def render_text(report: dict[str, Any]) -> str:
                          f"on these outcomes {cal['test_quality']:.4f}")
         else:
             lines.append(f"calibrated point {cal['target']}: expected quality {cal['expected_quality']:.4f} / cost "
-                         f"{cal['expected_cost']:.3g}; on these outcomes {cal['test_quality']:.4f} / {cal['test_cost']:.3g}")
+                         f"{cal['expected_cost']:.3g}; on these outcomes {cal['test_quality']:.4f} / "
+                         f"{cal['test_cost']:.3g}")
     return "\n".join(lines)
 
 

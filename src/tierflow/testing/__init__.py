@@ -8,8 +8,17 @@ See :mod:`tierflow.testing.server` for the routes and :mod:`tierflow.testing.beh
 what a scripted request can do.
 """
 
-from tierflow.testing.behaviours import (Answer, Behaviour, CutStream, Garbage, Hang, SlowStream, Status,
-                                         behaviour_from_dict, behaviour_to_dict)
+from tierflow.testing.behaviours import (
+                                         Answer,
+                                         Behaviour,
+                                         CutStream,
+                                         Garbage,
+                                         Hang,
+                                         SlowStream,
+                                         Status,
+                                         behaviour_from_dict,
+                                         behaviour_to_dict,
+)
 from tierflow.testing.server import LLMTestServer, ReceivedRequest
 
 __all__ = ["LLMTestServer", "ReceivedRequest", "Behaviour", "Answer", "Status", "Hang", "CutStream",

@@ -22,8 +22,16 @@ from typing import Any
 
 from aiohttp import web
 
-from tierflow.testing.behaviours import (Answer, Behaviour, CutStream, Garbage, Hang, SlowStream, Status,
-                                         behaviour_from_dict)
+from tierflow.testing.behaviours import (
+    Answer,
+    Behaviour,
+    CutStream,
+    Garbage,
+    Hang,
+    SlowStream,
+    Status,
+    behaviour_from_dict,
+)
 from tierflow.testing.protocols import AnthropicWire, GeminiWire, OpenAIWire, Wire
 from tierflow.testing.wire import Prompt, WireError, make_reply
 
