@@ -169,3 +169,27 @@ def test_live_steps_do_what_the_offline_evaluation_scores(vote):
             assert test.scores[i, step.model] == pts.quality[k, i], (knob, i)
             assert sum(test.costs[i, j] for j in consulted) == pytest.approx(pts.cost[k, i], rel=1e-9), (knob, i)
     assert escalations  # some prompts went through cheap stages to the strong model
+
+
+def test_a_failed_call_is_never_the_answer_and_the_chain_goes_on():
+    """A consulted model whose call failed (response None) is never answered with while another
+    consulted model answered; when only the strong model works, every knob ends with it."""
+    train = concat([_noisy_table(150, 11, "alpha"), _noisy_table(150, 12, "beta")])
+    test = concat([_noisy_table(10, 13, "alpha"), _noisy_table(10, 14, "beta")])
+    router = fit_router(train, "cascade", embedder="hashing", params={"min_group": 100})
+    emb = embed_prompts(router, test.prompts)
+    strong = router.models.index("strong")
+    single_picks = 0
+    for knob in router.knob_grid():
+        for i in range(test.n):
+            for works in range(len(router.models)):
+                consulted: dict[int, str | None] = {}
+                while (step := router.next_step(emb[i], test.prompts[i], consulted, knob=float(knob))).action != "answer":
+                    assert step.model not in consulted
+                    consulted[step.model] = test.responses[i][step.model] if step.model == works else None
+                if works in consulted:
+                    assert step.model == works, (knob, i, works, consulted)
+                if works == strong:
+                    assert strong in consulted, (knob, i)
+                    single_picks += step.stage is None and len(consulted) == 2
+    assert single_picks  # some knobs pick one cheap model, whose failure sends the call to the final model
