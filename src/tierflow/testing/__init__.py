@@ -9,15 +9,15 @@ what a scripted request can do.
 """
 
 from tierflow.testing.behaviours import (
-                                         Answer,
-                                         Behaviour,
-                                         CutStream,
-                                         Garbage,
-                                         Hang,
-                                         SlowStream,
-                                         Status,
-                                         behaviour_from_dict,
-                                         behaviour_to_dict,
+    Answer,
+    Behaviour,
+    CutStream,
+    Garbage,
+    Hang,
+    SlowStream,
+    Status,
+    behaviour_from_dict,
+    behaviour_to_dict,
 )
 from tierflow.testing.server import LLMTestServer, ReceivedRequest
 
