@@ -132,3 +132,63 @@ def test_config_check_missing_env_and_missing_file(tmp_path: Path) -> None:
 
 def test_bad_usage_exits_2() -> None:
     assert runner.invoke(app, ["call"]).exit_code == 2
+
+
+def _agreement_outcomes(path: Path, n: int = 300) -> None:
+    """Two cheap models, right exactly when they agree; a strong one always right."""
+    import numpy as np
+
+    from tierflow.routing.formats import write_long_jsonl
+    from tierflow.routing.outcomes import OutcomeTable
+
+    rng = np.random.default_rng(1)
+    prompts, responses, scores = [], [], []
+    for i in range(n):
+        truth = "ABCD"[rng.integers(4)]
+        wrong = rng.permutation([c for c in "ABCD" if c != truth])  # no letter says more than another
+        a, b = (str(wrong[0]), str(wrong[1])) if rng.random() < 0.4 else (truth, truth)
+        prompts.append(f"question {i} about topic {rng.integers(50)}? Options A B C D")
+        responses.append([a, b, truth])
+        scores.append([float(a == truth), float(b == truth), 1.0])
+    write_long_jsonl(OutcomeTable([f"q{i}" for i in range(n)], prompts, ["mcq"] * n, ["cheap1", "cheap2", "strong"],
+                                  np.array(scores), np.tile([1e-4, 2e-4, 5e-3], (n, 1)), responses), path)
+
+
+def test_call_cascade_runs_a_fitted_cascade_router(cfg: Path, srv: LLMTestServer, tmp_path: Path) -> None:
+    env = {"TIERFLOW_HOME": str(tmp_path / "home")}
+    _agreement_outcomes(tmp_path / "outcomes.jsonl")
+    router = tmp_path / "cascade.json"
+    res = runner.invoke(app, ["route", "fit", str(tmp_path / "outcomes.jsonl"), "-o", str(router), "--kind", "cascade",
+                              "--embedder", "hashing", "--target-quality", "0.99"], env=env)
+    assert res.exit_code == 0, res.output
+    cfg.write_text(cfg.read_text().replace("\nreliability:", f"""
+  - {{role: small1, ref: srv, model: s1}}
+  - {{role: small2, ref: srv, model: s2}}
+  - {{role: strong, ref: srv, model: big}}
+  - {{role: auto, router: "{router}", candidates: [small1, small2, strong],
+      models: {{cheap1: small1, cheap2: small2, strong: strong}}}}
+reliability:""", 1))
+    srv.script("s1", [Answer("A")])
+    srv.script("s2", [Answer("C")])
+    srv.script("big", [Answer("D", input_tokens=10, output_tokens=1)])
+    args = ["call", "--config", str(cfg), "--role", "auto", "--cascade", "question 8? Options A B C D"]
+    res = runner.invoke(app, [*args, "--json"], env=env)
+    assert res.exit_code == 0, res.output
+    record = json.loads(res.stdout)
+    # the cheap answers disagree: the chain escalates to the strong model and charges all three calls
+    assert (record["text"], record["role"]) == ("D", "strong"), record["reason"]
+    assert record["consulted"] == ["small1", "small2", "strong"] and record["failed"] == []
+    assert [c["model_used"] for c in record["calls"]] == ["srv/s1", "srv/s2", "srv/big"]
+    assert record["cost_usd"] == pytest.approx(sum(c["cost_usd"] for c in record["calls"]))
+    assert record["steps"][-2]["confidence"] < record["steps"][-2]["threshold"]
+    # agreeing cheap answers are accepted; the strong model is not called
+    srv.script("s1", [Answer("B")])
+    srv.script("s2", [Answer("B")])
+    res = runner.invoke(app, args, env=env)
+    assert res.exit_code == 0, res.output
+    assert res.stdout.strip() == "B" and srv.count("big") == 1
+    # a plain role has no router; --stream does not combine
+    res = runner.invoke(app, ["call", "--config", str(cfg), "--role", "fast", "--cascade", "q"], env=env)
+    assert res.exit_code == 1 and "'fast' is not a routed role" in res.stderr
+    res = runner.invoke(app, [*args, "--stream"], env=env)
+    assert res.exit_code == 2 and "--cascade cannot be combined" in res.stderr

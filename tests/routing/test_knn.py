@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tierflow.routing.knn import choose_k
+from tierflow.routing.knn import choose_k, cross_fitted_average, knn_average
 from tierflow.routing.pipeline import embed_prompts, fit_router
 
 
@@ -64,3 +64,16 @@ def test_choose_k_scores_each_size_as_the_leave_one_out_knn_average_would():
     for k in (3, 20, 80):
         pred = knn_average(emb, emb, scores, k, exclude_self=True)
         assert ratio[k] == pytest.approx(np.mean((pred - scores)[known] ** 2) / base, rel=1e-9)
+
+
+def test_cross_fitted_prior_carries_no_trace_of_the_rows_own_outcome():
+    """On prompts that say nothing (identical embeddings), leaving only the row out makes its
+    prior a mirror of its own outcome; the cross-fitted prior does not."""
+    rng = np.random.default_rng(3)
+    emb = np.ones((200, 4), np.float32) / 2.0
+    scores = rng.integers(0, 2, (200, 1)).astype(float)
+    leave_one_out = knn_average(emb, emb, scores, 199, exclude_self=True)[:, 0]
+    crossed = cross_fitted_average(emb, scores, 199)[:, 0]
+    assert np.corrcoef(leave_one_out, scores[:, 0])[0, 1] < -0.99
+    assert abs(np.corrcoef(crossed, scores[:, 0])[0, 1]) < 0.3
+    assert np.all(np.abs(crossed - scores.mean()) < 0.1)  # still the neighbourhood's mean

@@ -62,20 +62,34 @@ def call(prompt: str = typer.Argument(..., help="The user message ('-' reads it 
          max_tokens: int | None = typer.Option(None, "--max-tokens", min=1),
          fallback: list[str] | None = typer.Option(None, "--fallback", help="Extra role or provider/model "
                                                                                "to try (repeatable)."),
-         deadline: float | None = typer.Option(None, "--deadline", min=0.001, help="Overall seconds.")) -> None:
+         deadline: float | None = typer.Option(None, "--deadline", min=0.001, help="Overall seconds."),
+         cascade: bool = typer.Option(False, "--cascade", help=(
+             "With a routed role: run its router's cascade (consult the roles it asks for, answer when "
+             "it accepts; a failed role is skipped; --deadline bounds each call). --json then lists every "
+             "step and call."))) -> None:
     """Call a role with one prompt and print the answer."""
     import asyncio
     import json
 
     from tierflow.errors import TierflowError
 
+    if cascade and (stream or fallback):
+        raise _fail("--cascade cannot be combined with --stream or --fallback (each consulted role keeps "
+                    "its own fallback chain)", 2)
     if prompt == "-":
         prompt = sys.stdin.read()
     cfg = _load(config)
     kwargs: dict[str, Any] = {"temperature": temperature, "max_tokens": max_tokens, "fallback": fallback,
                               "deadline_s": deadline}
     try:
+        if cascade:
+            kwargs.pop("fallback")
+            record = asyncio.run(_run_cascade(cfg, role, prompt, kwargs))
+            typer.echo(json.dumps(record, ensure_ascii=False) if as_json else record["text"])
+            return
         result = asyncio.run(_run_call(cfg, role, prompt, stream, as_json, kwargs))
+    except ValueError as exc:  # --cascade on a role that is not routed
+        raise _fail(f"error: {exc}") from None
     except TierflowError as exc:
         raise _fail(_describe_failure(exc)) from None
     except KeyboardInterrupt:
@@ -105,6 +119,24 @@ async def _run_call(cfg: ProjectConfig, role: str, prompt: str, stream: bool, as
             return chunks.result
     finally:
         await client.aclose()
+
+
+async def _run_cascade(cfg: ProjectConfig, role: str, prompt: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Run :class:`~tierflow.patterns.RoutedCascade` on routed role ``role``; its JSON record."""
+    from dataclasses import asdict
+
+    from tierflow.calls import Client
+    from tierflow.patterns import RoutedCascade
+
+    client = Client(cfg)
+    try:
+        result = await RoutedCascade(routed=role, **kwargs).run(prompt, client=client)
+    finally:
+        await client.aclose()
+    return {"text": result.content, "role": result.role, "model_used": result.model_used,
+            "confidence": result.confidence, "escalated": result.escalated, "reason": result.reason,
+            "cost_usd": result.cost_usd, "usage": asdict(result.usage), **result.details,
+            "calls": [c.to_dict() for c in result.calls]}
 
 
 def models_list(config: Path | None = ConfigOpt,

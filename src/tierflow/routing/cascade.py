@@ -45,7 +45,7 @@ from tierflow.routing._cascade_chain import (
     _Logistic,
 )
 from tierflow.routing._cascade_features import _Context, _escalation_answer, _final_quality, _stage_rows
-from tierflow.routing.knn import knn_average, neighbourhood
+from tierflow.routing.knn import cross_fitted_average, knn_average, neighbourhood
 from tierflow.routing.metrics import OperatingPoints, aiq
 from tierflow.routing.outcomes import OutcomeTable
 from tierflow.routing.routers import (
@@ -99,7 +99,7 @@ class CascadeRouter(Router):
         self.models = list(table.models)
         self.keys = emb.astype(np.float16).astype(np.float32)  # as saved
         self.key_scores = table.scores.astype(np.float32)
-        prior = knn_average(emb, emb, table.scores, self.k, exclude_self=True)
+        prior = cross_fitted_average(emb, table.scores, self.k)
         ctx = _Context(table, prior, self.verify)
         tasks = np.array(table.tasks)
         min_group = int(self.params.get("min_group", 100))

@@ -20,11 +20,17 @@ from tierflow.routing.routers import PredictiveRouter, _fill_costs, register_rou
 
 def knn_average(query: np.ndarray, keys: np.ndarray, values: np.ndarray, k: int,
                  exclude_self: bool = False) -> np.ndarray:
-    """Similarity-weighted mean of ``values`` over each query's ``k`` nearest keys (cosine)."""
+    """Similarity-weighted mean of ``values`` over each query's ``k`` nearest keys (cosine).
+
+    Similarities are computed in float64 and rounded to 1e-9, so a query's neighbours do not
+    depend on how many queries share its batch (float32 matmuls round differently with the batch
+    size, and ties between equal similarities went either way): live and batch decisions agree.
+    """
     out = np.zeros((len(query), values.shape[1]))
     k = max(1, min(k, len(keys) - int(exclude_self)))
+    keys64 = keys.astype(np.float64)
     for start in range(0, len(query), 1024):
-        sims = query[start:start + 1024] @ keys.T
+        sims = np.round(query[start:start + 1024].astype(np.float64) @ keys64.T, 9)
         if exclude_self:
             sims[np.arange(len(sims)), np.arange(start, start + len(sims))] = -np.inf
         idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
@@ -33,6 +39,27 @@ def knn_average(query: np.ndarray, keys: np.ndarray, values: np.ndarray, k: int,
         mask = ~np.isnan(vals)
         out[start:start + len(sims)] = (np.nan_to_num(vals) * (w[..., None] * mask)).sum(1) / \
             np.maximum((w[..., None] * mask).sum(1), 1e-9)
+    return out
+
+
+def cross_fitted_average(emb: np.ndarray, values: np.ndarray, k: int, folds: int = 5) -> np.ndarray:
+    """:func:`knn_average` of every row over the rows of the other ``folds - 1`` folds.
+
+    A training feature must not depend on the row's own outcome. Leaving only the row itself out
+    does: its neighbours' averages include its outcome and its own does not, so with a wide
+    neighbourhood the prior is lower exactly where the row was right, and an estimator trained
+    on it learns that (with k near n it separates the labels perfectly). Rows of one fold share
+    one key set, so a row's prior no longer moves with its own outcome (only, weakly, with its
+    fold's).
+    """
+    n = len(emb)
+    if n < 2 * folds:
+        return knn_average(emb, emb, values, k, exclude_self=True)
+    fold = np.random.default_rng(0).permutation(n) % folds
+    out = np.zeros((n, values.shape[1]))
+    for f in range(folds):
+        rows, keys = np.nonzero(fold == f)[0], np.nonzero(fold != f)[0]
+        out[rows] = knn_average(emb[rows], emb[keys], values[keys], k)
     return out
 
 
