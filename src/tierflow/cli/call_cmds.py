@@ -88,8 +88,6 @@ def call(prompt: str = typer.Argument(..., help="The user message ('-' reads it 
             typer.echo(json.dumps(record, ensure_ascii=False) if as_json else record["text"])
             return
         result = asyncio.run(_run_call(cfg, role, prompt, stream, as_json, kwargs))
-    except ValueError as exc:  # --cascade on a role that is not routed
-        raise _fail(f"error: {exc}") from None
     except TierflowError as exc:
         raise _fail(_describe_failure(exc)) from None
     except KeyboardInterrupt:
@@ -131,6 +129,8 @@ async def _run_cascade(cfg: ProjectConfig, role: str, prompt: str, kwargs: dict[
     client = Client(cfg)
     try:
         result = await RoutedCascade(routed=role, **kwargs).run(prompt, client=client)
+    except ValueError as exc:  # the role is not a routed one
+        raise _fail(f"error: {exc}") from None
     finally:
         await client.aclose()
     return {"text": result.content, "role": result.role, "model_used": result.model_used,

@@ -97,7 +97,7 @@ class CascadeRouter(Router):
 
     def _fit_one(self, table: OutcomeTable, emb: np.ndarray) -> CascadeRouter:
         self.models = list(table.models)
-        self.keys = emb.astype(np.float16).astype(np.float32)  # as saved
+        self.keys = emb.astype(np.float16).astype(np.float64)  # as saved; float64 as knn_average computes
         self.key_scores = table.scores.astype(np.float32)
         prior = cross_fitted_average(emb, table.scores, self.k)
         ctx = _Context(table, prior, self.verify)
@@ -305,7 +305,7 @@ class CascadeRouter(Router):
         self.vote, self.vote_unscorable = str(meta.get("vote", "none")), meta.get("vote_unscorable")
         self.vote_choice, self.k_choice = meta.get("vote_choice"), meta.get("k_choice")
         self.vote_weights = arrays.get("vote_weights", np.ones((len(meta["chains"]), len(self.models))))
-        self.keys, self.key_scores = arrays["keys"].astype(np.float32), arrays["key_scores"]
+        self.keys, self.key_scores = arrays["keys"].astype(np.float64), arrays["key_scores"]
         self.centroids = arrays["centroids"]
         self.strong, self.cost_unit = meta["strong"], float(meta["cost_unit"])
         self.option_q, self.option_c = list(arrays["option_quality"]), list(arrays["option_cost"])

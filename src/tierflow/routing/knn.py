@@ -28,7 +28,7 @@ def knn_average(query: np.ndarray, keys: np.ndarray, values: np.ndarray, k: int,
     """
     out = np.zeros((len(query), values.shape[1]))
     k = max(1, min(k, len(keys) - int(exclude_self)))
-    keys64 = keys.astype(np.float64)
+    keys64 = np.asarray(keys, dtype=np.float64)  # no copy when the router holds float64 keys
     for start in range(0, len(query), 1024):
         sims = np.round(query[start:start + 1024].astype(np.float64) @ keys64.T, 9)
         if exclude_self:
@@ -125,7 +125,7 @@ class KNNRouter(PredictiveRouter):
         self.k, self.k_choice = neighbourhood(self.params.get("k", "auto"), emb, table.scores)
         self.shrink = float(self.params.get("shrink", 0.0))
         self.prior = np.nan_to_num(np.nanmean(table.scores, 0)).astype(np.float32)
-        self.keys = emb.astype(np.float16).astype(np.float32)  # as saved
+        self.keys = emb.astype(np.float16).astype(np.float64)  # as saved; float64 as knn_average computes
         self.scores = table.scores.astype(np.float32)
         self.costs = _fill_costs(table).astype(np.float32)
         self._outcomes = np.concatenate([self.scores, self.costs], axis=1)  # averaged together
@@ -147,7 +147,7 @@ class KNNRouter(PredictiveRouter):
         self.k, self.cost_unit, self.k_choice = int(meta["k"]), float(meta["cost_unit"]), meta.get("k_choice")
         self.shrink = float(meta.get("shrink", 0.0))
         self.prior = arrays.get("prior", np.zeros(len(self.models), np.float32))
-        self.keys = arrays["keys"].astype(np.float32)
+        self.keys = arrays["keys"].astype(np.float64)
         self.scores, self.costs = arrays["scores"], arrays["costs"]
         self._outcomes = np.concatenate([self.scores, self.costs], axis=1)
 
