@@ -159,7 +159,7 @@ def test_call_cascade_runs_a_fitted_cascade_router(cfg: Path, srv: LLMTestServer
     _agreement_outcomes(tmp_path / "outcomes.jsonl")
     router = tmp_path / "cascade.json"
     res = runner.invoke(app, ["route", "fit", str(tmp_path / "outcomes.jsonl"), "-o", str(router), "--kind", "cascade",
-                              "--embedder", "hashing", "--target-quality", "0.85"], env=env)
+                              "--embedder", "hashing", "--target-quality", "0.99"], env=env)
     assert res.exit_code == 0, res.output
     cfg.write_text(cfg.read_text().replace("\nreliability:", f"""
   - {{role: small1, ref: srv, model: s1}}

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from tierflow.errors import RoutingError
-from tierflow.routing.calibrate import Target, fold_ids, retarget
+from tierflow.routing.calibrate import Target, at_own_cost, choose_knob, fold_ids, retarget
+from tierflow.routing.metrics import OperatingPoints
 from tierflow.routing.outcomes import OutcomeTable
 from tierflow.routing.pipeline import fit_router
 
@@ -48,9 +49,66 @@ def test_an_unreachable_soft_target_falls_back_to_the_best_reachable_setting(two
         assert lo <= cal[key] <= hi
 
 
+def test_own_cost_is_credited_with_the_refits_hull_at_that_cost():
+    # refit settings on 4 prompts: cost 1 -> quality 0.5, cost 1.5 -> 0.5 (under the hull), cost 2 -> 1.0
+    refit = OperatingPoints(np.array([[1, 0, 1, 0], [0, 1, 0, 1], [1, 1, 1, 1]], float),
+                            np.array([[1.0] * 4, [1.5] * 4, [2.0] * 4]), np.zeros((3, 4)))
+    own_cost = [0.5, 1.0, 1.5, 1.999, 2.0, 3.0]
+    own = OperatingPoints(np.zeros((6, 4)), np.repeat(np.array(own_cost)[:, None], 4, 1), np.ones((6, 4)))
+    pts = at_own_cost(refit, own)
+    q, c, s = pts.means()
+    # a cost a hair under a setting's is credited with nearly its quality, not the next one down
+    assert q == pytest.approx([0.5, 0.5, 0.75, 0.9995, 1.0, 1.0])
+    assert c.tolist() == own_cost and s.tolist() == [1.0] * 6  # cost and share stay the router's own
+    assert pts.quality[3] == pytest.approx([1.0, 0.999, 1.0, 0.999])  # per prompt: the mix of two settings
+
+
+def test_a_target_between_two_settings_is_met_by_mixing_them():
+    # settings: cheap (q 0.5, cost 1e-3, never strong), middle (0.6, 2.5e-3: under the chord), strong (1.0, 3e-3)
+    q, c, s = np.array([0.5, 0.6, 1.0]), np.array([1e-3, 2.5e-3, 3e-3]), np.array([0.0, 0.5, 1.0])
+    knobs = np.array([1.0, 0.5, 0.0])
+    # a floor of 0.75: half the prompts at the strong setting (cost 2e-3), not all of them at it (3e-3)
+    assert choose_knob(knobs, q, c, s, Target(quality=0.75), 1.0) == pytest.approx((0, 2, 0.5))
+    # the knob is the setting most prompts take: a floor of 0.9 puts 80 % on the strong setting
+    assert choose_knob(knobs, q, c, s, Target(quality=0.9), 1.0) == pytest.approx((2, 0, 0.2))
+    assert choose_knob(knobs, q, c, s, Target(max_cost_per_1k=1.5), 1.0) == pytest.approx((0, 2, 0.25))
+    assert choose_knob(knobs, q, c, s, Target(strong_share=0.1), 1.0) == pytest.approx((0, 2, 0.1))
+    assert choose_knob(knobs, q, c, s, Target(max_cost_per_1k=3.0), 1.0) == (2, 2, 0.0)  # a setting fits exactly
+    with pytest.raises(RoutingError, match="Raise the budget"):
+        choose_knob(knobs, q, c, s, Target(max_cost_per_1k=0.5), 1.0)
+
+
+def test_a_calibrated_mix_routes_a_fixed_share_of_prompts_at_the_other_setting(two_topic, tmp_path):
+    from tierflow.routing.io import load_router, save_router
+    from tierflow.routing.pipeline import embed_prompts, evaluate_router
+    from tierflow.routing.routers import mix_draw
+
+    # between "all cheap" (0.5) and "by topic" (1.0): a floor of 0.75 takes each for about half the prompts
+    router = fit_router(two_topic, "task", embedder="hashing", target=Target(quality=0.75), strict_target=True)
+    cal = router.calibration
+    assert cal["mix"] is not None and router.mix == (cal["mix"]["knob"], cal["mix"]["share"])
+    assert cal["expected_quality"] == pytest.approx(0.75, abs=1e-6)
+    assert cal["expected_cost"] == pytest.approx((1e-4 + 5.5e-4) / 2, rel=1e-6)  # not 5.5e-4: half the strong calls
+    loaded = load_router(save_router(router, tmp_path / "r.json"))
+    assert loaded.mix == router.mix and loaded.knob == router.knob
+    # live, a prompt takes the other setting when its fixed draw is under the share, every time
+    other, share = router.mix
+    for p in two_topic.prompts:
+        assert loaded.knob_for(p) == (other if mix_draw(p) < share else router.knob) == router.knob_for(p)
+    # route eval scores the calibrated point prompt by prompt as live routing takes it
+    pts = router.calibrated_points(two_topic, embed_prompts(router, two_topic.prompts))
+    solo = {k: router.points(two_topic, embed_prompts(router, two_topic.prompts), np.array([k])) for k in (router.knob, other)}
+    for i, p in enumerate(two_topic.prompts):
+        assert pts.cost[0, i] == solo[router.knob_for(p)].cost[0, i]
+    point = evaluate_router(router, two_topic, latency=False, bootstrap=0)["router"]["calibrated_point"]
+    assert point["test_cost"] == pytest.approx(pts.cost.mean()) and 0.6 < point["test_quality"] < 0.9
+    # re-targeting from the stored curve gives the same mix
+    assert retarget(router, Target(quality=0.75)) == (router.knob, router.mix)
+
+
 def test_retarget_uses_the_stored_curve(two_topic):
     router = fit_router(two_topic, "task", embedder="hashing", target=Target(quality=1.0))
-    cheapest = retarget(router, Target(max_cost_per_1k=0.1))
+    cheapest, _ = retarget(router, Target(max_cost_per_1k=0.1))
     assert cheapest != router.knob
 
 

@@ -31,6 +31,24 @@ def test_routed_role_chooses_candidate_roles(tmp_path, two_topic, registry):
     assert math.runner_up == "strong" and 0 <= math.predicted_quality <= 1 and math.predicted_cost > 0
 
 
+def test_a_routed_role_with_a_target_between_settings_splits_prompts_as_its_mix_says(tmp_path, two_topic, registry):
+    from tierflow.routing.routers import mix_draw
+
+    save_router(fit_router(two_topic, "task", embedder="hashing"), tmp_path / "auto.json")
+    entry = {"role": "auto", "router": "auto.json", "candidates": ["fast", "strong"],
+             "models": {"cheap": "fast"}, "target": {"quality": 0.75}}  # between all-fast (0.5) and by topic (1.0)
+    routed = load_routed_role(entry, registry, base_dir=tmp_path)
+    assert routed.router.mix is not None
+    poems = [f"{POEM} number {i}" for i in range(60)]
+    strong = {p for p in poems if routed.choose(p).chosen_role == "strong"}
+    by_topic = routed.router.knob if routed.router.knob < routed.router.mix[0] else routed.router.mix[0]
+    # a poem goes to the strong model exactly when its fixed draw puts it at the by-topic setting
+    assert strong == {p for p in poems if routed.router.knob_for(p) == by_topic}
+    assert 0 < len(strong) < len(poems) and strong == {p for p in poems if routed.choose(p).chosen_role == "strong"}
+    other, share = routed.router.mix
+    assert all(routed.router.knob_for(p) == (other if mix_draw(p) < share else routed.router.knob) for p in poems)
+
+
 def test_routed_role_config_errors(tmp_path, two_topic, registry):
     save_router(fit_router(two_topic, "knn", embedder="hashing"), tmp_path / "auto.json")
     with pytest.raises(ConfigError, match="'ghost' is not a declared role"):

@@ -106,8 +106,10 @@ def fit(outcomes: list[Path] = typer.Argument(..., help="Outcome files or direct
         lo, hi = cal["expected_quality_ci95"]
         cost = (f"cost ${cal['expected_cost'] * 1000:.4g} per 1k calls" if not np.isnan(table.costs).all()
                 else "cost unknown (no prices: see --prices)")
-        typer.echo(f"calibrated {router.knob_name}={cal.get('knob')}: expected quality {cal['expected_quality']:.4f} "
-                   f"[{lo:.4f}, {hi:.4f}], {cost}, "
+        mix = cal.get("mix")
+        mixed = f" ({router.knob_name}={mix['knob']} on {mix['share']:.1%} of prompts)" if mix else ""
+        typer.echo(f"calibrated {router.knob_name}={cal.get('knob')}{mixed}: expected quality "
+                   f"{cal['expected_quality']:.4f} [{lo:.4f}, {hi:.4f}], {cost}, "
                    f"strongest model on {cal['expected_strong_share']:.1%} of calls")
         if cal.get("note"):
             typer.echo(f"note: {cal['note']} (the default target is {cal['target']})")

@@ -7,7 +7,10 @@ training outcomes (each prompt scored by a router that did not see it), so the e
 and quality stored with the router are honest; their 95% bootstrap intervals are stored too,
 with the whole out-of-fold curve, so that live routing can re-target without the data. Each
 knob value is priced at the final router's own cost and strong share on the training prompts,
-and credited with the quality its refits reached at no more cost (:func:`at_own_cost`).
+and credited with the quality its refits reach at that cost (:func:`at_own_cost`). A target
+that falls between two settings is met by mixing them (:func:`choose_knob`): the router keeps
+``knob`` and ``mix`` (the other setting and the share of prompts routed at it), so the expected
+figures land on the target instead of overshooting it by whatever gap the settings leave.
 
 The folds hold out prompts (``by="prompt"``, the default) or whole tasks (``by="task"``), for a
 router meant for topics its outcomes do not cover: then every curve is the refits' on tasks they
@@ -111,9 +114,21 @@ def out_of_fold_points(router: Router, table: OutcomeTable, emb: np.ndarray, by:
     return OperatingPoints(q, c, s).take(scored)
 
 
+def _frontier(cost: np.ndarray, quality: np.ndarray) -> np.ndarray:
+    """Indices of the settings no cheaper-or-equal setting beats, by increasing cost."""
+    order = np.lexsort((-quality, cost))
+    keep, best = [], -np.inf
+    for i in order:
+        if quality[i] > best:
+            keep.append(int(i))
+            best = quality[i]
+    return np.array(keep, dtype=int)
+
+
 def at_own_cost(refit: OperatingPoints, own: OperatingPoints) -> OperatingPoints:
     """Per knob setting, the router's own cost and strong share, with the quality its refits
-    reached spending no more than that (the best refit setting at or under that mean cost).
+    reach at that cost: interpolated between the two refit settings of the cost-quality frontier
+    that bracket it (per prompt, a mix of the two; below the cheapest, the cheapest's quality).
 
     A setting's cost carries over to new prompts, but which setting a knob value selects differs
     from refit to refit (other clusters, other thresholds). On the GSM8K dev split, the same
@@ -121,38 +136,64 @@ def at_own_cost(refit: OperatingPoints, own: OperatingPoints) -> OperatingPoints
     router fitted on all of them, so a knob chosen on the refits' curve spent 0.66x what it
     promised and reached 0.768 against 0.807; the cluster router spent 0.71-0.86x on three dev
     splits. A router's own quality on its training prompts flatters it; its cost does not.
+    Crediting only the best refit setting at or under the cost (a step) made a cost a millionth
+    of a dollar under a setting's lose that setting's quality, and biased every figure down.
     """
     q, c, _ = refit.means()
-    order = np.argsort(c, kind="stable")
-    best_so_far = order[np.array([np.argmax(q[order[:k + 1]]) for k in range(len(order))])]
-    at = np.searchsorted(c[order], own.cost.mean(1) + 1e-15, side="right") - 1
-    pick = best_so_far[np.clip(at, 0, None)]
-    return OperatingPoints(refit.quality[pick], own.cost, own.strong)
+    front = _frontier(c, q)
+    target = own.cost.mean(1)
+    last = len(front) - 1
+    hi_pos = np.clip(np.searchsorted(c[front], target, side="right"), 0, last)
+    lo, hi = front[np.clip(hi_pos - 1, 0, last)], front[hi_pos]
+    span = c[hi] - c[lo]
+    w = np.clip((target - c[lo]) / np.where(span > 0, span, 1.0), 0.0, 1.0) * (span > 0)
+    quality = (1 - w)[:, None] * refit.quality[lo] + w[:, None] * refit.quality[hi]
+    return OperatingPoints(quality, own.cost, own.strong)
+
+
+def _best_mix(x: np.ndarray, limit: float, key: np.ndarray) -> tuple[int, int, float] | None:
+    """Among single settings with ``x <= limit`` and mixes of two settings whose ``x`` lands on
+    ``limit`` exactly, the one with the largest ``key`` (ties: the single setting, the lower
+    index) as ``(i, j, share at j)``; None if no setting is within the limit."""
+    best: tuple[float, int, int, float] | None = None
+    for i in np.nonzero(x <= limit + 1e-12)[0]:
+        if best is None or key[i] > best[0] + 1e-12:
+            best = (float(key[i]), int(i), int(i), 0.0)
+    for i in np.nonzero(x <= limit + 1e-12)[0]:
+        for j in range(len(x)):
+            if x[j] > limit + 1e-12:  # mix i (under the limit) with j (over it) to land on the limit
+                p = (limit - x[i]) / (x[j] - x[i])
+                value = (1 - p) * key[i] + p * key[j]
+                if best is not None and value > best[0] + 1e-12:
+                    best = (float(value), int(i), j, float(p))
+    return None if best is None else best[1:]  # type: ignore[return-value]
 
 
 def choose_knob(knobs: np.ndarray, q: np.ndarray, c: np.ndarray, s: np.ndarray, target: Target,
-                best_quality: float) -> int:
-    """Index of the knob meeting ``target`` (cheapest for a floor, best quality otherwise)."""
+                best_quality: float) -> tuple[int, int, float]:
+    """The setting meeting ``target`` as ``(i, j, p)``: setting ``i``, with a share ``p`` of prompts
+    at setting ``j`` (``p`` 0: ``i`` alone). Two settings mixed land exactly on a quality floor
+    (the cheapest such mix), a budget or a strong-model share (the best quality within it)."""
     if target.quality is not None:
         floor = target.quality * best_quality
-        ok = np.nonzero(q >= floor - 1e-9)[0]
-        if not len(ok):
+        if not np.any(q >= floor - 1e-9):
             raise RoutingError([Problem("target.quality", f"no setting reaches {target.quality:.3g} x the best "
                                         f"single model's quality ({floor:.4f}); the most this router reaches "
                                         f"is {q.max():.4f} ({q.max() / best_quality:.3f} x). Lower the target.")])
-        return int(ok[np.argmin(c[ok])])
-    if target.max_cost_per_1k is not None:
-        ok = np.nonzero(c * 1000 <= target.max_cost_per_1k + 1e-12)[0]
-        if not len(ok):
+        pick = _best_mix(-q, -floor + 1e-9, -c)  # at least the floor (-q <= -floor), at the least cost
+    elif target.max_cost_per_1k is not None:
+        pick = _best_mix(c * 1000, target.max_cost_per_1k, q - 1e-9 * c / max(c.max(), 1e-300))
+        if pick is None:
             raise RoutingError([Problem("target.max_cost_per_1k", f"no setting costs under "
                                         f"${target.max_cost_per_1k:g} per 1k calls; the cheapest costs "
                                         f"${c.min() * 1000:.4g}. Raise the budget.")])
-        return int(ok[np.argmax(q[ok])])
-    ok = np.nonzero(s <= target.strong_share + 1e-9)[0]
-    if not len(ok):
-        raise RoutingError([Problem("target.strong_share", f"every setting calls the strongest model more than "
-                                    f"{target.strong_share:g} of the time (least: {s.min():.3f})")])
-    return int(ok[np.argmax(q[ok])])
+    else:
+        pick = _best_mix(s, target.strong_share + 1e-9, q - 1e-9 * c / max(c.max(), 1e-300))
+        if pick is None:
+            raise RoutingError([Problem("target.strong_share", f"every setting calls the strongest model more than "
+                                        f"{target.strong_share:g} of the time (least: {s.min():.3f})")])
+    i, j, p = pick  # type: ignore[misc]
+    return (j, i, 1 - p) if p > 0.5 else (i, j, p)  # the knob is the setting most prompts take
 
 
 def calibrate(router: Router, table: OutcomeTable, emb: np.ndarray, target: Target, *,
@@ -176,35 +217,43 @@ def calibrate(router: Router, table: OutcomeTable, emb: np.ndarray, target: Targ
     best_quality = float(np.nanmax(np.nanmean(table.scores, 0)))
     note = None
     try:
-        i = choose_knob(knobs, q, c, s, target, best_quality)
+        i, j, p = choose_knob(knobs, q, c, s, target, best_quality)
     except RoutingError:
         if not fallback_to_best:
             raise
-        i = int(np.lexsort((c, -q))[0])
+        i, j, p = int(np.lexsort((c, -q))[0]), 0, 0.0
         note = "target out of reach: calibrated to the best quality reachable"
+    mixed = OperatingPoints(*((1 - p) * a[i] + p * a[j] for a in (pts.quality, pts.cost, pts.strong)))
     rng = np.random.default_rng(seed)
     bq, bc = [], []
+    n = mixed.quality.shape[0]
     for _ in range(bootstrap):
-        idx = rng.integers(0, pts.quality.shape[1], pts.quality.shape[1])
-        bq.append(pts.quality[i, idx].mean())
-        bc.append(pts.cost[i, idx].mean())
+        idx = rng.integers(0, n, n)
+        bq.append(mixed.quality[idx].mean())
+        bc.append(mixed.cost[idx].mean())
     router.knob = float(knobs[i])
+    router.mix = (float(knobs[j]), p) if p > 0 else None
     router.calibration = {
-        "target": target.as_dict(), "knob": router.knob if np.isfinite(router.knob) else None,
-        "expected_quality": float(q[i]), "expected_quality_ci95": [float(np.percentile(bq, 2.5)),
-                                                                   float(np.percentile(bq, 97.5))],
-        "expected_cost": float(c[i]), "expected_cost_ci95": [float(np.percentile(bc, 2.5)),
-                                                             float(np.percentile(bc, 97.5))],
-        "expected_strong_share": float(s[i]), "best_single_quality": best_quality,
-        "n_prompts": int(pts.quality.shape[1]), "folds": folds,
+        "target": target.as_dict(), "knob": _json_knob(router.knob),
+        "mix": {"knob": _json_knob(knobs[j]), "share": p} if p > 0 else None,
+        "expected_quality": float(mixed.quality.mean()),
+        "expected_quality_ci95": [float(np.percentile(bq, 2.5)), float(np.percentile(bq, 97.5))],
+        "expected_cost": float(mixed.cost.mean()),
+        "expected_cost_ci95": [float(np.percentile(bc, 2.5)), float(np.percentile(bc, 97.5))],
+        "expected_strong_share": float(mixed.strong.mean()), "best_single_quality": best_quality,
+        "n_prompts": n, "folds": folds,
         "method": "out-of-fold operating points on the training outcomes, whole tasks held out: the refits' "
         "quality and cost on tasks they never saw" if folds == "task" else "out-of-fold operating points on the "
-        "training outcomes; cost: the router's own per setting, quality: its refits' at no more cost",
+        "training outcomes; cost: the router's own per setting, quality: its refits' at that cost (interpolated)",
         "curve": _curve(knobs, pts), "refit_curve": _curve(knobs, refit),  # auto compares kinds by the latter
     }
     if note:
         router.calibration["note"] = note
     return router.calibration
+
+
+def _json_knob(k: float) -> float | None:
+    return float(k) if np.isfinite(k) else None
 
 
 def _curve(knobs: np.ndarray, pts: OperatingPoints) -> dict[str, list]:
@@ -213,13 +262,13 @@ def _curve(knobs: np.ndarray, pts: OperatingPoints) -> dict[str, list]:
             "cost": c.tolist(), "strong_share": s.tolist()}
 
 
-def retarget(router: Router, target: Target) -> float:
-    """Re-choose the knob from the stored out-of-fold curve (no data needed)."""
+def retarget(router: Router, target: Target) -> tuple[float, tuple[float, float] | None]:
+    """Re-choose the knob (and mix) from the stored out-of-fold curve (no data needed)."""
     curve = router.calibration.get("curve")
     if not curve:
         raise RoutingError([Problem("router.calibration", "this router was saved without a calibration curve; "
                                     "refit it with a target")])
     knobs = np.array([np.inf if k is None else k for k in curve["knob"]])
-    i = choose_knob(knobs, np.array(curve["quality"]), np.array(curve["cost"]), np.array(curve["strong_share"]),
-                    target, router.calibration["best_single_quality"])
-    return float(knobs[i])
+    i, j, p = choose_knob(knobs, np.array(curve["quality"]), np.array(curve["cost"]), np.array(curve["strong_share"]),
+                          target, router.calibration["best_single_quality"])
+    return float(knobs[i]), ((float(knobs[j]), p) if p > 0 else None)

@@ -41,7 +41,9 @@ def save_router(router: Router, path: str | Path, *, info: dict[str, Any] | None
     blob = buf.getvalue()
     doc = {
         "format": FORMAT, "version": VERSION, "kind": router.kind, "models": router.models,
-        "strong": router.strong, "knob": {"name": router.knob_name, "value": _json_float(router.knob)},
+        "strong": router.strong, "knob": {"name": router.knob_name, "value": _json_float(router.knob),
+                                           "mix": None if router.mix is None else
+                                           {"value": _json_float(router.mix[0]), "share": router.mix[1]}},
         "params": router.params, "embedder": router.embedder, "prefixes": router.prefixes,
         "suffixes": router.suffixes,
         "calibration": router.calibration, "state": meta, "info": info or {},
@@ -54,6 +56,10 @@ def save_router(router: Router, path: str | Path, *, info: dict[str, Any] | None
     os.replace(tmp_arrays, _arrays_path(path))
     os.replace(tmp_json, path)
     return path
+
+
+def _knob_value(value: float | None) -> float:
+    return float("inf") if value is None else float(value)  # JSON has no infinity: None stands for it
 
 
 def _strings(doc: dict, key: str, where: str) -> list[str]:
@@ -96,7 +102,9 @@ def load_router(path: str | Path) -> Router:
         arrays = {k: npz[k] for k in npz.files}
     router = router_class(doc["kind"])(**doc.get("params", {}))
     router.models, router.strong = list(doc["models"]), doc.get("strong")
-    router.knob = float(doc["knob"]["value"]) if doc["knob"]["value"] is not None else float("inf")
+    router.knob = _knob_value(doc["knob"]["value"])
+    mix = doc["knob"].get("mix")
+    router.mix = None if not mix else (_knob_value(mix["value"]), float(mix["share"]))
     router.embedder = doc.get("embedder", "minilm")
     router.prefixes, router.suffixes = _strings(doc, "prefixes", where), _strings(doc, "suffixes", where)
     router.calibration = doc.get("calibration", {})

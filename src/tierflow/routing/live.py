@@ -79,7 +79,8 @@ class RoutedRole:
         """Pick the candidate role for one request."""
         text = prompt_text(messages)
         emb = self._embed(text)
-        decision = self.router.choose(emb, allowed=self._allowed, text=strip_prefixes(text, self.router.prefixes))
+        decision = self.router.choose(emb, knob=self.router.knob_for(text), allowed=self._allowed,
+                                      text=strip_prefixes(text, self.router.prefixes))
         decision.chosen_role = self.role_of_model[decision.chosen_model]
         if decision.runner_up_model in self.role_of_model:
             decision.runner_up = self.role_of_model[decision.runner_up_model]
@@ -96,7 +97,8 @@ class RoutedRole:
         text = prompt_text(messages)
         responses = {j: answers[self.role_of_model[m]] for j, m in enumerate(self.router.models)
                      if self.role_of_model.get(m) in answers}
-        step = self.router.next_step(self._embed(text), text, responses, allowed=self._allowed)
+        step = self.router.next_step(self._embed(text), text, responses, knob=self.router.knob_for(text),
+                                     allowed=self._allowed)
         model = self.router.models[step.model]
         return {"action": step.action, "role": self.role_of_model[model], "model": model,
                 "confidence": step.confidence, "threshold": step.threshold, "stage": step.stage}
@@ -140,7 +142,7 @@ def load_routed_role(entry: Mapping[str, Any], registry: Any, *, base_dir: str |
         raise ConfigError([Problem(f"{where}.candidates", f"none of the router's models {router.models} matches "
                                    f"a candidate role {candidates}; name them in `models: {{router_model: role}}`")])
     if entry.get("target"):
-        router.knob = retarget(router, Target.from_dict(dict(entry["target"])))
+        router.knob, router.mix = retarget(router, Target.from_dict(dict(entry["target"])))
     return RoutedRole(role, router, role_of_model)
 
 

@@ -176,14 +176,14 @@ def evaluate_router(router: Router, test: OutcomeTable, train: OutcomeTable | No
     report["notes"] = notes
     report["router"]["kind"] = router.kind
     report["router"]["knob"] = {"name": router.knob_name, "calibrated": router.knob if np.isfinite(router.knob)
-                                else None}
+                                else None, "mix": router.calibration.get("mix")}
     if router.calibration.get("selection"):
         report["router"]["selection"] = router.calibration["selection"]
     if router.calibration:
         cal = router.calibration
         report["router"]["calibrated_point"] = {k: cal.get(k) for k in ("target", "expected_quality",
                                                                         "expected_cost", "expected_strong_share")}
-        knob_pts = router.points(table, emb, np.array([router.knob]))
+        knob_pts = router.calibrated_points(table, emb)
         report["router"]["calibrated_point"]["test_quality"] = float(knob_pts.quality.mean())
         report["router"]["calibrated_point"]["test_cost"] = float(knob_pts.cost.mean())
         report["router"]["calibrated_point"]["test_strong_share"] = float(knob_pts.strong.mean())

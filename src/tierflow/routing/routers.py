@@ -11,6 +11,10 @@ quality" and grows towards "cheapest". Kinds, each in its own module:
   logistic regression per model, per-task means;
 - ``blend`` (:mod:`tierflow.routing.blend`) and ``cascade`` (:mod:`tierflow.routing.cascade`).
 
+Calibration may split traffic between two settings of the knob (``mix``: the other setting and
+the share of prompts routed at it), so that a target between two settings is met exactly;
+which prompts take the other setting is fixed by a hash of the prompt (:meth:`Router.knob_for`).
+
 A new kind subclasses :class:`Router`, sets ``kind``, implements ``fit``/``points``/``choose``
 and the ``_state``/``_load_state`` pair, and calls :func:`register_router`; the kinds register
 when :mod:`tierflow.routing` imports their modules.
@@ -18,6 +22,7 @@ when :mod:`tierflow.routing` imports their modules.
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -32,6 +37,12 @@ from tierflow.routing.metrics import OperatingPoints
 from tierflow.routing.outcomes import OutcomeTable
 
 LAMBDA_GRID = np.concatenate([[0.0], np.logspace(-3, 3, 49), [np.inf]])
+_MIX_SALT = b"tierflow-knob-mix:"
+
+
+def mix_draw(prompt: str) -> float:
+    """A prompt's fixed draw in [0, 1): it takes a mix's other setting when the draw is under its share."""
+    return int.from_bytes(hashlib.sha256(_MIX_SALT + prompt.encode("utf-8")).digest()[:8], "big") / 2**64
 
 
 @dataclass
@@ -86,6 +97,7 @@ class Router(ABC):
         self.params: dict[str, Any] = dict(params)
         self.models: list[str] = []
         self.knob: float = 0.0
+        self.mix: tuple[float, float] | None = None  # (other knob value, share of prompts routed at it)
         self.strong: str | None = None  # the strongest model (for two-model metrics)
         self.calibration: dict[str, Any] = {}
         self.embedder: str = "minilm"
@@ -101,6 +113,23 @@ class Router(ABC):
     @abstractmethod
     def points(self, table: OutcomeTable, emb: np.ndarray, knobs: np.ndarray | None = None) -> OperatingPoints:
         """Operating points on recorded outcomes, one row per knob value (default: the grid)."""
+
+    def knob_for(self, prompt: str) -> float:
+        """The knob value a live prompt is routed at: the calibrated one, or under a ``mix`` the
+        other value for the prompts whose :func:`mix_draw` is under its share (a prompt is always
+        routed alike)."""
+        if self.mix is None:
+            return self.knob
+        other, share = self.mix
+        return other if mix_draw(prompt) < share else self.knob
+
+    def calibrated_points(self, table: OutcomeTable, emb: np.ndarray) -> OperatingPoints:
+        """Operating points (one row) of the calibrated setting, each prompt at :meth:`knob_for`'s value."""
+        if self.mix is None:
+            return self.points(table, emb, np.array([self.knob]))
+        both = self.points(table, emb, np.array([self.knob, self.mix[0]]))
+        other = np.array([mix_draw(p) < self.mix[1] for p in table.prompts])
+        return OperatingPoints(*(np.where(other, a[1], a[0])[None, :] for a in (both.quality, both.cost, both.strong)))
 
     @abstractmethod
     def choose(self, emb: np.ndarray, task: str | None = None, knob: float | None = None,
