@@ -66,6 +66,20 @@ def test_fit_then_eval_json_plot_html(tmp_path, outcomes):
     assert "<table>" in (tmp_path / "r.html").read_text()
 
 
+def test_fit_to_a_target_between_settings_reports_the_mix(tmp_path, outcomes):
+    router = tmp_path / "r.json"
+    res = runner.invoke(app, ["route", "fit", str(outcomes), "-o", str(router), "--kind", "task",
+                              "--embedder", "hashing", "--target-quality", "0.75"])
+    assert res.exit_code == 0, res.output
+    mix = json.loads(router.read_text())["knob"]["mix"]
+    assert 0 < mix["share"] < 1
+    assert f"(lambda={mix['value']} on {mix['share']:.1%} of prompts): expected quality 0.7500" in res.output
+    res = runner.invoke(app, ["route", "eval", str(router), str(outcomes), "--json", "--bootstrap", "0"])
+    assert res.exit_code == 0, res.output
+    knob = json.loads(res.output)["router"]["knob"]
+    assert knob["mix"]["share"] == pytest.approx(mix["share"]) and knob["mix"]["knob"] == mix["value"]
+
+
 def test_default_kind_auto_says_what_it_chose_and_eval_reports_it(tmp_path, outcomes):
     router = tmp_path / "r.json"
     res = runner.invoke(app, ["route", "fit", str(outcomes), "-o", str(router), "--embedder", "hashing"])
