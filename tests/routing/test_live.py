@@ -47,6 +47,7 @@ def test_a_routed_role_with_a_target_between_settings_splits_prompts_as_its_mix_
     assert 0 < len(strong) < len(poems) and strong == {p for p in poems if routed.choose(p).chosen_role == "strong"}
     other, share = routed.router.mix
     assert all(routed.router.knob_for(p) == (other if mix_draw(p) < share else routed.router.knob) for p in poems)
+    assert {routed.choose(p).details["knob"] for p in poems} == {routed.router.knob, other}  # the decision says which
 
 
 def test_routed_role_config_errors(tmp_path, two_topic, registry):

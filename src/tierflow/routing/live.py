@@ -79,13 +79,15 @@ class RoutedRole:
         """Pick the candidate role for one request."""
         text = prompt_text(messages)
         emb = self._embed(text)
-        decision = self.router.choose(emb, knob=self.router.knob_for(text), allowed=self._allowed,
+        knob = self.router.knob_for(text)
+        decision = self.router.choose(emb, knob=knob, allowed=self._allowed,
                                       text=strip_prefixes(text, self.router.prefixes))
         decision.chosen_role = self.role_of_model[decision.chosen_model]
         if decision.runner_up_model in self.role_of_model:
             decision.runner_up = self.role_of_model[decision.runner_up_model]
         decision.details.setdefault("router_kind", self.router.kind)
         decision.details.setdefault("routed_role", self.role)
+        decision.details.setdefault("knob", knob if np.isfinite(knob) else None)  # under a mix, this prompt's setting
         return decision
 
     def next_step(self, messages: Sequence[Mapping[str, Any]] | str, answers: Mapping[str, str | None]
