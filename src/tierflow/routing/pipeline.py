@@ -176,7 +176,9 @@ def evaluate_router(router: Router, test: OutcomeTable, train: OutcomeTable | No
     report["notes"] = notes
     report["router"]["kind"] = router.kind
     report["router"]["knob"] = {"name": router.knob_name, "calibrated": router.knob if np.isfinite(router.knob)
-                                else None, "mix": router.calibration.get("mix")}
+                                else None, "mix": None if router.mix is None else
+                                {"knob": router.mix[0] if np.isfinite(router.mix[0]) else None,
+                                 "share": router.mix[1]}}
     if router.calibration.get("selection"):
         report["router"]["selection"] = router.calibration["selection"]
     if router.calibration:
