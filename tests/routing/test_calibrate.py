@@ -66,16 +66,15 @@ def test_own_cost_is_credited_with_the_refits_hull_at_that_cost():
 def test_a_target_between_two_settings_is_met_by_mixing_them():
     # settings: cheap (q 0.5, cost 1e-3, never strong), middle (0.6, 2.5e-3: under the chord), strong (1.0, 3e-3)
     q, c, s = np.array([0.5, 0.6, 1.0]), np.array([1e-3, 2.5e-3, 3e-3]), np.array([0.0, 0.5, 1.0])
-    knobs = np.array([1.0, 0.5, 0.0])
     # a floor of 0.75: half the prompts at the strong setting (cost 2e-3), not all of them at it (3e-3)
-    assert choose_knob(knobs, q, c, s, Target(quality=0.75), 1.0) == pytest.approx((0, 2, 0.5))
+    assert choose_knob(q, c, s, Target(quality=0.75), 1.0) == pytest.approx((0, 2, 0.5))
     # the knob is the setting most prompts take: a floor of 0.9 puts 80 % on the strong setting
-    assert choose_knob(knobs, q, c, s, Target(quality=0.9), 1.0) == pytest.approx((2, 0, 0.2))
-    assert choose_knob(knobs, q, c, s, Target(max_cost_per_1k=1.5), 1.0) == pytest.approx((0, 2, 0.25))
-    assert choose_knob(knobs, q, c, s, Target(strong_share=0.1), 1.0) == pytest.approx((0, 2, 0.1))
-    assert choose_knob(knobs, q, c, s, Target(max_cost_per_1k=3.0), 1.0) == (2, 2, 0.0)  # a setting fits exactly
+    assert choose_knob(q, c, s, Target(quality=0.9), 1.0) == pytest.approx((2, 0, 0.2))
+    assert choose_knob(q, c, s, Target(max_cost_per_1k=1.5), 1.0) == pytest.approx((0, 2, 0.25))
+    assert choose_knob(q, c, s, Target(strong_share=0.1), 1.0) == pytest.approx((0, 2, 0.1))
+    assert choose_knob(q, c, s, Target(max_cost_per_1k=3.0), 1.0) == (2, 2, 0.0)  # a setting fits exactly
     with pytest.raises(RoutingError, match="Raise the budget"):
-        choose_knob(knobs, q, c, s, Target(max_cost_per_1k=0.5), 1.0)
+        choose_knob(q, c, s, Target(max_cost_per_1k=0.5), 1.0)
 
 
 def test_a_calibrated_mix_routes_a_fixed_share_of_prompts_at_the_other_setting(two_topic, tmp_path):

@@ -169,7 +169,7 @@ def _best_mix(x: np.ndarray, limit: float, key: np.ndarray) -> tuple[int, int, f
     return None if best is None else best[1:]  # type: ignore[return-value]
 
 
-def choose_knob(knobs: np.ndarray, q: np.ndarray, c: np.ndarray, s: np.ndarray, target: Target,
+def choose_knob(q: np.ndarray, c: np.ndarray, s: np.ndarray, target: Target,
                 best_quality: float) -> tuple[int, int, float]:
     """The setting meeting ``target`` as ``(i, j, p)``: setting ``i``, with a share ``p`` of prompts
     at setting ``j`` (``p`` 0: ``i`` alone). Two settings mixed land exactly on a quality floor
@@ -217,7 +217,7 @@ def calibrate(router: Router, table: OutcomeTable, emb: np.ndarray, target: Targ
     best_quality = float(np.nanmax(np.nanmean(table.scores, 0)))
     note = None
     try:
-        i, j, p = choose_knob(knobs, q, c, s, target, best_quality)
+        i, j, p = choose_knob(q, c, s, target, best_quality)
     except RoutingError:
         if not fallback_to_best:
             raise
@@ -269,6 +269,6 @@ def retarget(router: Router, target: Target) -> tuple[float, tuple[float, float]
         raise RoutingError([Problem("router.calibration", "this router was saved without a calibration curve; "
                                     "refit it with a target")])
     knobs = np.array([np.inf if k is None else k for k in curve["knob"]])
-    i, j, p = choose_knob(knobs, np.array(curve["quality"]), np.array(curve["cost"]), np.array(curve["strong_share"]),
+    i, j, p = choose_knob(np.array(curve["quality"]), np.array(curve["cost"]), np.array(curve["strong_share"]),
                           target, router.calibration["best_single_quality"])
     return float(knobs[i]), ((float(knobs[j]), p) if p > 0 else None)
