@@ -60,3 +60,16 @@ def test_other_version_and_mismatched_arrays_are_refused(tmp_path, two_topic):
     (tmp_path / "x.json").write_text("{\"hello\": 1}")
     with pytest.raises(RoutingError, match="not a tierflow router file"):
         load_router(tmp_path / "x.json")
+
+
+@pytest.mark.parametrize("mix", [{"value": 0.1}, {"value": 0.1, "share": 1.5}, {"value": "x", "share": 0.5}, [0.1, 0.5]])
+def test_a_damaged_mix_is_refused_naming_the_field(tmp_path, two_topic, mix):
+    path = save_router(fit_router(two_topic, "task", embedder="hashing"), tmp_path / "r.json")
+    doc = json.loads(path.read_text())
+    doc["knob"]["mix"] = mix
+    path.write_text(json.dumps(doc))
+    with pytest.raises(RoutingError, match=r"r.json: knob.mix: expected \{value"):
+        load_router(path)
+    doc["knob"]["mix"] = {"value": None, "share": 0.25}  # null stands for the infinite knob
+    path.write_text(json.dumps(doc))
+    assert load_router(path).mix == (float("inf"), 0.25)

@@ -62,6 +62,19 @@ def _knob_value(value: float | None) -> float:
     return float("inf") if value is None else float(value)  # JSON has no infinity: None stands for it
 
 
+def _mix(mix: Any, where: str) -> tuple[float, float] | None:
+    """The stored ``knob.mix`` (None: one setting), or a RoutingError naming the field."""
+    if mix is None:
+        return None
+    value = mix.get("value", "missing") if isinstance(mix, dict) else "missing"
+    share = mix.get("share") if isinstance(mix, dict) else None
+    if not (value is None or isinstance(value, (int, float))) or not isinstance(share, (int, float)) \
+            or isinstance(share, bool) or not 0 < share < 1:
+        raise RoutingError([Problem(f"{where}: knob.mix", f"expected {{value: knob value or null, share: a number "
+                                    f"between 0 and 1}} or null, got {mix!r}; refit the router or re-target it")])
+    return _knob_value(value), float(share)
+
+
 def _strings(doc: dict, key: str, where: str) -> list[str]:
     """``doc[key]`` as a list of strings (absent: empty), or a RoutingError naming the field."""
     value = doc.get(key, [])
@@ -103,8 +116,7 @@ def load_router(path: str | Path) -> Router:
     router = router_class(doc["kind"])(**doc.get("params", {}))
     router.models, router.strong = list(doc["models"]), doc.get("strong")
     router.knob = _knob_value(doc["knob"]["value"])
-    mix = doc["knob"].get("mix")
-    router.mix = None if not mix else (_knob_value(mix["value"]), float(mix["share"]))
+    router.mix = _mix(doc["knob"].get("mix"), where)
     router.embedder = doc.get("embedder", "minilm")
     router.prefixes, router.suffixes = _strings(doc, "prefixes", where), _strings(doc, "suffixes", where)
     router.calibration = doc.get("calibration", {})
