@@ -28,7 +28,7 @@ import numpy as np
 from tierflow.errors import Problem, RoutingError
 from tierflow.routing.metrics import OperatingPoints
 from tierflow.routing.outcomes import OutcomeTable
-from tierflow.routing.routers import Router, router_class
+from tierflow.routing.routers import Router, knob_json, router_class
 
 _FOLDS = 5
 FOLD_KINDS = ("prompt", "task")  # what the out-of-fold refits hold out
@@ -234,8 +234,8 @@ def calibrate(router: Router, table: OutcomeTable, emb: np.ndarray, target: Targ
     router.knob = float(knobs[i])
     router.mix = (float(knobs[j]), p) if p > 0 else None
     router.calibration = {
-        "target": target.as_dict(), "knob": _json_knob(router.knob),
-        "mix": {"knob": _json_knob(knobs[j]), "share": p} if p > 0 else None,
+        "target": target.as_dict(), "knob": knob_json(router.knob),
+        "mix": {"knob": knob_json(knobs[j]), "share": p} if p > 0 else None,
         "expected_quality": float(mixed.quality.mean()),
         "expected_quality_ci95": [float(np.percentile(bq, 2.5)), float(np.percentile(bq, 97.5))],
         "expected_cost": float(mixed.cost.mean()),
@@ -252,13 +252,9 @@ def calibrate(router: Router, table: OutcomeTable, emb: np.ndarray, target: Targ
     return router.calibration
 
 
-def _json_knob(k: float) -> float | None:
-    return float(k) if np.isfinite(k) else None
-
-
 def _curve(knobs: np.ndarray, pts: OperatingPoints) -> dict[str, list]:
     q, c, s = pts.means()
-    return {"knob": [float(k) if np.isfinite(k) else None for k in knobs], "quality": q.tolist(),
+    return {"knob": [knob_json(k) for k in knobs], "quality": q.tolist(),
             "cost": c.tolist(), "strong_share": s.tolist()}
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from tierflow.errors import Problem, RoutingError
-from tierflow.routing.routers import Router, router_class
+from tierflow.routing.routers import Router, knob_json, router_class
 
 FORMAT = "tierflow-router"
 VERSION = 1
@@ -41,9 +41,9 @@ def save_router(router: Router, path: str | Path, *, info: dict[str, Any] | None
     blob = buf.getvalue()
     doc = {
         "format": FORMAT, "version": VERSION, "kind": router.kind, "models": router.models,
-        "strong": router.strong, "knob": {"name": router.knob_name, "value": _json_float(router.knob),
+        "strong": router.strong, "knob": {"name": router.knob_name, "value": knob_json(router.knob),
                                            "mix": None if router.mix is None else
-                                           {"value": _json_float(router.mix[0]), "share": router.mix[1]}},
+                                           {"value": knob_json(router.mix[0]), "share": router.mix[1]}},
         "params": router.params, "embedder": router.embedder, "prefixes": router.prefixes,
         "suffixes": router.suffixes,
         "calibration": router.calibration, "state": meta, "info": info or {},

@@ -25,7 +25,7 @@ from tierflow.routing.calibrate import Target, retarget
 from tierflow.routing.embed import Embedder, get_embedder
 from tierflow.routing.io import load_router
 from tierflow.routing.pipeline import embed_prompts
-from tierflow.routing.routers import Decision, Router
+from tierflow.routing.routers import Decision, Router, knob_json
 
 _ENTRY_KEYS = {"role", "router", "candidates", "target", "models"}
 
@@ -87,7 +87,7 @@ class RoutedRole:
             decision.runner_up = self.role_of_model[decision.runner_up_model]
         decision.details.setdefault("router_kind", self.router.kind)
         decision.details.setdefault("routed_role", self.role)
-        decision.details.setdefault("knob", knob if np.isfinite(knob) else None)  # under a mix, this prompt's setting
+        decision.details.setdefault("knob", knob_json(knob))  # under a mix, this prompt's setting
         return decision
 
     def next_step(self, messages: Sequence[Mapping[str, Any]] | str, answers: Mapping[str, str | None]

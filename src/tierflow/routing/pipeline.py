@@ -22,7 +22,7 @@ from tierflow.routing.calibrate import Target, calibrate, check_folds
 from tierflow.routing.embed import Embedder, get_embedder
 from tierflow.routing.evaluate import evaluate, headline
 from tierflow.routing.outcomes import OutcomeTable
-from tierflow.routing.routers import Router, router_class
+from tierflow.routing.routers import Router, knob_json, router_class
 
 DEFAULT_TARGET = Target(quality=0.95)
 AUTO_KINDS = ("knn", "cluster", "linear", "task", "blend", "cascade")
@@ -175,10 +175,9 @@ def evaluate_router(router: Router, test: OutcomeTable, train: OutcomeTable | No
     report = evaluate(router.points(table, emb), train, table, bootstrap=bootstrap)
     report["notes"] = notes
     report["router"]["kind"] = router.kind
-    report["router"]["knob"] = {"name": router.knob_name, "calibrated": router.knob if np.isfinite(router.knob)
-                                else None, "mix": None if router.mix is None else
-                                {"knob": router.mix[0] if np.isfinite(router.mix[0]) else None,
-                                 "share": router.mix[1]}}
+    report["router"]["knob"] = {"name": router.knob_name, "calibrated": knob_json(router.knob),
+                                "mix": None if router.mix is None else
+                                {"knob": knob_json(router.mix[0]), "share": router.mix[1]}}
     if router.calibration.get("selection"):
         report["router"]["selection"] = router.calibration["selection"]
     if router.calibration:

@@ -40,6 +40,11 @@ LAMBDA_GRID = np.concatenate([[0.0], np.logspace(-3, 3, 49), [np.inf]])
 _MIX_SALT = b"tierflow-knob-mix:"
 
 
+def knob_json(knob: float) -> float | None:
+    """A knob value as JSON has it: None stands for the infinite knob ("always the cheapest")."""
+    return float(knob) if np.isfinite(knob) else None
+
+
 def mix_draw(prompt: str) -> float:
     """A prompt's fixed draw in [0, 1): it takes a mix's other setting when the draw is under its share."""
     return int.from_bytes(hashlib.sha256(_MIX_SALT + prompt.encode("utf-8")).digest()[:8], "big") / 2**64
