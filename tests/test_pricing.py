@@ -79,3 +79,20 @@ def test_catalog_prices_agree_with_litellm_reference(shared_data: Path, model: s
         cached = Usage(input_tokens=n, cached_tokens=n)
         assert table.cost(kind, kind, model, cached) == pytest.approx(ref["cache_read_input_token_cost"] * n,
                                                                       rel=1e-6)
+
+
+def test_price_by_name_reads_outcome_tables_model_names() -> None:
+    from genai_prices import Usage as GenaiUsage
+    from genai_prices import calc_price
+
+    from tierflow.pricing import price_by_name
+
+    for name, ref, provider in [("gpt-4o-mini", "gpt-4o-mini", "openai"),
+                                ("openai/gpt-4o", "openai/gpt-4o", "openrouter"),
+                                ("anthropic/claude-3-5-haiku-latest", "claude-3-5-haiku-latest", "anthropic")]:
+        found = price_by_name(name)
+        assert found is not None, name
+        expected = calc_price(GenaiUsage(input_tokens=1_000_000, output_tokens=1_000_000), model_ref=ref,
+                              provider_id=provider).total_price
+        assert found[0] + found[1] == pytest.approx(float(expected)) and "genai-prices" in found[2]
+    assert price_by_name("acme/no-such-model-xyz") is None and price_by_name("no-such-model-xyz") is None

@@ -21,6 +21,7 @@ multiplications (tiered prices, e.g. above 200k input tokens, go through genai-p
 from __future__ import annotations
 
 import fnmatch
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -139,6 +140,42 @@ def _genai_cost_fn(kind: str, model: str, base_url: str | None) -> CostFn | None
     return None
 
 
+@functools.cache
+def price_by_name(model: str) -> tuple[float, float, str] | None:
+    """``(input, output, source)`` USD per 1M tokens for a bare model name, from genai-prices.
+
+    For outcome tables, which name models without a provider: ``gpt-4o`` by name alone;
+    ``vendor/model`` as OpenRouter lists it, then as ``model`` at provider ``vendor``, then as
+    ``model`` alone. Tiered prices give their base tier. None when nothing matches.
+    """
+    try:
+        from genai_prices import data_snapshot
+    except ImportError:  # pragma: no cover - a declared dependency
+        return None
+    from datetime import UTC, datetime
+
+    snapshot = data_snapshot.get_snapshot()
+    vendor, _, bare = model.rpartition("/")
+    attempts = [(model, "openrouter"), (bare, vendor), (bare, None)] if vendor else [(model, None)]
+    for name, provider_id in attempts:
+        try:
+            provider, info = snapshot.find_provider_model(name, None, provider_id, None)
+            price = info.get_prices(datetime.now(tz=UTC))
+        except LookupError:
+            continue
+        except Exception:  # noqa: BLE001 - a price data shape this version doesn't know
+            return None
+        inp, out = _base_tier(price.input_mtok), _base_tier(price.output_mtok)
+        if inp is not None and out is not None:
+            return inp, out, f"genai-prices {provider.id}/{info.id}"
+    return None
+
+
+def _base_tier(value: Any) -> float | None:
+    base = getattr(value, "base", value)
+    return None if base is None else float(base)
+
+
 def _cost_fn_from_genai(provider: Any, info: Any, model: str) -> CostFn | None:
     from datetime import UTC, datetime
 
@@ -171,4 +208,4 @@ def _tiered_cost_fn(model_price: Any) -> CostFn:
     return cost
 
 
-__all__ = ["Price", "PriceTable", "FREE", "CostFn"]
+__all__ = ["Price", "PriceTable", "FREE", "CostFn", "price_by_name"]

@@ -220,3 +220,15 @@ def test_prices_file_gives_a_table_without_costs_its_costs(tmp_path, monkeypatch
 def report_tokens(path: Path) -> float:
     """Mean estimated prompt tokens (chars / 4, rounded up) of a scores JSON file."""
     return float(np.mean([-(-len(r["question"]) // 4) for r in json.loads(path.read_text())]))
+
+
+def test_a_price_file_missing_one_model_is_refused_naming_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("TIERFLOW_HOME", str(tmp_path / "home"))
+    data, router = _scores_json(tmp_path / "t_train.json"), tmp_path / "r.json"
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("large: [10, 30]\n")  # "small" unpriced: it would silently count as $1 a call
+    res = runner.invoke(app, ["route", "fit", str(data), "-o", str(router), "--embedder", "hashing",
+                              "--prices", str(prices)])
+    assert res.exit_code == 1, res.output
+    assert "no price known for ['small']" in res.output and "--prices" in res.output
+    assert "Traceback" not in res.output and not router.exists()

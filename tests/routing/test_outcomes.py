@@ -35,6 +35,38 @@ def test_long_jsonl_derives_missing_cost_and_says_so(tmp_path):
     assert any("derived" in n and "gpt-4-1106-preview" in n for n in table.notes)
 
 
+@pytest.mark.parametrize("model, ref, provider", [("gpt-4o-mini", "gpt-4o-mini", "openai"),
+                                                    ("openai/gpt-4o", "openai/gpt-4o", "openrouter")])
+def test_a_model_the_built_in_table_lacks_is_priced_by_genai_prices(tmp_path, model, ref, provider):
+    from genai_prices import Usage, calc_price
+
+    path = tmp_path / "o.jsonl"
+    rows = [{"prompt_id": "a", "prompt": "q", "model": model, "score": 1, "input_tokens": 1000, "output_tokens": 200},
+            {"prompt_id": "a", "prompt": "q", "model": "m2", "score": 0, "cost": 0.5}]
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    table = read_long_jsonl(path)
+    expected = float(calc_price(Usage(input_tokens=1000, output_tokens=200), model_ref=ref,
+                                provider_id=provider).total_price)
+    assert table.costs[0, 0] == pytest.approx(expected) and expected > 0
+    note = next(n for n in table.notes if model in n)
+    assert "derived" in note and "genai-prices" in note  # says where the price came from
+
+
+def test_a_model_with_no_cost_and_no_price_beside_priced_ones_is_refused(tmp_path):
+    path = tmp_path / "o.jsonl"
+    rows = [{"prompt_id": p, "prompt": p, "model": m, "score": 1, **({"cost": 0.01} if m == "big" else {})}
+            for p in ("a", "b") for m in ("big", "acme-finetune-7b")]
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    with pytest.raises(RoutingError) as err:
+        load_outcomes([path])
+    assert "acme-finetune-7b" in str(err.value) and "--prices" in str(err.value)
+    priced = load_outcomes([path], prices={**DEFAULT_PRICES, "acme-finetune-7b": (0.0, 0.0)})
+    assert priced.costs[:, priced.models.index("acme-finetune-7b")].tolist() == [0.0, 0.0]
+    costless = tmp_path / "c.jsonl"  # no model priced at all: routed by quality alone, not refused
+    costless.write_text("\n".join(json.dumps({k: v for k, v in r.items() if k != "cost"}) for r in rows))
+    assert np.isnan(load_outcomes([costless]).costs).all()
+
+
 @pytest.mark.parametrize("line, needle", [
     ({"prompt_id": "a", "prompt": "p", "model": "m", "score": 1.5}, "outside [0, 1]"),
     ({"prompt_id": "a", "model": "m", "score": 1}, "missing required field"),

@@ -59,8 +59,11 @@ def test_kinds_are_registered():
 
 def test_router_refuses_table_without_its_models(two_topic, agreement):
     router = fit_router(two_topic, "task", embedder="hashing")
-    with pytest.raises(RoutingError, match="no such model columns"):
+    missing = [m for m in router.models if m not in agreement.models]
+    assert missing
+    with pytest.raises(RoutingError, match="has no column for") as err:
         router.points(agreement, embed_prompts(router, agreement.prompts))
+    assert str(missing) in str(err.value)
 
 
 def test_fit_refuses_tiny_or_single_model_tables(two_topic):

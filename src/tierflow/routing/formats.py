@@ -23,6 +23,9 @@ from tierflow.routing.outcomes import (
     OutcomeTable,
     concat,
     derive_cost,
+    price_note,
+    price_of,
+    unpriced_models,
 )
 
 _MAX_ERRORS = 20
@@ -131,9 +134,8 @@ def read_wide_csv(path: str | Path, *, prices: Mapping[str, tuple[float, float]]
         scores = np.nan_to_num(scores, nan=0.0)
         notes.append(f"{path.name}: {missing_scores} empty score cells counted as wrong (0)")
     for m in sorted(derived):
-        notes.append(f"{path.name}: cost of {m} derived from its price {prices[m]} USD/1M tokens in/out and "
-                     f"tokens estimated as ceil(chars/4) (output {ASSUMED_OUTPUT_TOKENS} tokens when no "
-                     "response was recorded)")
+        notes.append(price_note(path.name, m, prices, f"tokens estimated as ceil(chars/4) (output "
+                                                    f"{ASSUMED_OUTPUT_TOKENS} tokens when no response was recorded)"))
     return OutcomeTable(ids, prompts, tasks, models, scores, costs,
                         responses if resp_col else None, notes)
 
@@ -169,12 +171,14 @@ def read_scores_json(path: str | Path, *, prices: Mapping[str, tuple[float, floa
     prices = DEFAULT_PRICES if prices is None else prices
     costs = np.full_like(scores, np.nan)
     notes = []
+    missing = []
     for j, m in enumerate(models):
-        if m in prices:
-            costs[:, j] = [derive_cost(m, q, None, prices) for q in prompts]
-            notes.append(f"{path.name}: cost of {m} derived from its price {prices[m]} USD/1M tokens in/out, "
-                         f"prompt tokens estimated as chars/4 and {ASSUMED_OUTPUT_TOKENS} output tokens assumed")
-    missing = [m for m in models if m not in prices]
+        if price_of(m, prices) is None:
+            missing.append(m)
+            continue
+        costs[:, j] = [derive_cost(m, q, None, prices) for q in prompts]
+        notes.append(price_note(path.name, m, prices, f"prompt tokens estimated as ceil(chars/4) and "
+                                                    f"{ASSUMED_OUTPUT_TOKENS} output tokens assumed"))
     if missing:
         notes.append(f"{path.name}: no costs recorded and no price for {', '.join(missing)}; cost-based metrics "
                      "need prices (route fit/eval --prices FILE)")
@@ -238,8 +242,8 @@ def read_long_jsonl(path: str | Path, *, prices: Mapping[str, tuple[float, float
     responses: list[list[str | None]] = [[None] * m for _ in range(n)]
     for (i, j), (s, c, r) in cells.items():
         scores[i, j], costs[i, j], responses[i][j] = s, c, r
-    notes = [f"{path.name}: cost of {mm} derived from its price and token counts (estimated as ceil(chars/4) "
-             "where not given)" for mm in sorted(derived)]
+    notes = [price_note(path.name, mm, prices, "token counts (estimated as ceil(chars/4) where not given)")
+             for mm in sorted(derived)]
     return OutcomeTable(list(order), prompts, tasks, models, scores, costs, responses, notes)
 
 
@@ -290,4 +294,12 @@ def load_outcomes(paths: Sequence[str | Path], *, prices: Mapping[str, tuple[flo
             files.append(p)
     if not files:
         raise RoutingError([Problem(", ".join(map(str, paths)) or "OUTCOMES", "no outcome files given")])
-    return concat([read_outcomes(f, prices=prices) for f in files])
+    table = concat([read_outcomes(f, prices=prices) for f in files])
+    unpriced = unpriced_models(table)
+    if unpriced:
+        priced = [m for m in table.models if m not in unpriced]
+        raise RoutingError([Problem(", ".join(map(str, files)), (
+            f"no cost recorded and no price known for {unpriced}, while {priced} have costs, so routes "
+            "cannot be compared by cost; record a cost per call, or give the price with --prices FILE "
+            "(model: [input, output] USD per 1M tokens; [0, 0] for a free model)"))])
+    return table

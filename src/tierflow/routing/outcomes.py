@@ -11,8 +11,9 @@ one line per prompt x model)::
      "output_tokens": 1, "latency_s": 0.8}
 
 ``prompt_id``, ``prompt``, ``model`` and ``score`` are required; ``cost`` may be left out when
-the model has a price (see :data:`DEFAULT_PRICES`), and is then derived from token counts
-(given, or estimated as ``ceil(chars / 4)``); every derivation is recorded in ``notes``.
+the model has a price (:func:`price_of`: :data:`DEFAULT_PRICES`, a ``--prices`` file, then
+genai-prices by model name), and is then derived from token counts (given, or estimated as
+``ceil(chars / 4)``); every derivation, and the price's source, is recorded in ``notes``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from tierflow.errors import Problem, RoutingError
+from tierflow.pricing import price_by_name
 
 #: USD per 1M tokens (input, output) for models the public outcome tables name without a cost.
 DEFAULT_PRICES: dict[str, tuple[float, float]] = {
@@ -118,10 +120,38 @@ def estimate_tokens(text: str | None) -> int:
     return 0 if not text else math.ceil(len(text) / 4)
 
 
+def price_of(model: str, prices: Mapping[str, tuple[float, float]]) -> tuple[float, float, str] | None:
+    """``(input, output, where from)`` USD per 1M tokens: ``prices`` (the built-in table and any
+    ``--prices`` file) first, then the maintained genai-prices data by model name; None if neither
+    knows the model."""
+    if model in prices:
+        return (*prices[model], "the price table")
+    return price_by_name(model)
+
+
+def price_note(source: str, model: str, prices: Mapping[str, tuple[float, float]], tokens: str) -> str:
+    """The note saying a model's cost was derived, from which price, and how its tokens were counted."""
+    found = price_of(model, prices)
+    assert found is not None, model
+    inp, out, where = found
+    return (f"{source}: cost of {model} derived from its price ({inp:g}, {out:g}) USD/1M tokens in/out "
+            f"(from {where}) and {tokens}")
+
+
+def unpriced_models(table: OutcomeTable) -> list[str]:
+    """Models with no known cost on any prompt, when other models' costs are known.
+
+    Such a table cannot be routed by cost (nothing says what the unpriced model costs), so
+    :func:`~tierflow.routing.formats.load_outcomes` refuses it.
+    """
+    none = np.isnan(table.costs).all(axis=0)
+    return [m for m, unknown in zip(table.models, none, strict=True) if unknown] if not none.all() else []
+
+
 def derive_cost(model: str, prompt: str, response: str | None, prices: Mapping[str, tuple[float, float]],
                 input_tokens: int | None = None, output_tokens: int | None = None) -> float | None:
-    """USD cost of one call from a price table; None when the model has no price."""
-    price = prices.get(model)
+    """USD cost of one call from :func:`price_of`; None when the model has no price."""
+    price = price_of(model, prices)
     if price is None:
         return None
     tin = input_tokens if input_tokens is not None else estimate_tokens(prompt)

@@ -165,8 +165,9 @@ class Router(ABC):
     def _check_fitted(self, table: OutcomeTable) -> None:
         missing = [m for m in self.models if m not in table.models]
         if missing:
-            raise RoutingError([Problem("outcomes", f"the router chooses among {missing} but the outcome table "
-                                                    f"has no such model columns (it has {table.models})")])
+            raise RoutingError([Problem("outcomes", f"the router chooses among {self.models}, but the outcome "
+                                                    f"table has no column for {missing} (it has {table.models}); "
+                                                    "evaluate it on outcomes of the models it was fitted on")])
 
     def _align(self, table: OutcomeTable) -> OutcomeTable:
         """``table`` with its model columns in the router's order."""
