@@ -197,6 +197,8 @@ def read_long_jsonl(path: str | Path, *, prices: Mapping[str, tuple[float, float
     models: list[str] = []
     cells: dict[tuple[int, int], tuple[float, float, str | None]] = {}
     derived: set[str] = set()
+    first_line: dict[str, int] = {}
+    seen: dict[tuple[str, str], int] = {}
     with path.open(encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
@@ -220,6 +222,17 @@ def read_long_jsonl(path: str | Path, *, prices: Mapping[str, tuple[float, float
                 order[pid] = len(prompts)
                 prompts.append(str(rec["prompt"]))
                 tasks.append(str(rec.get("task") or "default"))
+                first_line[pid] = lineno
+            elif str(rec["prompt"]) != prompts[order[pid]]:
+                problems.append(Problem(f"{where}: prompt", f"prompt_id {pid!r} has a different prompt on line "
+                                                            f"{first_line[pid]}; give each prompt its own id"))
+                continue
+            if (pid, model) in seen:
+                problems.append(Problem(where, f"a second outcome of {model!r} on prompt_id {pid!r} (the first is "
+                                               f"on line {seen[(pid, model)]}); record one line per prompt x "
+                                               "model (average repeated trials into one score)"))
+                continue
+            seen[(pid, model)] = lineno
             if model not in models:
                 models.append(model)
             cost = rec.get("cost")
