@@ -63,7 +63,9 @@ def test_fit_then_eval_json_plot_html(tmp_path, outcomes):
     assert 0.3 < point["test_strong_share"] < 0.7
     assert point["test_cost"] == pytest.approx(1e-4 + 9e-4 * point["test_strong_share"])
     assert (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
-    assert "<table>" in (tmp_path / "r.html").read_text()
+    page = (tmp_path / "r.html").read_text()
+    assert "<table>" in page and "Router evaluation (knn)" in page
+    assert "calibrated point" in page and "decision latency" in page  # what the text report says below its table
 
 
 def test_fit_to_a_target_between_settings_reports_the_mix(tmp_path, outcomes):
@@ -188,8 +190,14 @@ def test_a_table_without_costs_reports_quality_and_says_why_cost_metrics_are_mis
     assert report["router"]["aiq"] is None and report["router"]["match_best_cost_pct"] is None
     assert report["baselines"]["oracle"]["max_quality"] == pytest.approx(1.0)  # still chooses by quality
     assert report["router"]["max_quality"] == pytest.approx(1.0)
-    text = runner.invoke(app, ["route", "eval", str(router), str(data), "--bootstrap", "20", "--no-latency"])
+    # two models at equal (unknown) cost: APGR still measures by calls to the better one
+    assert report["router"]["apgr"] > report["baselines"]["random"]["apgr"] + 0.2
+    assert report["router"]["cpt50"] < report["baselines"]["random"]["cpt50"]
+    text = runner.invoke(app, ["route", "eval", str(router), str(data), "--bootstrap", "20", "--no-latency",
+                               "--html", str(tmp_path / "r.html")])
     assert "n/a" in text.output and "--prices FILE" in text.output
+    page = (tmp_path / "r.html").read_text()
+    assert "n/a" in page and "never" not in page and "--prices FILE" in page
     res = runner.invoke(app, ["route", "eval", str(router), str(data), "--no-latency", "--plot", str(tmp_path / "p.png")])
     assert res.exit_code == 1 and "needs costs" in res.output and not (tmp_path / "p.png").exists()
 

@@ -51,7 +51,8 @@ def _scale(test: OutcomeTable, costless: bool = False) -> tuple[Scale, int, int]
     strong = best
     weak_q = strong_q = None
     if len(test.models) == 2:
-        strong = int(np.nanargmax(mc)) if not np.isnan(mc).all() else best
+        priced = not costless and not np.isnan(mc).all() and np.nanmax(mc) > np.nanmin(mc)
+        strong = int(np.nanargmax(mc)) if priced else best  # equal or unknown costs: the better model
         weak_q, strong_q = float(mq[1 - strong]), float(mq[strong])
     cheapest = int(np.nanargmin(mc)) if not np.isnan(mc).all() else best
     known = mc[~np.isnan(mc)] if not costless else mc[:0]

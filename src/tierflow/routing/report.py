@@ -34,16 +34,31 @@ def _fmt(value: Any, ci: Any, missing: str = "never") -> str:
     return text
 
 
+def _cells(report: dict[str, Any], entry: dict[str, Any]) -> list[str]:
+    """One row's metrics: "n/a" for a cost metric when no cost is known, "never" for a cost never reached."""
+    costless = not report.get("costs_known", True)
+    return [_fmt(entry[k], entry.get(k + "_ci95"), "n/a" if costless and k in COST_KEYS else "never")
+            for k in _keys(report)]
+
+
+def _headline(report: dict[str, Any]) -> str:
+    return (f"{report['n_prompts']} prompts, {len(report['models'])} models; best single: "
+            f"{report['best_single_model']}; 95% bootstrap CIs in brackets")
+
+
 def render_text(report: dict[str, Any]) -> str:
     keys = _keys(report)
-    lines = [f"{report['n_prompts']} prompts, {len(report['models'])} models; best single: "
-             f"{report['best_single_model']}; 95% bootstrap CIs in brackets", ""]
+    lines = [_headline(report), ""]
     lines.append("  ".join([f"{'':17}"] + [f"{k:>24}" for k in keys]))
-    costless = not report.get("costs_known", True)
     for name, entry in _entries(report):
-        cells = [_fmt(entry[k], entry.get(k + "_ci95"), "n/a" if costless and k in COST_KEYS else "never")
-                 for k in keys]
-        lines.append("  ".join([f"{name:17}"] + [f"{c:>24}" for c in cells]))
+        lines.append("  ".join([f"{name:17}"] + [f"{c:>24}" for c in _cells(report, entry)]))
+    return "\n".join(lines + _footer(report))
+
+
+def _footer(report: dict[str, Any]) -> list[str]:
+    """What the table does not show: missing costs, the agreement baseline, notes, latency, calibration."""
+    costless = not report.get("costs_known", True)
+    lines: list[str] = []
     if costless:
         lines += ["", "no costs recorded and no prices for these models: cost metrics are n/a; give prices with "
                       "--prices FILE (model -> [input, output] USD per 1M tokens)"]
@@ -66,7 +81,7 @@ def render_text(report: dict[str, Any]) -> str:
             lines.append(f"calibrated point {cal['target']}: expected quality {cal['expected_quality']:.4f} / cost "
                          f"{cal['expected_cost']:.3g}; on these outcomes {cal['test_quality']:.4f} / "
                          f"{cal['test_cost']:.3g}")
-    return "\n".join(lines)
+    return lines
 
 
 def write_plot(report: dict[str, Any], path: str | Path) -> Path:
@@ -109,7 +124,8 @@ def write_plot(report: dict[str, Any], path: str | Path) -> Path:
     ax.set_xlabel(f"mean cost per prompt, % of the best single model's ({report['best_single_model']})")
     ax.set_ylabel("quality (mean score)")
     ax.set_xlim(0, 110)
-    ax.set_title(f"Cost-quality on {report['n_prompts']} held-out prompts, {len(singles)} models")
+    part = {"test": " held-out", "train": " training"}.get(report.get("split", {}).get("part", ""), "")
+    ax.set_title(f"Cost-quality on {report['n_prompts']}{part} prompts, {len(singles)} models")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
@@ -127,17 +143,18 @@ def render_html(report: dict[str, Any], path: str | Path, plot: str | Path | Non
     keys = _keys(report)
     head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
     rows = "".join(f"<tr><th>{html.escape(name)}</th>" + "".join(
-        f"<td>{html.escape(_fmt(e[k], e.get(k + '_ci95')))}</td>" for k in keys) + "</tr>"
-        for name, e in _entries(report))
+        f"<td>{html.escape(c)}</td>" for c in _cells(report, e)) + "</tr>" for name, e in _entries(report))
+    kind = report["router"].get("kind")
+    footer = "".join(f"<p>{html.escape(line)}</p>" for line in _footer(report) if line)
     img = ""
     if plot and Path(plot).is_file():
         img = f'<img alt="cost-quality plot" src="data:image/png;base64,' \
               f'{base64.b64encode(Path(plot).read_bytes()).decode()}">'
     doc = (f"<!doctype html><meta charset='utf-8'><title>tierflow route eval</title>"
            f"<style>body{{font-family:sans-serif}}td,th{{padding:4px 8px;border-bottom:1px solid #ddd}}</style>"
-           f"<h1>Router evaluation</h1><p>{report['n_prompts']} prompts; best single model "
-           f"{html.escape(report['best_single_model'])}; 95% bootstrap CIs in brackets.</p>"
-           f"<table><tr><th></th>{head}</tr>{rows}</table>{img}")
+           f"<h1>Router evaluation{html.escape(f' ({kind})' if kind else '')}</h1>"
+           f"<p>{html.escape(_headline(report))}</p>"
+           f"<table><tr><th></th>{head}</tr>{rows}</table>{footer}{img}")
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(doc, encoding="utf-8")
     os.replace(tmp, path)
