@@ -62,6 +62,20 @@ def test_other_version_and_mismatched_arrays_are_refused(tmp_path, two_topic):
         load_router(tmp_path / "x.json")
 
 
+def test_a_pair_renamed_together_still_loads_and_a_lost_arrays_file_is_named(tmp_path, two_topic):
+    router = fit_router(two_topic, "task", embedder="hashing")
+    path = save_router(router, tmp_path / "r.json")
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    path.rename(moved / "renamed.json")
+    (tmp_path / "r.npz").rename(moved / "renamed.npz")
+    back = load_router(moved / "renamed.json")  # the JSON still names r.npz; the sha256 binds the pair
+    assert back.calibration == router.calibration
+    (moved / "renamed.npz").unlink()
+    with pytest.raises(RoutingError, match="arrays file is missing.*beside renamed.json"):
+        load_router(moved / "renamed.json")
+
+
 @pytest.mark.parametrize("mix", [{"value": 0.1}, {"value": 0.1, "share": 1.5}, {"value": "x", "share": 0.5}, [0.1, 0.5]])
 def test_a_damaged_mix_is_refused_naming_the_field(tmp_path, two_topic, mix):
     path = save_router(fit_router(two_topic, "task", embedder="hashing"), tmp_path / "r.json")

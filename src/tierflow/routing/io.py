@@ -104,9 +104,12 @@ def load_router(path: str | Path) -> Router:
     if missing:
         raise RoutingError([Problem(where, f"router file lacks {missing}; it is damaged or was not written by "
                                            "`tierflow route fit`")])
-    arrays_file = path.parent / doc["arrays"]["file"]
+    arrays_file = path.parent / Path(str(doc["arrays"]["file"])).name
+    if not arrays_file.is_file() and _arrays_path(path).is_file():
+        arrays_file = _arrays_path(path)  # the pair was renamed together; the sha256 below still binds them
     if not arrays_file.is_file():
-        raise RoutingError([Problem(str(arrays_file), "the router's arrays file is missing")])
+        raise RoutingError([Problem(str(arrays_file), f"the router's arrays file is missing (keep it beside "
+                                                      f"{path.name}, or refit with `tierflow route fit`)")])
     blob = arrays_file.read_bytes()
     if hashlib.sha256(blob).hexdigest() != doc["arrays"]["sha256"]:
         raise RoutingError([Problem(str(arrays_file), f"does not match {path.name} (sha256 differs); the pair "
