@@ -151,6 +151,10 @@ def test_unreachable_target_and_bad_usage(tmp_path, outcomes):
     assert res.exit_code == 1 and "not a JSON router file" in res.output
     res = runner.invoke(app, ["route", "fit", str(outcomes), "-o", str(out), "--folds", "topic"])
     assert res.exit_code == 2 and "--folds must be 'prompt' or 'task', got 'topic'" in res.output
+    for cmd in (["fit", str(outcomes), "-o", str(out)], ["split", str(outcomes)]):
+        res = runner.invoke(app, ["route", *cmd, "--test-share", "1.5"])
+        assert res.exit_code == 2 and "--test-share must be at least 0 and below 1" in res.output
+    assert not out.exists()
 
 
 def test_folds_by_task_hold_whole_tasks_out_and_need_two(tmp_path, outcomes, monkeypatch):

@@ -29,6 +29,8 @@ def _load(paths: list[Path], part: str, by: str, share: float, prices: Path | No
         _fail(f"--split must be one of {list(_SPLITS)}, got {part!r}", 2)
     if by not in ("prompt", "task"):
         _fail(f"--split-by must be 'prompt' or 'task', got {by!r}", 2)
+    if not 0 <= share < 1:
+        _fail(f"--test-share must be at least 0 and below 1 (the share of prompts held out), got {share}", 2)
     price_table = read_prices(prices) if prices is not None else None
     table = select(load_outcomes(paths, prices=price_table), part, by, share)  # type: ignore[arg-type]
     if table.n == 0:
