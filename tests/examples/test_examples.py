@@ -1,4 +1,5 @@
-"""The five seed-004 examples: their graphs validate, and they run on the local models."""
+"""The seed-004 examples (their graphs validate, and they run on the local models) and the
+learned-routing example (records real outcomes of the local models, fits a router, routes live)."""
 
 from __future__ import annotations
 
@@ -130,3 +131,28 @@ def test_cascading_script_runs_from_the_command_line(repo_root: Path) -> None:
                           capture_output=True, text=True, timeout=600, check=False, cwd=repo_root)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "Model: " in proc.stdout and "Response: " in proc.stdout and "total:" in proc.stdout
+
+
+@pytest.mark.local_model
+@needs_models
+async def test_learned_routing_records_fits_and_routes_live(repo_root: Path, tmp_path: Path) -> None:
+    from tierflow.routing import load_router
+
+    module = _load(repo_root, "learned_routing")
+    async with Client.from_config(repo_root / "examples" / "tierflow.yaml") as client:
+        out = await module.main(tmp_path / "out", client=client)
+    table = out["table"]
+    lines = (tmp_path / "out" / "outcomes.jsonl").read_text().splitlines()
+    assert len(lines) == table.n * 2 == 2 * (len(module.CAPITALS) + len(module.SUMS))
+    acc = {(task, model): table.scores[[t == task for t in table.tasks], j].mean()
+           for task in ("capital", "addition") for j, model in enumerate(table.models)}
+    # what the real models do: the 135M model cannot add three-digit numbers, the 1.5B model can
+    assert acc[("addition", "strong")] >= acc[("addition", "fast")] + 0.5
+    assert load_router(tmp_path / "out" / "router.json").models == ["fast", "strong"]
+    live = {row["prompt"]: row for row in out["live"]}
+    assert all(row["role"] in ("fast", "strong") for row in live.values())
+    for a, b in module.NEW_SUMS:
+        assert live[f"What is {a} + {b}? Answer with the number only."]["role"] == "strong"
+    if acc[("capital", "fast")] >= acc[("capital", "strong")]:  # the cheap model is as good: it answers
+        for country, _ in module.NEW_CAPITALS:
+            assert live[f"What is the capital of {country}? Answer with one word."]["role"] == "fast"
