@@ -21,11 +21,11 @@ from tierflow.routing.outcomes import (
     ASSUMED_OUTPUT_TOKENS,
     DEFAULT_PRICES,
     OutcomeTable,
+    check_priced,
     concat,
     derive_cost,
     price_note,
     price_of,
-    unpriced_models,
 )
 
 _MAX_ERRORS = 20
@@ -308,11 +308,5 @@ def load_outcomes(paths: Sequence[str | Path], *, prices: Mapping[str, tuple[flo
     if not files:
         raise RoutingError([Problem(", ".join(map(str, paths)) or "OUTCOMES", "no outcome files given")])
     table = concat([read_outcomes(f, prices=prices) for f in files])
-    unpriced = unpriced_models(table)
-    if unpriced:
-        priced = [m for m in table.models if m not in unpriced]
-        raise RoutingError([Problem(", ".join(map(str, files)), (
-            f"no cost recorded and no price known for {unpriced}, while {priced} have costs, so routes "
-            "cannot be compared by cost; record a cost per call, or give the price with --prices FILE "
-            "(model: [input, output] USD per 1M tokens; [0, 0] for a free model)"))])
+    check_priced(table, ", ".join(map(str, files)))
     return table

@@ -139,13 +139,22 @@ def price_note(source: str, model: str, prices: Mapping[str, tuple[float, float]
 
 
 def unpriced_models(table: OutcomeTable) -> list[str]:
-    """Models with no known cost on any prompt, when other models' costs are known.
-
-    Such a table cannot be routed by cost (nothing says what the unpriced model costs), so
-    :func:`~tierflow.routing.formats.load_outcomes` refuses it.
-    """
+    """Models with no known cost on any prompt, when other models' costs are known."""
     none = np.isnan(table.costs).all(axis=0)
     return [m for m, unknown in zip(table.models, none, strict=True) if unknown] if not none.all() else []
+
+
+def check_priced(table: OutcomeTable, where: str) -> None:
+    """Refuse a table where some models have costs and another has none: nothing says what the
+    unpriced one costs, so routes cannot be compared (a table with no costs at all is routed by
+    quality alone)."""
+    unpriced = unpriced_models(table)
+    if unpriced:
+        priced = [m for m in table.models if m not in unpriced]
+        raise RoutingError([Problem(where, (
+            f"no cost recorded and no price known for {unpriced}, while {priced} have costs, so routes "
+            "cannot be compared by cost; record a cost per call, or give the price with --prices FILE "
+            "(model: [input, output] USD per 1M tokens; [0, 0] for a free model)"))])
 
 
 def derive_cost(model: str, prompt: str, response: str | None, prices: Mapping[str, tuple[float, float]],
