@@ -25,6 +25,7 @@ import functools
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from tierflow.types import Usage
@@ -165,15 +166,18 @@ def price_by_name(model: str) -> tuple[float, float, str] | None:
             continue
         except Exception:  # noqa: BLE001 - a price data shape this version doesn't know
             return None
-        inp, out = _base_tier(price.input_mtok), _base_tier(price.output_mtok)
+        inp, out = base_mtok(price.input_mtok), base_mtok(price.output_mtok)
         if inp is not None and out is not None:
             return inp, out, f"genai-prices {provider.id}/{info.id}"
     return None
 
 
-def _base_tier(value: Any) -> float | None:
-    base = getattr(value, "base", value)
-    return None if base is None else float(base)
+def base_mtok(price: Any) -> float | None:
+    """A genai-prices price (Decimal, or TieredPrices: its base tier) as USD per 1M tokens."""
+    if isinstance(price, Decimal):
+        return float(price)
+    base = getattr(price, "base", None)
+    return float(base) if isinstance(base, Decimal) else None
 
 
 def _cost_fn_from_genai(provider: Any, info: Any, model: str) -> CostFn | None:
@@ -208,4 +212,4 @@ def _tiered_cost_fn(model_price: Any) -> CostFn:
     return cost
 
 
-__all__ = ["Price", "PriceTable", "FREE", "CostFn", "price_by_name"]
+__all__ = ["Price", "PriceTable", "FREE", "CostFn", "base_mtok", "price_by_name"]

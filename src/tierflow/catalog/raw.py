@@ -10,11 +10,11 @@ import gzip
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from tierflow.errors import CatalogError, Problem
+from tierflow.pricing import base_mtok
 
 # table name -> {column: DuckDB type}
 RAW_SCHEMAS: dict[str, dict[str, str]] = {
@@ -134,14 +134,6 @@ def read_litellm(path: Path) -> tuple[list[dict], str]:
     return rows, f"file date {mtime}"
 
 
-def _base(price: Any) -> float | None:
-    """A genai-prices price (Decimal or TieredPrices) -> USD per 1M tokens, base tier."""
-    if isinstance(price, Decimal):
-        return float(price)
-    base = getattr(price, "base", None)
-    return float(base) if isinstance(base, Decimal) else None
-
-
 def genai_prices_version() -> str:
     from importlib.metadata import version
     return f"genai-prices {version('genai-prices')}"
@@ -156,8 +148,8 @@ def iter_genai_prices() -> Iterator[tuple[Any, Any, dict]]:
         for info in prov.models:
             p = info.get_prices(now)
             yield prov, info, {"provider": prov.id, "model_id": info.id, "name": info.name,
-                               "input_mtok": _base(p.input_mtok), "output_mtok": _base(p.output_mtok),
-                               "cache_read_mtok": _base(p.cache_read_mtok),
+                               "input_mtok": base_mtok(p.input_mtok), "output_mtok": base_mtok(p.output_mtok),
+                               "cache_read_mtok": base_mtok(p.cache_read_mtok),
                                "context_window": info.context_window}
 
 
@@ -170,8 +162,8 @@ def genai_price_lookup(provider_id: str, model: str) -> dict | None:
     if info is None:
         return None
     p = info.get_prices(datetime.now(tz=UTC))
-    return {"input": _base(p.input_mtok), "output": _base(p.output_mtok), "cached": _base(p.cache_read_mtok),
-            "context_window": info.context_window, "id": info.id}
+    return {"input": base_mtok(p.input_mtok), "output": base_mtok(p.output_mtok),
+            "cached": base_mtok(p.cache_read_mtok), "context_window": info.context_window, "id": info.id}
 
 
 __all__ = ["RAW_SCHEMAS", "genai_price_lookup", "genai_prices_version", "iter_genai_prices", "read_arena",
