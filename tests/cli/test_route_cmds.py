@@ -124,6 +124,10 @@ def test_text_report_and_split(outcomes, tmp_path):
                                "--embedder", "hashing"]).exit_code == 0
     res = runner.invoke(app, ["route", "eval", str(router), str(outcomes), "--bootstrap", "20", "--no-latency"])
     assert res.exit_code == 0 and "oracle" in res.output and "aiq" in res.output
+    lines = res.output.splitlines()
+    assert max(map(len, lines)) <= 100  # readable in a terminal: intervals go under their figures
+    under_router = lines[next(i for i, line in enumerate(lines) if line.startswith("router ")) + 1]
+    assert under_router.strip().startswith("[") and under_router.count("[") >= 3
     res = runner.invoke(app, ["route", "split", str(outcomes), "--split-by", "task"])
     info = json.loads(res.output)
     assert info["train"] + info["test"] == 200

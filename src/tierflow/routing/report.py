@@ -25,16 +25,16 @@ def _keys(report: dict[str, Any]) -> tuple[str, ...]:
     return METRIC_KEYS + (TWO_MODEL_KEYS if "apgr" in report["router"] else ())
 
 
-def _fmt(value: Any, ci: Any, missing: str = "never") -> str:
+def _fmt(value: Any, ci: Any, missing: str = "never") -> tuple[str, str]:
+    """A figure and its interval, apart: the text report prints the interval under the figure."""
     if value is None:
-        return missing
-    text = f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
-    if ci:
-        text += f" [{ci[0]:.3f}, {ci[1]:.3f}]" if abs(value) < 10 else f" [{ci[0]:.1f}, {ci[1]:.1f}]"
-    return text
+        return missing, ""
+    if abs(value) < 10:
+        return f"{value:.3f}", f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+    return f"{value:.1f}", f"[{ci[0]:.1f}, {ci[1]:.1f}]" if ci else ""
 
 
-def _cells(report: dict[str, Any], entry: dict[str, Any]) -> list[str]:
+def _cells(report: dict[str, Any], entry: dict[str, Any]) -> list[tuple[str, str]]:
     """One row's metrics: "n/a" for a cost metric when no cost is known, "never" for a cost never reached."""
     costless = not report.get("costs_known", True)
     return [_fmt(entry[k], entry.get(k + "_ci95"), "n/a" if costless and k in COST_KEYS else "never")
@@ -43,15 +43,36 @@ def _cells(report: dict[str, Any], entry: dict[str, Any]) -> list[str]:
 
 def _headline(report: dict[str, Any]) -> str:
     return (f"{report['n_prompts']} prompts, {len(report['models'])} models; best single: "
-            f"{report['best_single_model']}; 95% bootstrap CIs in brackets")
+            f"{report['best_single_model']}; 95% bootstrap CIs")
+
+
+def _header_lines(key: str) -> tuple[str, str]:
+    """A JSON key over two lines, split at the underscore nearest its middle (``match_best`` / ``cost_pct``)."""
+    cuts = [i for i, ch in enumerate(key) if ch == "_"]
+    if len(key) <= 12 or not cuts:
+        return "", key
+    cut = min(cuts, key=lambda i: abs(i - len(key) / 2))
+    return key[:cut + 1], key[cut + 1:]
 
 
 def render_text(report: dict[str, Any]) -> str:
+    """The metrics table, at most about 100 columns wide: each figure with its interval on the line below,
+    the two-model metrics (APGR, CPT) in a second block."""
     keys = _keys(report)
-    lines = [_headline(report), ""]
-    lines.append("  ".join([f"{'':17}"] + [f"{k:>24}" for k in keys]))
-    for name, entry in _entries(report):
-        lines.append("  ".join([f"{name:17}"] + [f"{c:>24}" for c in _cells(report, entry)]))
+    rows = [(name, dict(zip(keys, _cells(report, entry)))) for name, entry in _entries(report)]
+    lines = [_headline(report) + " under each figure"]
+    for block in (METRIC_KEYS, tuple(k for k in keys if k not in METRIC_KEYS)):
+        if not block:
+            continue
+        heads = [_header_lines(k) for k in block]
+        lines.append("")
+        if any(h[0] for h in heads):
+            lines.append(" ".join([f"{'':17}"] + [f"{h[0]:>15}" for h in heads]).rstrip())
+        lines.append(" ".join([f"{'':17}"] + [f"{h[1]:>15}" for h in heads]))
+        for name, cells in rows:
+            lines.append(" ".join([f"{name:17}"] + [f"{cells[k][0]:>15}" for k in block]))
+            if any(cells[k][1] for k in block):
+                lines.append(" ".join([f"{'':17}"] + [f"{cells[k][1]:>15}" for k in block]).rstrip())
     return "\n".join(lines + _footer(report))
 
 
@@ -74,13 +95,14 @@ def _footer(report: dict[str, Any]) -> list[str]:
                       f"p95 {lat['p95']:.2f} ms"]
     cal = report["router"].get("calibrated_point")
     if cal:
+        target = ", ".join(f"{k}={v}" for k, v in cal["target"].items())
         if costless:
-            lines.append(f"calibrated point {cal['target']}: expected quality {cal['expected_quality']:.4f}; "
-                         f"on these outcomes {cal['test_quality']:.4f}")
+            lines += ["", f"calibrated point ({target}): expected quality "
+                      f"{cal['expected_quality']:.4f}; on these outcomes {cal['test_quality']:.4f}"]
         else:
-            lines.append(f"calibrated point {cal['target']}: expected quality {cal['expected_quality']:.4f} / cost "
-                         f"{cal['expected_cost']:.3g}; on these outcomes {cal['test_quality']:.4f} / "
-                         f"{cal['test_cost']:.3g}")
+            lines += ["", f"calibrated point ({target}): expected quality {cal['expected_quality']:.4f} at "
+                          f"${1000 * cal['expected_cost']:.3g} per 1k calls;",
+                      f"  on these outcomes {cal['test_quality']:.4f} at ${1000 * cal['test_cost']:.3g} per 1k calls"]
     return lines
 
 
@@ -143,7 +165,7 @@ def render_html(report: dict[str, Any], path: str | Path, plot: str | Path | Non
     keys = _keys(report)
     head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
     rows = "".join(f"<tr><th>{html.escape(name)}</th>" + "".join(
-        f"<td>{html.escape(c)}</td>" for c in _cells(report, e)) + "</tr>" for name, e in _entries(report))
+        f"<td>{html.escape(' '.join(c).strip())}</td>" for c in _cells(report, e)) + "</tr>" for name, e in _entries(report))
     kind = report["router"].get("kind")
     footer = "".join(f"<p>{html.escape(line)}</p>" for line in _footer(report) if line)
     img = ""
