@@ -71,6 +71,7 @@ def test_a_model_with_no_cost_and_no_price_beside_priced_ones_is_refused(tmp_pat
     ({"prompt_id": "a", "prompt": "p", "model": "m", "score": 1.5}, "outside [0, 1]"),
     ({"prompt_id": "a", "model": "m", "score": 1}, "missing required field"),
     ({"prompt_id": "a", "prompt": "p", "model": "m", "score": "high"}, "not a number"),
+    ({"prompt_id": "a", "prompt": "p", "model": "m", "score": None}, "score is null; a number in [0, 1]"),
     ({"prompt_id": "z", "prompt": "ok", "model": "m", "score": 1}, "a second outcome of 'm' on prompt_id 'z' "
                                                                    "(the first is on line 1)"),
     ({"prompt_id": "z", "prompt": "other", "model": "m2", "score": 1}, "'z' has a different prompt on line 1"),
