@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from tierflow.calls import Client
 from tierflow.routing import Target, fit_router, read_long_jsonl, save_router
+from tierflow.routing.record import Question, record_outcomes, score_answer
 
 #: USD per 1M (input, output) tokens: a nominal hosted price for each role (local calls are free).
 NOMINAL_PRICES = {"fast": (0.05, 0.05), "strong": (0.60, 0.60)}
@@ -48,45 +47,35 @@ models:
   - {{role: auto, router: {router}, candidates: [fast, strong]}}
 """
 
-Question = tuple[str, str, Callable[[str], bool]]
-
-
 def capital(country: str, city: str) -> Question:
-    return ("capital", f"What is the capital of {country}? Answer with one word.",
-            lambda text: city.lower() in text.lower())
+    return Question(f"capital-{country}", f"What is the capital of {country}? Answer with one word.", city,
+                    "capital")
 
 
 def addition(a: int, b: int) -> Question:
-    def right(text: str) -> bool:
-        numbers = re.findall(r"-?\d+", text.replace(",", ""))
-        return bool(numbers) and int(numbers[-1]) == a + b
-    return "addition", f"What is {a} + {b}? Answer with the number only.", right
+    return Question(f"sum-{a}-{b}", f"What is {a} + {b}? Answer with the number only.", str(a + b), "addition")
 
 
 async def record(client: Client, questions: list[Question], path: Path) -> None:
-    """Ask both roles every question; write one scored outcome per prompt x model."""
-    lines = []
-    for i, (task, prompt, right) in enumerate(questions):
-        for role, (p_in, p_out) in NOMINAL_PRICES.items():
-            result = await client.acall(role, prompt, max_tokens=MAX_TOKENS)
-            usage = result.usage
-            lines.append(json.dumps({
-                "prompt_id": f"q{i}", "prompt": prompt, "model": role, "task": task,
-                "score": float(right(result.text)), "response": result.text,
-                "cost": (usage.input_tokens * p_in + usage.output_tokens * p_out) / 1e6,
-                "input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
-                "latency_s": result.latency_s}))
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    """Ask both roles every question; write one scored outcome per prompt x model (what ``tierflow
+    route record`` does): a capital is right when the answer names the city, a sum when its number
+    is the sum."""
+    path.unlink(missing_ok=True)  # a fresh recording (route record would resume an existing file)
+    summary = await record_outcomes(client, questions, list(NOMINAL_PRICES), path, prices=NOMINAL_PRICES,
+                                    concurrency=1, max_tokens=MAX_TOKENS)
+    if summary.failed:
+        raise RuntimeError(f"calls failed: {summary.failed}")
 
 
 async def route_live(config: Path, questions: list[Question]) -> list[dict]:
     """Send each question to the routed role; return what was decided and how it went."""
     rows = []
     async with Client.from_config(config) as client:
-        for _, prompt, right in questions:
-            result = await client.acall("auto", prompt, max_tokens=MAX_TOKENS)
+        for q in questions:
+            result = await client.acall("auto", q.prompt, max_tokens=MAX_TOKENS)
             decision = result.decision or {}
-            rows.append({"prompt": prompt, "role": decision.get("chosen_role"), "right": right(result.text),
+            rows.append({"prompt": q.prompt, "role": decision.get("chosen_role"),
+                         "right": score_answer(result.text, q.reference) == 1.0,
                          "predicted_quality": decision.get("predicted_quality"), "answer": result.text.strip()})
     return rows
 

@@ -10,7 +10,7 @@ from typing import Any
 import typer
 
 route_app = typer.Typer(no_args_is_help=True, pretty_exceptions_show_locals=False,
-                        help="Learned routing: fit a router on recorded outcomes, evaluate it, inspect splits.")
+                        help="Learned routing: record outcomes, fit a router on them, evaluate it, inspect splits.")
 
 _SPLITS = ("train", "test", "all")
 
@@ -196,6 +196,67 @@ def split_cmd(outcomes: list[Path] = typer.Argument(..., help="Outcome files or 
     typer.echo(json.dumps({"rule": "sha256('tierflow-holdout-v1:' + key) < test_share", "by": split_by,
                            "test_share": test_share, "train": int((~mask).sum()), "test": int(mask.sum()),
                            "held_out_tasks": held_tasks if split_by == "task" else None}, indent=1))
+
+
+@route_app.command("record")
+def record(questions: Path = typer.Argument(..., help='JSONL questions: {"prompt", "reference", "prompt_id"?, '
+                                                      '"task"?}; reference is the expected answer.'),
+           output: Path = typer.Option(..., "-o", "--output", help="Outcome file (long JSONL) to append to."),
+           role: list[str] = typer.Option(..., "--role", "-r", help="A role to ask (repeatable: one per model "
+                                                                     "the router will choose among)."),
+           config: Path | None = typer.Option(None, "--config", "-c", help="Project config file (default: "
+                                              "$TIERFLOW_CONFIG, else the embedded local ladder)."),
+           scorer: str = typer.Option("auto", "--scorer", help="auto | exact | contains | number | choice"),
+           max_tokens: int | None = typer.Option(None, "--max-tokens", min=1),
+           concurrency: int = typer.Option(4, "--concurrency", min=1, help="Calls in flight at once."),
+           prices: Path | None = typer.Option(None, "--prices", help=(
+               "JSON/YAML, role or provider/model -> [input, output] USD per 1M tokens: costs the calls at "
+               "these prices instead of the config's (local models are free; a nominal price lets a router "
+               "weigh them)."))) -> None:
+    """Ask roles questions with known answers, score each answer, and append the outcomes for `route fit`.
+
+    Each line is written as soon as its answer arrives; run again to record only what is missing.
+    Exit 1 when any call failed after its retries."""
+    import asyncio
+
+    from tierflow.calls import Client
+    from tierflow.config import load_config
+    from tierflow.errors import TierflowError
+    from tierflow.routing.outcomes import read_prices
+    from tierflow.routing.record import SCORERS, read_questions, record_outcomes
+
+    if scorer not in SCORERS:
+        _fail(f"--scorer must be one of {sorted(SCORERS)}, got {scorer!r}", 2)
+    try:
+        asked = read_questions(questions)
+        price_table = read_prices(prices) if prices is not None else None
+        client = Client(load_config(config))
+        for r in role:
+            client.planner.plan(r)  # an unknown role fails here, before any call is paid for
+    except (TierflowError, OSError) as exc:
+        _fail(str(exc))
+
+    async def run() -> Any:
+        try:
+            return await record_outcomes(client, asked, role, output, scorer=scorer, concurrency=concurrency,
+                                         prices=price_table, max_tokens=max_tokens)
+        finally:
+            await client.aclose()
+
+    try:
+        summary = asyncio.run(run())
+    except TierflowError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        _fail(f"interrupted; the answers already recorded are in {output}: run again to record the rest", 130)
+    typer.echo(f"recorded {summary.recorded} outcome(s) to {output} ({summary.skipped} already there) for "
+               f"{len(asked)} questions x {len(role)} roles")
+    if summary.failed:
+        for pid, r, error in summary.failed[:5]:
+            typer.echo(f"failed: {r} on {pid}: {error}", err=True)
+        more = f" (and {len(summary.failed) - 5} more)" if len(summary.failed) > 5 else ""
+        _fail(f"{len(summary.failed)} call(s) failed after their retries{more} and were not recorded; "
+              "run the same command again to record them")
 
 
 def register(app: typer.Typer, models: typer.Typer) -> None:

@@ -19,12 +19,13 @@ from tierflow.routing.live import RoutedRole, load_routed_role
 from tierflow.routing.metrics import OperatingPoints, aiq
 from tierflow.routing.outcomes import OutcomeTable, read_prices
 from tierflow.routing.pipeline import evaluate_router, fit_router
+from tierflow.routing.record import Question, read_questions, record_outcomes, score_answer
 from tierflow.routing.routers import Decision, Router, register_router, router_class, router_kinds
 
 __all__ = [
     "CachedEmbedder", "Decision", "Embedder", "HashingEmbedder", "MiniLMEmbedder", "OperatingPoints",
-    "OutcomeTable", "RoutedRole", "Router", "Target", "aiq", "calibrate", "evaluate", "evaluate_router",
+    "OutcomeTable", "Question", "RoutedRole", "Router", "Target", "aiq", "calibrate", "evaluate", "evaluate_router",
     "fit_router", "get_embedder", "load_outcomes", "load_router", "load_routed_role", "read_long_jsonl",
-    "read_outcomes", "read_prices", "register_router", "retarget", "router_class", "router_kinds", "save_router",
-    "write_long_jsonl",
+    "read_outcomes", "read_prices", "read_questions", "record_outcomes", "register_router", "retarget",
+    "router_class", "router_kinds", "save_router", "score_answer", "write_long_jsonl",
 ]

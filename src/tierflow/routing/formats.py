@@ -214,8 +214,9 @@ def read_long_jsonl(path: str | Path, *, prices: Mapping[str, tuple[float, float
                 continue
             missing = [k for k in ("prompt_id", "prompt", "model", "score") if rec.get(k) in (None, "")]
             if missing == ["score"] and "score" in rec:
-                problems.append(Problem(f"{where}: score", f"score is {json.dumps(rec['score'])}; a number in [0, 1] is "
-                                        "expected (score a failed call 0; leave the line out if not recorded)"))
+                problems.append(Problem(f"{where}: score", f"score is {json.dumps(rec['score'])}; a number in "
+                                        "[0, 1] is expected (score a failed call 0; leave the line out if not "
+                                        "recorded)"))
                 continue
             if missing:
                 problems.append(Problem(where, f"missing required field(s) {missing}"))

@@ -165,7 +165,8 @@ def render_html(report: dict[str, Any], path: str | Path, plot: str | Path | Non
     keys = _keys(report)
     head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
     rows = "".join(f"<tr><th>{html.escape(name)}</th>" + "".join(
-        f"<td>{html.escape(' '.join(c).strip())}</td>" for c in _cells(report, e)) + "</tr>" for name, e in _entries(report))
+        f"<td>{html.escape(' '.join(c).strip())}</td>" for c in _cells(report, e)) + "</tr>"
+        for name, e in _entries(report))
     kind = report["router"].get("kind")
     footer = "".join(f"<p>{html.escape(line)}</p>" for line in _footer(report) if line)
     img = ""
