@@ -275,3 +275,33 @@ async def test_qwen_answers_a_simple_question(provider: LocalProvider) -> None:
         timeouts=TIMEOUTS)
     assert "4" in resp.text
     assert resp.usage.output_tokens <= 6
+
+
+_LOAD_TWICE = """
+import sys, threading
+from pathlib import Path
+from tierflow.local_models import model_path
+from tierflow.providers._local_worker import _LoadedModel
+for _ in range(3):
+    models = [_LoadedModel(model_path(name), 512, 1) for name in sys.argv[1:]]
+    threads = [threading.Thread(target=m._load, args=("local/" + m.path.name,)) for m in models]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+print("stdout still here", flush=True)
+print("stderr still here", file=sys.stderr, flush=True)
+"""
+
+
+@needs_smol
+@needs_qwen
+def test_two_models_loading_at_once_leave_stdout_and_stderr_alone() -> None:
+    """llama-cpp-python silences a load by pointing fds 1 and 2 at /dev/null and back; two loads
+    at once used to leave them there, so everything the process printed afterwards was lost."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _LOAD_TWICE, SMOL, QWEN], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "stdout still here" in done.stdout and "stderr still here" in done.stderr
+    assert "control-looking token" not in done.stderr  # what a load says when it is not silenced

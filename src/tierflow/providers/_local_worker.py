@@ -30,6 +30,12 @@ class LocalModelLoadError(ProviderError):
     """llama.cpp could not load a GGUF file (corrupt, truncated or unsupported)."""
 
 
+#: One model loads at a time: llama-cpp-python silences a load by pointing the process's file
+#: descriptors 1 and 2 at /dev/null and back, so two loads at once can leave stdout and stderr
+#: pointing at /dev/null for good.
+_LOAD_LOCK = threading.Lock()
+
+
 @dataclass(slots=True)
 class _Job:
     """One generation: the request, a cancel flag, and where to send events (thread-safe)."""
@@ -66,9 +72,10 @@ class _LoadedModel:
                                           "scripts/bootstrap.sh (it builds and installs it)",
                                           target=target) from exc
             try:
-                llama = _hooked_llama_class()(
-                    model_path=str(self.path), n_ctx=self.n_ctx, n_threads=self.n_threads,
-                    n_threads_batch=self.n_threads, verbose=False)
+                with _LOAD_LOCK:
+                    llama = _hooked_llama_class()(
+                        model_path=str(self.path), n_ctx=self.n_ctx, n_threads=self.n_threads,
+                        n_threads_batch=self.n_threads, verbose=False)
             except (ValueError, RuntimeError, OSError) as exc:
                 raise LocalModelLoadError(f"cannot load {self.path}: {exc}", target=target) from exc
             template = llama.metadata.get("tokenizer.chat_template")
