@@ -135,3 +135,18 @@ def test_reads_shared_routerdc_and_gsm8k(shared_data):
     gsm = load_outcomes([shared_data / "routing" / "routellm" / "gsm8k" / "gsm8k_responses.csv"])
     assert gsm.models == ["mistralai/Mixtral-8x7B-Instruct-v0.1", "gpt-4-1106-preview"]
     assert gsm.response(0, 1) and np.isfinite(gsm.costs).all()
+
+
+def test_a_table_of_free_models_is_routed_by_quality_and_says_so(tmp_path):
+    def write(name, costs):
+        path = tmp_path / name
+        path.write_text("".join(json.dumps({"prompt_id": f"p{i}", "prompt": f"q{i}", "model": m, "score": i % 2,
+                                            "cost": c}) + "\n" for i in range(3) for m, c in costs.items()))
+        return path
+
+    free = load_outcomes([write("free.jsonl", {"local-a": 0, "local-b": 0.0})])
+    assert np.isnan(free.costs).all() and any("every recorded cost is 0" in n for n in free.notes)
+    mixed = load_outcomes([write("mixed.jsonl", {"local-a": 0, "api": 0.002})])
+    assert mixed.costs[:, mixed.models.index("local-a")].tolist() == [0.0] * 3  # a free model beside a paid one
+    assert mixed.costs[:, mixed.models.index("api")].tolist() == [0.002] * 3
+    assert not any("every recorded cost is 0" in n for n in mixed.notes)

@@ -24,6 +24,7 @@ from tierflow.routing.outcomes import (
     check_priced,
     concat,
     derive_cost,
+    free_as_costless,
     price_note,
     price_of,
 )
@@ -314,4 +315,4 @@ def load_outcomes(paths: Sequence[str | Path], *, prices: Mapping[str, tuple[flo
         raise RoutingError([Problem(", ".join(map(str, paths)) or "OUTCOMES", "no outcome files given")])
     table = concat([read_outcomes(f, prices=prices) for f in files])
     check_priced(table, ", ".join(map(str, files)))
-    return table
+    return free_as_costless(table)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -155,6 +155,17 @@ def check_priced(table: OutcomeTable, where: str) -> None:
             f"no cost recorded and no price known for {unpriced}, while {priced} have costs, so routes "
             "cannot be compared by cost; record a cost per call, or give the price with --prices FILE "
             "(model: [input, output] USD per 1M tokens; [0, 0] for a free model)"))])
+
+
+def free_as_costless(table: OutcomeTable) -> OutcomeTable:
+    """A table whose every recorded cost is 0 (free models, such as local ones) has nothing to
+    trade quality against: it is routed by quality alone, as a table without costs, and a note says so."""
+    known = table.costs[~np.isnan(table.costs)]
+    if known.size == 0 or np.any(known != 0):
+        return table
+    note = ("every recorded cost is 0 (free models, such as local ones): routes are compared by quality alone; "
+            "record them with nominal prices (route record --prices) to trade quality against cost")
+    return replace(table, costs=np.full_like(table.costs, np.nan), notes=[*table.notes, note])
 
 
 def derive_cost(model: str, prompt: str, response: str | None, prices: Mapping[str, tuple[float, float]],
