@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from tierflow.errors import Problem, RoutingError, TierflowError
 from tierflow.routing.answers import extract_answer
+from tierflow.routing.formats import jsonl_objects
 
 if TYPE_CHECKING:
     from tierflow.calls import Client
@@ -117,35 +118,23 @@ def read_questions(path: str | Path) -> list[Question]:
     problems: list[Problem] = []
     questions: list[Question] = []
     first: dict[str, int] = {}
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path.name}:{lineno}"
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                problems.append(Problem(where, f"not valid JSON ({exc.msg})"))
-                continue
-            if not isinstance(rec, dict):
-                problems.append(Problem(where, "expected a JSON object per line"))
-                continue
-            prompt, reference = rec.get("prompt"), rec.get("reference")
-            if not isinstance(prompt, str) or not prompt.strip():
-                problems.append(Problem(f"{where}: prompt", "expected a non-empty string"))
-                continue
-            if isinstance(reference, bool) or not isinstance(reference, str | int | float) \
-                    or not str(reference).strip():
-                problems.append(Problem(f"{where}: reference", "expected the expected answer (a string or "
-                                                               "a number)"))
-                continue
-            pid = str(rec.get("prompt_id") or "q-" + hashlib.sha256(prompt.encode()).hexdigest()[:12])
-            if pid in first:
-                what = "prompt_id" if rec.get("prompt_id") else "prompt (and no prompt_id)"
-                problems.append(Problem(where, f"the same {what} as line {first[pid]}; give each question once"))
-                continue
-            first[pid] = lineno
-            questions.append(Question(pid, prompt, str(reference), str(rec.get("task") or "default")))
+    for lineno, where, rec in jsonl_objects(path, problems):
+        prompt, reference = rec.get("prompt"), rec.get("reference")
+        if not isinstance(prompt, str) or not prompt.strip():
+            problems.append(Problem(f"{where}: prompt", "expected a non-empty string"))
+            continue
+        if isinstance(reference, bool) or not isinstance(reference, str | int | float) \
+                or not str(reference).strip():
+            problems.append(Problem(f"{where}: reference", "missing: the answer expected (a string or a "
+                                                           "number)"))
+            continue
+        pid = str(rec.get("prompt_id") or "q-" + hashlib.sha256(prompt.encode()).hexdigest()[:12])
+        if pid in first:
+            what = "prompt_id" if rec.get("prompt_id") else "prompt (and no prompt_id)"
+            problems.append(Problem(where, f"the same {what} as line {first[pid]}; give each question once"))
+            continue
+        first[pid] = lineno
+        questions.append(Question(pid, prompt, str(reference), str(rec.get("task") or "default")))
     if not questions and not problems:
         problems.append(Problem(path.name, 'no questions (expected JSON lines {"prompt", "reference"})'))
     if problems:
