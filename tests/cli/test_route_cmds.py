@@ -203,7 +203,7 @@ def test_a_table_without_costs_reports_quality_and_says_why_cost_metrics_are_mis
     assert report["router"]["cpt50"] < report["baselines"]["random"]["cpt50"]
     text = runner.invoke(app, ["route", "eval", str(router), str(data), "--bootstrap", "20", "--no-latency",
                                "--html", str(tmp_path / "r.html")])
-    assert "n/a" in text.output and "--prices FILE" in text.output
+    assert "n/a" in text.output and "--prices FILE" in " ".join(text.output.split())  # notes wrap at 98 columns
     page = (tmp_path / "r.html").read_text()
     assert "n/a" in page and "never" not in page and "--prices FILE" in page
     res = runner.invoke(app, ["route", "eval", str(router), str(data), "--no-latency", "--plot", str(tmp_path / "p.png")])
@@ -248,3 +248,37 @@ def test_a_price_file_missing_one_model_is_refused_naming_it(tmp_path, monkeypat
     assert res.exit_code == 1, res.output
     assert "no price known for ['small']" in res.output and "--prices" in res.output
     assert "Traceback" not in res.output and not router.exists()
+
+
+def test_eval_scores_only_prompts_the_router_was_not_fitted_on(tmp_path, outcomes):
+    """The default --split auto: the held-out part of the router's own outcome files, all of a new file,
+    and a refusal when every prompt was fitted on; an explicit split that overlaps says so."""
+    router = tmp_path / "r.json"
+    fit = ["route", "fit", str(outcomes), "-o", str(router), "--kind", "task", "--embedder", "hashing"]
+    assert runner.invoke(app, fit).exit_code == 0
+    doc = json.loads(router.read_text())
+    assert doc["fitted_on"]["prompts"] == json.loads(runner.invoke(app, ["route", "split", str(outcomes)]).output)["train"]
+    evals = ["route", "eval", str(router), str(outcomes), "--json", "--bootstrap", "10", "--no-latency"]
+    auto, held = (json.loads(runner.invoke(app, evals + extra).output) for extra in ([], ["--split", "test"]))
+    assert auto["split"]["evaluated"] == held["split"]["evaluated"] < 200
+    assert auto["router"]["aiq"] == held["router"]["aiq"] and auto["baselines"] == held["baselines"]
+    assert f"{200 - auto['split']['evaluated']} of 200 prompts were used to fit the router" in auto["notes"][0]
+    assert held["notes"] == []  # the held-out part and the fitted prompts do not overlap
+    every = json.loads(runner.invoke(app, evals + ["--split", "all"]).output)
+    assert "were used to fit the router: its figures on them are optimistic" in every["notes"][0]
+
+    other = tmp_path / "other.jsonl"  # new prompts of the same two topics
+    table = _table(60)
+    write_long_jsonl(OutcomeTable([f"n{i}" for i in range(60)], [p.replace("case", "new case") for p in table.prompts],
+                                  table.tasks, table.models, table.scores, table.costs), other)
+    res = runner.invoke(app, ["route", "eval", str(router), str(other), "--json", "--bootstrap", "10", "--no-latency"])
+    report = json.loads(res.output)
+    assert report["split"]["evaluated"] == 60 and "agreement_cascade" not in report["baselines"]
+    assert report["notes"][0].startswith("none of these 60 prompts was used to fit the router: evaluated on 60")
+    assert report["router"]["max_quality"] == pytest.approx(1.0)  # the task router still knows the topics
+
+    fit_all = tmp_path / "all.json"
+    assert runner.invoke(app, fit + ["--split", "all", "-o", str(fit_all)]).exit_code == 0
+    res = runner.invoke(app, ["route", "eval", str(fit_all), str(outcomes), "--plot", str(tmp_path / "x.png")])
+    assert res.exit_code == 1 and "fitted on all 200 prompts of these outcomes" in res.output
+    assert not (tmp_path / "x.png").exists()

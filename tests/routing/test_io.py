@@ -10,7 +10,8 @@ import pytest
 
 from tierflow.errors import RoutingError
 from tierflow.routing.io import load_router, save_router
-from tierflow.routing.pipeline import embed_prompts, fit_router, routing_texts
+from tierflow.routing.pipeline import embed_prompts, fit_router, routing_texts, unseen_part
+from tierflow.routing.split import seen_mask, select
 
 
 @pytest.mark.parametrize("kind", ["knn", "cluster", "linear", "task", "blend"])
@@ -87,3 +88,19 @@ def test_a_damaged_mix_is_refused_naming_the_field(tmp_path, two_topic, mix):
     doc["knob"]["mix"] = {"value": None, "share": 0.25}  # null stands for the infinite knob
     path.write_text(json.dumps(doc))
     assert load_router(path).mix == (float("inf"), 0.25)
+
+
+def test_the_prompts_fitted_on_are_kept_and_a_file_without_them_falls_back_to_the_hash_split(tmp_path, two_topic):
+    router = fit_router(two_topic.subset(range(80)), "task", embedder="hashing")
+    back = load_router(save_router(router, tmp_path / "r.json"))
+    seen = seen_mask(two_topic, back.fitted_on)
+    assert seen[:80].all() and not seen[80:].any()
+    test, train, notes = unseen_part(back, two_topic)
+    assert test.ids == two_topic.ids[80:] and train is not None and train.ids == two_topic.ids[:80]
+    assert notes == ["80 of 120 prompts were used to fit the router and were left out: evaluated on the other 40; "
+                     "the per_task and agreement baselines were fitted on the 80"]
+    router.fitted_on = None  # as an older tierflow wrote it
+    old = load_router(save_router(router, tmp_path / "old.json"))
+    assert old.fitted_on is None and "fitted_on" not in old.params
+    test, train, notes = unseen_part(old, two_topic)
+    assert test.ids == select(two_topic, "test").ids and "older tierflow" in notes[0]

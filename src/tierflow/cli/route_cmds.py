@@ -12,7 +12,7 @@ import typer
 route_app = typer.Typer(no_args_is_help=True, pretty_exceptions_show_locals=False,
                         help="Learned routing: record outcomes, fit a router on them, evaluate it, inspect splits.")
 
-_SPLITS = ("train", "test", "all")
+_SPLITS = ("train", "test", "all")  # route eval also takes "auto"
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -144,8 +144,11 @@ def fit(outcomes: list[Path] = typer.Argument(..., help="Outcome files or direct
 @route_app.command("eval")
 def eval_(router_path: Path = typer.Argument(..., metavar="ROUTER", help="Router file from `route fit`."),
           outcomes: list[Path] = typer.Argument(..., help="Outcome files or directories."),
-          split: str = typer.Option("test", "--split", help="Which part to evaluate on: test, train or all."),
-          split_by: str = typer.Option("prompt", "--split-by", help="Hold out prompts or whole tasks."),
+          split: str = typer.Option("auto", "--split", help=(
+              "Which prompts to evaluate on: auto (default: those the router was not fitted on; the held-out "
+              "part of its own outcome files, or all of other files), or the hash split's test, train or all.")),
+          split_by: str = typer.Option("prompt", "--split-by",
+                                       help="With --split test or train: hold out prompts or whole tasks."),
           test_share: float = typer.Option(0.3, "--test-share"),
           as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
           plot: Path | None = typer.Option(None, "--plot", help="Write the cost-quality plot (PNG)."),
@@ -157,15 +160,21 @@ def eval_(router_path: Path = typer.Argument(..., metavar="ROUTER", help="Router
     """Evaluate a router against the baselines (AIQ, APGR, CPT, cost to match the best model...)."""
     from tierflow.errors import TierflowError
     from tierflow.routing.io import load_router
-    from tierflow.routing.pipeline import evaluate_router
+    from tierflow.routing.pipeline import evaluate_router, fitted_on_overlap, unseen_part
     from tierflow.routing.report import render_html, render_text, write_plot
 
     try:
         router = load_router(router_path)
-        test = _load(outcomes, split, split_by, test_share, prices)
-        train = _load(outcomes, "train", split_by, test_share, prices) if split == "test" else None
+        if split == "auto":
+            test, train, notes = unseen_part(router, _load(outcomes, "all", split_by, test_share, prices),
+                                             split_by, test_share)  # type: ignore[arg-type]
+        else:
+            test = _load(outcomes, split, split_by, test_share, prices)
+            train = _load(outcomes, "train", split_by, test_share, prices) if split == "test" else None
+            notes = fitted_on_overlap(router, test)
         report = evaluate_router(router, test, train, bootstrap=bootstrap, latency=latency)
-        report["split"] = {"part": split, "by": split_by, "test_share": test_share}
+        report["notes"] = notes + report["notes"]
+        report["split"] = {"part": split, "by": split_by, "test_share": test_share, "evaluated": test.n}
         if plot:
             write_plot(report, plot)
         if html:

@@ -81,10 +81,12 @@ def headline(table: OutcomeTable, quality: np.ndarray, cost: np.ndarray, strong:
 
 
 def _agreement(train: OutcomeTable | None, test: OutcomeTable, strong: int) -> tuple[OperatingPoints, list[str]] | None:
-    """The plain agreement cascade baseline, fitted on ``train`` (only when responses were recorded)."""
-    if train is None or not train.has_responses or not test.has_responses or len(test.models) < 4:
+    """The plain agreement cascade baseline, fitted on ``train`` (or, without one, on ``test`` itself);
+    only when responses were recorded."""
+    fit_on = test if train is None else train
+    if not fit_on.has_responses or not test.has_responses or len(test.models) < 4:
         return None
-    return agreement_curve(train, test, strong)
+    return agreement_curve(fit_on, test, strong)
 
 
 def evaluate(router_points: OperatingPoints, train: OutcomeTable | None, test: OutcomeTable, *,

@@ -3,7 +3,9 @@
 ``save_router(router, "routers/auto.json")`` writes ``routers/auto.json`` and
 ``routers/auto.npz`` (plain arrays, loaded with ``allow_pickle=False``). The JSON names the
 format and version, the router kind, its models, knob and calibration, the embedder, and the
-sha256 of the arrays file, so a stale or foreign pair is refused with a clear message. Both
+sha256 of the arrays file, so a stale or foreign pair is refused with a clear message. The
+arrays also hold the fingerprints of the prompts the router was fitted on, so that ``route eval``
+can leave them out. Both
 files are written to temporary names first and renamed into place: nothing is half-written.
 """
 
@@ -23,6 +25,7 @@ from tierflow.routing.routers import Router, knob_json, router_class
 
 FORMAT = "tierflow-router"
 VERSION = 1
+_FITTED_ON = "_fitted_on"  # the fingerprints of the prompts the router was fitted on (routing.split)
 
 
 def _arrays_path(path: Path) -> Path:
@@ -36,6 +39,8 @@ def save_router(router: Router, path: str | Path, *, info: dict[str, Any] | None
         path = path.with_suffix(".json")
     path.parent.mkdir(parents=True, exist_ok=True)
     meta, arrays = router._state()
+    if router.fitted_on is not None:
+        arrays = {**arrays, _FITTED_ON: router.fitted_on}
     buf = io.BytesIO()
     np.savez_compressed(buf, **{k: np.asarray(v) for k, v in arrays.items()})
     blob = buf.getvalue()
@@ -47,6 +52,9 @@ def save_router(router: Router, path: str | Path, *, info: dict[str, Any] | None
         "params": router.params, "embedder": router.embedder, "prefixes": router.prefixes,
         "suffixes": router.suffixes,
         "calibration": router.calibration, "state": meta, "info": info or {},
+        "fitted_on": None if router.fitted_on is None else {
+            "prompts": len(router.fitted_on), "array": _FITTED_ON,
+            "fingerprint": "first 8 bytes of the sha256 of each prompt's text, big-endian"},
         "arrays": {"file": _arrays_path(path).name, "sha256": hashlib.sha256(blob).hexdigest(),
                    "names": sorted(arrays)},
     }
@@ -116,6 +124,7 @@ def load_router(path: str | Path) -> Router:
                                     "was not written together")])
     with np.load(io.BytesIO(blob), allow_pickle=False) as npz:
         arrays = {k: npz[k] for k in npz.files}
+    fitted_on = arrays.pop(_FITTED_ON, None)
     router = router_class(doc["kind"])(**doc.get("params", {}))
     router.models, router.strong = list(doc["models"]), doc.get("strong")
     router.knob = _knob_value(doc["knob"]["value"])
@@ -124,6 +133,7 @@ def load_router(path: str | Path) -> Router:
     router.prefixes, router.suffixes = _strings(doc, "prefixes", where), _strings(doc, "suffixes", where)
     router.calibration = doc.get("calibration", {})
     router._load_state(doc["state"], arrays)
+    router.fitted_on = None if fitted_on is None else fitted_on.astype(np.uint64)
     return router
 
 

@@ -23,6 +23,7 @@ from tierflow.routing.embed import Embedder, get_embedder
 from tierflow.routing.evaluate import evaluate, headline
 from tierflow.routing.outcomes import OutcomeTable
 from tierflow.routing.routers import Router, knob_json, router_class
+from tierflow.routing.split import DEFAULT_TEST_SHARE, SplitBy, fingerprints, seen_mask, select
 
 DEFAULT_TARGET = Target(quality=0.95)
 AUTO_KINDS = ("knn", "cluster", "linear", "task", "blend", "cascade")
@@ -72,7 +73,9 @@ def fit_router(table: OutcomeTable, kind: str = "auto", *, params: dict[str, Any
     _check_table(table, "outcomes")
     check_folds(folds)  # before any fitting; too few tasks is found once template labels are inferred
     args = {"params": params, "embedder": embedder, "target": target, "strict_target": strict_target, "folds": folds}
-    return _fit_auto(table, **args) if kind == "auto" else _fit_kind(table, kind, **args)[0]
+    router = _fit_auto(table, **args) if kind == "auto" else _fit_kind(table, kind, **args)[0]
+    router.fitted_on = fingerprints(table.prompts)  # so that evaluation can leave these prompts out
+    return router
 
 
 def _fit_kind(table: OutcomeTable, kind: str, *, params: dict[str, Any] | None, embedder: str,
@@ -153,6 +156,50 @@ def decision_latency_ms(router: Router, prompts: Sequence[str], n: int = 50) -> 
         router.choose(embed_prompts(router, [t], embedder)[0], text=strip_prefixes(t, router.prefixes))
         times.append((time.perf_counter() - start) * 1000)
     return {"median": float(np.median(times)), "p95": float(np.percentile(times, 95)), "n": len(times)}
+
+
+_MIN_TRAIN = 10  # fewer fitted-on prompts than this in the outcomes: baselines are fitted on the evaluated ones
+
+
+def unseen_part(router: Router, table: OutcomeTable, by: SplitBy = "prompt",
+                test_share: float = DEFAULT_TEST_SHARE) -> tuple[OutcomeTable, OutcomeTable | None, list[str]]:
+    """What ``route eval`` scores by default: (the prompts of ``table`` the router was not fitted on,
+    the ones it was, which the baselines are fitted on (None: too few, so they are fitted on the
+    evaluated prompts), notes saying which).
+
+    On the outcome files the router was fitted on this is their held-out part; on other outcomes,
+    all of them. A router file without fingerprints (older) falls back to the hash split.
+    """
+    if router.fitted_on is None:
+        return (select(table, "test", by, test_share), select(table, "train", by, test_share),
+                ["the router file does not record which prompts it was fitted on (an older tierflow wrote it): "
+                 "evaluated on the held-out part of the hash split; refit it to evaluate on exactly the prompts "
+                 "it has not seen"])
+    seen = seen_mask(table, router.fitted_on)
+    if seen.all():
+        raise RoutingError([Problem("outcomes", f"the router was fitted on all {table.n} prompts of these "
+                                    "outcomes, so none is left to evaluate it on: evaluate it on other outcomes, or "
+                                    "fit it on the training part (`route fit` without --split all) and evaluate "
+                                    "on the same files")])
+    n_seen = int(seen.sum())
+    test = table.subset(np.nonzero(~seen)[0])
+    if n_seen >= _MIN_TRAIN:
+        return test, table.subset(np.nonzero(seen)[0]), [
+            f"{n_seen} of {table.n} prompts were used to fit the router and were left out: evaluated on the "
+            f"other {test.n}; the per_task and agreement baselines were fitted on the {n_seen}"]
+    which = (f"none of these {table.n} prompts was used to fit the router" if not n_seen else
+             f"only {n_seen} of these {table.n} prompts were used to fit the router (left out)")
+    return test, None, [f"{which}: evaluated on {test.n}; the per_task and agreement baselines were fitted on the "
+                        "evaluated prompts themselves, in sample, which flatters them"]
+
+
+def fitted_on_overlap(router: Router, table: OutcomeTable) -> list[str]:
+    """A note when some of ``table``'s prompts were used to fit the router (an explicit ``--split``)."""
+    if router.fitted_on is None:
+        return []
+    n_seen = int(seen_mask(table, router.fitted_on).sum())
+    return [f"{n_seen} of the {table.n} evaluated prompts were used to fit the router: its figures on them are "
+            "optimistic (the default, --split auto, leaves them out)"] if n_seen else []
 
 
 def evaluate_router(router: Router, test: OutcomeTable, train: OutcomeTable | None = None, *,

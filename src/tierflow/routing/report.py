@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import os
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from tierflow.errors import Problem, RoutingError
 from tierflow.routing.metrics import COST_KEYS, METRIC_KEYS, TWO_MODEL_KEYS, anchored_hull
 
 _NAMES = ("router", "best_single", "zero_router", "random", "per_task", "agreement_cascade", "oracle")
+_WIDTH = 98  # the text report fits a 100-column terminal
 
 
 def _entries(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -73,7 +75,8 @@ def render_text(report: dict[str, Any]) -> str:
             lines.append(" ".join([f"{name:17}"] + [f"{cells[k][0]:>15}" for k in block]))
             if any(cells[k][1] for k in block):
                 lines.append(" ".join([f"{'':17}"] + [f"{cells[k][1]:>15}" for k in block]).rstrip())
-    return "\n".join(lines + _footer(report))
+    wrap = textwrap.TextWrapper(_WIDTH, subsequent_indent="  ", break_on_hyphens=False)
+    return "\n".join(lines + [part for line in _footer(report) for part in (wrap.wrap(line) or [""])])
 
 
 def _footer(report: dict[str, Any]) -> list[str]:
@@ -86,7 +89,8 @@ def _footer(report: dict[str, Any]) -> list[str]:
     agreement = report["baselines"].get("agreement_cascade")
     if agreement:
         lines += ["", f"agreement_cascade: accept when {', '.join(agreement['models'][:-1])} agree, "
-                      f"else {agreement['models'][-1]} (fitted on the training part)"]
+                      f"else {agreement['models'][-1]} (fitted on the "
+                      f"{report.get('per_task_baseline_fitted_on', 'train part')})"]
     if report.get("notes"):
         lines += [""] + [f"note: {note}" for note in report["notes"]]
     lat = report["router"].get("decision_latency_ms")

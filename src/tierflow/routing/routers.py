@@ -108,6 +108,7 @@ class Router(ABC):
         self.embedder: str = "minilm"
         self.prefixes: list[str] = []  # per-task boilerplate stripped before embedding
         self.suffixes: list[str] = []  # per-task closing instructions, likewise
+        self.fitted_on: np.ndarray | None = None  # fingerprints of the prompts fitted on (split.fingerprints)
 
     @abstractmethod
     def fit(self, table: OutcomeTable, emb: np.ndarray) -> Router: ...

@@ -4,11 +4,16 @@ A prompt is held out when ``sha256("tierflow-holdout-v1:" + key)`` falls in the 
 ``test_share`` of the hash space. The key is the prompt id (``by="prompt"``) or the task name
 (``by="task"``: whole tasks are held out, to measure routing on topics never seen in training,
 e.g. MMLU subjects). The rule was fixed before any router was evaluated and is never tuned.
+
+A router also keeps the :func:`fingerprints` of the prompts it was fitted on, so that
+``route eval`` scores it only on prompts it has not seen (:func:`seen_mask`): the held-out part of
+its own outcome files, or every prompt of a file it was not fitted on.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -24,6 +29,21 @@ def is_held_out(key: str, test_share: float = DEFAULT_TEST_SHARE) -> bool:
     """Whether ``key`` belongs to the held-out part."""
     digest = hashlib.sha256((SALT + key).encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 < test_share
+
+
+def _fingerprint_each(prompts: Sequence[str]) -> np.ndarray:
+    return np.array([int.from_bytes(hashlib.sha256(p.encode("utf-8")).digest()[:8], "big") for p in prompts],
+                    dtype=np.uint64)
+
+
+def fingerprints(prompts: Sequence[str]) -> np.ndarray:
+    """Sorted unique 64-bit fingerprints (the first 8 bytes of the sha256) of the prompts' texts."""
+    return np.unique(_fingerprint_each(prompts))
+
+
+def seen_mask(table: OutcomeTable, fitted_on: np.ndarray) -> np.ndarray:
+    """Boolean mask of the rows whose prompt text is among ``fitted_on`` (see :func:`fingerprints`)."""
+    return np.isin(_fingerprint_each(table.prompts), fitted_on)
 
 
 def split_mask(table: OutcomeTable, by: SplitBy = "prompt", test_share: float = DEFAULT_TEST_SHARE) -> np.ndarray:
