@@ -255,9 +255,10 @@ def test_eval_scores_only_prompts_the_router_was_not_fitted_on(tmp_path, outcome
     and a refusal when every prompt was fitted on; an explicit split that overlaps says so."""
     router = tmp_path / "r.json"
     fit = ["route", "fit", str(outcomes), "-o", str(router), "--kind", "task", "--embedder", "hashing"]
-    assert runner.invoke(app, fit).exit_code == 0
-    doc = json.loads(router.read_text())
-    assert doc["fitted_on"]["prompts"] == json.loads(runner.invoke(app, ["route", "split", str(outcomes)]).output)["train"]
+    res = runner.invoke(app, fit)
+    parts = json.loads(runner.invoke(app, ["route", "split", str(outcomes)]).output)
+    assert res.exit_code == 0 and f"held out for `route eval`: the other {parts['test']} prompts" in res.output
+    assert json.loads(router.read_text())["fitted_on"]["prompts"] == parts["train"]
     evals = ["route", "eval", str(router), str(outcomes), "--json", "--bootstrap", "10", "--no-latency"]
     auto, held = (json.loads(runner.invoke(app, evals + extra).output) for extra in ([], ["--split", "test"]))
     assert auto["split"]["evaluated"] == held["split"]["evaluated"] < 200

@@ -20,19 +20,29 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def _load(paths: list[Path], part: str, by: str, share: float, prices: Path | None = None) -> Any:
-    from tierflow.routing.formats import load_outcomes
-    from tierflow.routing.outcomes import read_prices
-    from tierflow.routing.split import select
-
+def _check_split(part: str, by: str, share: float) -> None:
     if part not in _SPLITS:
         _fail(f"--split must be one of {list(_SPLITS)}, got {part!r}", 2)
     if by not in ("prompt", "task"):
         _fail(f"--split-by must be 'prompt' or 'task', got {by!r}", 2)
     if not 0 <= share < 1:
         _fail(f"--test-share must be at least 0 and below 1 (the share of prompts held out), got {share}", 2)
+
+
+def _load(paths: list[Path], part: str, by: str, share: float, prices: Path | None = None) -> Any:
+    from tierflow.routing.formats import load_outcomes
+    from tierflow.routing.outcomes import read_prices
+
+    _check_split(part, by, share)
     price_table = read_prices(prices) if prices is not None else None
-    table = select(load_outcomes(paths, prices=price_table), part, by, share)  # type: ignore[arg-type]
+    return _load_part(load_outcomes(paths, prices=price_table), paths, part, by, share)
+
+
+def _load_part(table: Any, paths: list[Path], part: str, by: str, share: float) -> Any:
+    from tierflow.routing.split import select
+
+    _check_split(part, by, share)
+    table = select(table, part, by, share)  # type: ignore[arg-type]
     if table.n == 0:
         _fail(f"the {part!r} part of {[str(p) for p in paths]} is empty")
     return table
@@ -92,7 +102,9 @@ def fit(outcomes: list[Path] = typer.Argument(..., help="Outcome files or direct
         _fail(f"--folds must be 'prompt' or 'task', got {folds!r}", 2)
     try:
         target = Target(**given) if given else None
-        table = _load(outcomes, split, split_by, test_share, prices)
+        _check_split(split, split_by, test_share)
+        everything = _load(outcomes, "all", split_by, test_share, prices)
+        table = _load_part(everything, outcomes, split, split_by, test_share)
         router = fit_router(table, kind, params=_params(param), embedder=embedder, target=target,
                             strict_target=True, folds=folds)
         path = save_router(router, output, info={"outcomes": [str(p) for p in outcomes], "split": split,
@@ -104,6 +116,9 @@ def fit(outcomes: list[Path] = typer.Argument(..., help="Outcome files or direct
     complete = len(table.complete_rows())
     scope = f"{table.n} prompts" + ("" if complete == table.n else f", {complete} with every model's outcome")
     typer.echo(f"wrote {path} ({router.kind} router over {len(router.models)} models, fitted on {scope})")
+    if table.n < everything.n:
+        typer.echo(f"held out for `route eval`: the other {everything.n - table.n} prompts "
+                   f"(--split all fits on every prompt)")
     if cal:
         lo, hi = cal["expected_quality_ci95"]
         cost = (f"cost ${cal['expected_cost'] * 1000:.4g} per 1k calls" if not np.isnan(table.costs).all()
