@@ -14,6 +14,12 @@ from tierflow.routing.answers import CodeVerifier, arithmetic_errors, extract_an
     ("Working it out step by step.\nThe answer is (D).", "D"),
     ("Here is the code:\n```python\ndef f():\n    return 1\n```", None),
     ("", None),
+    # short answers in the phrasings models use agree with the bare letter or number
+    ("The answer is C.", "C"), ("Answer: B", "B"), ("The correct answer is B. 4", "B"),
+    ("The best completion is D: she walks away.", "D"), ("Correct answer: (A) 0", "A"),
+    ("B\n\nExplanation: 4 is the only even option of the 3.", "B"), ("**B**", "B"),
+    ("18 dollars", "18"), ("Option 2", "2"), ("option2", "2"), ("The answer is 18.", "18"),
+    ("Paris", "paris"),
 ])
 def test_extract_answer(text, answer):
     assert extract_answer(text) == answer

@@ -31,7 +31,8 @@ _CHOICE = re.compile(r"^\(?([A-Ha-h])\)?(?:[.):]|\s|$)")
 _MARKED = [re.compile(p, re.I | re.M) for p in (
     r"####\s*\$?\s*([^\n]+?)\s*$",
     r"\\boxed\{([^{}]+)\}",
-    r"(?:final answer|the answer|answer)\s*(?:is|:)\s*[:\s]*\(?\$?\s*([A-Za-z0-9][\w.,/\-]*)",
+    r"(?:final answer|the answer|answer|(?:correct|best|right) (?:option|choice|completion|ending))"
+    r"\s*(?:is|:)\s*[:\s]*\(?\$?\s*(?!a\s+[a-z])([A-Za-z0-9][\w.,/\-]*)",  # not the article in "is a trick"
 )]
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
 _HEDGES = re.compile(r"\b(not sure|unsure|unclear|cannot|can't|unable|assum\w*|approximately|roughly|however|"
@@ -57,6 +58,8 @@ def _norm_short(text: str) -> str:
         return m.group(1).upper()
     if _NUMBER.fullmatch(t.replace("$", "").replace(",", "").strip(" .")):
         return _norm_number(t) or t.lower()
+    if len(_NUMBER.findall(t)) == 1:  # "18 dollars", "option 2", "option2": the number is the answer
+        return _norm_number(t) or t.lower()
     return re.sub(r"[^\w]+", " ", t.lower()).strip()
 
 
@@ -65,9 +68,8 @@ def extract_answer(response: str | None) -> str | None:
     if not response or not response.strip():
         return None
     text = response.strip()
-    if len(text) <= 40 and "\n" not in text:
-        return _norm_short(text)
-    if "```" in text or "def " in text or "[PYTHON]" in text:
+    short = len(text) <= 40 and "\n" not in text
+    if not short and ("```" in text or "def " in text or "[PYTHON]" in text):
         return None
     for pattern in _MARKED:
         found = pattern.findall(text)
@@ -75,10 +77,12 @@ def extract_answer(response: str | None) -> str | None:
             value = found[-1].strip().rstrip(".")
             return _norm_number(value) if _NUMBER.search(value) and not _CHOICE.match(value + " ") \
                 else _norm_short(value)
+    first = text.splitlines()[0].strip().strip("*").strip()
+    if short or (len(first) <= 3 and _CHOICE.match(first)):  # "B" then an explanation
+        return _norm_short(first)
     numbers = _NUMBER.findall(text)
     if numbers:
         return _norm_number(numbers[-1])
-    first = text.splitlines()[0]
     return _norm_short(first) if len(first) <= 40 else None
 
 
