@@ -1,8 +1,8 @@
-"""Reading and writing outcome tables: RouterBench's wide CSV, RouterDC's scores JSON, tierflow's
-long JSONL (see :mod:`tierflow.routing.outcomes` for the format), and the dispatch by extension.
+"""Reading outcome tables: RouterBench's wide CSV, RouterDC's scores JSON, tierflow's long JSONL
+(:mod:`tierflow.routing.long_format`, which also writes it), and the dispatch by extension.
 
 Every reader validates as it goes and reports all the problems of a file at once (up to
-``_MAX_ERRORS``), each naming the file, row and column.
+:data:`~tierflow.routing.outcomes.MAX_ERRORS`), each naming the file, row and column.
 """
 
 from __future__ import annotations
@@ -10,14 +10,13 @@ from __future__ import annotations
 import ast
 import csv
 import json
-import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from tierflow.errors import Problem, RoutingError
+from tierflow.routing.long_format import read_long_jsonl, write_long_jsonl
 from tierflow.routing.outcomes import (
     ASSUMED_OUTPUT_TOKENS,
     DEFAULT_PRICES,
@@ -26,11 +25,14 @@ from tierflow.routing.outcomes import (
     concat,
     derive_cost,
     free_as_costless,
+    parse_score,
     price_note,
     price_of,
+    raise_problems,
 )
 
-_MAX_ERRORS = 20
+__all__ = ["load_outcomes", "read_long_jsonl", "read_outcomes", "read_scores_json", "read_wide_csv",
+           "write_long_jsonl"]
 
 
 def _join_listish(cell: str) -> str:
@@ -44,31 +46,6 @@ def _join_listish(cell: str) -> str:
         if isinstance(value, list):
             return "\n".join(str(v) for v in value)
     return cell
-
-
-def _parse_score(raw: object, where: str, problems: list[Problem]) -> float:
-    if raw is None or raw == "":
-        return math.nan
-    if isinstance(raw, bool):
-        return 1.0 if raw else 0.0
-    text = str(raw).strip()
-    if text.lower() in ("true", "false"):
-        return 1.0 if text.lower() == "true" else 0.0
-    try:
-        value = float(text)
-    except ValueError:
-        problems.append(Problem(where, f"score {text[:40]!r} is not a number in [0, 1] or true/false"))
-        return math.nan
-    if not 0.0 <= value <= 1.0:
-        problems.append(Problem(where, f"score {value} is outside [0, 1]"))
-    return value
-
-
-def _raise(problems: list[Problem], path: Path) -> None:
-    if problems:
-        extra = len(problems) - _MAX_ERRORS
-        shown = problems[:_MAX_ERRORS] + ([Problem("", f"... and {extra} more")] if extra > 0 else [])
-        raise RoutingError(shown, source=str(path))
 
 
 # --- readers -----------------------------------------------------------------------------------
@@ -113,7 +90,7 @@ def read_wide_csv(path: str | Path, *, prices: Mapping[str, tuple[float, float]]
         tasks.append(row.get("eval_name") or row.get("task") or default_task)
         resp_row: list[str | None] = []
         for j, m in enumerate(models):
-            scores[i, j] = _parse_score(row.get(m), f"{path.name}:{line}: column {m!r}", problems)
+            scores[i, j] = parse_score(row.get(m), f"{path.name}:{line}: column {m!r}", problems)
             response = _join_listish(row[resp_col[m]]) if m in resp_col else None
             resp_row.append(response)
             raw_cost = (row.get(cost_col[m]) or "").strip() if m in cost_col else ""
@@ -130,7 +107,7 @@ def read_wide_csv(path: str | Path, *, prices: Mapping[str, tuple[float, float]]
                     derived.add(m)
         responses.append(resp_row)
         missing_scores += int(np.isnan(scores[i]).sum())
-    _raise(problems, path)
+    raise_problems(problems, path)
     notes = []
     if missing_scores:
         scores = np.nan_to_num(scores, nan=0.0)
@@ -166,9 +143,9 @@ def read_scores_json(path: str | Path, *, prices: Mapping[str, tuple[float, floa
             problems.append(Problem(f"{path.name}[{i}].question", "prompt is missing or empty"))
         prompts.append(q or "")
         for j, m in enumerate(models):
-            scores[i, j] = _parse_score((item.get("scores") or {}).get(m), f"{path.name}[{i}].scores.{m}",
+            scores[i, j] = parse_score((item.get("scores") or {}).get(m), f"{path.name}[{i}].scores.{m}",
                                         problems)
-    _raise(problems, path)
+    raise_problems(problems, path)
     task = path.stem.removesuffix("_train").removesuffix("-train")
     prices = DEFAULT_PRICES if prices is None else prices
     costs = np.full_like(scores, np.nan)
@@ -186,111 +163,6 @@ def read_scores_json(path: str | Path, *, prices: Mapping[str, tuple[float, floa
                      "need prices (route fit/eval --prices FILE)")
     return OutcomeTable([f"{path.stem}:{i}" for i in range(len(data))], prompts, [task] * len(data), models,
                         scores, costs, None, notes)
-
-
-def jsonl_objects(path: Path, problems: list[Problem]) -> Iterator[tuple[int, str, dict[str, Any]]]:
-    """``(line number, "file:line", object)`` for each JSON object line of ``path``; a line that is
-    not one is added to ``problems`` (blank lines are skipped)."""
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            where = f"{path.name}:{lineno}"
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                problems.append(Problem(where, f"not valid JSON ({exc.msg})"))
-                continue
-            if not isinstance(rec, dict):
-                problems.append(Problem(where, "expected a JSON object per line"))
-                continue
-            yield lineno, where, rec
-
-
-def read_long_jsonl(path: str | Path, *, prices: Mapping[str, tuple[float, float]] | None = None) -> OutcomeTable:
-    """tierflow's long format (see the module docstring)."""
-    path = Path(path)
-    prices = DEFAULT_PRICES if prices is None else prices
-    problems: list[Problem] = []
-    order: dict[str, int] = {}
-    prompts: list[str] = []
-    tasks: list[str] = []
-    models: list[str] = []
-    cells: dict[tuple[int, int], tuple[float, float, str | None]] = {}
-    derived: set[str] = set()
-    first_line: dict[str, int] = {}
-    seen: dict[tuple[str, str], int] = {}
-    for lineno, where, rec in jsonl_objects(path, problems):
-        missing = [k for k in ("prompt_id", "prompt", "model", "score") if rec.get(k) in (None, "")]
-        if missing == ["score"] and "score" in rec:
-            problems.append(Problem(f"{where}: score", f"score is {json.dumps(rec['score'])}; a number in "
-                                    "[0, 1] is expected (score a failed call 0; leave the line out if not "
-                                    "recorded)"))
-            continue
-        if missing:
-            problems.append(Problem(where, f"missing required field(s) {missing}"))
-            continue
-        score = _parse_score(rec["score"], f"{where}: score", problems)
-        pid, model = str(rec["prompt_id"]), str(rec["model"])
-        if pid not in order:
-            order[pid] = len(prompts)
-            prompts.append(str(rec["prompt"]))
-            tasks.append(str(rec.get("task") or "default"))
-            first_line[pid] = lineno
-        elif str(rec["prompt"]) != prompts[order[pid]]:
-            problems.append(Problem(f"{where}: prompt", f"prompt_id {pid!r} has a different prompt on line "
-                                                        f"{first_line[pid]}; give each prompt its own id"))
-            continue
-        if (pid, model) in seen:
-            problems.append(Problem(where, f"a second outcome of {model!r} on prompt_id {pid!r} (the first is "
-                                           f"on line {seen[(pid, model)]}); record one line per prompt x "
-                                           "model (average repeated trials into one score)"))
-            continue
-        seen[(pid, model)] = lineno
-        if model not in models:
-            models.append(model)
-        cost = rec.get("cost")
-        if cost is None:
-            cost = derive_cost(model, str(rec["prompt"]), rec.get("response"), prices,
-                               rec.get("input_tokens"), rec.get("output_tokens"))
-            if cost is not None:
-                derived.add(model)
-        elif not isinstance(cost, (int, float)) or cost < 0:
-            problems.append(Problem(f"{where}: cost", f"{cost!r} is not a non-negative number (USD)"))
-            cost = None
-        cells[(order[pid], models.index(model))] = (score, math.nan if cost is None else float(cost),
-                                                    rec.get("response"))
-    if not prompts and not problems:
-        problems.append(Problem(path.name, "no outcome records (expected JSON lines with prompt_id, prompt, "
-                                           "model, score)"))
-    _raise(problems, path)
-    n, m = len(prompts), len(models)
-    scores, costs = np.full((n, m), np.nan), np.full((n, m), np.nan)
-    responses: list[list[str | None]] = [[None] * m for _ in range(n)]
-    for (i, j), (s, c, r) in cells.items():
-        scores[i, j], costs[i, j], responses[i][j] = s, c, r
-    notes = [price_note(path.name, mm, prices, "token counts (estimated as ceil(chars/4) where not given)")
-             for mm in sorted(derived)]
-    return OutcomeTable(list(order), prompts, tasks, models, scores, costs, responses, notes)
-
-
-def write_long_jsonl(table: OutcomeTable, path: str | Path) -> None:
-    """Write ``table`` in the long format (atomically: temp file then rename)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for i in range(table.n):
-            for j, model in enumerate(table.models):
-                if math.isnan(table.scores[i, j]):
-                    continue
-                rec: dict[str, object] = {"prompt_id": table.ids[i], "prompt": table.prompts[i], "model": model,
-                                          "score": float(table.scores[i, j]), "task": table.tasks[i]}
-                if not math.isnan(table.costs[i, j]):
-                    rec["cost"] = float(table.costs[i, j])
-                if (r := table.response(i, j)) is not None:
-                    rec["response"] = r
-                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    tmp.replace(path)
 
 
 def read_outcomes(path: str | Path, *, prices: Mapping[str, tuple[float, float]] | None = None) -> OutcomeTable:

@@ -206,3 +206,35 @@ def read_prices(path: str | Path) -> dict[str, tuple[float, float]]:
     if problems:
         raise RoutingError(problems, source=str(path))
     return prices
+
+
+#: The most problems one file's error lists (the rest are counted).
+MAX_ERRORS = 20
+
+
+def parse_score(raw: object, where: str, problems: list[Problem]) -> float:
+    """A recorded score: a number in [0, 1] or true/false (NaN when empty); a bad one is added to
+    ``problems``, naming ``where``."""
+    if raw is None or raw == "":
+        return math.nan
+    if isinstance(raw, bool):
+        return 1.0 if raw else 0.0
+    text = str(raw).strip()
+    if text.lower() in ("true", "false"):
+        return 1.0 if text.lower() == "true" else 0.0
+    try:
+        value = float(text)
+    except ValueError:
+        problems.append(Problem(where, f"score {text[:40]!r} is not a number in [0, 1] or true/false"))
+        return math.nan
+    if not 0.0 <= value <= 1.0:
+        problems.append(Problem(where, f"score {value} is outside [0, 1]"))
+    return value
+
+
+def raise_problems(problems: list[Problem], path: Path) -> None:
+    """Raise every problem found in ``path`` at once (up to :data:`MAX_ERRORS`), if there are any."""
+    if problems:
+        extra = len(problems) - MAX_ERRORS
+        shown = problems[:MAX_ERRORS] + ([Problem("", f"... and {extra} more")] if extra > 0 else [])
+        raise RoutingError(shown, source=str(path))

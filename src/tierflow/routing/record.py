@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from tierflow.errors import Problem, RoutingError, TierflowError
 from tierflow.routing.answers import extract_answer
-from tierflow.routing.formats import jsonl_objects
+from tierflow.routing.long_format import jsonl_objects
 
 if TYPE_CHECKING:
     from tierflow.calls import Client
