@@ -158,6 +158,10 @@ def test_unreachable_target_and_bad_usage(tmp_path, outcomes):
     for cmd in (["fit", str(outcomes), "-o", str(out)], ["split", str(outcomes)]):
         res = runner.invoke(app, ["route", *cmd, "--test-share", "1.5"])
         assert res.exit_code == 2 and "--test-share must be at least 0 and below 1" in res.output
+    res = runner.invoke(app, ["route", "fit", str(outcomes), "-o", str(out), "--split", "auto"])
+    assert res.exit_code == 2 and "one of ['train', 'test', 'all'], got 'auto'" in res.output  # eval's default only
+    res = runner.invoke(app, ["route", "eval", str(out), str(outcomes), "--split", "held"])
+    assert res.exit_code == 2 and "one of ['auto', 'train', 'test', 'all'], got 'held'" in res.output
     assert not out.exists()
 
 

@@ -12,7 +12,7 @@ import typer
 route_app = typer.Typer(no_args_is_help=True, pretty_exceptions_show_locals=False,
                         help="Learned routing: record outcomes, fit a router on them, evaluate it, inspect splits.")
 
-_SPLITS = ("train", "test", "all")  # route eval also takes "auto"
+_SPLITS = ("train", "test", "all")
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -20,9 +20,9 @@ def _fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
-def _check_split(part: str, by: str, share: float) -> None:
-    if part not in _SPLITS:
-        _fail(f"--split must be one of {list(_SPLITS)}, got {part!r}", 2)
+def _check_split(part: str, by: str, share: float, parts: tuple[str, ...] = _SPLITS) -> None:
+    if part not in parts:
+        _fail(f"--split must be one of {list(parts)}, got {part!r}", 2)
     if by not in ("prompt", "task"):
         _fail(f"--split-by must be 'prompt' or 'task', got {by!r}", 2)
     if not 0 <= share < 1:
@@ -178,6 +178,7 @@ def eval_(router_path: Path = typer.Argument(..., metavar="ROUTER", help="Router
     from tierflow.routing.pipeline import evaluate_router, fitted_on_overlap, unseen_part
     from tierflow.routing.report import render_html, render_text, write_plot
 
+    _check_split(split, split_by, test_share, ("auto", *_SPLITS))
     try:
         router = load_router(router_path)
         if split == "auto":
