@@ -276,11 +276,17 @@ def test_eval_scores_only_prompts_the_router_was_not_fitted_on(tmp_path, outcome
     table = _table(60)
     write_long_jsonl(OutcomeTable([f"n{i}" for i in range(60)], [p.replace("case", "new case") for p in table.prompts],
                                   table.tasks, table.models, table.scores, table.costs), other)
-    res = runner.invoke(app, ["route", "eval", str(router), str(other), "--json", "--bootstrap", "10", "--no-latency"])
-    report = json.loads(res.output)
+    on_other = ["route", "eval", str(router), str(other), "--json", "--bootstrap", "10", "--no-latency"]
+    report = json.loads(runner.invoke(app, on_other).output)
     assert report["split"]["evaluated"] == 60 and "agreement_cascade" not in report["baselines"]
-    assert report["notes"][0].startswith("none of these 60 prompts was used to fit the router: evaluated on 60")
+    assert report["notes"][0] == ("none of these 60 prompts was used to fit the router: evaluated on 60; the per_task "
+                                  f"and agreement baselines were fitted on the {parts['train']} prompts the router "
+                                  f"was fitted on ({outcomes.resolve()})")
     assert report["router"]["max_quality"] == pytest.approx(1.0)  # the task router still knows the topics
+    outcomes.rename(tmp_path / "moved.jsonl")  # the router's own outcomes are gone: baselines fitted in sample
+    report = json.loads(runner.invoke(app, on_other).output)
+    assert "fitted on the evaluated prompts themselves, in sample" in report["notes"][0]
+    (tmp_path / "moved.jsonl").rename(outcomes)
 
     fit_all = tmp_path / "all.json"
     assert runner.invoke(app, fit + ["--split", "all", "-o", str(fit_all)]).exit_code == 0

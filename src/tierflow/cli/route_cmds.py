@@ -107,7 +107,7 @@ def fit(outcomes: list[Path] = typer.Argument(..., help="Outcome files or direct
         table = _load_part(everything, outcomes, split, split_by, test_share)
         router = fit_router(table, kind, params=_params(param), embedder=embedder, target=target,
                             strict_target=True, folds=folds)
-        path = save_router(router, output, info={"outcomes": [str(p) for p in outcomes], "split": split,
+        path = save_router(router, output, info={"outcomes": [str(p.resolve()) for p in outcomes], "split": split,
                                                   "split_by": split_by, "test_share": test_share,
                                                   "n_prompts": table.n, "notes": table.notes})
     except TierflowError as exc:
@@ -175,15 +175,18 @@ def eval_(router_path: Path = typer.Argument(..., metavar="ROUTER", help="Router
     """Evaluate a router against the baselines (AIQ, APGR, CPT, cost to match the best model...)."""
     from tierflow.errors import TierflowError
     from tierflow.routing.io import load_router
-    from tierflow.routing.pipeline import evaluate_router, fitted_on_overlap, unseen_part
+    from tierflow.routing.outcomes import read_prices
+    from tierflow.routing.pipeline import evaluate_router, fitted_on_overlap, training_outcomes, unseen_part
     from tierflow.routing.report import render_html, render_text, write_plot
 
     _check_split(split, split_by, test_share, ("auto", *_SPLITS))
     try:
         router = load_router(router_path)
         if split == "auto":
+            price_table = read_prices(prices) if prices is not None else None
             test, train, notes = unseen_part(router, _load(outcomes, "all", split_by, test_share, prices),
-                                             split_by, test_share)  # type: ignore[arg-type]
+                                             split_by, test_share,  # type: ignore[arg-type]
+                                             training=lambda: training_outcomes(router, price_table))
         else:
             test = _load(outcomes, split, split_by, test_share, prices)
             train = _load(outcomes, "train", split_by, test_share, prices) if split == "test" else None

@@ -134,6 +134,7 @@ def load_router(path: str | Path) -> Router:
     router.calibration = doc.get("calibration", {})
     router._load_state(doc["state"], arrays)
     router.fitted_on = None if fitted_on is None else fitted_on.astype(np.uint64)
+    router.info = doc.get("info") if isinstance(doc.get("info"), dict) else {}
     return router
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tierflow.errors import Problem, RoutingError
+from tierflow.errors import Problem, RoutingError, TierflowError
 from tierflow.routing.answers import response_features
 from tierflow.routing.boilerplate import (
     shared_prefixes,
@@ -21,6 +22,7 @@ from tierflow.routing.boilerplate import (
 from tierflow.routing.calibrate import Target, calibrate, check_folds
 from tierflow.routing.embed import Embedder, get_embedder
 from tierflow.routing.evaluate import evaluate, headline
+from tierflow.routing.formats import load_outcomes
 from tierflow.routing.outcomes import OutcomeTable
 from tierflow.routing.routers import Router, knob_json, router_class
 from tierflow.routing.split import DEFAULT_TEST_SHARE, SplitBy, fingerprints, seen_mask, select
@@ -162,13 +164,16 @@ _MIN_TRAIN = 10  # fewer fitted-on prompts than this in the outcomes: baselines 
 
 
 def unseen_part(router: Router, table: OutcomeTable, by: SplitBy = "prompt",
-                test_share: float = DEFAULT_TEST_SHARE) -> tuple[OutcomeTable, OutcomeTable | None, list[str]]:
+                test_share: float = DEFAULT_TEST_SHARE, training: Callable[[], OutcomeTable | None] | None = None,
+                ) -> tuple[OutcomeTable, OutcomeTable | None, list[str]]:
     """What ``route eval`` scores by default: (the prompts of ``table`` the router was not fitted on,
-    the ones it was, which the baselines are fitted on (None: too few, so they are fitted on the
-    evaluated prompts), notes saying which).
+    what the baselines are fitted on, notes saying which).
 
-    On the outcome files the router was fitted on this is their held-out part; on other outcomes,
-    all of them. A router file without fingerprints (older) falls back to the hash split.
+    On the outcome files the router was fitted on this is their held-out part, and the baselines
+    are fitted on the rest. On other outcomes it is all of them, and the baselines are fitted on
+    the router's own training outcomes (``training()``, when it can read them), else on the
+    evaluated prompts themselves (None). A router file without fingerprints (older) falls back to
+    the hash split.
     """
     if router.fitted_on is None:
         return (select(table, "test", by, test_share), select(table, "train", by, test_share),
@@ -189,8 +194,27 @@ def unseen_part(router: Router, table: OutcomeTable, by: SplitBy = "prompt",
             f"other {test.n}; the per_task and agreement baselines were fitted on the {n_seen}"]
     which = (f"none of these {table.n} prompts was used to fit the router" if not n_seen else
              f"only {n_seen} of these {table.n} prompts were used to fit the router (left out)")
+    own = training() if training is not None else None
+    if own is not None:
+        return test, own, [f"{which}: evaluated on {test.n}; the per_task and agreement baselines were fitted on "
+                           f"the {own.n} prompts the router was fitted on ({', '.join(router.info['outcomes'])})"]
     return test, None, [f"{which}: evaluated on {test.n}; the per_task and agreement baselines were fitted on the "
-                        "evaluated prompts themselves, in sample, which flatters them"]
+                        "evaluated prompts themselves, in sample, which flatters them (the router's own training "
+                        "outcomes could not be read)"]
+
+
+def training_outcomes(router: Router, prices: Mapping[str, tuple[float, float]] | None = None) -> OutcomeTable | None:
+    """The prompts the router was fitted on, read back from the outcome files ``route fit`` recorded
+    (None when they are gone, changed, or lack the router's models)."""
+    paths = router.info.get("outcomes")
+    if router.fitted_on is None or not paths or not all(Path(p).exists() for p in paths):
+        return None
+    try:
+        table = load_outcomes(paths, prices=prices)
+        table = router._align(table.subset(np.nonzero(seen_mask(table, router.fitted_on))[0]))
+    except TierflowError:
+        return None
+    return table if table.n >= _MIN_TRAIN else None
 
 
 def fitted_on_overlap(router: Router, table: OutcomeTable) -> list[str]:

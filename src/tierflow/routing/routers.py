@@ -109,6 +109,7 @@ class Router(ABC):
         self.prefixes: list[str] = []  # per-task boilerplate stripped before embedding
         self.suffixes: list[str] = []  # per-task closing instructions, likewise
         self.fitted_on: np.ndarray | None = None  # fingerprints of the prompts fitted on (split.fingerprints)
+        self.info: dict[str, Any] = {}  # what route fit recorded: the outcome files and split it fitted on
 
     @abstractmethod
     def fit(self, table: OutcomeTable, emb: np.ndarray) -> Router: ...
