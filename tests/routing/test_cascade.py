@@ -70,6 +70,22 @@ def test_cascade_gives_each_task_its_own_chain():
     assert set(router.chains[0].stages) == {0, 1}
 
 
+def test_small_tasks_asked_with_one_template_share_a_chain():
+    """Eight subjects of 25 prompts, each too small for a chain of its own, all opening with the same
+    solved examples: they are pooled into one group (not sent to the nearest big task's chain)."""
+    shots = "Solved examples.\n" + "Q: what is two plus two? A: four.\n" * 8 + "\n"
+    small = agreement_table(200, seed=8)
+    small.tasks = [f"subject-{i % 8}" for i in range(small.n)]
+    small.prompts = [shots + p for p in small.prompts]
+    big = agreement_table(200, seed=9)
+    big.tasks = ["swapped"] * big.n
+    big.prompts = [p.replace("question", "zebra giraffe") for p in big.prompts]
+    big.costs = big.costs[:, [2, 1, 0]]  # here the strong model is the cheapest: its chain just asks it
+    router = fit_router(concat([small, big]), "cascade", embedder="hashing", params={"min_group": 100})
+    assert router.group_names == ["pooled-template-0", "swapped"]
+    assert set(router.chains[0].stages) == {0, 1} and router.chains[1].stages == [router.models.index("strong")]
+
+
 def test_cascade_evaluates_a_table_that_fills_only_some_groups():
     a, b = agreement_table(200, seed=6), agreement_table(200, seed=7)
     b.tasks = ["other"] * b.n

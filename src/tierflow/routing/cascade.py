@@ -28,6 +28,7 @@ rows, since real models share their mistakes and the naive vote would overrule i
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -45,6 +46,7 @@ from tierflow.routing._cascade_chain import (
     _Logistic,
 )
 from tierflow.routing._cascade_features import _Context, _escalation_answer, _final_quality, _stage_rows
+from tierflow.routing.boilerplate import template_labels
 from tierflow.routing.knn import cross_fitted_average, knn_average, neighbourhood
 from tierflow.routing.metrics import OperatingPoints, aiq
 from tierflow.routing.outcomes import OutcomeTable
@@ -62,12 +64,29 @@ from tierflow.routing.vote import log_odds_weights
 AUTO_VOTE_MARGIN = 0.005  # out-of-fold gain the weighted vote needs over the plain answer
 
 
+def _pooled_tasks(table: OutcomeTable, min_group: int) -> np.ndarray:
+    """Each row's task, except that rows of tasks too small for a chain of their own (under
+    ``min_group`` rows) that share a prompt template with enough other such rows are pooled under
+    the template's label (e.g. many small subjects asked with one set of solved examples)."""
+    tasks = np.array(table.tasks, dtype=object)
+    counts = Counter(table.tasks)
+    small = np.nonzero([counts[t] < min_group for t in table.tasks])[0]
+    if len(small) >= min_group:
+        labels = template_labels([table.prompts[i] for i in small])
+        pooled = Counter(labels)
+        for row, label in zip(small, labels):
+            if label != "untemplated" and pooled[label] >= min_group:
+                tasks[row] = f"pooled-{label}"
+    return tasks
+
+
 @register_router
 class CascadeRouter(Router):
     """Cheap models first, a learned confidence estimator decides when to stop (see module doc).
 
-    Prompts are grouped by task (tasks with at least ``min_group`` training prompts; new prompts
-    join the group with the nearest centroid) and each group gets its own chain of models, since
+    Prompts are grouped by task (tasks with at least ``min_group`` training prompts; smaller tasks
+    asked with one prompt template are pooled, see :func:`_pooled_tasks`; other prompts join the
+    group with the nearest centroid) and each group gets its own chain of models, since
     the cheap model worth asking first differs from one kind of request to another. Per group,
     the options are the chain at each threshold or a single model for every prompt; the knob
     ``lambda`` trades quality against cost, and each group takes the option that maximises
@@ -101,9 +120,9 @@ class CascadeRouter(Router):
         self.key_scores = table.scores.astype(np.float32)
         prior = cross_fitted_average(emb, table.scores, self.k)
         ctx = _Context(table, prior, self.verify)
-        tasks = np.array(table.tasks)
         min_group = int(self.params.get("min_group", 100))
-        names = sorted(t for t in set(table.tasks) if (tasks == t).sum() >= min_group)
+        tasks = _pooled_tasks(table, min_group)
+        names = sorted(t for t in set(tasks) if (tasks == t).sum() >= min_group)
         if len(names) < 2:
             names = ["all"]
         groups = [np.nonzero(tasks == t)[0] if t != "all" else np.arange(table.n) for t in names]
