@@ -29,19 +29,24 @@ def _check_split(part: str, by: str, share: float, parts: tuple[str, ...] = _SPL
         _fail(f"--test-share must be at least 0 and below 1 (the share of prompts held out), got {share}", 2)
 
 
-def _load(paths: list[Path], part: str, by: str, share: float, prices: Path | None = None) -> Any:
-    from tierflow.routing.formats import load_outcomes
+def _read_prices(path: Path | None) -> dict[str, tuple[float, float]] | None:
     from tierflow.routing.outcomes import read_prices
 
+    return read_prices(path) if path is not None else None
+
+
+def _load(paths: list[Path], part: str, by: str, share: float,
+          prices: dict[str, tuple[float, float]] | None = None) -> Any:
+    from tierflow.routing.formats import load_outcomes
+
     _check_split(part, by, share)
-    price_table = read_prices(prices) if prices is not None else None
-    return _load_part(load_outcomes(paths, prices=price_table), paths, part, by, share)
+    return _load_part(load_outcomes(paths, prices=prices), paths, part, by, share)
 
 
 def _load_part(table: Any, paths: list[Path], part: str, by: str, share: float) -> Any:
+    """The ``part`` of an already loaded table (``part``, ``by`` and ``share`` already checked)."""
     from tierflow.routing.split import select
 
-    _check_split(part, by, share)
     table = select(table, part, by, share)  # type: ignore[arg-type]
     if table.n == 0:
         _fail(f"the {part!r} part of {[str(p) for p in paths]} is empty")
@@ -103,7 +108,7 @@ def fit(outcomes: list[Path] = typer.Argument(..., help="Outcome files or direct
     try:
         target = Target(**given) if given else None
         _check_split(split, split_by, test_share)
-        everything = _load(outcomes, "all", split_by, test_share, prices)
+        everything = _load(outcomes, "all", split_by, test_share, _read_prices(prices))
         table = _load_part(everything, outcomes, split, split_by, test_share)
         router = fit_router(table, kind, params=_params(param), embedder=embedder, target=target,
                             strict_target=True, folds=folds)
@@ -175,21 +180,21 @@ def eval_(router_path: Path = typer.Argument(..., metavar="ROUTER", help="Router
     """Evaluate a router against the baselines (AIQ, APGR, CPT, cost to match the best model...)."""
     from tierflow.errors import TierflowError
     from tierflow.routing.io import load_router
-    from tierflow.routing.outcomes import read_prices
     from tierflow.routing.pipeline import evaluate_router, fitted_on_overlap, training_outcomes, unseen_part
     from tierflow.routing.report import render_html, render_text, write_plot
 
     _check_split(split, split_by, test_share, ("auto", *_SPLITS))
     try:
         router = load_router(router_path)
+        price_table = _read_prices(prices)
         if split == "auto":
-            price_table = read_prices(prices) if prices is not None else None
-            test, train, notes = unseen_part(router, _load(outcomes, "all", split_by, test_share, prices),
+            test, train, notes = unseen_part(router, _load(outcomes, "all", split_by, test_share, price_table),
                                              split_by, test_share,  # type: ignore[arg-type]
                                              training=lambda: training_outcomes(router, price_table))
         else:
-            test = _load(outcomes, split, split_by, test_share, prices)
-            train = _load(outcomes, "train", split_by, test_share, prices) if split == "test" else None
+            everything = _load(outcomes, "all", split_by, test_share, price_table)
+            test = _load_part(everything, outcomes, split, split_by, test_share)
+            train = _load_part(everything, outcomes, "train", split_by, test_share) if split == "test" else None
             notes = fitted_on_overlap(router, test)
         report = evaluate_router(router, test, train, bootstrap=bootstrap, latency=latency)
         report["notes"] = notes + report["notes"]
