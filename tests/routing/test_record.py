@@ -128,6 +128,16 @@ def test_record_refuses_an_unknown_role_before_any_call(setup, srv: LLMTestServe
     assert not out.exists() and srv.count("fast-model") == 0
 
 
+def test_record_writes_no_file_when_every_call_fails(setup, srv: LLMTestServer, tmp_path: Path):
+    cfg, questions = setup
+    srv.set_default("fast-model", Status(503))
+    out = tmp_path / "new" / "o.jsonl"
+    res = runner.invoke(app, ["route", "record", str(questions), "-o", str(out), "--role", "fast",
+                              "--config", str(cfg)])
+    assert res.exit_code == 1 and "20 call(s) failed" in res.output, res.output
+    assert not out.parent.exists() and srv.count("fast-model") >= 1  # the rest are skipped by the open breaker
+
+
 def test_record_refuses_an_output_file_of_other_questions(setup, tmp_path: Path):
     cfg, questions = setup
     out = tmp_path / "o.jsonl"

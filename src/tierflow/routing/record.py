@@ -17,9 +17,10 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from tierflow.errors import Problem, RoutingError, TierflowError
 from tierflow.routing.answers import extract_answer
@@ -188,8 +189,8 @@ async def record_outcomes(client: Client, questions: Sequence[Question], roles: 
     pairs = [(q, r) for q in questions for r in roles if (q.prompt_id, r) not in done]
     summary = RecordSummary(skipped=len(questions) * len(roles) - len(pairs))
     gate = asyncio.Semaphore(max(1, concurrency))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as out:
+    with ExitStack() as files:
+        out: TextIO | None = None  # opened at the first answer: a run where every call fails writes nothing
 
         async def one(q: Question, role: str) -> None:
             async with gate:
@@ -209,6 +210,10 @@ async def record_outcomes(client: Client, questions: Sequence[Question], roles: 
                 rec["cost"] = (result.usage.input_tokens * price[0] + result.usage.output_tokens * price[1]) / 1e6
             elif result.cost_usd is not None:
                 rec["cost"] = result.cost_usd
+            nonlocal out
+            if out is None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                out = files.enter_context(path.open("a", encoding="utf-8"))
             out.write(json.dumps(rec, ensure_ascii=False) + "\n")  # one whole line per write
             out.flush()
             summary.recorded += 1
