@@ -28,7 +28,6 @@ rows, since real models share their mistakes and the naive vote would overrule i
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -46,7 +45,7 @@ from tierflow.routing._cascade_chain import (
     _Logistic,
 )
 from tierflow.routing._cascade_features import _Context, _escalation_answer, _final_quality, _stage_rows
-from tierflow.routing.boilerplate import template_labels
+from tierflow.routing._cascade_groups import nearest_group, task_groups
 from tierflow.routing.knn import cross_fitted_average, knn_average, neighbourhood
 from tierflow.routing.metrics import OperatingPoints, aiq
 from tierflow.routing.outcomes import OutcomeTable
@@ -64,29 +63,13 @@ from tierflow.routing.vote import log_odds_weights
 AUTO_VOTE_MARGIN = 0.005  # out-of-fold gain the weighted vote needs over the plain answer
 
 
-def _pooled_tasks(table: OutcomeTable, min_group: int) -> np.ndarray:
-    """Each row's task, except that rows of tasks too small for a chain of their own (under
-    ``min_group`` rows) that share a prompt template with enough other such rows are pooled under
-    the template's label (e.g. many small subjects asked with one set of solved examples)."""
-    tasks = np.array(table.tasks, dtype=object)
-    counts = Counter(table.tasks)
-    small = np.nonzero([counts[t] < min_group for t in table.tasks])[0]
-    if len(small) >= min_group:
-        labels = template_labels([table.prompts[i] for i in small])
-        pooled = Counter(labels)
-        for row, label in zip(small, labels):
-            if label != "untemplated" and pooled[label] >= min_group:
-                tasks[row] = f"pooled-{label}"
-    return tasks
-
-
 @register_router
 class CascadeRouter(Router):
     """Cheap models first, a learned confidence estimator decides when to stop (see module doc).
 
-    Prompts are grouped by task (tasks with at least ``min_group`` training prompts; smaller tasks
-    asked with one prompt template are pooled, see :func:`_pooled_tasks`; other prompts join the
-    group with the nearest centroid) and each group gets its own chain of models, since
+    Prompts are grouped by task (see :func:`~tierflow.routing._cascade_groups.task_groups`: tasks
+    with at least ``min_group`` training prompts, smaller tasks asked with one template pooled, other
+    prompts in the group with the nearest centroid) and each group gets its own chain of models, since
     the cheap model worth asking first differs from one kind of request to another. Per group,
     the options are the chain at each threshold or a single model for every prompt; the knob
     ``lambda`` trades quality against cost, and each group takes the option that maximises
@@ -120,23 +103,7 @@ class CascadeRouter(Router):
         self.key_scores = table.scores.astype(np.float32)
         prior = cross_fitted_average(emb, table.scores, self.k)
         ctx = _Context(table, prior, self.verify)
-        min_group = int(self.params.get("min_group", 100))
-        tasks = _pooled_tasks(table, min_group)
-        names = sorted(t for t in set(tasks) if (tasks == t).sum() >= min_group)
-        if len(names) < 2:
-            names = ["all"]
-        groups = [np.nonzero(tasks == t)[0] if t != "all" else np.arange(table.n) for t in names]
-        if len(names) > 1:  # rows of small tasks go to their nearest group
-            cent = np.stack([emb[g].mean(0) for g in groups])
-            self.centroids = cent / np.linalg.norm(cent, axis=1, keepdims=True)
-            covered = np.zeros(table.n, bool)
-            for g in groups:
-                covered[g] = True
-            nearest = self._group_of(emb)
-            groups = [np.union1d(g, np.nonzero(~covered & (nearest == i))[0]) for i, g in enumerate(groups)]
-        else:
-            self.centroids = emb.mean(0, keepdims=True)
-        self.group_names = names
+        self.group_names, groups, self.centroids = task_groups(table, emb, int(self.params.get("min_group", 100)))
         fixed = [self.models.index(m) for m in self.params.get("stages", [])]
         max_stages = int(self.params.get("max_stages", 3))
         mq = np.nanmean(table.scores, 0)
@@ -219,7 +186,7 @@ class CascadeRouter(Router):
         return out
 
     def _group_of(self, emb: np.ndarray) -> np.ndarray:
-        return np.argmax(emb @ self.centroids.T, axis=1)
+        return nearest_group(emb, self.centroids)
 
     def points(self, table: OutcomeTable, emb: np.ndarray, knobs: np.ndarray | None = None) -> OperatingPoints:
         table = self._align(table)
