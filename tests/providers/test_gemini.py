@@ -15,7 +15,7 @@ from tierflow.errors import (
     RateLimitError,
     ServerError,
 )
-from tierflow.providers._http import status_error
+from tierflow.providers._http_errors import status_error
 from tierflow.providers.base import ProviderSettings, Timeouts, create_provider
 from tierflow.providers.gemini import GeminiProvider, to_gemini_schema
 from tierflow.testing import Answer, LLMTestServer, Status

@@ -20,7 +20,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from tierflow.errors import APIConnectionError, ResponseFormatError
-from tierflow.providers._http import HTTPProvider, SecretHeaders, api_root, guard_stream, loads_event, status_error
+from tierflow.providers._http import HTTPProvider, api_root, guard_stream, loads_event
+from tierflow.providers._http_errors import SecretHeaders, status_error
 from tierflow.providers.base import ProviderSettings, Timeouts, register_provider
 from tierflow.types import ChatRequest, ChatResponse, StreamChunk, Usage
 

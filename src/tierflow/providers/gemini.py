@@ -23,7 +23,8 @@ from typing import Any
 from urllib.parse import quote
 
 from tierflow.errors import APIConnectionError, ResponseFormatError
-from tierflow.providers._http import HTTPProvider, SecretHeaders, api_root, guard_stream, loads_event, status_error
+from tierflow.providers._http import HTTPProvider, api_root, guard_stream, loads_event
+from tierflow.providers._http_errors import SecretHeaders, status_error
 from tierflow.providers.base import ProviderSettings, Timeouts, register_provider
 from tierflow.types import ChatRequest, ChatResponse, StreamChunk, TokenLogprob, Usage
 
