@@ -248,7 +248,12 @@ def test_sync_twin_reuses_its_loop() -> None:
         client = Client(parse_config(config_text(srv.base_url)))
         assert client.call("primary", "one two").text == "echo: one two"
         assert client.call("primary", "three").model_used == "srv/a"
+        loop = client._portal.loop if client._portal else None
+        assert loop is not None and list(client._by_loop) == [loop]  # both calls ran on one loop
+        sessions = [s for p in client._by_loop[loop].values() for s in p._sessions.values()]
         client.close()
+        assert loop.is_closed() and client._by_loop == {}  # the providers opened there were closed
+        assert sessions and all(s.closed for s in sessions)
     finally:
         srv.stop()
 

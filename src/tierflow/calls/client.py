@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import asdict, is_dataclass
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tierflow.calls._attempts import Tries
+from tierflow.calls._portal import Portal
 from tierflow.calls.cooldown import CircuitBreakers
 from tierflow.calls.plan import Plan, PlannedTarget, Planner
 from tierflow.calls.retry import RetryPolicy, counts_as_failure
@@ -78,7 +78,7 @@ class Client:
         self.planner = Planner(self.config, self.prices, _load_router_factory(self.config))
         self._given = dict(providers or {})
         self._by_loop: dict[asyncio.AbstractEventLoop, dict[str, Provider]] = {}
-        self._portal: _Portal | None = None
+        self._portal: Portal | None = None
 
     @classmethod
     def from_config(cls, path: str | Path | None = None) -> Client:
@@ -130,15 +130,17 @@ class Client:
 
     async def aclose(self) -> None:
         """Close the providers this client opened on the running loop (and its sync loop)."""
-        loop = asyncio.get_running_loop()
-        for provider in self._by_loop.pop(loop, {}).values():
-            await provider.aclose()
+        await self._close_loop(asyncio.get_running_loop())
         for given in self._given.values():
             await given.aclose()
         self._given.clear()
         if self._portal is not None:
-            self._portal.stop(self)
+            self._portal.stop(self._close_loop)
             self._portal = None
+
+    async def _close_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        for provider in self._by_loop.pop(loop, {}).values():
+            await provider.aclose()
 
     async def __aenter__(self) -> Client:
         return self
@@ -155,7 +157,7 @@ class Client:
     def close(self) -> None:
         """Sync twin of :meth:`aclose` for clients used through :meth:`call`."""
         if self._portal is not None:
-            self._portal.stop(self)
+            self._portal.stop(self._close_loop)
             self._portal = None
 
     def _run_sync(self, coro: Awaitable[_T]) -> _T:
@@ -168,7 +170,7 @@ class Client:
             raise RuntimeError("Client.call() was used inside a running event loop; use "
                                "`await client.acall(...)` there")
         if self._portal is None:
-            self._portal = _Portal()
+            self._portal = Portal()
         return self._portal.run(coro)
 
     async def adecide(self, target: str, messages: list[Message] | str) -> dict[str, Any] | None:
@@ -338,35 +340,6 @@ def _as_dict(decision: Any) -> dict[str, Any]:
     if hasattr(decision, "model_dump"):
         return decision.model_dump()
     return dict(vars(decision))
-
-
-class _Portal:
-    """A private event loop on a daemon thread, so sync calls reuse connections between calls."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="tierflow-calls", daemon=True)
-        self._thread.start()
-
-    def run(self, coro: Awaitable[_T]) -> _T:
-        future = asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
-        try:
-            return future.result()
-        except BaseException:
-            future.cancel()  # Ctrl-C in the caller cancels the upstream request too
-            raise
-
-    def stop(self, client: Client) -> None:
-        async def close() -> None:
-            for provider in client._by_loop.pop(self.loop, {}).values():
-                await provider.aclose()
-
-        if self.loop.is_running():
-            asyncio.run_coroutine_threadsafe(close(), self.loop).result(timeout=10)
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self._thread.join(timeout=10)
-        if not self.loop.is_running():
-            self.loop.close()
 
 
 __all__ = ["Client"]
