@@ -79,3 +79,19 @@ def test_routers_are_priced_at_their_own_cost_credited_with_their_refits_quality
     refit_q, refit_c = (np.array(knn.calibration["refit_curve"][k]) for k in ("quality", "cost"))
     for q, c in zip(knn.calibration["curve"]["quality"], own.means()[1]):
         assert q == pytest.approx(_frontier_at(refit_c, refit_q, c), abs=1e-12)
+
+
+def test_the_python_api_refuses_a_model_without_cost_beside_priced_ones(two_topic):
+    """fit_router and evaluate_router, called directly (not through load_outcomes), must not cost an
+    unpriced model at a made-up figure."""
+    import numpy as np
+
+    from tierflow.routing.pipeline import evaluate_router
+
+    router = fit_router(two_topic, "task", embedder="hashing")
+    two_topic.costs[:, 0] = np.nan  # the cheap model's costs unknown, the strong one's recorded
+    for call in (lambda: fit_router(two_topic, "task", embedder="hashing"),
+                 lambda: evaluate_router(router, two_topic, latency=False)):
+        with pytest.raises(RoutingError) as err:
+            call()
+        assert f"no price known for ['{two_topic.models[0]}']" in str(err.value)

@@ -23,7 +23,7 @@ from tierflow.routing.calibrate import Target, calibrate, check_folds
 from tierflow.routing.embed import Embedder, get_embedder
 from tierflow.routing.evaluate import evaluate, headline
 from tierflow.routing.formats import load_outcomes
-from tierflow.routing.outcomes import OutcomeTable
+from tierflow.routing.outcomes import OutcomeTable, check_priced, free_as_costless
 from tierflow.routing.routers import Router, knob_json, router_class
 from tierflow.routing.split import DEFAULT_TEST_SHARE, SplitBy, fingerprints, seen_mask, select
 
@@ -53,6 +53,7 @@ def _check_table(table: OutcomeTable, where: str) -> None:
                                        "10 (record every candidate model on some prompts)"))
     if problems:
         raise RoutingError(problems)
+    check_priced(table, where)  # tables built in Python skip load_outcomes, which checks this too
 
 
 def _note(table: OutcomeTable, text: str) -> None:
@@ -73,6 +74,7 @@ def fit_router(table: OutcomeTable, kind: str = "auto", *, params: dict[str, Any
     meant for topics the outcomes do not cover (:func:`~tierflow.routing.calibrate.fold_ids`).
     """
     _check_table(table, "outcomes")
+    table = free_as_costless(table)
     check_folds(folds)  # before any fitting; too few tasks is found once template labels are inferred
     args = {"params": params, "embedder": embedder, "target": target, "strict_target": strict_target, "folds": folds}
     router = _fit_auto(table, **args) if kind == "auto" else _fit_kind(table, kind, **args)[0]
@@ -230,6 +232,8 @@ def evaluate_router(router: Router, test: OutcomeTable, train: OutcomeTable | No
                     bootstrap: int = 200, latency: bool = True) -> dict[str, Any]:
     """The ``route eval`` report: router vs baselines with CIs, plus decision latency."""
     table = router._align(test)
+    check_priced(table, "outcomes")
+    table = free_as_costless(table)
     notes = []
     kept = table.complete_rows()
     if len(kept) < table.n:

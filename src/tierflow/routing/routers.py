@@ -201,7 +201,8 @@ def router_kinds() -> list[str]:
 
 
 def _fill_costs(table: OutcomeTable) -> np.ndarray:
-    """Costs with unknown cells replaced by the model's mean (or 1.0 when a model has none)."""
+    """Costs with unknown cells replaced by the model's mean; all 1.0 for a table with no costs at all
+    (routed by quality alone: ``check_priced`` refuses a table where only some models have costs)."""
     means = np.nanmean(np.where(np.isnan(table.costs), np.nan, table.costs), axis=0) \
         if not np.isnan(table.costs).all() else np.ones(len(table.models))
     means = np.where(np.isnan(means), 1.0, means)
