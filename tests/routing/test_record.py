@@ -150,6 +150,19 @@ def test_record_refuses_an_output_file_of_other_questions(setup, tmp_path: Path)
     assert out.read_text() == kept + "\n"  # nothing appended
 
 
+
+def test_record_refuses_an_output_file_that_is_not_outcomes_naming_each_line(setup, tmp_path: Path):
+    cfg, questions = setup
+    out = tmp_path / "o.jsonl"
+    text = "not json\n" + json.dumps({"question": "q"}) + "\n"
+    out.write_text(text)
+    res = runner.invoke(app, ["route", "record", str(questions), "-o", str(out), "--role", "fast",
+                              "--config", str(cfg)])
+    assert res.exit_code == 1, res.output
+    assert "o.jsonl:1" in res.output and "not valid JSON" in res.output
+    assert "o.jsonl:2" in res.output and "not an outcome line" in res.output
+    assert out.read_text() == text  # nothing appended
+
 def test_record_prices_calls_at_the_given_prices(setup, tmp_path: Path):
     cfg, questions = setup
     out, prices = tmp_path / "o.jsonl", tmp_path / "prices.yaml"

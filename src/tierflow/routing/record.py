@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from tierflow.errors import Problem, RoutingError, TierflowError
+from tierflow.errors import Problem, TierflowError
 from tierflow.routing.answers import extract_answer
 from tierflow.routing.long_format import jsonl_objects
+from tierflow.routing.outcomes import raise_problems
 
 if TYPE_CHECKING:
     from tierflow.calls import Client
@@ -138,8 +139,7 @@ def read_questions(path: str | Path) -> list[Question]:
         questions.append(Question(pid, prompt, str(reference), str(rec.get("task") or "default")))
     if not questions and not problems:
         problems.append(Problem(path.name, 'no questions (expected JSON lines {"prompt", "reference"})'))
-    if problems:
-        raise RoutingError(problems[:20], source=str(path))
+    raise_problems(problems, path)
     return questions
 
 
@@ -151,22 +151,18 @@ def _recorded(path: Path, questions: Sequence[Question]) -> set[tuple[str, str]]
     prompts = {q.prompt_id: q.prompt for q in questions}
     done: set[tuple[str, str]] = set()
     problems: list[Problem] = []
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
+    for _, where, rec in jsonl_objects(path, problems):
+        pid, model, prompt = rec.get("prompt_id"), rec.get("model"), rec.get("prompt")
+        if pid is None or model is None or not isinstance(prompt, str):
+            problems.append(Problem(where, "not an outcome line (prompt_id, prompt, model, score); is this the "
+                                           "right output file?"))
             continue
-        try:
-            rec = json.loads(line)
-            pid, model, prompt = str(rec["prompt_id"]), str(rec["model"]), rec["prompt"]
-        except (json.JSONDecodeError, KeyError, TypeError):
-            problems.append(Problem(f"{path.name}:{lineno}", "not an outcome line (prompt_id, prompt, model, "
-                                                             "score); is this the right output file?"))
-            continue
+        pid = str(pid)
         if pid in prompts and prompts[pid] != prompt:
-            problems.append(Problem(f"{path.name}:{lineno}", f"prompt_id {pid!r} has another prompt in the "
-                                                             "questions file; record to a new file"))
-        done.add((pid, model))
-    if problems:
-        raise RoutingError(problems[:20], source=str(path))
+            problems.append(Problem(where, f"prompt_id {pid!r} has another prompt in the questions file; "
+                                           "record to a new file"))
+        done.add((pid, str(model)))
+    raise_problems(problems, path)
     return done
 
 
