@@ -35,12 +35,13 @@ def _read_prices(path: Path | None) -> dict[str, tuple[float, float]] | None:
     return read_prices(path) if path is not None else None
 
 
-def _load(paths: list[Path], part: str, by: str, share: float,
-          prices: dict[str, tuple[float, float]] | None = None) -> Any:
+def _load(paths: list[Path], prices: dict[str, tuple[float, float]] | None = None) -> Any:
     from tierflow.routing.formats import load_outcomes
 
-    _check_split(part, by, share)
-    return _load_part(load_outcomes(paths, prices=prices), paths, part, by, share)
+    table = load_outcomes(paths, prices=prices)
+    if table.n == 0:
+        _fail(f"no prompts in {[str(p) for p in paths]}")
+    return table
 
 
 def _load_part(table: Any, paths: list[Path], part: str, by: str, share: float) -> Any:
@@ -108,7 +109,7 @@ def fit(outcomes: list[Path] = typer.Argument(..., help="Outcome files or direct
     try:
         target = Target(**given) if given else None
         _check_split(split, split_by, test_share)
-        everything = _load(outcomes, "all", split_by, test_share, _read_prices(prices))
+        everything = _load(outcomes, _read_prices(prices))
         table = _load_part(everything, outcomes, split, split_by, test_share)
         router = fit_router(table, kind, params=_params(param), embedder=embedder, target=target,
                             strict_target=True, folds=folds)
@@ -188,11 +189,11 @@ def eval_(router_path: Path = typer.Argument(..., metavar="ROUTER", help="Router
         router = load_router(router_path)
         price_table = _read_prices(prices)
         if split == "auto":
-            test, train, notes = unseen_part(router, _load(outcomes, "all", split_by, test_share, price_table),
+            test, train, notes = unseen_part(router, _load(outcomes, price_table),
                                              split_by, test_share,  # type: ignore[arg-type]
                                              training=lambda: training_outcomes(router, price_table))
         else:
-            everything = _load(outcomes, "all", split_by, test_share, price_table)
+            everything = _load(outcomes, price_table)
             test = _load_part(everything, outcomes, split, split_by, test_share)
             train = _load_part(everything, outcomes, "train", split_by, test_share) if split == "test" else None
             notes = fitted_on_overlap(router, test)
@@ -220,8 +221,9 @@ def split_cmd(outcomes: list[Path] = typer.Argument(..., help="Outcome files or 
     from tierflow.errors import TierflowError
     from tierflow.routing.split import split_mask
 
+    _check_split("all", split_by, test_share)
     try:
-        table = _load(outcomes, "all", split_by, test_share)
+        table = _load(outcomes)
     except TierflowError as exc:
         _fail(str(exc))
     mask = split_mask(table, split_by, test_share)  # type: ignore[arg-type]
@@ -255,14 +257,13 @@ def record(questions: Path = typer.Argument(..., help='JSONL questions: {"prompt
     from tierflow.calls import Client
     from tierflow.config import load_config
     from tierflow.errors import TierflowError
-    from tierflow.routing.outcomes import read_prices
     from tierflow.routing.record import SCORERS, read_questions, record_outcomes
 
     if scorer not in SCORERS:
         _fail(f"--scorer must be one of {sorted(SCORERS)}, got {scorer!r}", 2)
     try:
         asked = read_questions(questions)
-        price_table = read_prices(prices) if prices is not None else None
+        price_table = _read_prices(prices)
         client = Client(load_config(config))
         for r in role:
             client.planner.plan(r)  # an unknown role fails here, before any call is paid for
