@@ -22,7 +22,6 @@ when :mod:`tierflow.routing` imports their modules.
 
 from __future__ import annotations
 
-import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -35,9 +34,10 @@ from tierflow.routing.baselines import choose_by_tradeoff, points_from_choices
 from tierflow.routing.boilerplate import strip_prefixes
 from tierflow.routing.metrics import OperatingPoints
 from tierflow.routing.outcomes import OutcomeTable
+from tierflow.routing.split import hash64
 
 LAMBDA_GRID = np.concatenate([[0.0], np.logspace(-3, 3, 49), [np.inf]])
-_MIX_SALT = b"tierflow-knob-mix:"
+_MIX_SALT = "tierflow-knob-mix:"
 
 
 def knob_json(knob: float) -> float | None:
@@ -47,7 +47,7 @@ def knob_json(knob: float) -> float | None:
 
 def mix_draw(prompt: str) -> float:
     """A prompt's fixed draw in [0, 1): it takes a mix's other setting when the draw is under its share."""
-    return int.from_bytes(hashlib.sha256(_MIX_SALT + prompt.encode("utf-8")).digest()[:8], "big") / 2**64
+    return hash64(_MIX_SALT + prompt) / 2**64
 
 
 @dataclass

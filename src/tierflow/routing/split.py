@@ -25,15 +25,19 @@ DEFAULT_TEST_SHARE = 0.3
 SplitBy = Literal["prompt", "task"]
 
 
+def hash64(text: str) -> int:
+    """The first 8 bytes of ``sha256(text)`` as an unsigned integer: behind the split, the prompt
+    fingerprints and a calibrated mix's fixed draw per prompt."""
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big")
+
+
 def is_held_out(key: str, test_share: float = DEFAULT_TEST_SHARE) -> bool:
     """Whether ``key`` belongs to the held-out part."""
-    digest = hashlib.sha256((SALT + key).encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < test_share
+    return hash64(SALT + key) / 2**64 < test_share
 
 
 def _fingerprint_each(prompts: Sequence[str]) -> np.ndarray:
-    return np.array([int.from_bytes(hashlib.sha256(p.encode("utf-8")).digest()[:8], "big") for p in prompts],
-                    dtype=np.uint64)
+    return np.array([hash64(p) for p in prompts], dtype=np.uint64)
 
 
 def fingerprints(prompts: Sequence[str]) -> np.ndarray:
