@@ -19,7 +19,9 @@ from tierflow.routing.answers import CodeVerifier, arithmetic_errors, extract_an
     ("The best completion is D: she walks away.", "D"), ("Correct answer: (A) 0", "A"),
     ("B\n\nExplanation: 4 is the only even option of the 3.", "B"), ("**B**", "B"),
     ("18 dollars", "18"), ("Option 2", "2"), ("option2", "2"), ("The answer is 18.", "18"),
-    ("Paris", "paris"),
+    ("Paris", "paris"), ("$18.", "18"), ("x = 5", "5"), ("1,234", "1234"), ("-3 degrees", "-3"),
+    # a name that carries a number is not that number: two such names must not agree
+    ("Apollo 11", "apollo 11"), ("Chapter 11", "chapter 11"), ("COVID-19", "covid 19"),
 ])
 def test_extract_answer(text, answer):
     assert extract_answer(text) == answer

@@ -35,6 +35,10 @@ _MARKED = [re.compile(p, re.I | re.M) for p in (
     r"\s*(?:is|:)\s*[:\s]*\(?\$?\s*(?!a\s+[a-z])([A-Za-z0-9][\w.,/\-]*)",  # not the article in "is a trick"
 )]
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+# a short reply whose number is its answer: "18", "$18.", "18 dollars", "option 2", "x = 5"; not a
+# name that carries a number ("Apollo 11", "COVID-19")
+_SHORT_NUMBER = re.compile(r"(?:(?:option|choice|answer|no\.?)\s*[:#]?\s*|[^=\d]*=\s*)?\$?\s*-?\d[\d,]*(?:\.\d+)?"
+                           r"(?:\s*[a-z%$][a-z%$/ ]*)?\.?", re.I)
 _HEDGES = re.compile(r"\b(not sure|unsure|unclear|cannot|can't|unable|assum\w*|approximately|roughly|however|"
                      r"it depends|no (?:correct|valid) answer|i apologi[sz]e|sorry|ambiguous)\b", re.I)
 _CODE_BLOCK = re.compile(r"```(?:python|py|Python)?\s*\n(.*?)```|\[PYTHON\](.*?)\[/PYTHON\]", re.S)
@@ -56,9 +60,7 @@ def _norm_short(text: str) -> str:
     m = _CHOICE.match(t)
     if m and (len(t) <= 3 or not t[1:2].isalpha()):
         return m.group(1).upper()
-    if _NUMBER.fullmatch(t.replace("$", "").replace(",", "").strip(" .")):
-        return _norm_number(t) or t.lower()
-    if len(_NUMBER.findall(t)) == 1:  # "18 dollars", "option 2", "option2": the number is the answer
+    if len(_NUMBER.findall(t)) == 1 and _SHORT_NUMBER.fullmatch(t):
         return _norm_number(t) or t.lower()
     return re.sub(r"[^\w]+", " ", t.lower()).strip()
 
