@@ -23,7 +23,7 @@ from __future__ import annotations
 import fnmatch
 import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -118,25 +118,29 @@ def _opt_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def _genai_cost_fn(kind: str, model: str, base_url: str | None) -> CostFn | None:
-    """Look ``model`` up in genai-prices: by provider id, then by API URL, then by name alone."""
+def _genai_matches(attempts: list[tuple[str, str | None, str | None]]) -> Iterator[tuple[Any, Any]]:
+    """``(provider, model info)`` for each ``(name, provider id, API URL)`` genai-prices resolves, in order."""
     try:
         from genai_prices import data_snapshot
     except ImportError:  # pragma: no cover - a declared dependency
-        return None
+        return
     snapshot = data_snapshot.get_snapshot()
-    attempts: list[dict[str, Any]] = []
-    if kind in _GENAI_PROVIDER_IDS:
-        attempts.append({"provider_id": _GENAI_PROVIDER_IDS[kind]})
-    if base_url:
-        attempts.append({"provider_api_url": base_url})
-    attempts.append({})
-    for how in attempts:
+    for name, provider_id, api_url in attempts:
         try:
-            provider, info = snapshot.find_provider_model(model, None, how.get("provider_id"),
-                                                         how.get("provider_api_url"))
+            yield snapshot.find_provider_model(name, None, provider_id, api_url)
         except LookupError:
             continue
+
+
+def _genai_cost_fn(kind: str, model: str, base_url: str | None) -> CostFn | None:
+    """Look ``model`` up in genai-prices: by provider id, then by API URL, then by name alone."""
+    attempts: list[tuple[str, str | None, str | None]] = []
+    if kind in _GENAI_PROVIDER_IDS:
+        attempts.append((model, _GENAI_PROVIDER_IDS[kind], None))
+    if base_url:
+        attempts.append((model, None, base_url))
+    attempts.append((model, None, None))
+    for provider, info in _genai_matches(attempts):
         return _cost_fn_from_genai(provider, info, model)
     return None
 
@@ -149,23 +153,16 @@ def price_by_name(model: str) -> tuple[float, float, str] | None:
     ``vendor/model`` as OpenRouter lists it, then as ``model`` at provider ``vendor``, then as
     ``model`` alone. Tiered prices give their base tier. None when nothing matches.
     """
-    try:
-        from genai_prices import data_snapshot
-    except ImportError:  # pragma: no cover - a declared dependency
-        return None
     from datetime import UTC, datetime
 
-    snapshot = data_snapshot.get_snapshot()
     vendor, _, bare = model.rpartition("/")
-    attempts = [(model, "openrouter"), (bare, vendor), (bare, None)] if vendor else [(model, None)]
-    for name, provider_id in attempts:
+    attempts = [(model, "openrouter", None), (bare, vendor, None), (bare, None, None)] if vendor \
+        else [(model, None, None)]
+    for provider, info in _genai_matches(attempts):
         try:
-            provider, info = snapshot.find_provider_model(name, None, provider_id, None)
             price = info.get_prices(datetime.now(tz=UTC))
-        except LookupError:
+        except Exception:  # noqa: BLE001 - a price data shape this version doesn't know: try the next name
             continue
-        except Exception:  # noqa: BLE001 - a price data shape this version doesn't know
-            return None
         inp, out = base_mtok(price.input_mtok), base_mtok(price.output_mtok)
         if inp is not None and out is not None:
             return inp, out, f"genai-prices {provider.id}/{info.id}"
