@@ -155,18 +155,21 @@ def _best_mix(x: np.ndarray, limit: float, key: np.ndarray) -> tuple[int, int, f
     """Among single settings with ``x <= limit`` and mixes of two settings whose ``x`` lands on
     ``limit`` exactly, the one with the largest ``key`` (ties: the single setting, the lower
     index) as ``(i, j, share at j)``; None if no setting is within the limit."""
-    best: tuple[float, int, int, float] | None = None
-    for i in np.nonzero(x <= limit + 1e-12)[0]:
-        if best is None or key[i] > best[0] + 1e-12:
+    within = np.nonzero(x <= limit + 1e-12)[0]
+    if not len(within):
+        return None
+    best = (float(key[within[0]]), int(within[0]), int(within[0]), 0.0)
+    for i in within[1:]:
+        if key[i] > best[0] + 1e-12:
             best = (float(key[i]), int(i), int(i), 0.0)
-    for i in np.nonzero(x <= limit + 1e-12)[0]:
-        for j in range(len(x)):
-            if x[j] > limit + 1e-12:  # mix i (under the limit) with j (over it) to land on the limit
-                p = (limit - x[i]) / (x[j] - x[i])
-                value = (1 - p) * key[i] + p * key[j]
-                if best is not None and value > best[0] + 1e-12:
-                    best = (float(value), int(i), j, float(p))
-    return None if best is None else best[1:]  # type: ignore[return-value]
+    over = np.nonzero(x > limit + 1e-12)[0]
+    for i in within:
+        for j in over:  # mix i (under the limit) with j (over it) to land on the limit
+            p = (limit - x[i]) / (x[j] - x[i])
+            value = (1 - p) * key[i] + p * key[j]
+            if value > best[0] + 1e-12:
+                best = (float(value), int(i), int(j), float(p))
+    return best[1:]
 
 
 def choose_knob(q: np.ndarray, c: np.ndarray, s: np.ndarray, target: Target,
