@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 _WORDS = "alpha beta gamma delta river stone cloud paper apple orange table window seven market violet".split()
-_PEAK = "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True, text=True); " \
+_PEAK = "import json, resource, subprocess, sys; r = subprocess.run(sys.argv[1:], capture_output=True, text=True); " \
         "print(json.dumps({'rc': r.returncode, 'out': r.stdout + r.stderr, " \
         "'peak_mb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))"
 
@@ -57,7 +57,7 @@ def _build(src: Path, dst: Path, times: int) -> int:
 def _run(args: list[str]) -> dict:
     """Wall seconds and peak memory (MB) of one CLI command, run in a process of its own."""
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", "import json; " + _PEAK, *args], capture_output=True, text=True,
+    done = subprocess.run([sys.executable, "-c", _PEAK, *args], capture_output=True, text=True,
                           check=True)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     if result["rc"] != 0:
