@@ -12,7 +12,7 @@ Every pattern returns a :class:`PatternResult` saying which model answered and w
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from tierflow.errors import GraphBuildError, Problem
@@ -38,26 +38,42 @@ PATTERNS: dict[str, type[Pattern]] = {"cascade": Cascade, "router": Router, "ens
                                       "routed_cascade": RoutedCascade}
 
 
-def pattern_from_config(config: Mapping[str, Any], *, where: str = "pattern") -> Pattern:
+CALLABLE_SETTINGS = ("classify", "classifier", "aggregate", "check")
+"""Pattern settings that may name a Python function as ``"module:function"`` in a flow file."""
+
+Resolve = Callable[[str, str], Any]
+"""``(spec, setting) -> function``: how a flow's ``"module:function"`` setting becomes a function."""
+
+
+def pattern_from_config(config: Mapping[str, Any], *, where: str = "pattern",
+                        resolve: Resolve | None = None) -> Pattern:
     """Build a pattern from an IR node config ``{"pattern": "cascade", ...}`` (flow files).
 
-    Settings that name Python callables (``"module:function"``) are imported.
+    Settings that name Python functions (``"module:function"``) go through ``resolve``; without
+    one they are refused, so code named by a flow is imported only by
+    :func:`tierflow.flowfile.bind_callables` under the user's allow list (README, Security).
     """
-    from tierflow.engine.executors import resolve_callable
-
     cfg = dict(config)
     kind = cfg.pop("pattern", None)
     cls = PATTERNS.get(str(kind))
     if cls is None:
-        raise GraphBuildError([Problem(where, f"unknown pattern {kind!r}; expected one of {sorted(PATTERNS)}")])
+        raise GraphBuildError([Problem(f"{where}.pattern", f"unknown pattern {kind!r}; expected one of "
+                                                           f"{sorted(PATTERNS)}")])
     cfg.pop("on_error", None)
     if kind == "verifier" and "ladder" in cfg:
         ladder = cfg.pop("ladder")
+        if not isinstance(ladder, list) or not ladder:
+            raise GraphBuildError([Problem(f"{where}.ladder", "expected a non-empty list of roles")])
         cfg["generate"], cfg["escalate"] = ladder[0], ladder[1:]
-    for key in ("classify", "classifier", "aggregate", "check"):
+    for key in CALLABLE_SETTINGS:
         value = cfg.get(key)
         if isinstance(value, str) and ":" in value:
-            cfg[key] = resolve_callable(value)
+            if resolve is None:
+                raise GraphBuildError([Problem(f"{where}.{key}", (
+                    f"names the function {value!r}, and no function is bound to it: a flow's code runs "
+                    "only through tierflow.flowfile.bind_callables with the modules you allow "
+                    "(README, Security)"))])
+            cfg[key] = resolve(value, key)
     try:
         return cls(**cfg)
     except (TypeError, ValueError) as exc:
@@ -65,6 +81,7 @@ def pattern_from_config(config: Mapping[str, Any], *, where: str = "pattern") ->
 
 
 __all__ = [
+    "CALLABLE_SETTINGS",
     "PATTERNS",
     "PATTERN_OUTPUTS",
     "Cascade",
