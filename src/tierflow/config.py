@@ -13,6 +13,7 @@ One file declares everything a project calls::
                   retry_after_max_s: 60, deadline_s: null, cooldown: {failures: 3, seconds: 30}}
     prices: {"openai/gpt-4o": {input_per_mtok: 2.5, output_per_mtok: 10, cached_input_per_mtok: 1.25}}
     strict_cost: false
+    allow_code: [mypkg.steps]  # modules whose functions flow files may run (README, Security)
 
 Rules:
 
@@ -57,7 +58,7 @@ WELL_KNOWN_PROVIDERS: dict[str, dict[str, Any]] = {
     "local": {"kind": "local"},
 }
 """Provider names usable in ``ref`` / ``provider/model`` without declaring them."""
-_TOP_KEYS = ("providers", "models", "reliability", "prices", "strict_cost", "role_requirements")
+_TOP_KEYS = ("providers", "models", "reliability", "prices", "strict_cost", "role_requirements", "allow_code")
 """``role_requirements`` is read by :mod:`tierflow.catalog` (``tierflow models pick``)."""
 
 
@@ -104,6 +105,8 @@ class ProjectConfig:
     reliability: ReliabilitySettings = field(default_factory=ReliabilitySettings)
     prices: dict[str, PriceSettings] = field(default_factory=dict)
     strict_cost: bool = False
+    allow_code: tuple[str, ...] = ()
+    """Modules (and their submodules) whose functions flow files may run (README, Security)."""
     source: str = "<default>"
     env: Mapping[str, str] = field(default_factory=lambda: os.environ, repr=False)
     """Where environment references and well-known providers' keys are read (never shown)."""
@@ -180,12 +183,30 @@ def _validate(data: Any, ctx: _Ctx, resources_form: bool) -> ProjectConfig | Non
         ctx.add(("strict_cost",), f"expected true or false, got {strict_cost!r}")
         strict_cost = False
 
+    allow_code = _validate_allow_code(data.get("allow_code"), ctx)
     registry, routed = _validate_models(data.get("models"), ctx, providers)
     if ctx.problems or registry is None:
         return None
     return ProjectConfig(providers=providers, registry=registry, routed_roles=routed,
                          reliability=reliability, prices=prices, strict_cost=strict_cost,
-                         source=ctx.source, env=ctx.env)
+                         allow_code=allow_code, source=ctx.source, env=ctx.env)
+
+
+_MODULE_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+
+
+def _validate_allow_code(raw: Any, ctx: _Ctx) -> tuple[str, ...]:
+    """``allow_code``: a list of importable module names (``mypkg.steps``); none by default."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        ctx.add(("allow_code",), f"expected a list of module names (e.g. [mypkg.steps]), got {type(raw).__name__}")
+        return ()
+    for i, name in enumerate(raw):
+        if not isinstance(name, str) or not _MODULE_RE.match(name):
+            ctx.add(("allow_code", i), f"{name!r} is not a module name; expected a dotted import path "
+                                       "such as mypkg.steps")
+    return tuple(n for n in raw if isinstance(n, str) and _MODULE_RE.match(n))
 
 
 def _validate_models(raw: Any, ctx: _Ctx, providers: Mapping[str, ProviderSettings]
