@@ -169,3 +169,12 @@ def test_a_flow_file_cannot_allow_its_own_code(tmp_path: Path, project: Path) ->
     data["config"]["allow_code"] = ["os"]
     result = runner.invoke(app, ["run", str(write(tmp_path, data)), "--config", str(project)])
     assert result.exit_code == 1 and "allow_code" in result.stderr  # refused: not a flow-file field
+
+
+def test_the_readme_section_the_refusals_point_to_states_the_rules(repo_root: Path) -> None:
+    readme = (repo_root / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Security"):]
+    section = section[:section.index("\n## ", 1)]
+    for rule in ("allow_code: [mypkg.steps]", "--allow-code", "--code-path", "never put on `sys.path`",
+                 "cannot allow its own code"):
+        assert rule in section

@@ -313,3 +313,9 @@ def test_a_condition_that_reads_no_node_output_is_refused() -> None:
 def test_conditions_over_node_outputs_and_inputs_are_accepted() -> None:
     _ab_test(lambda c: c["v"] > 3)
     _ab_test(lambda _c: PARENT["bucket"] == "b")
+
+
+def test_the_readme_says_what_a_split_role_is(repo_root) -> None:  # noqa: ANN001 - the conftest fixture
+    readme = (repo_root / "README.md").read_text(encoding="utf-8")
+    workflows = readme[readme.index("### Workflows"):readme.index("### Flow files")]
+    assert "*split role*" in workflows and "random.random() < 0.1" in workflows

@@ -44,10 +44,11 @@ def reference_problems(flow: FlowFile, module: IRModule, label: Callable[[str], 
     problems = _provider_problems(module.models, providers, project)
     declared = [m["role"] for m in flow.config.core_identity.models if isinstance(m.get("role"), str)]
     names = Names(Registry(module.models), routed, providers) if module.models else None
+    configs = {n.id: n.config for n in module.nodes}
     for n in flow.nodes:
         where = label(n.id)
         if isinstance(n, LLMNode):
-            problems += _llm_problems(n, module.node(n.id).config, where, declared, names, routed)
+            problems += _llm_problems(n, configs[n.id], where, declared, names, routed)
         elif isinstance(n, PatternNode):
             problems += _pattern_problems(n, where, names, project is not None)
     return problems
