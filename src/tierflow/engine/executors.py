@@ -9,7 +9,6 @@ once, when the engine is built.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -74,17 +73,6 @@ def prompt_executor(node: IRNode) -> SyncExec:
 
 def join_executor(node: IRNode) -> SyncExec:
     return lambda inputs: inputs
-
-
-def resolve_callable(spec: str) -> Callable[..., Any]:
-    """``"pkg.module:function"`` -> the function (flow files name code nodes this way)."""
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr or "<" in attr:
-        raise ValueError(f"callable {spec!r} is not an importable 'package.module:function'")
-    obj: Any = importlib.import_module(module_name)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj
 
 
 def code_function(node: IRNode) -> Callable[..., Any]:
@@ -163,5 +151,4 @@ __all__ = [
     "llm_executor",
     "pattern_executor",
     "prompt_executor",
-    "resolve_callable",
 ]

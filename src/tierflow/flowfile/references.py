@@ -27,10 +27,6 @@ if TYPE_CHECKING:
 REGISTRY_WHERE = "config.core_identity.models"
 
 
-def _placeholder(*_args: Any, **_kwargs: Any) -> Any:
-    raise RuntimeError("a placeholder for a flow's function: compilation imports no code")
-
-
 def reference_problems(flow: FlowFile, module: IRModule, label: Callable[[str], str],
                        project: ProjectConfig | None = None) -> list[Problem]:
     """Every name of ``flow`` (lowered to ``module``) that is not declared where it is looked up."""
@@ -105,11 +101,11 @@ def _llm_problems(n: LLMNode, config: dict[str, Any], where: str, declared: list
 
 
 def _pattern_problems(n: PatternNode, where: str, names: Names | None, know_routed: bool) -> list[Problem]:
-    from tierflow.patterns import pattern_from_config
+    from tierflow.patterns import pattern_for_checks
 
     raw = n.config.model_dump(mode="json", exclude_unset=True)
-    try:
-        pattern = pattern_from_config(raw, where=f"{where}.config", resolve=lambda _spec, _key: _placeholder)
+    try:  # the functions it names stand in as placeholders: compiling imports nothing
+        pattern = pattern_for_checks(raw, where=f"{where}.config")
     except GraphBuildError as exc:
         return list(exc.problems)
     if names is None:

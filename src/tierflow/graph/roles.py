@@ -10,7 +10,7 @@ when the engine meets its client; flow files when they compile (README, Workflow
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,29 +36,26 @@ class Names:
         return [*self.registry.roles, *(r for r in self.routed if r not in self.registry)]
 
 
-def _unbound(*_args: Any, **_kwargs: Any) -> Any:
-    raise RuntimeError("a placeholder for a flow's function, used only to read a pattern's settings")
+PatternOf = Callable[[IRNode], Any]
+"""How a caller that knows the patterns builds a pattern node's object from its config."""
 
 
-def pattern_of(node: IRNode) -> Any:
-    """The node's pattern object: the in-process one, or one built from its config (its named
-    functions stand in as placeholders: nothing is imported). Raises GraphBuildError on bad settings."""
-    from tierflow.patterns import Pattern, pattern_from_config
+def node_role_refs(node: IRNode, pattern_of: PatternOf | None = None) -> Iterator[RoleRef]:
+    """Every role (or ``provider/model``) an LLM or pattern node names, with where it is named.
 
-    if isinstance(node.fn, Pattern):
-        return node.fn
-    return pattern_from_config(node.config, where=f"node {node.id!r}", resolve=lambda _spec, _key: _unbound)
-
-
-def node_role_refs(node: IRNode) -> Iterator[RoleRef]:
-    """Every role (or ``provider/model``) an LLM or pattern node names, with where it is named."""
+    A pattern node answers through its in-process object (``role_refs()``), else through
+    ``pattern_of`` (the engine passes :func:`tierflow.patterns.pattern_of`); the graph package
+    itself does not know the patterns.
+    """
     if node.kind == "llm":
         if node.config.get("llm_role") is not None:
             yield "llm_role", str(node.config["llm_role"]), "chat"
         for i, name in enumerate(node.config.get("fallback") or []):
             yield f"fallback[{i}]", str(name), "chat"
     elif node.kind == "pattern":
-        yield from pattern_of(node).role_refs()
+        pattern = node.fn if hasattr(node.fn, "role_refs") else (pattern_of(node) if pattern_of else None)
+        if pattern is not None:
+            yield from pattern.role_refs()
 
 
 def name_problem(name: str, kind: str, names: Names) -> str | None:
@@ -92,12 +89,12 @@ def _hint(name: str, known: Collection[str]) -> str:
     return f"; did you mean {close!r}?" if close else ""
 
 
-def role_problems(module: IRModule, names: Names) -> list[Problem]:
+def role_problems(module: IRModule, names: Names, pattern_of: PatternOf | None = None) -> list[Problem]:
     """Every name an LLM or pattern node of ``module`` looks up that ``names`` cannot serve."""
     problems: list[Problem] = []
     for node in module.nodes:
         try:
-            refs = list(node_role_refs(node))
+            refs = list(node_role_refs(node, pattern_of))
         except GraphBuildError as exc:
             problems += exc.problems
             continue
@@ -110,4 +107,4 @@ def role_problems(module: IRModule, names: Names) -> list[Problem]:
     return problems
 
 
-__all__ = ["Names", "RoleRef", "name_problem", "node_role_refs", "pattern_of", "role_problems"]
+__all__ = ["Names", "PatternOf", "RoleRef", "name_problem", "node_role_refs", "role_problems"]

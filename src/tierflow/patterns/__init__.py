@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tierflow.errors import GraphBuildError, Problem
+from tierflow.ir import IRNode
 from tierflow.patterns.base import PATTERN_OUTPUTS, Pattern, PatternResult
 from tierflow.patterns.cascade import Cascade
 from tierflow.patterns.confidence import (
@@ -36,6 +37,24 @@ from tierflow.patterns.verifier import Verifier
 PATTERNS: dict[str, type[Pattern]] = {"cascade": Cascade, "router": Router, "ensemble": Ensemble,
                                       "verifier": Verifier, "cost_gate": CostGate,
                                       "routed_cascade": RoutedCascade}
+
+
+def _placeholder(*_args: Any, **_kwargs: Any) -> Any:
+    raise RuntimeError("a placeholder for a flow's function, used only to read a pattern's settings")
+
+
+def pattern_for_checks(config: Mapping[str, Any], *, where: str = "pattern") -> Pattern:
+    """A pattern built from ``config`` for build-time checks (its settings, the roles it calls):
+    the functions it names stand in as placeholders, so nothing is imported. Raises
+    :class:`GraphBuildError` on bad settings."""
+    return pattern_from_config(config, where=where, resolve=lambda _spec, _key: _placeholder)
+
+
+def pattern_of(node: IRNode) -> Pattern:
+    """A pattern node's object: its in-process one, else :func:`pattern_for_checks` of its config."""
+    if isinstance(node.fn, Pattern):
+        return node.fn
+    return pattern_for_checks(node.config, where=f"node {node.id!r}")
 
 
 CALLABLE_SETTINGS = ("classify", "classifier", "aggregate", "check")
@@ -100,5 +119,7 @@ __all__ = [
     "agreement",
     "estimate_cost",
     "logprob_confidence",
+    "pattern_for_checks",
     "pattern_from_config",
+    "pattern_of",
 ]
