@@ -178,3 +178,11 @@ def test_the_readme_section_the_refusals_point_to_states_the_rules(repo_root: Pa
     for rule in ("allow_code: [mypkg.steps]", "--allow-code", "--code-path", "never put on `sys.path`",
                  "cannot allow its own code"):
         assert rule in section
+
+
+def test_a_resources_file_carries_an_allow_list_too() -> None:
+    from tierflow.config import parse_config
+
+    config = parse_config("llm:fast: {_class: OpenAIConfig, model: m, api_key: k, base_url: 'http://127.0.0.1:9/v1'}\n"
+                          "allow_code: [mypkg.steps]\n", source="resources.yaml")
+    assert config.allow_code == ("mypkg.steps",)
