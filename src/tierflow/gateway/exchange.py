@@ -1,0 +1,86 @@
+"""One request's identity and how its answer was made: headers, the ``tierflow`` report, JSON."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from tierflow.errors import GatewayError
+from tierflow.gateway.wire import ChatCall
+from tierflow.types import CallResult
+
+_CLIENT_ID = re.compile(r"[\x21-\x7e]{1,200}")
+
+
+def dumps(data: Any) -> bytes:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class Exchange:
+    """One request's identity and what it resolved to, for headers, the final chunk and the ledger."""
+
+    __slots__ = ("request_id", "client_request_id", "created", "name", "is_role", "call")
+
+    def __init__(self, request: web.Request) -> None:
+        self.request_id = uuid.uuid4().hex
+        self.created = int(time.time())
+        self.name = ""
+        self.is_role = False
+        self.call: ChatCall | None = None
+        client_id = request.headers.get("x-request-id") or request.headers.get("x-client-request-id")
+        if client_id is not None and not _CLIENT_ID.fullmatch(client_id):
+            raise GatewayError(400, "the x-request-id header must be 1 to 200 printable ASCII characters",
+                               param="x-request-id", code="invalid_header")
+        self.client_request_id = client_id
+
+    @property
+    def completion_id(self) -> str:
+        return f"chatcmpl-{self.request_id}"
+
+    def headers(self, model: str | None = None) -> dict[str, str]:
+        out = {"x-request-id": self.request_id}
+        if self.client_request_id:
+            out["x-client-request-id"] = self.client_request_id
+        if self.is_role:
+            out["x-tierflow-role"] = self.name
+        if model:
+            out["x-tierflow-model"] = model
+        return out
+
+    def report(self, result: CallResult) -> dict[str, Any]:
+        """What the gateway tells about how the answer was made (headers, final chunk, body)."""
+        return {"request_id": self.request_id, "role": self.name if self.is_role else None,
+                "model": result.model_used, "provider": result.provider,
+                "attempts": [{"target": a.target, "outcome": a.outcome, "error": a.error,
+                              "status_code": a.status_code} for a in result.attempts],
+                "cost_usd": result.cost_usd, "decision": _decision(result.decision)}
+
+
+def _decision(decision: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not decision:
+        return None
+    return {"chosen": decision.get("chosen_role") or decision.get("chosen_model"),
+            "predicted_quality": decision.get("predicted_quality"),
+            "predicted_cost_usd": decision.get("predicted_cost"),
+            "runner_up": decision.get("runner_up") or decision.get("runner_up_model")}
+
+
+def result_headers(exchange: Exchange, result: CallResult) -> dict[str, str]:
+    headers = exchange.headers(result.model_used)
+    headers["x-tierflow-attempts"] = str(len(result.attempts))
+    headers["x-tierflow-cost-usd"] = "unknown" if result.cost_usd is None else f"{result.cost_usd:.10f}"
+    decision = _decision(result.decision)
+    if decision:
+        for key, value in decision.items():
+            if value is not None:
+                headers[f"x-tierflow-route-{key.replace('_', '-')}"] = str(value)
+    return headers
+
+
+
+__all__ = ["Exchange", "dumps", "result_headers"]
