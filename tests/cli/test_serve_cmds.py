@@ -22,6 +22,8 @@ models:
   - {{role: fast, ref: t, model: fast-model}}
 prices:
   t/fast-model: {{input_per_mtok: 1, output_per_mtok: 2}}
+gateway:
+  database: gw.sqlite
 """
 
 
@@ -112,10 +114,13 @@ def _smollm_installed() -> bool:
 
 @pytest.mark.local_model
 @pytest.mark.skipif(not _smollm_installed(), reason="run `tierflow models pull smollm2-135m-instruct` first")
-def test_serve_without_a_config_answers_on_the_local_models() -> None:
+def test_serve_answers_on_the_local_models(tmp_path: Path) -> None:
     """The README's gateway example: no config, the embedded local ladder, the OpenAI SDK."""
-    env = {k: v for k, v in os.environ.items() if k != "TIERFLOW_CONFIG"}
-    proc, url = start_serve(env=env)
+    from tierflow.config import default_config_text
+
+    config = tmp_path / "local.yaml"  # the embedded ladder, with the ledger kept out of $TIERFLOW_HOME
+    config.write_text(default_config_text() + "gateway:\n  database: gw.sqlite\n", encoding="utf-8")
+    proc, url = start_serve("--config", str(config))
     try:
         client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0, timeout=300)
         r = client.chat.completions.create(model="fast", max_tokens=8,
@@ -128,3 +133,63 @@ def test_serve_without_a_config_answers_on_the_local_models() -> None:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=60)
     assert proc.returncode == 0
+
+
+# --- the ledger across crashes -----------------------------------------------------------------------
+
+
+def _ledger_ids(db: Path) -> list[str]:
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        return [r[0] for r in conn.execute("SELECT request_id FROM requests")]
+    finally:
+        conn.close()
+
+
+def _ask(url: str, n: int) -> list[str]:
+    client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
+    try:
+        return [client.chat.completions.with_raw_response.create(
+            model="fast", messages=[{"role": "user", "content": f"q{i}"}]).headers["x-request-id"] for i in range(n)]
+    finally:
+        client.close()
+
+
+def test_a_killed_gateway_loses_at_most_its_commit_window_and_a_clean_stop_loses_nothing(
+        tmp_path: Path, upstream: LLMTestServer) -> None:
+    import time
+
+    db = tmp_path / "gw.sqlite"
+    config = tmp_path / "tierflow.yaml"
+    # a 60 s window: requests answered just before `kill -9` are still in it, so lost, and only those
+    config.write_text(CONFIG.format(base=upstream.base_url) + "  commit_interval_s: 60\n", encoding="utf-8")
+    proc, url = start_serve("--config", str(config))
+    _ask(url, 3)
+    proc.kill()
+    proc.communicate(timeout=30)
+    assert _ledger_ids(db) == []  # nothing half-written: the file is intact and holds no partial group
+
+    # a 0.2 s window: rows older than the window are on disk when the process is killed
+    config.write_text(CONFIG.format(base=upstream.base_url) + "  commit_interval_s: 0.2\n", encoding="utf-8")
+    proc, url = start_serve("--config", str(config))
+    early = _ask(url, 4)
+    deadline = time.monotonic() + 20
+    while set(early) - set(_ledger_ids(db)) and time.monotonic() < deadline:
+        time.sleep(0.05)  # committed within one window (polled, not timed)
+    late = _ask(url, 3)
+    proc.kill()
+    proc.communicate(timeout=30)
+    on_disk = set(_ledger_ids(db))
+    assert set(early) <= on_disk and on_disk <= set(early) | set(late)
+
+    # a clean stop (SIGTERM) writes everything, whatever the window
+    config.write_text(CONFIG.format(base=upstream.base_url) + "  commit_interval_s: 60\n", encoding="utf-8")
+    proc, url = start_serve("--config", str(config))
+    last = _ask(url, 3)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert set(last) <= set(_ledger_ids(db))

@@ -6,8 +6,10 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -48,11 +50,15 @@ GatewayFactory = Callable[..., Any]
 
 
 @pytest.fixture
-async def gateway_factory(upstream: LLMTestServer) -> AsyncIterator[GatewayFactory]:
+async def gateway_factory(upstream: LLMTestServer, tmp_path: Path) -> AsyncIterator[GatewayFactory]:
+    """Start gateways on this config; each has its own ledger in ``tmp_path`` unless settings name one."""
     async with AsyncExitStack() as stack:
         async def start(settings: GatewaySettings | None = None, extra_yaml: str = "") -> GatewayServer:
             config = parse_config(config_text(upstream, extra_yaml), source="test config")
-            gateway = Gateway(config, settings or GatewaySettings())
+            settings = settings or GatewaySettings()
+            if settings.database is None:
+                settings = settings.model_copy(update={"database": str(tmp_path / f"gw-{uuid.uuid4().hex}.sqlite")})
+            gateway = Gateway(config, settings)
             gateway.check()
             return await stack.enter_async_context(GatewayServer(gateway, port=0))
 

@@ -46,7 +46,7 @@ models:
 prices:
   "t/*": {{input_per_mtok: 1, output_per_mtok: 2}}
 """, source="routed config")
-        gateway = Gateway(config, GatewaySettings())
+        gateway = Gateway(config, GatewaySettings(database=str(tmp_path / "gw.sqlite")))
         gateway.check()
         async with GatewayServer(gateway, port=0) as srv:
             client = openai.AsyncOpenAI(base_url=srv.base_url + "/v1", api_key="unused", max_retries=0)

@@ -31,7 +31,7 @@ from tierflow.gateway.wire import ChatCall, chunk_body, error_body, usage_body
 
 if TYPE_CHECKING:
     from tierflow.calls.streaming import CallStream
-    from tierflow.gateway.app import Gateway
+    from tierflow.gateway.core import Gateway
     from tierflow.types import StreamChunk
 
 _SSE_HEADERS = {"Content-Type": "text/event-stream; charset=utf-8", "Cache-Control": "no-cache",
@@ -66,9 +66,11 @@ async def relay(request: web.Request, gateway: Gateway, exchange: Exchange, call
         await stream.aclose()
 
 
-async def _send(request: web.Request, resp: web.StreamResponse, exchange: Exchange, call: ChatCall, stream: CallStream,
-                first: StreamChunk | None, model: str) -> None:
+async def _send(request: web.Request, resp: web.StreamResponse, exchange: Exchange, call: ChatCall,
+                stream: CallStream, first: StreamChunk | None, model: str) -> None:
     cid, created = exchange.completion_id, exchange.created
+    exchange.model = model
+    texts: list[str] = []
     await resp.write(_event(chunk_body(cid, created, model, {"role": "assistant", "content": ""})))
     finish: str | None = None
     chunk = first
@@ -77,6 +79,7 @@ async def _send(request: web.Request, resp: web.StreamResponse, exchange: Exchan
             if chunk.finish_reason:
                 finish = chunk.finish_reason
             if chunk.text or chunk.logprobs:
+                texts.append(chunk.text)
                 await resp.write(_event(chunk_body(cid, created, model, {"content": chunk.text},
                                                    logprobs=chunk.logprobs)))
             try:
@@ -84,27 +87,31 @@ async def _send(request: web.Request, resp: web.StreamResponse, exchange: Exchan
             except StopAsyncIteration:
                 chunk = None
     except (asyncio.CancelledError, ConnectionResetError):
+        exchange.text = "".join(texts)
         raise
     except Exception as exc:  # noqa: BLE001 - after content: an error event, then the connection is cut
-        await _fail(request, resp, to_gateway_error(exc))
+        await _fail(request, resp, exchange, to_gateway_error(exc), exc, texts)
         return
     result = stream.result
     if result is None:  # cannot happen once the stream ended normally; never end it cleanly without one
-        await _fail(request, resp, to_gateway_error(RuntimeError()))
+        await _fail(request, resp, exchange, to_gateway_error(RuntimeError()), None, texts)
         return
-    report = exchange.report(result)
+    exchange.succeeded(result)
     last = chunk_body(cid, created, model, {}, finish_reason=finish or result.finish_reason or "stop")
     if call.include_usage:
         await resp.write(_event(last))
         last = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model, "choices": [],
                 "usage": usage_body(result.usage)}
-    last["tierflow"] = report
+    last["tierflow"] = exchange.report(result)
     await resp.write(_event(last) + b"data: [DONE]\n\n")
     await resp.write_eof()
 
 
-async def _fail(request: web.Request, resp: web.StreamResponse, exc: GatewayError) -> None:
+async def _fail(request: web.Request, resp: web.StreamResponse, exchange: Exchange, exc: GatewayError,
+                cause: BaseException | None, texts: list[str]) -> None:
     """End a started stream with an error event and cut the connection (no clean end)."""
+    exchange.failed(exc, cause, after_content=True)
+    exchange.text = "".join(texts)
     try:
         await resp.write(_event(error_body(exc)))
     finally:
