@@ -193,3 +193,55 @@ def test_a_killed_gateway_loses_at_most_its_commit_window_and_a_clean_stop_loses
     proc.communicate(timeout=30)
     assert proc.returncode == 0
     assert set(last) <= set(_ledger_ids(db))
+
+
+# --- keys --------------------------------------------------------------------------------------------
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tierflow.cli", *args], capture_output=True, text=True,
+                          timeout=60, env=env)
+
+
+def test_keys_created_by_the_cli_work_in_a_running_gateway_and_revocation_is_immediate(
+        tmp_path: Path, upstream: LLMTestServer) -> None:
+    config = tmp_path / "tierflow.yaml"
+    config.write_text(CONFIG.format(base=upstream.base_url), encoding="utf-8")
+    created = _cli("keys", "create", "team-a", "--roles", "fast", "--usd-per-day", "5", "--config", str(config))
+    assert created.returncode == 0, created.stderr
+    key_id = created.stdout.split()[1]
+    secret = created.stdout.strip().splitlines()[-1]
+    assert secret.startswith("tf-")
+    listed = _cli("keys", "list", "--config", str(config))
+    assert key_id in listed.stdout and "active" in listed.stdout and "roles=fast" in listed.stdout
+    assert secret not in listed.stdout and secret not in (tmp_path / "gw.sqlite").read_bytes().decode("latin-1")
+    assert _cli("keys", "create", "x", "--roles", "nope", "--config", str(config)).returncode == 1
+    proc, url = start_serve("--config", str(config))
+    try:
+        keyed = openai.OpenAI(base_url=url + "/v1", api_key=secret, max_retries=0)
+        assert keyed.chat.completions.create(model="fast", messages=[{"role": "user", "content": "x"}]).choices
+        anonymous = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0)
+        with pytest.raises(openai.AuthenticationError):  # a key exists: keys are required now
+            anonymous.chat.completions.create(model="fast", messages=[{"role": "user", "content": "x"}])
+        revoked = _cli("keys", "revoke", key_id, "--config", str(config))
+        assert revoked.returncode == 0 and f"revoked {key_id}" in revoked.stdout
+        with pytest.raises(openai.AuthenticationError) as err:
+            keyed.chat.completions.create(model="fast", messages=[{"role": "user", "content": "x"}])
+        assert err.value.body["code"] == "key_revoked"
+        keyed.close()
+        anonymous.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert _cli("keys", "revoke", "key-nope", "--config", str(config)).returncode == 1
+    assert "revoked" in _cli("keys", "list", "--config", str(config)).stdout
+
+
+def test_beyond_loopback_the_gateway_will_not_start_without_any_key(tmp_path: Path, upstream: LLMTestServer) -> None:
+    config = tmp_path / "tierflow.yaml"
+    config.write_text(CONFIG.format(base=upstream.base_url), encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "TIERFLOW_ADMIN_KEY"}
+    out = subprocess.run([sys.executable, "-m", "tierflow.cli", "serve", "--config", str(config), "--host", "0.0.0.0",
+                          "--port", "0"], capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 1
+    assert "beyond loopback every request needs a key" in out.stderr and "nothing is served" in out.stderr

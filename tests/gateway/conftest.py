@@ -53,12 +53,12 @@ GatewayFactory = Callable[..., Any]
 async def gateway_factory(upstream: LLMTestServer, tmp_path: Path) -> AsyncIterator[GatewayFactory]:
     """Start gateways on this config; each has its own ledger in ``tmp_path`` unless settings name one."""
     async with AsyncExitStack() as stack:
-        async def start(settings: GatewaySettings | None = None, extra_yaml: str = "") -> GatewayServer:
+        async def start(settings: GatewaySettings | None = None, extra_yaml: str = "", **options: Any) -> GatewayServer:
             config = parse_config(config_text(upstream, extra_yaml), source="test config")
             settings = settings or GatewaySettings()
             if settings.database is None:
                 settings = settings.model_copy(update={"database": str(tmp_path / f"gw-{uuid.uuid4().hex}.sqlite")})
-            gateway = Gateway(config, settings)
+            gateway = Gateway(config, settings, **options)
             gateway.check()
             return await stack.enter_async_context(GatewayServer(gateway, port=0))
 

@@ -1,7 +1,8 @@
 """The gateway's HTTP application (aiohttp.web, chosen by measurement: docs/gateway.md).
 
 Routes: ``POST /v1/chat/completions`` (plain and SSE), ``POST /v1/feedback``, ``GET /v1/models``
-and ``/v1/models/{id}``, ``GET /health`` (the process answers) and ``/ready`` (it serves). Every
+and ``/v1/models/{id}``, ``GET /health`` (the process answers) and ``/ready`` (it serves), and the
+admin API under ``/admin/keys`` (:mod:`tierflow.gateway.auth`). Every
 answer carries ``x-request-id``; a client's own ``x-request-id`` comes back as
 ``x-client-request-id``. Errors have OpenAI's shape; nothing else (no traceback, no secret) ever
 reaches a body. The gateway translates: roles, fallbacks, routing, retries and cost are the
@@ -18,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from tierflow.errors import GatewayError
+from tierflow.gateway.auth import auth_middleware, create_key, list_keys, revoke_key
 from tierflow.gateway.chat import chat_completions
 from tierflow.gateway.core import EXCHANGE, KEY, Gateway, error_response
 from tierflow.gateway.exchange import dumps
@@ -80,10 +82,14 @@ async def errors_middleware(request: web.Request, handler: Any) -> web.StreamRes
 
 def build_app(gateway: Gateway) -> web.Application:
     """The aiohttp application serving ``gateway`` (closing it closes the gateway's client)."""
-    app = web.Application(client_max_size=gateway.settings.max_body_bytes, middlewares=[errors_middleware])
+    app = web.Application(client_max_size=gateway.settings.max_body_bytes,
+                          middlewares=[errors_middleware, auth_middleware])
     app[KEY] = gateway
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/feedback", post_feedback)
+    app.router.add_post("/admin/keys", create_key)
+    app.router.add_get("/admin/keys", list_keys)
+    app.router.add_delete("/admin/keys/{key_id}", revoke_key)
     app.router.add_get("/v1/models", list_models)
     app.router.add_get("/v1/models/{model:.+}", get_model)
     app.router.add_get("/health", health)

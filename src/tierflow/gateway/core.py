@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 import sqlite3
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -16,8 +17,10 @@ from aiohttp import web
 from tierflow.calls import Client
 from tierflow.config import ProjectConfig
 from tierflow.errors import AllTargetsFailedError, ConfigError, GatewayError, Problem
+from tierflow.gateway.budgets import Limiter
 from tierflow.gateway.exchange import Exchange, dumps
 from tierflow.gateway.failures import retry_after_headers, to_gateway_error
+from tierflow.gateway.keys import KeyStore, VirtualKey
 from tierflow.gateway.ledger import Ledger
 from tierflow.gateway.settings import GatewaySettings
 from tierflow.gateway.tap import tapped_providers
@@ -31,9 +34,15 @@ EXCHANGE = web.RequestKey("exchange", Exchange)
 class Gateway:
     """One config served over HTTP: its client, its model listing and how names resolve."""
 
-    def __init__(self, config: ProjectConfig, settings: GatewaySettings) -> None:
+    def __init__(self, config: ProjectConfig, settings: GatewaySettings, *, admin_key: str | None = None,
+                 require_auth: bool = False) -> None:
+        """``admin_key``: manages keys and may call everything (from ``$TIERFLOW_ADMIN_KEY``).
+        ``require_auth``: every request needs a key (the server sets it when it binds beyond loopback);
+        otherwise keys are needed once an admin key or a virtual key exists."""
         self.config = config
         self.settings = settings
+        self.admin_key = admin_key or None
+        self.require_auth = require_auth
         refs = {t.ref for entry in config.registry for t in entry.chain} | set(config.providers)
         optional = set()
         if settings.passthrough is True:
@@ -51,7 +60,17 @@ class Gateway:
         self.models = self._listing()
         self.names = {m["id"] for m in self.models}
         self._ledger: Ledger | None = None
+        self._keys: KeyStore | None = None
+        self._limiter: Limiter | None = None
         self.ready = False
+
+    @staticmethod
+    def default_database() -> Path:
+        return tierflow_home() / "gateway.sqlite"
+
+    @property
+    def database(self) -> Path:
+        return Path(self.settings.database) if self.settings.database else self.default_database()
 
     @property
     def ledger(self) -> Ledger:
@@ -59,17 +78,34 @@ class Gateway:
             raise RuntimeError("the gateway is not started: call open() first")
         return self._ledger
 
+    @property
+    def keys(self) -> KeyStore:
+        if self._keys is None:
+            raise RuntimeError("the gateway is not started: call open() first")
+        return self._keys
+
+    @property
+    def limiter(self) -> Limiter:
+        if self._limiter is None:
+            raise RuntimeError("the gateway is not started: call open() first")
+        return self._limiter
+
     def open(self) -> None:
-        """Open the ledger (the database file and its writer thread); the server calls it at start."""
-        if self._ledger is None:
-            s = self.settings
-            path = s.database or tierflow_home() / "gateway.sqlite"
-            try:
-                self._ledger = Ledger(path, commit_interval_s=s.commit_interval_s, store_content=s.store_content)
-            except (OSError, sqlite3.Error) as exc:
-                raise ConfigError([Problem(f"gateway.database {str(path)!r}", f"cannot open the database "
-                                           f"({type(exc).__name__}: {exc}); name a writable file")],
-                                  source=self.config.source) from None
+        """Open the database: the ledger (and its writer thread) and the keys; the server calls it at start."""
+        if self._ledger is not None:
+            return
+        s = self.settings
+        try:
+            self._ledger = Ledger(self.database, commit_interval_s=s.commit_interval_s, store_content=s.store_content)
+            self._keys = KeyStore(self.database)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError([Problem(f"gateway.database {str(self.database)!r}", f"cannot open the database "
+                                       f"({type(exc).__name__}: {exc}); name a writable file")],
+                              source=self.config.source) from None
+        self._limiter = Limiter(self._keys, s, self.client.planner, self.config.routed_roles)
+
+    def auth_required(self) -> bool:
+        return self.require_auth or self.admin_key is not None or self.keys.has_any()
 
     def check(self) -> None:
         """Build every role's plan now (routers loaded, strict prices checked): errors at start-up."""
@@ -117,14 +153,20 @@ class Gateway:
             if self._ledger is not None:
                 await asyncio.to_thread(self._ledger.close)
                 self._ledger = None
+            if self._keys is not None:
+                self._keys.close()
+                self._keys = self._limiter = None
 
 
 KEY = web.AppKey("gateway", Gateway)
 CALLER = web.RequestKey("caller_key_id", str)
+"""The id of the key a request was made with: a virtual key's id, ``admin``, or absent (no key)."""
+CALLER_KEY = web.RequestKey("caller_key", VirtualKey)
+"""The virtual key a request was made with (absent for the admin key and for no key)."""
 
 
 def caller_key_id(request: web.Request) -> str | None:
-    """The id of the virtual key the request was authenticated with (None without keys)."""
+    """The id of the key the request was authenticated with (None without keys)."""
     return request.get(CALLER)
 
 
@@ -148,4 +190,4 @@ async def read_json(request: web.Request) -> Any:
 
 
 
-__all__ = ["Gateway", "KEY", "EXCHANGE", "CALLER", "caller_key_id", "error_response", "read_json"]
+__all__ = ["Gateway", "KEY", "EXCHANGE", "CALLER", "CALLER_KEY", "caller_key_id", "error_response", "read_json"]

@@ -29,7 +29,7 @@ class Exchange:
 
     __slots__ = ("request_id", "client_request_id", "created", "started", "name", "is_role", "call", "key_id",
                  "variant", "status", "outcome", "error_code", "result", "attempts", "model", "text", "ttft_s",
-                 "_client_id_ok")
+                 "charged_usd", "_client_id_ok")
 
     def __init__(self, request: web.Request) -> None:
         self.request_id = uuid.uuid4().hex
@@ -50,6 +50,8 @@ class Exchange:
         self.text: str | None = None
         """For a stream that did not finish: the text delivered before it ended."""
         self.ttft_s: float | None = None
+        self.charged_usd: float | None = None
+        """What the request was charged against its key's dollar budget (None: the key has none)."""
         client_id = request.headers.get("x-request-id") or request.headers.get("x-client-request-id")
         self._client_id_ok = client_id is None or _CLIENT_ID.fullmatch(client_id) is not None
         self.client_request_id = client_id if self._client_id_ok else None

@@ -7,9 +7,10 @@ process loses at most that window, and never leaves a half-written row (each gro
 transaction). ``synchronous=NORMAL`` in WAL mode survives a process crash; a power loss may also
 lose the last commits. A clean stop (SIGTERM) writes everything.
 
-Tables (docs/gateway.md, "The ledger"): ``requests`` (one row per chat request), ``attempts``
-(one per try of a target), ``feedback`` (scores posted for requests). Messages and answers are
-stored only when the config says ``store_content: true``.
+Tables (docs/gateway.md, "The ledger"): ``requests`` (one row per chat request, with what it was
+charged against its key's budget), ``attempts`` (one per try of a target), ``feedback`` (scores
+posted for requests), and ``keys`` (the virtual keys, hashed: :mod:`tierflow.gateway.keys`).
+Messages and answers are stored only when the config says ``store_content: true``.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ CREATE TABLE IF NOT EXISTS requests (
   requested TEXT, role TEXT, model TEXT, provider TEXT, stream INTEGER NOT NULL, status INTEGER NOT NULL,
   outcome TEXT NOT NULL, error_code TEXT, input_tokens INTEGER, output_tokens INTEGER, cached_tokens INTEGER,
   reasoning_tokens INTEGER, cost_usd REAL, latency_ms REAL NOT NULL, ttft_ms REAL, attempts INTEGER NOT NULL,
-  decision TEXT, variant TEXT, messages TEXT, answer TEXT);
+  decision TEXT, variant TEXT, messages TEXT, answer TEXT, charged_usd REAL);
 CREATE INDEX IF NOT EXISTS requests_key_ts ON requests (key_id, ts);
 CREATE TABLE IF NOT EXISTS attempts (
   request_id TEXT NOT NULL, n INTEGER NOT NULL, target TEXT NOT NULL, outcome TEXT NOT NULL, error TEXT,
@@ -42,8 +43,12 @@ CREATE TABLE IF NOT EXISTS attempts (
 CREATE TABLE IF NOT EXISTS feedback (
   request_id TEXT NOT NULL, ts REAL NOT NULL, key_id TEXT, score REAL NOT NULL, label TEXT);
 CREATE INDEX IF NOT EXISTS feedback_request ON feedback (request_id);
+CREATE TABLE IF NOT EXISTS keys (
+  key_id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, prefix TEXT NOT NULL,
+  created REAL NOT NULL, revoked REAL, roles TEXT, rpm INTEGER, tpm INTEGER, usd_per_day REAL,
+  usd_per_month REAL);
 """
-_REQUEST_SQL = f"INSERT OR REPLACE INTO requests VALUES ({', '.join('?' * 25)})"
+_REQUEST_SQL = f"INSERT OR REPLACE INTO requests VALUES ({', '.join('?' * 26)})"
 _ATTEMPT_SQL = "INSERT OR REPLACE INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 _FEEDBACK_SQL = "INSERT INTO feedback VALUES (?, ?, ?, ?, ?)"
 
@@ -82,7 +87,7 @@ def _request_rows(ex: Exchange, store_content: bool, now: float) -> _Rows:
                result.cost_usd if result else None, (now - ex.started) * 1000.0,
                None if ex.ttft_s is None else ex.ttft_s * 1000.0, len(ex.attempts),
                json.dumps(decision) if decision else None, ex.variant, messages,
-               answer if store_content else None)
+               answer if store_content else None, ex.charged_usd)
     attempts = [(ex.request_id, i, a.target, a.outcome, a.error, a.status_code, a.wait_s, a.duration_s)
                 for i, a in enumerate(ex.attempts)]
     return _Rows(request=request, attempts=attempts)

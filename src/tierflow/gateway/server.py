@@ -9,6 +9,7 @@ so a client that disconnects cancels its upstream request at once.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from collections.abc import Callable, Mapping
@@ -16,7 +17,9 @@ from pathlib import Path
 
 from aiohttp import web
 
+from tierflow.errors import ConfigError, Problem
 from tierflow.gateway.app import Gateway, build_app
+from tierflow.gateway.keys import ADMIN_KEY_ENV, KeyStore
 from tierflow.gateway.settings import load_gateway_config
 
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -78,10 +81,25 @@ async def _serve_forever(gateway: Gateway, host: str, port: int) -> None:
 def serve(config: str | Path | None, host: str = "127.0.0.1", port: int = 8000, *,
           env: Mapping[str, str] | None = None) -> None:
     """Load ``config`` (None: ``$TIERFLOW_CONFIG`` or the embedded local default), check every role,
-    and serve until SIGINT / SIGTERM. Raises ``ConfigError`` (listing every problem) before serving."""
+    and serve until SIGINT / SIGTERM. Raises ``ConfigError`` (listing every problem) before serving.
+
+    The admin key is read from ``$TIERFLOW_ADMIN_KEY``. Beyond loopback every request needs a key,
+    so the gateway refuses to start there without an admin key or a virtual key."""
+    environ = os.environ if env is None else env
     project, settings = load_gateway_config(config, env=env)
-    gateway = Gateway(project, settings)
+    loopback = host in LOOPBACK
+    gateway = Gateway(project, settings, admin_key=environ.get(ADMIN_KEY_ENV) or None, require_auth=not loopback)
     gateway.check()
+    if not loopback and gateway.admin_key is None:
+        store = KeyStore(gateway.database)
+        try:
+            usable = store.has_active()
+        finally:
+            store.close()
+        if not usable:
+            raise ConfigError([Problem(f"--host {host}", f"beyond loopback every request needs a key, and none "
+                                       f"exists: set {ADMIN_KEY_ENV}, or create keys with `tierflow keys create`")],
+                              source=project.source)
     with asyncio.Runner(loop_factory=_loop_factory()) as runner:
         runner.run(_serve_forever(gateway, host, port))
 

@@ -9,6 +9,8 @@
       commit_interval_s: 0.2      # ledger rows are committed in groups: a crash loses at most this
       max_body_bytes: 4194304     # larger request bodies get 413
       max_messages: 1024          # longer message lists get 400
+      budget_max_tokens: 4096     # max_tokens for requests of keys with a dollar budget that set none
+      unknown_price_per_mtok: {input: 15, output: 75}   # budgets' estimate for models with no known price
 
 The library's config loader does not know this section yet, so :func:`load_gateway_config` takes
 it out of the text (blanking its lines, so every other problem keeps its line number) before
@@ -33,6 +35,14 @@ from tierflow.errors import ConfigError, Problem
 SECTION = "gateway"
 
 
+class PriceEstimate(BaseModel):
+    """USD per million tokens assumed for a model with no known price (for budgets only)."""
+
+    model_config = ConfigDict(extra="forbid")
+    input: float = Field(default=15.0, ge=0)
+    output: float = Field(default=75.0, ge=0)
+
+
 class GatewaySettings(BaseModel):
     """What ``tierflow serve`` reads from the config's ``gateway:`` section."""
 
@@ -47,6 +57,9 @@ class GatewaySettings(BaseModel):
     commit_interval_s: float = Field(default=0.2, gt=0, le=60)
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     max_messages: int = Field(default=1024, ge=1)
+    budget_max_tokens: int = Field(default=4096, ge=1)
+    """``max_tokens`` given to requests of keys with a dollar budget that set none (the reservation's bound)."""
+    unknown_price_per_mtok: PriceEstimate = Field(default_factory=PriceEstimate)
 
     def allows_passthrough(self, provider: str) -> bool:
         return self.passthrough is True or (isinstance(self.passthrough, list) and provider in self.passthrough)
@@ -145,4 +158,4 @@ def load_gateway_config(path: str | Path | None = None, *, env: Mapping[str, str
     return config, settings
 
 
-__all__ = ["GatewaySettings", "load_gateway_config"]
+__all__ = ["GatewaySettings", "PriceEstimate", "load_gateway_config"]
