@@ -55,9 +55,11 @@ async def test_the_admin_api_creates_lists_and_revokes_keys_stored_hashed(gatewa
         assert status == 404
     with pytest.raises(openai.AuthenticationError) as err:
         await client.chat.completions.create(model="fast", messages=MSG)
-    assert err.value.body["code"] == "key_revoked" and secret not in err.value.body["message"]
-    stored = sqlite3.connect(db).execute("SELECT hash, prefix FROM keys").fetchall()
-    assert len(stored) == 1 and secret not in stored[0] and len(stored[0][0]) == 64
+    assert err.value.body["code"] == "key_revoked" and created["key_id"] in err.value.body["message"]
+    assert secret[3:11] not in err.value.body["message"]
+    stored = sqlite3.connect(db).execute("SELECT * FROM keys").fetchall()
+    assert len(stored) == 1 and len(stored[0][2]) == 64
+    assert not any(isinstance(v, str) and (secret in v or secret[3:11] in v) for v in stored[0])
     assert secret not in db.read_bytes().decode("latin-1")
 
 

@@ -96,7 +96,7 @@ def keys_list(config: Path | None = ConfigOpt,
                                                    ("rpm", k.rpm), ("tpm", k.tpm), ("usd/day", k.usd_per_day),
                                                    ("usd/month", k.usd_per_month)) if v is not None)
         state = "revoked" if k.revoked else "active"
-        typer.echo(f"{k.key_id}  {k.prefix:<10}  {state:<7}  {k.name}" + (f"  [{limits}]" if limits else ""))
+        typer.echo(f"{k.key_id}  {state:<7}  {k.name}" + (f"  [{limits}]" if limits else ""))
 
 
 def keys_revoke(key_id: str = typer.Argument(..., help="The key's id (key-...), as `tierflow keys list` shows."),

@@ -56,7 +56,7 @@ def authenticate(gateway: Gateway, request: web.Request) -> None:
         if not gateway.auth_required():
             return  # loopback, no keys anywhere: whatever the SDK sent is not a key
         if key is not None:
-            raise _unauthorized(f"this API key ({key.prefix}) was revoked", "key_revoked")
+            raise _unauthorized(f"this API key ({key.key_id}) was revoked", "key_revoked")
         raise _unauthorized("invalid API key: it is not one of this gateway's keys", "invalid_api_key")
     if gateway.auth_required():
         raise _unauthorized("an API key is required: send 'Authorization: Bearer <key>' (a key from `tierflow "

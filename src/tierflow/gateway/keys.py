@@ -2,7 +2,8 @@
 
 A key's secret (``tf-`` and 43 random URL-safe characters) is shown once, at creation; the
 database keeps its SHA-256 (the secret is 256 random bits, so a fast hash is enough: there is
-nothing to guess) and a short prefix for lists. Each key may limit the roles it calls, its
+nothing to guess); lists and messages name a key by its id (``key-`` and 12 hex digits, drawn
+apart from the secret), never by a fragment of the secret. Each key may limit the roles it calls, its
 requests and tokens per minute, and its dollars per UTC day and month (enforced by
 :mod:`tierflow.gateway.budgets`). Limits are fixed at creation: to change them, create a new key
 and revoke the old one. The store lives in the gateway database beside the ledger, so the CLI and
@@ -25,7 +26,7 @@ from tierflow.gateway.ledger import connect
 ADMIN_KEY_ENV = "TIERFLOW_ADMIN_KEY"
 ADMIN_ID = "admin"
 """The ``key_id`` recorded for requests made with the admin key."""
-_COLUMNS = "key_id, name, prefix, created, revoked, roles, rpm, tpm, usd_per_day, usd_per_month"
+_COLUMNS = "key_id, name, created, revoked, roles, rpm, tpm, usd_per_day, usd_per_month"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +35,6 @@ class VirtualKey:
 
     key_id: str
     name: str
-    prefix: str
     created: float
     revoked: float | None = None
     roles: tuple[str, ...] | None = None
@@ -59,9 +59,9 @@ def _hash(secret: str) -> str:
 
 
 def _key(row: tuple[Any, ...]) -> VirtualKey:
-    roles = json.loads(row[5]) if row[5] is not None else None
-    return VirtualKey(row[0], row[1], row[2], row[3], row[4], tuple(roles) if roles is not None else None,
-                      row[6], row[7], row[8], row[9])
+    roles = json.loads(row[4]) if row[4] is not None else None
+    return VirtualKey(row[0], row[1], row[2], row[3], tuple(roles) if roles is not None else None,
+                      row[5], row[6], row[7], row[8])
 
 
 class KeyStore:
@@ -78,10 +78,10 @@ class KeyStore:
                usd_per_day: float | None = None, usd_per_month: float | None = None) -> tuple[VirtualKey, str]:
         """A new key and its secret (shown once: only its hash is kept)."""
         secret = "tf-" + secrets.token_urlsafe(32)
-        key = VirtualKey("key-" + secrets.token_hex(6), name, secret[:7] + "...", time.time(), None,
+        key = VirtualKey("key-" + secrets.token_hex(6), name, time.time(), None,
                          tuple(roles) if roles is not None else None, rpm, tpm, usd_per_day, usd_per_month)
-        self._conn.execute("INSERT INTO keys VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                           (key.key_id, name, _hash(secret), key.prefix, key.created, None,
+        self._conn.execute("INSERT INTO keys VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           (key.key_id, name, _hash(secret), key.created, None,
                             json.dumps(list(roles)) if roles is not None else None, rpm, tpm, usd_per_day,
                             usd_per_month))
         return key, secret

@@ -44,9 +44,8 @@ CREATE TABLE IF NOT EXISTS feedback (
   request_id TEXT NOT NULL, ts REAL NOT NULL, key_id TEXT, score REAL NOT NULL, label TEXT);
 CREATE INDEX IF NOT EXISTS feedback_request ON feedback (request_id);
 CREATE TABLE IF NOT EXISTS keys (
-  key_id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, prefix TEXT NOT NULL,
-  created REAL NOT NULL, revoked REAL, roles TEXT, rpm INTEGER, tpm INTEGER, usd_per_day REAL,
-  usd_per_month REAL);
+  key_id TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, created REAL NOT NULL, revoked REAL,
+  roles TEXT, rpm INTEGER, tpm INTEGER, usd_per_day REAL, usd_per_month REAL);
 """
 _REQUEST_SQL = f"INSERT OR REPLACE INTO requests VALUES ({', '.join('?' * 26)})"
 _ATTEMPT_SQL = "INSERT OR REPLACE INTO attempts VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -120,10 +119,11 @@ class Ledger:
 
     def owner(self, request_id: str) -> tuple[bool, str | None]:
         """(known, key id) of a request, committed or still pending (blocking: call it off the loop)."""
-        with self._lock:
+        with self._lock:  # also guards the reader connection, used from worker threads
             if request_id in self._pending:
                 return True, self._pending[request_id]
-        row = self._reader.execute("SELECT key_id FROM requests WHERE request_id = ?", (request_id,)).fetchone()
+            row = self._reader.execute("SELECT key_id FROM requests WHERE request_id = ?",
+                                       (request_id,)).fetchone()
         return (row is not None, row[0] if row else None)
 
     def close(self) -> None:
