@@ -58,3 +58,4 @@ def test_a_section_that_is_not_a_mapping_is_refused(tmp_path: Path) -> None:
         load_gateway_config(_write(tmp_path, BASE + "gateway: [1, 2]\n"))
     with pytest.raises(ConfigError, match="block mapping"):
         load_gateway_config(_write(tmp_path, "{gateway: {}, models: [{role: a, ref: local, model: m}]}\n"))
+

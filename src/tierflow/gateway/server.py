@@ -9,6 +9,7 @@ so a client that disconnects cancels its upstream request at once.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import os
 import signal
 import sys
@@ -19,10 +20,18 @@ from aiohttp import web
 
 from tierflow.errors import ConfigError, Problem
 from tierflow.gateway.app import Gateway, build_app
-from tierflow.gateway.keys import ADMIN_KEY_ENV, KeyStore
+from tierflow.gateway.keys import ADMIN_KEY_ENV
 from tierflow.gateway.settings import load_gateway_config
 
-LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+def is_loopback(host: str) -> bool:
+    """Does binding ``host`` keep the gateway on this machine? (Unknown names: no, so keys are required.)"""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class GatewayServer:
@@ -87,16 +96,12 @@ def serve(config: str | Path | None, host: str = "127.0.0.1", port: int = 8000, 
     so the gateway refuses to start there without an admin key or a virtual key."""
     environ = os.environ if env is None else env
     project, settings = load_gateway_config(config, env=env)
-    loopback = host in LOOPBACK
+    loopback = is_loopback(host)
     gateway = Gateway(project, settings, admin_key=environ.get(ADMIN_KEY_ENV) or None, require_auth=not loopback)
     gateway.check()
     if not loopback and gateway.admin_key is None:
-        store = KeyStore(gateway.database)
-        try:
-            usable = store.has_active()
-        finally:
-            store.close()
-        if not usable:
+        gateway.open()  # a database that cannot be opened is a ConfigError naming it
+        if not gateway.keys.has_active():
             raise ConfigError([Problem(f"--host {host}", f"beyond loopback every request needs a key, and none "
                                        f"exists: set {ADMIN_KEY_ENV}, or create keys with `tierflow keys create`")],
                               source=project.source)
@@ -113,4 +118,4 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
-__all__ = ["GatewayServer", "serve", "LOOPBACK"]
+__all__ = ["GatewayServer", "is_loopback", "serve"]
