@@ -10,7 +10,7 @@ trap 'rm -rf "$TMP"' EXIT
 mapfile -t REQS < <(.venv/bin/python -c '
 import tomllib
 project = tomllib.load(open("pyproject.toml", "rb"))["project"]
-for r in project["dependencies"] + ["pytest>=8", "pytest-asyncio>=0.23", "pip"]:
+for r in project["dependencies"] + ["pytest>=8", "pytest-asyncio>=0.23", "pip>=24"]:
     print(r)')
 "$UV" venv --quiet --python "$(.venv/bin/python -c 'import sys; print(sys._base_executable)')" "$TMP/venv"
 "$UV" pip install --quiet --python "$TMP/venv/bin/python" --resolution lowest-direct --only-binary :all: "${REQS[@]}"
