@@ -42,19 +42,20 @@ class SSEParser:
         if not chunk:
             return []
         if not self._started:
-            if not self._pieces and len(chunk) < len(_BOM) and _BOM.startswith(chunk):
-                self._pieces.append(chunk)  # could still be the start of a BOM
+            head = b"".join(self._pieces) + chunk  # at most the BOM's 3 bytes were held back
+            if len(head) < len(_BOM) and _BOM.startswith(head):
+                self._pieces = [head]  # could still be the start of a BOM
                 return []
-            if self._pieces:
-                chunk, self._pieces = b"".join(self._pieces) + chunk, []
-            self._started = True
-            if chunk.startswith(_BOM):
-                chunk = chunk[len(_BOM):]
+            self._pieces, self._started = [], True
+            chunk = head[len(_BOM):] if head.startswith(_BOM) else head
         if self._pending_cr and chunk.startswith(b"\n"):
             chunk = chunk[1:]
         self._pending_cr = False
         self.work += len(chunk)
         events: list[tuple[str, str]] = []
+        if b"\n" not in chunk and b"\r" not in chunk:  # the middle of a long line (memchr, not the regex)
+            self._pieces.append(chunk)
+            return events
         start = 0
         for match in _LINE_END.finditer(chunk):
             piece = chunk[start:match.start()]
