@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from tierflow._yaml import YAMLTooLargeError, compose_yaml, load_yaml
 from tierflow.errors import ConfigError, Problem
-from tierflow.providers._secrets import MIN_FRAGMENT, Masker, safe_url
+from tierflow.providers._secrets import safe_url
 
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -90,7 +90,9 @@ class _Ctx:
                 self.add(loc, "is required")
             else:
                 message = str(err["msg"]).removeprefix("Value error, ")
-                self.add(loc, f"{message} (got {self.shown_input(loc, err.get('input'))})")
+                if err["loc"]:  # a whole-object rule (model validator) quotes nothing
+                    message += f" (got {self.shown_input(loc, err.get('input'))})"
+                self.add(loc, message)
 
     def shown_input(self, path: tuple[Any, ...], value: Any) -> str:
         """How a rejected input may be quoted: secrets and values from the environment are hidden,
@@ -101,12 +103,23 @@ class _Ctx:
             return "a value from the environment (hidden)"
         if isinstance(value, str) and path and path[-1] == "base_url":
             return safe_url(value) if "://" in value else "a value that is not a URL"
+        if isinstance(value, (Mapping, list, tuple)):  # may hold a key under any name
+            return f"a {'mapping' if isinstance(value, Mapping) else 'list'}"
         text = repr(value)
         return text if len(text) <= 60 else text[:57] + "..."
 
     def scrubbed(self) -> list[Problem]:
-        """The problems with any environment value (8+ characters) masked, wherever it appears."""
-        mask = Masker(v for v in self.env_values if len(v) >= MIN_FRAGMENT)
+        """The problems with every environment value (4+ characters) replaced by ``***`` wherever a
+        message quotes it (a registry rule quoting a bad temperature that came from ``${VAR}``)."""
+        values = sorted((v for v in self.env_values if len(v) >= 4), key=len, reverse=True)
+        if not values:
+            return list(self.problems)
+
+        def mask(text: str) -> str:
+            for value in values:
+                text = text.replace(value, "***")
+            return text
+
         return [Problem(mask(p.where), mask(p.message)) for p in self.problems]
 
 

@@ -190,7 +190,8 @@ def _validate(data: Any, ctx: _Ctx, resources_form: bool) -> ProjectConfig | Non
         strict_cost = False
 
     allow_code = _validate_allow_code(data.get("allow_code"), ctx)
-    registry, routed = _validate_models(data.get("models"), ctx, providers)
+    declared = {str(name) for name in raw_providers}  # an invalid provider is reported once, not as undeclared
+    registry, routed = _validate_models(data.get("models"), ctx, declared)
     if ctx.problems or registry is None:
         return None
     return ProjectConfig(providers=providers, registry=registry, routed_roles=routed,
@@ -215,7 +216,7 @@ def _validate_allow_code(raw: Any, ctx: _Ctx) -> tuple[str, ...]:
     return tuple(n for n in raw if isinstance(n, str) and _MODULE_RE.match(n))
 
 
-def _validate_models(raw: Any, ctx: _Ctx, providers: Mapping[str, ProviderSettings]
+def _validate_models(raw: Any, ctx: _Ctx, providers: set[str]
                      ) -> tuple[Registry | None, dict[str, dict[str, Any]]]:
     if raw is None:
         ctx.add(("models",), "is required: a list of roles (the first is the implicit primary)")

@@ -23,5 +23,6 @@ from tierflow.testing.behaviours import (
 from tierflow.testing.recorder import RecordedRequest, RecordingServer
 from tierflow.testing.server import LLMTestServer, ReceivedRequest
 
-__all__ = ["LLMTestServer", "ReceivedRequest", "RecordingServer", "RecordedRequest", "Behaviour", "Answer", "Status", "Hang", "CutStream",
-           "Garbage", "SlowStream", "Redirect", "behaviour_from_dict", "behaviour_to_dict"]
+__all__ = ["LLMTestServer", "ReceivedRequest", "RecordingServer", "RecordedRequest", "Behaviour", "Answer",
+           "Status", "Hang", "CutStream", "Garbage", "SlowStream", "Redirect", "behaviour_from_dict",
+           "behaviour_to_dict"]
