@@ -37,8 +37,9 @@ from tierflow.providers._http_errors import (
 )
 from tierflow.providers._secrets import secrets_of, url_origin
 from tierflow.providers._sse import SSEParser
+from tierflow.providers._usage import estimated_usage
 from tierflow.providers.base import Provider, ProviderSettings, Timeouts
-from tierflow.types import ChatRequest, StreamChunk
+from tierflow.types import ChatRequest, StreamChunk, Usage
 
 _TIMEOUT_CACHE_SIZE = 16
 _JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)  # one encoder, not one per request
@@ -63,9 +64,15 @@ class HTTPProvider(Provider):
         self._client_timeouts: dict[tuple[Timeouts, bool], aiohttp.ClientTimeout] = {}
         self._secrets: tuple[str, ...] = secrets_of(settings)
         """The API key, then every configured header value: masked in every error message."""
+        self._estimated: set[str] = set()
+        """Targets whose missing usage was already reported (estimated_usage warns once each)."""
 
     def _target(self, model: str) -> str:
         return f"{self.name}/{model}"
+
+    def _estimate(self, request: ChatRequest, answer: str | int, target: str) -> Usage:
+        """The usage estimate for an answer that reported none (warned once per target)."""
+        return estimated_usage(request, answer, target, self._estimated)
 
     def _session_here(self) -> aiohttp.ClientSession:
         """The session of the running loop (a provider may be used from several loops, e.g. sync twins)."""

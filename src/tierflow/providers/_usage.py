@@ -24,7 +24,6 @@ from tierflow.types import ChatRequest, Usage
 _CHARS_PER_TOKEN = 4  # the OpenAI rule of thumb for English text
 _TOKENS_PER_MESSAGE = 4  # the chat template's tokens around each message
 _log = logging.getLogger("tierflow.providers")
-_warned: set[str] = set()
 
 
 def token_count(data: Mapping[str, Any], key: str, target: str, where: str = "usage") -> int:
@@ -77,13 +76,14 @@ def estimate_tokens(text: str | int) -> int:
     return -(-chars // _CHARS_PER_TOKEN)
 
 
-def estimated_usage(request: ChatRequest, answer: str | int, target: str) -> Usage:
+def estimated_usage(request: ChatRequest, answer: str | int, target: str, warned: set[str]) -> Usage:
     """A usage estimate (``estimated=True``) for an ``answer`` (its text or length) that reported none.
 
-    Logged once per target: the count is an estimate, and so is the cost computed from it.
+    Logged once per target and ``warned`` set (each provider keeps one): the count is an estimate,
+    and so is the cost computed from it.
     """
-    if target not in _warned:
-        _warned.add(target)
+    if target not in warned:
+        warned.add(target)
         _log.warning("%s answered without token usage: usage and cost are estimated (about 4 characters "
                      "per token; usage.estimated is True)", target)
     prompt = sum(estimate_tokens(_message_text(m.get("content"))) + _TOKENS_PER_MESSAGE

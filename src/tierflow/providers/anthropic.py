@@ -28,7 +28,7 @@ from tierflow.providers._checks import reading_answer
 from tierflow.providers._http import HTTPProvider, api_root, guard_stream, loads_event
 from tierflow.providers._http_errors import status_error
 from tierflow.providers._secrets import SecretHeaders
-from tierflow.providers._usage import checked_usage, estimated_usage, token_count, usage_mapping
+from tierflow.providers._usage import checked_usage, token_count, usage_mapping
 from tierflow.providers.base import ProviderSettings, Timeouts, register_provider
 from tierflow.types import ChatRequest, ChatResponse, StreamChunk, Usage
 
@@ -144,7 +144,7 @@ class AnthropicProvider(HTTPProvider):
                     parts.append(json.dumps(value.get("value") if wrapped and isinstance(value, dict) else value))
             text = "".join(parts)
             finish = self._finish(data.get("stop_reason"), "tools" in body)
-            usage = _usage(data.get("usage"), target) or estimated_usage(request, text, target)
+            usage = _usage(data.get("usage"), target) or self._estimate(request, text, target)
             model = data.get("model")
             return ChatResponse(text=text, usage=usage, finish_reason=finish,
                                 model=model if isinstance(model, str) else None, raw=data)
@@ -186,7 +186,7 @@ class AnthropicProvider(HTTPProvider):
                         text = self._unwrap("".join(buffered), target)
                         chars += len(text)
                         yield StreamChunk(text=text)
-                    yield StreamChunk(usage=usage or estimated_usage(request, chars, target), finish_reason=finish)
+                    yield StreamChunk(usage=usage or self._estimate(request, chars, target), finish_reason=finish)
                 elif kind == "error":
                     raise self._event_error(obj, target)
         if not done:

@@ -36,7 +36,7 @@ from tierflow.providers._checks import reading_answer
 from tierflow.providers._http import HTTPProvider, api_root, guard_stream, loads_event
 from tierflow.providers._http_errors import status_error
 from tierflow.providers._secrets import SecretHeaders
-from tierflow.providers._usage import checked_usage, estimated_usage, token_count, usage_mapping
+from tierflow.providers._usage import checked_usage, token_count, usage_mapping
 from tierflow.providers.base import ProviderSettings, Timeouts, register_provider
 from tierflow.types import ChatRequest, ChatResponse, StreamChunk, TokenLogprob, Usage
 
@@ -224,7 +224,7 @@ class GeminiProvider(HTTPProvider):
             if "candidates" not in data and "promptFeedback" not in data:
                 raise ResponseFormatError("response has no 'candidates'", target=target)
             text, finish, logprobs = _candidate(data)
-            usage = _usage(data.get("usageMetadata"), target) or estimated_usage(request, text, target)
+            usage = _usage(data.get("usageMetadata"), target) or self._estimate(request, text, target)
             model = data.get("modelVersion")
             return ChatResponse(text=text, usage=usage, finish_reason=finish, logprobs=logprobs,
                                 model=model if isinstance(model, str) else None, raw=data)
@@ -251,7 +251,7 @@ class GeminiProvider(HTTPProvider):
                     yield StreamChunk(text=text, logprobs=logprobs)
         if finish is None:
             raise APIConnectionError("stream ended without a finish reason", target=target)
-        yield StreamChunk(usage=usage or estimated_usage(request, chars, target), finish_reason=finish)
+        yield StreamChunk(usage=usage or self._estimate(request, chars, target), finish_reason=finish)
 
     def _embedded_error(self, data: dict[str, Any], target: str) -> Exception:
         err = data.get("error")

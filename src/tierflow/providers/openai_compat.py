@@ -32,7 +32,7 @@ from tierflow.providers._checks import reading_answer
 from tierflow.providers._http import HTTPProvider, api_root, guard_stream, loads_event
 from tierflow.providers._http_errors import status_error
 from tierflow.providers._secrets import SecretHeaders
-from tierflow.providers._usage import checked_usage, estimated_usage, token_count, usage_mapping
+from tierflow.providers._usage import checked_usage, token_count, usage_mapping
 from tierflow.providers.base import ProviderSettings, Timeouts, register_provider
 from tierflow.types import ChatRequest, ChatResponse, StreamChunk, TokenLogprob, Usage
 
@@ -168,7 +168,7 @@ class OpenAIProvider(HTTPProvider):
             choice = choices[0]
             message = choice.get("message") or {}
             text = _content_text(message.get("content"))
-            usage = parse_usage(data.get("usage"), target) or estimated_usage(request, text, target)
+            usage = parse_usage(data.get("usage"), target) or self._estimate(request, text, target)
             return ChatResponse(text=text, usage=usage, finish_reason=_str(choice.get("finish_reason")),
                                 logprobs=parse_logprobs(choice.get("logprobs")), model=_str(data.get("model")),
                                 raw=data)
@@ -207,7 +207,7 @@ class OpenAIProvider(HTTPProvider):
         if not done and finish is None:
             raise APIConnectionError("stream ended without [DONE] or a finish reason", target=target)
         if not reported:  # the server ignored stream_options.include_usage (or it is turned off)
-            yield StreamChunk(usage=estimated_usage(request, chars, target))
+            yield StreamChunk(usage=self._estimate(request, chars, target))
 
     def _embedded_error(self, data: dict[str, Any], target: str) -> Exception:
         err = data.get("error")
