@@ -254,7 +254,7 @@ def _validate_models(raw: Any, ctx: _Ctx, providers: set[str]
             ctx.add(("models",), f"duplicate role {role!r}: declared both as a model and as a router")
     for i, entry in zip(index_of, registry.entries):
         for j, target in enumerate(entry.chain):
-            path = ("models", i, "ref") if j == 0 else ("models", i, "fallback", j - 1, "ref")
+            path: tuple[Any, ...] = ("models", i, "ref") if j == 0 else ("models", i, "fallback", j - 1, "ref")
             if ctx.resource_keys:
                 path = (ctx.resource_keys[i],)
             if target.ref not in providers and target.ref not in WELL_KNOWN_PROVIDERS:

@@ -107,12 +107,7 @@ class PriceTable:
     def __init__(self, overrides: Mapping[str, Any] | None = None) -> None:
         self._overrides: dict[str, Price] = {}
         for key, spec in (overrides or {}).items():
-            get = spec.get if isinstance(spec, Mapping) else (lambda k, s=spec: getattr(s, k, None))
-            self._overrides[key] = Price(float(get("input_per_mtok")), float(get("output_per_mtok")),
-                                         _opt_float(get("cached_input_per_mtok")),
-                                         _opt_float(get("reasoning_per_mtok")), source="config",
-                                         cache_write_per_mtok=_opt_float(get("cache_write_per_mtok")),
-                                         cache_write_1h_per_mtok=_opt_float(get("cache_write_1h_per_mtok")))
+            self._overrides[key] = _price_of(spec)
         self._cache: dict[str, CostFn | None] = {}
         self._warned: set[str] = set()
         self._usage_warned: set[tuple[str, str]] = set()
@@ -180,6 +175,20 @@ def _opt_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+def _price_of(spec: Any) -> Price:
+    """A config price (a ``PriceSettings`` or a plain mapping) as a :class:`Price`."""
+    def get(name: str) -> float | None:
+        value = spec.get(name) if isinstance(spec, Mapping) else getattr(spec, name, None)
+        return _opt_float(value)
+
+    inp, out = get("input_per_mtok"), get("output_per_mtok")
+    if inp is None or out is None:
+        raise ValueError("a price needs input_per_mtok and output_per_mtok")
+    return Price(inp, out, get("cached_input_per_mtok"), get("reasoning_per_mtok"), source="config",
+                 cache_write_per_mtok=get("cache_write_per_mtok"),
+                 cache_write_1h_per_mtok=get("cache_write_1h_per_mtok"))
+
+
 def _genai_matches(attempts: list[tuple[str, str | None, str | None]]) -> Iterator[tuple[Any, Any]]:
     """``(provider, model info)`` for each ``(name, provider id, API URL)`` genai-prices resolves, in order."""
     try:
@@ -194,7 +203,7 @@ def _genai_matches(attempts: list[tuple[str, str | None, str | None]]) -> Iterat
             continue
 
 
-def _genai_cost_fn(kind: str, model: str, base_url: str | None) -> CostFn | None:
+def _genai_cost_fn(kind: str, model: str, base_url: str | None) -> _RawCost | None:
     """Look ``model`` up in genai-prices: by provider id, then by API URL, then by name alone."""
     attempts: list[tuple[str, str | None, str | None]] = []
     if kind in _GENAI_PROVIDER_IDS:
@@ -218,8 +227,8 @@ def price_by_name(model: str) -> tuple[float, float, str] | None:
     from datetime import UTC, datetime
 
     vendor, _, bare = model.rpartition("/")
-    attempts = [(model, "openrouter", None), (bare, vendor, None), (bare, None, None)] if vendor \
-        else [(model, None, None)]
+    attempts: list[tuple[str, str | None, str | None]] = (
+        [(model, "openrouter", None), (bare, vendor, None), (bare, None, None)] if vendor else [(model, None, None)])
     for provider, info in _genai_matches(attempts):
         try:
             price = info.get_prices(datetime.now(tz=UTC))
@@ -278,19 +287,18 @@ def _calc_price_fn(model_price: Any) -> _RawCost:
 
 def _linear_cost_fn(model_price: Any) -> _RawCost:
     """A flat price's cost as six per-token rates, each read from genai-prices' ``calc_price``."""
-    def price(**counts: int) -> float:
-        return float(model_price.calc_price(_genai_usage(Usage(**counts)))["total_price"])
+    def price(usage: Usage) -> float:
+        return float(model_price.calc_price(_genai_usage(usage))["total_price"])
 
     n = _PROBE
-    base_in, base_write, base_out = price(input_tokens=n), price(input_tokens=n, cache_write_tokens=n), \
-        price(output_tokens=n)
-    rates = (base_in / n,
-             (price(input_tokens=n, cached_tokens=n) - base_in) / n,
-             (base_write - base_in) / n,
-             (price(input_tokens=n, cache_write_tokens=n, cache_write_1h_tokens=n) - base_write) / n,
-             base_out / n,
-             (price(output_tokens=n, reasoning_tokens=n) - base_out) / n)
-    r_in, r_read, r_write, r_1h, r_out, r_reason = rates
+    base_in, base_out = price(Usage(input_tokens=n)), price(Usage(output_tokens=n))
+    base_write = price(Usage(input_tokens=n, cache_write_tokens=n))
+    r_in = base_in / n
+    r_read = (price(Usage(input_tokens=n, cached_tokens=n)) - base_in) / n
+    r_write = (base_write - base_in) / n
+    r_1h = (price(Usage(input_tokens=n, cache_write_tokens=n, cache_write_1h_tokens=n)) - base_write) / n
+    r_out = base_out / n
+    r_reason = (price(Usage(output_tokens=n, reasoning_tokens=n)) - base_out) / n
 
     def cost(u: Usage) -> float:
         return (u.input_tokens * r_in + u.cached_tokens * r_read + u.cache_write_tokens * r_write

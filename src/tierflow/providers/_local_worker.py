@@ -197,8 +197,16 @@ class _TokenTracker:
                  repetition: RepetitionGuard | None = None) -> None:
         import llama_cpp
 
-        self._is_eog = lambda tok: llama_cpp.llama_vocab_is_eog(llama._model.vocab, tok)
-        self._piece = lambda tok: llama.detokenize([tok]).decode("utf-8", errors="replace")
+        vocab = llama._model.vocab
+
+        def is_eog(token: int) -> bool:
+            return bool(llama_cpp.llama_vocab_is_eog(vocab, token))
+
+        def piece(token: int) -> str:
+            return str(llama.detokenize([token]).decode("utf-8", errors="replace"))
+
+        self._is_eog = is_eog
+        self._piece = piece
         self._cancel = cancel
         self._top = top_logprobs
         self._last: Any = None
@@ -250,7 +258,7 @@ def _hooked_llama_class() -> Any:
     if _HOOKED is None:
         from llama_cpp import Llama
 
-        class HookedLlama(Llama):  # type: ignore[misc]
+        class HookedLlama(Llama):
             on_token: Callable[[int], bool] | None = None
 
             def generate(self, tokens: Any, **kwargs: Any) -> Any:  # type: ignore[override]

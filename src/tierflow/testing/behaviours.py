@@ -99,9 +99,9 @@ class SlowStream:
 
 Behaviour = Answer | Status | Hang | CutStream | Garbage | SlowStream | Redirect
 
-_KINDS: dict[str, type] = {"answer": Answer, "status": Status, "hang": Hang, "cut_stream": CutStream,
+_KINDS: dict[str, type[Behaviour]] = {"answer": Answer, "status": Status, "hang": Hang, "cut_stream": CutStream,
                            "garbage": Garbage, "slow_stream": SlowStream, "redirect": Redirect}
-_NAMES: dict[type, str] = {cls: name for name, cls in _KINDS.items()}
+_NAMES: dict[type[Behaviour], str] = {cls: name for name, cls in _KINDS.items()}
 
 
 def behaviour_from_dict(data: dict[str, Any]) -> Behaviour:

@@ -148,8 +148,9 @@ class AnthropicWire:
         return {"type": "text", "text": r.text}
 
     def complete(self, p: Prompt, r: Reply) -> dict[str, Any]:
-        body = {"id": "msg_test", "type": "message", "role": "assistant", "model": p.model,
-                "content": [self._block(p, r)], "stop_reason": self._stop_reason(p, r), "stop_sequence": None}
+        body: dict[str, Any] = {"id": "msg_test", "type": "message", "role": "assistant", "model": p.model,
+                                "content": [self._block(p, r)], "stop_reason": self._stop_reason(p, r),
+                                "stop_sequence": None}
         if r.usage:
             body["usage"] = self._usage(r, r.output_tokens)
         return body
@@ -217,7 +218,8 @@ class GeminiWire:
             usage["thoughtsTokenCount"] = r.reasoning_tokens
         return usage
 
-    def _response(self, p: Prompt, r: Reply, text: str, finish: str | None, lps: list | None) -> dict[str, Any]:
+    def _response(self, p: Prompt, r: Reply, text: str, finish: str | None,
+                  lps: list[tuple[str, float, list[tuple[str, float]]]] | None) -> dict[str, Any]:
         cand: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}
         if finish:
             cand["finishReason"] = "MAX_TOKENS" if finish == "length" else "STOP"
