@@ -91,7 +91,7 @@ def usage_problem(usage: Usage) -> str | None:
     u = usage
     counts = (u.input_tokens, u.output_tokens, u.cached_tokens, u.reasoning_tokens, u.cache_write_tokens,
               u.cache_write_1h_tokens)
-    if any(not isinstance(c, int) or c < 0 for c in counts):
+    if not all(type(c) is int for c in counts) or min(counts) < 0:
         return "a token count is negative or not a whole number"
     if u.cached_tokens + u.cache_write_tokens > u.input_tokens or u.reasoning_tokens > u.output_tokens \
             or u.cache_write_1h_tokens > u.cache_write_tokens:

@@ -29,10 +29,10 @@ _log = logging.getLogger("tierflow.providers")
 def token_count(data: Mapping[str, Any], key: str, target: str, where: str = "usage") -> int:
     """``data[key]`` as a token count (0 when absent or null); ResponseFormatError if it is not one."""
     value = data.get(key)
+    if type(value) is int and value >= 0:  # the common case first (bool is not int here)
+        return value
     if value is None:
         return 0
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
     if isinstance(value, float) and value.is_integer() and value >= 0:
         return int(value)
     shown = type(value).__name__ if isinstance(value, (str, list, dict)) else repr(value)
@@ -44,7 +44,7 @@ def usage_mapping(value: Any, target: str, where: str = "usage") -> Mapping[str,
     """``value`` when it is a usage object; None when absent; ResponseFormatError for another type."""
     if value is None:
         return None
-    if isinstance(value, Mapping):
+    if isinstance(value, dict) or isinstance(value, Mapping):  # dict first: the ABC check is slower
         return value
     raise ResponseFormatError(f"{where} is not an object, got {type(value).__name__}", target=target)
 
