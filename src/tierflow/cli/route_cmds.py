@@ -30,13 +30,13 @@ def _check_split(part: str, by: str, share: float, parts: tuple[str, ...] = _SPL
 
 
 def _read_prices(path: Path | None) -> dict[str, tuple[float, float]] | None:
-    from tierflow.routing.outcomes import read_prices
+    from tierflow.routing.data.outcomes import read_prices
 
     return read_prices(path) if path is not None else None
 
 
 def _load(paths: list[Path], prices: dict[str, tuple[float, float]] | None = None) -> Any:
-    from tierflow.routing.formats import load_outcomes
+    from tierflow.routing.data.formats import load_outcomes
 
     table = load_outcomes(paths, prices=prices)
     if table.n == 0:
@@ -46,7 +46,7 @@ def _load(paths: list[Path], prices: dict[str, tuple[float, float]] | None = Non
 
 def _load_part(table: Any, paths: list[Path], part: str, by: str, share: float) -> Any:
     """The ``part`` of an already loaded table (``part``, ``by`` and ``share`` already checked)."""
-    from tierflow.routing.split import select
+    from tierflow.routing.data.split import select
 
     table = select(table, part, by, share)  # type: ignore[arg-type]
     if table.n == 0:
@@ -96,9 +96,10 @@ def fit(outcomes: list[Path] = typer.Argument(..., help="Outcome files or direct
     import numpy as np
 
     from tierflow.errors import TierflowError
-    from tierflow.routing.calibrate import FOLD_KINDS, Target
+    from tierflow.routing.fit.calibrate import FOLD_KINDS
+    from tierflow.routing.fit.train import fit_router
     from tierflow.routing.io import save_router
-    from tierflow.routing.pipeline import fit_router
+    from tierflow.routing.targets import Target
 
     given = {k: v for k, v in (("quality", target_quality), ("max_cost_per_1k", max_cost_per_1k),
                                ("strong_share", strong_share)) if v is not None}
@@ -180,9 +181,10 @@ def eval_(router_path: Path = typer.Argument(..., metavar="ROUTER", help="Router
           ) -> None:
     """Evaluate a router against the baselines (AIQ, APGR, CPT, cost to match the best model...)."""
     from tierflow.errors import TierflowError
+    from tierflow.routing.fit.evaluate import evaluate_router
+    from tierflow.routing.fit.holdout import fitted_on_overlap, training_outcomes, unseen_part
+    from tierflow.routing.fit.report import render_html, render_text, write_plot
     from tierflow.routing.io import load_router
-    from tierflow.routing.pipeline import evaluate_router, fitted_on_overlap, training_outcomes, unseen_part
-    from tierflow.routing.report import render_html, render_text, write_plot
 
     _check_split(split, split_by, test_share, ("auto", *_SPLITS))
     try:
@@ -217,9 +219,9 @@ def eval_(router_path: Path = typer.Argument(..., metavar="ROUTER", help="Router
 def split_cmd(outcomes: list[Path] = typer.Argument(..., help="Outcome files or directories."),
               split_by: str = typer.Option("prompt", "--split-by"),
               test_share: float = typer.Option(0.3, "--test-share")) -> None:
-    """Show the held-out split (a fixed hash rule, see tierflow.routing.split)."""
+    """Show the held-out split (a fixed hash rule, see tierflow.routing.data.split)."""
     from tierflow.errors import TierflowError
-    from tierflow.routing.split import split_mask
+    from tierflow.routing.data.split import split_mask
 
     _check_split("all", split_by, test_share)
     try:
@@ -257,7 +259,7 @@ def record(questions: Path = typer.Argument(..., help='JSONL questions: {"prompt
     from tierflow.calls import Client
     from tierflow.config import load_config
     from tierflow.errors import TierflowError
-    from tierflow.routing.record import SCORERS, read_questions, record_outcomes
+    from tierflow.routing.data.record import SCORERS, read_questions, record_outcomes
 
     if scorer not in SCORERS:
         _fail(f"--scorer must be one of {sorted(SCORERS)}, got {scorer!r}", 2)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from tierflow.errors import RoutingError
-from tierflow.routing.formats import load_outcomes, read_long_jsonl, read_outcomes, write_long_jsonl
-from tierflow.routing.outcomes import DEFAULT_PRICES, concat, derive_cost, estimate_tokens
+from tierflow.routing.data.formats import load_outcomes, read_long_jsonl, read_outcomes, write_long_jsonl
+from tierflow.routing.data.outcomes import DEFAULT_PRICES, concat, derive_cost, estimate_tokens
 
 
 def test_long_jsonl_round_trip(tmp_path, two_topic):

@@ -11,8 +11,8 @@ from typer.testing import CliRunner
 
 from tierflow.cli import app
 from tierflow.errors import RoutingError
-from tierflow.routing.formats import read_long_jsonl
-from tierflow.routing.record import read_questions, score_answer
+from tierflow.routing.data.formats import read_long_jsonl
+from tierflow.routing.data.record import read_questions, score_answer
 from tierflow.testing import Answer, LLMTestServer, Status
 
 SECRET = "sk-record-SECRET-1234567"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tierflow.routing.answers import CodeVerifier, arithmetic_errors, extract_answer, response_features
+from tierflow.routing.features.answers import CodeVerifier, arithmetic_errors, extract_answer, response_features
 
 
 @pytest.mark.parametrize("text, answer", [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tierflow.routing.boilerplate import (
+from tierflow.routing.features.boilerplate import (
     shared_prefixes,
     shared_suffixes,
     strip_boilerplate,
@@ -39,8 +39,8 @@ def test_shared_suffix_is_stripped_from_a_line_start_and_never_empties_a_prompt(
 def test_templates_are_inferred_for_outcomes_without_task_labels():
     import numpy as np
 
-    from tierflow.routing.outcomes import OutcomeTable
-    from tierflow.routing.pipeline import fit_router
+    from tierflow.routing.data.outcomes import OutcomeTable
+    from tierflow.routing.fit.train import fit_router
 
     shots = "Solved example.\nAnswer: A\n\n" * 20
     tail = '\nPrint only a single choice from "A" or "B" or "C" or "D" without explanation. Answer:'

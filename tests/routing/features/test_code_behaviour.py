@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tierflow.routing._code_behaviour import behaviour_keys
+from tierflow.routing.features.code_behaviour import behaviour_keys
 
 PROMPT = "Write a function to replace characters in a string."
 BUILTIN = "```python\ndef replace_chars(s, old, new):\n    return s.replace(old, new)\n```\n" \
@@ -40,7 +40,7 @@ def _partition(keys):
 
 
 def test_a_subsets_keys_use_only_its_own_inputs_from_one_run_of_all_responses(tmp_path):
-    from tierflow.routing._code_behaviour import CodeRuns
+    from tierflow.routing.features.code_behaviour import CodeRuns
 
     prompt = "Write a function that returns the absolute value of a number."
     good = "```python\ndef absolute(x):\n    return x if x >= 0 else -x\n```\nExample:\n>>> absolute(3)\n3"
@@ -59,7 +59,7 @@ def test_a_subsets_keys_use_only_its_own_inputs_from_one_run_of_all_responses(tm
 
 
 def test_a_timeout_on_an_input_the_subset_never_sees_does_not_cost_it_its_key(tmp_path):
-    from tierflow.routing._code_behaviour import CodeRuns
+    from tierflow.routing.features.code_behaviour import CodeRuns
 
     prompt = "Write a function triangle(n) returning 0 + 1 + ... + (n - 1)."
     big = "Try it on a large input:\n```python\nprint(triangle(50000000))\n```"

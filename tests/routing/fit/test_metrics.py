@@ -1,28 +1,11 @@
-"""Curve metrics on curves whose hull and area are known exactly."""
+"""The metrics of a curve: two-model figures and the cost metrics, on curves known exactly (AIQ: test_curves.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from tierflow.routing.metrics import aiq, two_model_metrics, upper_hull
-
-
-def test_upper_hull_drops_dominated_and_concave_points():
-    c = np.array([0.0, 1.0, 2.0, 3.0, 4.0])
-    q = np.array([0.0, 0.2, 0.9, 0.8, 1.0])
-    hc, hq = upper_hull(c, q)
-    assert hc.tolist() == [0.0, 2.0, 4.0]  # (1, .2) under the chord, (3, .8) dominated/under
-    assert hq.tolist() == [0.0, 0.9, 1.0]
-
-
-def test_aiq_of_a_line_and_of_a_step():
-    # a straight line from (0, 0) to (1, 1): the mean quality is 0.5
-    assert aiq(np.array([0.0, 1.0]), np.array([0.0, 1.0]), 0.0, 1.0) == pytest.approx(0.5)
-    # full quality from the start: AIQ 1
-    assert aiq(np.array([0.0]), np.array([1.0]), 0.0, 1.0) == pytest.approx(1.0)
-    # anchored at the cheapest model (0, 0.2), one point (0.5, 1.0): area 0.5*0.6 + 0.5*1.0
-    assert aiq(np.array([0.5]), np.array([1.0]), 0.0, 1.0, q_lo=0.2) == pytest.approx(0.8)
+from tierflow.routing.fit.metrics import Scale, cost_metrics, two_model_metrics
 
 
 def test_two_model_metrics_random_is_half_and_oracle_more():
@@ -33,3 +16,14 @@ def test_two_model_metrics_random_is_half_and_oracle_more():
     assert random["cpt80"] == pytest.approx(80, abs=0.6)
     good = two_model_metrics(np.array([0.2]), np.array([0.8]), 0.6, 0.8)
     assert good["apgr"] > 0.85 and good["cpt50"] <= 10.5
+
+
+def test_cost_metrics_use_routerbenchs_aiq_over_the_dearest_single_models_cost():
+    # single models: cheapest (1, 0.5), best and dearest (4, 0.9); the router reaches 0.9 at cost 2
+    scale = Scale(c_lo=1.0, c_hi=4.0, best_quality=0.9, best_cost=4.0, cheapest_quality=0.5)
+    m = cost_metrics(np.array([0.9]), np.array([2.0]), scale, oracle_aiq=0.8)
+    # hull (1, .5) -> (2, .9), flat to 4: area 0.7 + 1.8 = 2.5 over 4 (the range-normalised figure: 2.5 / 3)
+    assert m["aiq"] == pytest.approx(2.5 / 4)
+    assert m["oracle_gap"] == pytest.approx(0.8 - 2.5 / 4)
+    assert m["match_best_cost_pct"] == pytest.approx(50.0)
+    assert m["quality_at_20pct_cost"] == pytest.approx(0.5)  # 0.8 is left of the hull: its first point

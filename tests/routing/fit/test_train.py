@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from tierflow.errors import RoutingError
-from tierflow.routing.calibrate import Target
+from tierflow.routing.features.prompts import embed_prompts
+from tierflow.routing.fit.train import fit_router
 from tierflow.routing.io import load_router, save_router
-from tierflow.routing.pipeline import embed_prompts, fit_router
+from tierflow.routing.targets import Target
 
 
 def test_auto_keeps_the_cascade_where_only_agreement_tells_right_from_wrong(agreement):
@@ -58,7 +59,7 @@ def _frontier_at(costs, qualities, c: float) -> float:
 def test_routers_are_priced_at_their_own_cost_credited_with_their_refits_quality_and_scored_by_refits(agreement):
     import numpy as np
 
-    from tierflow.routing.evaluate import headline
+    from tierflow.routing.fit.evaluate import headline
 
     cascade = fit_router(agreement, "cascade", embedder="hashing")
     cal = cascade.calibration
@@ -86,7 +87,7 @@ def test_the_python_api_refuses_a_model_without_cost_beside_priced_ones(two_topi
     unpriced model at a made-up figure."""
     import numpy as np
 
-    from tierflow.routing.pipeline import evaluate_router
+    from tierflow.routing.fit.evaluate import evaluate_router
 
     router = fit_router(two_topic, "task", embedder="hashing")
     two_topic.costs[:, 0] = np.nan  # the cheap model's costs unknown, the strong one's recorded

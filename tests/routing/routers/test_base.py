@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from tierflow.errors import RoutingError
-from tierflow.routing.pipeline import embed_prompts, fit_router
-from tierflow.routing.routers import Step, router_class, router_kinds
+from tierflow.routing.features.prompts import embed_prompts
+from tierflow.routing.fit.train import fit_router
+from tierflow.routing.routers.base import Step, router_class, router_kinds
 
-from .conftest import two_topic_table
+from ..conftest import two_topic_table
 
 
 @pytest.mark.parametrize("kind", ["knn", "cluster", "linear", "task", "blend"])

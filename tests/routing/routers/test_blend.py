@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 
 from tierflow.errors import RoutingError
+from tierflow.routing.features.prompts import embed_prompts
+from tierflow.routing.fit.train import fit_router
 from tierflow.routing.io import load_router, save_router
-from tierflow.routing.pipeline import embed_prompts, fit_router
 
-from .conftest import two_topic_table
+from ..conftest import two_topic_table
 
 
 def test_blend_predicts_the_mean_of_its_parts_fitted_alone(tmp_path):

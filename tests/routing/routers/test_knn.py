@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tierflow.routing.knn import choose_k, cross_fitted_average, knn_average
-from tierflow.routing.pipeline import embed_prompts, fit_router
+from tierflow.routing.features.prompts import embed_prompts
+from tierflow.routing.fit.train import fit_router
+from tierflow.routing.routers.knn import choose_k, cross_fitted_average, knn_average
 
 
 def test_knn_shrink_pulls_predictions_toward_each_models_overall_mean(two_topic, tmp_path):
@@ -52,7 +53,7 @@ def test_choose_k_widens_to_the_table_mean_when_neighbours_know_nothing():
 
 
 def test_choose_k_scores_each_size_as_the_leave_one_out_knn_average_would():
-    from tierflow.routing.knn import knn_average
+    from tierflow.routing.routers.knn import knn_average
 
     emb, label = _blobs(300, 12, seed=3)
     rng = np.random.default_rng(4)

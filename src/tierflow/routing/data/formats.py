@@ -1,8 +1,8 @@
 """Reading outcome tables: RouterBench's wide CSV, RouterDC's scores JSON, tierflow's long JSONL
-(:mod:`tierflow.routing.long_format`, which also writes it), and the dispatch by extension.
+(:mod:`tierflow.routing.data.long_format`, which also writes it), and the dispatch by extension.
 
 Every reader validates as it goes and reports all the problems of a file at once (up to
-:data:`~tierflow.routing.outcomes.MAX_ERRORS`), each naming the file, row and column.
+:data:`~tierflow.routing.data.outcomes.MAX_ERRORS`), each naming the file, row and column.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from tierflow.errors import Problem, RoutingError
-from tierflow.routing.long_format import read_long_jsonl, write_long_jsonl
-from tierflow.routing.outcomes import (
+from tierflow.routing.data.long_format import read_long_jsonl, write_long_jsonl
+from tierflow.routing.data.outcomes import (
     ASSUMED_OUTPUT_TOKENS,
     DEFAULT_PRICES,
     OutcomeTable,

@@ -1,5 +1,5 @@
 """tierflow's long outcome format: JSON lines, one per prompt x model (see
-:mod:`tierflow.routing.outcomes` for the fields), read with every bad line reported at once and
+:mod:`tierflow.routing.data.outcomes` for the fields), read with every bad line reported at once and
 written atomically. :func:`jsonl_objects` is the JSON-lines reader ``route record`` shares.
 """
 
@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from tierflow._files import atomic_path
 from tierflow.errors import Problem
-from tierflow.routing.outcomes import (
+from tierflow.routing.data.outcomes import (
     DEFAULT_PRICES,
     OutcomeTable,
     derive_cost,
@@ -110,20 +111,22 @@ def read_long_jsonl(path: str | Path, *, prices: Mapping[str, tuple[float, float
     return OutcomeTable(list(order), prompts, tasks, models, scores, costs, responses, notes)
 
 
+def _long_lines(table: OutcomeTable) -> Iterator[str]:
+    """One JSON line per recorded prompt x model cell of ``table``."""
+    for i in range(table.n):
+        for j, model in enumerate(table.models):
+            if math.isnan(table.scores[i, j]):
+                continue
+            rec: dict[str, object] = {"prompt_id": table.ids[i], "prompt": table.prompts[i], "model": model,
+                                      "score": float(table.scores[i, j]), "task": table.tasks[i]}
+            if not math.isnan(table.costs[i, j]):
+                rec["cost"] = float(table.costs[i, j])
+            if (r := table.response(i, j)) is not None:
+                rec["response"] = r
+            yield json.dumps(rec, ensure_ascii=False) + "\n"
+
+
 def write_long_jsonl(table: OutcomeTable, path: str | Path) -> None:
-    """Write ``table`` in the long format (atomically: temp file then rename)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for i in range(table.n):
-            for j, model in enumerate(table.models):
-                if math.isnan(table.scores[i, j]):
-                    continue
-                rec: dict[str, object] = {"prompt_id": table.ids[i], "prompt": table.prompts[i], "model": model,
-                                          "score": float(table.scores[i, j]), "task": table.tasks[i]}
-                if not math.isnan(table.costs[i, j]):
-                    rec["cost"] = float(table.costs[i, j])
-                if (r := table.response(i, j)) is not None:
-                    rec["response"] = r
-                fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
-    tmp.replace(path)
+    """Write ``table`` in the long format, atomically (:func:`tierflow._files.atomic_path`)."""
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as fh:
+        fh.writelines(_long_lines(table))

@@ -2,7 +2,7 @@
 
 An :class:`OutcomeTable` is the one in-memory shape every router and metric reads: ``n``
 prompts x ``m`` models, with a score in [0, 1] (NaN = not recorded), a cost in USD, and the
-model's response text when the source recorded it. Readers (:mod:`tierflow.routing.formats`)
+model's response text when the source recorded it. Readers (:mod:`tierflow.routing.data.formats`)
 exist for the formats of the public router datasets and for tierflow's own long format (JSONL,
 one line per prompt x model)::
 

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from tierflow.errors import Problem, TierflowError
-from tierflow.routing.answers import extract_answer
-from tierflow.routing.long_format import jsonl_objects
-from tierflow.routing.outcomes import raise_problems
+from tierflow.routing.data.long_format import jsonl_objects
+from tierflow.routing.data.outcomes import raise_problems
+from tierflow.routing.features.answers import extract_answer
 
 if TYPE_CHECKING:
     from tierflow.calls import Client

@@ -18,7 +18,7 @@ from typing import Literal
 
 import numpy as np
 
-from tierflow.routing.outcomes import OutcomeTable
+from tierflow.routing.data.outcomes import OutcomeTable
 
 SALT = "tierflow-holdout-v1:"
 DEFAULT_TEST_SHARE = 0.3

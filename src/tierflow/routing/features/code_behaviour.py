@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from tierflow.local_models import tierflow_home
-from tierflow.routing.answers import _CODE_BLOCK
+from tierflow.routing.features.answers import _CODE_BLOCK
 
 _VERSION = "3"
 # a response stops being run after this many timed-out calls; keys() reads a subset's inputs in

@@ -23,8 +23,9 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from tierflow._files import atomic_path
 from tierflow.errors import Problem, RoutingError
-from tierflow.routing._minilm_graph import dynamic_int8_model
+from tierflow.routing.features.minilm_graph import dynamic_int8_model
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -188,9 +189,8 @@ class StaticEmbedder:
             x = np.stack([np.full_like(ids, cls), ids, np.full_like(ids, sep)], axis=1)
             table[start:start + len(ids)] = model._run(x, np.ones_like(x)).mean(axis=1)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
-        np.save(tmp, table)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            np.save(tmp, table)
         return table
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:

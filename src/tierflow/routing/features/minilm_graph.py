@@ -16,11 +16,11 @@ than the packaged graph quantized the same way (``bench/bench_routing.py``,
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
 
+from tierflow._files import atomic_path
 from tierflow.errors import Problem, RoutingError
 
 #: all-MiniLM-L6-v2's shape (not recorded in the weights' names).
@@ -37,21 +37,19 @@ def dynamic_int8_model(packaged: Path, path: Path) -> Path:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    rebuilt = path.with_suffix(f".{os.getpid()}.float.onnx")
-    out = path.with_suffix(f".{os.getpid()}.tmp.onnx")
     root = logging.getLogger()
     level = root.level
-    try:
-        onnx.save(bert_graph(float_weights(packaged, rebuilt)), str(rebuilt))
-        root.setLevel(logging.ERROR)  # quantize_dynamic logs advice about pre-processing at WARNING
-        quantize_dynamic(str(rebuilt), str(out), weight_type=QuantType.QInt8, per_channel=True,
-                         op_types_to_quantize=["MatMul", "Attention"],
-                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
-        os.replace(out, path)
-    finally:
-        root.setLevel(level)
-        for tmp in (rebuilt, out):
-            tmp.unlink(missing_ok=True)
+    # the float model is scratch in the same private folder as the quantized one, removed with it
+    with atomic_path(path) as out:
+        rebuilt = out.with_name("float.onnx")
+        try:
+            onnx.save(bert_graph(float_weights(packaged, rebuilt)), str(rebuilt))
+            root.setLevel(logging.ERROR)  # quantize_dynamic logs advice about pre-processing at WARNING
+            quantize_dynamic(str(rebuilt), str(out), weight_type=QuantType.QInt8, per_channel=True,
+                             op_types_to_quantize=["MatMul", "Attention"],
+                             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        finally:
+            root.setLevel(level)
     return path
 
 

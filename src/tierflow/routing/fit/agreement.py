@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tierflow.routing.answers import extract_answer
-from tierflow.routing.metrics import OperatingPoints, Scale, aiq
-from tierflow.routing.outcomes import OutcomeTable
+from tierflow.routing.curves import OperatingPoints, aiq
+from tierflow.routing.data.outcomes import OutcomeTable
+from tierflow.routing.features.answers import extract_answer
 
 #: Only models costing at most this share of the strongest model's mean cost count as cheap.
 CHEAP_SHARE = 0.25
@@ -30,24 +30,39 @@ class AgreementCascade:
     cheap: tuple[int, ...]
     strong: int
 
-    def points(self, table: OutcomeTable) -> OperatingPoints:
-        """One operating point: per prompt, the quality returned and the cost of every model consulted."""
+    def points(self, table: OutcomeTable, agree: np.ndarray | None = None) -> OperatingPoints:
+        """One operating point: per prompt, the quality returned and the cost of every model consulted
+        (``agree``: the rows where the cheap models agree, when already known)."""
         scores = np.nan_to_num(table.scores, nan=0.0)
         costs = np.nan_to_num(table.costs, nan=0.0)
-        agree = agreeing_rows(table, self.cheap)
+        agree = agreeing_rows(table, self.cheap) if agree is None else agree
         cheap_cost = costs[:, list(self.cheap)].sum(1)
         quality = np.where(agree, scores[:, self.cheap[0]], scores[:, self.strong])
         cost = np.where(agree, cheap_cost, cheap_cost + costs[:, self.strong])
         return OperatingPoints(quality[None, :], cost[None, :], (~agree).astype(float)[None, :])
 
+    def mean_point(self, table: OutcomeTable, agree: np.ndarray) -> tuple[float, float]:
+        """(mean quality, mean cost) of :meth:`points`."""
+        q, c, _ = self.points(table, agree).means()
+        return float(q[0]), float(c[0])
+
 
 def agreeing_rows(table: OutcomeTable, models: tuple[int, ...]) -> np.ndarray:
     """Rows where every one of ``models`` gave the same extractable final answer."""
-    out = np.zeros(table.n, dtype=bool)
-    for i in range(table.n):
-        answers = [extract_answer(table.response(i, j)) for j in models]
-        out[i] = answers[0] is not None and all(a == answers[0] for a in answers[1:])
-    return out
+    answers = [[extract_answer(table.response(i, j)) for j in models] for i in range(table.n)]
+    return _agree(answers, tuple(range(len(models))))
+
+
+def _agree(answers: list[list[str | None]], models: tuple[int, ...]) -> np.ndarray:
+    """Per row of extracted ``answers``, whether ``models`` (indices into a row) all gave the same one."""
+    first = models[0]
+    return np.array([row[first] is not None and all(row[j] == row[first] for j in models[1:]) for row in answers],
+                    dtype=bool)
+
+
+def _cheap_models(mq: np.ndarray, mc: np.ndarray, strong: int) -> list[int]:
+    """The models costing at most :data:`CHEAP_SHARE` of the strongest model's mean cost."""
+    return [j for j in range(len(mq)) if j != strong and mc[j] <= CHEAP_SHARE * mc[strong]]
 
 
 def fit_agreement_cascade(train: OutcomeTable, size: int = 3) -> AgreementCascade | None:
@@ -56,21 +71,16 @@ def fit_agreement_cascade(train: OutcomeTable, size: int = 3) -> AgreementCascad
         return None
     mq, mc = np.nanmean(train.scores, 0), np.nanmean(np.nan_to_num(train.costs, nan=np.inf), 0)
     strong = int(np.nanargmax(mq))
-    cheap = [j for j in range(len(train.models)) if j != strong and mc[j] <= CHEAP_SHARE * mc[strong]]
+    cheap = _cheap_models(mq, mc, strong)
     if len(cheap) < size or not np.isfinite(mc).all():
         return None
-    scale = Scale(c_lo=float(mc.min()), c_hi=float(mc.max()), best_quality=float(mq[strong]),
-                  best_cost=float(mc[strong]), cheapest_quality=float(mq[np.argmin(mc)]))
+    anchor = (float(mc.min()), float(mq[np.argmin(mc)]))  # every curve may send everything to the cheapest
     answers = [[extract_answer(train.response(i, j)) for j in range(len(train.models))] for i in range(train.n)]
-    scores, costs = np.nan_to_num(train.scores, nan=0.0), train.costs
     best: tuple[float, tuple[int, ...]] | None = None
     for combo in itertools.combinations(cheap, size):
-        agree = np.array([row[combo[0]] is not None and all(row[j] == row[combo[0]] for j in combo[1:])
-                          for row in answers])
-        cheap_cost = costs[:, list(combo)].sum(1)
-        q = np.where(agree, scores[:, combo[0]], scores[:, strong]).mean()
-        c = np.where(agree, cheap_cost, cheap_cost + costs[:, strong]).mean()
-        value = aiq(np.append(mc, c), np.append(mq, q), scale.c_lo, scale.c_hi, scale.cheapest_quality)
+        plan = AgreementCascade(combo, strong)
+        q, c = plan.mean_point(train, _agree(answers, combo))
+        value = aiq(np.append(mc, c), np.append(mq, q), float(mc.max()), anchor)
         if best is None or value > best[0] + 1e-12:
             best = (value, combo)
     assert best is not None

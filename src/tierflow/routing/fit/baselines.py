@@ -1,45 +1,30 @@
 """Pre-routing by a quality-cost trade-off, and the baselines every router must beat.
 
 A pre-router predicts each model's quality and cost per prompt and, at each setting of its knob
-``lam``, picks ``argmax(quality - lam * cost / cost_unit)`` (:func:`choose_by_tradeoff`); the
-choices become :class:`~tierflow.routing.metrics.OperatingPoints` through
-:func:`points_from_choices`. The learned pre-routers
-(:class:`~tierflow.routing.routers.PredictiveRouter`) and the baselines here share that rule:
+``lam``, picks ``argmax(quality - lam * cost / cost_unit)``
+(:func:`~tierflow.routing.curves.choose_by_tradeoff`); the choices become
+:class:`~tierflow.routing.curves.OperatingPoints` through
+:func:`~tierflow.routing.curves.points_from_choices`. The learned pre-routers
+(:class:`~tierflow.routing.routers.base.PredictiveRouter`) and the baselines here share that rule:
 
 - ``oracle``: knows every outcome and trades quality for cost per query;
 - ``zero_router`` / ``best_single``: always one model (every model, or the best one);
 - ``random``: the best model with probability p, else a uniformly random one;
 - ``per_task``: per task seen in training, the model that trades best (global means otherwise).
 
-The agreement cascade baseline is :mod:`tierflow.routing.agreement`.
+The agreement cascade baseline is :mod:`tierflow.routing.fit.agreement`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from tierflow.routing.metrics import OperatingPoints
-from tierflow.routing.outcomes import OutcomeTable
+from tierflow.routing.curves import OperatingPoints, choose_by_tradeoff, points_from_choices
+from tierflow.routing.data.outcomes import OutcomeTable
 
 
 def _lambda_grid(n: int = 60) -> np.ndarray:
     return np.concatenate([[0.0], np.logspace(-4, 4, n), [np.inf]])
-
-
-def choose_by_tradeoff(qhat: np.ndarray, chat: np.ndarray, lam: float, cost_unit: float) -> np.ndarray:
-    """Per row, the model maximising ``qhat - lam * chat / cost_unit`` (ties -> cheaper)."""
-    if np.isinf(lam):
-        return np.argmin(np.where(np.isnan(chat), np.inf, chat), axis=1)
-    utility = qhat - lam * chat / cost_unit - 1e-12 * chat / cost_unit
-    return np.argmax(np.where(np.isnan(utility), -np.inf, utility), axis=1)
-
-
-def points_from_choices(table: OutcomeTable, choices: np.ndarray, strong_col: int) -> OperatingPoints:
-    """Operating points of pre-routing choices (K, n) of model columns."""
-    rows = np.arange(table.n)
-    q = np.nan_to_num(table.scores[rows[None, :], choices], nan=0.0)
-    c = np.nan_to_num(table.costs[rows[None, :], choices], nan=0.0)
-    return OperatingPoints(q, c, (choices == strong_col).astype(float))
 
 
 def oracle_points(table: OutcomeTable, strong_col: int) -> OperatingPoints:

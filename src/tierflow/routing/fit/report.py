@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import base64
 import html
-import os
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tierflow._files import atomic_path, atomic_write
 from tierflow.errors import Problem, RoutingError
-from tierflow.routing.metrics import COST_KEYS, METRIC_KEYS, TWO_MODEL_KEYS, anchored_hull
+from tierflow.routing.fit.metrics import COST_KEYS, METRIC_KEYS, TWO_MODEL_KEYS, anchored_hull
 
 _NAMES = ("router", "best_single", "zero_router", "random", "per_task", "agreement_cascade", "oracle")
 _WIDTH = 98  # the text report fits a 100-column terminal
@@ -155,11 +155,12 @@ def write_plot(report: dict[str, Any], path: str | Path) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp.png")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(tmp)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png")
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -182,7 +183,5 @@ def render_html(report: dict[str, Any], path: str | Path, plot: str | Path | Non
            f"<h1>Router evaluation{html.escape(f' ({kind})' if kind else '')}</h1>"
            f"<p>{html.escape(_headline(report))}</p>"
            f"<table><tr><th></th>{head}</tr>{rows}</table>{footer}{img}")
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(doc, encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write(path, doc)
     return path

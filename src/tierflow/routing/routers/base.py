@@ -1,40 +1,49 @@
-"""Routers for N models, and the plug-in interface they share.
+"""The plug-in interface every router kind implements, and the pre-router most kinds build on.
 
-A :class:`Router` is fitted on an :class:`~tierflow.routing.outcomes.OutcomeTable` and the
+A :class:`Router` is fitted on an :class:`~tierflow.routing.data.outcomes.OutcomeTable` and the
 embeddings of its prompts. It has one trade-off knob, swept by evaluation and set by
 calibration. Pre-routers (:class:`PredictiveRouter`) predict each model's quality and cost for
 a prompt and pick ``argmax(quality - knob * cost / cost_unit)``; the knob is 0 for "best
-quality" and grows towards "cheapest". Kinds, each in its own module:
-
-- ``knn`` (:mod:`tierflow.routing.knn`): mean outcomes of the k nearest training prompts;
-- ``cluster``, ``linear``, ``task`` (:mod:`tierflow.routing.predictors`): per-cluster means, a
-  logistic regression per model, per-task means;
-- ``blend`` (:mod:`tierflow.routing.blend`) and ``cascade`` (:mod:`tierflow.routing.cascade`).
+quality" and grows towards "cheapest". The built-in kinds are listed in
+:mod:`tierflow.routing.routers`.
 
 Calibration may split traffic between two settings of the knob (``mix``: the other setting and
 the share of prompts routed at it), so that a target between two settings is met exactly;
 which prompts take the other setting is fixed by a hash of the prompt (:meth:`Router.knob_for`).
 
-A new kind subclasses :class:`Router`, sets ``kind``, implements ``fit``/``points``/``choose``
-and the ``_state``/``_load_state`` pair, and calls :func:`register_router`; the kinds register
-when :mod:`tierflow.routing` imports their modules.
+**Writing a kind.** Subclass :class:`Router` (or :class:`PredictiveRouter`, which needs only
+``fit``, ``predict`` and the state pair), set ``kind``, and decorate the class with
+:func:`register_router`. The methods a kind implements:
+
+- ``fit(table, emb)``: learn from the outcomes and the prompts' embeddings; return ``self``.
+- ``knob_grid()``: the knob values evaluation sweeps (``LAMBDA_GRID`` for pre-routers).
+- ``points(table, emb, knobs=None)``: :class:`~tierflow.routing.curves.OperatingPoints` on
+  recorded outcomes, one row per knob value; call :meth:`Router.align` first so the table's
+  model columns are in the router's order.
+- ``choose(emb, task=None, knob=None, allowed=None, text=None)``: the live :class:`Decision`
+  for one prompt; ``next_step`` has a default (route once) that cascades override.
+- ``state()`` / ``load_state(meta, arrays)``: the fitted state as JSON-able parameters plus
+  named NumPy arrays, and back. Router files (:mod:`tierflow.routing.io`) store them with the
+  fields every router shares (models, knob, calibration, embedder, boilerplate), which the
+  loader sets before it calls ``load_state``. A missing key in ``meta`` or ``arrays`` becomes a
+  :class:`~tierflow.errors.RoutingError` naming the file.
 """
 
 from __future__ import annotations
 
+import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
 from tierflow.errors import Problem, RoutingError
-from tierflow.routing.baselines import choose_by_tradeoff, points_from_choices
-from tierflow.routing.boilerplate import strip_prefixes
-from tierflow.routing.metrics import OperatingPoints
-from tierflow.routing.outcomes import OutcomeTable
-from tierflow.routing.split import hash64
+from tierflow.routing.curves import OperatingPoints, choose_by_tradeoff, points_from_choices
+from tierflow.routing.data.outcomes import OutcomeTable
+from tierflow.routing.data.split import hash64
+from tierflow.routing.features.boilerplate import strip_prefixes
 
 LAMBDA_GRID = np.concatenate([[0.0], np.logspace(-3, 3, 49), [np.inf]])
 _MIX_SALT = "tierflow-knob-mix:"
@@ -158,11 +167,12 @@ class Router(ABC):
         return Step("answer" if j in responses else "consult", j)
 
     @abstractmethod
-    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         """(JSON-able parameters, named arrays) that fully describe the fitted router."""
 
     @abstractmethod
-    def _load_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None: ...
+    def load_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+        """Restore what :meth:`state` returned (``models`` and the shared fields are already set)."""
 
     def _check_fitted(self, table: OutcomeTable) -> None:
         missing = [m for m in self.models if m not in table.models]
@@ -171,8 +181,8 @@ class Router(ABC):
                                                     f"table has no column for {missing} (it has {table.models}); "
                                                     "evaluate it on outcomes of the models it was fitted on")])
 
-    def _align(self, table: OutcomeTable) -> OutcomeTable:
-        """``table`` with its model columns in the router's order."""
+    def align(self, table: OutcomeTable) -> OutcomeTable:
+        """``table`` with its model columns in the router's order (a RoutingError when one is missing)."""
         self._check_fitted(table)
         cols = [table.models.index(m) for m in self.models]
         return OutcomeTable(table.ids, table.prompts, table.tasks, list(self.models), table.scores[:, cols],
@@ -184,23 +194,44 @@ class Router(ABC):
 _REGISTRY: dict[str, type[Router]] = {}
 
 
-def register_router(cls: type[Router]) -> type[Router]:
-    """Make a router kind available to ``route fit --kind`` and to router files."""
+_R = TypeVar("_R", bound=type[Router])
+
+
+def register_router(cls: _R) -> _R:
+    """Make a router kind available to ``route fit --kind`` and to router files (a class decorator).
+
+    Refuses a class without a ``kind`` or with a method of the interface left unimplemented
+    (say, one written for the older private ``_state`` / ``_load_state`` pair), naming them.
+    """
+    missing = sorted(getattr(cls, "__abstractmethods__", ()))
+    if not cls.kind or missing:
+        what = "set the class attribute `kind`" if not cls.kind else f"implement {missing}"
+        raise RoutingError([Problem(f"router kind {cls.__name__}", f"cannot be registered: {what} "
+                                    "(see tierflow.routing.routers.base)")])
     _REGISTRY[cls.kind] = cls
     return cls
 
 
+def _builtin_kinds() -> None:
+    """Register the built-in kinds (importing :mod:`tierflow.routing.routers` does)."""
+    importlib.import_module("tierflow.routing.routers")
+
+
 def router_class(kind: str) -> type[Router]:
+    """The registered class of ``kind``; a RoutingError listing the kinds when there is none."""
+    _builtin_kinds()
     if kind not in _REGISTRY:
         raise RoutingError([Problem("kind", f"unknown router kind {kind!r}; expected one of {sorted(_REGISTRY)}")])
     return _REGISTRY[kind]
 
 
 def router_kinds() -> list[str]:
+    """The registered kinds, sorted."""
+    _builtin_kinds()
     return sorted(_REGISTRY)
 
 
-def _fill_costs(table: OutcomeTable) -> np.ndarray:
+def fill_costs(table: OutcomeTable) -> np.ndarray:
     """Costs with unknown cells replaced by the model's mean; all 1.0 for a table with no costs at all
     (routed by quality alone: ``check_priced`` refuses a table where only some models have costs)."""
     means = np.nanmean(np.where(np.isnan(table.costs), np.nan, table.costs), axis=0) \
@@ -209,7 +240,8 @@ def _fill_costs(table: OutcomeTable) -> np.ndarray:
     return np.where(np.isnan(table.costs), means[None, :], table.costs)
 
 
-def _strongest(table: OutcomeTable) -> str:
+def strongest_model(table: OutcomeTable) -> str:
+    """The model with the best mean recorded score."""
     q = np.nanmean(table.scores, 0)
     return table.models[int(np.nanargmax(q))]
 
@@ -221,10 +253,11 @@ class PredictiveRouter(Router):
         super().__init__(**params)
         self.cost_unit = 1.0
 
-    def _fit_common(self, table: OutcomeTable) -> None:
+    def fit_common(self, table: OutcomeTable) -> None:
+        """What every pre-router's ``fit`` starts with: the models, the strongest one, the cost unit."""
         self.models = list(table.models)
-        self.strong = _strongest(table)
-        costs = _fill_costs(table)
+        self.strong = strongest_model(table)
+        costs = fill_costs(table)
         self.cost_unit = float(costs.mean()) or 1.0
 
     @abstractmethod
@@ -236,7 +269,7 @@ class PredictiveRouter(Router):
         return LAMBDA_GRID
 
     def points(self, table: OutcomeTable, emb: np.ndarray, knobs: np.ndarray | None = None) -> OperatingPoints:
-        table = self._align(table)
+        table = self.align(table)
         # scored as it routes live, from the prompt alone: live requests carry no task label (the
         # ``per_task`` baseline of route eval is the router that is given them)
         qhat, chat = self.predict(emb, None, [strip_prefixes(p, self.prefixes) for p in table.prompts])
@@ -244,7 +277,7 @@ class PredictiveRouter(Router):
         choices = np.stack([choose_by_tradeoff(qhat, chat, k, self.cost_unit) for k in knobs])
         strong = self.models.index(self.strong) if self.strong in self.models else -1
         table = OutcomeTable(table.ids, table.prompts, table.tasks, table.models, table.scores,
-                             _fill_costs(table), None, table.notes)
+                             fill_costs(table), None, table.notes)
         return points_from_choices(table, choices, strong)
 
     def choose(self, emb: np.ndarray, task: str | None = None, knob: float | None = None,

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from tierflow.errors import Problem, RoutingError
-from tierflow.routing.outcomes import OutcomeTable
-from tierflow.routing.routers import PredictiveRouter, register_router, router_class
+from tierflow.routing.data.outcomes import OutcomeTable
+from tierflow.routing.routers.base import PredictiveRouter, register_router, router_class
 
 DEFAULT_PARTS = ("knn", "cluster", "linear", "task")
 
@@ -48,7 +48,7 @@ class BlendRouter(PredictiveRouter):
         return part  # type: ignore[return-value]
 
     def fit(self, table: OutcomeTable, emb: np.ndarray) -> BlendRouter:
-        self._fit_common(table)
+        self.fit_common(table)
         self.parts = [self._new_part(k).fit(table, emb) for k in self._part_kinds()]
         return self
 
@@ -57,20 +57,20 @@ class BlendRouter(PredictiveRouter):
         qs, cs = zip(*(p.predict(emb, tasks, texts) for p in self.parts))
         return np.mean(qs, axis=0), np.mean(cs, axis=0)
 
-    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         meta: dict[str, Any] = {"cost_unit": self.cost_unit, "parts": {}}
         arrays: dict[str, np.ndarray] = {}
         for part in self.parts:
-            part_meta, part_arrays = part._state()
+            part_meta, part_arrays = part.state()
             meta["parts"][part.kind] = part_meta
             arrays.update({f"{part.kind}.{name}": a for name, a in part_arrays.items()})
         return meta, arrays
 
-    def _load_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    def load_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         self.cost_unit = float(meta["cost_unit"])
         self.parts = []
         for kind, part_meta in meta["parts"].items():
             part = self._new_part(kind)
             prefix = kind + "."
-            part._load_state(part_meta, {k[len(prefix):]: a for k, a in arrays.items() if k.startswith(prefix)})
+            part.load_state(part_meta, {k[len(prefix):]: a for k, a in arrays.items() if k.startswith(prefix)})
             self.parts.append(part)

@@ -3,7 +3,7 @@
 A kNN estimate of a model's success on a prompt averages its recorded scores on the most similar
 training prompts (cosine over embeddings). How far similarity carries differs from table to
 table, so the neighbourhood size is measured on the training prompts (:func:`choose_k`), not
-fixed. The cascade's prior (:mod:`tierflow.routing.cascade`) uses the same estimate.
+fixed. The cascade's prior (:mod:`tierflow.routing.routers.cascade.router`) uses the same estimate.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from tierflow.errors import Problem, RoutingError
-from tierflow.routing.outcomes import OutcomeTable
-from tierflow.routing.routers import PredictiveRouter, _fill_costs, register_router
+from tierflow.routing.data.outcomes import OutcomeTable
+from tierflow.routing.routers.base import PredictiveRouter, fill_costs, register_router
 
 
 def knn_average(query: np.ndarray, keys: np.ndarray, values: np.ndarray, k: int,
@@ -121,13 +121,13 @@ class KNNRouter(PredictiveRouter):
     kind = "knn"
 
     def fit(self, table: OutcomeTable, emb: np.ndarray) -> KNNRouter:
-        self._fit_common(table)
+        self.fit_common(table)
         self.k, self.k_choice = neighbourhood(self.params.get("k", "auto"), emb, table.scores)
         self.shrink = float(self.params.get("shrink", 0.0))
         self.prior = np.nan_to_num(np.nanmean(table.scores, 0)).astype(np.float32)
         self.keys = emb.astype(np.float16).astype(np.float64)  # as saved; float64 as knn_average computes
         self.scores = table.scores.astype(np.float32)
-        self.costs = _fill_costs(table).astype(np.float32)
+        self.costs = fill_costs(table).astype(np.float32)
         self._outcomes = np.concatenate([self.scores, self.costs], axis=1)  # averaged together
         return self
 
@@ -138,12 +138,12 @@ class KNNRouter(PredictiveRouter):
         k = min(self.k, len(self.keys))
         return (k * avg[:, :m] + self.shrink * self.prior) / (k + self.shrink), avg[:, m:]
 
-    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         return ({"k": self.k, "k_choice": self.k_choice, "shrink": self.shrink, "cost_unit": self.cost_unit},
                 {"keys": self.keys.astype(np.float16), "scores": self.scores, "costs": self.costs,
                  "prior": self.prior})
 
-    def _load_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    def load_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         self.k, self.cost_unit, self.k_choice = int(meta["k"]), float(meta["cost_unit"]), meta.get("k_choice")
         self.shrink = float(meta.get("shrink", 0.0))
         self.prior = arrays.get("prior", np.zeros(len(self.models), np.float32))

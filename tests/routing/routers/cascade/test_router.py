@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 from tierflow.errors import RoutingError
+from tierflow.routing.data.outcomes import OutcomeTable, concat
+from tierflow.routing.features.prompts import embed_prompts
+from tierflow.routing.fit.train import fit_router
 from tierflow.routing.io import load_router, save_router
-from tierflow.routing.outcomes import OutcomeTable, concat
-from tierflow.routing.pipeline import embed_prompts, fit_router
 
-from .conftest import agreement_table, two_topic_table
+from ...conftest import agreement_table, two_topic_table
 
 
 def test_agreement_cascade_reaches_full_quality_at_the_right_cost():
@@ -121,13 +122,13 @@ def _code_table(n: int = 24):
 
 
 def test_code_responses_agree_by_behaviour_on_inputs_of_the_consulted_models_only():
-    from tierflow.routing._cascade_features import _Context, _stage_features
-    from tierflow.routing._code_behaviour import behaviour_keys
+    from tierflow.routing.features.code_behaviour import behaviour_keys
+    from tierflow.routing.routers.cascade.features import Context, stage_features
 
     table = _code_table()
-    ctx = _Context(table, np.full(table.scores.shape, 0.5), verify=False)
+    ctx = Context(table, np.full(table.scores.shape, 0.5), verify=False)
     assert ctx.code_rows([0, 1]).all()
-    x, quality = _stage_features(ctx, [0, 1], 2)
+    x, quality = stage_features(ctx, [0, 1], 2)
     n_stage_cols = 2  # "which models back the candidate" (2) then "which pairs agree" (1)
     pair_agree = x[:, 9 + n_stage_cols]
     np.testing.assert_array_equal(pair_agree, [float(i % 2 == 0) for i in range(table.n)])

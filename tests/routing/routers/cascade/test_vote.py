@@ -8,15 +8,12 @@ import numpy as np
 import pytest
 
 from tierflow.errors import RoutingError
-from tierflow.routing.cascade import AUTO_VOTE_MARGIN, THRESHOLDS
+from tierflow.routing.data.outcomes import OutcomeTable
+from tierflow.routing.features.prompts import embed_prompts
+from tierflow.routing.fit.train import fit_router
 from tierflow.routing.io import load_router, save_router
-from tierflow.routing.outcomes import OutcomeTable
-from tierflow.routing.pipeline import embed_prompts, fit_router
-from tierflow.routing.vote import (
-    log_odds_weights,
-    vote_quality,
-    weighted_vote,
-)
+from tierflow.routing.routers.cascade import AUTO_VOTE_MARGIN, THRESHOLDS
+from tierflow.routing.routers.cascade.vote import log_odds_weights, vote_quality, weighted_vote
 
 
 def test_log_odds_weights_favour_accurate_models_and_silence_chance():

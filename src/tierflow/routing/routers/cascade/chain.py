@@ -1,6 +1,6 @@
 """One cascade chain: fit its stages and confidence estimators, simulate it over thresholds.
 
-Private to :mod:`tierflow.routing.cascade`; the router there groups prompts and picks options.
+Private to :mod:`tierflow.routing.routers.cascade.router`; the router there groups prompts and picks options.
 """
 
 from __future__ import annotations
@@ -9,20 +9,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tierflow.routing._cascade_features import _Context, _final_quality, _stage_features
-from tierflow.routing.metrics import OperatingPoints, aiq
+from tierflow.routing.curves import OperatingPoints, range_aiq
+from tierflow.routing.routers.cascade.features import Context, final_quality, stage_features
 
 _FOLDS = 5
 
 
-class _Logistic:
+class Logistic:
     """Standardised logistic regression, stored as plain arrays."""
 
     def __init__(self, mean: np.ndarray, std: np.ndarray, coef: np.ndarray, bias: float) -> None:
         self.mean, self.std, self.coef, self.bias = mean, std, coef, bias
 
     @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray, c: float) -> _Logistic:
+    def fit(cls, x: np.ndarray, y: np.ndarray, c: float) -> Logistic:
         from sklearn.linear_model import LogisticRegression
 
         mean, std = x.mean(0), x.std(0) + 1e-6
@@ -36,17 +36,17 @@ class _Logistic:
         return 1 / (1 + np.exp(-(((x - self.mean) / self.std) @ self.coef + self.bias)))
 
 
-def _oof(x: np.ndarray, y: np.ndarray, c: float) -> np.ndarray:
+def out_of_fold_probabilities(x: np.ndarray, y: np.ndarray, c: float) -> np.ndarray:
     """Out-of-fold probabilities (deterministic interleaved folds)."""
     out = np.zeros(len(y))
     fold = np.arange(len(y)) % _FOLDS
     for f in range(_FOLDS):
         test = fold == f
-        out[test] = _Logistic.fit(x[~test], y[~test], c).predict(x[test])
+        out[test] = Logistic.fit(x[~test], y[~test], c).predict(x[test])
     return out
 
 
-def _simulate(probs: np.ndarray, qual: np.ndarray, cum_cost: np.ndarray, final_q: np.ndarray,
+def simulate(probs: np.ndarray, qual: np.ndarray, cum_cost: np.ndarray, final_q: np.ndarray,
               final_c: np.ndarray, thresholds: np.ndarray) -> OperatingPoints:
     """Operating points of the cascade for each threshold."""
     s, n = probs.shape
@@ -67,19 +67,19 @@ THRESHOLDS = np.concatenate([np.linspace(0.0, 1.0, 101), [1.01]])
 
 
 @dataclass
-class _Chain:
+class Chain:
     """The cascade of one group of prompts: its stages, its final model, one estimator per stage."""
 
     stages: list[int]
     final: int
-    estimators: list[_Logistic]
+    estimators: list[Logistic]
     training_aiq: float | None = None
 
 
-def _fit_chain(ctx: _Context, rows: np.ndarray, fixed: list[int], max_stages: int, c: float, rule: str
-               ) -> tuple[_Chain, OperatingPoints]:
+def fit_chain(ctx: Context, rows: np.ndarray, fixed: list[int], max_stages: int, c: float, rule: str
+               ) -> tuple[Chain, OperatingPoints]:
     """Greedily pick the stages that most raise the out-of-fold AIQ of ``rows``; fit the estimators."""
-    sub = _Context.subset(ctx, rows)
+    sub = Context.subset(ctx, rows)
     mq, mc = sub.scores.mean(0), sub.costs.mean(0)
     final = int(np.lexsort((mc, -mq))[0])
     scale_args = (float(mc.min()), float(mc.max()), float(mq[np.argmin(mc)]))
@@ -89,22 +89,22 @@ def _fit_chain(ctx: _Context, rows: np.ndarray, fixed: list[int], max_stages: in
         trials = []
         for j in candidates:
             if j not in stages:
-                q, cost, _ = _chain_points(sub, stages + [j], final, c, rule, cache, None).means()
-                trials.append((aiq(cost, q, scale_args[0], scale_args[1], scale_args[2]), j))
+                q, cost, _ = chain_points(sub, stages + [j], final, c, rule, cache, None).means()
+                trials.append((range_aiq(cost, q, scale_args[0], scale_args[1], scale_args[2]), j))
         if not trials or max(trials)[0] <= best + 1e-3:
             break
         best, j = max(trials)
         stages.append(j)
     stages = stages or [final]  # nothing cheaper than the final model
-    oof = _chain_points(sub, stages, final, c, rule, cache, None)
+    oof = chain_points(sub, stages, final, c, rule, cache, None)
     estimators = []
     for s in range(len(stages)):
-        x, y = cache.get(tuple(stages[:s + 1])) or _stage_features(sub, stages[:s + 1], final)
-        estimators.append(_Logistic.fit(x, y, c))
-    return _Chain(stages, final, estimators, best if np.isfinite(best) else None), oof
+        x, y = cache.get(tuple(stages[:s + 1])) or stage_features(sub, stages[:s + 1], final)
+        estimators.append(Logistic.fit(x, y, c))
+    return Chain(stages, final, estimators, best if np.isfinite(best) else None), oof
 
 
-def _accept_score(p: np.ndarray, ctx: _Context, final: int, rule: str) -> np.ndarray:
+def accept_score(p: np.ndarray, ctx: Context, final: int, rule: str) -> np.ndarray:
     """What the threshold is compared with: P(candidate right), or under the ``gain`` rule
     0.5 + (P(candidate right) - P(final model right)) / 2, so hard prompts escalate sooner."""
     if rule == "gain":
@@ -112,8 +112,8 @@ def _accept_score(p: np.ndarray, ctx: _Context, final: int, rule: str) -> np.nda
     return p
 
 
-def _chain_points(ctx: _Context, stages: list[int], final: int, c: float, rule: str,
-                  cache: dict | None, estimators: list[_Logistic] | None,
+def chain_points(ctx: Context, stages: list[int], final: int, c: float, rule: str,
+                  cache: dict | None, estimators: list[Logistic] | None,
                   thresholds: np.ndarray = THRESHOLDS) -> OperatingPoints:
     """Operating points of one chain: out-of-fold when ``estimators`` is None, else with them."""
     probs, qual, cum = [], [], []
@@ -124,23 +124,23 @@ def _chain_points(ctx: _Context, stages: list[int], final: int, c: float, rule: 
         if cache is not None and key in cache:
             x, y = cache[key]
         else:
-            x, y = _stage_features(ctx, list(key), final)
+            x, y = stage_features(ctx, list(key), final)
             if cache is not None:
                 cache[key] = (x, y)
-        p = _oof(x, y, c) if estimators is None else estimators[s].predict(x)
-        probs.append(_accept_score(p, ctx, final, rule))
+        p = out_of_fold_probabilities(x, y, c) if estimators is None else estimators[s].predict(x)
+        probs.append(accept_score(p, ctx, final, rule))
         qual.append(y)
         total = total + ctx.costs[:, stages[s]]
         cum.append(total.copy())
-    final_q, _ = _final_quality(ctx, stages, final)
-    return _simulate(np.array(probs), np.array(qual), np.array(cum), final_q, ctx.costs[:, final], thresholds)
+    final_q, _ = final_quality(ctx, stages, final)
+    return simulate(np.array(probs), np.array(qual), np.array(cum), final_q, ctx.costs[:, final], thresholds)
 
 
 #: Multipliers of the final model's vote weight tried on the training rows (inf: it always wins).
 FINAL_SAY = (1.0, 1.5, 2.0, 3.0, np.inf)
 
 
-def _final_say(ctx: _Context, stages: list[int], final: int) -> float:
+def final_say(ctx: Context, stages: list[int], final: int) -> float:
     """The multiplier of the final model's vote weight with the best training quality on escalation.
 
     Log-odds weights assume independent errors; real models share theirs, so cheap models
@@ -150,10 +150,10 @@ def _final_say(ctx: _Context, stages: list[int], final: int) -> float:
     assert ctx.vote_w is not None
     best, best_q = np.inf, -1.0
     for factor in sorted(FINAL_SAY, reverse=True):
-        sub = _Context.subset(ctx, np.arange(ctx.table.n))
+        sub = Context.subset(ctx, np.arange(ctx.table.n))
         sub.vote_w = ctx.vote_w.copy()
         sub.vote_w[:, final] = 1e6 if np.isinf(factor) else sub.vote_w[:, final] * factor
-        q = float(_final_quality(sub, stages, final)[0].mean())
+        q = float(final_quality(sub, stages, final)[0].mean())
         if q > best_q + 1e-9:
             best, best_q = factor, q
     return 1e6 / max(float(ctx.vote_w[:, final].min()), 1e-9) if np.isinf(best) else best

@@ -3,7 +3,7 @@
 After consulting some cheap models, the cascade forms a candidate answer (plurality by extracted
 answer, or the weighted vote) and describes it with task-agnostic features (agreement, kNN prior,
 the candidate response itself) for the confidence estimator. Private to
-:mod:`tierflow.routing.cascade`.
+:mod:`tierflow.routing.routers.cascade.router`.
 """
 
 from __future__ import annotations
@@ -13,26 +13,26 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from tierflow.routing._code_behaviour import CodeRuns
-from tierflow.routing.answers import (
+from tierflow.routing.data.outcomes import OutcomeTable
+from tierflow.routing.features.answers import (
     CodeVerifier,
     extract_answer,
     extract_code,
     response_features,
 )
-from tierflow.routing.outcomes import OutcomeTable
-from tierflow.routing.predictors import prompt_features
-from tierflow.routing.routers import _fill_costs
-from tierflow.routing.vote import Vote, vote_quality, weighted_vote
+from tierflow.routing.features.code_behaviour import CodeRuns
+from tierflow.routing.features.prompts import prompt_features
+from tierflow.routing.routers.base import fill_costs
+from tierflow.routing.routers.cascade.vote import Vote, vote_quality, weighted_vote
 
 
-class _Context:
+class Context:
     """Everything the stage features need about a table: priors, answers, verdicts, costs."""
 
     def __init__(self, table: OutcomeTable, prior: np.ndarray, verify: bool) -> None:
         self.table, self.prior = table, prior
         self.scores = np.nan_to_num(table.scores, nan=0.0)
-        self.costs = _fill_costs(table)
+        self.costs = fill_costs(table)
         m = len(table.models)
         resp = table.responses or [[None] * m for _ in range(table.n)]
         self.answers = [[extract_answer(r) for r in row] for row in resp]
@@ -50,9 +50,9 @@ class _Context:
         self._runs: dict[int, CodeRuns] = {}  # per row (by its response list's id)
 
     @staticmethod
-    def subset(ctx: _Context, rows: np.ndarray) -> _Context:
+    def subset(ctx: Context, rows: np.ndarray) -> Context:
         """A view of ``ctx`` restricted to ``rows`` (shares the verifier; recomputes nothing heavy)."""
-        sub = object.__new__(_Context)
+        sub = object.__new__(Context)
         sub.table, sub.prior = ctx.table.subset(rows), ctx.prior[rows]
         sub.scores, sub.costs = ctx.scores[rows], ctx.costs[rows]
         sub.answers = [ctx.answers[i] for i in rows]
@@ -109,17 +109,17 @@ class _Context:
         return self._resp_feats[key]
 
 
-def _stage_features(ctx: _Context, stages: list[int], final: int) -> tuple[np.ndarray, np.ndarray]:
+def stage_features(ctx: Context, stages: list[int], final: int) -> tuple[np.ndarray, np.ndarray]:
     """Per row, the features after consulting ``stages`` and the candidate's score (the
     plurality answer's model, or the weighted vote's answer when ``ctx.vote_w`` is set)."""
-    x, y, _ = _stage_rows(ctx, stages, final)
+    x, y, _ = stage_rows(ctx, stages, final)
     return x, y
 
 
-def _stage_rows(ctx: _Context, stages: list[int], final: int) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """:func:`_stage_features` and, per row, the candidate (the model whose response is returned)."""
+def stage_rows(ctx: Context, stages: list[int], final: int) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """:func:`stage_features` and, per row, the candidate (the model whose response is returned)."""
     if ctx.vote_w is not None:
-        return _voted_stage_rows(ctx, stages, final)
+        return voted_stage_rows(ctx, stages, final)
     k = len(stages)
     rows, cands = [], []
     ctx.prefetch(stages)
@@ -148,10 +148,10 @@ def _stage_rows(ctx: _Context, stages: list[int], final: int) -> tuple[np.ndarra
     return np.array(rows), ctx.scores[np.arange(ctx.table.n), np.array(cands, dtype=int)], cands
 
 
-def _voted_stage_rows(ctx: _Context, stages: list[int], final: int
+def voted_stage_rows(ctx: Context, stages: list[int], final: int
                           ) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """Like :func:`_stage_rows`, with the weighted vote's answer as the candidate and its
-    weight share and margin as features (see :mod:`tierflow.routing.vote`)."""
+    """Like :func:`stage_rows`, with the weighted vote's answer as the candidate and its
+    weight share and margin as features (see :mod:`tierflow.routing.routers.cascade.vote`)."""
     assert ctx.vote_w is not None
     k = len(stages)
     rows, quality, cands = [], [], []
@@ -169,17 +169,17 @@ def _voted_stage_rows(ctx: _Context, stages: list[int], final: int
     return np.array(rows), np.array(quality), cands
 
 
-def _final_quality(ctx: _Context, stages: list[int], final: int) -> tuple[np.ndarray, np.ndarray]:
+def final_quality(ctx: Context, stages: list[int], final: int) -> tuple[np.ndarray, np.ndarray]:
     """Per row, the score returned on escalation and whether it could not be scored by answer:
     the final model's own score, or with voting the vote of every consulted model."""
     if ctx.vote_w is None:
         return ctx.scores[:, final], np.zeros(ctx.table.n, bool)
-    votes = _escalation_votes(ctx, stages, final)
+    votes = escalation_votes(ctx, stages, final)
     return (np.array([vote_quality(v, ctx.scores[i]) for i, v in enumerate(votes)]),
             np.array([v.answer is None for v in votes]))
 
 
-def _escalation_votes(ctx: _Context, stages: list[int], final: int) -> list[Vote]:
+def escalation_votes(ctx: Context, stages: list[int], final: int) -> list[Vote]:
     """Per row, the weighted vote of every consulted model once the final model was asked."""
     assert ctx.vote_w is not None
     voters = list(dict.fromkeys(stages + [final]))
@@ -187,8 +187,8 @@ def _escalation_votes(ctx: _Context, stages: list[int], final: int) -> list[Vote
     return [weighted_vote(ctx.answers_for(i, voters), voters, ctx.vote_w[i], ctx.prior[i]) for i in range(ctx.table.n)]
 
 
-def _escalation_answer(ctx: _Context, stages: list[int], final: int) -> list[int]:
+def escalation_answer(ctx: Context, stages: list[int], final: int) -> list[int]:
     """Per row, the model whose response is returned on escalation: the final model's, or the vote's."""
     if ctx.vote_w is None:
         return [final] * ctx.table.n
-    return [v.returned for v in _escalation_votes(ctx, stages, final)]
+    return [v.returned for v in escalation_votes(ctx, stages, final)]

@@ -6,11 +6,11 @@ from collections import Counter
 
 import numpy as np
 
-from tierflow.routing.boilerplate import template_labels
-from tierflow.routing.outcomes import OutcomeTable
+from tierflow.routing.data.outcomes import OutcomeTable
+from tierflow.routing.features.boilerplate import template_labels
 
 
-def _pooled_tasks(table: OutcomeTable, min_group: int) -> np.ndarray:
+def pooled_tasks(table: OutcomeTable, min_group: int) -> np.ndarray:
     """Each row's task, except that rows of tasks too small for a chain of their own (under
     ``min_group`` rows) that share a prompt template with enough other such rows are pooled under
     the template's label (e.g. many small subjects asked with one set of solved examples)."""
@@ -35,11 +35,11 @@ def task_groups(table: OutcomeTable, emb: np.ndarray, min_group: int
                 ) -> tuple[list[str], list[np.ndarray], np.ndarray]:
     """Group names, each group's training rows, and the centroids live prompts are grouped by.
 
-    A group is a task (or a pool of small tasks sharing a template, see :func:`_pooled_tasks`)
+    A group is a task (or a pool of small tasks sharing a template, see :func:`pooled_tasks`)
     with at least ``min_group`` rows; rows of other tasks join the group with the nearest
     centroid. With fewer than two such groups every row is in one group, ``all``.
     """
-    tasks = _pooled_tasks(table, min_group)
+    tasks = pooled_tasks(table, min_group)
     names = sorted(t for t in set(tasks) if (tasks == t).sum() >= min_group)
     if len(names) < 2:
         return ["all"], [np.arange(table.n)], emb.mean(0, keepdims=True)

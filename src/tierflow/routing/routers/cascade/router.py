@@ -21,7 +21,7 @@ only when its out-of-fold curve on the training outcomes gains ``AUTO_VOTE_MARGI
 :meth:`CascadeRouter._fit_auto`).
 With ``vote=weighted`` the answer returned is a weighted vote over every consulted model's
 extracted answer (weights: log-odds of each model's accuracy on the prompt's task group, see
-:mod:`tierflow.routing.vote`), the vote's share and margin become estimator features, and on
+:mod:`tierflow.routing.routers.cascade.vote`), the vote's share and margin become estimator features, and on
 escalation the final model votes too; its weight is scaled by a factor chosen on the training
 rows, since real models share their mistakes and the naive vote would overrule it too often.
 """
@@ -34,31 +34,31 @@ from typing import Any
 import numpy as np
 
 from tierflow.errors import Problem, RoutingError
-from tierflow.routing._cascade_chain import (
-    FINAL_SAY,
-    THRESHOLDS,
-    _accept_score,
-    _Chain,
-    _chain_points,
-    _final_say,
-    _fit_chain,
-    _Logistic,
-)
-from tierflow.routing._cascade_features import _Context, _escalation_answer, _final_quality, _stage_rows
-from tierflow.routing._cascade_groups import nearest_group, task_groups
-from tierflow.routing.knn import cross_fitted_average, knn_average, neighbourhood
-from tierflow.routing.metrics import OperatingPoints, aiq
-from tierflow.routing.outcomes import OutcomeTable
-from tierflow.routing.routers import (
+from tierflow.routing.curves import OperatingPoints, range_aiq
+from tierflow.routing.data.outcomes import OutcomeTable
+from tierflow.routing.routers.base import (
     LAMBDA_GRID,
     Decision,
     Router,
     Step,
-    _fill_costs,
     answered,
+    fill_costs,
     register_router,
 )
-from tierflow.routing.vote import log_odds_weights
+from tierflow.routing.routers.cascade.chain import (
+    FINAL_SAY,
+    THRESHOLDS,
+    Chain,
+    Logistic,
+    accept_score,
+    chain_points,
+    final_say,
+    fit_chain,
+)
+from tierflow.routing.routers.cascade.features import Context, escalation_answer, final_quality, stage_rows
+from tierflow.routing.routers.cascade.groups import nearest_group, task_groups
+from tierflow.routing.routers.cascade.vote import log_odds_weights
+from tierflow.routing.routers.knn import cross_fitted_average, knn_average, neighbourhood
 
 AUTO_VOTE_MARGIN = 0.005  # out-of-fold gain the weighted vote needs over the plain answer
 
@@ -67,7 +67,7 @@ AUTO_VOTE_MARGIN = 0.005  # out-of-fold gain the weighted vote needs over the pl
 class CascadeRouter(Router):
     """Cheap models first, a learned confidence estimator decides when to stop (see module doc).
 
-    Prompts are grouped by task (see :func:`~tierflow.routing._cascade_groups.task_groups`: tasks
+    Prompts are grouped by task (see :func:`~tierflow.routing.routers.cascade.groups.task_groups`: tasks
     with at least ``min_group`` training prompts, smaller tasks asked with one template pooled, other
     prompts in the group with the nearest centroid) and each group gets its own chain of models, since
     the cheap model worth asking first differs from one kind of request to another. Per group,
@@ -102,7 +102,7 @@ class CascadeRouter(Router):
         self.keys = emb.astype(np.float16).astype(np.float64)  # as saved; float64 as knn_average computes
         self.key_scores = table.scores.astype(np.float32)
         prior = cross_fitted_average(emb, table.scores, self.k)
-        ctx = _Context(table, prior, self.verify)
+        ctx = Context(table, prior, self.verify)
         self.group_names, groups, self.centroids = task_groups(table, emb, int(self.params.get("min_group", 100)))
         fixed = [self.models.index(m) for m in self.params.get("stages", [])]
         max_stages = int(self.params.get("max_stages", 3))
@@ -120,20 +120,20 @@ class CascadeRouter(Router):
             ctx.vote_w = self.vote_weights[group_of_row]
         group_pts, unscorable = [], 0
         for g, rows in enumerate(groups):
-            chain, pts = _fit_chain(ctx, rows, fixed, max_stages, self.c, self.rule)
+            chain, pts = fit_chain(ctx, rows, fixed, max_stages, self.c, self.rule)
             if self.vote == "weighted":
-                factor = _final_say(_Context.subset(ctx, rows), chain.stages, chain.final)
+                factor = final_say(Context.subset(ctx, rows), chain.stages, chain.final)
                 ctx.vote_w[rows, chain.final] *= factor
                 self.vote_weights[g, chain.final] *= factor
-                pts = _chain_points(_Context.subset(ctx, rows), chain.stages, chain.final, self.c, self.rule,
+                pts = chain_points(Context.subset(ctx, rows), chain.stages, chain.final, self.c, self.rule,
                                     None, None)
-            pts = self._with_singles(pts, _Context.subset(ctx, rows))
+            pts = self._with_singles(pts, Context.subset(ctx, rows))
             self.chains.append(chain)
             q, c, _ = pts.means()
             self.option_q.append(q)
             self.option_c.append(c)
             group_pts.append((rows, pts))
-            unscorable += int(_final_quality(_Context.subset(ctx, rows), chain.stages, chain.final)[1].sum())
+            unscorable += int(final_quality(Context.subset(ctx, rows), chain.stages, chain.final)[1].sum())
         self.oof_points = self._combine(group_pts, LAMBDA_GRID, table.n)  # for choosing the answer mode
         # rows whose full vote was won by a response with no extractable answer (scored on its own)
         self.vote_unscorable = {"rows": table.n, "unscorable": unscorable} if self.vote == "weighted" else None
@@ -147,14 +147,14 @@ class CascadeRouter(Router):
         the best quality reached without losing AIQ (a vote can only help where several models
         were consulted: the costly top of the curve, which AIQ weighs little).
         """
-        costs, scores = _fill_costs(table), np.nan_to_num(table.scores, nan=0.0)
+        costs, scores = fill_costs(table), np.nan_to_num(table.scores, nan=0.0)
         mq, mc = scores.mean(0), costs.mean(0)
         fitted, oof = {}, {}
         for vote in ("none", "weighted"):
             self.vote = vote
             fitted[vote] = dict(self._fit_one(table, emb).__dict__)  # fitting assigns fresh attributes
             q, c, _ = self.oof_points.means()
-            oof[vote] = {"aiq": aiq(c, q, float(mc.min()), float(mc.max()), float(mq[np.argmin(mc)])),
+            oof[vote] = {"aiq": range_aiq(c, q, float(mc.min()), float(mc.max()), float(mq[np.argmin(mc)])),
                          "max_quality": float(q.max())}
         gain = {k: oof["weighted"][k] - oof["none"][k] for k in ("aiq", "max_quality")}
         wins = gain["aiq"] > AUTO_VOTE_MARGIN or (gain["max_quality"] > AUTO_VOTE_MARGIN and gain["aiq"] >= 0)
@@ -163,7 +163,7 @@ class CascadeRouter(Router):
         self.vote_choice = {"chosen": pick, "out_of_fold": oof, "margin": AUTO_VOTE_MARGIN}
         return self
 
-    def _with_singles(self, pts: OperatingPoints, ctx: _Context) -> OperatingPoints:
+    def _with_singles(self, pts: OperatingPoints, ctx: Context) -> OperatingPoints:
         """Append the options "always model j" to a chain's threshold options."""
         strong = self.models.index(self.strong)
         sq, sc = ctx.scores.T, ctx.costs.T
@@ -189,10 +189,10 @@ class CascadeRouter(Router):
         return nearest_group(emb, self.centroids)
 
     def points(self, table: OutcomeTable, emb: np.ndarray, knobs: np.ndarray | None = None) -> OperatingPoints:
-        table = self._align(table)
+        table = self.align(table)
         knobs = LAMBDA_GRID if knobs is None else knobs
         prior = knn_average(emb.astype(np.float32), self.keys, self.key_scores, self.k)
-        ctx = _Context(table, prior, self.verify)
+        ctx = Context(table, prior, self.verify)
         group = self._group_of(emb) if len(self.chains) > 1 else np.zeros(table.n, int)
         if self.vote == "weighted":
             ctx.vote_w = self.vote_weights[group]
@@ -203,8 +203,8 @@ class CascadeRouter(Router):
                 empty = np.zeros((len(THRESHOLDS) + len(self.models), 0))
                 group_pts.append((rows, OperatingPoints(empty, empty, empty)))
                 continue
-            sub = _Context.subset(ctx, rows)
-            pts = _chain_points(sub, chain.stages, chain.final, self.c, self.rule, None, chain.estimators)
+            sub = Context.subset(ctx, rows)
+            pts = chain_points(sub, chain.stages, chain.final, self.c, self.rule, None, chain.estimators)
             group_pts.append((rows, self._with_singles(pts, sub)))
         return self._combine(group_pts, knobs, table.n)
 
@@ -252,23 +252,23 @@ class CascadeRouter(Router):
         table = OutcomeTable(["live"], [prompt], ["live"], list(self.models), np.zeros((1, m)),
                              np.full((1, m), np.nan), [[responses.get(j) for j in range(m)]])
         prior = knn_average(emb[None, :].astype(np.float32), self.keys, self.key_scores, self.k)
-        ctx = _Context(table, prior, self.verify)
+        ctx = Context(table, prior, self.verify)
         if self.vote == "weighted":
             ctx.vote_w = self.vote_weights[[g]]
         score = None
         for s, j in enumerate(chain.stages):
             if j not in responses:
                 return Step("consult", j, score, tau, s)
-            x, _, cands = _stage_rows(ctx, chain.stages[:s + 1], chain.final)
-            score = float(_accept_score(chain.estimators[s].predict(x), ctx, chain.final, self.rule)[0])
+            x, _, cands = stage_rows(ctx, chain.stages[:s + 1], chain.final)
+            score = float(accept_score(chain.estimators[s].predict(x), ctx, chain.final, self.rule)[0])
             if score >= tau and responses[cands[0]] is not None:
                 return Step("answer", cands[0], score, tau, s + 1)
         if chain.final not in responses:
             return Step("consult", chain.final, score, tau, len(chain.stages))
-        step = Step("answer", _escalation_answer(ctx, chain.stages, chain.final)[0], score, tau, len(chain.stages) + 1)
+        step = Step("answer", escalation_answer(ctx, chain.stages, chain.final)[0], score, tau, len(chain.stages) + 1)
         return answered(step, responses, [chain.final, *reversed(chain.stages)])
 
-    def _state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         meta = {"k": self.k, "k_choice": self.k_choice, "C": self.c, "verify_code": self.verify, "rule": self.rule,
                 "vote": self.vote, "vote_choice": self.vote_choice,
                 "vote_unscorable": self.vote_unscorable, "groups": self.group_names,
@@ -284,7 +284,7 @@ class CascadeRouter(Router):
                 arrays[f"group{g}_stage{s}"] = np.concatenate([[e.bias], e.coef, e.mean, e.std])
         return meta, arrays
 
-    def _load_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    def load_state(self, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
         self._settings()
         self.k, self.c, self.verify = int(meta["k"]), float(meta["C"]), bool(meta["verify_code"])
         self.rule, self.group_names = str(meta.get("rule", "confidence")), list(meta["groups"])
@@ -301,8 +301,8 @@ class CascadeRouter(Router):
             for s in range(len(raw["stages"])):
                 v = arrays[f"group{g}_stage{s}"]
                 f = (len(v) - 1) // 3
-                estimators.append(_Logistic(v[1 + f:1 + 2 * f], v[1 + 2 * f:], v[1:1 + f], float(v[0])))
-            self.chains.append(_Chain([int(j) for j in raw["stages"]], int(raw["final"]), estimators,
+                estimators.append(Logistic(v[1 + f:1 + 2 * f], v[1 + 2 * f:], v[1:1 + f], float(v[0])))
+            self.chains.append(Chain([int(j) for j in raw["stages"]], int(raw["final"]), estimators,
                                       raw.get("training_aiq")))
 
 
