@@ -93,8 +93,6 @@ def fit(outcomes: list[Path] = typer.Argument(..., help="Outcome files or direct
             "or task (for traffic on topics the outcomes do not cover).")),
         ) -> None:
     """Fit a router on recorded outcomes, calibrate it to a target, and save it."""
-    import numpy as np
-
     from tierflow.errors import TierflowError
     from tierflow.routing.fit.calibrate import FOLD_KINDS
     from tierflow.routing.fit.train import fit_router
@@ -119,25 +117,50 @@ def fit(outcomes: list[Path] = typer.Argument(..., help="Outcome files or direct
                                                   "n_prompts": table.n, "notes": table.notes})
     except TierflowError as exc:
         _fail(str(exc))
-    cal = router.calibration
+    _report_fit(router, path, table, everything.n)
+
+
+def _report_fit(router: Any, path: Path, table: Any, n_all: int) -> None:
+    """What `route fit` prints: the file written, the calibrated point, how auto chose, the notes."""
     complete = len(table.complete_rows())
     scope = f"{table.n} prompts" + ("" if complete == table.n else f", {complete} with every model's outcome")
     typer.echo(f"wrote {path} ({router.kind} router over {len(router.models)} models, fitted on {scope})")
-    if table.n < everything.n:
-        typer.echo(f"held out for `route eval`: the other {everything.n - table.n} prompts "
+    if table.n < n_all:
+        typer.echo(f"held out for `route eval`: the other {n_all - table.n} prompts "
                    f"(--split all fits on every prompt)")
-    if cal:
-        lo, hi = cal["expected_quality_ci95"]
-        cost = (f"cost ${cal['expected_cost'] * 1000:.4g} per 1k calls" if not np.isnan(table.costs).all()
-                else "cost unknown (no prices: see --prices)")
-        mix = cal.get("mix")
-        mixed = f" ({router.knob_name}={mix['knob']} on {mix['share']:.1%} of prompts)" if mix else ""
-        typer.echo(f"calibrated {router.knob_name}={cal.get('knob')}{mixed}: expected quality "
-                   f"{cal['expected_quality']:.4f} [{lo:.4f}, {hi:.4f}], {cost}, "
-                   f"strongest model on {cal['expected_strong_share']:.1%} of calls")
-        if cal.get("note"):
-            typer.echo(f"note: {cal['note']} (the default target is {cal['target']})")
-    sel = cal.get("selection")
+    _report_calibration(router, table)
+    _report_choices(router)
+    if router.prefixes or router.suffixes:
+        typer.echo(f"stripped before embedding (shared by every prompt of a task): {len(router.prefixes)} "
+                   f"prefix(es), {len(router.suffixes)} closing instruction(s); listed in the router file")
+    for note in table.notes[:3]:
+        typer.echo(f"note: {note}")
+    if len(table.notes) > 3:
+        typer.echo(f"note: ... and {len(table.notes) - 3} more notes of the same kind (see the router file's info)")
+
+
+def _report_calibration(router: Any, table: Any) -> None:
+    """The calibrated knob and its expected quality, cost and strong share."""
+    import numpy as np
+
+    cal = router.calibration
+    if not cal:
+        return
+    lo, hi = cal["expected_quality_ci95"]
+    cost = (f"cost ${cal['expected_cost'] * 1000:.4g} per 1k calls" if not np.isnan(table.costs).all()
+            else "cost unknown (no prices: see --prices)")
+    mix = cal.get("mix")
+    mixed = f" ({router.knob_name}={mix['knob']} on {mix['share']:.1%} of prompts)" if mix else ""
+    typer.echo(f"calibrated {router.knob_name}={cal.get('knob')}{mixed}: expected quality "
+               f"{cal['expected_quality']:.4f} [{lo:.4f}, {hi:.4f}], {cost}, "
+               f"strongest model on {cal['expected_strong_share']:.1%} of calls")
+    if cal.get("note"):
+        typer.echo(f"note: {cal['note']} (the default target is {cal['target']})")
+
+
+def _report_choices(router: Any) -> None:
+    """How `auto` chose the kind, the cascade its answer mode, and kNN its neighbourhood."""
+    sel = router.calibration.get("selection")
     if sel:
         scores = ", ".join(f"{k} {v:.4f}" for k, v in sorted(sel["scores"].items(), key=lambda kv: -kv[1]))
         typer.echo(f"kind auto chose {sel['chosen']} by {sel['by']}: {scores}; --kind forces one")
@@ -147,20 +170,14 @@ def fit(outcomes: list[Path] = typer.Argument(..., help="Outcome files or direct
     if choice:
         voted, plain = choice["out_of_fold"]["weighted"], choice["out_of_fold"]["none"]
         typer.echo(f"cascade answer: {'weighted vote' if choice['chosen'] == 'weighted' else 'plain'} (out of fold, "
-                   f"voted vs plain: AIQ {voted['aiq']:.4f} vs {plain['aiq']:.4f}, best quality "
-                   f"{voted['max_quality']:.4f} vs {plain['max_quality']:.4f}; --param vote=none|weighted forces one)")
+                   f"voted vs plain: AIQ over the models' cost range {voted['aiq']:.4f} vs {plain['aiq']:.4f}, best "
+                   f"quality {voted['max_quality']:.4f} vs {plain['max_quality']:.4f}; --param vote=none|weighted "
+                   "forces one)")
     k_choice = getattr(router, "k_choice", None)
     if k_choice:
         ratios = ", ".join(f"k={k} {v:.3f}" for k, v in k_choice["brier_ratio"].items())
         typer.echo(f"neighbours: the {k_choice['chosen']} nearest training prompts (leave-one-out Brier score "
                    f"over the table mean's: {ratios}; --param k=N forces one)")
-    if router.prefixes or router.suffixes:
-        typer.echo(f"stripped before embedding (shared by every prompt of a task): {len(router.prefixes)} "
-                   f"prefix(es), {len(router.suffixes)} closing instruction(s); listed in the router file")
-    for note in table.notes[:3]:
-        typer.echo(f"note: {note}")
-    if len(table.notes) > 3:
-        typer.echo(f"note: ... and {len(table.notes) - 3} more notes of the same kind (see the router file's info)")
 
 
 @route_app.command("eval")

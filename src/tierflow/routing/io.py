@@ -133,32 +133,51 @@ def _damaged(where: str, what: str) -> RoutingError:
                                         f"`tierflow route fit`: {_REFIT}")])
 
 
-def _read_document(path: Path) -> dict[str, Any]:
-    """The router file's JSON document, checked for format, version and the keys every router has."""
-    where = str(path)
+def _read_json(path: Path) -> Any:
+    """The parsed contents of the router file at ``path``."""
     if not path.is_file():
-        raise RoutingError([Problem(where, "no such router file (write one with `tierflow route fit`)")])
+        raise RoutingError([Problem(str(path), "no such router file (write one with `tierflow route fit`)")])
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RoutingError([Problem(where, f"not a JSON router file ({exc}); if it was cut short, {_REFIT}")]) \
+        raise RoutingError([Problem(str(path), f"not a JSON router file ({exc}); if it was cut short, {_REFIT}")]) \
             from None
+
+
+def _check_format(doc: Any, where: str) -> None:
+    """Refuse a document that is not a tierflow router file of the version this code reads."""
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise RoutingError([Problem(f"{where}: format", f"expected {FORMAT!r}; this is not a tierflow router file")])
     if doc.get("version") != VERSION:
         raise RoutingError([Problem(f"{where}: version", f"router file version {doc.get('version')!r} is not "
                                     f"supported (this tierflow reads version {VERSION}); {_REFIT}")])
+
+
+def _check_keys(doc: dict[str, Any], where: str) -> None:
+    """Refuse a document missing a key every router file has, or holding one of the wrong shape."""
     missing = [k for k in _REQUIRED if k not in doc]
     if missing:
         raise _damaged(where, f"it lacks {missing}")
-    arrays, knob = doc["arrays"], doc["knob"]
-    if not isinstance(arrays, dict) or not isinstance(arrays.get("file"), str) \
-            or not isinstance(arrays.get("sha256"), str):
-        raise _damaged(f"{where}: arrays", "expected {file: name of the .npz, sha256: its digest}")
-    if not isinstance(knob, dict) or "value" not in knob:
-        raise _damaged(f"{where}: knob", "expected {name, value, mix}")
-    if not isinstance(doc["state"], dict) or not isinstance(doc.get("params", {}), dict):
-        raise _damaged(f"{where}: state", "expected a mapping of the router's parameters")
+    shapes = {"arrays": (_is_mapping_of(doc["arrays"], str, "file", "sha256"),
+                         "expected {file: name of the .npz, sha256: its digest}"),
+              "knob": (_is_mapping_of(doc["knob"], object, "value"), "expected {name, value, mix}"),
+              "state": (isinstance(doc["state"], dict) and isinstance(doc.get("params", {}), dict),
+                        "expected a mapping of the router's parameters")}
+    for key, (ok, expected) in shapes.items():
+        if not ok:
+            raise _damaged(f"{where}: {key}", expected)
+
+
+def _is_mapping_of(value: Any, kind: type, *keys: str) -> bool:
+    """Whether ``value`` is a mapping holding each of ``keys`` with a value of type ``kind``."""
+    return isinstance(value, dict) and all(k in value and isinstance(value[k], kind) for k in keys)
+
+
+def _read_document(path: Path) -> dict[str, Any]:
+    """The router file's JSON document, checked for format, version and the keys every router has."""
+    doc = _read_json(path)
+    _check_format(doc, str(path))
+    _check_keys(doc, str(path))
     return doc
 
 

@@ -12,6 +12,7 @@ import csv
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -51,89 +52,120 @@ def _join_listish(cell: str) -> str:
 # --- readers -----------------------------------------------------------------------------------
 
 
+_META_COLUMNS = {"", "sample_id", "prompt", "eval_name", "oracle_model_to_route_to", "prompt_id", "task", "id"}
+
+
+def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """(header, rows) of a CSV file whose cells may be very large."""
+    csv.field_size_limit(10**9)
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        return list(reader.fieldnames or []), list(reader)
+
+
+def _wide_models(path: Path, header: list[str]) -> list[str]:
+    """The score columns of a wide table (one per model), or a RoutingError naming the header."""
+    if "prompt" not in header:
+        raise RoutingError([Problem(f"{path.name}: header", "no 'prompt' column; expected a wide outcome "
+                                    "table (prompt, one score column per model)")], source=str(path))
+    models = [h for h in header if h not in _META_COLUMNS and "|" not in h and not h.endswith("_response")
+              and not h.startswith("Unnamed")]
+    if not models:
+        raise RoutingError([Problem(f"{path.name}: header", "no model columns (expected one score column "
+                                    f"per model besides {sorted(_META_COLUMNS - {''})})")], source=str(path))
+    return models
+
+
+class _WideReader:
+    """Reads the rows of a wide table into arrays, collecting every problem."""
+
+    def __init__(self, path: Path, header: list[str], n: int, prices: Mapping[str, tuple[float, float]]) -> None:
+        self.path, self.prices = path, prices
+        self.models = _wide_models(path, header)
+        self.resp_col = {m: c for m in self.models for c in (f"{m}|model_response", f"{m}_response") if c in header}
+        self.cost_col = {m: f"{m}|total_cost" for m in self.models if f"{m}|total_cost" in header}
+        self.default_task = path.stem.removesuffix("_train").removesuffix("_responses")
+        self.problems: list[Problem] = []
+        self.ids: list[str] = []
+        self.prompts: list[str] = []
+        self.tasks: list[str] = []
+        self.scores = np.full((n, len(self.models)), np.nan)
+        self.costs = np.full((n, len(self.models)), np.nan)
+        self.responses: list[list[str | None]] = []
+        self.derived: set[str] = set()  # models whose cost was derived from a price
+
+    def _cost(self, i: int, j: int, row: dict[str, str], line: int, response: str | None) -> None:
+        """Cell (i, j)'s cost: the recorded one, else one derived from the model's price (left NaN otherwise)."""
+        m = self.models[j]
+        raw = (row.get(self.cost_col[m]) or "").strip() if m in self.cost_col else ""
+        if not raw:
+            c = derive_cost(m, self.prompts[i], response, self.prices)
+            if c is not None:
+                self.costs[i, j] = c
+                self.derived.add(m)
+            return
+        try:
+            self.costs[i, j] = float(raw)
+        except ValueError:
+            self.problems.append(Problem(f"{self.path.name}:{line}: column {self.cost_col[m]!r}",
+                                         f"cost {raw[:30]!r} is not a number"))
+
+    def add(self, i: int, row: dict[str, str]) -> None:
+        """Read row ``i`` (line ``i + 2``: the header is line 1)."""
+        line = i + 2
+        prompt = _join_listish(row.get("prompt") or "")
+        if not prompt.strip():
+            self.problems.append(Problem(f"{self.path.name}:{line}: prompt", "prompt is missing or empty"))
+        self.ids.append(row.get("sample_id") or row.get("prompt_id") or f"{self.path.stem}:{i}")
+        self.prompts.append(prompt)
+        self.tasks.append(row.get("eval_name") or row.get("task") or self.default_task)
+        resp_row: list[str | None] = []
+        for j, m in enumerate(self.models):
+            self.scores[i, j] = parse_score(row.get(m), f"{self.path.name}:{line}: column {m!r}", self.problems)
+            response = _join_listish(row[self.resp_col[m]]) if m in self.resp_col else None
+            resp_row.append(response)
+            self._cost(i, j, row, line, response)
+        self.responses.append(resp_row)
+
+    def table(self) -> OutcomeTable:
+        """The table read (empty score cells count as wrong, with a note), or every problem as one error."""
+        raise_problems(self.problems, self.path)
+        notes = []
+        missing_scores = int(np.isnan(self.scores).sum())
+        scores = self.scores
+        if missing_scores:
+            scores = np.nan_to_num(scores, nan=0.0)
+            notes.append(f"{self.path.name}: {missing_scores} empty score cells counted as wrong (0)")
+        for m in sorted(self.derived):
+            notes.append(price_note(self.path.name, m, self.prices, f"tokens estimated as ceil(chars/4) (output "
+                                    f"{ASSUMED_OUTPUT_TOKENS} tokens when no response was recorded)"))
+        return OutcomeTable(self.ids, self.prompts, self.tasks, self.models, scores, self.costs,
+                            self.responses if self.resp_col else None, notes)
+
+
 def read_wide_csv(path: str | Path, *, prices: Mapping[str, tuple[float, float]] | None = None) -> OutcomeTable:
     """RouterBench (``<model>``, ``<model>|model_response``, ``<model>|total_cost``) or RouteLLM
     (one correctness column per model, optional ``<model>_response``) wide CSVs."""
     path = Path(path)
-    prices = DEFAULT_PRICES if prices is None else prices
-    csv.field_size_limit(10**9)
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        header = list(reader.fieldnames or [])
-        rows = list(reader)
-    if "prompt" not in header:
-        raise RoutingError([Problem(f"{path.name}: header", "no 'prompt' column; expected a wide outcome "
-                                    "table (prompt, one score column per model)")], source=str(path))
-    meta = {"", "sample_id", "prompt", "eval_name", "oracle_model_to_route_to", "prompt_id", "task", "id"}
-    models = [h for h in header if h not in meta and "|" not in h and not h.endswith("_response")
-              and not h.startswith("Unnamed")]
-    if not models:
-        raise RoutingError([Problem(f"{path.name}: header", "no model columns (expected one score column "
-                                    f"per model besides {sorted(meta - {''})})")], source=str(path))
-    resp_col = {m: c for m in models for c in (f"{m}|model_response", f"{m}_response") if c in header}
-    cost_col = {m: f"{m}|total_cost" for m in models if f"{m}|total_cost" in header}
-    default_task = path.stem.removesuffix("_train").removesuffix("_responses")
-    problems: list[Problem] = []
-    ids, prompts, tasks = [], [], []
-    scores = np.full((len(rows), len(models)), np.nan)
-    costs = np.full((len(rows), len(models)), np.nan)
-    responses: list[list[str | None]] = []
-    derived: set[str] = set()
-    missing_scores = 0
+    header, rows = _read_csv(path)
+    reader = _WideReader(path, header, len(rows), DEFAULT_PRICES if prices is None else prices)
     for i, row in enumerate(rows):
-        line = i + 2  # header is line 1
-        prompt = _join_listish(row.get("prompt") or "")
-        if not prompt.strip():
-            problems.append(Problem(f"{path.name}:{line}: prompt", "prompt is missing or empty"))
-        ids.append(row.get("sample_id") or row.get("prompt_id") or f"{path.stem}:{i}")
-        prompts.append(prompt)
-        tasks.append(row.get("eval_name") or row.get("task") or default_task)
-        resp_row: list[str | None] = []
-        for j, m in enumerate(models):
-            scores[i, j] = parse_score(row.get(m), f"{path.name}:{line}: column {m!r}", problems)
-            response = _join_listish(row[resp_col[m]]) if m in resp_col else None
-            resp_row.append(response)
-            raw_cost = (row.get(cost_col[m]) or "").strip() if m in cost_col else ""
-            if raw_cost:
-                try:
-                    costs[i, j] = float(raw_cost)
-                except ValueError:
-                    problems.append(Problem(f"{path.name}:{line}: column {cost_col[m]!r}",
-                                            f"cost {raw_cost[:30]!r} is not a number"))
-            else:
-                c = derive_cost(m, prompt, response, prices)
-                if c is not None:
-                    costs[i, j] = c
-                    derived.add(m)
-        responses.append(resp_row)
-        missing_scores += int(np.isnan(scores[i]).sum())
-    raise_problems(problems, path)
-    notes = []
-    if missing_scores:
-        scores = np.nan_to_num(scores, nan=0.0)
-        notes.append(f"{path.name}: {missing_scores} empty score cells counted as wrong (0)")
-    for m in sorted(derived):
-        notes.append(price_note(path.name, m, prices, f"tokens estimated as ceil(chars/4) (output "
-                                                    f"{ASSUMED_OUTPUT_TOKENS} tokens when no response was recorded)"))
-    return OutcomeTable(ids, prompts, tasks, models, scores, costs,
-                        responses if resp_col else None, notes)
+        reader.add(i, row)
+    return reader.table()
 
 
-def read_scores_json(path: str | Path, *, prices: Mapping[str, tuple[float, float]] | None = None) -> OutcomeTable:
-    """RouterDC's JSON: a list of ``{"question", "scores": {model: score}}``; no costs are recorded,
-    so they are derived for the models that have a price (prompt tokens + an assumed short answer)."""
-    path = Path(path)
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if not isinstance(data, list) or not data:
-        raise RoutingError([Problem(path.name, "expected a non-empty JSON list of {question, scores}")],
-                           source=str(path))
+def _score_models(data: list[Any]) -> list[str]:
+    """Every model named in any item's ``scores``, in first-seen order."""
     models: list[str] = []
     for item in data:
         for m in (item.get("scores") or {}) if isinstance(item, dict) else ():
             if m not in models:
                 models.append(m)
-    if not models:
-        raise RoutingError([Problem(f"{path.name}: scores", "no model scores found")], source=str(path))
+    return models
+
+
+def _score_rows(path: Path, data: list[Any], models: list[str]) -> tuple[list[str], np.ndarray]:
+    """(prompts, scores) of the items, or every problem found as one RoutingError."""
     problems: list[Problem] = []
     scores = np.full((len(data), len(models)), np.nan)
     prompts = []
@@ -146,11 +178,14 @@ def read_scores_json(path: str | Path, *, prices: Mapping[str, tuple[float, floa
             scores[i, j] = parse_score((item.get("scores") or {}).get(m), f"{path.name}[{i}].scores.{m}",
                                         problems)
     raise_problems(problems, path)
-    task = path.stem.removesuffix("_train").removesuffix("-train")
-    prices = DEFAULT_PRICES if prices is None else prices
-    costs = np.full_like(scores, np.nan)
-    notes = []
-    missing = []
+    return prompts, scores
+
+
+def _priced_costs(path: Path, models: list[str], prompts: list[str], prices: Mapping[str, tuple[float, float]]
+                  ) -> tuple[np.ndarray, list[str]]:
+    """Costs derived from the models' prices (NaN for a model without one), and notes saying so."""
+    costs = np.full((len(prompts), len(models)), np.nan)
+    notes, missing = [], []
     for j, m in enumerate(models):
         if price_of(m, prices) is None:
             missing.append(m)
@@ -161,6 +196,23 @@ def read_scores_json(path: str | Path, *, prices: Mapping[str, tuple[float, floa
     if missing:
         notes.append(f"{path.name}: no costs recorded and no price for {', '.join(missing)}; cost-based metrics "
                      "need prices (route fit/eval --prices FILE)")
+    return costs, notes
+
+
+def read_scores_json(path: str | Path, *, prices: Mapping[str, tuple[float, float]] | None = None) -> OutcomeTable:
+    """RouterDC's JSON: a list of ``{"question", "scores": {model: score}}``; no costs are recorded,
+    so they are derived for the models that have a price (prompt tokens + an assumed short answer)."""
+    path = Path(path)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, list) or not data:
+        raise RoutingError([Problem(path.name, "expected a non-empty JSON list of {question, scores}")],
+                           source=str(path))
+    models = _score_models(data)
+    if not models:
+        raise RoutingError([Problem(f"{path.name}: scores", "no model scores found")], source=str(path))
+    prompts, scores = _score_rows(path, data, models)
+    task = path.stem.removesuffix("_train").removesuffix("-train")
+    costs, notes = _priced_costs(path, models, prompts, DEFAULT_PRICES if prices is None else prices)
     return OutcomeTable([f"{path.stem}:{i}" for i in range(len(data))], prompts, [task] * len(data), models,
                         scores, costs, None, notes)
 

@@ -44,71 +44,104 @@ def jsonl_objects(path: Path, problems: list[Problem]) -> Iterator[tuple[int, st
             yield lineno, where, rec
 
 
+class _LongReader:
+    """Builds an :class:`OutcomeTable` from long-format records, collecting every problem."""
+
+    def __init__(self, path: Path, prices: Mapping[str, tuple[float, float]]) -> None:
+        self.path, self.prices = path, prices
+        self.problems: list[Problem] = []
+        self.order: dict[str, int] = {}  # prompt_id -> row
+        self.prompts: list[str] = []
+        self.tasks: list[str] = []
+        self.models: list[str] = []
+        self.cells: dict[tuple[int, int], tuple[float, float, str | None]] = {}
+        self.derived: set[str] = set()  # models whose cost was derived from a price
+        self.first_line: dict[str, int] = {}
+        self.seen: dict[tuple[str, str], int] = {}
+
+    def _fields_ok(self, where: str, rec: dict[str, Any]) -> bool:
+        """Whether the record has every required field (else a problem is added)."""
+        missing = [k for k in ("prompt_id", "prompt", "model", "score") if rec.get(k) in (None, "")]
+        if missing == ["score"] and "score" in rec:
+            self.problems.append(Problem(f"{where}: score", f"score is {json.dumps(rec['score'])}; a number in "
+                                         "[0, 1] is expected (score a failed call 0; leave the line out if not "
+                                         "recorded)"))
+        elif missing:
+            self.problems.append(Problem(where, f"missing required field(s) {missing}"))
+        return not missing
+
+    def _row(self, lineno: int, where: str, pid: str, rec: dict[str, Any]) -> int | None:
+        """The row of ``pid`` (a new one at its first line); None when its prompt differs from the first."""
+        if pid not in self.order:
+            self.order[pid] = len(self.prompts)
+            self.prompts.append(str(rec["prompt"]))
+            self.tasks.append(str(rec.get("task") or "default"))
+            self.first_line[pid] = lineno
+        elif str(rec["prompt"]) != self.prompts[self.order[pid]]:
+            self.problems.append(Problem(f"{where}: prompt", f"prompt_id {pid!r} has a different prompt on line "
+                                                             f"{self.first_line[pid]}; give each prompt its own id"))
+            return None
+        return self.order[pid]
+
+    def _first_outcome(self, lineno: int, where: str, pid: str, model: str) -> bool:
+        """Whether this is the first line of ``model`` on ``pid`` (a second one is a problem)."""
+        if (pid, model) in self.seen:
+            self.problems.append(Problem(where, f"a second outcome of {model!r} on prompt_id {pid!r} (the first is "
+                                                f"on line {self.seen[(pid, model)]}); record one line per prompt x "
+                                                "model (average repeated trials into one score)"))
+            return False
+        self.seen[(pid, model)] = lineno
+        return True
+
+    def _cost(self, where: str, model: str, rec: dict[str, Any]) -> float:
+        """The recorded cost, or one derived from the model's price (NaN when neither is known)."""
+        cost = rec.get("cost")
+        if cost is None:
+            cost = derive_cost(model, str(rec["prompt"]), rec.get("response"), self.prices,
+                               rec.get("input_tokens"), rec.get("output_tokens"))
+            if cost is not None:
+                self.derived.add(model)
+        elif not isinstance(cost, (int, float)) or cost < 0:
+            self.problems.append(Problem(f"{where}: cost", f"{cost!r} is not a non-negative number (USD)"))
+            cost = None
+        return math.nan if cost is None else float(cost)
+
+    def add(self, lineno: int, where: str, rec: dict[str, Any]) -> None:
+        """Read one record (line ``lineno``, located as ``where``)."""
+        if not self._fields_ok(where, rec):
+            return
+        score = parse_score(rec["score"], f"{where}: score", self.problems)
+        pid, model = str(rec["prompt_id"]), str(rec["model"])
+        row = self._row(lineno, where, pid, rec)
+        if row is None or not self._first_outcome(lineno, where, pid, model):
+            return
+        if model not in self.models:
+            self.models.append(model)
+        self.cells[(row, self.models.index(model))] = (score, self._cost(where, model, rec), rec.get("response"))
+
+    def table(self) -> OutcomeTable:
+        """The table read, or every problem found as one RoutingError."""
+        if not self.prompts and not self.problems:
+            self.problems.append(Problem(self.path.name, "no outcome records (expected JSON lines with prompt_id, "
+                                                         "prompt, model, score)"))
+        raise_problems(self.problems, self.path)
+        n, m = len(self.prompts), len(self.models)
+        scores, costs = np.full((n, m), np.nan), np.full((n, m), np.nan)
+        responses: list[list[str | None]] = [[None] * m for _ in range(n)]
+        for (i, j), (s, c, r) in self.cells.items():
+            scores[i, j], costs[i, j], responses[i][j] = s, c, r
+        notes = [price_note(self.path.name, mm, self.prices, "token counts (estimated as ceil(chars/4) where not "
+                                                             "given)") for mm in sorted(self.derived)]
+        return OutcomeTable(list(self.order), self.prompts, self.tasks, self.models, scores, costs, responses, notes)
+
+
 def read_long_jsonl(path: str | Path, *, prices: Mapping[str, tuple[float, float]] | None = None) -> OutcomeTable:
     """tierflow's long format (see the module docstring)."""
     path = Path(path)
-    prices = DEFAULT_PRICES if prices is None else prices
-    problems: list[Problem] = []
-    order: dict[str, int] = {}
-    prompts: list[str] = []
-    tasks: list[str] = []
-    models: list[str] = []
-    cells: dict[tuple[int, int], tuple[float, float, str | None]] = {}
-    derived: set[str] = set()
-    first_line: dict[str, int] = {}
-    seen: dict[tuple[str, str], int] = {}
-    for lineno, where, rec in jsonl_objects(path, problems):
-        missing = [k for k in ("prompt_id", "prompt", "model", "score") if rec.get(k) in (None, "")]
-        if missing == ["score"] and "score" in rec:
-            problems.append(Problem(f"{where}: score", f"score is {json.dumps(rec['score'])}; a number in "
-                                    "[0, 1] is expected (score a failed call 0; leave the line out if not "
-                                    "recorded)"))
-            continue
-        if missing:
-            problems.append(Problem(where, f"missing required field(s) {missing}"))
-            continue
-        score = parse_score(rec["score"], f"{where}: score", problems)
-        pid, model = str(rec["prompt_id"]), str(rec["model"])
-        if pid not in order:
-            order[pid] = len(prompts)
-            prompts.append(str(rec["prompt"]))
-            tasks.append(str(rec.get("task") or "default"))
-            first_line[pid] = lineno
-        elif str(rec["prompt"]) != prompts[order[pid]]:
-            problems.append(Problem(f"{where}: prompt", f"prompt_id {pid!r} has a different prompt on line "
-                                                        f"{first_line[pid]}; give each prompt its own id"))
-            continue
-        if (pid, model) in seen:
-            problems.append(Problem(where, f"a second outcome of {model!r} on prompt_id {pid!r} (the first is "
-                                           f"on line {seen[(pid, model)]}); record one line per prompt x "
-                                           "model (average repeated trials into one score)"))
-            continue
-        seen[(pid, model)] = lineno
-        if model not in models:
-            models.append(model)
-        cost = rec.get("cost")
-        if cost is None:
-            cost = derive_cost(model, str(rec["prompt"]), rec.get("response"), prices,
-                               rec.get("input_tokens"), rec.get("output_tokens"))
-            if cost is not None:
-                derived.add(model)
-        elif not isinstance(cost, (int, float)) or cost < 0:
-            problems.append(Problem(f"{where}: cost", f"{cost!r} is not a non-negative number (USD)"))
-            cost = None
-        cells[(order[pid], models.index(model))] = (score, math.nan if cost is None else float(cost),
-                                                    rec.get("response"))
-    if not prompts and not problems:
-        problems.append(Problem(path.name, "no outcome records (expected JSON lines with prompt_id, prompt, "
-                                           "model, score)"))
-    raise_problems(problems, path)
-    n, m = len(prompts), len(models)
-    scores, costs = np.full((n, m), np.nan), np.full((n, m), np.nan)
-    responses: list[list[str | None]] = [[None] * m for _ in range(n)]
-    for (i, j), (s, c, r) in cells.items():
-        scores[i, j], costs[i, j], responses[i][j] = s, c, r
-    notes = [price_note(path.name, mm, prices, "token counts (estimated as ceil(chars/4) where not given)")
-             for mm in sorted(derived)]
-    return OutcomeTable(list(order), prompts, tasks, models, scores, costs, responses, notes)
+    reader = _LongReader(path, DEFAULT_PRICES if prices is None else prices)
+    for lineno, where, rec in jsonl_objects(path, reader.problems):
+        reader.add(lineno, where, rec)
+    return reader.table()
 
 
 def _long_lines(table: OutcomeTable) -> Iterator[str]:

@@ -82,34 +82,44 @@ class OutcomeTable:
         return None if self.responses is None else self.responses[row][model]
 
 
+def _union_models(tables: Sequence[OutcomeTable]) -> list[str]:
+    """Every model of any table, in first-seen order."""
+    models: list[str] = []
+    for t in tables:
+        models += [m for m in t.models if m not in models]
+    return models
+
+
+def _widened(t: OutcomeTable, models: list[str]) -> tuple[np.ndarray, np.ndarray, list[list[str | None]]]:
+    """``t``'s scores, costs and responses over the columns ``models`` (NaN / None where it has no column)."""
+    cols = [models.index(m) for m in t.models]
+    s, c = np.full((t.n, len(models)), np.nan), np.full((t.n, len(models)), np.nan)
+    s[:, cols], c[:, cols] = t.scores, t.costs
+    responses: list[list[str | None]] = []
+    for i in range(t.n):
+        row: list[str | None] = [None] * len(models)
+        for j, cj in enumerate(cols):
+            row[cj] = t.response(i, j)
+        responses.append(row)
+    return s, c, responses
+
+
+def _joined(tables: Sequence[OutcomeTable], field_name: str) -> list:
+    """One list field of every table, end to end."""
+    return [x for t in tables for x in getattr(t, field_name)]
+
+
 def concat(tables: Sequence[OutcomeTable]) -> OutcomeTable:
     """Stack tables row-wise over the union of their models (NaN where a model is absent)."""
     if len(tables) == 1:
         return tables[0]
-    models: list[str] = []
-    for t in tables:
-        models += [m for m in t.models if m not in models]
-    col = {m: j for j, m in enumerate(models)}
-    scores, costs, responses = [], [], []
+    models = _union_models(tables)
+    scores, costs, responses = zip(*(_widened(t, models) for t in tables))
     any_resp = any(t.responses is not None for t in tables)
-    for t in tables:
-        s = np.full((t.n, len(models)), np.nan)
-        c = np.full((t.n, len(models)), np.nan)
-        cols = [col[m] for m in t.models]
-        s[:, cols], c[:, cols] = t.scores, t.costs
-        scores.append(s)
-        costs.append(c)
-        for i in range(t.n):
-            row: list[str | None] = [None] * len(models)
-            for j, cj in enumerate(cols):
-                row[cj] = t.response(i, j)
-            responses.append(row)
-    notes = [n for t in tables for n in t.notes]
-    return OutcomeTable(ids=[i for t in tables for i in t.ids],
-                        prompts=[p for t in tables for p in t.prompts],
-                        tasks=[k for t in tables for k in t.tasks], models=models,
-                        scores=np.vstack(scores), costs=np.vstack(costs),
-                        responses=responses if any_resp else None, notes=list(dict.fromkeys(notes)))
+    return OutcomeTable(ids=_joined(tables, "ids"), prompts=_joined(tables, "prompts"), tasks=_joined(tables, "tasks"),
+                        models=models, scores=np.vstack(scores), costs=np.vstack(costs),
+                        responses=[r for rows in responses for r in rows] if any_resp else None,
+                        notes=list(dict.fromkeys(_joined(tables, "notes"))))
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -180,29 +190,39 @@ def derive_cost(model: str, prompt: str, response: str | None, prices: Mapping[s
     return (tin * price[0] + output_tokens * price[1]) / 1e6
 
 
+def _price_pair(value: object) -> tuple[float, float] | None:
+    """``[input, output]`` or ``{input, output}`` as two non-negative numbers; None when it is not that."""
+    pair = [value.get("input"), value.get("output")] if isinstance(value, dict) else value
+    if not isinstance(pair, list | tuple) or len(pair) != 2 \
+            or not all(isinstance(x, int | float) and not isinstance(x, bool) and x >= 0 for x in pair):
+        return None
+    return float(pair[0]), float(pair[1])
+
+
 def read_prices(path: str | Path) -> dict[str, tuple[float, float]]:
     """A price file for models an outcome table records no cost for: JSON or YAML mapping each
     model to ``[input, output]`` or ``{input: ..., output: ...}``, USD per 1M tokens. The result
-    extends :data:`DEFAULT_PRICES`."""
+    extends :data:`DEFAULT_PRICES`. Read with the safe loader that refuses alias bombs."""
     import yaml
+
+    from tierflow._yaml import load_yaml
 
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))  # YAML is a superset of JSON
-    except (OSError, yaml.YAMLError) as exc:
+        raw = load_yaml(path.read_text(encoding="utf-8"))  # YAML is a superset of JSON
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise RoutingError([Problem(str(path), f"cannot read the price file: {exc}")], source=str(path)) from None
     if not isinstance(raw, dict) or not raw:
         raise RoutingError([Problem(str(path), "expected a mapping of model -> [input, output] USD per 1M tokens")],
                            source=str(path))
     prices, problems = dict(DEFAULT_PRICES), []
     for model, value in raw.items():
-        pair = [value.get("input"), value.get("output")] if isinstance(value, dict) else value
-        if (not isinstance(pair, list | tuple) or len(pair) != 2
-                or not all(isinstance(x, int | float) and not isinstance(x, bool) and x >= 0 for x in pair)):
+        pair = _price_pair(value)
+        if pair is None:
             problems.append(Problem(f"{path.name}: {model}", f"expected [input, output] USD per 1M tokens "
                                                              f"(two non-negative numbers), got {value!r}"))
-            continue
-        prices[str(model)] = (float(pair[0]), float(pair[1]))
+        else:
+            prices[str(model)] = pair
     if problems:
         raise RoutingError(problems, source=str(path))
     return prices

@@ -114,6 +114,20 @@ def score_answer(answer: str, reference: str, how: str = "auto") -> float:
     return float(SCORERS[how](answer, reference))
 
 
+def _question(where: str, rec: dict[str, Any], problems: list[Problem]) -> Question | None:
+    """The question of one JSON line (its id: ``prompt_id``, else a hash of the prompt); None, with a
+    problem added, when its prompt or reference is missing."""
+    prompt, reference = rec.get("prompt"), rec.get("reference")
+    if not isinstance(prompt, str) or not prompt.strip():
+        problems.append(Problem(f"{where}: prompt", "expected a non-empty string"))
+        return None
+    if isinstance(reference, bool) or not isinstance(reference, str | int | float) or not str(reference).strip():
+        problems.append(Problem(f"{where}: reference", "missing: the answer expected (a string or a number)"))
+        return None
+    pid = str(rec.get("prompt_id") or "q-" + hashlib.sha256(prompt.encode()).hexdigest()[:12])
+    return Question(pid, prompt, str(reference), str(rec.get("task") or "default"))
+
+
 def read_questions(path: str | Path) -> list[Question]:
     """Questions from a JSONL file; every bad line is reported at once, by file and line."""
     path = Path(path)
@@ -121,22 +135,15 @@ def read_questions(path: str | Path) -> list[Question]:
     questions: list[Question] = []
     first: dict[str, int] = {}
     for lineno, where, rec in jsonl_objects(path, problems):
-        prompt, reference = rec.get("prompt"), rec.get("reference")
-        if not isinstance(prompt, str) or not prompt.strip():
-            problems.append(Problem(f"{where}: prompt", "expected a non-empty string"))
+        q = _question(where, rec, problems)
+        if q is None:
             continue
-        if isinstance(reference, bool) or not isinstance(reference, str | int | float) \
-                or not str(reference).strip():
-            problems.append(Problem(f"{where}: reference", "missing: the answer expected (a string or a "
-                                                           "number)"))
-            continue
-        pid = str(rec.get("prompt_id") or "q-" + hashlib.sha256(prompt.encode()).hexdigest()[:12])
-        if pid in first:
+        if q.prompt_id in first:
             what = "prompt_id" if rec.get("prompt_id") else "prompt (and no prompt_id)"
-            problems.append(Problem(where, f"the same {what} as line {first[pid]}; give each question once"))
+            problems.append(Problem(where, f"the same {what} as line {first[q.prompt_id]}; give each question once"))
             continue
-        first[pid] = lineno
-        questions.append(Question(pid, prompt, str(reference), str(rec.get("task") or "default")))
+        first[q.prompt_id] = lineno
+        questions.append(q)
     if not questions and not problems:
         problems.append(Problem(path.name, 'no questions (expected JSON lines {"prompt", "reference"})'))
     raise_problems(problems, path)

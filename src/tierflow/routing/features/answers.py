@@ -41,7 +41,7 @@ _SHORT_NUMBER = re.compile(r"(?:(?:option|choice|answer|no\.?)\s*[:#]?\s*|[^=\d]
                            r"(?:\s*[a-z%$][a-z%$/ ]*)?\.?", re.I)
 _HEDGES = re.compile(r"\b(not sure|unsure|unclear|cannot|can't|unable|assum\w*|approximately|roughly|however|"
                      r"it depends|no (?:correct|valid) answer|i apologi[sz]e|sorry|ambiguous)\b", re.I)
-_CODE_BLOCK = re.compile(r"```(?:python|py|Python)?\s*\n(.*?)```|\[PYTHON\](.*?)\[/PYTHON\]", re.S)
+CODE_BLOCK = re.compile(r"```(?:python|py|Python)?\s*\n(.*?)```|\[PYTHON\](.*?)\[/PYTHON\]", re.S)
 
 
 def _norm_number(text: str) -> str | None:
@@ -65,20 +65,20 @@ def _norm_short(text: str) -> str:
     return re.sub(r"[^\w]+", " ", t.lower()).strip()
 
 
-def extract_answer(response: str | None) -> str | None:
-    """The final answer a response commits to, normalised; None when there is none to compare."""
-    if not response or not response.strip():
-        return None
-    text = response.strip()
-    short = len(text) <= 40 and "\n" not in text
-    if not short and ("```" in text or "def " in text or "[PYTHON]" in text):
-        return None
+def _marked_answer(text: str) -> str | None:
+    """The last answer the text marks as such (``#### 42``, ``\\boxed{42}``, ``the answer is B``), normalised."""
     for pattern in _MARKED:
         found = pattern.findall(text)
         if found:
             value = found[-1].strip().rstrip(".")
             return _norm_number(value) if _NUMBER.search(value) and not _CHOICE.match(value + " ") \
                 else _norm_short(value)
+    return None
+
+
+def _unmarked_answer(text: str, short: bool) -> str | None:
+    """The answer of a text that marks none: a short reply itself (or a choice letter then an
+    explanation), else its last number, else a short first line."""
     first = text.splitlines()[0].strip().strip("*").strip()
     if short or (len(first) <= 3 and _CHOICE.match(first)):  # "B" then an explanation
         return _norm_short(first)
@@ -86,6 +86,18 @@ def extract_answer(response: str | None) -> str | None:
     if numbers:
         return _norm_number(numbers[-1])
     return _norm_short(first) if len(first) <= 40 else None
+
+
+def extract_answer(response: str | None) -> str | None:
+    """The final answer a response commits to, normalised; None when there is none to compare."""
+    if not response or not response.strip():
+        return None
+    text = response.strip()
+    short = len(text) <= 40 and "\n" not in text
+    if not short and ("```" in text or "def " in text or "[PYTHON]" in text):
+        return None  # code: compared by behaviour, not by a final answer
+    marked = _marked_answer(text)
+    return marked if marked is not None else _unmarked_answer(text, short)
 
 
 _CALC_RUN = re.compile(r"[-+*/x×÷()\d.,$% ]+(?:=[-+*/x×÷()\d.,$% ]+)+")
@@ -157,7 +169,7 @@ def extract_code(response: str | None) -> str | None:
     """The Python code of a response: its fenced blocks, or the whole text when it parses."""
     if not response:
         return None
-    blocks = ["".join(g) for g in _CODE_BLOCK.findall(response)]
+    blocks = ["".join(g) for g in CODE_BLOCK.findall(response)]
     code = "\n".join(b for b in blocks if b.strip())
     if not code and ("def " in response or "import " in response):
         code = response
@@ -230,6 +242,11 @@ class CodeVerifier:
 N_RESPONSE_FEATURES = 12
 
 
+def _is_refusal(response: str) -> bool:
+    stripped = response.strip()
+    return len(stripped) == 0 or stripped.lower().startswith(("i'm sorry", "sorry", "i cannot"))
+
+
 @functools.lru_cache(maxsize=1 << 16)
 def response_features(prompt: str, response: str | None, verdict: int | None = None) -> np.ndarray:
     """Numeric features of one response, for a learned estimator of its quality (read-only).
@@ -243,20 +260,26 @@ def response_features(prompt: str, response: str | None, verdict: int | None = N
     numeric = answer is not None and _NUMBER.fullmatch(answer) is not None
     prompt_numbers = {_norm_number(x) for x in _NUMBER.findall(prompt)}
     results = [_norm_number(chain[-1]) for chain in _equation_chains(response)]
+    whole = numeric and "." not in str(answer) and "-" not in str(answer)
     return _frozen(np.array([
         np.log1p(len(response)) / 8,
         float(answer is not None),
         min(len(_HEDGES.findall(response)), 3) / 3,
         min(checked, 10) / 10,
         float(wrong > 0),
-        float(numeric and "." not in answer and "-" not in answer),  # a whole, non-negative number
+        float(whole),  # a whole, non-negative number
         float(extract_code(response) is not None),
-        0.0 if verdict is None else (1.0 if verdict else -1.0),
-        float(len(response.strip()) == 0 or response.strip().lower().startswith(("i'm sorry", "sorry", "i cannot"))),
+        _verdict_feature(verdict),
+        float(_is_refusal(response)),
         float(numeric and answer in prompt_numbers),  # the answer only repeats a given number
         float(bool(results) and answer == results[-1]),  # the answer is the last step's result
         np.log1p(len(response)) - np.log1p(len(prompt)),  # length relative to the question
     ]))
+
+
+def _verdict_feature(verdict: int | None) -> float:
+    """A code verifier's verdict as a feature: 0 when there is none, +1 passed, -1 failed."""
+    return 0.0 if verdict is None else (1.0 if verdict else -1.0)
 
 
 def _frozen(a: np.ndarray) -> np.ndarray:

@@ -74,11 +74,7 @@ def template_labels(prompts: Sequence[str], *, min_prompts: int = 20, prefix_cha
     labels = ["untemplated"] * len(prompts)
     found = 0
     for at_start, chars in ((True, prefix_chars), (False, suffix_chars)):
-        groups: dict[str, list[int]] = {}
-        for i, p in enumerate(prompts):
-            if labels[i] == "untemplated" and len(p) > chars:
-                groups.setdefault(p[:chars] if at_start else p[-chars:], []).append(i)
-        for rows in groups.values():
+        for rows in _template_candidates(prompts, labels, at_start, chars):
             group = [prompts[i] for i in rows]
             find = shared_prefixes if at_start else shared_suffixes
             if len(rows) >= min_prompts and find(group, ["t"] * len(group), min_chars=chars, min_prompts=min_prompts):
@@ -86,6 +82,15 @@ def template_labels(prompts: Sequence[str], *, min_prompts: int = 20, prefix_cha
                     labels[i] = f"template-{found}"
                 found += 1
     return labels
+
+
+def _template_candidates(prompts: Sequence[str], labels: list[str], at_start: bool, chars: int) -> list[list[int]]:
+    """The still unlabelled prompts longer than ``chars``, grouped by their first (or last) ``chars`` characters."""
+    groups: dict[str, list[int]] = {}
+    for i, p in enumerate(prompts):
+        if labels[i] == "untemplated" and len(p) > chars:
+            groups.setdefault(p[:chars] if at_start else p[-chars:], []).append(i)
+    return list(groups.values())
 
 
 def strip_boilerplate(text: str, prefixes: Sequence[str], suffixes: Sequence[str]) -> str:

@@ -106,22 +106,31 @@ class MiniLMEmbedder:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         encoded = [self._ids(t) for t in texts]
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if len(encoded) == 1 or self._dynamic:
-            # One text at a time: dynamic quantization scales each product by its whole input,
-            # so padding would change a text's vector with its batch-mates (and unpadded it is
-            # still 2x the float path's batched throughput). onnxruntime releases the GIL.
-            def one(enc: list[int]) -> np.ndarray:
-                ids = np.array([enc], dtype=np.int64)
-                return self._run(ids, np.ones_like(ids)).mean(axis=1)[0]
+            return _normalise(self._one_by_one(encoded))
+        return _normalise(self._batched(encoded))
 
-            if self.workers > 1 and len(encoded) >= 4 * self.workers:
-                with ThreadPoolExecutor(self.workers) as pool:
-                    out[:] = list(pool.map(one, encoded))
-            else:
-                for i, enc in enumerate(encoded):
-                    out[i] = one(enc)
-            return _normalise(out)
+    def _one_text(self, enc: list[int]) -> np.ndarray:
+        ids = np.array([enc], dtype=np.int64)
+        return self._run(ids, np.ones_like(ids)).mean(axis=1)[0]
+
+    def _one_by_one(self, encoded: list[list[int]]) -> np.ndarray:
+        """Mean-pooled vectors, one session call per text (on ``workers`` threads for many texts):
+        dynamic quantization scales each product by its whole input, so padding would change a
+        text's vector with its batch-mates (and unpadded it is still 2x the float path's batched
+        throughput). onnxruntime releases the GIL."""
+        out = np.zeros((len(encoded), self.dim), dtype=np.float32)
+        if self.workers > 1 and len(encoded) >= 4 * self.workers:
+            with ThreadPoolExecutor(self.workers) as pool:
+                out[:] = list(pool.map(self._one_text, encoded))
+        else:
+            for i, enc in enumerate(encoded):
+                out[i] = self._one_text(enc)
+        return out
+
+    def _batched(self, encoded: list[list[int]]) -> np.ndarray:
+        """Mean-pooled vectors of padded batches of similar lengths (the float path)."""
+        out = np.zeros((len(encoded), self.dim), dtype=np.float32)
         order = np.argsort([len(e) for e in encoded], kind="stable")  # similar lengths: less padding
         for start in range(0, len(order), self.batch_size):
             batch = order[start:start + self.batch_size]
@@ -131,10 +140,9 @@ class MiniLMEmbedder:
             for r, i in enumerate(batch):
                 ids[r, :len(encoded[i])] = encoded[i]
                 mask[r, :len(encoded[i])] = 1
-            hidden = self._run(ids, mask)
             weights = mask.astype(np.float32)[:, None, :]  # (b, 1, t): masked mean as one matmul
-            out[batch] = (weights @ hidden)[:, 0] / weights.sum(axis=2)
-        return _normalise(out)
+            out[batch] = (weights @ self._run(ids, mask))[:, 0] / weights.sum(axis=2)
+        return out
 
     def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Token vectors ``(batch, tokens, dim)`` for padded ids and their attention mask."""
@@ -235,6 +243,14 @@ class CachedEmbedder:
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         keys = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
+        found = self._cached(keys)
+        todo_keys = list(dict.fromkeys(k for k in keys if k not in found))
+        if todo_keys:
+            found.update(self._embed_and_store(texts, keys, todo_keys))
+        return np.stack([found[k] for k in keys]) if keys else np.zeros((0, self.dim), np.float32)
+
+    def _cached(self, keys: list[str]) -> dict[str, np.ndarray]:
+        """The vectors the cache holds for ``keys`` (text hashes)."""
         found: dict[str, np.ndarray] = {}
         with self._lock:
             for start in range(0, len(keys), 500):
@@ -242,16 +258,16 @@ class CachedEmbedder:
                 marks = ",".join("?" * len(chunk))
                 for key, blob in self._db.execute(f"SELECT key, vec FROM emb WHERE key IN ({marks})", chunk):
                     found[key] = np.frombuffer(blob, dtype=np.float32)
-        todo = list(dict.fromkeys(i for i, k in enumerate(keys) if k not in found))
-        todo_keys = list(dict.fromkeys(keys[i] for i in todo))
-        if todo_keys:
-            first = {k: i for i, k in reversed(list(enumerate(keys)))}
-            vecs = self.inner.embed([texts[first[k]] for k in todo_keys])
-            with self._lock, self._db:
-                self._db.executemany("INSERT OR REPLACE INTO emb VALUES (?, ?)",
-                                     [(k, v.astype(np.float32).tobytes()) for k, v in zip(todo_keys, vecs)])
-            found.update(zip(todo_keys, vecs))
-        return np.stack([found[k] for k in keys]) if keys else np.zeros((0, self.dim), np.float32)
+        return found
+
+    def _embed_and_store(self, texts: Sequence[str], keys: list[str], todo: list[str]) -> dict[str, np.ndarray]:
+        """Embed the texts of the ``todo`` keys (each once) and store their vectors in the cache."""
+        first = {k: i for i, k in reversed(list(enumerate(keys)))}
+        vecs = self.inner.embed([texts[first[k]] for k in todo])
+        with self._lock, self._db:
+            self._db.executemany("INSERT OR REPLACE INTO emb VALUES (?, ?)",
+                                 [(k, v.astype(np.float32).tobytes()) for k, v in zip(todo, vecs)])
+        return dict(zip(todo, vecs))
 
 
 def _home() -> Path:

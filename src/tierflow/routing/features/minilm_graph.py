@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -80,10 +81,18 @@ def float_weights(packaged: Path, scratch: Path) -> dict[str, np.ndarray]:
     producer = {out: node for node in graph.node for out in node.output}
     weights = {name.removeprefix("inner."): value for name, value in consts.items()}
     for node in graph.node:
-        matmul = producer.get(node.input[0]) if node.op_type == "Add" and node.input[1].endswith(".bias") else None
-        if matmul is not None and matmul.op_type == "MatMul" and matmul.input[1] in consts:
+        matmul = _bias_matmul(node, producer, consts)
+        if matmul is not None:
             weights[node.input[1].removeprefix("inner.").removesuffix("bias") + "weight"] = consts[matmul.input[1]]
     return weights
+
+
+def _bias_matmul(node: Any, producer: dict[str, Any], consts: dict[str, np.ndarray]) -> Any:
+    """The MatMul (with a constant weight) whose output ``node`` adds a named ``.bias`` to; None otherwise."""
+    if node.op_type != "Add" or not node.input[1].endswith(".bias"):
+        return None
+    matmul = producer.get(node.input[0])
+    return matmul if matmul is not None and matmul.op_type == "MatMul" and matmul.input[1] in consts else None
 
 
 def bert_graph(w: dict[str, np.ndarray]):  # -> onnx.ModelProto

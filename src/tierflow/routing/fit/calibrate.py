@@ -118,6 +118,53 @@ def at_own_cost(refit: OperatingPoints, own: OperatingPoints) -> OperatingPoints
     return OperatingPoints(quality, own.cost, own.strong)
 
 
+def _calibration_points(router: Router, table: OutcomeTable, emb: np.ndarray, folds: str
+                        ) -> tuple[OperatingPoints, OperatingPoints]:
+    """(the points the knob is chosen on, the refits' out-of-fold points): on unseen tasks the refits'
+    own, else the router's own cost with the refits' quality at it (:func:`at_own_cost`)."""
+    refit = out_of_fold_points(router, table, emb, folds)
+    if folds == "task":  # on unseen tasks the refits' own cost is the honest one
+        return refit, refit
+    own = getattr(router, "oof_points", None)  # the cascade simulates its own settings out of fold
+    if own is None:
+        own = router.points(table, emb, router.knob_grid())
+    return at_own_cost(refit, own.take(table.complete_rows())), refit
+
+
+def _setting(pts: OperatingPoints, target: Target, best_quality: float, fallback_to_best: bool
+             ) -> tuple[int, int, float, str | None]:
+    """The setting meeting ``target`` (:func:`~tierflow.routing.targets.choose_knob`), or with
+    ``fallback_to_best`` the cheapest of the best-quality settings and a note saying so."""
+    q, c, s = pts.means()
+    try:
+        return (*choose_knob(q, c, s, target, best_quality), None)
+    except RoutingError:
+        if not fallback_to_best:
+            raise
+        return int(np.lexsort((c, -q))[0]), 0, 0.0, "target out of reach: calibrated to the best quality reachable"
+
+
+def _bootstrap_ci(points: OperatingPoints, rounds: int, seed: int) -> tuple[list[float], list[float]]:
+    """95% bootstrap intervals of the mean quality and mean cost of one setting's per-prompt points."""
+    rng = np.random.default_rng(seed)
+    bq, bc = [], []
+    n = points.quality.shape[0]
+    for _ in range(rounds):
+        idx = rng.integers(0, n, n)
+        bq.append(points.quality[idx].mean())
+        bc.append(points.cost[idx].mean())
+    return ([float(np.percentile(bq, 2.5)), float(np.percentile(bq, 97.5))],
+            [float(np.percentile(bc, 2.5)), float(np.percentile(bc, 97.5))])
+
+
+_METHOD = {
+    "task": "out-of-fold operating points on the training outcomes, whole tasks held out: the refits' quality and "
+            "cost on tasks they never saw",
+    "prompt": "out-of-fold operating points on the training outcomes; cost: the router's own per setting, quality: "
+              "its refits' at that cost (interpolated)",
+}
+
+
 def calibrate(router: Router, table: OutcomeTable, emb: np.ndarray, target: Target, *,
               fallback_to_best: bool = False, bootstrap: int = 200, seed: int = 0,
               folds: str = "prompt") -> dict[str, Any]:
@@ -126,47 +173,21 @@ def calibrate(router: Router, table: OutcomeTable, emb: np.ndarray, target: Targ
     With ``fallback_to_best`` an unreachable target is not an error: the knob goes to the best
     quality reachable (the cheapest such setting) and the record says so in ``note``.
     """
-    refit = out_of_fold_points(router, table, emb, folds)
+    pts, refit = _calibration_points(router, table, emb, folds)
     knobs = router.knob_grid()
-    if folds == "task":  # on unseen tasks the refits' own cost is the honest one
-        pts = refit
-    else:
-        own = getattr(router, "oof_points", None)  # the cascade simulates its own settings out of fold
-        if own is None:
-            own = router.points(table, emb, knobs)
-        pts = at_own_cost(refit, own.take(table.complete_rows()))
-    q, c, s = pts.means()
     best_quality = float(np.nanmax(np.nanmean(table.scores, 0)))
-    note = None
-    try:
-        i, j, p = choose_knob(q, c, s, target, best_quality)
-    except RoutingError:
-        if not fallback_to_best:
-            raise
-        i, j, p = int(np.lexsort((c, -q))[0]), 0, 0.0
-        note = "target out of reach: calibrated to the best quality reachable"
+    i, j, p, note = _setting(pts, target, best_quality, fallback_to_best)
     mixed = OperatingPoints(*((1 - p) * a[i] + p * a[j] for a in (pts.quality, pts.cost, pts.strong)))
-    rng = np.random.default_rng(seed)
-    bq, bc = [], []
-    n = mixed.quality.shape[0]
-    for _ in range(bootstrap):
-        idx = rng.integers(0, n, n)
-        bq.append(mixed.quality[idx].mean())
-        bc.append(mixed.cost[idx].mean())
+    quality_ci, cost_ci = _bootstrap_ci(mixed, bootstrap, seed)
     router.knob = float(knobs[i])
     router.mix = (float(knobs[j]), p) if p > 0 else None
     router.calibration = {
         "target": target.as_dict(), "knob": knob_json(router.knob),
         "mix": {"knob": knob_json(knobs[j]), "share": p} if p > 0 else None,
-        "expected_quality": float(mixed.quality.mean()),
-        "expected_quality_ci95": [float(np.percentile(bq, 2.5)), float(np.percentile(bq, 97.5))],
-        "expected_cost": float(mixed.cost.mean()),
-        "expected_cost_ci95": [float(np.percentile(bc, 2.5)), float(np.percentile(bc, 97.5))],
+        "expected_quality": float(mixed.quality.mean()), "expected_quality_ci95": quality_ci,
+        "expected_cost": float(mixed.cost.mean()), "expected_cost_ci95": cost_ci,
         "expected_strong_share": float(mixed.strong.mean()), "best_single_quality": best_quality,
-        "n_prompts": n, "folds": folds,
-        "method": "out-of-fold operating points on the training outcomes, whole tasks held out: the refits' "
-        "quality and cost on tasks they never saw" if folds == "task" else "out-of-fold operating points on the "
-        "training outcomes; cost: the router's own per setting, quality: its refits' at that cost (interpolated)",
+        "n_prompts": mixed.quality.shape[0], "folds": folds, "method": _METHOD[folds],
         "curve": _curve(knobs, pts), "refit_curve": _curve(knobs, refit),  # auto compares kinds by the latter
     }
     if note:

@@ -57,6 +57,32 @@ def _header_lines(key: str) -> tuple[str, str]:
     return key[:cut + 1], key[cut + 1:]
 
 
+def _row(label: str, texts: list[str]) -> str:
+    """One line of the table: a 17-column label, then 15-column right-aligned cells."""
+    return " ".join([f"{label:17}"] + [f"{t:>15}" for t in texts])
+
+
+def _block(keys: tuple[str, ...], rows: list[tuple[str, dict[str, tuple[str, str]]]]) -> list[str]:
+    """The table lines of one block of metrics: its two-line header, then per curve the figures and,
+    on the line below, their intervals."""
+    heads = [_header_lines(k) for k in keys]
+    lines = [""]
+    if any(h[0] for h in heads):
+        lines.append(_row("", [h[0] for h in heads]).rstrip())
+    lines.append(_row("", [h[1] for h in heads]))
+    for name, cells in rows:
+        lines += _figure_rows(name, [cells[k] for k in keys])
+    return lines
+
+
+def _figure_rows(name: str, cells: list[tuple[str, str]]) -> list[str]:
+    """A curve's figures, and their intervals on the line below when there are any."""
+    lines = [_row(name, [figure for figure, _ in cells])]
+    if any(interval for _, interval in cells):
+        lines.append(_row("", [interval for _, interval in cells]).rstrip())
+    return lines
+
+
 def render_text(report: dict[str, Any]) -> str:
     """The metrics table, at most about 100 columns wide: each figure with its interval on the line below,
     the two-model metrics (APGR, CPT) in a second block."""
@@ -64,17 +90,8 @@ def render_text(report: dict[str, Any]) -> str:
     rows = [(name, dict(zip(keys, _cells(report, entry)))) for name, entry in _entries(report)]
     lines = [_headline(report) + " under each figure"]
     for block in (METRIC_KEYS, tuple(k for k in keys if k not in METRIC_KEYS)):
-        if not block:
-            continue
-        heads = [_header_lines(k) for k in block]
-        lines.append("")
-        if any(h[0] for h in heads):
-            lines.append(" ".join([f"{'':17}"] + [f"{h[0]:>15}" for h in heads]).rstrip())
-        lines.append(" ".join([f"{'':17}"] + [f"{h[1]:>15}" for h in heads]))
-        for name, cells in rows:
-            lines.append(" ".join([f"{name:17}"] + [f"{cells[k][0]:>15}" for k in block]))
-            if any(cells[k][1] for k in block):
-                lines.append(" ".join([f"{'':17}"] + [f"{cells[k][1]:>15}" for k in block]).rstrip())
+        if block:
+            lines += _block(block, rows)
     wrap = textwrap.TextWrapper(_WIDTH, subsequent_indent="  ", break_on_hyphens=False)
     return "\n".join(lines + [part for line in _footer(report) for part in (wrap.wrap(line) or [""])])
 
@@ -99,19 +116,64 @@ def _footer(report: dict[str, Any]) -> list[str]:
                       f"p95 {lat['p95']:.2f} ms"]
     cal = report["router"].get("calibrated_point")
     if cal:
-        target = ", ".join(f"{k}={v}" for k, v in cal["target"].items())
-        if costless:
-            lines += ["", f"calibrated point ({target}): expected quality "
-                      f"{cal['expected_quality']:.4f}; on these outcomes {cal['test_quality']:.4f}"]
-        else:
-            lines += ["", f"calibrated point ({target}): expected quality {cal['expected_quality']:.4f} at "
-                          f"${1000 * cal['expected_cost']:.3g} per 1k calls;",
-                      f"  on these outcomes {cal['test_quality']:.4f} at ${1000 * cal['test_cost']:.3g} per 1k calls"]
+        lines += ["", *_calibrated_point(cal, costless)]
     return lines
 
 
+def _calibrated_point(cal: dict[str, Any], costless: bool) -> list[str]:
+    """The footer lines comparing the calibrated point's expected figures with those measured."""
+    target = ", ".join(f"{k}={v}" for k, v in cal["target"].items())
+    if costless:
+        return [f"calibrated point ({target}): expected quality {cal['expected_quality']:.4f}; on these outcomes "
+                f"{cal['test_quality']:.4f}"]
+    return [f"calibrated point ({target}): expected quality {cal['expected_quality']:.4f} at "
+            f"${1000 * cal['expected_cost']:.3g} per 1k calls;",
+            f"  on these outcomes {cal['test_quality']:.4f} at ${1000 * cal['test_cost']:.3g} per 1k calls"]
+
+
+_STYLES = {"router": ("tab:red", "-", 2.4), "oracle": ("tab:green", ":", 1.6), "per_task": ("tab:purple", "--", 1.4),
+           "random": ("tab:gray", "-.", 1.2), "zero_router": ("tab:blue", "--", 1.2),
+           "agreement_cascade": ("tab:orange", "-.", 1.4)}
+
+
+def _plot_curves(ax: Any, report: dict[str, Any], singles: dict[str, dict[str, Any]], unit: float) -> None:
+    """Each curve's hull (anchored at the cheapest model, flat beyond its dearest point, as AIQ reads it)."""
+    cheapest = min(singles.values(), key=lambda s: s["cost"])
+    for name, entry in _entries(report):
+        if name not in _STYLES:
+            continue
+        c, q = np.array(entry["curve"]["cost"]), np.array(entry["curve"]["quality"])
+        hc, hq = anchored_hull(c, q, cheapest["cost"], cheapest["quality"])
+        hc, hq = np.append(hc, max(hc[-1], 1.1 * unit)), np.append(hq, hq[-1])
+        color, ls, lw = _STYLES[name]
+        label = f"router ({report['router'].get('kind', '')})" if name == "router" else name
+        ax.plot(100 * hc / unit, hq, ls, color=color, lw=lw, label=f"{label} AIQ {entry['aiq']:.3f}")
+        if name == "router":
+            ax.scatter(100 * c / unit, q, s=6, color=color, alpha=0.35)
+
+
+def _plot_singles(ax: Any, singles: dict[str, dict[str, Any]], unit: float) -> None:
+    """The single models as labelled points."""
+    for model, s in singles.items():
+        ax.scatter(100 * s["cost"] / unit, s["quality"], color="black", s=18, zorder=5)
+        ax.annotate(model.split("/")[-1], (100 * s["cost"] / unit, s["quality"]), fontsize=6.5,
+                    xytext=(3, -8), textcoords="offset points")
+
+
+def _label(ax: Any, report: dict[str, Any], n_models: int) -> None:
+    """Axes, title, grid and legend."""
+    ax.axhline(report["single_models"][report["best_single_model"]]["quality"], color="black", lw=0.6, alpha=0.5)
+    ax.set_xlabel(f"mean cost per prompt, % of the best single model's ({report['best_single_model']})")
+    ax.set_ylabel("quality (mean score)")
+    ax.set_xlim(0, 110)
+    part = {"test": " held-out", "train": " training"}.get(report.get("split", {}).get("part", ""), "")
+    ax.set_title(f"Cost-quality on {report['n_prompts']}{part} prompts, {n_models} models")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+
+
 def write_plot(report: dict[str, Any], path: str | Path) -> Path:
-    """The router's cost-quality curve beside the single models and the baselines."""
+    """The router's cost-quality curve beside the single models and the baselines (PNG, written atomically)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -121,42 +183,15 @@ def write_plot(report: dict[str, Any], path: str | Path) -> Path:
     if not report.get("costs_known", True):
         raise RoutingError([Problem(str(path), "a cost-quality plot needs costs; these outcomes record none and "
                                                "their models have no price (give --prices FILE)")])
-    best = report["single_models"][report["best_single_model"]]
     singles = {m: s for m, s in report["single_models"].items() if s["cost"] is not None}
-    unit = best["cost"] or 1.0
-    c_lo = min(s["cost"] for s in singles.values())
-    q_lo = min(singles.values(), key=lambda s: s["cost"])["quality"]
+    unit = report["single_models"][report["best_single_model"]]["cost"] or 1.0
     fig, ax = plt.subplots(figsize=(8, 5.5), dpi=120)
-    styles = {"router": ("tab:red", "-", 2.4), "oracle": ("tab:green", ":", 1.6), "per_task": ("tab:purple", "--", 1.4),
-              "random": ("tab:gray", "-.", 1.2), "zero_router": ("tab:blue", "--", 1.2),
-              "agreement_cascade": ("tab:orange", "-.", 1.4)}
-    for name, entry in _entries(report):
-        if name not in styles:
-            continue
-        c, q = np.array(entry["curve"]["cost"]), np.array(entry["curve"]["quality"])
-        hc, hq = anchored_hull(c, q, c_lo, q_lo)
-        hc, hq = np.append(hc, max(hc[-1], 1.1 * unit)), np.append(hq, hq[-1])  # flat beyond (as in AIQ)
-        color, ls, lw = styles[name]
-        label = f"{'router (' + report['router'].get('kind', '') + ')' if name == 'router' else name} " \
-                f"AIQ {entry['aiq']:.3f}"
-        ax.plot(100 * hc / unit, hq, ls, color=color, lw=lw, label=label)
-        if name == "router":
-            ax.scatter(100 * c / unit, q, s=6, color=color, alpha=0.35)
-    for model, s in singles.items():
-        ax.scatter(100 * s["cost"] / unit, s["quality"], color="black", s=18, zorder=5)
-        ax.annotate(model.split("/")[-1], (100 * s["cost"] / unit, s["quality"]), fontsize=6.5,
-                    xytext=(3, -8), textcoords="offset points")
-    ax.axhline(best["quality"], color="black", lw=0.6, alpha=0.5)
-    ax.set_xlabel(f"mean cost per prompt, % of the best single model's ({report['best_single_model']})")
-    ax.set_ylabel("quality (mean score)")
-    ax.set_xlim(0, 110)
-    part = {"test": " held-out", "train": " training"}.get(report.get("split", {}).get("part", ""), "")
-    ax.set_title(f"Cost-quality on {report['n_prompts']}{part} prompts, {len(singles)} models")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        _plot_curves(ax, report, singles, unit)
+        _plot_singles(ax, singles, unit)
+        _label(ax, report, len(singles))
+        fig.tight_layout()
+        path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format="png")
     finally:

@@ -69,6 +69,28 @@ def fit_router(table: OutcomeTable, kind: str = "auto", *, params: dict[str, Any
     return router
 
 
+def _with_template_tasks(table: OutcomeTable) -> OutcomeTable:
+    """``table``, or when every prompt has one task label and the prompts follow several templates, the
+    table with the inferred template labels as tasks (noted on ``table``)."""
+    if len(set(table.tasks)) == 1 and len(set(labels := template_labels(table.prompts))) > 1:
+        _note(table, f"one task label for every prompt: {len(set(labels) - {'untemplated'})} prompt template(s) "
+                     "inferred from shared openings or closings are used as tasks")
+        return replace(table, tasks=labels)
+    return table
+
+
+def _complete_for(kind: str, table: OutcomeTable) -> OutcomeTable:
+    """The rows a ``kind`` is fitted on: all (routers learn from every recorded cell; calibration keeps the
+    complete ones), or for a cascade only the prompts every model answered; a note says how many were left."""
+    kept = table.complete_rows()
+    if len(kept) == table.n:
+        return table
+    what = "fitted" if kind == "cascade" else "calibrated"
+    _note(table, f"{table.n - len(kept)} of {table.n} prompts lack some model's outcome; the router "
+                 f"was {what} on the {len(kept)} others")  # on the caller's table, which the CLI reports and saves
+    return table.subset(kept) if kind == "cascade" else table  # its estimators learn from every stage's answer
+
+
 def _fit_kind(table: OutcomeTable, kind: str, *, params: dict[str, Any] | None, embedder: str,
               target: Target | None, strict_target: bool, folds: str) -> tuple[Router, OutcomeTable]:
     """(fitted and calibrated router, the table as it was fitted on)."""
@@ -76,17 +98,7 @@ def _fit_kind(table: OutcomeTable, kind: str, *, params: dict[str, Any] | None, 
     if kind == "cascade" and not table.has_responses:
         raise RoutingError([Problem("outcomes", "a cascade router needs recorded responses; these outcomes "
                                                 "have none (use --kind knn, cluster, linear or task)")])
-    if len(set(table.tasks)) == 1 and len(set(labels := template_labels(table.prompts))) > 1:
-        _note(table, f"one task label for every prompt: {len(set(labels) - {'untemplated'})} prompt template(s) "
-                     "inferred from shared openings or closings are used as tasks")
-        table = replace(table, tasks=labels)
-    kept = table.complete_rows()
-    if len(kept) < table.n:  # noted on the caller's table, which the CLI reports and saves
-        what = "fitted" if kind == "cascade" else "calibrated"
-        _note(table, f"{table.n - len(kept)} of {table.n} prompts lack some model's outcome; the router "
-                     f"was {what} on the {len(kept)} others")
-        if kind == "cascade":  # its estimators learn from what every stage answered
-            table = table.subset(kept)
+    table = _complete_for(kind, _with_template_tasks(table))
     router.embedder = embedder
     router.prefixes = shared_prefixes(table.prompts, table.tasks)
     router.suffixes = shared_suffixes(table.prompts, table.tasks)

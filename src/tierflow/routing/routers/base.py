@@ -280,19 +280,26 @@ class PredictiveRouter(Router):
                              fill_costs(table), None, table.notes)
         return points_from_choices(table, choices, strong)
 
+    def _utility(self, qhat: np.ndarray, chat: np.ndarray, lam: float, allowed: Sequence[int] | None) -> np.ndarray:
+        """Each model's trade-off value at knob ``lam`` (cost alone at the infinite knob); -inf for a model
+        not ``allowed``."""
+        utility = -chat if np.isinf(lam) else qhat - lam * chat / self.cost_unit
+        if allowed is None:
+            return utility
+        barred = np.full(len(self.models), True)
+        barred[list(allowed)] = False
+        return np.where(barred, -np.inf, utility)
+
     def choose(self, emb: np.ndarray, task: str | None = None, knob: float | None = None,
                allowed: Sequence[int] | None = None, text: str | None = None) -> Decision:
         qhat, chat = self.predict(emb[None, :], None if task is None else [task], None if text is None else [text])
-        lam = self.knob if knob is None else knob
-        utility = -chat[0] if np.isinf(lam) else qhat[0] - lam * chat[0] / self.cost_unit
-        if allowed is not None:
-            mask = np.full(len(self.models), True)
-            mask[list(allowed)] = False
-            utility = np.where(mask, -np.inf, utility)
+        utility = self._utility(qhat[0], chat[0], self.knob if knob is None else knob, allowed)
         order = [int(j) for j in np.argsort(-utility, kind="stable") if np.isfinite(utility[j])]
-        best, second = order[0], (order[1] if len(order) > 1 else None)
-        return Decision(chosen_model=self.models[best], predicted_quality=float(qhat[0, best]),
-                        predicted_cost=float(chat[0, best]),
-                        runner_up_model=None if second is None else self.models[second],
-                        runner_up_quality=None if second is None else float(qhat[0, second]),
-                        runner_up_cost=None if second is None else float(chat[0, second]))
+        best = order[0]
+        decision = Decision(chosen_model=self.models[best], predicted_quality=float(qhat[0, best]),
+                            predicted_cost=float(chat[0, best]))
+        if len(order) > 1:
+            second = order[1]
+            decision.runner_up_model = self.models[second]
+            decision.runner_up_quality, decision.runner_up_cost = float(qhat[0, second]), float(chat[0, second])
+        return decision

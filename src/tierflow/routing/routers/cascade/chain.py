@@ -1,16 +1,24 @@
-"""One cascade chain: fit its stages and confidence estimators, simulate it over thresholds.
+"""One cascade chain: fit its stages and confidence estimators, simulate it over thresholds, step it live.
 
 Private to :mod:`tierflow.routing.routers.cascade.router`; the router there groups prompts and picks options.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
 from tierflow.routing.curves import OperatingPoints, range_aiq
-from tierflow.routing.routers.cascade.features import Context, final_quality, stage_features
+from tierflow.routing.routers.base import Step, answered
+from tierflow.routing.routers.cascade.features import (
+    Context,
+    escalation_answer,
+    final_quality,
+    stage_features,
+    stage_rows,
+)
 
 _FOLDS = 5
 
@@ -76,31 +84,40 @@ class Chain:
     training_aiq: float | None = None
 
 
-def fit_chain(ctx: Context, rows: np.ndarray, fixed: list[int], max_stages: int, c: float, rule: str
-               ) -> tuple[Chain, OperatingPoints]:
-    """Greedily pick the stages that most raise the out-of-fold AIQ of ``rows``; fit the estimators."""
-    sub = Context.subset(ctx, rows)
+def _greedy_stages(sub: Context, final: int, max_stages: int, c: float, rule: str, cache: dict
+                   ) -> tuple[list[int], float]:
+    """Stages added one at a time, cheapest-first candidates, each the one that most raises the chain's
+    out-of-fold AIQ (over the models' cost range), while it gains more than 1e-3; and that AIQ."""
     mq, mc = sub.scores.mean(0), sub.costs.mean(0)
-    final = int(np.lexsort((mc, -mq))[0])
-    scale_args = (float(mc.min()), float(mc.max()), float(mq[np.argmin(mc)]))
+    scale = (float(mc.min()), float(mc.max()), float(mq[np.argmin(mc)]))
     candidates = [int(j) for j in np.argsort(mc) if j != final and mc[j] < mc[final]]
-    stages, cache, best = list(fixed), {}, -np.inf
-    while not fixed and len(stages) < max_stages:
+    stages: list[int] = []
+    best = -np.inf
+    while len(stages) < max_stages:
         trials = []
-        for j in candidates:
-            if j not in stages:
-                q, cost, _ = chain_points(sub, stages + [j], final, c, rule, cache, None).means()
-                trials.append((range_aiq(cost, q, scale_args[0], scale_args[1], scale_args[2]), j))
+        for j in (j for j in candidates if j not in stages):
+            q, cost, _ = chain_points(sub, stages + [j], final, c, rule, cache, None).means()
+            trials.append((range_aiq(cost, q, *scale), j))
         if not trials or max(trials)[0] <= best + 1e-3:
             break
         best, j = max(trials)
         stages.append(j)
+    return stages, best
+
+
+def fit_chain(ctx: Context, rows: np.ndarray, fixed: list[int], max_stages: int, c: float, rule: str
+              ) -> tuple[Chain, OperatingPoints]:
+    """Greedily pick the stages that most raise the out-of-fold AIQ of ``rows`` (or take ``fixed`` ones);
+    fit the estimators."""
+    sub = Context.subset(ctx, rows)
+    mq, mc = sub.scores.mean(0), sub.costs.mean(0)
+    final = int(np.lexsort((mc, -mq))[0])
+    cache: dict = {}
+    stages, best = (list(fixed), -np.inf) if fixed else _greedy_stages(sub, final, max_stages, c, rule, cache)
     stages = stages or [final]  # nothing cheaper than the final model
     oof = chain_points(sub, stages, final, c, rule, cache, None)
-    estimators = []
-    for s in range(len(stages)):
-        x, y = cache.get(tuple(stages[:s + 1])) or stage_features(sub, stages[:s + 1], final)
-        estimators.append(Logistic.fit(x, y, c))
+    estimators = [Logistic.fit(*(cache.get(tuple(stages[:s + 1])) or stage_features(sub, stages[:s + 1], final)), c)
+                  for s in range(len(stages))]
     return Chain(stages, final, estimators, best if np.isfinite(best) else None), oof
 
 
@@ -157,3 +174,27 @@ def final_say(ctx: Context, stages: list[int], final: int) -> float:
         if q > best_q + 1e-9:
             best, best_q = factor, q
     return 1e6 / max(float(ctx.vote_w[:, final].min()), 1e-9) if np.isinf(best) else best
+
+
+def single_model_step(j: int, final: int, responses: Mapping[int, str | None]) -> Step:
+    """Where the knob picks model ``j`` for the prompt's group: consult it and answer with it (the final
+    model when its call failed)."""
+    if responses.get(j, "") is None and final not in responses:
+        return Step("consult", final)
+    return answered(Step("answer" if j in responses else "consult", j), responses, [final])
+
+
+def chain_step(ctx: Context, chain: Chain, tau: float, rule: str, responses: Mapping[int, str | None]) -> Step:
+    """The next step of ``chain`` at threshold ``tau`` for the live prompt of ``ctx``."""
+    score = None
+    for s, j in enumerate(chain.stages):
+        if j not in responses:
+            return Step("consult", j, score, tau, s)
+        x, _, cands = stage_rows(ctx, chain.stages[:s + 1], chain.final)
+        score = float(accept_score(chain.estimators[s].predict(x), ctx, chain.final, rule)[0])
+        if score >= tau and responses[cands[0]] is not None:
+            return Step("answer", cands[0], score, tau, s + 1)
+    if chain.final not in responses:
+        return Step("consult", chain.final, score, tau, len(chain.stages))
+    step = Step("answer", escalation_answer(ctx, chain.stages, chain.final)[0], score, tau, len(chain.stages) + 1)
+    return answered(step, responses, [chain.final, *reversed(chain.stages)])

@@ -26,6 +26,13 @@ from tierflow.routing.routers.base import fill_costs
 from tierflow.routing.routers.cascade.vote import Vote, vote_quality, weighted_vote
 
 
+def _code_and_recorded(resp: list[list[str | None]], m: int) -> tuple[np.ndarray, np.ndarray]:
+    """(which responses are code, which were recorded), each (n, m)."""
+    is_code = [[extract_code(r) is not None for r in row] for row in resp]
+    has = [[r is not None for r in row] for row in resp]
+    return np.array(is_code, dtype=bool).reshape(-1, m), np.array(has, dtype=bool).reshape(-1, m)
+
+
 class Context:
     """Everything the stage features need about a table: priors, answers, verdicts, costs."""
 
@@ -42,10 +49,7 @@ class Context:
         self._resp = resp
         self.prompt_feats = np.array([prompt_features(p) for p in table.prompts])
         self.vote_w: np.ndarray | None = None  # (n, m) vote weights when answers are voted on
-        # which responses are code and which were recorded (see code_rows)
-        is_code = [[extract_code(r) is not None for r in row] for row in resp]
-        self._is_code = np.array(is_code, dtype=bool).reshape(-1, m)
-        self._has = np.array([[r is not None for r in row] for row in resp], dtype=bool).reshape(-1, m)
+        self._is_code, self._has = _code_and_recorded(resp, m)  # see code_rows
         self._behaviour: dict[tuple[int, tuple[int, ...]], list[str | None]] = {}
         self._runs: dict[int, CodeRuns] = {}  # per row (by its response list's id)
 
@@ -87,16 +91,20 @@ class Context:
         group = tuple(sorted(stages))
         todo = [i for i in np.nonzero(self.code_rows(list(group)))[0]
                 if (id(self._resp[i]), group) not in self._behaviour]
-        new = [i for i in todo if id(self._resp[i]) not in self._runs]
-        if new:
-            with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
-                for i, runs in zip(new, pool.map(lambda i: CodeRuns(self.table.prompts[i], self._resp[i]), new)):
-                    self._runs[id(self._resp[i])] = runs
+        self._run_code([i for i in todo if id(self._resp[i]) not in self._runs])
         for i in todo:
             row: list[str | None] = [None] * len(self._resp[i])
             for j, k in zip(group, self._runs[id(self._resp[i])].keys(group)):
                 row[j] = k
             self._behaviour[(id(self._resp[i]), group)] = row
+
+    def _run_code(self, rows: list[int]) -> None:
+        """Run the code responses of ``rows`` on their harvested inputs, in parallel (see ``CodeRuns``)."""
+        if not rows:
+            return
+        with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
+            for i, runs in zip(rows, pool.map(lambda i: CodeRuns(self.table.prompts[i], self._resp[i]), rows)):
+                self._runs[id(self._resp[i])] = runs
 
     def response_feats(self, i: int, j: int) -> np.ndarray:
         key = (i, j)
@@ -116,34 +124,43 @@ def stage_features(ctx: Context, stages: list[int], final: int) -> tuple[np.ndar
     return x, y
 
 
+def _plurality_row(ctx: Context, i: int, stages: list[int], final: int) -> tuple[np.ndarray, int]:
+    """Row ``i``'s features once ``stages`` were consulted, and its candidate: the model (the one the
+    prior trusts most) of the answer most of them gave (ties: the larger prior weight)."""
+    k = len(stages)
+    answers = ctx.answers_for(i, stages)
+    groups: dict[str, list[int]] = {}
+    for j in stages:
+        a = answers[j]
+        groups.setdefault(a if a is not None else f"\0{j}", []).append(j)
+
+    def weight(members: list[int]) -> tuple[int, float]:
+        return len(members), float(sum(ctx.prior[i, j] for j in members))
+
+    best_key = max(groups, key=lambda g: weight(groups[g]))
+    members = groups[best_key]
+    cand = max(members, key=lambda j: ctx.prior[i, j])
+    count, wsum = weight(members)
+    total = float(sum(ctx.prior[i, j] for j in stages)) or 1e-9
+    pri = ctx.prior[i, stages]
+    base = [count / k, float(count == k and k > 1), len(groups) / k, wsum / total,
+            ctx.prior[i, cand], ctx.prior[i, final], pri.max(), pri.mean(),
+            float(best_key.startswith("\0"))]
+    agree = [float(j in members) for j in stages]  # which models back the candidate
+    agree += [float(answers[a] is not None and answers[a] == answers[b])
+              for x, a in enumerate(stages) for b in stages[x + 1:]]  # which pairs agree
+    return np.concatenate([base, agree, ctx.prompt_feats[i], ctx.response_feats(i, cand)]), cand
+
+
 def stage_rows(ctx: Context, stages: list[int], final: int) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """:func:`stage_features` and, per row, the candidate (the model whose response is returned)."""
     if ctx.vote_w is not None:
         return voted_stage_rows(ctx, stages, final)
-    k = len(stages)
-    rows, cands = [], []
     ctx.prefetch(stages)
+    rows, cands = [], []
     for i in range(ctx.table.n):
-        answers = ctx.answers_for(i, stages)
-        groups: dict[str, list[int]] = {}
-        for j in stages:
-            a = answers[j]
-            groups.setdefault(a if a is not None else f"\0{j}", []).append(j)
-        def weight(members: list[int]) -> tuple[int, float]:
-            return len(members), float(sum(ctx.prior[i, j] for j in members))  # noqa: B023 (used in this pass)
-        best_key = max(groups, key=lambda g: weight(groups[g]))
-        members = groups[best_key]
-        cand = max(members, key=lambda j: ctx.prior[i, j])
-        count, wsum = weight(members)
-        total = float(sum(ctx.prior[i, j] for j in stages)) or 1e-9
-        pri = ctx.prior[i, stages]
-        base = [count / k, float(count == k and k > 1), len(groups) / k, wsum / total,
-                ctx.prior[i, cand], ctx.prior[i, final], pri.max(), pri.mean(),
-                float(best_key.startswith("\0"))]
-        agree = [float(j in members) for j in stages]  # which models back the candidate
-        agree += [float(answers[a] is not None and answers[a] == answers[b])
-                  for x, a in enumerate(stages) for b in stages[x + 1:]]  # which pairs agree
-        rows.append(np.concatenate([base, agree, ctx.prompt_feats[i], ctx.response_feats(i, cand)]))
+        row, cand = _plurality_row(ctx, i, stages, final)
+        rows.append(row)
         cands.append(cand)
     return np.array(rows), ctx.scores[np.arange(ctx.table.n), np.array(cands, dtype=int)], cands
 

@@ -41,7 +41,6 @@ from tierflow.routing.routers.base import (
     Decision,
     Router,
     Step,
-    answered,
     fill_costs,
     register_router,
 )
@@ -50,12 +49,13 @@ from tierflow.routing.routers.cascade.chain import (
     THRESHOLDS,
     Chain,
     Logistic,
-    accept_score,
     chain_points,
+    chain_step,
     final_say,
     fit_chain,
+    single_model_step,
 )
-from tierflow.routing.routers.cascade.features import Context, escalation_answer, final_quality, stage_rows
+from tierflow.routing.routers.cascade.features import Context, final_quality
 from tierflow.routing.routers.cascade.groups import nearest_group, task_groups
 from tierflow.routing.routers.cascade.vote import log_odds_weights
 from tierflow.routing.routers.knn import cross_fitted_average, knn_average, neighbourhood
@@ -239,34 +239,29 @@ class CascadeRouter(Router):
         chain = self.chains[g]
         option = self._option(g, self.knob if knob is None else knob)
         if option >= len(THRESHOLDS):
-            j = option - len(THRESHOLDS)
-            if responses.get(j, "") is None and chain.final not in responses:
-                return Step("consult", chain.final)
-            return answered(Step("answer" if j in responses else "consult", j), responses, [chain.final])
+            return single_model_step(option - len(THRESHOLDS), chain.final, responses)
+        self._check_allowed(chain, allowed)
+        ctx = self._live_context(emb, prompt, responses, g)
+        return chain_step(ctx, chain, float(THRESHOLDS[option]), self.rule, responses)
+
+    def _check_allowed(self, chain: Chain, allowed: Sequence[int] | None) -> None:
+        """Refuse a chain that would consult a model no candidate role maps to."""
         needed = [self.models[j] for j in dict.fromkeys(chain.stages + [chain.final]) if allowed is not None
                   and j not in allowed]
         if needed:
             raise RoutingError([Problem("candidates", f"the cascade for this prompt consults {needed}, which map to "
                                                       f"no candidate role; map every model of the chain to a role")])
-        tau, m = float(THRESHOLDS[option]), len(self.models)
+
+    def _live_context(self, emb: np.ndarray, prompt: str, responses: Mapping[int, str | None], g: int) -> Context:
+        """The one-row :class:`Context` of a live prompt: its responses so far and its kNN prior."""
+        m = len(self.models)
         table = OutcomeTable(["live"], [prompt], ["live"], list(self.models), np.zeros((1, m)),
                              np.full((1, m), np.nan), [[responses.get(j) for j in range(m)]])
         prior = knn_average(emb[None, :].astype(np.float32), self.keys, self.key_scores, self.k)
         ctx = Context(table, prior, self.verify)
         if self.vote == "weighted":
             ctx.vote_w = self.vote_weights[[g]]
-        score = None
-        for s, j in enumerate(chain.stages):
-            if j not in responses:
-                return Step("consult", j, score, tau, s)
-            x, _, cands = stage_rows(ctx, chain.stages[:s + 1], chain.final)
-            score = float(accept_score(chain.estimators[s].predict(x), ctx, chain.final, self.rule)[0])
-            if score >= tau and responses[cands[0]] is not None:
-                return Step("answer", cands[0], score, tau, s + 1)
-        if chain.final not in responses:
-            return Step("consult", chain.final, score, tau, len(chain.stages))
-        step = Step("answer", escalation_answer(ctx, chain.stages, chain.final)[0], score, tau, len(chain.stages) + 1)
-        return answered(step, responses, [chain.final, *reversed(chain.stages)])
+        return ctx
 
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         meta = {"k": self.k, "k_choice": self.k_choice, "C": self.c, "verify_code": self.verify, "rule": self.rule,
