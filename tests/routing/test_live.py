@@ -95,3 +95,42 @@ def test_the_live_path_imports_no_training_or_evaluation_code(tmp_path, two_topi
     out = json.loads(done.stdout)
     assert out["chosen"] in table.models and out["step"] == "consult"  # it routed
     assert out["training"] == []
+
+
+@pytest.mark.parametrize("damage", ["state key missing", "arrays file lost", "calibration curve cut", "bad target"])
+def test_a_live_routed_role_with_a_damaged_router_fails_with_the_file_named_not_a_traceback(tmp_path, two_topic,
+                                                                                            damage):
+    from tierflow.testing import LLMTestServer
+
+    path = save_router(fit_router(two_topic, "knn", embedder="hashing"), tmp_path / "auto.json")
+    doc = json.loads(path.read_text())
+    target = "{quality: 1.0}"
+    if damage == "state key missing":
+        del doc["state"]["k"]
+    elif damage == "arrays file lost":
+        (tmp_path / doc["arrays"]["file"]).unlink()
+    elif damage == "calibration curve cut":
+        del doc["calibration"]["curve"]["cost"]
+    else:
+        target = "{quality: high}"
+    path.write_text(json.dumps(doc))
+    srv = LLMTestServer.start_in_thread()
+    try:
+        (tmp_path / "tierflow.yaml").write_text(f"""
+providers:
+  srv: {{kind: openai, base_url: "{srv.base_url}/v1", api_key: test}}
+models:
+  - {{role: strong, ref: srv, model: big-model}}
+  - {{role: fast, ref: srv, model: small-model}}
+  - {{role: auto, router: auto.json, candidates: [fast, strong], models: {{cheap: fast}}, target: {target}}}
+""", encoding="utf-8")
+        done = subprocess.run([sys.executable, "-m", "tierflow.cli", "call", "--config", str(tmp_path / "tierflow.yaml"),
+                               "--role", "auto", "What is 2 plus 2?"], capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    finally:
+        srv.stop()
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
+    named = "models (role 'auto').target" if damage == "bad target" else str(path if damage != "arrays file lost"
+                                                                            else tmp_path / doc["arrays"]["file"])
+    assert named in done.stderr, done.stderr
+    assert srv.count("big-model") == 0 and srv.count("small-model") == 0  # refused before any call was paid for

@@ -15,13 +15,20 @@ from ...conftest import agreement_table, two_topic_table
 
 
 def test_agreement_cascade_reaches_full_quality_at_the_right_cost():
+    from tierflow.routing.routers.cascade.chain import chain_points
+    from tierflow.routing.routers.cascade.features import Context
+    from tierflow.routing.routers.knn import knn_average
+
     train, test = agreement_table(300, seed=1), agreement_table(200, seed=2)
     router = fit_router(train, "cascade", embedder="hashing")
     chain = router.chains[0]  # one task: one chain
     assert router.models[chain.final] == "strong"
     assert set(chain.stages) == {0, 1}  # both cheap models are consulted
-    pts = router.points(test, embed_prompts(router, test.prompts))
-    q, c, s = pts.means()
+    emb = embed_prompts(router, test.prompts)
+    prior = knn_average(emb.astype(np.float32), router.keys, router.key_scores, router.k)
+    # the chain's thresholds on the held-out prompts, with the estimators fitted on the training ones
+    q, c, s = chain_points(Context(test, prior, router.verify), chain.stages, chain.final, router.c, router.rule,
+                           None, chain.estimators).means()
     hard = np.array([test.scores[i, 0] == 0 for i in range(test.n)])
     # the ideal: everyone pays both cheap models, only disagreements pay the strong one
     ideal_cost = 3e-4 + hard.mean() * 5e-3
@@ -29,6 +36,9 @@ def test_agreement_cascade_reaches_full_quality_at_the_right_cost():
     assert len(full)
     assert c[full].min() == pytest.approx(ideal_cost, rel=1e-6)
     assert s[full[np.argmin(c[full])]] == pytest.approx(hard.mean())
+    # the knob curve, whose settings were chosen on the training prompts, comes close on these
+    kq, kc, _ = router.points(test, emb).means()
+    assert kq.max() >= 0.9 and kc[np.argmax(kq)] < 0.6 * 5.3e-3
 
 
 def test_cascade_round_trips_through_a_router_file(tmp_path):
