@@ -70,3 +70,62 @@ def test_router_refuses_table_without_its_models(two_topic, agreement):
 def test_fit_refuses_tiny_or_single_model_tables(two_topic):
     with pytest.raises(RoutingError, match="at least 10"):
         fit_router(two_topic.subset(range(5)), "knn", embedder="hashing")
+
+
+def test_the_built_in_kinds_are_listed_in_one_table_in_the_docstring_and_the_readme():
+    import re
+    from pathlib import Path
+
+    import tierflow.routing.routers as routers
+
+    docstring = set(re.findall(r"^``(\w+)``\s+:mod:", routers.__doc__ or "", re.M))
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
+    table = set(re.findall(r"^  \| `(\w+)` \|", readme, re.M))
+    assert docstring == table == set(routers.BUILTIN_KINDS) == set(router_kinds())
+
+
+def test_a_kind_is_added_with_register_router_and_an_incomplete_one_is_refused(tmp_path, two_topic, monkeypatch):
+    from tierflow.routing.io import load_router, save_router
+    from tierflow.routing.routers import PredictiveRouter, base, register_router
+
+    monkeypatch.setattr(base, "_REGISTRY", dict(base._REGISTRY))  # the kinds registered here go with the test
+
+    class Constant(PredictiveRouter):
+        """Predicts every model's mean quality and cost for every prompt."""
+
+        kind = "constant-test"
+
+        def fit(self, table, emb):
+            self.fit_common(table)
+            self.q, self.c = np.nanmean(table.scores, 0), np.nanmean(table.costs, 0)
+            return self
+
+        def predict(self, emb, tasks=None, texts=None):
+            return np.repeat(self.q[None, :], len(emb), 0), np.repeat(self.c[None, :], len(emb), 0)
+
+        def state(self):
+            return {"cost_unit": self.cost_unit}, {"q": self.q, "c": self.c}
+
+        def load_state(self, meta, arrays):
+            self.cost_unit, self.q, self.c = float(meta["cost_unit"]), arrays["q"], arrays["c"]
+
+    register_router(Constant)
+    assert "constant-test" in router_kinds()
+    back = load_router(save_router(fit_router(two_topic, "constant-test", embedder="hashing"), tmp_path / "c.json"))
+    assert isinstance(back, Constant) and back.choose(np.zeros(256)).chosen_model == "strong"
+
+    class OldStyle(PredictiveRouter):  # the private pair of the older interface
+        kind = "old-style-test"
+
+        def fit(self, table, emb):
+            return self
+
+        def predict(self, emb, tasks=None, texts=None):
+            raise NotImplementedError
+
+        def _state(self):
+            return {}, {}
+
+    with pytest.raises(RoutingError, match=r"router kind OldStyle.*implement \['load_state', 'state'\]"):
+        register_router(OldStyle)
+    assert "old-style-test" not in router_kinds()
