@@ -205,3 +205,12 @@ def test_router_files_written_by_the_flat_layout_still_load_and_decide_alike():
         q, c, _ = router.points(table, embed_prompts(router, table.prompts, get_embedder("hashing"))).means()
         np.testing.assert_allclose(q, want["curve_quality"])
         np.testing.assert_allclose(c, want["curve_cost"])
+
+
+def test_refitting_over_a_router_file_keeps_its_mode(tmp_path, two_topic):
+    import stat
+
+    path = save_router(fit_router(two_topic, "task", embedder="hashing"), tmp_path / "r.json")
+    os.chmod(path, 0o640)
+    save_router(fit_router(two_topic.subset(range(60)), "task", embedder="hashing"), path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640

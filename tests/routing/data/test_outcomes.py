@@ -150,3 +150,17 @@ def test_a_table_of_free_models_is_routed_by_quality_and_says_so(tmp_path):
     assert mixed.costs[:, mixed.models.index("local-a")].tolist() == [0.0] * 3  # a free model beside a paid one
     assert mixed.costs[:, mixed.models.index("api")].tolist() == [0.002] * 3
     assert not any("every recorded cost is 0" in n for n in mixed.notes)
+
+
+def test_writing_long_outcomes_over_an_existing_file_keeps_its_mode_and_leaves_no_temporary_file(tmp_path, two_topic):
+    import os
+    import stat
+
+    path = tmp_path / "outcomes.jsonl"
+    path.write_text("older outcomes\n", encoding="utf-8")
+    os.chmod(path, 0o640)
+    write_long_jsonl(two_topic, path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["outcomes.jsonl"]
+    back = read_long_jsonl(path)
+    assert back.ids == two_topic.ids and np.array_equal(back.scores, two_topic.scores)
