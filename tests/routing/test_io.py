@@ -203,6 +203,11 @@ def test_router_files_written_by_the_flat_layout_still_load_and_decide_alike():
         if kind == "blend":
             continue  # its cluster part now assigns prompts as k-means fitted them (see routers/predictors.py)
         q, c, _ = router.points(table, embed_prompts(router, table.prompts, get_embedder("hashing"))).means()
+        if kind == "cascade":
+            # a loaded cascade takes each threshold from the middle of the run of thresholds that do the
+            # same on its training prompts (chain.middle_of_plateau), no longer at their edge: never worse
+            assert np.all(q >= np.asarray(want["curve_quality"]) - 1e-9) and np.any(q != want["curve_quality"])
+            continue
         np.testing.assert_allclose(q, want["curve_quality"])
         np.testing.assert_allclose(c, want["curve_cost"])
 

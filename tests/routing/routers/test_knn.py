@@ -78,3 +78,23 @@ def test_cross_fitted_prior_carries_no_trace_of_the_rows_own_outcome():
     assert np.corrcoef(leave_one_out, scores[:, 0])[0, 1] < -0.99
     assert abs(np.corrcoef(crossed, scores[:, 0])[0, 1]) < 0.3
     assert np.all(np.abs(crossed - scores.mean()) < 0.1)  # still the neighbourhood's mean
+
+
+def test_of_equal_similarities_at_the_kth_place_the_earlier_keys_are_taken():
+    # np.argpartition leaves which of equal values it keeps to numpy's build and the CPU; the prior must not
+    # depend on them (here it kept keys 0, 1 and 22-29 of the tied ones)
+    q = np.array([[1.0, 0.0]])
+    keys = np.array([[0.5, np.sqrt(0.75)]] * 30 + [[0.7, np.sqrt(0.51)]] * 30)
+    values = np.arange(60.0)[:, None]
+    got = knn_average(q, keys, values, 40)[0, 0]
+    taken = np.r_[np.arange(10), np.arange(30, 60)]
+    w = np.where(taken < 30, 0.501, 0.701)
+    assert got == pytest.approx((w * taken).sum() / w.sum(), rel=1e-9)
+
+
+def test_nearest_orders_by_similarity_then_column():
+    from tierflow.routing.routers.knn import nearest
+
+    sims = np.array([[0.2, 0.9, 0.2, -np.inf, 0.9, 0.5]])
+    assert nearest(sims, 4, ordered=True).tolist() == [[1, 4, 5, 0]]
+    assert nearest(sims, 4).tolist() == [[0, 1, 4, 5]]

@@ -18,6 +18,23 @@ from tierflow.routing.data.outcomes import OutcomeTable
 from tierflow.routing.routers.base import PredictiveRouter, fill_costs, register_router
 
 
+def nearest(sims: np.ndarray, k: int, ordered: bool = False) -> np.ndarray:
+    """Columns of each row's ``k`` largest ``sims``: in column order, or with ``ordered`` by decreasing
+    similarity. Equal similarities go to the lower column.
+
+    ``np.argpartition`` alone leaves which of several equal values it keeps, and in what order, to
+    its implementation (numpy's version and the CPU's vector instructions decide); on tables with
+    repeated or near-identical prompts that changed the neighbours, and with them a fitted router.
+    """
+    n = sims.shape[1]
+    level = np.rint(np.nan_to_num(sims.astype(np.float64), nan=-2.0, neginf=-2.0, posinf=2.0) * 1e9)
+    key = level.astype(np.int64) * n + (n - 1 - np.arange(n))  # distinct: a similarity, then the column
+    idx = np.argpartition(-key, k - 1, axis=1)[:, :k]
+    if ordered:
+        return np.take_along_axis(idx, np.argsort(-np.take_along_axis(key, idx, 1), axis=1), 1)
+    return np.sort(idx, axis=1)
+
+
 def knn_average(query: np.ndarray, keys: np.ndarray, values: np.ndarray, k: int,
                  exclude_self: bool = False) -> np.ndarray:
     """Similarity-weighted mean of ``values`` over each query's ``k`` nearest keys (cosine).
@@ -25,6 +42,8 @@ def knn_average(query: np.ndarray, keys: np.ndarray, values: np.ndarray, k: int,
     Similarities are computed in float64 and rounded to 1e-9, so a query's neighbours do not
     depend on how many queries share its batch (float32 matmuls round differently with the batch
     size, and ties between equal similarities went either way): live and batch decisions agree.
+    Of equal similarities at the k-th place, the earlier keys are taken (:func:`nearest`), on
+    every numpy and CPU.
     """
     out = np.zeros((len(query), values.shape[1]))
     k = max(1, min(k, len(keys) - int(exclude_self)))
@@ -33,7 +52,7 @@ def knn_average(query: np.ndarray, keys: np.ndarray, values: np.ndarray, k: int,
         sims = np.round(query[start:start + 1024].astype(np.float64) @ keys64.T, 9)
         if exclude_self:
             sims[np.arange(len(sims)), np.arange(start, start + len(sims))] = -np.inf
-        idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        idx = nearest(sims, k)
         w = np.maximum(np.take_along_axis(sims, idx, 1), 0) + 1e-3
         vals = values[idx]  # (b, k, m)
         mask = ~np.isnan(vals)
@@ -88,10 +107,8 @@ def choose_k(emb: np.ndarray, scores: np.ndarray, grid: Sequence[int] = K_GRID,
         rows = queries[start:start + 1024]
         sims = emb[rows] @ emb.T
         sims[np.arange(len(rows)), rows] = -np.inf
-        idx = np.argpartition(-sims, ks[-1] - 1, axis=1)[:, :ks[-1]]
+        idx = nearest(sims, ks[-1], ordered=True)
         near = np.take_along_axis(sims, idx, 1)
-        order = np.argsort(-near, axis=1, kind="stable")
-        idx, near = np.take_along_axis(idx, order, 1), np.take_along_axis(near, order, 1)
         w = (np.maximum(near, 0) + 1e-3)[..., None] * known[idx]  # (rows, k, models)
         num, den = np.cumsum(w * values[idx], axis=1), np.cumsum(w, axis=1)
         for k in ks:

@@ -36,9 +36,20 @@ def test_agreement_cascade_reaches_full_quality_at_the_right_cost():
     assert len(full)
     assert c[full].min() == pytest.approx(ideal_cost, rel=1e-6)
     assert s[full[np.argmin(c[full])]] == pytest.approx(hard.mean())
-    # the knob curve, whose settings were chosen on the training prompts, comes close on these
-    kq, kc, _ = router.points(test, emb).means()
-    assert kq.max() >= 0.9 and kc[np.argmax(kq)] < 0.6 * 5.3e-3
+    # the knob's settings, chosen on the training prompts, do the same on these: a single accepted
+    # disagreement keeps the curve from full quality (it read 0.94 when a threshold sat at the edge of
+    # the first stage's training scores, below the held-out ones)
+    kq, kc, ks = router.points(test, emb).means()
+    kfull = np.nonzero(kq >= 1.0 - 1e-9)[0]
+    assert len(kfull)
+    assert kc[kfull].min() == pytest.approx(ideal_cost, rel=1e-6)
+    assert ks[kfull[np.argmin(kc[kfull])]] == pytest.approx(hard.mean())
+
+
+def test_cascade_refuses_a_min_accept_that_is_not_a_positive_whole_number():
+    for bad in (0, 2.5, "10"):
+        with pytest.raises(RoutingError, match="min_accept"):
+            fit_router(agreement_table(60, seed=4), "cascade", embedder="hashing", params={"min_accept": bad})
 
 
 def test_cascade_round_trips_through_a_router_file(tmp_path):

@@ -55,10 +55,12 @@ def out_of_fold_probabilities(x: np.ndarray, y: np.ndarray, c: float) -> np.ndar
 
 
 def simulate(probs: np.ndarray, qual: np.ndarray, cum_cost: np.ndarray, final_q: np.ndarray,
-              final_c: np.ndarray, thresholds: np.ndarray) -> OperatingPoints:
-    """Operating points of the cascade for each threshold."""
+              final_c: np.ndarray, thresholds: np.ndarray) -> tuple[OperatingPoints, np.ndarray]:
+    """Operating points of the cascade for each threshold, and how many rows each stage accepts at each
+    threshold (thresholds x stages)."""
     s, n = probs.shape
     q, c, strong = np.zeros((len(thresholds), n)), np.zeros((len(thresholds), n)), np.zeros((len(thresholds), n))
+    accepted = np.zeros((len(thresholds), s), int)
     cols = np.arange(n)
     for t, tau in enumerate(thresholds):
         ok = probs >= tau
@@ -68,10 +70,50 @@ def simulate(probs: np.ndarray, qual: np.ndarray, cum_cost: np.ndarray, final_q:
         q[t] = np.where(escalate, final_q, qual[stop, cols])
         c[t] = np.where(escalate, cum_cost[-1] + final_c, cum_cost[stop, cols])
         strong[t] = escalate
-    return OperatingPoints(q, c, strong)
+        accepted[t] = np.bincount(first, minlength=s + 1)[:s]
+    return OperatingPoints(q, c, strong), accepted
 
 
 THRESHOLDS = np.concatenate([np.linspace(0.0, 1.0, 101), [1.01]])
+
+#: The fewest training prompts a stage may accept at a threshold that is an option (none is fine).
+MIN_ACCEPT = 10
+
+
+def supported(accepted: np.ndarray, min_accept: int) -> np.ndarray:
+    """Per threshold, whether every stage accepts no training prompt or at least ``min_accept`` of them.
+
+    Scores that carry no signal still spread, and the few prompts at the top of that spread are
+    sometimes all right by chance; a threshold just below them looks free on the training prompts
+    (same quality, a little cheaper) and accepts wrong answers on new ones. A threshold must not owe
+    its training outcome to a handful of prompts (docs/routing.md, "Cascade thresholds").
+    """
+    return ((accepted == 0) | (accepted >= min_accept)).all(1)
+
+
+def middle_of_plateau(q: np.ndarray, c: np.ndarray, ok: np.ndarray, best: int) -> int:
+    """The threshold option to use for the chosen option ``best``: the middle of the run of
+    neighbouring supported thresholds with the same training quality and cost.
+
+    Those thresholds accept the same training prompts at the same stages; the middle one keeps the
+    widest margin to the scores on either side, where the run's lowest member sits right at the edge
+    of the scores it accepts. A run that reaches either end of the grid keeps that end (accept at the
+    first stage, or never accept early), whose margin is unbounded.
+    """
+    if best >= len(THRESHOLDS):
+        return best
+
+    def same(j: int) -> bool:
+        return bool(ok[j]) and q[j] == q[best] and c[j] == c[best]
+
+    lo = hi = best
+    while lo > 0 and same(lo - 1):
+        lo -= 1
+    while hi < len(THRESHOLDS) - 1 and same(hi + 1):
+        hi += 1
+    if lo == 0 or hi == len(THRESHOLDS) - 1:
+        return lo if lo == 0 else hi
+    return (lo + hi) // 2
 
 
 @dataclass
@@ -106,19 +148,20 @@ def _greedy_stages(sub: Context, final: int, max_stages: int, c: float, rule: st
 
 
 def fit_chain(ctx: Context, rows: np.ndarray, fixed: list[int], max_stages: int, c: float, rule: str
-              ) -> tuple[Chain, OperatingPoints]:
+              ) -> tuple[Chain, OperatingPoints, np.ndarray]:
     """Greedily pick the stages that most raise the out-of-fold AIQ of ``rows`` (or take ``fixed`` ones);
-    fit the estimators."""
+    fit the estimators. Returns the chain, its out-of-fold points and per threshold the rows each
+    stage accepts (see :func:`simulate`)."""
     sub = Context.subset(ctx, rows)
     mq, mc = sub.scores.mean(0), sub.costs.mean(0)
     final = int(np.lexsort((mc, -mq))[0])
     cache: dict = {}
     stages, best = (list(fixed), -np.inf) if fixed else _greedy_stages(sub, final, max_stages, c, rule, cache)
     stages = stages or [final]  # nothing cheaper than the final model
-    oof = chain_points(sub, stages, final, c, rule, cache, None)
+    oof, accepted = chain_run(sub, stages, final, c, rule, cache, None)
     estimators = [Logistic.fit(*(cache.get(tuple(stages[:s + 1])) or stage_features(sub, stages[:s + 1], final)), c)
                   for s in range(len(stages))]
-    return Chain(stages, final, estimators, best if np.isfinite(best) else None), oof
+    return Chain(stages, final, estimators, best if np.isfinite(best) else None), oof, accepted
 
 
 def accept_score(p: np.ndarray, ctx: Context, final: int, rule: str) -> np.ndarray:
@@ -133,6 +176,13 @@ def chain_points(ctx: Context, stages: list[int], final: int, c: float, rule: st
                   cache: dict | None, estimators: list[Logistic] | None,
                   thresholds: np.ndarray = THRESHOLDS) -> OperatingPoints:
     """Operating points of one chain: out-of-fold when ``estimators`` is None, else with them."""
+    return chain_run(ctx, stages, final, c, rule, cache, estimators, thresholds)[0]
+
+
+def chain_run(ctx: Context, stages: list[int], final: int, c: float, rule: str,
+              cache: dict | None, estimators: list[Logistic] | None,
+              thresholds: np.ndarray = THRESHOLDS) -> tuple[OperatingPoints, np.ndarray]:
+    """:func:`chain_points`, and per threshold how many rows each stage accepts."""
     probs, qual, cum = [], [], []
     n = ctx.table.n
     total = np.zeros(n)

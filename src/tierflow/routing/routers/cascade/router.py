@@ -46,14 +46,18 @@ from tierflow.routing.routers.base import (
 )
 from tierflow.routing.routers.cascade.chain import (
     FINAL_SAY,
+    MIN_ACCEPT,
     THRESHOLDS,
     Chain,
     Logistic,
     chain_points,
+    chain_run,
     chain_step,
     final_say,
     fit_chain,
+    middle_of_plateau,
     single_model_step,
+    supported,
 )
 from tierflow.routing.routers.cascade.features import Context, final_quality
 from tierflow.routing.routers.cascade.groups import nearest_group, task_groups
@@ -91,6 +95,10 @@ class CascadeRouter(Router):
         if self.vote not in ("auto", "none", "weighted"):
             raise RoutingError([Problem("param vote", f"expected 'auto', 'none' or 'weighted', got {self.vote!r}")])
         self.vote_choice: dict[str, Any] | None = None
+        self.min_accept = self.params.get("min_accept", MIN_ACCEPT)
+        if type(self.min_accept) is not int or self.min_accept < 1:
+            raise RoutingError([Problem("param min_accept", f"expected a whole number of prompts (1 or more), "
+                                                            f"got {self.min_accept!r}")])
 
     def fit(self, table: OutcomeTable, emb: np.ndarray) -> CascadeRouter:
         self._settings()
@@ -109,7 +117,7 @@ class CascadeRouter(Router):
         mq = np.nanmean(table.scores, 0)
         self.strong = self.models[int(np.nanargmax(mq))]
         self.cost_unit = float(ctx.costs.mean()) or 1.0
-        self.chains, self.option_q, self.option_c = [], [], []
+        self.chains, self.option_q, self.option_c, self.option_ok = [], [], [], []
         self.vote_weights = np.stack([log_odds_weights(ctx.scores[rows].mean(0)) for rows in groups])
         if self.vote == "weighted":
             # every training row of a group votes with the group's weights, as live prompts do; weights
@@ -120,14 +128,16 @@ class CascadeRouter(Router):
             ctx.vote_w = self.vote_weights[group_of_row]
         group_pts, unscorable = [], 0
         for g, rows in enumerate(groups):
-            chain, pts = fit_chain(ctx, rows, fixed, max_stages, self.c, self.rule)
+            chain, pts, accepted = fit_chain(ctx, rows, fixed, max_stages, self.c, self.rule)
             if self.vote == "weighted":
                 factor = final_say(Context.subset(ctx, rows), chain.stages, chain.final)
                 ctx.vote_w[rows, chain.final] *= factor
                 self.vote_weights[g, chain.final] *= factor
-                pts = chain_points(Context.subset(ctx, rows), chain.stages, chain.final, self.c, self.rule,
-                                    None, None)
+                pts, accepted = chain_run(Context.subset(ctx, rows), chain.stages, chain.final, self.c, self.rule,
+                                          None, None)
             pts = self._with_singles(pts, Context.subset(ctx, rows))
+            self.option_ok.append(np.concatenate([supported(accepted, self.min_accept),
+                                                  np.ones(len(self.models), bool)]))
             self.chains.append(chain)
             q, c, _ = pts.means()
             self.option_q.append(q)
@@ -171,10 +181,15 @@ class CascadeRouter(Router):
         return OperatingPoints(np.vstack([pts.quality, sq]), np.vstack([pts.cost, sc]), np.vstack([pts.strong, ss]))
 
     def _option(self, g: int, lam: float) -> int:
-        q, c = self.option_q[g], self.option_c[g]
+        """Group ``g``'s option at knob ``lam``: the supported option maximising quality - lam * cost
+        on the training prompts, a threshold taken from the middle of the run of thresholds that do
+        the same there (see :func:`~tierflow.routing.routers.cascade.chain.middle_of_plateau`)."""
+        q, c, ok = self.option_q[g], self.option_c[g], self.option_ok[g]
         if np.isinf(lam):
-            return int(np.lexsort((-q, c))[0])
-        return int(np.argmax(q - lam * c / self.cost_unit - 1e-12 * c))
+            best = int(np.lexsort((-q, np.where(ok, c, np.inf)))[0])
+        else:
+            best = int(np.argmax(np.where(ok, q - lam * c / self.cost_unit - 1e-12 * c, -np.inf)))
+        return middle_of_plateau(q, c, ok, best)
 
     def _combine(self, group_pts: list[tuple[np.ndarray, OperatingPoints]], knobs: np.ndarray,
                  n: int) -> OperatingPoints:
@@ -265,6 +280,7 @@ class CascadeRouter(Router):
 
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         meta = {"k": self.k, "k_choice": self.k_choice, "C": self.c, "verify_code": self.verify, "rule": self.rule,
+                "min_accept": self.min_accept,
                 "vote": self.vote, "vote_choice": self.vote_choice,
                 "vote_unscorable": self.vote_unscorable, "groups": self.group_names,
                 "strong": self.strong, "cost_unit": self.cost_unit,
@@ -273,6 +289,7 @@ class CascadeRouter(Router):
                            for ch in self.chains]}
         arrays = {"keys": self.keys.astype(np.float16), "key_scores": self.key_scores, "centroids": self.centroids,
                   "option_quality": np.stack(self.option_q), "option_cost": np.stack(self.option_c),
+                  "option_supported": np.stack(self.option_ok).astype(np.int8),
                   "vote_weights": self.vote_weights}
         for g, ch in enumerate(self.chains):
             for s, e in enumerate(ch.estimators):
@@ -290,6 +307,10 @@ class CascadeRouter(Router):
         self.centroids = arrays["centroids"]
         self.strong, self.cost_unit = meta["strong"], float(meta["cost_unit"])
         self.option_q, self.option_c = list(arrays["option_quality"]), list(arrays["option_cost"])
+        # files written before thresholds were checked for support offer every option
+        self.min_accept = int(meta.get("min_accept", 1))
+        ok = arrays.get("option_supported", np.ones_like(arrays["option_cost"]))
+        self.option_ok = [row.astype(bool) for row in ok]
         self.chains = []
         for g, raw in enumerate(meta["chains"]):
             estimators = []
