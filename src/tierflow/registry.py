@@ -34,6 +34,10 @@ MODALITIES: tuple[str, ...] = ("text", "structured_output", "vision", "tts", "st
 _TEXT_MODALITIES = frozenset({"text", "structured_output"})
 
 
+def _text_only() -> list[Modality]:
+    return ["text"]
+
+
 class Target(BaseModel):
     """One concrete place to send a call: a provider key (``ref``) and a model id within it."""
 
@@ -63,7 +67,7 @@ class ModelEntry(BaseModel):
     ref: str = Field(min_length=1)
     model: str = Field(min_length=1)
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
-    modalities: list[Modality] = Field(default_factory=lambda: ["text"])
+    modalities: list[Modality] = Field(default_factory=_text_only)
     system_context: str | None = None
     fallback: list[Target] = Field(default_factory=list)
 

@@ -211,8 +211,10 @@ async def test_role_temperature_and_system_context(client: Client, srv: LLMTestS
     own = [{"role": "system", "content": "Mine."}, {"role": "user", "content": "hi"}]
     await client.acall("fast", own, temperature=1.5, max_tokens=7, stop="END")
     body = srv.requests[-1]
-    assert body["temperature"] == 1.5 and body["messages"] == own and body["stop"] == ["END"]
-    assert body["max_tokens"] == 7
+    assert body["temperature"] == 1.5 and body["stop"] == ["END"] and body["max_tokens"] == 7
+    # the role's system context goes first, joined with the prompt's own system message (both apply)
+    assert body["messages"] == [{"role": "system", "content": "Be brief.\n\nMine."}, {"role": "user", "content": "hi"}]
+    assert own[0] == {"role": "system", "content": "Mine."}  # the caller's list is not changed
 
 
 async def test_provider_model_string_needs_no_role(client: Client, srv: LLMTestServer) -> None:
