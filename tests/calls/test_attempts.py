@@ -3,7 +3,8 @@ given back when the probe ends without a verdict, so a target is never skipped f
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -11,7 +12,10 @@ from tierflow.calls import Client
 from tierflow.config import parse_config
 from tierflow.errors import AllTargetsFailedError, ServerError
 from tierflow.providers.base import Provider, Timeouts
+from tierflow.testing import Hang, LLMTestServer, Status
 from tierflow.types import ChatRequest, ChatResponse, StreamChunk
+
+from .conftest import ManualClock
 
 _CONFIG = """
 providers:
@@ -86,3 +90,45 @@ async def test_a_streamed_probe_that_ends_in_a_providers_own_exception_gives_the
         await client.astream("primary", "x").collect()
     assert [a.outcome for a in info.value.attempts] == ["error"]
     assert provider.calls == 3
+
+
+async def test_a_call_refused_because_every_target_cools_down_says_when_to_retry(
+        make_client: Callable[..., Client], srv: LLMTestServer, clock: ManualClock) -> None:
+    client = make_client(failures=1, max_retries=0, seconds=30, clock=clock)
+    srv.set_default("a", Status(500))
+    srv.set_default("b", Status(503))
+    with pytest.raises(AllTargetsFailedError) as first:
+        await client.acall("primary", "x")  # both targets fail and open: retry once the first cools down
+    assert first.value.retry_after_s == 30
+    clock.now += 12
+    with pytest.raises(AllTargetsFailedError) as info:
+        await client.acall("primary", "x")
+    assert [a.outcome for a in info.value.attempts] == ["skipped_cooldown"] * 2
+    assert info.value.retry_after_s == pytest.approx(18) and "retry in 18.0 s" in str(info.value)
+    assert srv.count("a") == 1 and srv.count("b") == 1
+
+
+async def test_no_retry_hint_while_a_target_of_the_chain_is_not_cooling_down(
+        make_client: Callable[..., Client], srv: LLMTestServer, clock: ManualClock) -> None:
+    client = make_client(failures=1, max_retries=0, clock=clock)
+    srv.set_default("a", Status(500))
+    srv.set_default("b", Status(400))  # about the request, not b's health: b does not cool down
+    with pytest.raises(AllTargetsFailedError) as info:
+        await client.acall("primary", "x")
+    assert info.value.retry_after_s is None and "retry in" not in str(info.value)
+
+
+async def test_the_hint_is_zero_while_a_probe_runs(make_client: Callable[..., Client], srv: LLMTestServer,
+                                                   clock: ManualClock) -> None:
+    client = make_client(failures=1, max_retries=0, seconds=30, clock=clock)
+    srv.script("a", [Status(500), Hang(0.3)])
+    with pytest.raises(AllTargetsFailedError):
+        await client.acall("solo", "x")
+    clock.now += 30
+    probe = asyncio.create_task(client.acall("solo", "probe"))
+    while srv.count("a") < 2:
+        await asyncio.sleep(0.01)
+    with pytest.raises(AllTargetsFailedError) as info:
+        await client.acall("solo", "x")
+    assert info.value.retry_after_s == 0 and "a probe of one is running now" in str(info.value)
+    assert (await probe).model_used == "srv/a"

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
+from tierflow.calls import Client
 from tierflow.calls.cooldown import CircuitBreakers
+from tierflow.calls.events import AttemptFinished, AttemptStarted
+from tierflow.config import parse_config
+from tierflow.errors import AllTargetsFailedError
+from tierflow.testing import Hang, LLMTestServer, Status
+from tierflow.types import CallResult
 
 
 class _Clock:
@@ -228,3 +236,63 @@ def test_tickets_are_unique_across_keys_and_resets() -> None:
     b.reset()
     seen += [b.allow("t"), b.allow("u")]
     assert len(set(seen)) == 4 and None not in seen
+
+
+# --- under load, against the loopback server ---------------------------------------------------------
+
+def _load_config(base_url: str, failures: int, max_connections: int = 100) -> str:
+    return f"""
+providers:
+  srv: {{kind: openai, base_url: "{base_url}/v1", api_key: test, max_connections: {max_connections}}}
+models:
+  - {{role: solo, ref: srv, model: a}}
+reliability: {{max_retries: 2, backoff_initial_s: 0.001, backoff_max_s: 0.002, cooldown: {{failures: {failures}, seconds: 30}}}}
+"""
+
+
+async def _burst(client: Client, calls: int) -> list[CallResult | BaseException]:
+    return await asyncio.gather(*(client.acall("solo", f"q{i}") for i in range(calls)), return_exceptions=True)
+
+
+@pytest.mark.parametrize("max_connections", [100, 500])
+async def test_a_mostly_healthy_target_under_load_fails_no_more_than_without_the_breaker(
+        srv: LLMTestServer, max_connections: int) -> None:
+    # 500 calls in flight; every 10th request answers 500 at once, the others answer after 50 ms,
+    # so the first requests to complete are nearly all failures
+    srv.script("a", ([Hang(0.05)] * 9 + [Status(500)]) * 200)
+    events: list[object] = []
+    async with Client(parse_config(_load_config(srv.base_url, 3, max_connections)),
+                      observers=[events.append]) as client:
+        results = await _burst(client, 500)
+    outcomes = [e.outcome for e in events if isinstance(e, AttemptFinished)]
+    assert outcomes.count("error") >= 50 and "skipped_cooldown" not in outcomes  # the breaker never opened
+    # so the calls ran exactly as without a breaker: a call fails only when its own three tries failed
+    failed = [r for r in results if isinstance(r, BaseException)]
+    assert all(isinstance(r, AllTargetsFailedError) and [a.outcome for a in r.attempts] == ["error"] * 3
+               for r in failed)
+
+
+async def test_a_dead_target_under_load_is_skipped_after_failures_plus_those_in_flight(srv: LLMTestServer) -> None:
+    srv.set_default("a", Status(500))
+    in_flight = 0
+    at_open: list[int] = []
+    client = Client(parse_config(_load_config(srv.base_url, 3)))
+
+    def observe(event: object) -> None:
+        nonlocal in_flight
+        if isinstance(event, AttemptStarted):
+            in_flight += 1
+        elif isinstance(event, AttemptFinished) and event.outcome != "skipped_cooldown":
+            in_flight -= 1
+            if not at_open and client.breakers.is_open(event.target):
+                at_open.append(in_flight)
+
+    client.add_observer(observe)
+    try:
+        results = await _burst(client, 500)
+    finally:
+        await client.aclose()
+    assert all(isinstance(r, AllTargetsFailedError) for r in results)
+    assert at_open, "the breaker never opened"
+    assert srv.count("a") <= 3 + at_open[0]
+    assert srv.count("a") < 500 * 3  # retries after the opening are skipped

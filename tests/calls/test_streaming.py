@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import weakref
 from collections.abc import Callable
 
 import pytest
@@ -9,6 +11,8 @@ import pytest
 from tierflow.calls import Client
 from tierflow.errors import AllTargetsFailedError, StreamInterruptedError
 from tierflow.testing import Answer, CutStream, LLMTestServer, SlowStream, Status
+
+from .conftest import ManualClock
 
 
 async def test_stream_delivers_chunks_and_result(client: Client, srv: LLMTestServer) -> None:
@@ -81,3 +85,36 @@ async def test_stream_usage_and_role_settings(client: Client, srv: LLMTestServer
     result = await client.astream("fast", "q").collect()
     assert (result.usage.input_tokens, result.usage.output_tokens) == (9, 2)
     assert srv.requests[-1]["messages"][0] == {"role": "system", "content": "Be brief."}
+
+
+@pytest.mark.parametrize("half_open", [False, True])
+async def test_break_without_closing_closes_the_upstream_and_gives_the_probe_back(
+        make_client: Callable[..., Client], srv: LLMTestServer, clock: ManualClock, half_open: bool) -> None:
+    client = make_client(failures=1, max_retries=0, clock=clock)
+    if half_open:  # the stream's attempt is the breaker's single half-open probe
+        srv.script("a", [Status(500)])
+        with pytest.raises(AllTargetsFailedError):
+            await client.acall("solo", "x")
+        clock.now += 30
+    srv.script("a", [SlowStream(chunk_delay=0.2, fast_chunks=1, text="a b c d e f")])
+    gc.disable()  # nothing may wait for the garbage collector
+    try:
+        async for _ in client.astream("solo", "x"):
+            break
+        assert await srv.wait_for_disconnect("a", timeout=5)
+        # the attempt ended without a verdict: the next call may try the target (and it answers)
+        assert (await client.acall("solo", "y")).attempts[0].outcome == "ok"
+    finally:
+        gc.enable()
+
+
+async def test_a_stream_is_in_no_reference_cycle(client: Client, srv: LLMTestServer) -> None:
+    stream = client.astream("primary", "one two three")
+    assert (await stream.__anext__()).text
+    ref = weakref.ref(stream)
+    gc.disable()
+    try:
+        del stream
+        assert ref() is None  # freed by its reference count alone
+    finally:
+        gc.enable()

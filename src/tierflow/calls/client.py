@@ -14,7 +14,7 @@ When every target failed or was cooling down it raises
 :class:`~tierflow.errors.AllTargetsFailedError` carrying every :class:`~tierflow.types.Attempt`.
 The role's ``temperature`` applies unless the call sets its own; its ``system_context`` is put
 before the prompt's own leading system message(s), joined into one system message, so both apply
-(:func:`with_system_context`). Cancelling the awaiting task cancels the upstream request. The
+(:func:`tierflow.calls._request.with_system_context`). Cancelling the awaiting task cancels the upstream request. The
 sync twin :meth:`Client.call` runs on a private event-loop thread; ``with Client(...) as c`` and
 ``async with`` close the client, and a client used through :meth:`Client.call` that is never
 closed is closed when it is garbage-collected or the interpreter exits. Observers registered on
@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tierflow.calls._attempts import CallSeams, Tries, complete, new_request_id
-from tierflow.calls._portal import Portal
+from tierflow.calls._portal import Portal, close_all, stop_portal
+from tierflow.calls._request import build_request
 from tierflow.calls.cooldown import CircuitBreakers
 from tierflow.calls.events import Observer, RouteDecided, emit, refused
 from tierflow.calls.plan import Plan, PlannedTarget, Planner, RouterFactory, SetupClock
@@ -47,7 +48,7 @@ from tierflow.errors import ClientClosedError
 from tierflow.pricing import PriceTable
 from tierflow.providers.base import Provider, create_provider
 from tierflow.registry import Registry
-from tierflow.types import CallResult, ChatRequest, Message, Usage
+from tierflow.types import CallResult, Message, Usage
 
 _log = logging.getLogger("tierflow.calls")
 _T = TypeVar("_T")
@@ -133,7 +134,7 @@ class Client:
             decision: dict[str, Any] | None = None
             if plan.router is not None or fallback:
                 plan, decision = await self._resolve(plan, messages, fallback, rid)
-            request = self._request(plan, messages, temperature, max_tokens, stop, response_format,
+            request = build_request(plan, messages, temperature, max_tokens, stop, response_format,
                                     logprobs, top_logprobs, seed, extra)
             setup = self._setup.spent - setup
         except BaseException as exc:
@@ -172,7 +173,7 @@ class Client:
                 setup = self._setup.spent
                 plan, decision = await self._resolve(self.planner.plan(target), messages, fallback, rid)
                 setup = self._setup.spent - setup
-                request = self._request(plan, messages, temperature, max_tokens, stop, response_format,
+                request = build_request(plan, messages, temperature, max_tokens, stop, response_format,
                                         logprobs, top_logprobs, seed, extra)
             except BaseException as exc:
                 if self._observers:
@@ -193,7 +194,7 @@ class Client:
             self._finalizer()  # the sync twin's loop, and what was opened on it
             self._portal = None
         here = self._by_loop.pop(asyncio.get_running_loop(), {})
-        await _close_all([*here.values(), *self._take_providers()])
+        await close_all([*here.values(), *self._take_providers()])
 
     async def __aenter__(self) -> Client:
         return self
@@ -218,7 +219,7 @@ class Client:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            asyncio.run(_close_all(self._take_providers()))
+            asyncio.run(close_all(self._take_providers()))
             return
         raise RuntimeError("Client.close() was called inside a running event loop with providers open on "
                            "it; use `await client.aclose()` (or `async with`) there")
@@ -245,7 +246,7 @@ class Client:
                 raise self._closed_error()
             portal = self._portal = Portal()
             # closes what the sync twin opened when the client is collected or the interpreter exits
-            self._finalizer = weakref.finalize(self, _stop_portal, portal, self._by_loop, self._given)
+            self._finalizer = weakref.finalize(self, stop_portal, portal, self._by_loop, self._given)
         return portal.run(coro)
 
     # --- routed roles ---------------------------------------------------------------------------
@@ -318,26 +319,6 @@ class Client:
             plan = plan.extended(self.planner.targets_for(fallback))
         return plan, decision
 
-    @staticmethod
-    def _request(plan: Plan, messages: list[Message] | str, temperature: float | None,
-                 max_tokens: int | None, stop: str | list[str] | None,
-                 response_format: dict[str, Any] | None, logprobs: bool, top_logprobs: int | None,
-                 seed: int | None, extra: dict[str, Any]) -> ChatRequest:
-        if isinstance(messages, str):
-            msgs: list[Message] = [{"role": "user", "content": messages}]
-        elif isinstance(messages, list):
-            msgs = messages
-        else:
-            raise TypeError(f"messages must be a str or a list of {{'role', 'content'}} dicts, "
-                            f"got {type(messages).__name__}")
-        if plan.system_context:
-            msgs = with_system_context(plan.system_context, msgs)
-        return ChatRequest(model="", messages=msgs,
-                           temperature=plan.temperature if temperature is None else temperature,
-                           max_tokens=max_tokens, stop=[stop] if isinstance(stop, str) else stop,
-                           response_format=response_format, logprobs=logprobs,
-                           top_logprobs=top_logprobs, seed=seed, extra=extra)
-
     def _deadline(self, deadline_s: float | None, started: float) -> float | None:
         d = self.default_deadline_s if deadline_s is None else deadline_s
         return None if d is None else started + d
@@ -357,50 +338,6 @@ class Client:
                                  "create a new Client")
 
 
-def with_system_context(context: str, messages: list[Message]) -> list[Message]:
-    """``messages`` with the role's system ``context`` first: joined with the prompt's leading system
-    message(s) into one system message (blank line between), or as a new first system message.
-
-    Both apply: the role's context says who the model is for every call of the role, the prompt's
-    own system message what this call needs. Providers that take one system prompt (Anthropic,
-    Gemini) get both. System messages later in the conversation stay where they are.
-    """
-    n = 0
-    while n < len(messages) and messages[n].get("role") == "system":
-        n += 1
-    if n == 0:
-        return [{"role": "system", "content": context}, *messages]
-    contents = [m.get("content") for m in messages[:n]]
-    joined: str | list[Any]
-    if all(isinstance(c, str) for c in contents):
-        joined = "\n\n".join([context, *(c for c in contents if c)])
-    else:  # content parts: the context becomes the first text part
-        joined = [{"type": "text", "text": context}]
-        for c in contents:
-            if isinstance(c, str):
-                joined.append({"type": "text", "text": c})
-            elif isinstance(c, list):
-                joined.extend(c)
-    return [{"role": "system", "content": joined}, *messages[n:]]
-
-
-async def _close_all(providers: Iterable[Provider]) -> None:
-    for provider in providers:
-        await provider.aclose()
-
-
-def _stop_portal(portal: Portal, by_loop: dict[asyncio.AbstractEventLoop, dict[str, Provider]],
-                 given: dict[str, Provider]) -> None:
-    """Close what was opened on the sync twin's loop (and the given providers), then stop that loop.
-
-    The client's finalizer: it holds the client's dictionaries, never the client itself.
-    """
-    async def close(loop: asyncio.AbstractEventLoop) -> None:
-        await _close_all([*by_loop.pop(loop, {}).values(), *given.values()])
-
-    portal.stop(close)
-
-
 def _as_dict(decision: object) -> dict[str, Any]:
     if isinstance(decision, dict):
         return decision
@@ -413,4 +350,4 @@ def _as_dict(decision: object) -> dict[str, Any]:
     return dict(vars(decision))
 
 
-__all__ = ["Client", "with_system_context"]
+__all__ = ["Client"]
