@@ -49,7 +49,7 @@ def with_system_context(context: str, messages: list[Message]) -> list[Message]:
     if n == 0:
         return [{"role": "system", "content": context}, *messages]
     contents = [m.get("content") for m in messages[:n]]
-    joined: str | list[Any]
+    joined: str | list[dict[str, Any]]
     if all(isinstance(c, str) for c in contents):
         joined = "\n\n".join([context, *(c for c in contents if c)])
     else:  # content parts: the context becomes the first text part

@@ -93,13 +93,14 @@ class Client:
         self._given = dict(providers or {})
         self._by_loop: dict[asyncio.AbstractEventLoop, dict[str, Provider]] = {}
         self._portal: Portal | None = None
-        self._finalizer: weakref.finalize[..., Any] | None = None
+        self._finalizer: weakref.finalize[..., Client] | None = None
         self._closed = False
 
     @classmethod
-    def from_config(cls, path: str | Path | None = None, **kwargs: Any) -> Client:
+    def from_config(cls, path: str | Path | None = None, *, providers: dict[str, Provider] | None = None,
+                    observers: Iterable[Observer] = (), clock: Callable[[], float] = time.monotonic) -> Client:
         """A client of the config file ``path`` (None: ``$TIERFLOW_CONFIG`` or the packaged default)."""
-        return cls(load_config(path), **kwargs)
+        return cls(load_config(path), providers=providers, observers=observers, clock=clock)
 
     @property
     def registry(self) -> Registry:
