@@ -9,7 +9,7 @@ import pytest
 from tierflow.calls import Client
 from tierflow.calls.cooldown import CircuitBreakers
 from tierflow.calls.events import AttemptFinished, AttemptStarted
-from tierflow.config import parse_config
+from tierflow.config import CooldownSettings, parse_config
 from tierflow.errors import AllTargetsFailedError
 from tierflow.testing import Hang, LLMTestServer, Status
 from tierflow.types import CallResult
@@ -54,6 +54,19 @@ def test_the_number_of_failures_is_configurable(failures: int) -> None:
     assert b.is_open("t")
 
 
+def test_the_defaults_are_the_documented_numbers() -> None:
+    b = CircuitBreakers()
+    assert (b.failures, b.seconds, b.rate, b.window, b.window_s) == (3, 30.0, 0.5, 20, 60.0)
+    settings = CooldownSettings()
+    assert (b.failures, b.seconds) == (settings.failures, settings.seconds)
+
+
+def test_an_unknown_target_is_closed() -> None:
+    b, _ = _breakers()
+    assert not b.is_open("never-seen") and b.remaining("never-seen") == 0.0
+    b.reset("never-seen")  # nothing to forget: no error
+
+
 def test_failures_larger_than_the_window_widen_it() -> None:
     b, _ = _breakers(failures=30)
     assert b.window == 30
@@ -79,6 +92,14 @@ def test_a_full_window_opens_at_half_failed() -> None:
     assert b.is_open("t")
 
 
+def test_an_old_failure_sliding_out_of_a_full_window_is_no_longer_counted() -> None:
+    b, _ = _breakers()
+    _run(b, "FS" + "S" * 18 + "F" * 9)  # the first failure slid out: 9 of 20
+    assert not b.is_open("t")
+    _run(b, "F")  # 10 of 20
+    assert b.is_open("t")
+
+
 def test_a_mostly_healthy_target_never_opens() -> None:
     b, _ = _breakers()
     _run(b, ("S" * 9 + "F") * 50 + "SFFSSFSSFS" * 10)  # 10 %, then 40 % of every window of 20
@@ -92,6 +113,26 @@ def test_successes_age_out_of_the_window() -> None:
     _run(b, "FFF")  # the successes still count: 3 of 13
     assert not b.is_open("t")
     clock.now += 2  # the successes are now older than 60 s; the failures are not
+    _run(b, "F")
+    assert b.is_open("t")
+
+
+def test_an_outcome_exactly_60_s_old_still_counts() -> None:
+    b, clock = _breakers()
+    _run(b, "S")
+    clock.now += 60
+    _run(b, "FFF")
+    assert not b.is_open("t")
+
+
+def test_failures_age_out_one_by_one() -> None:
+    b, clock = _breakers()
+    _run(b, "F")
+    clock.now += 30
+    _run(b, "F")
+    clock.now += 31  # the first failure is now older than 60 s, the second is not
+    _run(b, "F")
+    assert not b.is_open("t")  # 2 failures in the window
     _run(b, "F")
     assert b.is_open("t")
 
@@ -173,6 +214,8 @@ def test_a_closed_breaker_starts_with_an_empty_window() -> None:
     assert not b.is_open("t")  # one failure in the new period
     _run(b, "F")
     assert b.is_open("t")
+    clock.now += 10
+    assert b.allow("t") is not None  # opened again, it is probed again
 
 
 def test_a_released_probe_lets_another_call_probe() -> None:
