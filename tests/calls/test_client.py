@@ -37,6 +37,14 @@ async def test_answer_with_usage_cost_and_attempts(client: Client, srv: LLMTestS
     assert _outcomes(result) == [("srv/a", "ok", None)]
     assert result.latency_s > 0 and result.latency_ms == result.latency_s * 1000
     assert srv.requests[-1]["messages"] == [{"role": "user", "content": "Say hello"}]
+    assert result.finish_reason == "stop" and result.logprobs is None
+
+
+async def test_logprobs_and_finish_reason_reach_the_result(client: Client, srv: LLMTestServer) -> None:
+    srv.script("a", [Answer("a b", finish_reason="length")])
+    result = await client.acall("primary", "x", logprobs=True, top_logprobs=2)
+    assert result.finish_reason == "length"
+    assert result.logprobs and [lp.token for lp in result.logprobs] and len(result.logprobs[0].top) == 2
 
 
 async def test_rate_limit_retried_after_retry_after(client: Client, srv: LLMTestServer) -> None:

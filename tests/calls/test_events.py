@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 import pytest
@@ -48,12 +49,15 @@ async def test_a_retried_call_reports_each_attempt_and_its_end(observed: Callabl
     assert {e.request_id for e in events} == {"req-1"} and result.request_id == "req-1"
     assert all(e.role == "primary" for e in events)
     started, failed, retried, ok, end = events
+    first, second = result.attempts
     assert started == AttemptStarted("req-1", "primary", "srv/a", "srv", "a", 0, 0.0)
-    assert isinstance(failed, AttemptFinished) and (failed.attempt, failed.outcome, failed.error, failed.status_code) \
-        == (0, "error", "RateLimitError", 429)
-    assert failed.duration_s == result.attempts[0].duration_s > 0
-    assert isinstance(retried, AttemptStarted) and (retried.attempt, retried.wait_s) == (1, pytest.approx(0.01))
-    assert isinstance(ok, AttemptFinished) and (ok.attempt, ok.outcome, ok.error, ok.status_code) == (1, "ok", None, None)
+    assert failed == AttemptFinished("req-1", "primary", "srv/a", "srv", "a", 0, "error", "RateLimitError", 429,
+                                     0.0, first.duration_s)
+    assert 0 < first.duration_s < result.latency_s
+    assert retried == AttemptStarted("req-1", "primary", "srv/a", "srv", "a", 1, second.wait_s)
+    assert second.wait_s == pytest.approx(0.01)
+    assert ok == AttemptFinished("req-1", "primary", "srv/a", "srv", "a", 1, "ok", None, None, second.wait_s,
+                                 second.duration_s)
     assert end == CallFinished("req-1", "primary", "primary", "ok", "srv/a", "srv", "a", None, None,
                                Usage(10, 4), result.cost_usd, result.latency_s, None, result.setup_s,
                                tuple(result.attempts), None, False)
@@ -72,13 +76,40 @@ async def test_a_skipped_target_has_no_start_and_a_failed_call_says_why(
         await client.acall("primary", "x")
     assert _kinds(events) == ["AttemptFinished", "AttemptStarted", "AttemptFinished", "CallFinished"]
     skipped, _, bad_request, end = events
-    assert isinstance(skipped, AttemptFinished) and (skipped.target, skipped.outcome, skipped.attempt) \
-        == ("srv/a", "skipped_cooldown", 0)
+    rid = skipped.request_id
+    assert skipped == AttemptFinished(rid, "primary", "srv/a", "srv", "a", 0, "skipped_cooldown", None, None, 0.0, 0.0)
     assert isinstance(bad_request, AttemptFinished) and (bad_request.attempt, bad_request.status_code) == (1, 400)
     assert isinstance(end, CallFinished)
-    assert (end.outcome, end.error, end.target, end.usage, end.cost_usd) == ("error", "AllTargetsFailedError",
-                                                                              "srv/b", None, None)
+    assert (end.outcome, end.error, end.status_code, end.target, end.provider, end.model, end.usage, end.cost_usd) \
+        == ("error", "AllTargetsFailedError", 400, "srv/b", "srv", "b", None, None)
     assert [a.outcome for a in end.attempts] == ["skipped_cooldown", "error"]
+
+
+async def test_a_call_whose_every_target_is_skipped_names_no_target(
+        observed: Callable[..., tuple[Client, list[CallEvent]]], srv: LLMTestServer, clock: ManualClock) -> None:
+    client, events = observed(failures=1, max_retries=0, clock=clock)
+    srv.set_default("a", Status(503))
+    with pytest.raises(AllTargetsFailedError):
+        await client.acall("solo", "x")
+    events.clear()
+    with pytest.raises(AllTargetsFailedError):
+        await client.acall("solo", "x")
+    end = events[-1]
+    assert isinstance(end, CallFinished)
+    assert (end.outcome, end.target, end.provider, end.model, end.status_code) == ("error", None, None, None, None)
+
+
+async def test_a_failed_call_reports_its_latency_without_set_up(
+        observed: Callable[..., tuple[Client, list[CallEvent]]], srv: LLMTestServer) -> None:
+    client, events = observed(priced=False, max_retries=0)  # the first call builds its plan: set-up
+    srv.set_default("a", Status(503))
+    t0 = time.perf_counter()
+    with pytest.raises(AllTargetsFailedError):
+        await client.acall("solo", "x")
+    wall = time.perf_counter() - t0
+    end = events[-1]
+    assert isinstance(end, CallFinished) and end.status_code == 503
+    assert end.setup_s > 0 and 0 < end.latency_s and end.latency_s + end.setup_s <= wall
 
 
 async def test_a_stream_reports_its_first_token_and_end(observed: Callable[..., tuple[Client, list[CallEvent]]],

@@ -10,7 +10,7 @@ import pytest
 
 from tierflow.calls import Client
 from tierflow.errors import AllTargetsFailedError, StreamInterruptedError
-from tierflow.testing import Answer, CutStream, LLMTestServer, SlowStream, Status
+from tierflow.testing import Answer, CutStream, Garbage, LLMTestServer, SlowStream, Status
 
 from .conftest import ManualClock
 
@@ -118,3 +118,28 @@ async def test_a_stream_is_in_no_reference_cycle(client: Client, srv: LLMTestSer
         assert ref() is None  # freed by its reference count alone
     finally:
         gc.enable()
+
+
+async def test_an_error_event_after_the_first_chunk_is_an_interruption_the_breaker_counts(
+        make_client: Callable[..., Client], srv: LLMTestServer) -> None:
+    client = make_client(failures=1)
+    body = ('data: {"choices": [{"index": 0, "delta": {"content": "partial"}}]}\n\n'
+            'data: {"error": {"code": 503, "message": "overloaded"}}\n\n')
+    srv.script("a", [Garbage(body, content_type="text/event-stream")])
+    received: list[str] = []
+    with pytest.raises(StreamInterruptedError) as info:
+        async for chunk in client.astream("solo", "x"):
+            received.append(chunk.text)
+    assert received == ["partial"] and info.value.status_code == 503
+    assert [(a.outcome, a.error, a.status_code) for a in info.value.attempts] == [
+        ("error", "StreamInterruptedError", 503)]
+    with pytest.raises(AllTargetsFailedError) as skipped:  # the interruption opened the breaker
+        await client.astream("solo", "y").collect()
+    assert [a.outcome for a in skipped.value.attempts] == ["skipped_cooldown"]
+
+
+async def test_a_streamed_result_keeps_finish_reason_and_logprobs(client: Client, srv: LLMTestServer) -> None:
+    srv.script("a", [Answer("a b c", finish_reason="length")])
+    result = await client.astream("solo", "x", logprobs=True).collect()
+    assert result.finish_reason == "length"
+    assert result.logprobs is not None and "".join(lp.token for lp in result.logprobs) == "a b c"

@@ -61,15 +61,14 @@ class CallSeams:
     """One-time set-up time spent so far (plans built, providers created): excluded from latency."""
 
 
-def attempt_timeouts(target: PlannedTarget, deadline: float | None) -> tuple[Timeouts, float]:
-    """The attempt's timeouts, shrunk to the deadline, and its absolute end (perf clock)."""
-    t = target.timeouts
-    now = _perf()
+def attempt_timeouts(t: Timeouts, deadline: float | None, now: float) -> tuple[Timeouts, float] | None:
+    """An attempt's timeouts ``t`` starting ``now``, shrunk to the call's deadline, and the attempt's
+    absolute end (perf clock); None when the deadline has passed."""
     if deadline is None:
         return t, now + t.total
     left = deadline - now
     if left <= 0:
-        raise DeadlineExceededError("deadline exceeded")
+        return None
     if left >= t.total:
         return t, now + t.total
     return Timeouts(min(t.connect, left), left, min(t.stream_idle, left)), deadline
@@ -83,7 +82,7 @@ class Tries:
                  "_retry_index", "_targets", "_move_on")
 
     def __init__(self, seams: CallSeams, plan: Plan, request: ChatRequest, request_id: str, started: float,
-                 deadline: float | None, setup_s: float = 0.0) -> None:
+                 deadline: float | None, setup_s: float) -> None:
         self.seams = seams
         self.plan = plan
         self.request = request
@@ -125,14 +124,15 @@ class Tries:
             setup = seams.setup.spent
             self.provider = seams.provider(target.provider)
             self.setup_s += seams.setup.spent - setup
-            self.timeouts, self.ends = attempt_timeouts(target, self.deadline)
-        except DeadlineExceededError:
-            seams.breakers.release(self.key, ticket)
-            raise self.deadline_error() from self.last
-        except BaseException:
+        except BaseException:  # a closed client, a provider that cannot be created: no verdict on the target
             seams.breakers.release(self.key, ticket)
             raise
-        self.t0 = _perf()
+        self.t0 = now = _perf()
+        limits = attempt_timeouts(target.timeouts, self.deadline, now)
+        if limits is None:
+            seams.breakers.release(self.key, ticket)
+            raise self.deadline_error() from self.last
+        self.timeouts, self.ends = limits
         if seams.observers:
             emit(seams.observers, AttemptStarted(self.request_id, self.plan.role, self.key, target.provider,
                                                  target.model, len(self.attempts), self.wait))
@@ -155,21 +155,24 @@ class Tries:
         self.seams.breakers.record_failure(self.key, self.ticket)
         self._finish("error", error, status_code)
 
-    def deadline_ran_out(self, cause: BaseException, error: str, status_code: int | None = None,
-                         now: float | None = None) -> NoReturn:
-        """Record the attempt as an ``error`` named ``error`` and raise the call's deadline error.
+    def deadline_ran_out(self, cause: BaseException) -> NoReturn:
+        """Record the attempt as an ``error`` named ``DeadlineExceededError`` and raise the call's
+        deadline error.
 
         The call's deadline says nothing about the target's health: its breaker only gets the
         ticket back.
         """
         self.seams.breakers.release(self.key, self.ticket)
-        self._finish("error", error, status_code, now)
+        self._finish("error", "DeadlineExceededError", None)
         raise self.deadline_error() from cause
 
     async def failed(self, error: ProviderError) -> None:
-        """Record the failed attempt; sleep before a retry, move on to the next target or raise."""
+        """Record the failed attempt; sleep before a retry, move on to the next target or raise.
+
+        A timeout of an attempt that the deadline bounded ends the call: its deadline ran out.
+        """
         if self.ends == self.deadline and isinstance(error, APITimeoutError):
-            self.deadline_ran_out(error, type(error).__name__, error.status_code)
+            self.deadline_ran_out(error)
         wait = self._after_failure(error)
         self._finish("error", type(error).__name__, error.status_code)
         self.last = error
@@ -213,7 +216,7 @@ class Tries:
         emit(self.seams.observers, CallFinished(
             self.request_id, self.plan.name, self.plan.role, outcome, None if target is None else target.key,
             None if target is None else target.provider, None if target is None else target.model,
-            None if error is None else type(error).__name__, getattr(error, "status_code", None), usage, cost,
+            None if error is None else type(error).__name__, _status_code(error), usage, cost,
             latency, ttft_s, self.setup_s, tuple(self.attempts), decision, stream))
 
     # --- internals ----------------------------------------------------------------------------------
@@ -252,10 +255,9 @@ class Tries:
             return None
         return wait
 
-    def _finish(self, outcome: AttemptOutcome, error: str | None = None, status_code: int | None = None,
-                now: float | None = None) -> None:
-        """Record the current attempt's ``outcome``; it lasted until ``now`` (default: now)."""
-        duration = (_perf() if now is None else now) - self.t0
+    def _finish(self, outcome: AttemptOutcome, error: str | None = None, status_code: int | None = None) -> None:
+        """Record the current attempt's ``outcome`` (it lasted until now) and emit its event."""
+        duration = _perf() - self.t0
         self.attempts.append(Attempt(self.key, outcome, error, status_code, self.wait, duration))
         if self.seams.observers:
             target = self.target
@@ -282,11 +284,17 @@ class Tries:
 
 
 
+def _status_code(error: BaseException | None) -> int | None:
+    """The HTTP status that ended a call: its error's, or the last failed attempt's."""
+    if isinstance(error, AllTargetsFailedError):
+        error = error.last_error
+    return error.status_code if isinstance(error, ProviderError) else None
+
+
 async def complete(tries: Tries, decision: dict[str, Any] | None) -> CallResult:
     """A plain (not streamed) call: attempts until one answers; its result."""
     loop = asyncio.get_running_loop()
     request = tries.request
-    deadline = tries.deadline
     while True:
         target = tries.next()
         provider = tries.provider
@@ -313,10 +321,6 @@ async def complete(tries: Tries, decision: dict[str, Any] | None) -> CallResult:
             tries.succeeded()
             return tries.result(response.text, response.usage, response.finish_reason, response.logprobs, None,
                                 decision)
-        if deadline is not None and tries.ends == deadline and isinstance(error, APITimeoutError):
-            # a plain call names the attempt by whether the deadline had passed when it ended
-            now = _perf()
-            tries.deadline_ran_out(error, "DeadlineExceededError" if now >= deadline else "APITimeoutError", None, now)
         await tries.failed(error)
 
 __all__ = ["CallSeams", "Tries", "attempt_timeouts", "complete", "new_request_id"]

@@ -6,9 +6,9 @@ gives it back with a verdict: :meth:`~CircuitBreakers.record_success`,
 (cancelled, or an error about the request rather than the target).
 
 **When it opens** (the failure-rate rule of resilience4j, with its numbers scaled to LLM traffic):
-the breaker looks at the *window*, the outcomes of the last ``window`` (20) requests that completed
-within the last ``window_s`` (60 s). It opens when the window holds at least ``failures`` (3,
-``reliability.cooldown.failures``) failures and
+the breaker looks at the *window*, the outcomes of the last ``window`` (20, at least ``failures``)
+requests that completed within the last ``window_s`` (60 s). It opens when the window holds at
+least ``failures`` (3, ``reliability.cooldown.failures``) failures and
 
 - with fewer than ``window`` outcomes: every outcome is a failure;
 - with ``window`` outcomes: at least ``rate`` (50 %) of them are failures.
@@ -22,8 +22,12 @@ any concurrency, and costs nothing until the completed outcomes alone would open
 
 So a target that fails every request (its errors arriving in order, as a dead endpoint's do) is
 skipped after ``failures`` requests plus those already in flight when it opened; one whose window
-is full of recent successes after 10 (half of 20) failures; a target failing 1 request in 10 never
-opens (the probability that 10 of 20 fail is 7e-6).
+is full of recent successes after 10 (half of 20) failures, fewer once those successes are a
+minute old; a target failing 1 request in 10 at random never opens on a full window (10 failures
+in 20 has a probability of 7e-6), and at a cold start only if its first 3 requests fail (1e-3).
+Below a full window the rule asks for every outcome to have failed so that a few unlucky
+requests at low traffic do not open it; the price is that a target dying right after answering
+waits for the window to fill or for its successes to age out.
 
 **Open**: for ``seconds`` (30 s) calls skip the target at once (an ``Attempt`` with outcome
 ``skipped_cooldown``, no request, no wait) and move to the next target of their chain; a role with

@@ -2,32 +2,37 @@
 
 Register an observer, any ``Callable[[CallEvent], None]``, on a client
 (``Client(config, observers=[fn])`` or ``client.add_observer(fn)``); the call layer then calls it,
-synchronously and in the calling task, at each of these moments:
+synchronously and in the calling task, at each of these moments. Every event has ``request_id``
+and ``role``:
 
-=====================  ===========================================================================
-event                  when, and what it adds to ``request_id`` and ``role``
-=====================  ===========================================================================
-:class:`RouteDecided`  a routed role chose a role: ``decision`` (chosen role, predictions, runner-up)
-:class:`AttemptStarted`  a request is about to be sent: ``target``, ``provider``, ``model``,
-                       ``attempt`` (its index in ``CallResult.attempts``), ``wait_s`` (slept before it)
-:class:`AttemptFinished`  that attempt ended (or the target was skipped while cooling down, with
-                       no ``AttemptStarted``): ``outcome``, ``error`` (class name), ``status_code``,
-                       ``wait_s``, ``duration_s``
-:class:`FirstToken`    a stream delivered its first chunk: ``ttft_s`` since the call started
-:class:`CallFinished`  the call ended: ``name`` (as called), ``outcome`` (``ok``, ``error``, ``cancelled``), the target
-                       that answered, ``error``, ``status_code``, ``usage``, ``cost_usd``,
-                       ``latency_s``, ``ttft_s``, ``setup_s``, ``attempts``, ``decision``, ``stream``
-=====================  ===========================================================================
+:class:`RouteDecided`
+    a routed role chose the role that answers: ``decision`` (chosen role, predictions, runner-up).
+:class:`AttemptStarted`
+    a request is about to be sent: ``target`` (``ref/model``), ``provider``, ``model``,
+    ``attempt`` (its index in ``CallResult.attempts``), ``wait_s`` (slept before it).
+:class:`AttemptFinished`
+    that attempt ended, or a target was skipped while cooling down (then with no
+    ``AttemptStarted``): the same fields and ``outcome``, ``error`` (a class name),
+    ``status_code``, ``duration_s``.
+:class:`FirstToken`
+    a stream delivered its first chunk: ``target``, ``provider``, ``model``, ``attempt``,
+    ``ttft_s``.
+:class:`CallFinished`
+    the call ended: ``name`` (as called), ``outcome`` (``ok``, ``error``, ``cancelled``), the
+    ``target``, ``provider`` and ``model`` of its last attempt, ``error``, ``status_code``,
+    ``usage``, ``cost_usd``, ``latency_s``, ``ttft_s``, ``setup_s``, ``attempts``, ``decision``,
+    ``stream``.
 
 Every call emits exactly one :class:`CallFinished`, last, whatever its end (an answer, an error,
-a cancellation, a stream abandoned early); every :class:`AttemptStarted` is followed by its
-:class:`AttemptFinished`. ``request_id`` is the caller's ``request_id=`` or a fresh hex id and is
-also ``CallResult.request_id``. ``role`` is the role called (None for a ``provider/model`` call).
-Times are seconds (``time.perf_counter`` differences); ``error`` is a class name, never a message,
-so no event ever carries a secret.
+a cancellation, a stream abandoned early, a role that does not exist); every
+:class:`AttemptStarted` is followed by its :class:`AttemptFinished`. ``request_id`` is the
+caller's ``request_id=`` or a generated one (also ``CallResult.request_id``); ``role`` is the
+role called (None for a ``provider/model`` call). Times are seconds; ``error`` is a class name,
+never a message, so no event carries a secret. The README's "Calls" section has the same table.
 
-An observer must be quick and must not raise: an exception it raises is logged and ignored. With
-no observer registered no event object is built (a check of an empty list per event point).
+An observer must be quick and must not raise: an exception it raises is logged and the next
+observer still gets the event. With no observer registered no event object is built (each event
+point checks an empty list), which ``bench/bench_calls.py`` measures.
 """
 
 from __future__ import annotations

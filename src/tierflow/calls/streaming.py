@@ -157,7 +157,7 @@ async def _first_chunk(tries: Tries) -> tuple[AsyncIterator[StreamChunk], Stream
                 tries.cancelled()
                 raise
             if tries.deadline is not None and _perf() >= tries.deadline:
-                tries.deadline_ran_out(exc, "DeadlineExceededError")
+                tries.deadline_ran_out(exc)
             error = APITimeoutError(f"no first chunk within {tries.timeouts.total:g}s", target=target.key)
         except BaseException:
             tries.cancelled()
@@ -213,7 +213,7 @@ class _Relay:
         tries = self.tries
         self.finished = True
         if isinstance(exc, TimeoutError) and tries.deadline is not None and _perf() >= tries.deadline:
-            tries.deadline_ran_out(exc, "DeadlineExceededError")
+            tries.deadline_ran_out(exc)
         status = exc.status_code if isinstance(exc, ProviderError) else None
         name = type(exc).__name__
         tries.interrupted(name, status)
