@@ -27,20 +27,19 @@ log formatting unless a failure is logged, and builds no event unless an observe
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 import weakref
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
-from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from tierflow.calls._attempts import CallSeams, Tries, complete, new_request_id
 from tierflow.calls._portal import Portal, close_all, stop_portal
 from tierflow.calls._request import build_request
+from tierflow.calls._routing import as_dict, choose, load_router_factory, resolve
 from tierflow.calls.cooldown import CircuitBreakers
-from tierflow.calls.events import Observer, RouteDecided, emit, refused
-from tierflow.calls.plan import Plan, PlannedTarget, Planner, RouterFactory, SetupClock
+from tierflow.calls.events import Observer, refused
+from tierflow.calls.plan import PlannedTarget, Planner, SetupClock
 from tierflow.calls.retry import RetryPolicy
 from tierflow.calls.streaming import CallStream, Prepared
 from tierflow.config import ProjectConfig, load_config
@@ -50,24 +49,8 @@ from tierflow.providers.base import Provider, create_provider
 from tierflow.registry import Registry
 from tierflow.types import CallResult, Message, Usage
 
-_log = logging.getLogger("tierflow.calls")
 _T = TypeVar("_T")
 _perf = time.perf_counter
-
-
-def _load_router_factory(config: ProjectConfig) -> RouterFactory | None:
-    """``tierflow.routing.live.load_routed_role`` bound to the registry, if that module exists."""
-    if not config.routed_roles:
-        return None
-    try:
-        from tierflow.routing.live import load_routed_role
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("tierflow.routing.live", "tierflow.routing"):
-            raise
-        return None
-    source = Path(config.source)
-    base_dir = source.parent if source.is_file() else None  # router paths are relative to the config
-    return lambda entry: load_routed_role(entry, config.registry, base_dir=base_dir)
 
 
 class Client:
@@ -87,7 +70,7 @@ class Client:
         self.prices = PriceTable(self.config.prices)
         self.default_deadline_s = rel.deadline_s
         self._setup = SetupClock()
-        self.planner = Planner(self.config, self.prices, _load_router_factory(self.config), setup=self._setup)
+        self.planner = Planner(self.config, self.prices, load_router_factory(self.config), setup=self._setup)
         self._observers: list[Observer] = list(observers)
         self._seams = CallSeams(self.breakers, self.retry, self.provider, self._cost, self._observers, self._setup)
         self._given = dict(providers or {})
@@ -132,12 +115,13 @@ class Client:
                 raise self._closed_error()
             setup = self._setup.spent
             plan = self.planner.plan(target)
+            setup = self._setup.spent - setup
             decision: dict[str, Any] | None = None
             if plan.router is not None or fallback:
-                plan, decision = await self._resolve(plan, messages, fallback, rid)
+                plan, decision, more = await resolve(self.planner, plan, messages, fallback, self._observers, rid)
+                setup += more
             request = build_request(plan, messages, temperature, max_tokens, stop, response_format,
                                     logprobs, top_logprobs, seed, extra)
-            setup = self._setup.spent - setup
         except BaseException as exc:
             if self._observers:
                 refused(self._observers, rid, target, exc, _perf() - started, stream=False)
@@ -172,8 +156,10 @@ class Client:
         async def prepare() -> Prepared:
             try:
                 setup = self._setup.spent
-                plan, decision = await self._resolve(self.planner.plan(target), messages, fallback, rid)
+                plan = self.planner.plan(target)
                 setup = self._setup.spent - setup
+                plan, decision, more = await resolve(self.planner, plan, messages, fallback, self._observers, rid)
+                setup += more
                 request = build_request(plan, messages, temperature, max_tokens, stop, response_format,
                                         logprobs, top_logprobs, seed, extra)
             except BaseException as exc:
@@ -255,12 +241,7 @@ class Client:
     async def adecide(self, target: str, messages: list[Message] | str) -> dict[str, Any] | None:
         """What a routed role would choose for ``messages`` (None for a plain role); no model is called."""
         router = self.planner.plan(target).router
-        if router is None:
-            return None
-        chosen = router.choose(messages)
-        if asyncio.iscoroutine(chosen):
-            chosen = await chosen
-        return _as_dict(chosen)
+        return None if router is None else await choose(router, messages)
 
     async def anext_step(self, target: str, messages: list[Message] | str, answers: Mapping[str, str | None]
                          ) -> dict[str, Any] | None:
@@ -270,7 +251,7 @@ class Client:
         if next_step is None:
             return None
         step = next_step(messages, answers)
-        return None if step is None else _as_dict(step)
+        return None if step is None else as_dict(step)
 
     # --- the collaborators of the attempt loop ----------------------------------------------------
 
@@ -302,24 +283,6 @@ class Client:
 
     # --- internals ------------------------------------------------------------------------------
 
-    async def _resolve(self, plan: Plan, messages: list[Message] | str, fallback: Sequence[str] | None,
-                       request_id: str) -> tuple[Plan, dict[str, Any] | None]:
-        """A routed role's chosen plan (and the decision), extended by the call's ``fallback``."""
-        decision: dict[str, Any] | None = None
-        if plan.router is not None:
-            chosen = plan.router.choose(messages)
-            if asyncio.iscoroutine(chosen):
-                chosen = await chosen
-            decision = _as_dict(chosen)
-            if self._observers:
-                emit(self._observers, RouteDecided(request_id, plan.role, decision))
-            inner = self.planner.plan(decision["chosen_role"])
-            plan = Plan(name=plan.name, role=plan.role, targets=inner.targets,
-                        temperature=inner.temperature, system_context=inner.system_context)
-        if fallback:
-            plan = plan.extended(self.planner.targets_for(fallback))
-        return plan, decision
-
     def _deadline(self, deadline_s: float | None, started: float) -> float | None:
         d = self.default_deadline_s if deadline_s is None else deadline_s
         return None if d is None else started + d
@@ -337,18 +300,6 @@ class Client:
         return ClientClosedError("this tierflow Client is closed (close() or aclose() was called): calls made "
                                  "after that, and further attempts of calls in flight then, are refused; "
                                  "create a new Client")
-
-
-def _as_dict(decision: object) -> dict[str, Any]:
-    if isinstance(decision, dict):
-        return decision
-    if is_dataclass(decision) and not isinstance(decision, type):
-        return asdict(decision)
-    model_dump = getattr(decision, "model_dump", None)
-    if model_dump is not None:
-        result: dict[str, Any] = model_dump()
-        return result
-    return dict(vars(decision))
 
 
 __all__ = ["Client"]
