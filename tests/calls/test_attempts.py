@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -250,3 +251,45 @@ async def test_an_error_no_other_target_can_help_with_is_raised_with_the_attempt
         await client.acall("primary", "x")
     assert [(a.target, a.outcome, a.error) for a in info.value.attempts] == [
         ("slow/m", "error", "StreamInterruptedError")]
+
+
+async def test_a_probe_answered_with_an_error_about_the_request_gives_the_probe_back(
+        make_client: Callable[..., Client], srv: LLMTestServer, clock: ManualClock) -> None:
+    client = make_client(failures=1, max_retries=0, clock=clock)
+    srv.script("a", [Status(500), Status(400)])
+    await client.acall("primary", "x")  # a fails and opens; b answers
+    clock.now += 30
+    probe = await client.acall("primary", "x")  # the probe: 400 says nothing of a's health
+    assert [(a.target, a.outcome) for a in probe.attempts] == [("srv/a", "error"), ("srv/b", "ok")]
+    assert (await client.acall("primary", "x")).model_used == "srv/a"  # probed again, and it answers
+
+
+async def test_a_probe_that_runs_into_the_deadline_gives_the_probe_back(
+        make_client: Callable[..., Client], srv: LLMTestServer, clock: ManualClock) -> None:
+    client = make_client(failures=1, max_retries=0, clock=clock)
+    srv.script("a", [Status(500), Hang(5)])
+    with pytest.raises(AllTargetsFailedError):
+        await client.acall("solo", "x")
+    clock.now += 30
+    with pytest.raises(DeadlineExceededError) as info:
+        await client.acall("solo", "x", deadline_s=0.2)
+    assert [(a.outcome, a.error) for a in info.value.attempts] == [("error", "DeadlineExceededError")]
+    assert re.fullmatch(r"the deadline ran out after 0\.\d{3}s for 'solo' \(1 attempt\(s\): srv/a error\)",
+                        str(info.value))
+    assert (await client.acall("solo", "x")).attempts[0].outcome == "ok"
+
+
+async def test_no_retry_waits_past_the_deadline(make_client: Callable[..., Client], srv: LLMTestServer) -> None:
+    client = make_client()
+    srv.script("a", [Status(429, retry_after=5)])  # waited for without a deadline (under 60 s)
+    result = await client.acall("primary", "x", deadline_s=2)
+    assert [(a.target, a.outcome, a.wait_s) for a in result.attempts] == [("srv/a", "error", 0.0),
+                                                                          ("srv/b", "ok", 0.0)]
+
+
+async def test_creating_a_provider_is_set_up(make_client: Callable[..., Client]) -> None:
+    client = make_client()
+    client.planner.plan("primary")  # the plan exists: only the provider is created by the call
+    first = await client.acall("primary", "x")
+    assert first.setup_s > 0
+    assert (await client.acall("primary", "x")).setup_s == 0.0

@@ -76,7 +76,7 @@ async def test_a_skipped_target_has_no_start_and_a_failed_call_says_why(
         await client.acall("primary", "x")
     assert _kinds(events) == ["AttemptFinished", "AttemptStarted", "AttemptFinished", "CallFinished"]
     skipped, _, bad_request, end = events
-    rid = skipped.request_id
+    rid = end.request_id
     assert skipped == AttemptFinished(rid, "primary", "srv/a", "srv", "a", 0, "skipped_cooldown", None, None, 0.0, 0.0)
     assert isinstance(bad_request, AttemptFinished) and (bad_request.attempt, bad_request.status_code) == (1, 400)
     assert isinstance(end, CallFinished)
@@ -115,13 +115,25 @@ async def test_a_failed_call_reports_its_latency_without_set_up(
 async def test_a_stream_reports_its_first_token_and_end(observed: Callable[..., tuple[Client, list[CallEvent]]],
                                                         srv: LLMTestServer) -> None:
     client, events = observed()
-    stream = client.astream("fast", "one two three")
+    stream = client.astream("fast", "one two three", request_id="s-1")
     result = await stream.collect()
+    assert stream.request_id == result.request_id == "s-1"
     assert _kinds(events) == ["AttemptStarted", "FirstToken", "AttemptFinished", "CallFinished"]
     first, end = events[1], events[3]
-    assert isinstance(first, FirstToken) and (first.target, first.attempt, first.ttft_s) == ("srv/c", 0, result.ttft_s)
-    assert isinstance(end, CallFinished) and end.stream and end.outcome == "ok"
-    assert (end.ttft_s, end.usage, end.request_id) == (result.ttft_s, result.usage, stream.request_id)
+    assert first == FirstToken("s-1", "fast", "srv/c", "srv", "c", 0, result.ttft_s)
+    assert isinstance(end, CallFinished) and end.stream and (end.outcome, end.error) == ("ok", None)
+    assert (end.ttft_s, end.usage, end.request_id, end.target) == (result.ttft_s, result.usage, "s-1", "srv/c")
+
+
+async def test_a_stream_failing_before_its_first_chunk_ends_with_the_error(
+        observed: Callable[..., tuple[Client, list[CallEvent]]], srv: LLMTestServer) -> None:
+    client, events = observed(max_retries=0)
+    srv.set_default("a", Status(503))
+    with pytest.raises(AllTargetsFailedError):
+        await client.astream("solo", "x").collect()
+    end = events[-1]
+    assert isinstance(end, CallFinished) and end.stream
+    assert (end.outcome, end.error, end.status_code, end.ttft_s) == ("error", "AllTargetsFailedError", 503, None)
 
 
 async def test_an_abandoned_stream_ends_as_cancelled(observed: Callable[..., tuple[Client, list[CallEvent]]],
@@ -154,6 +166,10 @@ async def test_a_routed_call_reports_the_decision(observed: Callable[..., tuple[
     end = events[-1]
     assert isinstance(end, CallFinished) and (end.name, end.role, end.decision, end.target) == (
         "auto", "auto", decision, "srv/c")
+    events.clear()
+    streamed = await client.astream("auto", "hi").collect()  # a routed stream records the decision too
+    assert streamed.decision == decision and streamed.model_used == "srv/c"
+    assert _kinds(events)[0] == "RouteDecided" and events[-1].decision == decision  # type: ignore[union-attr]
 
 
 async def test_a_call_refused_before_any_attempt_still_ends(observed: Callable[..., tuple[Client, list[CallEvent]]],

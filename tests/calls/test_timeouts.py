@@ -112,3 +112,10 @@ async def test_a_deadline_does_not_end_a_call_on_other_failures(make_client: Cal
     streamed = await client.astream("primary", "one two", deadline_s=30).collect()  # a far deadline
     assert streamed.text == "echo: one two"
 
+
+
+async def test_a_provider_that_does_not_enforce_answers_within_its_total(
+        sleeper_client: Callable[[float, float], tuple[Client, _Sleeper]]) -> None:
+    client, provider = sleeper_client(5, 0.01)
+    result = await client.acall("primary", "x")
+    assert result.text == "late" and provider.cancelled == 0

@@ -143,27 +143,26 @@ async def _first_chunk(tries: Tries) -> tuple[AsyncIterator[StreamChunk], Stream
             tries.cancelled()
             raise
         scope = asyncio.timeout_at(loop.time() + (tries.ends - tries.t0))
+        stopped: BaseException | None = None
         try:
             async with scope:
                 first = await upstream.__anext__()
-            return upstream, first
         except StopAsyncIteration:
             error: ProviderError = ResponseFormatError("the stream ended before its first chunk", target=target.key)
         except ProviderError as exc:
             error = exc
-        except TimeoutError as exc:
-            await _close(upstream)
-            if not scope.expired():
-                tries.cancelled()
-                raise
-            if tries.deadline is not None and _perf() >= tries.deadline:
-                tries.deadline_ran_out(exc)
-            error = APITimeoutError(f"no first chunk within {tries.timeouts.total:g}s", target=target.key)
-        except BaseException:
-            tries.cancelled()
-            await _close(upstream)
-            raise
+        except BaseException as exc:  # our timer, a cancellation, or a provider's own bug
+            stopped = exc
+        else:
+            return upstream, first
         await _close(upstream)
+        if stopped is not None:
+            if not (isinstance(stopped, TimeoutError) and scope.expired()):
+                tries.cancelled()  # no verdict on the target: its probe must not stay claimed
+                raise stopped
+            if tries.deadline is not None and _perf() >= tries.deadline:
+                tries.deadline_ran_out(stopped)
+            error = APITimeoutError(f"no first chunk within {tries.timeouts.total:g}s", target=target.key)
         await tries.failed(error)
 
 
