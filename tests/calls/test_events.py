@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 
@@ -214,4 +215,4 @@ async def test_observers_given_to_the_constructor(srv: LLMTestServer) -> None:
     async with Client(parse_config(config_text(srv.base_url)), observers=[seen.append]) as client:
         result = await client.acall("primary", "x")
     assert [type(e) for e in seen] == [AttemptStarted, AttemptFinished, CallFinished]
-    assert result.request_id == seen[0].request_id and len(result.request_id) == 16
+    assert result.request_id == seen[0].request_id and re.fullmatch(r"[0-9a-f]{8}-\d+", result.request_id)

@@ -36,13 +36,13 @@ if TYPE_CHECKING:
 
 _perf = time.perf_counter
 _log = logging.getLogger("tierflow.calls")
-_ID_PREFIX = os.urandom(4).hex()
+_ID_PREFIX = os.urandom(4).hex() + "-"
 _ids = itertools.count(1)
 
 
 def new_request_id() -> str:
-    """A request id unique in this process and, with a random prefix, across processes."""
-    return f"{_ID_PREFIX}{next(_ids):08x}"
+    """A request id unique in this process and, with a random prefix, across processes: ``9f2c1a7e-42``."""
+    return _ID_PREFIX + str(next(_ids))
 
 
 @dataclass(frozen=True, slots=True)
