@@ -14,14 +14,23 @@ def _problems(data: object) -> list[str]:
     return [str(p) for p in info.value.problems]
 
 
-def test_minimal_registry_first_entry_is_primary() -> None:
+def test_minimal_registry_first_entry_is_the_default() -> None:
     reg = parse_registry([{"role": "main", "ref": "openai", "model": "gpt-4o"},
                           {"role": "fast", "ref": "openai", "model": "gpt-4o-mini"}])
     assert reg.roles == ["main", "fast"]
-    assert reg.primary.role == "main"
-    assert reg.get("primary").model == "gpt-4o"
-    assert "primary" in reg and "fast" in reg and "slow" not in reg
+    assert reg.primary.role == "main" and reg.resolve(None).role == "main"  # no role pinned: the first entry
+    assert "fast" in reg and "slow" not in reg
     assert len(reg) == 2
+
+
+def test_primary_is_a_role_name_like_any_other() -> None:
+    reg = parse_registry([{"role": "main", "ref": "openai", "model": "gpt-4o"}])
+    assert "primary" not in reg
+    with pytest.raises(UnknownRoleError) as info:
+        reg.get("primary")
+    assert "unknown role 'primary'" in str(info.value) and "['main']" in str(info.value)
+    with pytest.raises(UnknownRoleError):
+        reg.resolve("primary")
 
 
 def test_full_entry_shape_round_trips() -> None:
@@ -151,3 +160,49 @@ def test_duplicate_role_is_reported_even_when_the_entry_has_other_problems() -> 
     wheres = [p.where for p in info.value.problems]
     assert "models[1] (role 'fast').role" in wheres
     assert "models[1] (role 'fast').colour" in wheres
+
+
+def test_a_chat_lookup_of_an_embedding_only_role_is_refused() -> None:
+    from tierflow.errors import ModalityError
+
+    reg = parse_registry([{"role": "primary", "ref": "x", "model": "m"},
+                          {"role": "embedder", "ref": "x", "model": "e", "modalities": ["embedding"]},
+                          {"role": "json", "ref": "x", "model": "j", "modalities": ["structured_output"]}])
+    assert reg.chat_roles == ["primary", "json"]
+    with pytest.raises(ModalityError) as info:
+        reg.get("embedder")
+    assert "role 'embedder' has modalities ['embedding']" in str(info.value)
+    assert "chat roles: ['primary', 'json']" in str(info.value)
+    assert reg.get("embedder", chat=False).model == "e"  # other uses (an embedding call) still find it
+    assert reg.get("json").model == "j"
+
+
+async def test_the_client_refuses_a_chat_call_to_an_embedding_role_before_sending_it() -> None:
+    from tierflow.calls import Client
+    from tierflow.config import parse_config
+    from tierflow.errors import ModalityError
+    from tierflow.testing import LLMTestServer
+
+    async with LLMTestServer() as srv:
+        client = Client(parse_config(f"""
+providers: {{t: {{kind: openai, base_url: "{srv.base_url}/v1", api_key: k}}}}
+models:
+  - {{role: primary, ref: t, model: chat-model}}
+  - {{role: embedder, ref: t, model: embed-model, modalities: [embedding]}}
+""", source="test config"))
+        try:
+            with pytest.raises(ModalityError):
+                await client.acall("embedder", "hello")
+            assert srv.count() == 0
+        finally:
+            await client.aclose()
+
+
+def test_unknown_roles_suggest_the_nearest() -> None:
+    reg = parse_registry([{"role": "primary", "ref": "x", "model": "m"}, {"role": "fast", "ref": "x", "model": "n"}])
+    with pytest.raises(UnknownRoleError, match="Did you mean 'fast'") as info:
+        reg.get("fsat")
+    assert info.value.suggestion == "fast"
+    with pytest.raises(UnknownRoleError) as far:
+        reg.get("zzz")
+    assert far.value.suggestion is None and "Did you mean" not in str(far.value)

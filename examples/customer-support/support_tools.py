@@ -1,4 +1,8 @@
-"""Code nodes of the customer-support flow (referenced as ``support_tools:<function>``)."""
+"""Code nodes of the customer-support flow (referenced as ``support_tools:<function>``).
+
+A flow runs no code unless you allow its module, and its folder is not on the import path unless
+you name it: ``tierflow run flow.json --allow-code support_tools --code-path examples/customer-support``.
+"""
 
 from __future__ import annotations
 

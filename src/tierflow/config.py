@@ -11,14 +11,18 @@ One file declares everything a project calls::
       - {role: auto, router: routers/auto.json, candidates: [fast, primary]}   # a routed role
     reliability: {max_retries: 2, backoff_initial_s: 0.5, backoff_max_s: 8, jitter: 0.25,
                   retry_after_max_s: 60, deadline_s: null, cooldown: {failures: 3, seconds: 30}}
-    prices: {"openai/gpt-4o": {input_per_mtok: 2.5, output_per_mtok: 10, cached_input_per_mtok: 1.25}}
+    prices: {"openai/gpt-4o": {input_per_mtok: 2.5, output_per_mtok: 10, cached_input_per_mtok: 1.25},
+             "anthropic/claude-x": {input_per_mtok: 3, output_per_mtok: 15, cache_write_per_mtok: 3.75}}
     strict_cost: false
+    allow_code: [mypkg.steps]  # modules whose functions flow files may run (README, Security)
 
 Rules:
 
+- The file is read with :mod:`tierflow._yaml` (safe types; an alias bomb is refused).
 - ``${VAR}`` (or ``${VAR:-default}``) in any string is replaced by the environment variable after
   parsing, so a value can never inject YAML. A missing variable is an error naming the variable and
-  the file, never a value. API keys are held as ``SecretStr``.
+  the file, never a value; no problem ever quotes a value that came from the environment. API keys
+  and ``headers:`` values are held as ``SecretStr``.
 - Unknown keys, wrong types and out-of-range values are rejected with ``file:line: field.path``;
   every problem is collected and reported at once (:class:`~tierflow.errors.ConfigError`).
 - The ``resources.yaml`` form of seed 004 (``llm:fast: {_class: OpenAIConfig, model, api_key,
@@ -57,7 +61,7 @@ WELL_KNOWN_PROVIDERS: dict[str, dict[str, Any]] = {
     "local": {"kind": "local"},
 }
 """Provider names usable in ``ref`` / ``provider/model`` without declaring them."""
-_TOP_KEYS = ("providers", "models", "reliability", "prices", "strict_cost", "role_requirements")
+_TOP_KEYS = ("providers", "models", "reliability", "prices", "strict_cost", "role_requirements", "allow_code")
 """``role_requirements`` is read by :mod:`tierflow.catalog` (``tierflow models pick``)."""
 
 
@@ -84,13 +88,16 @@ class ReliabilitySettings(BaseModel):
 
 
 class PriceSettings(BaseModel):
-    """A price override in USD per million tokens. Unset cached/reasoning use input/output."""
+    """A price override in USD per million tokens. Unset rates bill as: cached input and cache
+    writes as input, 1-hour cache writes as cache writes, reasoning as output."""
 
     model_config = ConfigDict(extra="forbid")
     input_per_mtok: float = Field(ge=0)
     output_per_mtok: float = Field(ge=0)
     cached_input_per_mtok: float | None = Field(default=None, ge=0)
     reasoning_per_mtok: float | None = Field(default=None, ge=0)
+    cache_write_per_mtok: float | None = Field(default=None, ge=0)
+    cache_write_1h_per_mtok: float | None = Field(default=None, ge=0)
 
 
 @dataclass(slots=True)
@@ -104,6 +111,8 @@ class ProjectConfig:
     reliability: ReliabilitySettings = field(default_factory=ReliabilitySettings)
     prices: dict[str, PriceSettings] = field(default_factory=dict)
     strict_cost: bool = False
+    allow_code: tuple[str, ...] = ()
+    """Modules (and their submodules) whose functions flow files may run (README, Security)."""
     source: str = "<default>"
     env: Mapping[str, str] = field(default_factory=lambda: os.environ, repr=False)
     """Where environment references and well-known providers' keys are read (never shown)."""
@@ -180,15 +189,34 @@ def _validate(data: Any, ctx: _Ctx, resources_form: bool) -> ProjectConfig | Non
         ctx.add(("strict_cost",), f"expected true or false, got {strict_cost!r}")
         strict_cost = False
 
-    registry, routed = _validate_models(data.get("models"), ctx, providers)
+    allow_code = _validate_allow_code(data.get("allow_code"), ctx)
+    declared = {str(name) for name in raw_providers}  # an invalid provider is reported once, not as undeclared
+    registry, routed = _validate_models(data.get("models"), ctx, declared)
     if ctx.problems or registry is None:
         return None
     return ProjectConfig(providers=providers, registry=registry, routed_roles=routed,
                          reliability=reliability, prices=prices, strict_cost=strict_cost,
-                         source=ctx.source, env=ctx.env)
+                         allow_code=allow_code, source=ctx.source, env=ctx.env)
 
 
-def _validate_models(raw: Any, ctx: _Ctx, providers: Mapping[str, ProviderSettings]
+_MODULE_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
+
+
+def _validate_allow_code(raw: Any, ctx: _Ctx) -> tuple[str, ...]:
+    """``allow_code``: a list of importable module names (``mypkg.steps``); none by default."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        ctx.add(("allow_code",), f"expected a list of module names (e.g. [mypkg.steps]), got {type(raw).__name__}")
+        return ()
+    for i, name in enumerate(raw):
+        if not isinstance(name, str) or not _MODULE_RE.match(name):
+            ctx.add(("allow_code", i), f"{name!r} is not a module name; expected a dotted import path "
+                                       "such as mypkg.steps")
+    return tuple(n for n in raw if isinstance(n, str) and _MODULE_RE.match(n))
+
+
+def _validate_models(raw: Any, ctx: _Ctx, providers: set[str]
                      ) -> tuple[Registry | None, dict[str, dict[str, Any]]]:
     if raw is None:
         ctx.add(("models",), "is required: a list of roles (the first is the implicit primary)")
@@ -226,7 +254,7 @@ def _validate_models(raw: Any, ctx: _Ctx, providers: Mapping[str, ProviderSettin
             ctx.add(("models",), f"duplicate role {role!r}: declared both as a model and as a router")
     for i, entry in zip(index_of, registry.entries):
         for j, target in enumerate(entry.chain):
-            path = ("models", i, "ref") if j == 0 else ("models", i, "fallback", j - 1, "ref")
+            path: tuple[Any, ...] = ("models", i, "ref") if j == 0 else ("models", i, "fallback", j - 1, "ref")
             if ctx.resource_keys:
                 path = (ctx.resource_keys[i],)
             if target.ref not in providers and target.ref not in WELL_KNOWN_PROVIDERS:
@@ -274,7 +302,7 @@ def parse_config(text: str, *, source: str = "<string>", env: Mapping[str, str] 
     config = _validate(data, ctx, resources_form)
     if ctx.problems or config is None:
         only_env = missing and len(ctx.problems) == len(missing)
-        raise (MissingEnvVarError if only_env else ConfigError)(ctx.problems, source=source)
+        raise (MissingEnvVarError if only_env else ConfigError)(ctx.scrubbed(), source=source)
     return config
 
 

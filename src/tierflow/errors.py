@@ -10,11 +10,19 @@ messages are built from names, never from values of secret fields.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from tierflow.types import Attempt
+
+
+def did_you_mean(name: str, known: Iterable[str], *, cutoff: float = 0.6) -> str | None:
+    """The known name closest to ``name`` (a typo's likely intent), or None when none is close."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=cutoff)
+    return close[0] if close else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +79,25 @@ class UnknownRoleError(TierflowError, LookupError):
     def __init__(self, role: str, declared: list[str]) -> None:
         self.role = role
         self.declared = declared
+        self.suggestion = did_you_mean(role, declared)
+        hint = f" Did you mean {self.suggestion!r}?" if self.suggestion else ""
         super().__init__(
-            f"unknown role {role!r}: the registry declares {declared}. "
+            f"unknown role {role!r}: the registry declares {declared}.{hint} "
             f"Declare it under `models:` in the config, or use a 'provider/model' string."
+        )
+
+
+class ModalityError(TierflowError, ValueError):
+    """A chat call (LLM node, ``tierflow call``, pattern) names a role without a chat modality."""
+
+    def __init__(self, role: str, modalities: list[str], chat_roles: list[str]) -> None:
+        self.role = role
+        self.modalities = modalities
+        self.chat_roles = chat_roles
+        super().__init__(
+            f"role {role!r} has modalities {modalities}, so it cannot serve a chat call: LLM nodes, "
+            f"`tierflow call` and patterns need a role with 'text' or 'structured_output' (chat roles: "
+            f"{chat_roles}). Name one of those, or add 'text' to the role's modalities if its model chats."
         )
 
 
@@ -224,6 +248,12 @@ class FlowCompileError(_ProblemsError):
     title = "flow compilation failed"
 
 
+class CodeNotAllowedError(FlowCompileError):
+    """A flow names code (a code node's or a pattern's callable) in a module the user did not allow."""
+
+    title = "code not allowed"
+
+
 class NodeExecutionError(TierflowError):
     """A node failed while the graph ran. ``node`` names it; ``__cause__`` keeps the traceback."""
 
@@ -244,6 +274,20 @@ class RunInputError(TierflowError, ValueError):
                          f"in inputs={{...}}")
 
 
+class RunKeywordError(TierflowError, TypeError):
+    """``Engine.run(...)`` got keyword arguments that are not run inputs the graph reads."""
+
+    def __init__(self, graph: str, unknown: list[str], reads: list[str], notes: list[str] | None = None) -> None:
+        self.unknown = unknown
+        self.reads = reads
+        parts = [f"graph {graph!r}: run() got unexpected keyword argument(s) "
+                 f"{', '.join(k + '=' for k in unknown)}; keyword arguments are run inputs, and this graph "
+                 f"reads {reads}"]
+        parts += [f"{k}=: did you mean {s}=?" for k in unknown if (s := did_you_mean(k, reads))]
+        parts += notes or []
+        super().__init__(". ".join(parts))
+
+
 # --- catalog and routing ----------------------------------------------------------------------
 
 
@@ -259,12 +303,34 @@ class RoutingError(_ProblemsError):
     title = "routing error"
 
 
+# --- the gateway ------------------------------------------------------------------------------
+
+
+class GatewayError(TierflowError):
+    """``tierflow serve`` refuses a request: an HTTP ``status`` and OpenAI's error fields.
+
+    ``kind`` is OpenAI's error ``type`` (``invalid_request_error``, ``rate_limit_error``...),
+    ``param`` the request field at fault, ``code`` a stable machine-readable name. The message is
+    sent to the client as is, so it is built from names, never from secrets.
+    """
+
+    def __init__(self, status: int, message: str, *, kind: str = "invalid_request_error",
+                 param: str | None = None, code: str | None = None, retry_after_s: float | None = None) -> None:
+        self.status = status
+        self.kind = kind
+        self.param = param
+        self.code = code
+        self.retry_after_s = retry_after_s
+        super().__init__(message)
+
+
 __all__ = [
-    "Problem", "TierflowError", "ConfigError", "MissingEnvVarError", "UnknownRoleError",
+    "Problem", "TierflowError", "ConfigError", "MissingEnvVarError", "UnknownRoleError", "ModalityError",
+    "CodeNotAllowedError", "RunKeywordError", "did_you_mean",
     "ProviderError", "APIStatusError", "BadRequestError", "AuthenticationError",
     "PermissionDeniedError", "NotFoundError", "UnprocessableEntityError", "RateLimitError",
     "ServerError", "APITimeoutError", "APIConnectionError", "ResponseFormatError",
     "StreamInterruptedError", "AllTargetsFailedError", "DeadlineExceededError", "ClientClosedError",
     "PriceUnknownError", "GraphBuildError", "FlowCompileError", "NodeExecutionError", "RunInputError",
-    "CatalogError", "RoutingError",
+    "CatalogError", "RoutingError", "GatewayError",
 ]

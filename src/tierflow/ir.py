@@ -16,14 +16,17 @@ Node kinds and their ``config``
   ``entry`` / ``exit``   the START / END markers (ids ``__start__`` / ``__end__``).
   ``prompt``  ``{"system": str|None, "user": str|None, "messages": [...]?}`` templates with
               ``{var}`` placeholders filled from the node's inputs; outputs ``messages``.
-  ``llm``     ``{"llm_role": str, "fallback": [role, ...], "temperature"?, "max_tokens"?,
+  ``llm``     ``{"llm_role"?: str, "fallback": [role, ...], "temperature"?, "max_tokens"?,
               "response_format"?, ...}``; input ``messages``; outputs ``content``,
-              ``model_used``, ``usage``, ``cost_usd``.
+              ``model_used``, ``usage``, ``cost_usd``. Flow files always name the role (the
+              first registry entry's when the node pins none); a Python graph built without
+              a registry leaves ``llm_role`` out, meaning the client registry's first entry.
   ``code``    ``{"callable": "pkg.module:function"}``; in-process graphs also set
               :attr:`IRNode.fn`. Outputs are the keys of the dict the function returns.
   ``branch``  ``{"cases": [{"when": <condition>, "target": node_id}], "otherwise": node_id}``.
   ``join``    an explicit merge point (flow files); its inputs pass through.
-  ``pattern`` ``{"pattern": "cascade"|"router"|"ensemble"|"verifier"|"cost_gate", ...}``.
+  ``pattern`` ``{"pattern": "cascade"|"router"|"ensemble"|"verifier"|"cost_gate"|
+              "routed_cascade", ...}``.
 
 Conditions (JSON-serialisable)
   ``{"op": "contains"|"eq"|"ne"|"lt"|"le"|"gt"|"ge"|"in"|"startswith"|"endswith",

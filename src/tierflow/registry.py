@@ -1,6 +1,6 @@
 """The model registry: roles (``primary``, ``fast``, ``critic``...) bound to provider + model.
 
-The shape is the flow file's ``core_identity.models[]``::
+The shape is the flow file's ``config.core_identity.models[]`` (README, Roles and config)::
 
     {"role": "fast", "ref": "openai", "model": "gpt-4o-mini", "temperature": 0.2,
      "modalities": ["text"], "system_context": "...",
@@ -8,9 +8,17 @@ The shape is the flow file's ``core_identity.models[]``::
 
 Rules: at least one entry; ``role`` matches ``^[a-z][a-z0-9_]*$`` and is unique; ``temperature``
 is within 0.0-2.0; ``modalities`` come from a closed list (default ``["text"]``);
-``system_context`` needs a text modality (``text`` or ``structured_output``); the first entry is
-the implicit ``primary``. :func:`parse_registry` reports every problem at once, each
-naming the entry (index and role) and the field.
+``system_context`` needs a text modality (``text`` or ``structured_output``).
+:func:`parse_registry` reports every problem at once, each naming the entry (index and role) and
+the field.
+
+The implicit primary: the **first entry** serves whatever pins no role (:meth:`Registry.resolve`
+with ``None``). ``primary`` is otherwise a role name like any other: naming it when no entry is
+called ``primary`` is an unknown role (README, "Roles and config").
+
+Modalities: a chat call (LLM nodes, ``tierflow call``, patterns) needs a role with ``text`` or
+``structured_output``; :meth:`Registry.get` refuses any other role for chat, so an
+embedding-only role is never sent a chat request.
 
 This module imports nothing else of tierflow but the errors, so every layer can use it.
 """
@@ -23,7 +31,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from tierflow.errors import ConfigError, Problem, UnknownRoleError
+from tierflow.errors import ConfigError, ModalityError, Problem, UnknownRoleError
 
 ROLE_PATTERN = r"^[a-z][a-z0-9_]*$"
 _ROLE_RE = re.compile(ROLE_PATTERN)
@@ -31,7 +39,9 @@ _ROLE_RE = re.compile(ROLE_PATTERN)
 Modality = Literal["text", "structured_output", "vision", "tts", "stt", "embedding", "image_generation"]
 MODALITIES: tuple[str, ...] = ("text", "structured_output", "vision", "tts", "stt", "embedding",
                                "image_generation")
-_TEXT_MODALITIES = frozenset({"text", "structured_output"})
+CHAT_MODALITIES: frozenset[str] = frozenset({"text", "structured_output"})
+"""A role serves chat calls (LLM nodes, ``tierflow call``, patterns) when it has one of these."""
+_TEXT_MODALITIES = CHAT_MODALITIES
 
 
 def _text_only() -> list[Modality]:
@@ -59,17 +69,22 @@ class Target(BaseModel):
 
 
 class ModelEntry(BaseModel):
-    """One role of the registry (seed 001 shape)."""
+    """One role of the model registry: a name bound to a provider and a model."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    role: str = Field(pattern=ROLE_PATTERN)
-    ref: str = Field(min_length=1)
-    model: str = Field(min_length=1)
-    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
-    modalities: list[Modality] = Field(default_factory=_text_only)
-    system_context: str | None = None
-    fallback: list[Target] = Field(default_factory=list)
+    role: str = Field(pattern=ROLE_PATTERN, description="Role name (lowercase, digits, underscores; starts "
+                                                        "with a letter); unique within the registry.")
+    ref: str = Field(min_length=1, description="Provider key (a provider of the project config).")
+    model: str = Field(min_length=1, description="Model id within the provider.")
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0, description="0.0 to 2.0; text modalities.")
+    modalities: list[Modality] = Field(default_factory=_text_only, description=(
+        "What the model does; LLM nodes and chat calls need 'text' or 'structured_output'."))
+    system_context: str | None = Field(default=None, description="System prompt of the role (text modalities).")
+    max_tokens: int | None = Field(default=None, ge=1, description=(
+        "Output cap of the role (a call's own max_tokens wins); unset: the provider's default."))
+    fallback: list[Target] = Field(default_factory=list, description="Targets tried in order when the role's "
+                                                                      "own target fails.")
 
     @property
     def target(self) -> Target:
@@ -80,9 +95,14 @@ class ModelEntry(BaseModel):
         """The primary target followed by the fallbacks, in the order they are tried."""
         return [self.target, *self.fallback]
 
+    @property
+    def serves_chat(self) -> bool:
+        """True when the role can answer a chat call (a text or structured-output modality)."""
+        return not CHAT_MODALITIES.isdisjoint(self.modalities)
+
 
 class Registry:
-    """An ordered, validated set of roles. The first entry is the implicit ``primary``."""
+    """An ordered, validated set of roles. The first entry serves calls that pin no role."""
 
     def __init__(self, entries: Sequence[ModelEntry]) -> None:
         if not entries:
@@ -92,6 +112,7 @@ class Registry:
 
     @property
     def primary(self) -> ModelEntry:
+        """The first entry: the implicit default of nodes and calls that pin no role."""
         return self.entries[0]
 
     @property
@@ -99,7 +120,7 @@ class Registry:
         return [e.role for e in self.entries]
 
     def __contains__(self, role: object) -> bool:
-        return role in self._by_role or role == "primary"
+        return role in self._by_role
 
     def __iter__(self) -> Iterator[ModelEntry]:
         return iter(self.entries)
@@ -107,17 +128,31 @@ class Registry:
     def __len__(self) -> int:
         return len(self.entries)
 
-    def get(self, role: str) -> ModelEntry:
-        """The entry for ``role``; ``"primary"`` always resolves to the first entry."""
+    @property
+    def chat_roles(self) -> list[str]:
+        """The roles that can serve a chat call, in registry order."""
+        return [e.role for e in self.entries if e.serves_chat]
+
+    def get(self, role: str, *, chat: bool = True) -> ModelEntry:
+        """The entry for ``role``, for a chat call unless ``chat=False``.
+
+        Raises :class:`UnknownRoleError` (with a "did you mean") for an undeclared role, including
+        ``primary`` when no entry has that name, and :class:`ModalityError` when a chat call names
+        a role without a chat modality (an embedding-only role, say).
+        """
         entry = self._by_role.get(role)
-        if entry is None and role == "primary":
-            return self.primary
         if entry is None:
             raise UnknownRoleError(role, sorted(self.roles))
+        if chat and not entry.serves_chat:
+            raise ModalityError(role, list(entry.modalities), self.chat_roles)
         return entry
 
+    def resolve(self, role: str | None, *, chat: bool = True) -> ModelEntry:
+        """Like :meth:`get`; ``None`` (no role pinned) is the first entry."""
+        return self.get(self.primary.role if role is None else role, chat=chat)
+
     def to_list(self) -> list[dict[str, Any]]:
-        """The JSON shape of seed 001 (optional fields omitted when unset)."""
+        """The registry's JSON shape, as flow files write it (optional fields omitted when unset)."""
         return [e.model_dump(exclude_none=True, exclude_defaults=False) for e in self.entries]
 
     def __repr__(self) -> str:
@@ -137,12 +172,14 @@ def _explain(err: Mapping[str, Any]) -> str:
         if err.get("loc", ("",))[0] == "fallback":
             return "is not a known field (a fallback entry has: ref, model)"
         return "is not a known field (expected one of: role, ref, model, temperature, modalities, " \
-               "system_context, fallback)"
+               "system_context, max_tokens, fallback)"
     if kind == "string_pattern_mismatch":
         return f"{err.get('input')!r} must match {ROLE_PATTERN} (lowercase, digits, underscores; " \
                "starts with a letter)"
     if kind == "literal_error":
         return f"{err.get('input')!r} is not a modality; expected one of {list(MODALITIES)}"
+    if kind in ("greater_than_equal", "less_than_equal") and err.get("loc", ("",))[0] == "max_tokens":
+        return f"{err.get('input')!r} is out of range; expected a whole number >= 1"
     if kind in ("greater_than_equal", "less_than_equal"):
         return f"{err.get('input')!r} is out of range; expected 0.0 to 2.0"
     return str(err.get("msg", "is invalid"))
@@ -188,4 +225,5 @@ def parse_registry(data: Any, *, where: str = "models", source: str | None = Non
     return Registry(entries)
 
 
-__all__ = ["ROLE_PATTERN", "MODALITIES", "Modality", "Target", "ModelEntry", "Registry", "parse_registry"]
+__all__ = ["ROLE_PATTERN", "MODALITIES", "CHAT_MODALITIES", "Modality", "Target", "ModelEntry", "Registry",
+           "parse_registry"]

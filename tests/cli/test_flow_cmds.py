@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,9 @@ def test_compile_to_stdout_and_to_a_file(fmt: str, tmp_path: Path) -> None:
     to_stdout = invoke("compile", EXAMPLE, "--format", fmt)
     to_file = invoke("compile", EXAMPLE, "--format", fmt, "-o", out)
     assert to_stdout.exit_code == 0 and to_file.exit_code == 0
-    assert to_stdout.stdout == out.read_text(encoding="utf-8") == compile_file(EXAMPLE, fmt)  # type: ignore[arg-type]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the DSL view's warning is checked by its own test
+        assert to_stdout.stdout == out.read_text(encoding="utf-8") == compile_file(EXAMPLE, fmt)  # type: ignore[arg-type]
     assert [p.name for p in tmp_path.iterdir()] == [out.name]  # no temp file left behind
 
 
@@ -107,16 +110,20 @@ def loopback_config(tmp_path: Path) -> Iterator[Path]:
     path.write_text(yaml.safe_dump({
         "providers": {"local": {"kind": "openai", "base_url": f"{srv.base_url}/v1", "api_key": "sk-test"}},
         "models": [{"role": "primary", "ref": "local", "model": "unused"}],
-        "reliability": {"max_retries": 0}}), encoding="utf-8")
+        "reliability": {"max_retries": 0},
+        "allow_code": ["support_tools"]}), encoding="utf-8")  # the example's own functions
     try:
         yield path
     finally:
         srv.stop()
 
 
+CODE_PATH = ("--code-path", EXAMPLE.parent)  # the folder of support_tools.py: never implied
+
+
 def test_run_prints_outputs_and_node_records_as_json(loopback_config: Path) -> None:
     result = invoke("run", EXAMPLE, "--input", '{"message": "I was charged twice"}',
-                    "--config", loopback_config, "--json")
+                    "--config", loopback_config, "--json", *CODE_PATH)
     assert result.exit_code == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["outputs"]["escalated"] is False
@@ -128,29 +135,64 @@ def test_run_prints_outputs_and_node_records_as_json(loopback_config: Path) -> N
 
 def test_run_takes_the_other_arm_and_variable_defaults(loopback_config: Path) -> None:
     urgent = invoke("run", EXAMPLE, "--input", '{"message": "help", "priority": "urgent"}',
-                    "--config", loopback_config, "--json")
+                    "--config", loopback_config, "--json", *CODE_PATH)
     data = json.loads(urgent.stdout)
     assert data["outputs"]["escalated"] is True and data["nodes"]["respond"]["status"] == "skipped"
-    human = invoke("run", EXAMPLE, "--input", '{"message": "help"}', "--config", loopback_config)
+    human = invoke("run", EXAMPLE, "--input", '{"message": "help"}', "--config", loopback_config, *CODE_PATH)
     assert human.exit_code == 0 and "escalated: false" in human.stdout  # priority defaulted to normal
 
 
 def test_run_errors_are_clear(loopback_config: Path, tmp_path: Path) -> None:
-    missing = invoke("run", EXAMPLE, "--config", loopback_config)
+    missing = invoke("run", EXAMPLE, "--config", loopback_config, *CODE_PATH)
     assert missing.exit_code == 1 and "message" in missing.stderr
     data = json.loads(EXAMPLE.read_text())
     data["nodes"][4]["config"]["callable"] = "support_tools:no_such_function"
     flow = tmp_path / "flow.json"
     flow.write_text(json.dumps(data), encoding="utf-8")
     (tmp_path / "support_tools.py").write_text((EXAMPLE.parent / "support_tools.py").read_text())
-    bad = invoke("run", flow, "--input", '{"message": "x"}', "--config", loopback_config)
+    bad = invoke("run", flow, "--input", '{"message": "x"}', "--config", loopback_config, "--code-path", tmp_path)
     assert bad.exit_code == 1
     assert "node 'escalate'" in bad.stderr and "no attribute 'no_such_function'" in bad.stderr
     assert "Traceback" not in bad.stderr
 
 
 def test_run_checks_input_types_against_declared_variables(loopback_config: Path) -> None:
-    result = invoke("run", EXAMPLE, "--input", '{"message": 42, "priority": true}', "--config", loopback_config)
+    result = invoke("run", EXAMPLE, "--input", '{"message": 42, "priority": true}', "--config", loopback_config,
+                    *CODE_PATH)
     assert result.exit_code == 1
     assert "input 'message': expected a string (variables.message.type), got int" in result.stderr
     assert "input 'priority': expected a string" in result.stderr
+
+
+def test_compile_output_keeps_the_file_mode(tmp_path: Path) -> None:
+    out = tmp_path / "flow.ir.json"
+    out.write_text("previous", encoding="utf-8")
+    out.chmod(0o644)
+    assert invoke("compile", EXAMPLE, "-o", out).exit_code == 0
+    assert out.stat().st_mode & 0o777 == 0o644 and json.loads(out.read_text())["manifest"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+
+
+def test_compile_to_dsl_warns_what_it_leaves_out_and_import_refuses_dsl(tmp_path: Path) -> None:
+    out = tmp_path / "flow.dsl"
+    result = invoke("compile", EXAMPLE, "-f", "dsl", "-o", out)
+    assert result.exit_code == 0
+    warning = " ".join(result.stderr.split())
+    assert warning.startswith("warning: the DSL is a one-way view")
+    assert "2 code nodes ('escalate', 'finalize')" in warning and "12 edges" in warning
+    back = invoke("import", out)
+    assert back.exit_code == 1 and "invalid YAML" not in back.stderr
+    assert "this is DSL text, which cannot be imported" in " ".join(back.stderr.split())
+
+
+def test_compile_checks_providers_against_the_project_config(tmp_path: Path) -> None:
+    data = json.loads(EXAMPLE.read_text())
+    data["config"]["core_identity"]["models"][2]["ref"] = "loca"
+    flow = tmp_path / "flow.json"
+    flow.write_text(json.dumps(data), encoding="utf-8")
+    result = invoke("compile", flow)  # no --config: the embedded default project config
+    assert result.exit_code == 1
+    assert f"flow compilation failed in {flow}" in result.stderr
+    text = " ".join(result.stderr.split())
+    assert "config.core_identity.models[2] (role 'critic').ref: provider 'loca' is not declared" in text
+    assert "did you mean 'local'?" in text

@@ -88,3 +88,32 @@ def test_node_ids_with_dots_are_refused(minimal_flow: dict[str, Any]) -> None:
     minimal_flow["nodes"][1]["id"] = "ask.v2"
     with pytest.raises(FlowCompileError, match=r"nodes\[1\]\)\.id: 'ask.v2' is not a valid node id"):
         parse_flow_data(minimal_flow)
+
+
+def test_schema_describes_registry_entries(minimal_flow: dict[str, Any]) -> None:
+    validator = jsonschema.Draft202012Validator(flow_json_schema())
+    validator.validate(minimal_flow)
+    models = minimal_flow["config"]["core_identity"]["models"]
+    models += [
+        {"role": "Bad Role", "ref": "x", "model": "m"},                                  # role name pattern
+        {"role": "hot", "ref": "x", "model": "m", "temperature": 2.5},                   # temperature range
+        {"role": "smell", "ref": "x", "model": "m", "modalities": ["smell"]},            # modalities enum
+        {"role": "emb", "ref": "x", "model": "m", "modalities": ["embedding"],
+         "system_context": "hi"},                                                       # needs a text modality
+        {"role": "fb", "ref": "x", "model": "m", "fallback": [{"ref": "y"}]},            # fallback shape
+        {"role": "nomodel", "ref": "x"},                                                 # required fields
+        {"role": "extra", "ref": "x", "model": "m", "colour": "red"},                    # no unknown keys
+        dict(models[0]),                                                                 # an identical duplicate
+    ]
+    errors = {(e.json_path, e.validator) for e in validator.iter_errors(minimal_flow)}
+    base = "$.config.core_identity.models"
+    assert {(f"{base}[2].role", "pattern"), (f"{base}[3].temperature", "anyOf"), (f"{base}[4].modalities[0]", "enum"),
+            (f"{base}[5].modalities", "anyOf"), (f"{base}[6].fallback[0]", "required"), (f"{base}[7]", "required"),
+            (f"{base}[8]", "additionalProperties"), (base, "uniqueItems")} <= errors
+
+
+def test_schema_lists_every_pattern() -> None:
+    from tierflow.patterns import PATTERNS
+
+    enum = flow_json_schema()["$defs"]["PatternConfig"]["properties"]["pattern"]["enum"]
+    assert sorted(enum) == sorted(PATTERNS)

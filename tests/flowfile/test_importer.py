@@ -89,3 +89,25 @@ def test_invalid_steps_are_reported_as_flow_problems(minimal_flow: dict[str, Any
 
 def test_example_loads(repo_root: Path) -> None:
     assert load_flow(repo_root / "examples/customer-support/flow.json").name == "Customer Support"
+
+
+@pytest.mark.parametrize("name", ["flow.dsl", "flow.txt"])
+def test_dsl_text_is_refused_saying_what_import_reads(name: str, all_kinds_flow: dict[str, Any],
+                                                      tmp_path: Path) -> None:
+    from tierflow.flowfile import emit_dsl
+
+    path = tmp_path / name
+    path.write_text(emit_dsl(lower_flow(parse_flow_data(all_kinds_flow))), encoding="utf-8")
+    with pytest.raises(FlowCompileError) as info:
+        import_manifest(path)
+    (problem,) = info.value.problems
+    assert "this is DSL text, which cannot be imported" in problem.message and "invalid YAML" not in problem.message
+    assert "tierflow import reads YAML deploy manifests" in problem.message
+
+
+def test_alias_bombs_are_refused(tmp_path: Path) -> None:
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 8)]
+    text = "core:\n  name: bomb\n  model: openai/gpt-4o\n" + "\n".join(levels) + "\n"
+    with pytest.raises(FlowCompileError, match="alias bomb"):
+        import_manifest_text(text, source="bomb.yaml")

@@ -45,7 +45,7 @@ def test_unknown_role_gives_the_seed_text_word_for_word(minimal_flow: dict[str, 
     with pytest.raises(FlowCompileError) as info:
         lower(minimal_flow)
     (problem,) = info.value.problems
-    assert problem.message == SEED_TEXT
+    assert problem.message == SEED_TEXT + "\n  did you mean 'fast'?"  # the seed text, then the near miss
     assert problem.where == "node 'node_xyz' (nodes[2]).config.llm_role"
     assert SEED_TEXT in str(info.value)
 
@@ -173,3 +173,13 @@ def test_cycles_come_from_the_shared_validator(minimal_flow: dict[str, Any]) -> 
     minimal_flow["edges"].append({"source": "answer", "target": "ask"})
     (problem,) = problems_of(minimal_flow)
     assert problem.where == "cycle ask -> answer -> ask"
+
+
+@pytest.mark.parametrize("condition", ["True", "1 == 1", {"op": "const", "value": True}])
+def test_a_branch_condition_that_reads_nothing_is_refused_on_its_edge(condition: Any,
+                                                                      all_kinds_flow: dict[str, Any]) -> None:
+    all_kinds_flow["edges"][4]["condition"] = condition
+    problems = {p.where: p.message for p in problems_of(all_kinds_flow)}
+    message = problems["edges[4] (route -> deep).condition"]
+    assert "every run takes the same arm" in message and "split role (see README" in message
+    assert not any(w.startswith("branch") for w in problems)  # said once, on the edge

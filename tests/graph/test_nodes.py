@@ -58,7 +58,7 @@ def test_llm_node_role_forms_and_output_mapping() -> None:
                            "temperature": 0.1}
     assert node.inputs == {"messages": IRRef("p", "messages")}
     assert node.outputs == {"content": "response"}
-    assert LLMNode(name="x", role="fast").role == "fast" and LLMNode(name="y").role == "primary"
+    assert LLMNode(name="x", role="fast").role == "fast" and LLMNode(name="y").role is None
 
 
 def test_star_output_forwarding_and_hush_alias() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from tierflow.engine import Engine
@@ -209,8 +211,10 @@ def test_unknown_role_is_a_build_error_against_the_registry(tmp_path) -> None:
         START >> p >> llm >> END
     with pytest.raises(GraphBuildError) as info:
         Engine(g, client=Client(load_config(cfg)))
-    text = str(info.value)
-    assert "'strong'" in text and "'gemini'" in text and "'fast'" not in text.split("problems")[1]
+    problems = {p.where: p.message for p in info.value.problems}
+    assert set(problems) == {"node 'llm' llm_role", "node 'llm' fallback[1]"}  # 'fast' is declared
+    assert "role 'strong' is not declared (declared: ['fast'])" in problems["node 'llm' llm_role"]
+    assert "role 'gemini' is not declared" in problems["node 'llm' fallback[1]"]
 
 
 def test_ir_refs_from_flow_files_get_the_same_diagnostics() -> None:
@@ -270,3 +274,48 @@ def test_branch_arms_match_their_definition_on_random_graphs() -> None:
         assert arms(module, plain) == expected
         checked_arms += sum(len(v) for v in expected.values())
     assert checked_arms > 100  # the random graphs really exercise branch arms
+
+
+def _ab_test(condition_of) -> None:  # noqa: ANN001 - a function of the classify node
+    with GraphNode(name="ab"):
+        classify = _one(name="classify")
+        new, old = _one(name="new_model"), _one(name="old_model")
+        ab = Branch("ab_test").if_(condition_of(classify), "new_model").otherwise("old_model")
+        START >> classify >> ab
+        ab >> [new, old]
+        [new, old] >> ~_one(name="merge") >> END
+
+
+@pytest.mark.parametrize("condition_of", [
+    lambda _c: random.random() < 0.1,                      # the seed's A/B test: a bool decided at build time
+    lambda _c: True,
+    lambda c: c["v"].truthy() & (random.random() < 2),     # a constant hidden inside a real condition
+])
+def test_a_condition_decided_at_build_time_is_refused(condition_of) -> None:  # noqa: ANN001
+    (problem,) = _problems(lambda: _ab_test(condition_of))
+    assert problem.startswith("branch 'ab_test' case 0: the condition is a constant, decided once when the graph "
+                              "was built")
+    assert "split role (see README" in problem
+
+
+def test_a_condition_that_reads_no_node_output_is_refused() -> None:
+    module = IRModule(name="ir", models=[], nodes=[
+        IRNode(START_ID, "entry"),
+        IRNode("b", "branch", config={"cases": [{"when": {"op": "eq", "left": {"value": 1}, "right": {"value": 1}},
+                                                 "target": "x"}], "otherwise": "y"}),
+        IRNode("x", "join"), IRNode("y", "join"), IRNode(END_ID, "exit")],
+        edges=[IREdge(START_ID, "b"), IREdge("b", "x"), IREdge("b", "y"), IREdge("x", END_ID, True),
+               IREdge("y", END_ID, True)])
+    found = [str(p) for p in validate(module)]
+    assert any(p.startswith("branch 'b' case 0: the condition reads no node output or run input") for p in found)
+
+
+def test_conditions_over_node_outputs_and_inputs_are_accepted() -> None:
+    _ab_test(lambda c: c["v"] > 3)
+    _ab_test(lambda _c: PARENT["bucket"] == "b")
+
+
+def test_the_readme_says_what_a_split_role_is(repo_root) -> None:  # noqa: ANN001 - the conftest fixture
+    readme = (repo_root / "README.md").read_text(encoding="utf-8")
+    workflows = readme[readme.index("### Workflows"):readme.index("### Flow files")]
+    assert "*split role*" in workflows and "random.random() < 0.1" in workflows

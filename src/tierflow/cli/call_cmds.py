@@ -52,7 +52,8 @@ def _describe_failure(exc: BaseException) -> str:
 
 
 def call(prompt: str = typer.Argument(..., help="The user message ('-' reads it from stdin)."),
-         role: str = typer.Option("primary", "--role", "-r", help="A role of the registry, or 'provider/model'."),
+         role: str | None = typer.Option(None, "--role", "-r", help="A role of the registry (default: its first "
+                                                                        "entry), or 'provider/model'."),
          config: Path | None = ConfigOpt,
          as_json: bool = typer.Option(False, "--json", help="Print a JSON record (text, model_used, attempts, "
                                                             "usage, cost_usd, latency_ms)."),
@@ -79,6 +80,7 @@ def call(prompt: str = typer.Argument(..., help="The user message ('-' reads it 
     if prompt == "-":
         prompt = sys.stdin.read()
     cfg = _load(config)
+    role = role or cfg.registry.primary.role  # no role pinned: the first entry (README, Roles and config)
     kwargs: dict[str, Any] = {"temperature": temperature, "max_tokens": max_tokens, "fallback": fallback,
                               "deadline_s": deadline}
     try:
@@ -163,7 +165,7 @@ def models_list(config: Path | None = ConfigOpt,
             continue
         notes = []
         if i == 0:
-            notes.append("implicit primary" if r["role"] != "primary" else "default")
+            notes.append("default")
         if r["temperature"] is not None:
             notes.append(f"temperature {r['temperature']}")
         if r["system_context"]:

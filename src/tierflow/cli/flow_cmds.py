@@ -52,19 +52,48 @@ def schema_flow() -> None:
     typer.echo(json.dumps(flow_json_schema(), indent=2))
 
 
+_CONFIG_HELP = ("Project config (providers, routed roles, allow_code); default $TIERFLOW_CONFIG or the "
+                "embedded local one.")
+
+
+def _project(config: Path | None) -> Any:
+    from tierflow.config import load_config
+    from tierflow.errors import ConfigError
+
+    if config is not None:
+        _existing(config, "config file")
+    try:
+        return load_config(config)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
 def compile_cmd(
     flow: Annotated[Path, typer.Argument(help="The flow JSON file.")],
-    fmt: Annotated[_Format, typer.Option("--format", "-f", help="Output format.")] = _Format.ir,
+    fmt: Annotated[_Format, typer.Option("--format", "-f", help="Output format (dsl is a one-way view of "
+                                                                  "the models and LLM blocks).")] = _Format.ir,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here (default: stdout).")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help=_CONFIG_HELP)] = None,
 ) -> None:
-    """Compile a flow file to IR JSON, a YAML deploy manifest, or DSL text."""
-    from tierflow.errors import TierflowError
-    from tierflow.flowfile import compile_file
+    """Compile a flow file to IR JSON, a YAML deploy manifest, or DSL text.
 
+    Checks every name the flow looks up (roles, providers, patterns) and writes nothing on any problem.
+    """
+    import warnings
+
+    from tierflow.errors import TierflowError
+    from tierflow.flowfile import DSLViewWarning, compile_file
+
+    path = _existing(flow, "flow file")
+    project = _project(config)
     try:
-        text = compile_file(_existing(flow, "flow file"), fmt.value)  # type: ignore[arg-type]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DSLViewWarning)
+            text = compile_file(path, fmt.value, project=project)  # type: ignore[arg-type]
     except TierflowError as exc:
         _fail(str(exc))
+    for w in caught:
+        typer.echo(f"warning: {w.message}", err=True)
     _emit(text, output)
 
 
@@ -73,7 +102,10 @@ def import_cmd(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Flow file to write "
                                                                           "(default: stdout).")] = None,
 ) -> None:
-    """Import a YAML manifest as a flow file (lossless when it carries core.scaiflow_meta)."""
+    """Import a YAML deploy manifest as a flow file (lossless when it carries core.scaiflow_meta).
+
+    Reads YAML manifests only: DSL text is a one-way view of a flow and cannot be imported.
+    """
     from tierflow.errors import TierflowError
     from tierflow.flowfile import import_manifest, lower_flow
 
@@ -88,12 +120,20 @@ def import_cmd(
 def run_cmd(
     flow: Annotated[Path, typer.Argument(help="The flow JSON file.")],
     input_: Annotated[str, typer.Option("--input", "-i", help="Run inputs as a JSON object.")] = "{}",
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="Project config (providers, "
-                                                   "reliability, prices); default $TIERFLOW_CONFIG or the "
-                                                   "embedded local one.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help=_CONFIG_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print outputs and per-node records as JSON.")] = False,
+    allow_code: Annotated[list[str] | None, typer.Option(
+        "--allow-code", metavar="MODULE", help="Let the flow run functions of MODULE and its submodules "
+        "(repeatable; adds to the config's allow_code). '*' allows every module the flow names: only for a "
+        "flow you wrote or reviewed.")] = None,
+    code_path: Annotated[list[Path] | None, typer.Option(
+        "--code-path", metavar="DIR", help="Also import the flow's modules from DIR (repeatable), e.g. the "
+        "flow's own folder; never implied.")] = None,
 ) -> None:
-    """Run a flow file on the engine, with the flow's own model registry."""
+    """Run a flow file on the engine, with the flow's own model registry.
+
+    A flow runs none of its code unless you allow its modules (--allow-code, or allow_code: in the config).
+    """
     from tierflow.errors import TierflowError
 
     try:
@@ -107,7 +147,8 @@ def run_cmd(
     try:
         from tierflow.flowfile.runner import run_flow_file
 
-        result = run_flow_file(_existing(flow, "flow file"), inputs, config_path=config)
+        result = run_flow_file(_existing(flow, "flow file"), inputs, config_path=config,
+                               allow_code=allow_code or (), code_path=code_path or ())
     except TierflowError as exc:
         _fail(str(exc))
     _print_result(result, as_json)

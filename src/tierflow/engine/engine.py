@@ -17,11 +17,14 @@ from typing import Any
 
 from tierflow.engine.plan import ASYNC, BRANCH, EXIT, SYNC, Plan, compile_plan
 from tierflow.engine.result import RunResult
-from tierflow.errors import GraphBuildError, NodeExecutionError, RunInputError
-from tierflow.graph.validation import check, role_problems
+from tierflow.errors import GraphBuildError, NodeExecutionError, RunInputError, RunKeywordError
+from tierflow.graph.roles import Names, role_problems
+from tierflow.graph.validation import check
 from tierflow.ir import IRModule
 
 _UNSET = object()
+_KEYWORD_NOTES = {"tracer": "tracer= is not supported yet; each node's model, tokens, cost and time are on "
+                            "the result (result.nodes['name'])"}
 
 
 def _reducer(spec: Any) -> Callable[[Any, Any], Any]:
@@ -91,11 +94,20 @@ class Engine:
         return self._client
 
     def _check_roles(self, client: Any) -> None:
+        """Every role, routed role and provider the graph names must exist on ``client``."""
         registry = getattr(client, "registry", None)
         if registry is None or not self._needs_client:
             return
-        routed = getattr(getattr(client, "config", None), "routed_roles", None) or {}
-        problems = role_problems(self.module, lambda r: r in registry or r in routed)
+        config = getattr(client, "config", None)
+        routed = getattr(config, "routed_roles", None) or {}
+        providers = None
+        if config is not None and hasattr(config, "providers"):
+            from tierflow.config import WELL_KNOWN_PROVIDERS
+
+            providers = {*config.providers, *WELL_KNOWN_PROVIDERS}
+        from tierflow.patterns import pattern_of
+
+        problems = role_problems(self.module, Names(registry, routed, providers), pattern_of)
         if problems:
             raise GraphBuildError(problems, source=f"graph {self.name!r}")
 
@@ -123,9 +135,11 @@ class Engine:
         raise RuntimeError("run_sync() was called inside a running event loop; use `await engine.run(...)`")
 
     async def run(self, inputs: Mapping[str, Any] | None = None, **kwargs: Any) -> RunResult:
-        """Run the graph once with ``inputs`` (also accepted as keyword arguments)."""
+        """Run the graph once with ``inputs``; keyword arguments are inputs too, but only those the
+        graph reads (a misspelt or unsupported keyword is a :class:`RunKeywordError`)."""
         run_inputs: dict[str, Any] = dict(inputs) if inputs else {}
         if kwargs:
+            self._check_keywords(kwargs)
             run_inputs.update(kwargs)
         plan = self.plan
         if not plan.required_inputs.issubset(run_inputs):
@@ -298,6 +312,13 @@ class Engine:
                 await asyncio.gather(*inflight, return_exceptions=True)
             raise
         return RunResult(outputs, plan, values, status, durations, errors, perf_counter() - t_run)
+
+    def _check_keywords(self, kwargs: Mapping[str, Any]) -> None:
+        unknown = [k for k in kwargs if k not in self._readers]
+        if not unknown:
+            return
+        notes = [_KEYWORD_NOTES[k] for k in unknown if k in _KEYWORD_NOTES]
+        raise RunKeywordError(self.name, unknown, sorted(self._readers), notes)
 
     def _choose(self, i: int, values: list[Any]) -> int:
         """Index of the branch target chosen by node i (-1: no case matched and no otherwise)."""

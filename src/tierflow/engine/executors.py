@@ -9,7 +9,6 @@ once, when the engine is built.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import re
 from collections.abc import Awaitable, Callable, Mapping
@@ -76,21 +75,18 @@ def join_executor(node: IRNode) -> SyncExec:
     return lambda inputs: inputs
 
 
-def resolve_callable(spec: str) -> Callable[..., Any]:
-    """``"pkg.module:function"`` -> the function (flow files name code nodes this way)."""
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr or "<" in attr:
-        raise ValueError(f"callable {spec!r} is not an importable 'package.module:function'")
-    obj: Any = importlib.import_module(module_name)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
 def code_function(node: IRNode) -> Callable[..., Any]:
+    """The code node's bound function. A function named only by ``config['callable']`` (a flow
+    file's) is never imported here: :func:`tierflow.flowfile.bind_callables` binds it, under the
+    modules the user allows (README, Security)."""
     if node.fn is not None:
         return node.fn
-    return resolve_callable(str(node.config.get("callable", "")))
+    from tierflow.errors import GraphBuildError, Problem
+
+    raise GraphBuildError([Problem(f"node {node.id!r}.config.callable", (
+        f"names {node.config.get('callable')!r}, and no function is bound to it: a flow's code runs only "
+        "once bound with the modules you allow (tierflow run --allow-code MODULE, or "
+        "tierflow.flowfile.bind_callables(module, allow_code=[...]); README, Security)"))])
 
 
 def is_async_callable(fn: Callable[..., Any]) -> bool:
@@ -115,7 +111,7 @@ _LLM_PARAMS = ("temperature", "max_tokens", "stop", "response_format", "logprobs
 def llm_executor(node: IRNode) -> AsyncExec:
     """Calls ``engine.client.acall(role, messages, fallback=..., ...)``; outputs the answer."""
     config = node.config
-    role = config.get("llm_role") or "primary"
+    pinned = config.get("llm_role")  # None: the registry's first entry (the implicit primary)
     fallback = list(config.get("fallback") or []) or None
     params = {k: v for k, v in config.items()
               if k not in ("llm_role", "fallback", "on_error", "provider", "model") and v is not None}
@@ -128,6 +124,7 @@ def llm_executor(node: IRNode) -> AsyncExec:
         for key in _LLM_PARAMS:  # run-time overrides through inputs
             if key in inputs:
                 call_params[key] = inputs[key]
+        role = pinned if pinned is not None else engine.client.registry.primary.role
         result = await engine.client.acall(role, messages, fallback=fallback, **call_params)
         return {"content": result.text, "model_used": result.model_used, "usage": result.usage,
                 "cost_usd": result.cost_usd, "call": result}
@@ -154,5 +151,4 @@ __all__ = [
     "llm_executor",
     "pattern_executor",
     "prompt_executor",
-    "resolve_callable",
 ]

@@ -2,7 +2,8 @@
 
 Every problem names where it is: ``path:line:column`` for JSON syntax errors, and
 ``node 'id' (nodes[3]).config.llm_role`` / ``edges[2] (a -> b).condition`` for the rest, so a
-user fixes the whole file in one pass. The role error text is the one the seeds specify.
+user fixes the whole file in one pass. The undeclared-role text is the compiler's documented one
+(README, Flow files), kept word for word so tools can match it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ ROLE_HEADER = "llm_role validation failed"
 
 
 def role_problem(node_id: str, role: str, declared: Sequence[str], *, field: str = "llm_role") -> str:
-    """The seed's word-for-word message for a node naming an undeclared role."""
+    """The documented message for a node naming an undeclared role (tools match it word for word)."""
     return (f"{ROLE_HEADER}\n"
             f"  node '{node_id}': {field}='{role}' is not declared in\n"
             f"  flow.config.core_identity.models (declared: {sorted(declared)!r})")

@@ -1,6 +1,6 @@
 """IR back end: an :class:`~tierflow.ir.IRModule` as JSON.
 
-``manifest.models[]`` holds seed 001's ``IRModelDecl`` per role (``ref`` becomes ``provider``);
+``manifest.models[]`` holds one ``IRModelDecl`` per role (``ref`` becomes ``provider``);
 ``nodes`` and ``edges`` follow, with references written as ``{"ref": [node_id, key]}``.
 """
 

@@ -3,7 +3,7 @@
 A flow file is what a canvas saves and a pull request reviews::
 
     {"schema_version": 1,
-     "config": {"core_identity": {"name": "Support", "models": [<seed-001 registry>]}},
+     "config": {"core_identity": {"name": "Support", "models": [<model registry>]}},
      "variables": {"message": {"type": "string", "description": "..."}},
      "nodes": [{"id": "start", "kind": "entry"},
                {"id": "ask", "kind": "prompt", "config": {"user": "{message}"}},
@@ -113,11 +113,15 @@ class CodeConfig(BaseModel):
                                                                 "returns, so readers can be checked.")
 
 
+PatternName = Literal["cascade", "router", "ensemble", "verifier", "cost_gate", "routed_cascade"]
+"""The patterns a flow can name (``tierflow.patterns.PATTERNS``; a test keeps the two equal)."""
+
+
 class PatternConfig(BaseModel):
     """A built-in multi-model pattern; its other settings are passed to the pattern as written."""
 
     model_config = ConfigDict(extra="allow")
-    pattern: Literal["cascade", "router", "ensemble", "verifier", "cost_gate"]
+    pattern: PatternName
 
 
 class EntryNode(_NodeBase):
@@ -202,8 +206,8 @@ class CoreIdentity(BaseModel):
     model_config = _STRICT
     name: str = Field(min_length=1)
     models: list[dict[str, Any]] = Field(
-        min_length=1, description="The model registry (seed 001 shape); the first entry is the implicit "
-                                  "primary. Validated by tierflow.registry.parse_registry.")
+        min_length=1, description="The model registry; the first entry serves LLM nodes that pin no role. "
+                                  "Roles are unique (not expressible in JSON Schema; the compiler checks it).")
 
 
 class FlowConfig(BaseModel):
@@ -247,14 +251,32 @@ def _ordered(data: dict[str, Any], order: tuple[str, ...]) -> dict[str, Any]:
 
 
 def flow_json_schema() -> dict[str, Any]:
-    """The JSON Schema of the flow file format (draft 2020-12)."""
+    """The JSON Schema of the flow file format (draft 2020-12).
+
+    Registry entries carry every rule JSON Schema can express: required fields, the role name
+    pattern, the temperature range, the modalities enum, the fallback shape, no unknown keys,
+    ``system_context`` only with a text modality, and no two identical entries. Rules across
+    entries or nodes (unique role names, declared roles, chat modalities of LLM nodes' roles)
+    are the compiler's.
+    """
+    from tierflow.registry import ModelEntry
+
     schema = FlowFile.model_json_schema(by_alias=True)
+    entry = ModelEntry.model_json_schema(ref_template="#/$defs/{model}")
+    schema["$defs"].update(entry.pop("$defs", {}))
+    text_modality = {"anyOf": [{"contains": {"const": m}} for m in ("text", "structured_output")]}
+    entry["if"] = {"required": ["system_context"], "properties": {"system_context": {"type": "string"}}}
+    entry["then"] = {"properties": {"modalities": text_modality}}
+    schema["$defs"]["ModelEntry"] = entry
+    models = schema["$defs"]["CoreIdentity"]["properties"]["models"]
+    models["items"] = {"$ref": "#/$defs/ModelEntry"}
+    models["uniqueItems"] = True
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = f"urn:tierflow:schema:flow:v{FLOW_SCHEMA_VERSION}"
     return schema
 
 
 __all__ = ["FLOW_SCHEMA_VERSION", "FLOW_NODE_KINDS", "INPUT_REF_NODE", "Position", "PromptMessage",
-           "PromptConfig", "LLMConfig", "CodeConfig", "PatternConfig", "EntryNode", "ExitNode",
+           "PromptConfig", "LLMConfig", "CodeConfig", "PatternName", "PatternConfig", "EntryNode", "ExitNode",
            "PromptNode", "LLMNode", "CodeNode", "BranchNode", "JoinNode", "PatternNode", "FlowNode",
            "FlowEdge", "Variable", "CoreIdentity", "FlowConfig", "FlowFile", "flow_json_schema"]

@@ -1,10 +1,12 @@
 """Import: a YAML deploy manifest -> a flow file.
 
 The ``core.scaiflow_meta`` block that :mod:`tierflow.flowfile.emit_yaml` writes is preferred and
-makes flow -> YAML -> flow lossless. A hand-written manifest without it is lifted as seed 001
-says: ``core.model: "<ref>/<model>"`` becomes the one-entry registry
-``[{role: primary, ref, model}]`` (split at the first ``/``): lossy, but it compiles. A manifest
-without ``steps`` becomes the smallest runnable flow, entry -> exit.
+makes flow -> YAML -> flow lossless. A hand-written manifest without it is lifted the documented
+way: ``core.model: "<ref>/<model>"`` becomes the one-entry registry ``[{role: primary, ref, model}]``
+(split at the first ``/``): lossy, but it compiles. A manifest without ``steps`` becomes the
+smallest runnable flow, entry -> exit. YAML is read with the shared
+safe loader, which refuses alias bombs. DSL text is refused with a message saying what import
+reads: the DSL is a one-way view (see :mod:`tierflow.flowfile.emit_dsl`).
 """
 
 from __future__ import annotations
@@ -14,25 +16,41 @@ from typing import Any
 
 import yaml
 
+from tierflow._yaml import load_yaml
 from tierflow.errors import FlowCompileError, Problem
 from tierflow.flowfile.diagnostics import parse_flow_data
 from tierflow.flowfile.emit_yaml import CANVAS_KEYS
 from tierflow.flowfile.format import FLOW_SCHEMA_VERSION, FlowFile
 
 _INFORMATIVE_STEP_KEYS = ("resolved_model",)
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+SUPPORTED = ("tierflow import reads YAML deploy manifests (what `tierflow compile -f yaml` writes, or a "
+             "hand-written one with core.name and core.model); flow JSON files need no import")
 
 
 def import_manifest_text(text: str, *, source: str = "<manifest>") -> FlowFile:
     """Parse manifest YAML text into a validated :class:`FlowFile`."""
+    if _looks_like_dsl(text, source):
+        raise FlowCompileError([Problem(source, (
+            "this is DSL text, which cannot be imported: the DSL is a one-way view of a flow (its models "
+            f"and LLM blocks, without prompts, code, branches or edges). {SUPPORTED}"))], source=source)
     try:
-        data = yaml.load(text, Loader=_LOADER)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark is not None else source
         problem = getattr(exc, "problem", None) or str(exc)
-        raise FlowCompileError([Problem(where, f"invalid YAML: {problem}")], source=source) from None
+        raise FlowCompileError([Problem(where, f"invalid YAML: {problem}; {SUPPORTED}")], source=source) from None
     return parse_flow_data(flow_data_from_manifest(data, source=source), source=source)
+
+
+def _looks_like_dsl(text: str, source: str) -> bool:
+    """A ``.dsl`` file, or text whose first statement is a DSL block or a ``//`` comment."""
+    if source.endswith(".dsl"):
+        return True
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return first.startswith(("//", "@models"))
 
 
 def import_manifest(path: str | Path) -> FlowFile:
@@ -51,8 +69,8 @@ def flow_data_from_manifest(data: Any, *, source: str = "<manifest>") -> dict[st
     """The flow JSON value of a parsed manifest (validated afterwards by the caller)."""
     core = data.get("core") if isinstance(data, dict) else None
     if not isinstance(core, dict):
-        raise FlowCompileError([Problem("core", "a manifest needs a 'core' mapping with 'name' and 'model'")],
-                               source=source)
+        raise FlowCompileError([Problem("core", f"a manifest needs a 'core' mapping with 'name' and 'model'; "
+                                                f"{SUPPORTED}")], source=source)
     meta = core.get("scaiflow_meta")
     meta = meta if isinstance(meta, dict) else {}
     models = meta.get("models") if "models" in meta else _lift_core_model(core, source)
@@ -100,4 +118,4 @@ def _node_from_step(step: Any) -> Any:
     return node
 
 
-__all__ = ["import_manifest", "import_manifest_text", "flow_data_from_manifest"]
+__all__ = ["SUPPORTED", "import_manifest", "import_manifest_text", "flow_data_from_manifest"]

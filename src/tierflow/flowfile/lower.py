@@ -2,8 +2,11 @@
 
 What lowering does, beyond copying:
 
-- the registry is checked with :func:`tierflow.registry.parse_registry`; every LLM node's role
-  (``llm_role``, else the legacy ``model`` alias, else the implicit primary) must be declared;
+- the registry is checked with :func:`tierflow.registry.parse_registry`; every LLM node calls
+  ``llm_role``, else the legacy ``model`` alias, else the first entry's role, which the IR names
+  (``primary`` is a role name like any other: naming it when no entry has it is an error);
+- every name the flow looks up (roles, their modalities, routed roles, providers, pattern
+  settings) is checked by :mod:`tierflow.flowfile.references`;
 - the entry / exit nodes become the IR's ``__start__`` / ``__end__`` markers;
 - ``{"ref": "node.key"}`` inputs become :class:`~tierflow.ir.IRRef` (``input.key`` and
   ``<entry id>.key`` read the run's inputs);
@@ -21,30 +24,41 @@ from __future__ import annotations
 
 import string
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tierflow.errors import ConfigError, Problem
 from tierflow.flowfile.conditions import ConditionError, lower_condition
-from tierflow.flowfile.diagnostics import edge_label, node_label, raise_if, role_problem
+from tierflow.flowfile.diagnostics import edge_label, node_label, raise_if
 from tierflow.flowfile.format import INPUT_REF_NODE, BranchNode, CodeNode, FlowFile, LLMNode, PatternNode, PromptNode
+from tierflow.flowfile.references import REGISTRY_WHERE, reference_problems
+from tierflow.graph.validation import constant_condition
 from tierflow.ir import END_ID, PARENT_ID, START_ID, IREdge, IRModule, IRNode, IRRef
 from tierflow.registry import ModelEntry, parse_registry
 
-_REGISTRY_WHERE = "config.core_identity.models"
+if TYPE_CHECKING:
+    from tierflow.config import ProjectConfig
+
+_REGISTRY_WHERE = REGISTRY_WHERE
 
 
-def lower_flow(flow: FlowFile, *, source: str | None = None, validate_graph: bool = True) -> IRModule:
-    """Lower a flow file to IR, or raise :class:`FlowCompileError` listing every problem."""
+def lower_flow(flow: FlowFile, *, source: str | None = None, validate_graph: bool = True,
+               project: ProjectConfig | None = None) -> IRModule:
+    """Lower a flow file to IR, or raise :class:`FlowCompileError` listing every problem.
+
+    ``project`` (the project config the flow will run with) adds the checks of providers and
+    routed roles; without it they are left to run time.
+    """
     lowering = _Lowering(flow)
     module = lowering.run()
     problems = lowering.problems
+    problems += reference_problems(flow, module, lowering.where, project)
     if validate_graph and lowering.has_ends:  # without entry / exit, shape problems are only echoes
         problems += graph_problems(module, skip_messages=bool(lowering.missing_messages))
     raise_if(problems, source)
     return module
 
 
-_FLOW_WORDED = ("has no cases",)
+_FLOW_WORDED = ("has no cases", "the condition is a constant", "the condition reads no node output")
 """Graph-validator messages written for the Python API whose flow-file wording lowering gives."""
 
 
@@ -104,9 +118,6 @@ class _Lowering:
         except ConfigError as exc:
             self.problems.extend(exc.problems)
             return []
-
-    def _declared(self) -> list[str]:
-        return [m["role"] for m in self.flow.config.core_identity.models if isinstance(m.get("role"), str)]
 
     def _check_ids(self) -> None:
         for i, n in enumerate(self.flow.nodes):
@@ -211,18 +222,7 @@ class _Lowering:
 
     def _llm(self, n: LLMNode, ir: IRNode, primary: str) -> None:
         c = n.config
-        role = resolve_role(n, primary)
-        declared = self._declared()
-        field = "llm_role" if c.llm_role or not c.model else "model"
-        if role not in declared and not (role == "primary" and declared):
-            self.problems.append(Problem(f"{self.where(n.id)}.config.{field}",
-                                         role_problem(n.id, role, declared, field=field)))
-        for i, fb in enumerate(c.fallback or []):
-            if "/" not in fb and fb not in declared:
-                self.problems.append(Problem(
-                    f"{self.where(n.id)}.config.fallback[{i}]",
-                    f"{fb!r} is neither a declared role {sorted(declared)} nor a 'provider/model' string"))
-        ir.config = {"llm_role": role, "fallback": list(c.fallback or [])}
+        ir.config = {"llm_role": resolve_role(n, primary), "fallback": list(c.fallback or [])}
         for key in ("temperature", "max_tokens", "stop", "response_format"):
             if getattr(c, key) is not None:
                 ir.config[key] = getattr(c, key)
@@ -260,6 +260,9 @@ class _Lowering:
                 if ref_node not in (PARENT_ID, INPUT_REF_NODE) and ref_node not in self.index:
                     self.problems.append(Problem(f"{edge_label(i, e.model_dump())}.condition",
                                                  f"refers to {ref_node!r}, which is not a node of this flow"))
+            constant = constant_condition(cond)
+            if constant is not None:
+                self.problems.append(Problem(f"{edge_label(i, e.model_dump())}.condition", constant))
             cases.append({"when": _rename_refs(cond, self._ref_node), "target": self._id(e.target)})
         if not cases and not otherwise:
             self.problems.append(Problem(self.where(n.id), "a branch node needs outgoing edges, each with a "

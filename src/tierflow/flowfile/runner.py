@@ -2,53 +2,24 @@
 
 The flow's own registry (``config.core_identity.models``) names the roles; the project config
 (``--config``, ``$TIERFLOW_CONFIG`` or the embedded local default) supplies providers,
-reliability settings and prices. Code-node modules are looked up next to the flow file first.
+reliability settings, prices and the modules whose code flows may run (``allow_code``). Every
+name the flow looks up, providers included, is checked against it before anything runs, and
+problems blame the flow file. Code runs only from allowed modules (:mod:`tierflow.flowfile.trust`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import importlib
-import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from tierflow.errors import FlowCompileError, Problem
-from tierflow.flowfile.diagnostics import load_flow
+from tierflow.flowfile.diagnostics import load_flow, node_label
 from tierflow.flowfile.lower import lower_flow
+from tierflow.flowfile.trust import bind_callables
 from tierflow.ir import IRModule
-
-
-def bind_callables(module: IRModule, base_dir: Path | None = None) -> None:
-    """Import every code node's ``config['callable']`` into ``IRNode.fn``; report all failures."""
-    if base_dir is not None and str(base_dir) not in sys.path:
-        sys.path.insert(0, str(base_dir))
-    problems: list[Problem] = []
-    for node in module.nodes:
-        spec = node.config.get("callable") if node.kind == "code" else None
-        if spec is None or node.fn is not None:
-            continue
-        mod_name, _, attr = spec.partition(":")
-        try:
-            obj: Any = importlib.import_module(mod_name)
-            for part in attr.split("."):
-                obj = getattr(obj, part)
-        except ImportError as exc:
-            problems.append(Problem(f"node {node.id!r}.config.callable",
-                                    f"cannot import module {mod_name!r} of {spec!r}: {exc}"))
-            continue
-        except AttributeError:
-            problems.append(Problem(f"node {node.id!r}.config.callable",
-                                    f"module {mod_name!r} has no attribute {attr!r}"))
-            continue
-        if not callable(obj):
-            problems.append(Problem(f"node {node.id!r}.config.callable", f"{spec!r} is not callable"))
-            continue
-        node.fn = obj
-    if problems:
-        raise FlowCompileError(problems, source=module.name)
-
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "number": (int, float), "integer": (int,),
                                             "boolean": (bool,), "object": (dict,), "array": (list,)}
@@ -72,33 +43,52 @@ def run_inputs(module: IRModule, inputs: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def make_client(module: IRModule, config_path: str | Path | None) -> Any:
-    """A call-layer client whose roles are the flow's registry, on the project's providers."""
+def make_client(module: IRModule, config: Any) -> Any:
+    """A call-layer client whose roles are the flow's registry, on the project's providers
+    (``config``: a loaded project config, or a path / None to load one)."""
     from tierflow.calls import Client
-    from tierflow.config import load_config
+    from tierflow.config import ProjectConfig, load_config
 
-    config = load_config(config_path)
+    if not isinstance(config, ProjectConfig):
+        config = load_config(config)
     roles = set(module.registry.roles)
     routed = {k: v for k, v in config.routed_roles.items() if k not in roles}
     return Client(dataclasses.replace(config, registry=module.registry, routed_roles=routed))
 
 
 def run_flow_file(path: str | Path, inputs: dict[str, Any], *, config_path: str | Path | None = None,
-                  client: Any = None) -> Any:
+                  client: Any = None, allow_code: Iterable[str] = (),
+                  code_path: Iterable[str | Path] = ()) -> Any:
     """Compile and run a flow file from synchronous code; return the engine's ``RunResult``."""
-    return asyncio.run(arun_flow_file(path, inputs, config_path=config_path, client=client))
+    return asyncio.run(arun_flow_file(path, inputs, config_path=config_path, client=client,
+                                      allow_code=allow_code, code_path=code_path))
 
 
 async def arun_flow_file(path: str | Path, inputs: dict[str, Any], *, config_path: str | Path | None = None,
-                         client: Any = None) -> Any:
-    """Compile and run a flow file; a client made here is closed on the same event loop."""
+                         client: Any = None, allow_code: Iterable[str] = (),
+                         code_path: Iterable[str | Path] = ()) -> Any:
+    """Compile and run a flow file; a client made here is closed on the same event loop.
+
+    ``allow_code`` adds to the project config's ``allow_code`` (``"*"``: every module the flow
+    names); ``code_path`` lists folders to import the flow's modules from (README, Security).
+    """
+    from tierflow.config import load_config
     from tierflow.engine import Engine
 
     path = Path(path)
-    module = lower_flow(load_flow(path), source=str(path))
-    bind_callables(module, path.resolve().parent)
+    flow = load_flow(path)
+    config = client.config if client is not None else load_config(config_path)
+    module = lower_flow(flow, source=str(path), project=config)
+    index = {n.id: i for i, n in enumerate(flow.nodes)}
+
+    def label(node: Any) -> str:
+        flow_id = node.meta.get("flow_id", node.id)
+        return node_label(index[flow_id], {"id": flow_id}) if flow_id in index else f"node {flow_id!r}"
+
+    bind_callables(module, allow_code=[*config.allow_code, *allow_code], code_path=code_path,
+                   source=str(path), label=label)
     own_client = client is None
-    client = make_client(module, config_path) if own_client else client
+    client = make_client(module, config) if own_client else client
     try:
         return await Engine(module, client=client).run(run_inputs(module, inputs))
     finally:

@@ -1,4 +1,4 @@
-"""The Python graph API (seed 004): nodes, ``>>`` edges, ``~`` soft joins, branches, lowering to
+"""The Python graph API: nodes, ``>>`` edges, ``~`` soft joins, branches, lowering to
 the IR and build-time validation. Run a graph with :class:`tierflow.engine.Engine`."""
 
 from tierflow.graph.base import END, START, Node, Soft

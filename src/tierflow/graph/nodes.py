@@ -68,8 +68,9 @@ class LLMNode(Node):
     ``cost_usd`` and ``call`` (the whole :class:`~tierflow.types.CallResult`).
 
     ``resource_key="llm:fast"`` (the seed's form) and ``role="fast"`` name the same role; a
-    ``"provider/model"`` string names a model directly. ``fallback`` lists more roles, ``llm:``
-    keys or provider/model strings, tried in order after the role's own chain.
+    ``"provider/model"`` string names a model directly; with neither, the node calls the
+    registry's first entry (the implicit primary). ``fallback`` lists more roles, ``llm:`` keys or
+    provider/model strings, tried in order after the role's own chain.
     """
 
     kind = "llm"
@@ -83,7 +84,8 @@ class LLMNode(Node):
                  **params: Any) -> None:
         if resource_key is not None and role is not None:
             raise TypeError(f"LLMNode {name!r}: give resource_key or role, not both")
-        self.role = role_of(resource_key if resource_key is not None else (role or "primary"))
+        spec = resource_key if resource_key is not None else role
+        self.role: str | None = None if spec is None else role_of(spec)
         self.fallback = [role_of(f) for f in (fallback or [])]
         self.params: dict[str, Any] = {k: v for k, v in {
             "temperature": temperature, "max_tokens": max_tokens,
@@ -94,7 +96,8 @@ class LLMNode(Node):
         super().__init__(name, inputs=inputs, outputs=outputs, on_error=on_error)
 
     def ir_config(self) -> dict[str, Any]:
-        return {"llm_role": self.role, "fallback": list(self.fallback), **self.params}
+        pinned = {} if self.role is None else {"llm_role": self.role}  # absent: the first registry entry
+        return {**pinned, "fallback": list(self.fallback), **self.params}
 
 
 class CodeNode(Node):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable
+from typing import Any
 
 from tierflow.errors import GraphBuildError, Problem
 from tierflow.graph.structure import (
@@ -128,6 +128,9 @@ def _branch_problems(n: IRNode, by_id: dict[str, IRNode], known: list[str],
         if target not in by_id:
             problems.append(Problem(f"branch {n.id!r} case {i}", f"targets unknown node {target!r}"
                                     f"{_suggest(str(target), candidates, 0.4)}"))
+        constant = constant_condition(case.get("when") if isinstance(case, dict) else None)
+        if constant is not None:
+            problems.append(Problem(f"branch {n.id!r} case {i}", constant))
     other = n.config.get("otherwise")
     if other is not None and other not in by_id:
         problems.append(Problem(f"branch {n.id!r} otherwise", f"targets unknown node {other!r}"
@@ -138,6 +141,35 @@ def _branch_problems(n: IRNode, by_id: dict[str, IRNode], known: list[str],
                                     f"{target!r}; add .if_(condition, {target!r}) or "
                                     f".otherwise({target!r}), or remove the edge"))
     return problems
+
+
+SPLIT_HINT = ("for an A/B test or a canary, send a share of the traffic to another model with a split "
+              "role (see README, Workflows) instead of a branch")
+
+
+def constant_condition(cond: Any) -> str | None:
+    """Why a branch condition is decided at build time (a constant, or reads no node output), or None.
+
+    A Python bool such as ``random.random() < 0.1`` is evaluated once, when the graph is built,
+    so every run would take the same arm: conditions must read node outputs or run inputs.
+    """
+    if _has_const(cond):
+        return ("the condition is a constant, decided once when the graph was built (a Python bool "
+                "such as `random.random() < 0.1` is evaluated there, not per run), so every run takes "
+                "the same arm; test node outputs instead (e.g. node['content'].contains('X')), or, "
+                + SPLIT_HINT)
+    if isinstance(cond, dict) and not any(True for _ in condition_refs(cond)):
+        return ("the condition reads no node output or run input, so every run takes the same arm; "
+                "test node outputs instead (e.g. classify.content == 'yes'), or, " + SPLIT_HINT)
+    return None
+
+
+def _has_const(cond: Any) -> bool:
+    if isinstance(cond, dict):
+        return cond.get("op") == "const" or any(_has_const(v) for k, v in cond.items() if k in ("arg", "args"))
+    if isinstance(cond, list):
+        return any(_has_const(v) for v in cond)
+    return False
 
 
 def _data_problems(module: IRModule, by_id: dict[str, IRNode], known: list[str],
@@ -242,26 +274,12 @@ def check(module: IRModule, *, extra: list[Problem] | None = None,
     return module
 
 
-def role_problems(module: IRModule, has_role: Callable[[str], bool]) -> list[Problem]:
-    """LLM nodes naming a role (or fallback) the registry does not declare."""
-    problems = []
-    for n in module.nodes:
-        if n.kind != "llm":
-            continue
-        names = [n.config.get("llm_role", "primary"), *n.config.get("fallback", [])]
-        for name in names:
-            if isinstance(name, str) and "/" not in name and not has_role(name):
-                problems.append(Problem(f"node {n.id!r}", f"uses role {name!r}, which the registry "
-                                        "does not declare; declare it under `models:` in the "
-                                        "config or name a 'provider/model'"))
-    return problems
-
-
 __all__ = [
     "LLM_OUTPUTS",
     "REDUCERS",
+    "SPLIT_HINT",
     "check",
+    "constant_condition",
     "produced_keys",
-    "role_problems",
     "validate",
 ]

@@ -12,10 +12,11 @@ Every pattern returns a :class:`PatternResult` saying which model answered and w
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from tierflow.errors import GraphBuildError, Problem
+from tierflow.ir import IRNode
 from tierflow.patterns.base import PATTERN_OUTPUTS, Pattern, PatternResult
 from tierflow.patterns.cascade import Cascade
 from tierflow.patterns.confidence import (
@@ -38,26 +39,60 @@ PATTERNS: dict[str, type[Pattern]] = {"cascade": Cascade, "router": Router, "ens
                                       "routed_cascade": RoutedCascade}
 
 
-def pattern_from_config(config: Mapping[str, Any], *, where: str = "pattern") -> Pattern:
+def _placeholder(*_args: Any, **_kwargs: Any) -> Any:
+    raise RuntimeError("a placeholder for a flow's function, used only to read a pattern's settings")
+
+
+def pattern_for_checks(config: Mapping[str, Any], *, where: str = "pattern") -> Pattern:
+    """A pattern built from ``config`` for build-time checks (its settings, the roles it calls):
+    the functions it names stand in as placeholders, so nothing is imported. Raises
+    :class:`GraphBuildError` on bad settings."""
+    return pattern_from_config(config, where=where, resolve=lambda _spec, _key: _placeholder)
+
+
+def pattern_of(node: IRNode) -> Pattern:
+    """A pattern node's object: its in-process one, else :func:`pattern_for_checks` of its config."""
+    if isinstance(node.fn, Pattern):
+        return node.fn
+    return pattern_for_checks(node.config, where=f"node {node.id!r}")
+
+
+CALLABLE_SETTINGS = ("classify", "classifier", "aggregate", "check")
+"""Pattern settings that may name a Python function as ``"module:function"`` in a flow file."""
+
+Resolve = Callable[[str, str], Any]
+"""``(spec, setting) -> function``: how a flow's ``"module:function"`` setting becomes a function."""
+
+
+def pattern_from_config(config: Mapping[str, Any], *, where: str = "pattern",
+                        resolve: Resolve | None = None) -> Pattern:
     """Build a pattern from an IR node config ``{"pattern": "cascade", ...}`` (flow files).
 
-    Settings that name Python callables (``"module:function"``) are imported.
+    Settings that name Python functions (``"module:function"``) go through ``resolve``; without
+    one they are refused, so code named by a flow is imported only by
+    :func:`tierflow.flowfile.bind_callables` under the user's allow list (README, Security).
     """
-    from tierflow.engine.executors import resolve_callable
-
     cfg = dict(config)
     kind = cfg.pop("pattern", None)
     cls = PATTERNS.get(str(kind))
     if cls is None:
-        raise GraphBuildError([Problem(where, f"unknown pattern {kind!r}; expected one of {sorted(PATTERNS)}")])
+        raise GraphBuildError([Problem(f"{where}.pattern", f"unknown pattern {kind!r}; expected one of "
+                                                           f"{sorted(PATTERNS)}")])
     cfg.pop("on_error", None)
     if kind == "verifier" and "ladder" in cfg:
         ladder = cfg.pop("ladder")
+        if not isinstance(ladder, list) or not ladder:
+            raise GraphBuildError([Problem(f"{where}.ladder", "expected a non-empty list of roles")])
         cfg["generate"], cfg["escalate"] = ladder[0], ladder[1:]
-    for key in ("classify", "classifier", "aggregate", "check"):
+    for key in CALLABLE_SETTINGS:
         value = cfg.get(key)
         if isinstance(value, str) and ":" in value:
-            cfg[key] = resolve_callable(value)
+            if resolve is None:
+                raise GraphBuildError([Problem(f"{where}.{key}", (
+                    f"names the function {value!r}, and no function is bound to it: a flow's code runs "
+                    "only through tierflow.flowfile.bind_callables with the modules you allow "
+                    "(README, Security)"))])
+            cfg[key] = resolve(value, key)
     try:
         return cls(**cfg)
     except (TypeError, ValueError) as exc:
@@ -65,6 +100,7 @@ def pattern_from_config(config: Mapping[str, Any], *, where: str = "pattern") ->
 
 
 __all__ = [
+    "CALLABLE_SETTINGS",
     "PATTERNS",
     "PATTERN_OUTPUTS",
     "Cascade",
@@ -83,5 +119,7 @@ __all__ = [
     "agreement",
     "estimate_cost",
     "logprob_confidence",
+    "pattern_for_checks",
     "pattern_from_config",
+    "pattern_of",
 ]

@@ -15,6 +15,9 @@ from typing import Any
 from tierflow.graph.base import Node
 from tierflow.types import CallResult, Message, Usage
 
+RoleRef = tuple[str, str, str]
+"""``(setting path, role name, "chat" | "routed")``: one role a pattern names."""
+
 PATTERN_OUTPUTS = ("content", "model_used", "role", "confidence", "reason", "escalated", "cost_usd",
                    "usage", "details", "result")
 
@@ -113,9 +116,14 @@ class Pattern(Node):
         """The pattern's serialisable settings (callables are named, not serialised)."""
         return {}
 
+    def role_refs(self) -> list[RoleRef]:
+        """Every role the pattern may call, as ``(setting, role, kind)``; kind ``"routed"`` marks a
+        name that must be a routed role. Build-time checks use it (README, Workflows)."""
+        return []
+
 
 def callable_name(fn: Any) -> str:
     return f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', type(fn).__name__)}"
 
 
-__all__ = ["PATTERN_OUTPUTS", "Pattern", "PatternResult", "as_messages", "callable_name", "last_user_text"]
+__all__ = ["PATTERN_OUTPUTS", "Pattern", "RoleRef", "PatternResult", "as_messages", "callable_name", "last_user_text"]

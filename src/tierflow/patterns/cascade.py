@@ -105,6 +105,15 @@ class Cascade(Pattern):
         start = self.roles.index(chosen) if chosen in self.roles else 0
         return self.roles[start:], decision
 
+    def role_refs(self) -> list[tuple[str, str, str]]:
+        refs = [(f"roles[{i}]", r, "chat") for i, r in enumerate(self.roles)]
+        if self.start_from is not None:
+            refs.append(("start_from", self.start_from, "routed"))
+        verifier = getattr(self.signal, "role", None)  # VerifierScore asks a role for a score
+        if isinstance(verifier, str):
+            refs.append(("signal", verifier, "chat"))
+        return refs
+
     def config(self) -> dict[str, Any]:
         cfg: dict[str, Any] = {"roles": self.roles, "signal": self.signal.name,
                                "threshold": self.threshold, "on_unknown": self.on_unknown}

@@ -65,6 +65,12 @@ class CostGate(Pattern):
                              reason=f"refused: estimated cost over the limit ${self.limit_usd:g} ({shown})",
                              details={"refused": True, "estimates": estimates, "downgraded": False})
 
+    def role_refs(self) -> list[tuple[str, str, str]]:
+        refs = [("role", self.role, "chat")]
+        if self.downgrade_to is not None:
+            refs.append(("downgrade_to", self.downgrade_to, "chat"))
+        return refs
+
     def config(self) -> dict[str, Any]:
         return {"role": self.role, "limit_usd": self.limit_usd, "downgrade_to": self.downgrade_to,
                 "allow_unknown": self.allow_unknown}

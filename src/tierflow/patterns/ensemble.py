@@ -69,6 +69,9 @@ class Ensemble(Pattern):
                              details={"agreement": share, "votes": votes, "failed": failed,
                                       "answers": {r: c.text for r, c in by_role.items()}})
 
+    def role_refs(self) -> list[tuple[str, str, str]]:
+        return [(f"roles[{i}]", r, "chat") for i, r in enumerate(self.roles)]
+
     def config(self) -> dict[str, Any]:
         return {"roles": self.roles, "aggregate": callable_name(self.aggregate)
                 if callable(self.aggregate) else self.aggregate}

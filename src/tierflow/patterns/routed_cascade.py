@@ -81,6 +81,9 @@ class RoutedCascade(Pattern):
                              confidence=step["confidence"], escalated=len(answers) > 1, calls=calls,
                              details={"steps": steps, "consulted": list(answers), "failed": failed})
 
+    def role_refs(self) -> list[tuple[str, str, str]]:
+        return [("routed", self.routed, "routed")]
+
     def config(self) -> dict[str, Any]:
         return {"routed": self.routed}
 

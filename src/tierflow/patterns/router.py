@@ -66,6 +66,13 @@ class Router(Pattern):
                              reason=reason, calls=[*calls, answer],
                              details={"label": label, "classifier_output": raw})
 
+    def role_refs(self) -> list[tuple[str, str, str]]:
+        refs = [(f"routes.{label}", role, "chat") for label, role in self.routes.items()]
+        refs.append(("default", self.default, "chat"))
+        if isinstance(self.classifier, str):
+            refs.append(("classifier", self.classifier, "chat"))
+        return refs
+
     def config(self) -> dict[str, Any]:
         return {"routes": self.routes, "default": self.default, "descriptions": self.descriptions,
                 "classifier": callable_name(self.classifier) if callable(self.classifier)

@@ -94,6 +94,12 @@ class Verifier(Pattern):
                              confidence=score, escalated=role != self.ladder[0], calls=calls,
                              details={"passed": False, "attempts": tries})
 
+    def role_refs(self) -> list[tuple[str, str, str]]:
+        refs = [("generate" if i == 0 else f"escalate[{i - 1}]", r, "chat") for i, r in enumerate(self.ladder)]
+        if isinstance(self.check_spec, str):
+            refs.append(("check", self.check_spec, "chat"))
+        return refs
+
     def config(self) -> dict[str, Any]:
         check = self.check_spec if isinstance(self.check_spec, (str, dict)) else callable_name(self.check_spec)
         return {"ladder": self.ladder, "check": check, "min_score": self.min_score, "retries": self.retries,
