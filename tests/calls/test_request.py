@@ -1,7 +1,9 @@
-"""The role's system_context: placed before the prompt's own system message(s), joined into one, on every path."""
+"""The role's settings in the request: system_context placed before the prompt's own system message(s),
+joined into one, on every path; max_tokens unless the call sets its own."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from tierflow.calls import Client
@@ -68,3 +70,16 @@ async def test_an_engine_llm_node_applies_the_rule(client: Client, srv: LLMTestS
         START >> prompt >> llm >> END
     await Engine(graph, client=client).run(inputs={"q": "hi"})
     assert srv.requests[-1]["messages"] == [_JOINED, {"role": "user", "content": "hi"}]
+
+
+async def test_the_roles_max_tokens_applies_unless_the_call_sets_its_own(make_client: Callable[..., Client],
+                                                                         srv: LLMTestServer) -> None:
+    client = make_client(extra="  - {role: capped, ref: srv, model: a, max_tokens: 3}")
+    result = await client.acall("capped", "one two three four five")
+    assert srv.requests[-1]["max_tokens"] == 3 and result.usage.output_tokens <= 3
+    await client.astream("capped", "x").collect()
+    assert srv.requests[-1]["max_tokens"] == 3
+    await client.acall("capped", "x", max_tokens=7)
+    assert srv.requests[-1]["max_tokens"] == 7
+    await client.acall("solo", "x")  # a role without a cap sends none
+    assert "max_tokens" not in srv.requests[-1]

@@ -1,6 +1,6 @@
 """The request a call sends: the caller's messages with the role's settings applied.
 
-The role's ``temperature`` applies unless the call sets its own. Its ``system_context`` (the
+The role's ``temperature`` and ``max_tokens`` apply unless the call sets its own. Its ``system_context`` (the
 role's "system prompt override") is placed before the prompt's own leading system message(s),
 joined into one system message, so both apply (:func:`with_system_context`); the README's
 "Calls" section states the rule.
@@ -30,7 +30,8 @@ def build_request(plan: Plan, messages: list[Message] | str, temperature: float 
     if plan.system_context:
         msgs = with_system_context(plan.system_context, msgs)
     return ChatRequest(model="", messages=msgs, temperature=plan.temperature if temperature is None else temperature,
-                       max_tokens=max_tokens, stop=[stop] if isinstance(stop, str) else stop,
+                       max_tokens=plan.max_tokens if max_tokens is None else max_tokens,
+                       stop=[stop] if isinstance(stop, str) else stop,
                        response_format=response_format, logprobs=logprobs, top_logprobs=top_logprobs, seed=seed,
                        extra=extra)
 

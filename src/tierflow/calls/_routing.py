@@ -57,7 +57,7 @@ async def resolve(planner: Planner, plan: Plan, messages: list[Message] | str, f
         inner = planner.plan(decision["chosen_role"])
         setup += clock.spent - before
         plan = Plan(name=plan.name, role=plan.role, targets=inner.targets, temperature=inner.temperature,
-                    system_context=inner.system_context)
+                    system_context=inner.system_context, max_tokens=inner.max_tokens)
     if fallback:
         before = clock.spent
         plan = plan.extended(planner.targets_for(fallback))

@@ -71,6 +71,8 @@ class Plan:
     targets: tuple[PlannedTarget, ...]
     temperature: float | None = None
     system_context: str | None = None
+    max_tokens: int | None = None
+    """The role's output cap (a call's own ``max_tokens`` wins)."""
     router: RoleRouter | None = None
     """For routed roles: the object whose ``choose(messages)`` picks a role."""
 
@@ -149,7 +151,8 @@ class Planner:
             targets = tuple(self._role_target(t) for t in entry.chain)
             self._check_prices(name, targets)
             return Plan(name=name, role=entry.role if role != "primary" else "primary", targets=targets,
-                        temperature=entry.temperature, system_context=entry.system_context)
+                        temperature=entry.temperature, system_context=entry.system_context,
+                        max_tokens=entry.max_tokens)
         target = parse_target(name, config)
         if target is None:
             if "/" in name:
