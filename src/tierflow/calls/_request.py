@@ -1,9 +1,9 @@
 """The request a call sends: the caller's messages with the role's settings applied.
 
-The role's ``temperature`` and ``max_tokens`` apply unless the call sets its own. Its ``system_context`` (the
-role's "system prompt override") is placed before the prompt's own leading system message(s),
-joined into one system message, so both apply (:func:`with_system_context`); the README's
-"Calls" section states the rule.
+The role's ``temperature`` and ``max_tokens`` apply unless the call sets its own. Its
+``system_context`` (the role's "system prompt override") is placed before the prompt's own leading
+system message(s), joined into one system message, so both apply (:func:`with_system_context`);
+the README's "Calls" section states the rule.
 """
 
 from __future__ import annotations
