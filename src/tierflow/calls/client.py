@@ -12,13 +12,14 @@ list, then the call's own ``fallback=``), and for each target:
 
 When every target failed or was cooling down it raises
 :class:`~tierflow.errors.AllTargetsFailedError` carrying every :class:`~tierflow.types.Attempt`.
-The role's ``temperature`` applies unless the call sets its own; its ``system_context`` is put
-before the prompt's own leading system message(s), joined into one system message, so both apply
-(:func:`tierflow.calls._request.with_system_context`). Cancelling the awaiting task cancels the upstream request. The
-sync twin :meth:`Client.call` runs on a private event-loop thread; ``with Client(...) as c`` and
-``async with`` close the client, and a client used through :meth:`Client.call` that is never
-closed is closed when it is garbage-collected or the interpreter exits. Observers registered on
-the client receive the call's events (:mod:`tierflow.calls.events`).
+The role's ``temperature`` and ``max_tokens`` apply unless the call sets its own; its
+``system_context`` is put before the prompt's own leading system message(s), joined into one
+system message, so both apply (:mod:`tierflow.calls._request`). Cancelling the awaiting task
+cancels the upstream request. The sync twin :meth:`Client.call` runs on a private event-loop
+thread; ``with Client(...) as c`` and ``async with`` close the client, and a client used through
+:meth:`Client.call` that is never closed is closed when it is garbage-collected or the
+interpreter exits. Observers registered on the client receive the call's events
+(:mod:`tierflow.calls.events`).
 
 The hot path does no pydantic validation, no registry or price look-ups (plans are cached), no
 log formatting unless a failure is logged, and builds no event unless an observer is registered.
