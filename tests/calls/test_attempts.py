@@ -293,3 +293,11 @@ async def test_creating_a_provider_is_set_up(make_client: Callable[..., Client])
     first = await client.acall("primary", "x")
     assert first.setup_s > 0
     assert (await client.acall("primary", "x")).setup_s == 0.0
+
+
+async def test_the_deadline_error_lists_every_attempt(make_client: Callable[..., Client], srv: LLMTestServer) -> None:
+    client = make_client(failures=10)
+    srv.script("a", [Status(500), Hang(5)])
+    with pytest.raises(DeadlineExceededError) as info:
+        await client.acall("solo", "x", deadline_s=0.5)
+    assert str(info.value).endswith("for 'solo' (2 attempt(s): srv/a error, srv/a error)")

@@ -275,3 +275,23 @@ async def test_a_stream_without_finish_reason_or_usage() -> None:
     client, _ = _scripted([("chunk", "hi")])  # a custom provider that reports neither
     result = await client.astream("primary", "x").collect()
     assert (result.text, result.finish_reason, result.usage, result.logprobs) == ("hi", None, Usage(), None)
+
+
+async def test_an_upstream_that_is_not_a_generator_is_closed_when_it_fails() -> None:
+    class _Response:
+        closed = 0
+
+        def __aiter__(self) -> _Response:
+            return self
+
+        async def __anext__(self) -> StreamChunk:
+            raise ServerError("down", status_code=503)
+
+        async def aclose(self) -> None:
+            _Response.closed += 1
+
+    client, provider = _scripted([])
+    provider.stream = lambda request, *, timeouts: _Response()  # type: ignore[method-assign]
+    with pytest.raises(AllTargetsFailedError):
+        await client.astream("primary", "x").collect()
+    assert _Response.closed == 1
