@@ -8,10 +8,15 @@ set +e
 # the linter (rules in pyproject.toml) first; the tests run either way, and either failing fails
 .venv/bin/ruff check --quiet .
 lint=$?
+# the type checker (the files it checks and its settings: pyproject.toml's [tool.mypy])
+.venv/bin/python -m mypy
+types=$?
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
 rc=$?
 set -e
 [ $lint -eq 0 ] || echo "test.sh: ruff check found problems (see above); fix them or run: .venv/bin/ruff check --fix ." >&2
+[ $types -eq 0 ] || echo "test.sh: mypy found type errors (see above) in the files listed under [tool.mypy] in pyproject.toml" >&2
 # pytest exits 5 when no test was collected: that is a failure here, not a pass.
 [ $rc -ne 0 ] && exit $rc
-exit $lint
+[ $lint -ne 0 ] && exit $lint
+exit $types

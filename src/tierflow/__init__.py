@@ -19,7 +19,7 @@ _EXPORTS: dict[str, str] = {
         "ProviderError", "APIStatusError", "BadRequestError", "AuthenticationError",
         "PermissionDeniedError", "NotFoundError", "UnprocessableEntityError", "RateLimitError",
         "ServerError", "APITimeoutError", "APIConnectionError", "ResponseFormatError",
-        "StreamInterruptedError", "AllTargetsFailedError", "DeadlineExceededError",
+        "StreamInterruptedError", "AllTargetsFailedError", "DeadlineExceededError", "ClientClosedError",
         "PriceUnknownError", "GraphBuildError", "FlowCompileError", "NodeExecutionError",
         "CatalogError", "RoutingError")},
     # registry, config, call types

@@ -13,6 +13,10 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tierflow.types import Attempt
 
 
 def did_you_mean(name: str, known: Iterable[str], *, cutoff: float = 0.6) -> str | None:
@@ -105,16 +109,20 @@ class ProviderError(TierflowError):
 
     ``retryable``: trying the same target again may succeed (429, 5xx, timeouts, resets).
     ``fallbackable``: trying the next target in the role's chain may succeed.
+    ``attempts``: when the error ends a call (a stream interrupted, an error no other target can
+    help with), every attempt the call made; empty when a provider raised it outside a call.
     """
 
     retryable: bool = False
     fallbackable: bool = True
+    attempts: list[Attempt]
 
     def __init__(self, message: str, *, target: str = "", status_code: int | None = None,
-                 retry_after_s: float | None = None) -> None:
+                 retry_after_s: float | None = None, attempts: list[Attempt] | None = None) -> None:
         self.target = target
         self.status_code = status_code
         self.retry_after_s = retry_after_s
+        self.attempts = [] if attempts is None else attempts
         prefix = f"{target}: " if target else ""
         super().__init__(prefix + message)
 
@@ -181,22 +189,44 @@ class StreamInterruptedError(ProviderError):
 
 
 class AllTargetsFailedError(TierflowError):
-    """Every target of a role's chain failed (or was cooling down). ``attempts`` says how."""
+    """Every target of a role's chain failed (or was cooling down). ``attempts`` says how.
 
-    def __init__(self, role: str, attempts: list, last_error: BaseException | None = None) -> None:
+    ``retry_after_s``: when every target of the chain is cooling down, the seconds until the first
+    of them may be tried again (0 when one is being probed right now); None otherwise.
+    """
+
+    attempts: list[Attempt]
+    retry_after_s: float | None
+
+    def __init__(self, role: str, attempts: list[Attempt], last_error: BaseException | None = None, *,
+                 retry_after_s: float | None = None) -> None:
         self.role = role
         self.attempts = attempts
         self.last_error = last_error
+        self.retry_after_s = retry_after_s
         lines = [f"all targets of role {role!r} failed:"]
         for a in attempts:
             lines.append(f"  - {a.target}: {a.outcome}" + (f" ({a.error})" if a.error else ""))
         if last_error is not None:  # provider messages are already redacted
             lines.append(f"  last error: {last_error}")
+        if retry_after_s is not None:
+            lines.append(f"  every target is cooling down: retry in {retry_after_s:.1f} s"
+                         + (" (a probe of one is running now)" if retry_after_s == 0 else ""))
         super().__init__("\n".join(lines))
 
 
 class DeadlineExceededError(TierflowError, TimeoutError):
-    """The overall deadline of a call ran out before any target answered."""
+    """The overall deadline of a call ran out before any target answered. ``attempts`` says how."""
+
+    attempts: list[Attempt]
+
+    def __init__(self, message: str, *, attempts: list[Attempt] | None = None) -> None:
+        self.attempts = [] if attempts is None else attempts
+        super().__init__(message)
+
+
+class ClientClosedError(TierflowError, RuntimeError):
+    """A call was made on a closed :class:`~tierflow.calls.Client`, or was in flight when it closed."""
 
 
 class PriceUnknownError(TierflowError):
@@ -279,7 +309,7 @@ __all__ = [
     "ProviderError", "APIStatusError", "BadRequestError", "AuthenticationError",
     "PermissionDeniedError", "NotFoundError", "UnprocessableEntityError", "RateLimitError",
     "ServerError", "APITimeoutError", "APIConnectionError", "ResponseFormatError",
-    "StreamInterruptedError", "AllTargetsFailedError", "DeadlineExceededError",
+    "StreamInterruptedError", "AllTargetsFailedError", "DeadlineExceededError", "ClientClosedError",
     "PriceUnknownError", "GraphBuildError", "FlowCompileError", "NodeExecutionError", "RunInputError",
     "CatalogError", "RoutingError",
 ]

@@ -49,6 +49,10 @@ CHAT_MODALITIES: frozenset[str] = frozenset({"text", "structured_output"})
 _TEXT_MODALITIES = CHAT_MODALITIES
 
 
+def _text_only() -> list[Modality]:
+    return ["text"]
+
+
 class Target(BaseModel):
     """One concrete place to send a call: a provider key (``ref``) and a model id within it."""
 
@@ -79,7 +83,7 @@ class ModelEntry(BaseModel):
     ref: str = Field(min_length=1, description="Provider key (a provider of the project config).")
     model: str = Field(min_length=1, description="Model id within the provider.")
     temperature: float | None = Field(default=None, ge=0.0, le=2.0, description="0.0 to 2.0; text modalities.")
-    modalities: list[Modality] = Field(default_factory=lambda: ["text"], description=(
+    modalities: list[Modality] = Field(default_factory=_text_only, description=(
         "What the model does; LLM nodes and chat calls need 'text' or 'structured_output'."))
     system_context: str | None = Field(default=None, description="System prompt of the role (text modalities).")
     fallback: list[Target] = Field(default_factory=list, description="Targets tried in order when the role's "

@@ -114,12 +114,17 @@ class CallResult:
     cost_usd: float | None
     """None when the price of the model is unknown (never silently 0)."""
     latency_s: float
+    """From the call to its answer, one-time set-up (``setup_s``) excluded."""
     ttft_s: float | None
     attempts: list[Attempt]
     finish_reason: str | None = None
     logprobs: list[TokenLogprob] | None = None
     decision: dict[str, Any] | None = None
     """For routed roles: the router's choice, predicted quality / cost and the runner-up."""
+    setup_s: float = 0.0
+    """One-time set-up this call paid (its plan's price look-up, creating a provider), not in ``latency_s``."""
+    request_id: str | None = None
+    """The caller's ``request_id=`` or a generated one; also on every call event."""
 
     @property
     def latency_ms(self) -> float:

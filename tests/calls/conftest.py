@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -32,6 +33,21 @@ strict_cost: {str(strict).lower()}
 """
 
 
+class ManualClock:
+    """A clock the test moves by hand (``clock.now += 30``): no sleep races a cooldown."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
 @pytest.fixture
 async def srv() -> AsyncIterator[LLMTestServer]:
     async with LLMTestServer() as server:
@@ -42,8 +58,9 @@ async def srv() -> AsyncIterator[LLMTestServer]:
 async def make_client(srv: LLMTestServer) -> AsyncIterator[Callable[..., Client]]:
     clients: list[Client] = []
 
-    def make(**kw: object) -> Client:
-        client = Client(parse_config(config_text(srv.base_url, **kw), source="test.yaml"))  # type: ignore[arg-type]
+    def make(clock: Callable[[], float] = time.monotonic, **kw: object) -> Client:
+        client = Client(parse_config(config_text(srv.base_url, **kw), source="test.yaml"),  # type: ignore[arg-type]
+                        clock=clock)
         clients.append(client)
         return client
 

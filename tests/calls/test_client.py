@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import traceback
 from collections.abc import Callable
 
@@ -19,7 +20,7 @@ from tierflow.errors import (
 )
 from tierflow.testing import Answer, Garbage, Hang, LLMTestServer, Status
 
-from .conftest import SECRET
+from .conftest import SECRET, ManualClock
 
 
 def _outcomes(result_or_error: object) -> list[tuple[str, str, str | None]]:
@@ -36,6 +37,14 @@ async def test_answer_with_usage_cost_and_attempts(client: Client, srv: LLMTestS
     assert _outcomes(result) == [("srv/a", "ok", None)]
     assert result.latency_s > 0 and result.latency_ms == result.latency_s * 1000
     assert srv.requests[-1]["messages"] == [{"role": "user", "content": "Say hello"}]
+    assert result.finish_reason == "stop" and result.logprobs is None
+
+
+async def test_logprobs_and_finish_reason_reach_the_result(client: Client, srv: LLMTestServer) -> None:
+    srv.script("a", [Answer("a b", finish_reason="length")])
+    result = await client.acall("primary", "x", logprobs=True, top_logprobs=2)
+    assert result.finish_reason == "length"
+    assert result.logprobs and [lp.token for lp in result.logprobs] and len(result.logprobs[0].top) == 2
 
 
 async def test_rate_limit_retried_after_retry_after(client: Client, srv: LLMTestServer) -> None:
@@ -118,8 +127,8 @@ async def test_all_targets_failed_lists_attempts(client: Client, srv: LLMTestSer
 
 
 async def test_cooldown_skips_dead_target_then_probes(make_client: Callable[..., Client],
-                                                      srv: LLMTestServer) -> None:
-    client = make_client(seconds=0.15)
+                                                      srv: LLMTestServer, clock: ManualClock) -> None:
+    client = make_client(seconds=30, clock=clock)
     srv.set_default("a", Status(500))
     first = await client.acall("primary", "x")
     assert srv.count("a") == 3 and first.model_used == "srv/b"
@@ -128,18 +137,21 @@ async def test_cooldown_skips_dead_target_then_probes(make_client: Callable[...,
         assert _outcomes(later) == [("srv/a", "skipped_cooldown", None), ("srv/b", "ok", None)]
         assert sum(a.wait_s for a in later.attempts) == 0.0
     assert srv.count("a") == 3 and srv.count("b") == 6
-    await asyncio.sleep(0.2)  # cooldown over: exactly one probe, which fails and reopens the breaker
+    clock.now += 29.9
+    assert (await client.acall("primary", "x")).attempts[0].outcome == "skipped_cooldown"
+    clock.now += 0.1  # cooldown over: exactly one probe, which fails and reopens the breaker
     probe = await client.acall("primary", "x")
     assert srv.count("a") == 4 and probe.attempts[0].outcome == "error"
     again = await client.acall("primary", "x")
     assert again.attempts[0].outcome == "skipped_cooldown" and srv.count("a") == 4
 
 
-async def test_half_open_allows_a_single_probe(make_client: Callable[..., Client], srv: LLMTestServer) -> None:
-    client = make_client(seconds=0.1, failures=1, max_retries=0)
+async def test_half_open_allows_a_single_probe(make_client: Callable[..., Client], srv: LLMTestServer,
+                                              clock: ManualClock) -> None:
+    client = make_client(seconds=30, failures=1, max_retries=0, clock=clock)
     srv.script("a", [Status(500), Hang(0.2)])
     await client.acall("primary", "x")
-    await asyncio.sleep(0.15)
+    clock.now += 30
     results = await asyncio.gather(*(client.acall("primary", "x") for _ in range(5)))
     assert srv.count("a") == 2  # the failure, then one probe among five concurrent calls
     assert sorted(r.model_used for r in results) == ["srv/a"] + ["srv/b"] * 4
@@ -211,8 +223,10 @@ async def test_role_temperature_and_system_context(client: Client, srv: LLMTestS
     own = [{"role": "system", "content": "Mine."}, {"role": "user", "content": "hi"}]
     await client.acall("fast", own, temperature=1.5, max_tokens=7, stop="END")
     body = srv.requests[-1]
-    assert body["temperature"] == 1.5 and body["messages"] == own and body["stop"] == ["END"]
-    assert body["max_tokens"] == 7
+    assert body["temperature"] == 1.5 and body["stop"] == ["END"] and body["max_tokens"] == 7
+    # the role's system context goes first, joined with the prompt's own system message (both apply)
+    assert body["messages"] == [{"role": "system", "content": "Be brief.\n\nMine."}, {"role": "user", "content": "hi"}]
+    assert own[0] == {"role": "system", "content": "Mine."}  # the caller's list is not changed
 
 
 async def test_provider_model_string_needs_no_role(client: Client, srv: LLMTestServer) -> None:
@@ -299,3 +313,19 @@ async def test_routed_role_goes_through_routing_live(make_client: Callable[..., 
     with pytest.raises(ConfigError, match="'nope' is not a declared role"):
         await client.acall("auto", "hi")
     assert srv.count() == 0
+
+
+async def test_one_time_set_up_is_reported_apart_from_latency(make_client: Callable[..., Client],
+                                                              srv: LLMTestServer) -> None:
+    # no configured price: building the plan looks the model up in genai-prices (one time), and
+    # the first call also creates the provider
+    client = make_client(priced=False)
+    t0 = time.perf_counter()
+    first = await client.acall("primary", "x")
+    wall = time.perf_counter() - t0
+    second = await client.acall("primary", "x")
+    assert first.setup_s > 0 and first.latency_s + first.setup_s <= wall
+    assert second.setup_s == 0.0
+    streamed = await client.astream("fast", "y").collect()  # a new plan, an existing provider
+    assert streamed.setup_s > 0 and streamed.ttft_s is not None and streamed.ttft_s <= streamed.latency_s
+    assert first.to_dict()["setup_s"] == first.setup_s

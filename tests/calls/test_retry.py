@@ -7,6 +7,7 @@ import random
 import pytest
 
 from tierflow.calls.retry import RetryPolicy, counts_as_failure, falls_back
+from tierflow.config import ReliabilitySettings
 from tierflow.errors import (
     APIConnectionError,
     APITimeoutError,
@@ -61,3 +62,15 @@ def test_fallback_and_breaker_classification() -> None:
     assert counts_as_failure(ServerError("x")) and counts_as_failure(AuthenticationError("x"))
     assert not counts_as_failure(BadRequestError("x")) and not counts_as_failure(UnprocessableEntityError("x"))
     assert not counts_as_failure(KeyError("bug"))
+
+
+def test_the_defaults_are_the_documented_ones() -> None:
+    policy = RetryPolicy()
+    settings = ReliabilitySettings()
+    assert (policy.max_retries, policy.initial, policy.maximum, policy.jitter, policy.retry_after_max) == (
+        settings.max_retries, settings.backoff_initial_s, settings.backoff_max_s, settings.jitter,
+        settings.retry_after_max_s) == (2, 0.5, 8.0, 0.25, 60.0)
+
+
+def test_a_retry_after_of_exactly_the_cap_is_waited_for() -> None:
+    assert RetryPolicy(retry_after_max=60).wait_before_retry(RateLimitError("x", retry_after_s=60.0), 0) == 60.0

@@ -13,10 +13,10 @@ import pytest
 
 from tierflow.calls import Client
 from tierflow.config import parse_config
-from tierflow.errors import AllTargetsFailedError, DeadlineExceededError
+from tierflow.errors import AllTargetsFailedError, APITimeoutError, DeadlineExceededError
 from tierflow.providers.base import Provider, Timeouts
 from tierflow.providers.openai_compat import OpenAIProvider
-from tierflow.testing import Hang, LLMTestServer
+from tierflow.testing import Answer, Hang, LLMTestServer, Status
 from tierflow.types import ChatRequest, ChatResponse, StreamChunk
 
 
@@ -29,8 +29,10 @@ class _Sleeper(Provider):
         super().__init__(name, settings)  # type: ignore[arg-type]
         self.delay_s = delay_s
         self.cancelled = 0
+        self.received: list[tuple[ChatRequest, Timeouts]] = []
 
     async def complete(self, request: ChatRequest, *, timeouts: Timeouts) -> ChatResponse:
+        self.received.append((request, timeouts))
         try:
             await asyncio.sleep(self.delay_s)
         except asyncio.CancelledError:
@@ -73,6 +75,10 @@ async def test_call_layer_times_out_a_provider_that_does_not(
         await client.acall("primary", "x")
     assert [(a.outcome, a.error) for a in info.value.attempts] == [("error", "APITimeoutError")] * 2
     assert provider.cancelled == 2  # the timer cancelled the provider's work, it did not leave it running
+    assert "last error: slow/m: no answer within 0.1s" in str(info.value)
+    request, timeouts = provider.received[0]
+    assert (request.model, request.messages, timeouts) == ("m", [{"role": "user", "content": "x"}],
+                                                           Timeouts(1.0, 0.1, 60.0))
 
 
 async def test_deadline_with_a_provider_that_does_not_enforce(
@@ -80,8 +86,9 @@ async def test_deadline_with_a_provider_that_does_not_enforce(
     client, provider = sleeper_client(5, 10)
     with pytest.raises(DeadlineExceededError) as info:
         await client.acall("primary", "x", deadline_s=0.1)
-    assert [a.error for a in info.value.attempts] == ["DeadlineExceededError"]  # type: ignore[attr-defined]
+    assert [a.error for a in info.value.attempts] == ["DeadlineExceededError"]
     assert provider.cancelled == 1
+    assert isinstance(info.value.__cause__, APITimeoutError)
 
 
 async def test_deadline_with_an_http_provider(make_client: Callable[..., Client], srv: LLMTestServer) -> None:
@@ -91,6 +98,24 @@ async def test_deadline_with_an_http_provider(make_client: Callable[..., Client]
     srv.set_default("a", Hang(30))
     with pytest.raises(DeadlineExceededError) as info:
         await client.acall("primary", "x", deadline_s=0.2)
-    assert [(a.target, a.error) for a in info.value.attempts] == [("srv/a", "DeadlineExceededError")]  # type: ignore[attr-defined]
+    assert [(a.target, a.error) for a in info.value.attempts] == [("srv/a", "DeadlineExceededError")]
     assert srv.count("b") == 0  # a deadline is not a reason to fall back
+    assert isinstance(info.value.__cause__, APITimeoutError)
 
+
+async def test_a_deadline_does_not_end_a_call_on_other_failures(make_client: Callable[..., Client],
+                                                                srv: LLMTestServer) -> None:
+    client = make_client()
+    srv.script("a", [Status(500), Answer("ok")])
+    result = await client.acall("primary", "x", deadline_s=30)
+    assert result.text == "ok" and [a.outcome for a in result.attempts] == ["error", "ok"]
+    streamed = await client.astream("primary", "one two", deadline_s=30).collect()  # a far deadline
+    assert streamed.text == "echo: one two"
+
+
+
+async def test_a_provider_that_does_not_enforce_answers_within_its_total(
+        sleeper_client: Callable[[float, float], tuple[Client, _Sleeper]]) -> None:
+    client, provider = sleeper_client(5, 0.01)
+    result = await client.acall("primary", "x")
+    assert result.text == "late" and provider.cancelled == 0

@@ -1,7 +1,8 @@
 """The call layer: roles -> targets -> providers, with retries, fallbacks, cooldowns and cost.
 
 ``Client`` is the main entry point; :func:`acall` / :func:`call` use a default client built from
-``load_config(None)`` (``$TIERFLOW_CONFIG`` or the packaged local ladder).
+``load_config(None)`` (``$TIERFLOW_CONFIG`` or the packaged local ladder). Observers registered on
+a client receive the typed events of :mod:`tierflow.calls.events`.
 """
 
 from __future__ import annotations
@@ -11,6 +12,15 @@ from typing import Any
 
 from tierflow.calls.client import Client
 from tierflow.calls.cooldown import CircuitBreakers
+from tierflow.calls.events import (
+    AttemptFinished,
+    AttemptStarted,
+    CallEvent,
+    CallFinished,
+    FirstToken,
+    Observer,
+    RouteDecided,
+)
 from tierflow.calls.plan import Plan, PlannedTarget, Planner
 from tierflow.calls.retry import RetryPolicy, counts_as_failure, falls_back
 from tierflow.calls.streaming import CallStream
@@ -40,4 +50,5 @@ def call(target: str, messages: list[Message] | str, **kwargs: Any) -> CallResul
 
 
 __all__ = ["Client", "CallStream", "CircuitBreakers", "RetryPolicy", "Plan", "PlannedTarget", "Planner",
-           "falls_back", "counts_as_failure", "default_client", "acall", "call"]
+           "falls_back", "counts_as_failure", "default_client", "acall", "call", "CallEvent", "Observer",
+           "RouteDecided", "AttemptStarted", "AttemptFinished", "FirstToken", "CallFinished"]

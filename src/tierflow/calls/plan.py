@@ -2,20 +2,54 @@
 
 A :class:`Plan` is computed once per name and cached by the client, so the hot path pays for
 neither registry look-ups nor price look-ups: each :class:`PlannedTarget` carries its provider
-name, timeouts and cost function.
+name, timeouts and cost function. Plans of the config's roles are kept for the client's life (the
+config bounds them); plans of ``provider/model`` names, which callers can invent without end, are
+kept for the :data:`ADHOC_PLANS` most recently used.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 from tierflow.config import ProjectConfig, parse_target
 from tierflow.errors import ConfigError, PriceUnknownError, Problem, UnknownRoleError
 from tierflow.pricing import CostFn, PriceTable
 from tierflow.providers.base import Timeouts
 from tierflow.registry import Target
+
+ADHOC_PLANS = 1024
+"""How many ``provider/model`` plans a client keeps (least recently used dropped first)."""
+
+
+class SetupClock:
+    """Seconds spent so far on one-time set-up (building plans, creating providers).
+
+    A call reads it before and after a step that may set something up; the difference is set-up
+    time the call reports apart from its latency (``CallResult.setup_s``).
+    """
+
+    __slots__ = ("spent",)
+
+    def __init__(self) -> None:
+        self.spent = 0.0
+
+
+class RoleRouter(Protocol):
+    """A routed role's chooser (``tierflow.routing.live.RoutedRole``): which role answers ``messages``.
+
+    ``choose`` returns (or, if async, resolves to) a decision: a dict, dataclass or pydantic model
+    with at least ``chosen_role``. A router may also have ``next_step(messages, answers)``.
+    """
+
+    def choose(self, messages: Sequence[Mapping[str, Any]] | str) -> object: ...
+
+
+RouterFactory = Callable[[dict[str, Any]], RoleRouter]
+"""Loads the router of a routed role's registry entry."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,13 +71,18 @@ class Plan:
     targets: tuple[PlannedTarget, ...]
     temperature: float | None = None
     system_context: str | None = None
-    router: Any = None
-    """For routed roles: the object whose ``choose(messages)`` picks a role (contract 2)."""
+    router: RoleRouter | None = None
+    """For routed roles: the object whose ``choose(messages)`` picks a role."""
 
     def extended(self, extra: Sequence[PlannedTarget]) -> Plan:
+        """This plan with the targets of ``extra`` it does not already have appended (in order)."""
         seen = {t.key for t in self.targets}
-        more = tuple(t for t in extra if t.key not in seen and not seen.add(t.key))  # type: ignore[func-returns-value]
-        return replace(self, targets=self.targets + more) if more else self
+        more: list[PlannedTarget] = []
+        for t in extra:
+            if t.key not in seen:
+                seen.add(t.key)
+                more.append(t)
+        return replace(self, targets=self.targets + tuple(more)) if more else self
 
 
 def strip_resource_prefix(name: str) -> str:
@@ -55,17 +94,38 @@ class Planner:
     """Builds and caches plans for one config."""
 
     def __init__(self, config: ProjectConfig, prices: PriceTable,
-                 load_router: Callable[[dict[str, Any]], Any] | None = None) -> None:
+                 load_router: RouterFactory | None = None, *,
+                 setup: SetupClock | None = None, adhoc_plans: int = ADHOC_PLANS) -> None:
         self.config = config
         self.prices = prices
+        self.setup = SetupClock() if setup is None else setup
         self._load_router = load_router
-        self._plans: dict[str, Plan] = {}
-        self._targets: dict[str, PlannedTarget] = {}
+        self._plans: dict[str, Plan] = {}  # the config's roles
+        self._adhoc: OrderedDict[str, Plan] = OrderedDict()  # provider/model names, least recently used first
+        self._adhoc_max = adhoc_plans
+        self._targets: dict[str, PlannedTarget] = {}  # the targets of the config's roles
 
     def plan(self, name: str) -> Plan:
+        """The plan of ``name`` (a role or ``provider/model``), built on first use and cached."""
         plan = self._plans.get(name)
-        if plan is None:
-            plan = self._plans[name] = self._build(name)
+        if plan is not None:
+            return plan
+        adhoc = self._adhoc
+        plan = adhoc.get(name)
+        if plan is not None:
+            adhoc.move_to_end(name)
+            return plan
+        t0 = time.perf_counter()
+        try:
+            plan = self._build(name)
+        finally:
+            self.setup.spent += time.perf_counter() - t0
+        if plan.role is not None:
+            self._plans[name] = plan
+        else:
+            adhoc[name] = plan
+            if len(adhoc) > self._adhoc_max:
+                adhoc.popitem(last=False)
         return plan
 
     def targets_for(self, names: Sequence[str]) -> list[PlannedTarget]:
@@ -86,7 +146,7 @@ class Planner:
             return Plan(name=name, role=role, targets=(), router=self._router(role))
         if role in config.registry:
             entry = config.registry.get(role)
-            targets = tuple(self._target(t) for t in entry.chain)
+            targets = tuple(self._role_target(t) for t in entry.chain)
             self._check_prices(name, targets)
             return Plan(name=name, role=entry.role if role != "primary" else "primary", targets=targets,
                         temperature=entry.temperature, system_context=entry.system_context)
@@ -102,15 +162,19 @@ class Planner:
         self._check_prices(name, targets)
         return Plan(name=name, role=None, targets=targets)
 
-    def _target(self, target: Target) -> PlannedTarget:
+    def _role_target(self, target: Target) -> PlannedTarget:
+        """A target of a role's chain (shared by the roles naming it)."""
         key = f"{target.ref}/{target.model}"
         planned = self._targets.get(key)
         if planned is None:
-            settings = self.config.provider_settings(target.ref)
-            cost = self.prices.cost_fn(target.ref, settings.kind, target.model, settings.base_url)
-            planned = self._targets[key] = PlannedTarget(key, target.ref, target.model, settings.kind,
-                                                         settings.timeouts.to_timeouts(), cost)
+            planned = self._targets[key] = self._target(target)
         return planned
+
+    def _target(self, target: Target) -> PlannedTarget:
+        settings = self.config.provider_settings(target.ref)
+        cost = self.prices.cost_fn(target.ref, settings.kind, target.model, settings.base_url)
+        return PlannedTarget(f"{target.ref}/{target.model}", target.ref, target.model, settings.kind,
+                             settings.timeouts.to_timeouts(), cost)
 
     def _check_prices(self, name: str, targets: Sequence[PlannedTarget]) -> None:
         if not self.config.strict_cost:
@@ -120,11 +184,12 @@ class Planner:
             raise PriceUnknownError(f"strict_cost is on and no price is known for {unknown} (target "
                                     f"{name!r}); add them under `prices:` in {self.config.source}")
 
-    def _router(self, role: str) -> Any:
+    def _router(self, role: str) -> RoleRouter:
         if self._load_router is None:
             raise ConfigError([Problem(f"role {role!r}", "is a routed role but tierflow.routing.live is "
                                        "not available in this installation")], source=self.config.source)
         return self._load_router(self.config.routed_roles[role])
 
 
-__all__ = ["Plan", "PlannedTarget", "Planner", "strip_resource_prefix"]
+__all__ = ["ADHOC_PLANS", "Plan", "PlannedTarget", "Planner", "RoleRouter", "RouterFactory", "SetupClock",
+           "strip_resource_prefix"]

@@ -4,51 +4,87 @@ Until a target delivers its first chunk, a stream behaves like a plain call: ret
 cooldowns and the deadline all apply, and nothing has reached the caller. From the first chunk on
 the call is committed to that target: a failure raises
 :class:`~tierflow.errors.StreamInterruptedError` (the breaker counts it), the caller keeps what
-it has received, and no chunk is ever sent twice. Stopping the iteration early (``break``,
-cancellation, ``aclose()``) closes the upstream stream.
+it has received, and no chunk is ever sent twice.
+
+Stopping early closes the upstream stream and gives the target's breaker its ticket (or half-open
+probe) back: ``aclose()``, leaving ``async with``, cancelling the task, and also
+``async for chunk in client.astream(...): break`` with the stream kept nowhere else, because a
+:class:`CallStream` is in no reference cycle: dropping it closes its generator on the event loop's
+next turn, without waiting for the garbage collector.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from tierflow.calls._attempts import Tries
+from tierflow.calls._attempts import CallSeams, Tries
+from tierflow.calls.events import FirstToken, emit
 from tierflow.errors import APITimeoutError, ProviderError, ResponseFormatError, StreamInterruptedError
-from tierflow.types import Attempt, CallResult, ChatRequest, StreamChunk, TokenLogprob, Usage
+from tierflow.types import CallResult, ChatRequest, StreamChunk, TokenLogprob, Usage
 
 if TYPE_CHECKING:
-    from tierflow.calls.client import Client
     from tierflow.calls.plan import Plan
 
 _perf = time.perf_counter
-Prepare = Callable[[], Awaitable[tuple["Plan", ChatRequest, float | None, dict[str, Any] | None]]]
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A stream's call, resolved when iteration starts: what to send, to which plan, until when."""
+
+    plan: Plan
+    request: ChatRequest
+    deadline: float | None
+    decision: dict[str, Any] | None
+    setup_s: float
+
+
+Prepare = Callable[[], Awaitable[Prepared]]
+
+
+class _Outcome:
+    """Where the stream's generator leaves its result (the generator never refers to its CallStream)."""
+
+    __slots__ = ("result",)
+
+    def __init__(self) -> None:
+        self.result: CallResult | None = None
 
 
 class CallStream:
     """``async for chunk in stream``; afterwards ``stream.result`` is the :class:`CallResult`."""
 
-    def __init__(self, client: Client, prepare: Prepare, started: float) -> None:
-        self._client = client
+    def __init__(self, seams: CallSeams, prepare: Prepare, started: float, request_id: str) -> None:
+        self.request_id = request_id
+        self._seams = seams
         self._prepare = prepare
         self._started = started
-        self._gen: AsyncIterator[StreamChunk] | None = None
-        self.result: CallResult | None = None
+        self._out = _Outcome()
+        self._gen: AsyncGenerator[StreamChunk, None] | None = None
+
+    @property
+    def result(self) -> CallResult | None:
+        """The call's record once the stream has been consumed to its end (else None)."""
+        return self._out.result
 
     def __aiter__(self) -> CallStream:
         return self
 
     async def __anext__(self) -> StreamChunk:
-        if self._gen is None:
-            self._gen = self._run()
-        return await self._gen.__anext__()
+        gen = self._gen
+        if gen is None:
+            gen = self._gen = _run(self._seams, self._prepare, self._started, self.request_id, self._out)
+        return await gen.__anext__()
 
     async def aclose(self) -> None:
         """Stop the stream and close the upstream request (safe to call twice)."""
-        if self._gen is not None:
-            await self._gen.aclose()  # type: ignore[attr-defined]
+        gen = self._gen
+        if gen is not None:
+            await gen.aclose()
 
     async def __aenter__(self) -> CallStream:
         return self
@@ -60,117 +96,147 @@ class CallStream:
         """Consume the whole stream and return its :class:`CallResult`."""
         async for _ in self:
             pass
-        assert self.result is not None
-        return self.result
+        result = self._out.result
+        assert result is not None  # a stream that ends without raising has its result
+        return result
 
-    async def _run(self) -> AsyncIterator[StreamChunk]:
-        plan, request, deadline, decision = await self._prepare()
-        loop = asyncio.get_running_loop()
-        tries = Tries(self._client, plan, request, self._started, deadline)
-        while True:
-            target = tries.next()
-            timeouts = tries.timeouts
-            try:
-                upstream = tries.provider.stream(request, timeouts=timeouts)
-            except BaseException:  # a provider's own bug: its probe must not stay claimed
-                tries.cancelled()
-                raise
-            scope = asyncio.timeout_at(loop.time() + (tries.ends - tries.t0))
-            try:
-                async with scope:
-                    first = await upstream.__anext__()
-            except StopAsyncIteration:
-                error: ProviderError = ResponseFormatError("the stream ended before its first chunk",
-                                                           target=target.key)
-            except ProviderError as exc:
-                error = exc
-            except TimeoutError as exc:
-                await _close(upstream)
-                if not scope.expired():
-                    tries.cancelled()
-                    raise
-                if deadline is not None and _perf() >= deadline:
-                    tries.deadline_ran_out(exc, "DeadlineExceededError")
-                error = APITimeoutError(f"no first chunk within {timeouts.total:g}s", target=target.key)
-            except BaseException:
-                tries.cancelled()
-                await _close(upstream)
-                raise
-            else:
-                relay = self._relay(upstream, first, plan, target.key, target.provider, target.cost,
-                                    tries.ends, deadline, tries.attempts, tries.wait, tries.t0, decision)
-                try:
-                    async for chunk in relay:
-                        yield chunk
-                finally:
-                    await relay.aclose()  # type: ignore[attr-defined]
-                return
-            await _close(upstream)
-            await tries.failed(error)
 
-    async def _relay(self, upstream: AsyncIterator[StreamChunk], first: StreamChunk, plan: Plan,
-                     key: str, provider: str, cost_fn: Any, ends: float, deadline: float | None,
-                     attempts: list[Attempt], wait: float, t0: float,
-                     decision: dict[str, Any] | None) -> AsyncIterator[StreamChunk]:
-        """Pass chunks through from the committed target; record the result at the end."""
-        client = self._client
-        loop = asyncio.get_running_loop()
-        ttft = _perf() - self._started
-        texts: list[str] = []
-        usage: Usage | None = None
-        finish: str | None = None
-        logprobs: list[TokenLogprob] | None = None
-        delivered = 0
-        finished = False
+async def _run(seams: CallSeams, prepare: Prepare, started: float, request_id: str,
+               out: _Outcome) -> AsyncGenerator[StreamChunk, None]:
+    """The stream: attempts until a first chunk, then the committed target's chunks."""
+    prepared = await prepare()
+    tries = Tries(seams, prepared.plan, prepared.request, request_id, started, prepared.deadline, prepared.setup_s)
+    relay: _Relay | None = None
+    ended: BaseException | None = None
+    try:
+        upstream, first = await _first_chunk(tries)
+        relay = _Relay(tries, upstream, _perf() - started - tries.setup_s)
+        if seams.observers:
+            target = tries.target
+            emit(seams.observers, FirstToken(request_id, prepared.plan.role, tries.key, target.provider,
+                                             target.model, len(tries.attempts), relay.ttft))
         chunk: StreamChunk | None = first
+        while chunk is not None:
+            relay.absorb(chunk)
+            yield chunk
+            chunk = await relay.next()
+        out.result = relay.finish(prepared.decision)
+    except BaseException as exc:  # recorded for the call's event, then re-raised
+        ended = exc
+        raise
+    finally:
+        if relay is not None:
+            await relay.close()
+        if seams.observers:
+            tries.call_finished(out.result, ended, None if relay is None else relay.ttft, prepared.decision,
+                                stream=True)
+
+
+async def _first_chunk(tries: Tries) -> tuple[AsyncIterator[StreamChunk], StreamChunk]:
+    """Attempt target after target until one delivers a first chunk; the stream and that chunk."""
+    loop = asyncio.get_running_loop()
+    while True:
+        target = tries.next()
         try:
-            while chunk is not None:
-                if chunk.text:
-                    texts.append(chunk.text)
-                if chunk.usage is not None:
-                    usage = chunk.usage
-                if chunk.finish_reason:
-                    finish = chunk.finish_reason
-                if chunk.logprobs:
-                    logprobs = (logprobs or []) + list(chunk.logprobs)
-                delivered += 1
-                yield chunk
-                scope = asyncio.timeout_at(loop.time() + (ends - _perf()))
-                try:
-                    async with scope:
-                        chunk = await upstream.__anext__()
-                except StopAsyncIteration:
-                    chunk = None
-                except (ProviderError, TimeoutError) as exc:
-                    if isinstance(exc, TimeoutError) and not scope.expired():
-                        raise
-                    finished = True
-                    client.breakers.record_failure(key)
-                    name = "DeadlineExceededError" if isinstance(exc, TimeoutError) and deadline is not None \
-                        and _perf() >= deadline else type(exc).__name__
-                    attempts.append(Attempt(key, "error", name, getattr(exc, "status_code", None), wait,
-                                            _perf() - t0))
-                    if name == "DeadlineExceededError":
-                        raise client.deadline_error(plan, self._started, attempts) from exc
-                    if isinstance(exc, StreamInterruptedError):
-                        exc.attempts = attempts  # type: ignore[attr-defined]
-                        raise
-                    err = StreamInterruptedError(f"the stream failed after {delivered} chunk(s) ({name}); "
-                                                 "the chunks already delivered stand, nothing is replayed",
-                                                 target=key, status_code=getattr(exc, "status_code", None))
-                    err.attempts = attempts  # type: ignore[attr-defined]
-                    raise err from exc
-            finished = True
-            client.breakers.record_success(key)
-            attempts.append(Attempt(key, "ok", None, None, wait, _perf() - t0))
-            usage = usage or Usage()
-            cost = cost_fn(usage) if cost_fn is not None else client._unknown(key)
-            self.result = CallResult("".join(texts), key, provider, plan.role, usage, cost,
-                                     _perf() - self._started, ttft, attempts, finish, logprobs, decision)
-        finally:
-            if not finished:
-                client.breakers.release_probe(key)
-            await _close(upstream)
+            upstream = tries.provider.stream(tries.request, timeouts=tries.timeouts)
+        except BaseException:  # a provider's own bug: its probe must not stay claimed
+            tries.cancelled()
+            raise
+        scope = asyncio.timeout_at(loop.time() + (tries.ends - tries.t0))
+        stopped: BaseException | None = None
+        try:
+            async with scope:
+                first = await upstream.__anext__()
+        except StopAsyncIteration:
+            error: ProviderError = ResponseFormatError("the stream ended before its first chunk", target=target.key)
+        except ProviderError as exc:
+            error = exc
+        except BaseException as exc:  # our timer, a cancellation, or a provider's own bug
+            stopped = exc
+        else:
+            return upstream, first
+        await _close(upstream)
+        if stopped is not None:
+            if not (isinstance(stopped, TimeoutError) and scope.expired()):
+                tries.cancelled()  # no verdict on the target: its probe must not stay claimed
+                raise stopped
+            if tries.deadline is not None and _perf() >= tries.deadline:
+                tries.deadline_ran_out(stopped)
+            error = APITimeoutError(f"no first chunk within {tries.timeouts.total:g}s", target=target.key)
+        await tries.failed(error)
+
+
+class _Relay:
+    """The committed target's stream: reads the next chunk in time, keeps what the result needs."""
+
+    __slots__ = ("tries", "upstream", "ttft", "texts", "usage", "finish_reason", "logprobs", "delivered",
+                 "finished")
+
+    def __init__(self, tries: Tries, upstream: AsyncIterator[StreamChunk], ttft: float) -> None:
+        self.tries = tries
+        self.upstream = upstream
+        self.ttft = ttft
+        self.texts: list[str] = []
+        self.usage: Usage | None = None
+        self.finish_reason: str | None = None
+        self.logprobs: list[TokenLogprob] | None = None
+        self.delivered = 0
+        self.finished = False  # the attempt has its verdict
+
+    def absorb(self, chunk: StreamChunk) -> None:
+        if chunk.text:
+            self.texts.append(chunk.text)
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        if chunk.finish_reason:
+            self.finish_reason = chunk.finish_reason
+        if chunk.logprobs:
+            self.logprobs = (self.logprobs or []) + list(chunk.logprobs)
+        self.delivered += 1
+
+    async def next(self) -> StreamChunk | None:
+        """The next chunk; None at the end. A failure ends the call (nothing is replayed)."""
+        loop = asyncio.get_running_loop()
+        scope = asyncio.timeout_at(loop.time() + (self.tries.ends - _perf()))
+        try:
+            async with scope:
+                return await self.upstream.__anext__()
+        except StopAsyncIteration:
+            return None
+        except (ProviderError, TimeoutError) as exc:
+            if isinstance(exc, TimeoutError) and not scope.expired():
+                raise
+            self._interrupted(exc)
+
+    def _interrupted(self, exc: ProviderError | TimeoutError) -> NoReturn:
+        tries = self.tries
+        self.finished = True
+        if isinstance(exc, TimeoutError) and tries.deadline is not None and _perf() >= tries.deadline:
+            tries.deadline_ran_out(exc)
+        status = exc.status_code if isinstance(exc, ProviderError) else None
+        name = type(exc).__name__
+        tries.interrupted(name, status)
+        if isinstance(exc, StreamInterruptedError):
+            exc.attempts = tries.attempts
+            raise exc
+        raise StreamInterruptedError(f"the stream failed after {self.delivered} chunk(s) ({name}); the chunks "
+                                     "already delivered stand, nothing is replayed", target=tries.key,
+                                     status_code=status, attempts=tries.attempts) from exc
+
+    def finish(self, decision: dict[str, Any] | None) -> CallResult:
+        """The stream ended well: close the breaker's verdict and build the result."""
+        self.finished = True
+        tries = self.tries
+        tries.succeeded()
+        return tries.result("".join(self.texts), self.usage or Usage(), self.finish_reason, self.logprobs,
+                            self.ttft, decision)
+
+    async def close(self) -> None:
+        """Close the upstream; an attempt left without a verdict (stopped early) gives its ticket back."""
+        if not self.finished:
+            self.finished = True
+            self.tries.cancelled()
+        await _close(self.upstream)
 
 
 async def _close(stream: AsyncIterator[StreamChunk]) -> None:
@@ -182,4 +248,4 @@ async def _close(stream: AsyncIterator[StreamChunk]) -> None:
             pass
 
 
-__all__ = ["CallStream"]
+__all__ = ["CallStream", "Prepared", "Prepare"]

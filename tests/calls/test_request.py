@@ -1,0 +1,70 @@
+"""The role's system_context: placed before the prompt's own system message(s), joined into one, on every path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tierflow.calls import Client
+from tierflow.calls._request import with_system_context
+from tierflow.engine import Engine
+from tierflow.graph import END, PARENT, START, GraphNode, LLMNode, PromptNode
+from tierflow.testing import LLMTestServer
+
+_JOINED = {"role": "system", "content": "Be brief.\n\nAnswer in French."}
+
+
+def test_a_prompt_without_a_system_message_gets_the_context_first() -> None:
+    messages = [{"role": "user", "content": "hi"}]
+    assert with_system_context("Be brief.", messages) == [{"role": "system", "content": "Be brief."}, *messages]
+
+
+def test_the_context_precedes_the_prompts_system_messages_in_one_message() -> None:
+    messages: list[dict[str, Any]] = [{"role": "system", "content": "Answer in French."},
+                                      {"role": "system", "content": "Use one line."},
+                                      {"role": "user", "content": "hi"},
+                                      {"role": "system", "content": "later instruction"}]
+    out = with_system_context("Be brief.", messages)
+    assert out == [{"role": "system", "content": "Be brief.\n\nAnswer in French.\n\nUse one line."},
+                   {"role": "user", "content": "hi"}, {"role": "system", "content": "later instruction"}]
+    assert messages[0] == {"role": "system", "content": "Answer in French."}  # the caller's list is untouched
+
+
+def test_an_empty_system_message_adds_nothing_but_the_context() -> None:
+    out = with_system_context("Be brief.", [{"role": "system", "content": ""}, {"role": "user", "content": "x"}])
+    assert out[0] == {"role": "system", "content": "Be brief."} and len(out) == 2
+
+
+def test_content_parts_get_the_context_as_their_first_text_part() -> None:
+    parts = [{"type": "text", "text": "Answer in French."}]
+    out = with_system_context("Be brief.", [{"role": "system", "content": parts},
+                                            {"role": "system", "content": "Use one line."},
+                                            {"role": "user", "content": "hi"}])
+    assert out[0] == {"role": "system", "content": [{"type": "text", "text": "Be brief."}, *parts,
+                                                    {"type": "text", "text": "Use one line."}]}
+    assert out[1:] == [{"role": "user", "content": "hi"}]
+
+
+async def test_acall_and_astream_apply_the_rule(client: Client, srv: LLMTestServer) -> None:
+    own = [{"role": "system", "content": "Answer in French."}, {"role": "user", "content": "hi"}]
+    await client.acall("fast", own)
+    assert srv.requests[-1]["messages"] == [_JOINED, {"role": "user", "content": "hi"}]
+    await client.astream("fast", own).collect()
+    assert srv.requests[-1]["messages"] == [_JOINED, {"role": "user", "content": "hi"}]
+    await client.acall("primary", own)  # a role without system_context sends the prompt as it is
+    assert srv.requests[-1]["messages"] == own
+
+
+async def test_fallback_targets_get_the_called_roles_context(client: Client, srv: LLMTestServer) -> None:
+    await client.acall("fast", "hi", fallback=["primary"])
+    assert srv.requests[-1]["messages"][0] == {"role": "system", "content": "Be brief."}
+
+
+async def test_an_engine_llm_node_applies_the_rule(client: Client, srv: LLMTestServer) -> None:
+    with GraphNode(name="g") as graph:
+        prompt = PromptNode(name="prompt", inputs={"prompt": {"system": "Answer in French.", "user": "{q}"},
+                                                   "q": PARENT["q"]})
+        llm = LLMNode(name="llm", role="fast", inputs={"messages": prompt["messages"]})
+        llm["content"] >> PARENT["answer"]
+        START >> prompt >> llm >> END
+    await Engine(graph, client=client).run(inputs={"q": "hi"})
+    assert srv.requests[-1]["messages"] == [_JOINED, {"role": "user", "content": "hi"}]
