@@ -3,12 +3,17 @@ running server from another process."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import socket
 import subprocess
 import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -101,3 +106,33 @@ def test_control_api_answers_400_naming_the_problem(srv: LLMTestServer, body: by
     assert info.value.code == 400
     message = json.loads(info.value.read())["error"]
     assert expected in message and '"behaviours"' in message
+
+
+def _readme_session(repo_root: Path) -> str:
+    text = (repo_root / "README.md").read_text(encoding="utf-8")
+    block = text.split("<!-- test-server-session -->\n```bash\n", 1)[1].split("\n```\n", 1)[0]
+    return block + "\n"
+
+
+def test_the_readme_session_runs_as_written(repo_root: Path, tmp_path: Path) -> None:
+    """The README's shell session: serve, script a 503, watch the fallback announced, count, reset."""
+    with socket.socket() as s:  # a free port instead of the README's 8765 (tests run side by side)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    script = _readme_session(repo_root).replace("8765", str(port))
+    bin_dir = tmp_path / "bin"  # `python` and `tierflow` as the README's reader has them
+    bin_dir.mkdir()
+    for name, run in (("python", f'"{sys.executable}" "$@"'), ("tierflow", f'"{sys.executable}" -m tierflow.cli "$@"')):
+        (bin_dir / name).write_text(f"#!/bin/sh\nexec {run}\n")
+        (bin_dir / name).chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.Popen(["bash", "-e", "-c", script], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=120)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)  # the background server, if the script stopped early
+    assert proc.returncode == 0, err
+    assert "echo: Hello\n" in out and '{"count": 1, "disconnects": 0}' in out
+    assert "tierflow: chat -> fake/gpt-y (fallback: fake/gpt-x ServerError HTTP 503) | 1+2 tokens | $0.000005 | " in err
