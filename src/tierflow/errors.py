@@ -303,6 +303,27 @@ class RoutingError(_ProblemsError):
     title = "routing error"
 
 
+# --- the gateway ------------------------------------------------------------------------------
+
+
+class GatewayError(TierflowError):
+    """``tierflow serve`` refuses a request: an HTTP ``status`` and OpenAI's error fields.
+
+    ``kind`` is OpenAI's error ``type`` (``invalid_request_error``, ``rate_limit_error``...),
+    ``param`` the request field at fault, ``code`` a stable machine-readable name. The message is
+    sent to the client as is, so it is built from names, never from secrets.
+    """
+
+    def __init__(self, status: int, message: str, *, kind: str = "invalid_request_error",
+                 param: str | None = None, code: str | None = None, retry_after_s: float | None = None) -> None:
+        self.status = status
+        self.kind = kind
+        self.param = param
+        self.code = code
+        self.retry_after_s = retry_after_s
+        super().__init__(message)
+
+
 __all__ = [
     "Problem", "TierflowError", "ConfigError", "MissingEnvVarError", "UnknownRoleError", "ModalityError",
     "CodeNotAllowedError", "RunKeywordError", "did_you_mean",
@@ -311,5 +332,5 @@ __all__ = [
     "ServerError", "APITimeoutError", "APIConnectionError", "ResponseFormatError",
     "StreamInterruptedError", "AllTargetsFailedError", "DeadlineExceededError", "ClientClosedError",
     "PriceUnknownError", "GraphBuildError", "FlowCompileError", "NodeExecutionError", "RunInputError",
-    "CatalogError", "RoutingError",
+    "CatalogError", "RoutingError", "GatewayError",
 ]

@@ -1,0 +1,109 @@
+"""The gateway's HTTP application (aiohttp.web, chosen by measurement: docs/gateway.md).
+
+Routes: ``POST /v1/chat/completions`` (plain and SSE), ``POST /v1/feedback``, ``GET /v1/models``
+and ``/v1/models/{id}``, ``GET /health`` (the process answers) and ``/ready`` (it serves), and the
+admin API under ``/admin/keys`` (:mod:`tierflow.gateway.auth`). Every
+answer carries ``x-request-id``; a client's own ``x-request-id`` comes back as
+``x-client-request-id``. Errors have OpenAI's shape; nothing else (no traceback, no secret) ever
+reaches a body. The gateway translates: roles, fallbacks, routing, retries and cost are the
+library's (:class:`tierflow.Client`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from tierflow.errors import GatewayError
+from tierflow.gateway.auth import auth_middleware, create_key, list_keys, revoke_key
+from tierflow.gateway.chat import chat_completions
+from tierflow.gateway.core import EXCHANGE, KEY, Gateway, error_response
+from tierflow.gateway.exchange import dumps
+from tierflow.gateway.failures import to_gateway_error
+from tierflow.gateway.feedback import post_feedback
+
+_log = logging.getLogger("tierflow.gateway")
+
+
+async def list_models(request: web.Request) -> web.Response:
+    gateway = request.app[KEY]
+    return web.Response(body=dumps({"object": "list", "data": gateway.models}), content_type="application/json")
+
+
+async def get_model(request: web.Request) -> web.Response:
+    gateway = request.app[KEY]
+    name = request.match_info["model"]
+    for model in gateway.models:
+        if model["id"] == name:
+            return web.Response(body=dumps(model), content_type="application/json")
+    gateway.resolve(name)  # raises the 404 listing the valid names
+    raise GatewayError(404, f"{name!r} is a pass-through name, not a listed model", code="model_not_found")
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def ready(request: web.Request) -> web.Response:
+    gateway = request.app[KEY]
+    if gateway.ready:
+        return web.json_response({"status": "ready"})
+    return web.json_response({"status": "not ready"}, status=503)
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """Every failure as an OpenAI error: GatewayError as is, aiohttp's own (404, 405...), else 500."""
+    try:
+        return await handler(request)
+    except GatewayError as exc:
+        err = exc
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        err = GatewayError(exc.status, f"{request.method} {request.path}: {exc.reason}",
+                           code=_HTTP_CODES.get(exc.status, "http_error"))
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        _log.exception("unexpected error in %s %s", request.method, request.path)
+        err = to_gateway_error(RuntimeError())
+    exchange = request.get(EXCHANGE)
+    headers = exchange.headers() if exchange is not None else {"x-request-id": uuid.uuid4().hex}
+    return error_response(err, headers)
+
+
+def build_app(gateway: Gateway) -> web.Application:
+    """The aiohttp application serving ``gateway`` (closing it closes the gateway's client)."""
+    app = web.Application(client_max_size=gateway.settings.max_body_bytes,
+                          middlewares=[errors_middleware, auth_middleware])
+    app[KEY] = gateway
+    app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_post("/v1/feedback", post_feedback)
+    app.router.add_post("/admin/keys", create_key)
+    app.router.add_get("/admin/keys", list_keys)
+    app.router.add_delete("/admin/keys/{key_id}", revoke_key)
+    app.router.add_get("/v1/models", list_models)
+    app.router.add_get("/v1/models/{model:.+}", get_model)
+    app.router.add_get("/health", health)
+    app.router.add_get("/ready", ready)
+
+    async def lifecycle(app: web.Application) -> Any:
+        await asyncio.to_thread(gateway.open)
+        gateway.ready = True
+        yield
+        gateway.ready = False
+        await gateway.aclose()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app
+
+
+__all__ = ["Gateway", "build_app"]

@@ -1,0 +1,193 @@
+"""The gateway's state: one config, its client and ledger, its model listing, how names resolve.
+
+Shared by the handlers (:mod:`tierflow.gateway.app`, ``chat``, ``streaming``, ``feedback``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from tierflow.calls import Client
+from tierflow.config import ProjectConfig
+from tierflow.errors import AllTargetsFailedError, ConfigError, GatewayError, Problem
+from tierflow.gateway.budgets import Limiter
+from tierflow.gateway.exchange import Exchange, dumps
+from tierflow.gateway.failures import retry_after_headers, to_gateway_error
+from tierflow.gateway.keys import KeyStore, VirtualKey
+from tierflow.gateway.ledger import Ledger
+from tierflow.gateway.settings import GatewaySettings
+from tierflow.gateway.tap import tapped_providers
+from tierflow.gateway.wire import error_body
+from tierflow.local_models import tierflow_home
+
+_log = logging.getLogger("tierflow.gateway")
+EXCHANGE = web.RequestKey("exchange", Exchange)
+
+
+class Gateway:
+    """One config served over HTTP: its client, its model listing and how names resolve."""
+
+    def __init__(self, config: ProjectConfig, settings: GatewaySettings, *, admin_key: str | None = None,
+                 require_auth: bool = False) -> None:
+        """``admin_key``: manages keys and may call everything (from ``$TIERFLOW_ADMIN_KEY``).
+        ``require_auth``: every request needs a key (the server sets it when it binds beyond loopback);
+        otherwise keys are needed once an admin key or a virtual key exists."""
+        self.config = config
+        self.settings = settings
+        self.admin_key = admin_key or None
+        self.require_auth = require_auth
+        refs = {t.ref for entry in config.registry for t in entry.chain} | set(config.providers)
+        optional = set()
+        if settings.passthrough is True:
+            optional = {name for name in ("openai", "anthropic", "gemini", "local") if config.has_provider(name)}
+        elif isinstance(settings.passthrough, list):
+            optional = set(settings.passthrough)
+        providers = tapped_providers(config, sorted(refs))
+        for name in sorted(optional - refs):
+            try:
+                providers.update(tapped_providers(config, [name]))
+            except Exception:  # noqa: BLE001 - a well-known provider without its key: not offered
+                _log.info("pass-through provider %s is not available (its key is not set)", name)
+        self.passthrough = sorted(n for n in providers if settings.allows_passthrough(n))
+        self.client = Client(config, providers=providers)
+        self.models = self._listing()
+        self.names = {m["id"] for m in self.models}
+        self._ledger: Ledger | None = None
+        self._keys: KeyStore | None = None
+        self._limiter: Limiter | None = None
+        self.ready = False
+
+    @staticmethod
+    def default_database() -> Path:
+        return tierflow_home() / "gateway.sqlite"
+
+    @property
+    def database(self) -> Path:
+        return Path(self.settings.database) if self.settings.database else self.default_database()
+
+    @property
+    def ledger(self) -> Ledger:
+        if self._ledger is None:
+            raise RuntimeError("the gateway is not started: call open() first")
+        return self._ledger
+
+    @property
+    def keys(self) -> KeyStore:
+        if self._keys is None:
+            raise RuntimeError("the gateway is not started: call open() first")
+        return self._keys
+
+    @property
+    def limiter(self) -> Limiter:
+        if self._limiter is None:
+            raise RuntimeError("the gateway is not started: call open() first")
+        return self._limiter
+
+    def open(self) -> None:
+        """Open the database: the ledger (and its writer thread) and the keys; the server calls it at start."""
+        if self._ledger is not None:
+            return
+        s = self.settings
+        try:
+            self._ledger = Ledger(self.database, commit_interval_s=s.commit_interval_s, store_content=s.store_content)
+            self._keys = KeyStore(self.database)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError([Problem(f"gateway.database {str(self.database)!r}", f"cannot open the database "
+                                       f"({type(exc).__name__}: {exc}); name a writable file")],
+                              source=self.config.source) from None
+        self._limiter = Limiter(self._keys, s, self.client.planner, self.config.routed_roles)
+
+    def auth_required(self) -> bool:
+        return self.require_auth or self.admin_key is not None or self.keys.has_any()
+
+    def check(self) -> None:
+        """Build every role's plan now (routers loaded, strict prices checked): errors at start-up."""
+        for name in self.names:
+            self.client.planner.plan(name)
+
+    def _listing(self) -> list[dict[str, Any]]:
+        def entry(name: str, kind: str, **more: Any) -> dict[str, Any]:
+            return {"id": name, "object": "model", "created": 0, "owned_by": "tierflow", "kind": kind, **more}
+
+        registry = self.config.registry
+        out = [entry(e.role, "role", targets=[str(t) for t in e.chain]) for e in registry]
+        if "primary" not in registry.roles:
+            out.insert(0, entry("primary", "role", targets=[str(t) for t in registry.primary.chain],
+                                alias_of=registry.primary.role))
+        out += [entry(role, "routed_role", candidates=list(spec.get("candidates") or []))
+                for role, spec in self.config.routed_roles.items()]
+        return out
+
+    def resolve(self, model: str) -> str:
+        """The name to call for a request's ``model``; 404 listing the valid ones otherwise."""
+        if model in self.names:
+            return model
+        ref, sep, rest = model.partition("/")
+        if sep and rest and ref in self.passthrough:
+            return model
+        shown = model if len(model) <= 100 else model[:100] + "..."
+        hint = (f", or 'provider/model' with a provider in {self.passthrough}" if self.passthrough
+                else " ('provider/model' names are off: gateway.passthrough in the config)" if sep else "")
+        raise GatewayError(404, f"The model {shown!r} does not exist on this gateway: valid models are "
+                           f"{sorted(self.names)}{hint}", param="model", code="model_not_found")
+
+    def wire_error(self, exc: BaseException) -> GatewayError:
+        cooldown = None
+        if isinstance(exc, AllTargetsFailedError) and exc.last_error is None:
+            waits = [self.client.breakers.remaining(a.target) for a in exc.attempts]
+            cooldown = min((w for w in waits if w > 0), default=None)
+        return to_gateway_error(exc, cooldown)
+
+    async def aclose(self) -> None:
+        """Close the providers, then write what the ledger holds."""
+        try:
+            await self.client.aclose()
+        finally:
+            if self._ledger is not None:
+                await asyncio.to_thread(self._ledger.close)
+                self._ledger = None
+            if self._keys is not None:
+                self._keys.close()
+                self._keys = self._limiter = None
+
+
+KEY = web.AppKey("gateway", Gateway)
+CALLER = web.RequestKey("caller_key_id", str)
+"""The id of the key a request was made with: a virtual key's id, ``admin``, or absent (no key)."""
+CALLER_KEY = web.RequestKey("caller_key", VirtualKey)
+"""The virtual key a request was made with (absent for the admin key and for no key)."""
+
+
+def caller_key_id(request: web.Request) -> str | None:
+    """The id of the key the request was authenticated with (None without keys)."""
+    return request.get(CALLER)
+
+
+def error_response(exc: GatewayError, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=exc.status, body=dumps(error_body(exc)), content_type="application/json",
+                        headers={**(headers or {}), **retry_after_headers(exc)})
+
+
+async def read_json(request: web.Request) -> Any:
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[KEY].settings.max_body_bytes
+        raise GatewayError(413, f"the request body is larger than this gateway accepts ({limit} bytes)",
+                           code="request_too_large") from None
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        raise GatewayError(400, "the request body is not valid JSON (send a chat completions request as a JSON "
+                           "object with Content-Type: application/json)", code="invalid_json") from None
+
+
+
+__all__ = ["Gateway", "KEY", "EXCHANGE", "CALLER", "CALLER_KEY", "caller_key_id", "error_response", "read_json"]

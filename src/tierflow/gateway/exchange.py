@@ -1,0 +1,126 @@
+"""One request's identity and how its answer was made: headers, the ``tierflow`` report, JSON."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from tierflow.errors import GatewayError
+from tierflow.gateway.wire import ChatCall
+from tierflow.types import Attempt, CallResult
+
+_CLIENT_ID = re.compile(r"[\x21-\x7e]{1,200}")
+
+
+def dumps(data: Any) -> bytes:
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class Exchange:
+    """One chat request from arrival to its last byte: identity, what it resolved to, how it ended.
+
+    The handler fills it in; headers, the ``tierflow`` report and the ledger row are read from it.
+    """
+
+    __slots__ = ("request_id", "client_request_id", "created", "started", "name", "is_role", "call", "key_id",
+                 "variant", "status", "outcome", "error_code", "result", "attempts", "model", "text", "ttft_s",
+                 "charged_usd", "_client_id_ok")
+
+    def __init__(self, request: web.Request) -> None:
+        self.request_id = uuid.uuid4().hex
+        self.created = int(time.time())
+        self.started = time.perf_counter()
+        self.name = ""
+        self.is_role = False
+        self.call: ChatCall | None = None
+        self.key_id: str | None = None
+        self.variant: str | None = None
+        self.status = 200
+        self.outcome = "ok"
+        """ok, error (refused or failed before any content), interrupted (failed after content), cancelled."""
+        self.error_code: str | None = None
+        self.result: CallResult | None = None
+        self.attempts: list[Attempt] = []
+        self.model: str | None = None
+        self.text: str | None = None
+        """For a stream that did not finish: the text delivered before it ended."""
+        self.ttft_s: float | None = None
+        self.charged_usd: float | None = None
+        """What the request was charged against its key's dollar budget (None: the key has none)."""
+        client_id = request.headers.get("x-request-id") or request.headers.get("x-client-request-id")
+        self._client_id_ok = client_id is None or _CLIENT_ID.fullmatch(client_id) is not None
+        self.client_request_id = client_id if self._client_id_ok else None
+
+    def check_headers(self) -> None:
+        """Refuse a client request id that could not travel back in a header or a log line."""
+        if not self._client_id_ok:
+            raise GatewayError(400, "the x-request-id header must be 1 to 200 printable ASCII characters",
+                               param="x-request-id", code="invalid_header")
+
+    @property
+    def completion_id(self) -> str:
+        return f"chatcmpl-{self.request_id}"
+
+    def succeeded(self, result: CallResult) -> None:
+        self.result = result
+        self.attempts = result.attempts
+        self.model = result.model_used
+        self.ttft_s = result.ttft_s
+
+    def failed(self, exc: GatewayError, cause: BaseException | None = None, *, after_content: bool = False) -> None:
+        self.status = exc.status
+        self.outcome = "interrupted" if after_content else "error"
+        self.error_code = exc.code
+        self.attempts = list(getattr(cause, "attempts", None) or self.attempts)
+
+    def cancelled(self) -> None:
+        self.status = 499  # nginx's "client closed request"
+        self.outcome = "cancelled"
+
+    def headers(self, model: str | None = None) -> dict[str, str]:
+        out = {"x-request-id": self.request_id}
+        if self.client_request_id:
+            out["x-client-request-id"] = self.client_request_id
+        if self.is_role:
+            out["x-tierflow-role"] = self.name
+        if model:
+            out["x-tierflow-model"] = model
+        return out
+
+    def report(self, result: CallResult) -> dict[str, Any]:
+        """What the gateway tells about how the answer was made (headers, final chunk, body)."""
+        return {"request_id": self.request_id, "role": self.name if self.is_role else None,
+                "model": result.model_used, "provider": result.provider,
+                "attempts": [{"target": a.target, "outcome": a.outcome, "error": a.error,
+                              "status_code": a.status_code} for a in result.attempts],
+                "cost_usd": result.cost_usd, "decision": decision_of(result.decision)}
+
+
+def decision_of(decision: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not decision:
+        return None
+    return {"chosen": decision.get("chosen_role") or decision.get("chosen_model"),
+            "predicted_quality": decision.get("predicted_quality"),
+            "predicted_cost_usd": decision.get("predicted_cost"),
+            "runner_up": decision.get("runner_up") or decision.get("runner_up_model")}
+
+
+def result_headers(exchange: Exchange, result: CallResult) -> dict[str, str]:
+    headers = exchange.headers(result.model_used)
+    headers["x-tierflow-attempts"] = str(len(result.attempts))
+    headers["x-tierflow-cost-usd"] = "unknown" if result.cost_usd is None else f"{result.cost_usd:.10f}"
+    decision = decision_of(result.decision)
+    if decision:
+        for key, value in decision.items():
+            if value is not None:
+                headers[f"x-tierflow-route-{key.replace('_', '-')}"] = str(value)
+    return headers
+
+
+
+__all__ = ["Exchange", "decision_of", "dumps", "result_headers"]

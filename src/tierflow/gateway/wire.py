@@ -1,0 +1,249 @@
+"""OpenAI's chat completions wire format, in and out (docs/gateway.md lists what is supported).
+
+:func:`parse_chat` checks a request body and turns it into the arguments of
+:meth:`tierflow.Client.acall` / ``astream``; every parameter the library cannot honour is refused
+with a 400 naming it (never silently ignored), and unknown ones get OpenAI's own "Unrecognized
+request argument". The ``*_body`` functions build the JSON the OpenAI SDK expects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tierflow.errors import GatewayError
+from tierflow.types import CallResult, Message, TokenLogprob, Usage
+
+_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+_LATER = ("tools", "tool_choice", "functions", "function_call", "parallel_tool_calls")
+"""Parameters of features the gateway does not serve yet: refused, naming the parameter."""
+_NEUTRAL = {"top_p": 1, "frequency_penalty": 0, "presence_penalty": 0}
+"""Accepted only at their neutral value: the library has no portable parameter for them."""
+
+
+@dataclass(slots=True)
+class ChatCall:
+    """A checked chat request: what to call and how."""
+
+    model: str
+    messages: list[Message]
+    stream: bool = False
+    include_usage: bool = False
+    user: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    """Keyword arguments of ``Client.acall`` / ``astream`` (temperature, max_tokens, stop...)."""
+
+
+def _bad(param: str, message: str, code: str | None = "invalid_value") -> GatewayError:
+    return GatewayError(400, message, param=param, code=code)
+
+
+def _number(body: Mapping[str, Any], name: str, lo: float, hi: float) -> float | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+        raise _bad(name, f"'{name}' must be a number from {lo:g} to {hi:g}, got {value!r}")
+    return float(value)
+
+
+def _integer(body: Mapping[str, Any], name: str, lo: int, hi: int | None = None) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < lo or (hi is not None and value > hi):
+        limit = f"from {lo} to {hi}" if hi is not None else f"of at least {lo}"
+        raise _bad(name, f"'{name}' must be an integer {limit}, got {value!r}")
+    return value
+
+
+def _flag(body: Mapping[str, Any], name: str) -> bool:
+    value = body.get(name, False)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise _bad(name, f"'{name}' must be true or false, got {value!r}")
+    return value
+
+
+def _content(value: Any, where: str) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        texts = []
+        for j, part in enumerate(value):
+            if not isinstance(part, Mapping) or not isinstance(part.get("type"), str):
+                raise _bad(f"{where}[{j}]", f"'{where}[{j}]' must be a content part with a 'type'")
+            if part["type"] != "text":
+                raise _bad(f"{where}[{j}].type", f"content parts of type {part['type']!r} are not supported by "
+                           "this gateway yet; send text parts", "unsupported_value")
+            if not isinstance(part.get("text"), str):
+                raise _bad(f"{where}[{j}].text", f"'{where}[{j}].text' must be a string")
+            texts.append(part["text"])
+        return "\n".join(texts)
+    raise _bad(where, f"'{where}' must be a string or a list of text parts, got {type(value).__name__}")
+
+
+def _messages(value: Any, limit: int) -> list[Message]:
+    if not isinstance(value, list) or not value:
+        raise _bad("messages", "'messages' must be a non-empty list of {role, content} objects")
+    if len(value) > limit:
+        raise _bad("messages", f"'messages' has {len(value)} entries; this gateway accepts at most {limit}",
+                   "too_many_messages")
+    out: list[Message] = []
+    for i, msg in enumerate(value):
+        where = f"messages[{i}]"
+        if not isinstance(msg, Mapping):
+            raise _bad(where, f"'{where}' must be an object with 'role' and 'content'")
+        role = msg.get("role")
+        if role not in _ROLES:
+            supported = "tool messages are not supported by this gateway yet; " if role in ("tool", "function") \
+                else ""
+            raise _bad(f"{where}.role", f"{supported}'{where}.role' must be one of {sorted(_ROLES)}, got {role!r}")
+        for key in msg:
+            if key not in ("role", "content"):
+                raise _bad(f"{where}.{key}", f"'{where}.{key}' is not supported by this gateway (a message has "
+                           "'role' and 'content')", "unsupported_parameter")
+        if "content" not in msg or msg["content"] is None:
+            raise _bad(f"{where}.content", f"'{where}.content' is required")
+        out.append({"role": _ROLES[role], "content": _content(msg["content"], f"{where}.content")})
+    return out
+
+
+def _stop(value: Any) -> list[str] | None:
+    if value is None:
+        return None
+    stops = [value] if isinstance(value, str) else value
+    if not isinstance(stops, list) or not all(isinstance(s, str) for s in stops) or len(stops) > 4:
+        raise _bad("stop", "'stop' must be a string or a list of at most 4 strings")
+    return stops or None
+
+
+def _response_format(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    kind = value.get("type") if isinstance(value, Mapping) else None
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return {"type": "json_object"}
+    if kind == "json_schema":
+        spec = value.get("json_schema")
+        if not isinstance(spec, Mapping) or not isinstance(spec.get("name"), str) \
+                or not isinstance(spec.get("schema", {}), Mapping):
+            raise _bad("response_format.json_schema", "'response_format.json_schema' must be an object with a "
+                       "'name' and a 'schema' object")
+        return {"type": "json_schema", "json_schema": dict(spec)}
+    raise _bad("response_format.type", "'response_format.type' must be 'text', 'json_object' or 'json_schema'")
+
+
+def _max_tokens(body: Mapping[str, Any]) -> int | None:
+    legacy = _integer(body, "max_tokens", 1)
+    current = _integer(body, "max_completion_tokens", 1)
+    if legacy is not None and current is not None and legacy != current:
+        raise _bad("max_tokens", "send either 'max_tokens' or 'max_completion_tokens', not both")
+    return current if current is not None else legacy
+
+
+def _refuse_unsupported(body: Mapping[str, Any]) -> None:
+    for name in _LATER:
+        if body.get(name) is not None:
+            raise GatewayError(400, f"'{name}' is not supported by this gateway yet", param=name,
+                               code="unsupported_parameter")
+    for name, neutral in _NEUTRAL.items():
+        value = body.get(name)
+        if value is not None and value != neutral:
+            raise GatewayError(400, f"'{name}' is not supported by this gateway (only {neutral} is accepted): "
+                               "tierflow calls have no portable equivalent", param=name, code="unsupported_parameter")
+    n = body.get("n")
+    if n is not None and n != 1:
+        raise GatewayError(400, f"'n' must be 1: this gateway returns one choice per request (got {n!r})",
+                           param="n", code="unsupported_parameter")
+    if body.get("store"):
+        raise GatewayError(400, "'store' is not supported by this gateway", param="store",
+                           code="unsupported_parameter")
+
+
+_KNOWN = frozenset({"model", "messages", "stream", "stream_options", "temperature", "max_tokens",
+                    "max_completion_tokens", "stop", "seed", "response_format", "logprobs", "top_logprobs",
+                    "user", "n", "store", *_LATER, *_NEUTRAL})
+
+
+def parse_chat(body: Any, max_messages: int) -> ChatCall:
+    """Check an OpenAI chat completions request; raise :class:`GatewayError` (400) naming the parameter."""
+    if not isinstance(body, Mapping):
+        raise GatewayError(400, "the request body must be a JSON object", code="invalid_json")
+    for name in body:
+        if name not in _KNOWN:
+            raise GatewayError(400, f"Unrecognized request argument supplied: {name}", param=name,
+                               code="unknown_parameter")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise _bad("model", "'model' is required: a role, a routed role or (where allowed) 'provider/model'")
+    _refuse_unsupported(body)
+    call = ChatCall(model=model, messages=_messages(body.get("messages"), max_messages), stream=_flag(body, "stream"))
+    options = body.get("stream_options")
+    if options is not None:
+        if not call.stream:
+            raise _bad("stream_options", "'stream_options' is only allowed when 'stream' is true")
+        if not isinstance(options, Mapping) or any(k != "include_usage" for k in options):
+            raise _bad("stream_options", "'stream_options' supports only 'include_usage'")
+        call.include_usage = _flag(options, "include_usage")
+    user = body.get("user")
+    if user is not None and not isinstance(user, str):
+        raise _bad("user", "'user' must be a string")
+    call.user = user
+    logprobs = _flag(body, "logprobs")
+    top = _integer(body, "top_logprobs", 0, 20)
+    if top is not None and not logprobs:
+        raise _bad("top_logprobs", "'top_logprobs' needs 'logprobs': true")
+    opts = {"temperature": _number(body, "temperature", 0, 2), "max_tokens": _max_tokens(body),
+            "stop": _stop(body.get("stop")), "seed": _integer(body, "seed", -(2**63)),
+            "response_format": _response_format(body.get("response_format")), "top_logprobs": top}
+    call.options = {k: v for k, v in opts.items() if v is not None}
+    if logprobs:
+        call.options["logprobs"] = True
+    return call
+
+
+# --- answers ------------------------------------------------------------------------------------
+
+
+def usage_body(usage: Usage) -> dict[str, Any]:
+    return {"prompt_tokens": usage.input_tokens, "completion_tokens": usage.output_tokens,
+            "total_tokens": usage.total_tokens,
+            "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
+            "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens}}
+
+
+def logprobs_body(logprobs: list[TokenLogprob] | None) -> dict[str, Any] | None:
+    if not logprobs:
+        return None
+    return {"content": [{"token": t.token, "logprob": t.logprob, "bytes": list(t.token.encode()),
+                         "top_logprobs": [{"token": tok, "logprob": lp, "bytes": list(tok.encode())}
+                                          for tok, lp in t.top]} for t in logprobs]}
+
+
+def completion_body(cid: str, created: int, result: CallResult) -> dict[str, Any]:
+    """A ``chat.completion`` whose ``model`` is the concrete ``provider/model`` that answered."""
+    return {"id": cid, "object": "chat.completion", "created": created, "model": result.model_used,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": result.text, "refusal": None},
+                         "logprobs": logprobs_body(result.logprobs),
+                         "finish_reason": result.finish_reason or "stop"}],
+            "usage": usage_body(result.usage), "system_fingerprint": None}
+
+
+def chunk_body(cid: str, created: int, model: str, delta: dict[str, Any], finish_reason: str | None = None,
+               logprobs: list[TokenLogprob] | None = None) -> dict[str, Any]:
+    return {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
+            "choices": [{"index": 0, "delta": delta, "logprobs": logprobs_body(logprobs),
+                         "finish_reason": finish_reason}]}
+
+
+def error_body(exc: GatewayError) -> dict[str, Any]:
+    return {"error": {"message": str(exc), "type": exc.kind, "param": exc.param, "code": exc.code}}
+
+
+
+__all__ = ["ChatCall", "parse_chat", "usage_body", "logprobs_body", "completion_body", "chunk_body", "error_body"]
