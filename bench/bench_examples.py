@@ -1,6 +1,7 @@
 """How long each seed-004 example takes on the local models, and where the time goes.
 
     .venv/bin/python bench/bench_examples.py [--examples cascading ...] [--repeat 1] [--no-caps]
+                                             [--threads N]
 
 Runs the five examples of ``examples/`` (cascading, task_routing, ensemble, fallback,
 quality_gate) with their own queries on ``examples/tierflow.yaml`` (local GGUF models on the CPU;
@@ -14,7 +15,7 @@ nothing) or what the baseline cannot explain (prompt processing of long prompts)
 
 ``--no-caps`` runs the examples with every LLM node's ``max_tokens`` removed, so the provider's
 default output cap and repetition stop alone bound each answer (what a user who writes the seed's
-code as is gets).
+code as is gets). ``--threads N`` sets the local provider's ``n_threads`` (default: the config's).
 """
 
 from __future__ import annotations
@@ -93,14 +94,21 @@ def _strip_caps(module: ModuleType) -> None:
             node.config.pop("max_tokens", None)
 
 
-async def _run(names: list[str], repeat: int, no_caps: bool) -> int:
+async def _run(names: list[str], repeat: int, no_caps: bool, threads: int | None) -> int:
     from tierflow.calls import Client
+    from tierflow.config import load_config
 
     modules = {n: _load(n) for n in names}
     if no_caps:
         for m in modules.values():
             _strip_caps(m)
-    async with Client.from_config(CONFIG) as client:
+    config = load_config(CONFIG)
+    if threads is not None:
+        local = config.providers["local"]
+        config.providers["local"] = local.model_copy(update={"options": {**local.options, "n_threads": threads}})
+    print(f"local provider options: {config.providers['local'].options or '{}'}; examples' own max_tokens "
+          f"{'removed' if no_caps else 'kept'}")
+    async with Client(config) as client:
         roles = [e.role for e in client.registry if e.ref == "local"]
         base = await _baseline(client, roles)
         print("baseline (same run, same loaded weights):")
@@ -137,6 +145,7 @@ def main() -> int:
     ap.add_argument("--examples", nargs="*", choices=EXAMPLES, default=list(EXAMPLES))
     ap.add_argument("--repeat", type=int, default=1, help="runs per example (the median is shown)")
     ap.add_argument("--no-caps", action="store_true", help="drop the examples' own max_tokens")
+    ap.add_argument("--threads", type=int, default=None, help="the local provider's n_threads")
     args = ap.parse_args()
     from tierflow.local_models import installed_models
 
@@ -145,7 +154,7 @@ def main() -> int:
     if not need <= have:
         print(f"missing local models {sorted(need - have)}: run `tierflow models pull --all`", file=sys.stderr)
         return 1
-    return asyncio.run(_run(args.examples, args.repeat, args.no_caps))
+    return asyncio.run(_run(args.examples, args.repeat, args.no_caps, args.threads))
 
 
 if __name__ == "__main__":
