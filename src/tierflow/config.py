@@ -12,15 +12,18 @@ One file declares everything a project calls::
       - {role: chat, split: [{role: primary, weight: 0.9}, {role: fast, weight: 0.1}]}  # a traffic split
     reliability: {max_retries: 2, backoff_initial_s: 0.5, backoff_max_s: 8, jitter: 0.25,
                   retry_after_max_s: 60, deadline_s: null, cooldown: {failures: 3, seconds: 30}}
-    prices: {"openai/gpt-4o": {input_per_mtok: 2.5, output_per_mtok: 10, cached_input_per_mtok: 1.25}}
+    prices: {"openai/gpt-4o": {input_per_mtok: 2.5, output_per_mtok: 10, cached_input_per_mtok: 1.25},
+             "anthropic/claude-x": {input_per_mtok: 3, output_per_mtok: 15, cache_write_per_mtok: 3.75}}
     strict_cost: false
     allow_code: [mypkg.steps]  # modules whose functions flow files may run (README, Security)
 
 Rules:
 
+- The file is read with :mod:`tierflow._yaml` (safe types; an alias bomb is refused).
 - ``${VAR}`` (or ``${VAR:-default}``) in any string is replaced by the environment variable after
   parsing, so a value can never inject YAML. A missing variable is an error naming the variable and
-  the file, never a value. API keys are held as ``SecretStr``.
+  the file, never a value; no problem ever quotes a value that came from the environment. API keys
+  and ``headers:`` values are held as ``SecretStr``.
 - Unknown keys, wrong types and out-of-range values are rejected with ``file:line: field.path``;
   every problem is collected and reported at once (:class:`~tierflow.errors.ConfigError`).
 - The ``resources.yaml`` form of seed 004 (``llm:fast: {_class: OpenAIConfig, model, api_key,
@@ -86,13 +89,16 @@ class ReliabilitySettings(BaseModel):
 
 
 class PriceSettings(BaseModel):
-    """A price override in USD per million tokens. Unset cached/reasoning use input/output."""
+    """A price override in USD per million tokens. Unset rates bill as: cached input and cache
+    writes as input, 1-hour cache writes as cache writes, reasoning as output."""
 
     model_config = ConfigDict(extra="forbid")
     input_per_mtok: float = Field(ge=0)
     output_per_mtok: float = Field(ge=0)
     cached_input_per_mtok: float | None = Field(default=None, ge=0)
     reasoning_per_mtok: float | None = Field(default=None, ge=0)
+    cache_write_per_mtok: float | None = Field(default=None, ge=0)
+    cache_write_1h_per_mtok: float | None = Field(default=None, ge=0)
 
 
 @dataclass(slots=True)
@@ -185,7 +191,8 @@ def _validate(data: Any, ctx: _Ctx, resources_form: bool) -> ProjectConfig | Non
         strict_cost = False
 
     allow_code = _validate_allow_code(data.get("allow_code"), ctx)
-    registry, routed = _validate_models(data.get("models"), ctx, providers)
+    declared = {str(name) for name in raw_providers}  # an invalid provider is reported once, not as undeclared
+    registry, routed = _validate_models(data.get("models"), ctx, declared)
     if ctx.problems or registry is None:
         return None
     return ProjectConfig(providers=providers, registry=registry, routed_roles=routed,
@@ -210,7 +217,7 @@ def _validate_allow_code(raw: Any, ctx: _Ctx) -> tuple[str, ...]:
     return tuple(n for n in raw if isinstance(n, str) and _MODULE_RE.match(n))
 
 
-def _validate_models(raw: Any, ctx: _Ctx, providers: Mapping[str, ProviderSettings]
+def _validate_models(raw: Any, ctx: _Ctx, providers: set[str]
                      ) -> tuple[Registry | None, dict[str, dict[str, Any]]]:
     if raw is None:
         ctx.add(("models",), "is required: a list of roles (the first is the implicit primary)")
@@ -250,7 +257,7 @@ def _validate_models(raw: Any, ctx: _Ctx, providers: Mapping[str, ProviderSettin
     for entry in registry.entries:  # splits (also in ``plain``) name no provider
         i = file_index[entry.role]
         for j, target in enumerate(entry.chain):
-            path = ("models", i, "ref") if j == 0 else ("models", i, "fallback", j - 1, "ref")
+            path: tuple[Any, ...] = ("models", i, "ref") if j == 0 else ("models", i, "fallback", j - 1, "ref")
             if ctx.resource_keys:
                 path = (ctx.resource_keys[i],)
             if target.ref not in providers and target.ref not in WELL_KNOWN_PROVIDERS:
@@ -298,7 +305,7 @@ def parse_config(text: str, *, source: str = "<string>", env: Mapping[str, str] 
     config = _validate(data, ctx, resources_form)
     if ctx.problems or config is None:
         only_env = missing and len(ctx.problems) == len(missing)
-        raise (MissingEnvVarError if only_env else ConfigError)(ctx.problems, source=source)
+        raise (MissingEnvVarError if only_env else ConfigError)(ctx.scrubbed(), source=source)
     return config
 
 

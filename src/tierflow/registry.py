@@ -86,6 +86,8 @@ class ModelEntry(BaseModel):
     modalities: list[Modality] = Field(default_factory=_text_only, description=(
         "What the model does; LLM nodes and chat calls need 'text' or 'structured_output'."))
     system_context: str | None = Field(default=None, description="System prompt of the role (text modalities).")
+    max_tokens: int | None = Field(default=None, ge=1, description=(
+        "Output cap of the role (a call's own max_tokens wins); unset: the provider's default."))
     fallback: list[Target] = Field(default_factory=list, description="Targets tried in order when the role's "
                                                                       "own target fails.")
 
@@ -187,12 +189,14 @@ def _explain(err: Mapping[str, Any]) -> str:
         if err.get("loc", ("",))[0] == "fallback":
             return "is not a known field (a fallback entry has: ref, model)"
         return "is not a known field (expected one of: role, ref, model, temperature, modalities, " \
-               "system_context, fallback)"
+               "system_context, max_tokens, fallback)"
     if kind == "string_pattern_mismatch":
         return f"{err.get('input')!r} must match {ROLE_PATTERN} (lowercase, digits, underscores; " \
                "starts with a letter)"
     if kind == "literal_error":
         return f"{err.get('input')!r} is not a modality; expected one of {list(MODALITIES)}"
+    if kind in ("greater_than_equal", "less_than_equal") and err.get("loc", ("",))[0] == "max_tokens":
+        return f"{err.get('input')!r} is out of range; expected a whole number >= 1"
     if kind in ("greater_than_equal", "less_than_equal"):
         return f"{err.get('input')!r} is out of range; expected 0.0 to 2.0"
     return str(err.get("msg", "is invalid"))

@@ -38,12 +38,22 @@ class ChatRequest:
 
 @dataclass(slots=True)
 class Usage:
-    """Token counts of one call. ``cached`` and ``reasoning`` are subsets of input / output."""
+    """Token counts of one call.
+
+    ``input_tokens`` counts every prompt token; ``cached_tokens`` (read from the provider's prompt
+    cache) and ``cache_write_tokens`` (written to it) are parts of it, each billed at its own rate;
+    ``cache_write_1h_tokens`` is the part of the writes kept for an hour (Anthropic). ``reasoning``
+    is a part of ``output_tokens``. ``estimated`` is True when the provider reported no usage and
+    the counts were estimated from the text (see the README's Cost section).
+    """
 
     input_tokens: int = 0
     output_tokens: int = 0
     cached_tokens: int = 0
     reasoning_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    estimated: bool = False
 
     @property
     def total_tokens(self) -> int:
@@ -52,7 +62,10 @@ class Usage:
     def __add__(self, other: Usage) -> Usage:
         return Usage(self.input_tokens + other.input_tokens, self.output_tokens + other.output_tokens,
                      self.cached_tokens + other.cached_tokens,
-                     self.reasoning_tokens + other.reasoning_tokens)
+                     self.reasoning_tokens + other.reasoning_tokens,
+                     self.cache_write_tokens + other.cache_write_tokens,
+                     self.cache_write_1h_tokens + other.cache_write_1h_tokens,
+                     self.estimated or other.estimated)
 
 
 @dataclass(slots=True)

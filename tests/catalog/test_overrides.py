@@ -13,7 +13,7 @@ from tierflow.catalog.query import connect
 from tierflow.errors import CatalogError
 
 
-def test_csv_and_json_overrides_add_and_correct_models(shared_data: Path, tmp_path: Path) -> None:
+def test_csv_and_json_overrides_add_and_correct_models(tmp_path: Path) -> None:
     csv_file = tmp_path / "mine.csv"
     csv_file.write_text("slug,name,intelligence,coding,input_price,output_price,context_window,modalities,"
                         "open_weights\n"
@@ -21,7 +21,7 @@ def test_csv_and_json_overrides_add_and_correct_models(shared_data: Path, tmp_pa
     json_file = tmp_path / "fix.json"
     json_file.write_text(json.dumps([{"slug": "openai/gpt-4o", "intelligence": 40.5}]))
     out = tmp_path / "c.duckdb"
-    build_catalog(shared_data / "catalog", out=out, overrides=[csv_file, json_file])
+    build_catalog(out=out, overrides=[csv_file, json_file])
     con = connect(out)
     try:
         acme = con.execute("SELECT name, creator, intelligence, price, modalities, open_weights, score_source, "

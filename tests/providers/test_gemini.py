@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from tierflow.config import parse_config
 from tierflow.errors import (
     AuthenticationError,
     BadRequestError,
+    ConfigError,
     NotFoundError,
     ProviderError,
     RateLimitError,
@@ -121,3 +123,64 @@ async def test_models_prefix_and_api_version(srv: LLMTestServer) -> None:
     finally:
         await p.aclose()
     assert srv.received[-1].path == "/v1/models/gemini-y:generateContent" and srv.count("gemini-y") == 1
+
+
+# --- Vertex AI ----------------------------------------------------------------------------------
+
+TOKEN = "ya29.a0-VERTEX-access-token-0123456789"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
+async def test_vertex_ai_uses_the_project_endpoint_and_a_bearer_token(stream: bool, srv: LLMTestServer) -> None:
+    settings = ProviderSettings(kind="gemini", base_url=srv.base_url, api_key=TOKEN,
+                                options={"project_id": "my-proj", "location": "europe-west4"})
+    p = create_provider("vertex", settings)
+    assert isinstance(p, GeminiProvider)
+    try:
+        if stream:
+            text = "".join([c.text for c in await collect(p, req("hi there"))])
+        else:
+            text = (await p.complete(req("hi there"), timeouts=T)).text
+    finally:
+        await p.aclose()
+    assert text == "echo: hi there"
+    received = srv.received[-1]
+    action = "streamGenerateContent" if stream else "generateContent"
+    assert received.path == f"/v1/projects/my-proj/locations/europe-west4/publishers/google/models/gemini-x:{action}"
+    assert received.headers["Authorization"] == f"Bearer {TOKEN}" and "x-goog-api-key" not in received.headers
+    assert TOKEN not in repr(p._headers)
+
+
+def test_vertex_ai_default_endpoints() -> None:
+    def root(options: dict[str, object]) -> str:
+        p = create_provider("v", ProviderSettings(kind="gemini", api_key=TOKEN, options=options))
+        assert isinstance(p, GeminiProvider)
+        return p._url_for("gemini-2.0-flash-001", False)
+
+    assert root({"project_id": "p1"}) == ("https://us-central1-aiplatform.googleapis.com/v1/projects/p1/locations/"
+                                          "us-central1/publishers/google/models/gemini-2.0-flash-001:generateContent")
+    assert root({"project_id": "p1", "location": "global"}).startswith(
+        "https://aiplatform.googleapis.com/v1/projects/p1/locations/global/publishers/google/models/")
+    assert root({}).startswith("https://generativelanguage.googleapis.com/v1beta/models/")
+
+
+@pytest.mark.parametrize(("options", "api_key", "where", "expected"), [
+    ({"project_id": "p1"}, None, "providers.v.api_key", "OAuth access token"),
+    ({"location": "us-east1"}, TOKEN, "providers.v.options.location", "project_id only"),
+    ({"project_id": "p1", "location": "us central/1"}, TOKEN, "providers.v.options.location", "Vertex AI location"),
+    ({"project_id": ""}, TOKEN, "providers.v.options.project_id", "project id"),
+    ({"project": "p1"}, TOKEN, "providers.v.options.project", "unknown option")])
+def test_vertex_options_are_checked(options: dict[str, object], api_key: str | None, where: str,
+                                    expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        create_provider("v", ProviderSettings(kind="gemini", api_key=api_key, options=options))
+    assert any(p.where == where and expected in p.message for p in info.value.problems), info.value.problems
+
+
+def test_the_resources_form_project_id_reaches_vertex() -> None:
+    cfg = parse_config("llm:gemini:\n  _class: GeminiConfig\n  project_id: ${GCP_PROJECT}\n  location: asia-east1\n"
+                       "  api_key: ${TOKEN}\n  model: gemini-2.0-flash-001\n", env={"GCP_PROJECT": "proj-9", "TOKEN": TOKEN})
+    p = create_provider("gemini", cfg.providers["gemini"])
+    assert isinstance(p, GeminiProvider)
+    assert p._url_for("gemini-2.0-flash-001", True).startswith(
+        "https://asia-east1-aiplatform.googleapis.com/v1/projects/proj-9/locations/asia-east1/")

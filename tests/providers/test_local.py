@@ -17,8 +17,9 @@ import pytest
 
 from tierflow.errors import APITimeoutError, BadRequestError, ConfigError, NotFoundError
 from tierflow.local_models import CATALOGUE, LocalModelNotFoundError, model_path
+from tierflow.providers._local_worker import REPEAT_MIN_TOKENS, RepetitionGuard
 from tierflow.providers.base import ProviderSettings, Timeouts, create_provider
-from tierflow.providers.local import LocalModelLoadError, LocalProvider
+from tierflow.providers.local import DEFAULT_MAX_TOKENS, LocalModelLoadError, LocalProvider, _Options
 from tierflow.types import ChatRequest
 
 SMOL = "smollm2-135m-instruct"
@@ -81,12 +82,45 @@ async def test_a_file_that_is_not_gguf_is_a_load_error(tmp_path: Path) -> None:
 
 def test_bad_options_are_all_reported() -> None:
     settings = ProviderSettings(kind="local", options={"n_ctx": "big", "n_threads": 0, "gpu": 1,
-                                                               "models_dir": ["/a", "/b"]})
+                                                               "models_dir": ["/a", "/b"], "max_tokens": 0,
+                                                               "stop_repetition": "yes"})
     with pytest.raises(ConfigError) as err:
         create_provider("mine", settings)
     wheres = [p.where for p in err.value.problems]
     assert wheres == ["providers.mine.options.gpu", "providers.mine.options.n_ctx",
-                      "providers.mine.options.n_threads", "providers.mine.options.models_dir"]
+                      "providers.mine.options.n_threads", "providers.mine.options.models_dir",
+                      "providers.mine.options.max_tokens", "providers.mine.options.stop_repetition"]
+
+
+def test_local_requests_get_an_output_cap_by_default() -> None:
+    assert _Options.parse("local", {}).max_tokens == DEFAULT_MAX_TOKENS == 512
+    assert _Options.parse("local", {"max_tokens": 64, "stop_repetition": False}).max_tokens == 64
+
+
+def _guard_stops_at(tokens: list[int]) -> int | None:
+    guard = RepetitionGuard()
+    for i, token in enumerate(tokens):
+        if guard.add(token):
+            return i
+    return None
+
+
+@pytest.mark.parametrize("period", [1, 2, 7, 31, 64])
+def test_a_repeated_block_is_spotted_after_enough_copies(period: int) -> None:
+    preamble = list(range(1000, 1040))
+    block = list(range(period))
+    at = _guard_stops_at(preamble + block * 200)
+    needed = max(4 * period, REPEAT_MIN_TOKENS)  # four copies, and at least 128 repeating tokens
+    assert at == len(preamble) + needed - 1
+
+
+@pytest.mark.parametrize("tokens", [list(range(5000)),  # counting: never the same block twice
+                                    [i % 65 + (i // 65) * 1000 for i in range(3000)],  # varying blocks
+                                    list(range(100)) * 3,  # a block of 100 tokens (longer than 64) repeated
+                                    [7] * 127 + [8]],  # 127 identical tokens: just under the minimum
+                         ids=["counting", "varying", "long-block", "just-under"])
+def test_text_that_does_not_loop_is_left_alone(tokens: list[int]) -> None:
+    assert _guard_stops_at(tokens) is None
 
 
 # --- SmolLM2 ----------------------------------------------------------------------------------
@@ -122,6 +156,30 @@ async def test_max_tokens_is_respected(provider: LocalProvider) -> None:
                                    timeouts=TIMEOUTS)
     assert resp.usage.output_tokens == 5
     assert resp.finish_reason == "length"
+
+
+@pytest.mark.local_model
+@needs_smol
+async def test_the_provider_cap_applies_when_the_request_sets_none() -> None:
+    capped = create_provider("local", ProviderSettings(kind="local", options={"n_threads": 1, "max_tokens": 6}))
+    resp = await capped.complete(_ask("Tell me a long story about a dragon.", max_tokens=None), timeouts=TIMEOUTS)
+    assert resp.usage.output_tokens == 6 and resp.finish_reason == "length"
+    own = await capped.complete(_ask("Tell me a long story about a dragon.", max_tokens=9), timeouts=TIMEOUTS)
+    assert own.usage.output_tokens == 9  # the request's own cap wins
+
+
+@pytest.mark.local_model
+@needs_smol
+async def test_a_generation_repeating_itself_is_stopped() -> None:
+    request = _ask("Print a row of 200 dashes.", max_tokens=160)  # SmolLM2 loops on 'Dash: 1234567890'
+    guarded = create_provider("local", ProviderSettings(kind="local", options={"n_threads": 1}))
+    looping = await guarded.complete(request, timeouts=TIMEOUTS)
+    assert looping.finish_reason == "repetition" and looping.usage.output_tokens < 160
+    unguarded = create_provider("local", ProviderSettings(kind="local", options={"n_threads": 1,
+                                                                                 "stop_repetition": False}))
+    free = await unguarded.complete(request, timeouts=TIMEOUTS)
+    assert free.finish_reason == "length" and free.usage.output_tokens == 160
+    assert free.text.startswith(looping.text)  # the same greedy text, cut where it started repeating
 
 
 @pytest.mark.local_model

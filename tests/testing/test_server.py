@@ -19,6 +19,8 @@ from tierflow.testing import (
     Garbage,
     Hang,
     LLMTestServer,
+    RecordingServer,
+    Redirect,
     SlowStream,
     Status,
     behaviour_from_dict,
@@ -212,3 +214,47 @@ def test_standalone_server_reports_a_busy_port() -> None:
     finally:
         srv.stop()
     assert done.returncode == 1 and "cannot listen" in done.stderr and "Traceback" not in done.stderr
+
+
+async def test_redirect_sends_the_location_and_nothing_else(srv: LLMTestServer, http: aiohttp.ClientSession) -> None:
+    srv.script("m", [Redirect(308, "http://127.0.0.1:9/elsewhere?x=1")])
+    async with http.post(srv.base_url + "/v1/chat/completions", json=chat(), allow_redirects=False) as r:
+        assert r.status == 308 and r.headers["Location"] == "http://127.0.0.1:9/elsewhere?x=1"
+    assert behaviour_from_dict({"kind": "redirect", "code": 301, "location": "/x"}) == Redirect(301, "/x")
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/messages", "/v1beta/models/m:generateContent"])
+async def test_usage_can_be_left_out_or_replaced(path: str, srv: LLMTestServer, http: aiohttp.ClientSession) -> None:
+    body = chat(max_tokens=50) if path != "/v1beta/models/m:generateContent" else \
+        {"contents": [{"role": "user", "parts": [{"text": "hello"}]}]}
+    srv.script("m", [Answer("x", usage=False), Answer("x", usage_override={"anything": "goes"})])
+    _, plain, _ = await post(http, srv, body, path)
+    _, replaced, _ = await post(http, srv, body, path)
+    key = "usageMetadata" if "generateContent" in path else "usage"
+    assert key not in plain and replaced[key] == {"anything": "goes"}
+
+
+async def test_anthropic_cache_writes_in_usage(srv: LLMTestServer, http: aiohttp.ClientSession) -> None:
+    srv.script("m", [Answer("x", input_tokens=100, cached_tokens=10, cache_write_tokens=30, cache_write_1h_tokens=20)])
+    _, body, _ = await post(http, srv, chat(max_tokens=10), "/v1/messages")
+    assert body["usage"] == {"input_tokens": 60, "output_tokens": 1, "cache_read_input_tokens": 10,
+                             "cache_creation_input_tokens": 30,
+                             "cache_creation": {"ephemeral_5m_input_tokens": 10, "ephemeral_1h_input_tokens": 20}}
+
+
+async def test_vertex_route(srv: LLMTestServer, http: aiohttp.ClientSession) -> None:
+    body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+    status, answer, _ = await post(http, srv, body,
+                                   "/v1/projects/p/locations/us-central1/publishers/google/models/g:generateContent")
+    assert status == 200 and answer["candidates"][0]["content"]["parts"][0]["text"] == "echo: hi"
+    assert srv.count("g") == 1
+
+
+async def test_recording_server_keeps_every_request(http: aiohttp.ClientSession) -> None:
+    async with RecordingServer() as rec:
+        async with http.get(rec.base_url + "/a?b=1", headers={"X-K": "v"}):
+            pass
+        async with http.post(rec.base_url + "/c", data=b"body"):
+            pass
+    assert [(r.method, r.path, r.body) for r in rec.requests] == [("GET", "/a?b=1", b""), ("POST", "/c", b"body")]
+    assert rec.requests[0].headers["X-K"] == "v" and "X-K" in rec.seen()

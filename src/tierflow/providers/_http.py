@@ -3,7 +3,10 @@
 - :class:`HTTPProvider`: one long-lived ``aiohttp.ClientSession`` per provider instance, created
   lazily in the running event loop, with the configured connection limit.
 - ``_post_json`` / ``_post_sse``: one request, every failure mapped to a
-  :class:`~tierflow.errors.ProviderError` subclass; SSE events parsed without line-length limits.
+  :class:`~tierflow.errors.ProviderError` subclass; SSE events parsed by :mod:`tierflow.providers._sse`.
+- Redirects are never followed: a 3xx answer is an error naming its status and the origin it
+  points to (never its path or query), so the key and the prompt only ever go to the configured
+  host. Text UTF-8 cannot encode is refused before sending (:mod:`tierflow.providers._checks`).
 - :func:`guard_stream`: any failure after the first delivered chunk becomes a
   :class:`~tierflow.errors.StreamInterruptedError` (never replayed, never fallen back).
 
@@ -23,10 +26,20 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from tierflow.errors import ProviderError, ResponseFormatError, StreamInterruptedError
-from tierflow.providers._http_errors import EXCERPT_CHARS, error_excerpt, map_client_error, status_error
+from tierflow.errors import APIStatusError, ProviderError, ResponseFormatError, StreamInterruptedError
+from tierflow.providers._checks import TOO_DEEP, parse_json, request_body_error
+from tierflow.providers._http_errors import (
+    ERROR_BODY_LIMIT,
+    EXCERPT_CHARS,
+    error_excerpt,
+    map_client_error,
+    status_error,
+)
+from tierflow.providers._secrets import secrets_of, url_origin
+from tierflow.providers._sse import SSEParser
+from tierflow.providers._usage import estimated_usage
 from tierflow.providers.base import Provider, ProviderSettings, Timeouts
-from tierflow.types import StreamChunk
+from tierflow.types import ChatRequest, StreamChunk, Usage
 
 _TIMEOUT_CACHE_SIZE = 16
 _JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)  # one encoder, not one per request
@@ -49,11 +62,17 @@ class HTTPProvider(Provider):
         self._session: aiohttp.ClientSession | None = None  # the last used, with its loop: the fast path
         self._session_loop: asyncio.AbstractEventLoop | None = None
         self._client_timeouts: dict[tuple[Timeouts, bool], aiohttp.ClientTimeout] = {}
-        key = settings.api_key.get_secret_value() if settings.api_key is not None else ""
-        self._secrets: tuple[str, ...] = (key,) if key else ()
+        self._secrets: tuple[str, ...] = secrets_of(settings)
+        """The API key, then every configured header value: masked in every error message."""
+        self._estimated: set[str] = set()
+        """Targets whose missing usage was already reported (estimated_usage warns once each)."""
 
     def _target(self, model: str) -> str:
         return f"{self.name}/{model}"
+
+    def _estimate(self, request: ChatRequest, answer: str | int, target: str) -> Usage:
+        """The usage estimate for an answer that reported none (warned once per target)."""
+        return estimated_usage(request, answer, target, self._estimated)
 
     def _session_here(self) -> aiohttp.ClientSession:
         """The session of the running loop (a provider may be used from several loops, e.g. sync twins)."""
@@ -97,28 +116,36 @@ class HTTPProvider(Provider):
                 asyncio.run_coroutine_threadsafe(session.close(), loop)
 
     async def _send(self, url: str, body: dict[str, Any], headers: Mapping[str, str], timeouts: Timeouts,
-                    target: str, stream: bool) -> aiohttp.ClientResponse:
-        """POST ``body``; an error status is read, mapped and raised (the response is released)."""
-        payload = _JSON.encode(body).encode()
+                    target: str, stream: bool, request: ChatRequest | None) -> aiohttp.ClientResponse:
+        """POST ``body``; an error or redirect status is read, mapped and raised (the response is released)."""
         try:
-            resp = await self._session_here().post(url, data=payload, headers=headers,
+            payload = _JSON.encode(body).encode()
+        except (UnicodeEncodeError, TypeError, ValueError, RecursionError) as exc:
+            raise request_body_error(exc, request, body, target) from None
+        try:
+            resp = await self._session_here().post(url, data=payload, headers=headers, allow_redirects=False,
                                                    timeout=self._client_timeout(timeouts, stream))
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise map_client_error(exc, target, timeouts, stream=stream) from None
-        if resp.status >= 400:
+        if resp.status >= 300:
             try:
-                raw = await resp.read()
+                raw = await _read_capped(resp, ERROR_BODY_LIMIT) if resp.status >= 400 else b""
             except (aiohttp.ClientError, TimeoutError):
                 raw = b""
             finally:
-                resp.release()
+                if resp.content.at_eof():
+                    resp.release()  # the connection can serve the next request
+                else:
+                    resp.close()  # a capped body: drop the rest with the connection
+            if resp.status < 400:
+                raise _redirect_error(resp.status, resp.headers.get("Location", ""), url, target)
             raise status_error(resp.status, raw, resp.headers, target, self._secrets)
         return resp
 
     async def _post_json(self, url: str, body: dict[str, Any], headers: Mapping[str, str],
-                         timeouts: Timeouts, target: str) -> dict[str, Any]:
+                         timeouts: Timeouts, target: str, request: ChatRequest | None = None) -> dict[str, Any]:
         """One non-streamed request; the parsed JSON object of a 2xx answer."""
-        resp = await self._send(url, body, headers, timeouts, target, stream=False)
+        resp = await self._send(url, body, headers, timeouts, target, False, request)
         try:
             raw = await resp.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -128,20 +155,19 @@ class HTTPProvider(Provider):
             resp.close()  # cancelled: drop the connection so the server sees it go
             raise
         resp.release()
-        try:
-            data = json.loads(raw)
-        except ValueError:
-            data = None
+        data = parse_json(raw)
         if not isinstance(data, dict):
-            excerpt, _ = error_excerpt(raw[:EXCERPT_CHARS], self._secrets)
-            raise ResponseFormatError(f"HTTP {resp.status} with a body that is not a JSON object: {excerpt}",
+            what = "nested too deeply to read" if data is TOO_DEEP else "not a JSON object"
+            excerpt, _ = error_excerpt(raw, self._secrets)
+            raise ResponseFormatError(f"HTTP {resp.status} with a body that is {what}: {excerpt}",
                                       target=target, status_code=resp.status)
         return data
 
     async def _post_sse(self, url: str, body: dict[str, Any], headers: Mapping[str, str],
-                        timeouts: Timeouts, target: str) -> AsyncIterator[tuple[str, str]]:
+                        timeouts: Timeouts, target: str, request: ChatRequest | None = None
+                        ) -> AsyncIterator[tuple[str, str]]:
         """One streamed request: ``(event, data)`` pairs of its server-sent events."""
-        resp = await self._send(url, body, headers, timeouts, target, stream=True)
+        resp = await self._send(url, body, headers, timeouts, target, True, request)
         done = False
         try:
             ctype = resp.headers.get("Content-Type", "")
@@ -150,7 +176,11 @@ class HTTPProvider(Provider):
                 excerpt, _ = error_excerpt(raw, self._secrets)
                 raise ResponseFormatError(f"expected an event stream, got {ctype.split(';')[0]}: {excerpt}",
                                           target=target, status_code=resp.status)
-            async for item in _iter_sse(resp.content):
+            parser = SSEParser()
+            async for chunk in resp.content.iter_any():
+                for item in parser.feed(chunk):
+                    yield item
+            for item in parser.close():
                 yield item
             done = True
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -162,6 +192,34 @@ class HTTPProvider(Provider):
                 resp.close()  # stopped early, failed or cancelled: close the upstream connection
 
 
+def _redirect_error(status: int, location: str, url: str, target: str) -> APIStatusError:
+    """A 3xx answer: refused, naming the origin it points to (its path and query may hold secrets)."""
+    here = url_origin(url)
+    there = url_origin(location) if location else ""
+    if not location:
+        where = "with no Location"
+    elif not there or there == here:
+        where = f"to another path on the same origin {here}"
+    else:
+        where = f"to {there} (another origin)"
+    return APIStatusError(f"HTTP {status}: the provider redirected {where}; provider calls never follow "
+                          "redirects, so the key and the prompt only go to the configured host. Set base_url "
+                          "to the address that answers directly", target=target, status_code=status)
+
+
+async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    """At most ``limit`` bytes of an error body (a hostile server may send gigabytes)."""
+    parts: list[bytes] = []
+    size = 0
+    while size < limit:
+        part = await resp.content.read(limit - size)
+        if not part:
+            break
+        parts.append(part)
+        size += len(part)
+    return b"".join(parts)
+
+
 def _drop_session(session: aiohttp.ClientSession) -> None:
     """Forget a session whose event loop is closed (its sockets died with the loop)."""
     connector = session.connector
@@ -170,44 +228,13 @@ def _drop_session(session: aiohttp.ClientSession) -> None:
         connector.close()  # nothing left to await once the loop is closed
 
 
-async def _iter_sse(content: aiohttp.StreamReader) -> AsyncIterator[tuple[str, str]]:
-    """Parse server-sent events (any line ending, no line-length limit)."""
-    buf = b""
-    event = ""
-    data: list[str] = []
-    async for chunk in content.iter_any():
-        buf += chunk
-        if b"\n" not in chunk:
-            continue
-        *lines, buf = buf.split(b"\n")
-        for line in lines:
-            if line.endswith(b"\r"):
-                line = line[:-1]
-            if not line:
-                if data:
-                    yield event or "message", "\n".join(data)
-                event, data = "", []
-            elif line.startswith(b"data:"):
-                value = line[5:]
-                data.append((value[1:] if value.startswith(b" ") else value).decode("utf-8", "replace"))
-            elif line.startswith(b"event:"):
-                event = line[6:].strip().decode("utf-8", "replace")
-    tail = buf.rstrip(b"\r")
-    if tail.startswith(b"data:"):
-        data.append(tail[5:].lstrip(b" ").decode("utf-8", "replace"))
-    if data:
-        yield event or "message", "\n".join(data)
-
-
 def loads_event(data: str, target: str, secrets: tuple[str, ...] = ()) -> dict[str, Any]:
     """The JSON object of one SSE ``data`` field, or ResponseFormatError."""
-    try:
-        obj = json.loads(data)
-    except ValueError:
-        obj = None
+    obj = parse_json(data)
     if not isinstance(obj, dict):
-        excerpt, _ = error_excerpt(data[:EXCERPT_CHARS], secrets)
-        raise ResponseFormatError(f"stream event is not a JSON object: {excerpt}", target=target)
+        what = "nested too deeply to read" if obj is TOO_DEEP else "not a JSON object"
+        excerpt, _ = error_excerpt(data, secrets)
+        raise ResponseFormatError(f"stream event is {what}: {excerpt}", target=target)
     return obj
 
 

@@ -4,15 +4,15 @@
   with the wait from ``retry-after-ms`` / ``Retry-After`` or Gemini's ``retryDelay``.
 - :func:`map_client_error`: an aiohttp / asyncio exception -> the matching error, with no
   exception chained that could carry headers.
-- :class:`SecretHeaders` masks credentials in its ``repr``; :func:`redact` removes the key and
-  key-shaped strings from any text that reaches an error message.
+- :func:`error_excerpt`: a provider's error body as a short message, masked (by
+  :mod:`tierflow.providers._secrets`) before it is cut, read from at most :data:`ERROR_BODY_LIMIT`
+  bytes.
 """
 
 from __future__ import annotations
 
 import email.utils
 import json
-import re
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -33,31 +33,15 @@ from tierflow.errors import (
     ServerError,
     UnprocessableEntityError,
 )
+from tierflow.providers._secrets import Masker, redact, safe_url, strip_urls
 from tierflow.providers.base import Timeouts
 
 _STATUS_ERRORS: dict[int, type[APIStatusError]] = {
     400: BadRequestError, 401: AuthenticationError, 403: PermissionDeniedError, 404: NotFoundError,
     422: UnprocessableEntityError, 429: RateLimitError, 408: ServerError, 409: ServerError}
-_SECRET_HEADERS = frozenset({"authorization", "api-key", "x-api-key", "x-goog-api-key", "proxy-authorization"})
-_KEY_SHAPES = re.compile(r"(?:sk-[A-Za-z0-9_\-*.]{6,}|AIza[0-9A-Za-z_\-]{10,}|Bearer\s+\S+)")
 EXCERPT_CHARS = 300
-
-
-class SecretHeaders(dict[str, str]):
-    """Request headers whose ``repr`` / ``str`` mask credential values."""
-
-    def __repr__(self) -> str:
-        return repr({k: ("***" if k.lower() in _SECRET_HEADERS else v) for k, v in self.items()})
-
-    __str__ = __repr__
-
-
-def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """``text`` with every secret and every key-shaped string replaced by ``***``."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return _KEY_SHAPES.sub("***", text)
+ERROR_BODY_LIMIT = 64 * 1024
+"""The most bytes of an error body read (the excerpt is masked from this, then cut)."""
 
 
 def parse_retry_after(headers: Mapping[str, str]) -> float | None:
@@ -97,15 +81,22 @@ def _body_retry_after(data: Any) -> float | None:
     return None
 
 
-def error_excerpt(raw: bytes | str, secrets: tuple[str, ...] = ()) -> tuple[str, Any]:
-    """A short, redacted excerpt of a provider's error body, and the parsed JSON (or None)."""
-    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-    data: Any = None
-    message = text
+def _parse(text: str) -> Any:
     try:
-        data = json.loads(text)
-    except ValueError:
-        pass
+        return json.loads(text)
+    except (ValueError, RecursionError):  # not JSON, or nested too deeply to read
+        return None
+
+
+def error_excerpt(raw: bytes | str, secrets: tuple[str, ...] = ()) -> tuple[str, Any]:
+    """A short, masked excerpt of a provider's error body, and the parsed JSON (or None).
+
+    The whole text is masked first and cut to :data:`EXCERPT_CHARS` after, so a cut can never leave
+    a piece of a key behind.
+    """
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    data = _parse(text)
+    message = text
     if isinstance(data, dict):
         err = data.get("error", data)
         if isinstance(err, dict):
@@ -113,10 +104,10 @@ def error_excerpt(raw: bytes | str, secrets: tuple[str, ...] = ()) -> tuple[str,
             message = str(found) if found else text
         elif isinstance(err, str):
             message = err
-    message = " ".join(message.split())
+    message = strip_urls(Masker(secrets)(" ".join(message.split())))
     if len(message) > EXCERPT_CHARS:
         message = message[:EXCERPT_CHARS] + "..."
-    return redact(message, secrets) or "(empty body)", data
+    return message or "(empty body)", data
 
 
 def status_error(status: int, raw: bytes | str, headers: Mapping[str, str], target: str,
@@ -142,13 +133,13 @@ def map_client_error(exc: BaseException, target: str, timeouts: Timeouts, *, str
     if isinstance(exc, aiohttp.ClientPayloadError):
         return APIConnectionError("connection closed before the response was complete", target=target)
     if isinstance(exc, aiohttp.InvalidURL):
-        return APIConnectionError(f"invalid URL {exc.url}", target=target)
+        return APIConnectionError(f"invalid URL {safe_url(str(exc.url))}", target=target)
     if isinstance(exc, aiohttp.ClientResponseError):
         return ResponseFormatError(f"malformed HTTP response ({exc.message})", target=target)
     reason = type(exc).__name__
-    detail = str(exc).splitlines()[0][:200] if str(exc) else ""
+    detail = strip_urls(redact(str(exc).splitlines()[0]))[:200] if str(exc) else ""
     return APIConnectionError(f"connection failed: {reason}" + (f": {detail}" if detail else ""), target=target)
 
 
-__all__ = ["EXCERPT_CHARS", "SecretHeaders", "redact", "parse_retry_after", "error_excerpt", "status_error",
+__all__ = ["EXCERPT_CHARS", "ERROR_BODY_LIMIT", "parse_retry_after", "error_excerpt", "status_error",
            "map_client_error"]

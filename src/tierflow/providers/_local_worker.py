@@ -2,7 +2,8 @@
 
 A :class:`_LoadedModel` loads its file lazily on its single worker thread and runs one
 :class:`_Job` at a time, emitting ("text", ...), then ("done", ...) or ("error", ...) events;
-a :class:`_TokenTracker` hooks every sampled token (count, cancel, logprobs). Private to
+a :class:`_TokenTracker` hooks every sampled token (count, cancel, logprobs, and a
+:class:`RepetitionGuard` that stops a generation looping on itself). Private to
 :mod:`tierflow.providers.local`, which queues jobs and turns events into stream chunks.
 """
 
@@ -22,6 +23,10 @@ from tierflow.local_models import LocalModelError, check_gguf_header
 from tierflow.types import ChatRequest, Message, TokenLogprob, Usage
 
 DEFAULT_TEMPERATURE = 0.2
+REPEAT_MAX_PERIOD = 64
+"""The longest repeated block (in tokens) :class:`RepetitionGuard` looks for."""
+REPEAT_MIN_COPIES = 4
+REPEAT_MIN_TOKENS = 128
 _SAMPLER_EXTRAS = ("top_p", "top_k", "min_p", "repeat_penalty", "presence_penalty",
                    "frequency_penalty")
 
@@ -44,6 +49,34 @@ class _Job:
     target: str
     emit: Callable[[tuple[Any, ...]], None]
     cancel: threading.Event = field(default_factory=threading.Event)
+    stop_repetition: bool = True
+
+
+class RepetitionGuard:
+    """Spots a generation repeating itself: the same block of up to :data:`REPEAT_MAX_PERIOD` tokens
+    at least :data:`REPEAT_MIN_COPIES` times in a row, over at least :data:`REPEAT_MIN_TOKENS` tokens.
+
+    For each period L it keeps how many tokens in a row equalled the token L places before; the
+    tail is periodic with period L over that many + L tokens. O(REPEAT_MAX_PERIOD) work per token.
+    """
+
+    def __init__(self, max_period: int = REPEAT_MAX_PERIOD, min_copies: int = REPEAT_MIN_COPIES,
+                 min_tokens: int = REPEAT_MIN_TOKENS) -> None:
+        self._tokens: list[int] = []
+        self._runs = [0] * (max_period + 1)
+        self._needed = [max(min_copies * period, min_tokens) - period for period in range(max_period + 1)]
+        self.repeating = False
+
+    def add(self, token: int) -> bool:
+        """Record ``token``; True once the tail repeats (and from then on)."""
+        tokens, runs, needed = self._tokens, self._runs, self._needed
+        n = len(tokens)
+        for period in range(1, min(n, len(runs) - 1) + 1):
+            runs[period] = runs[period] + 1 if tokens[n - period] == token else 0
+            if runs[period] >= needed[period]:
+                self.repeating = True
+        tokens.append(token)
+        return self.repeating
 
 
 class _LoadedModel:
@@ -120,7 +153,8 @@ class _LoadedModel:
                 f"the prompt is {len(prompt)} tokens; the context window is {self.n_ctx} "
                 f"(option n_ctx)", target=job.target, status_code=400)
         top_logprobs = (req.top_logprobs or 0) if req.logprobs else None
-        tracker = _TokenTracker(llama, job.cancel, top_logprobs)
+        tracker = _TokenTracker(llama, job.cancel, top_logprobs,
+                                RepetitionGuard() if job.stop_repetition else None)
         extras = {k: req.extra[k] for k in _SAMPLER_EXTRAS if k in req.extra}
         llama.reset()  # same prompt + seed -> same answer, whatever ran before
         llama.on_token = tracker.on_token
@@ -145,6 +179,8 @@ class _LoadedModel:
             self.tokens_generated += tracker.generated
         if job.cancel.is_set():
             finish = "cancelled"
+        elif tracker.repetition is not None and tracker.repetition.repeating:
+            finish = "repetition"
         job.emit(("done", finish, Usage(len(prompt), tracker.generated)))
 
     def close(self) -> None:
@@ -157,16 +193,26 @@ class _LoadedModel:
 class _TokenTracker:
     """Per-generation hook: counts generated tokens, stops on cancel, records logprobs."""
 
-    def __init__(self, llama: Any, cancel: threading.Event, top_logprobs: int | None) -> None:
+    def __init__(self, llama: Any, cancel: threading.Event, top_logprobs: int | None,
+                 repetition: RepetitionGuard | None = None) -> None:
         import llama_cpp
 
-        self._is_eog = lambda tok: llama_cpp.llama_vocab_is_eog(llama._model.vocab, tok)
-        self._piece = lambda tok: llama.detokenize([tok]).decode("utf-8", errors="replace")
+        vocab = llama._model.vocab
+
+        def is_eog(token: int) -> bool:
+            return bool(llama_cpp.llama_vocab_is_eog(vocab, token))
+
+        def piece(token: int) -> str:
+            return str(llama.detokenize([token]).decode("utf-8", errors="replace"))
+
+        self._is_eog = is_eog
+        self._piece = piece
         self._cancel = cancel
         self._top = top_logprobs
         self._last: Any = None
         self._logprobs: list[TokenLogprob] = []
         self.generated = 0
+        self.repetition = repetition
 
     def capture(self, _input_ids: Any, logits: Any) -> Any:
         """Logits processor: keep the log-softmax of the step about to be sampled."""
@@ -181,6 +227,8 @@ class _TokenTracker:
             return False
         if self._is_eog(token):
             return True
+        if self.repetition is not None and self.repetition.add(token):
+            return False  # looping: stop before this token is emitted
         self.generated += 1
         if self._top is not None and self._last is not None:
             lp = self._last
@@ -210,7 +258,7 @@ def _hooked_llama_class() -> Any:
     if _HOOKED is None:
         from llama_cpp import Llama
 
-        class HookedLlama(Llama):  # type: ignore[misc]
+        class HookedLlama(Llama):
             on_token: Callable[[int], bool] | None = None
 
             def generate(self, tokens: Any, **kwargs: Any) -> Any:  # type: ignore[override]

@@ -10,7 +10,11 @@
   as ``input_json_delta`` pieces). A non-object schema is wrapped in ``{"value": ...}`` and
   unwrapped again.
 - Usage: ``input_tokens`` = uncached input + cache reads + cache writes; ``cached_tokens`` = cache
-  reads. Logprobs and ``seed`` do not exist in this API and are ignored (``logprobs`` is None).
+  reads (``cache_read_input_tokens``); ``cache_write_tokens`` = cache writes
+  (``cache_creation_input_tokens``, billed at the write rate), of which ``cache_write_1h_tokens``
+  were written for an hour (``cache_creation.ephemeral_1h_input_tokens``). An answer without usage
+  gets an estimate (``usage.estimated``). Logprobs and ``seed`` do not exist in this API and are
+  ignored (``logprobs`` is None).
 """
 
 from __future__ import annotations
@@ -20,8 +24,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from tierflow.errors import APIConnectionError, ResponseFormatError
+from tierflow.providers._checks import reading_answer
 from tierflow.providers._http import HTTPProvider, api_root, guard_stream, loads_event
-from tierflow.providers._http_errors import SecretHeaders, status_error
+from tierflow.providers._http_errors import status_error
+from tierflow.providers._secrets import SecretHeaders
+from tierflow.providers._usage import checked_usage, token_count, usage_mapping
 from tierflow.providers.base import ProviderSettings, Timeouts, register_provider
 from tierflow.types import ChatRequest, ChatResponse, StreamChunk, Usage
 
@@ -43,17 +50,27 @@ def _text(content: Any) -> str:
     return ""
 
 
-def _usage(u: Any, prior: Usage | None = None) -> Usage:
-    """Anthropic usage -> :class:`Usage` (fields missing from ``u`` keep their ``prior`` value)."""
-    u = u if isinstance(u, dict) else {}
+def _usage(value: Any, target: str, prior: Usage | None = None) -> Usage | None:
+    """Anthropic usage -> :class:`Usage`; fields missing from it keep their ``prior`` value.
+
+    None when there is no usage object and no prior. Counts are checked (ResponseFormatError).
+    """
+    u = usage_mapping(value, target)
+    if u is None:
+        return prior
     prior = prior or Usage()
-    if "input_tokens" in u or "cache_read_input_tokens" in u:
-        cached = u.get("cache_read_input_tokens") or 0
-        input_tokens = (u.get("input_tokens") or 0) + cached + (u.get("cache_creation_input_tokens") or 0)
+    if any(k in u for k in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")):
+        cached = token_count(u, "cache_read_input_tokens", target)
+        written = token_count(u, "cache_creation_input_tokens", target)
+        split = usage_mapping(u.get("cache_creation"), target, "usage.cache_creation") or {}
+        written_1h = token_count(split, "ephemeral_1h_input_tokens", target, "usage.cache_creation")
+        input_tokens = token_count(u, "input_tokens", target) + cached + written
     else:
-        cached, input_tokens = prior.cached_tokens, prior.input_tokens
-    output = u["output_tokens"] if isinstance(u.get("output_tokens"), int) else prior.output_tokens
-    return Usage(input_tokens=input_tokens, output_tokens=output, cached_tokens=cached)
+        cached, written, written_1h, input_tokens = (prior.cached_tokens, prior.cache_write_tokens,
+                                                     prior.cache_write_1h_tokens, prior.input_tokens)
+    output = token_count(u, "output_tokens", target) if "output_tokens" in u else prior.output_tokens
+    return checked_usage(Usage(input_tokens=input_tokens, output_tokens=output, cached_tokens=cached,
+                               cache_write_tokens=written, cache_write_1h_tokens=written_1h), target)
 
 
 @register_provider
@@ -65,10 +82,10 @@ class AnthropicProvider(HTTPProvider):
     def __init__(self, name: str, settings: ProviderSettings) -> None:
         super().__init__(name, settings)
         self._url = api_root(settings.base_url or DEFAULT_BASE_URL, "/v1") + "/messages"
-        headers = SecretHeaders({"Content-Type": "application/json",
-                                 "anthropic-version": settings.api_version or DEFAULT_VERSION, **settings.headers})
-        if self._secrets:
-            headers["x-api-key"] = self._secrets[0]
+        headers = SecretHeaders.of({"Content-Type": "application/json",
+                                    "anthropic-version": settings.api_version or DEFAULT_VERSION}, settings.headers)
+        if settings.api_key is not None and settings.api_key.get_secret_value():
+            headers["x-api-key"] = settings.api_key.get_secret_value()
         self._headers = headers
         self._default_max_tokens = int(settings.options.get("max_tokens", 1024))
 
@@ -109,24 +126,28 @@ class AnthropicProvider(HTTPProvider):
     async def complete(self, request: ChatRequest, *, timeouts: Timeouts) -> ChatResponse:
         target = self._target(request.model)
         body, wrapped = self._body(request, False)
-        data = await self._post_json(self._url, body, self._headers, timeouts, target)
-        if data.get("type") == "error":
-            raise self._event_error(data, target)
-        content = data.get("content")
-        if not isinstance(content, list):
-            raise ResponseFormatError("response has no 'content' list", target=target)
-        parts: list[str] = []
-        for block in content:
-            if not isinstance(block, dict):
-                continue
-            if block.get("type") == "text":
-                parts.append(block.get("text", ""))
-            elif block.get("type") == "tool_use" and block.get("name") == JSON_TOOL:
-                value = block.get("input")
-                parts.append(json.dumps(value.get("value") if wrapped and isinstance(value, dict) else value))
-        finish = self._finish(data.get("stop_reason"), "tools" in body)
-        return ChatResponse(text="".join(parts), usage=_usage(data.get("usage")), finish_reason=finish,
-                            model=data.get("model"), raw=data)
+        data = await self._post_json(self._url, body, self._headers, timeouts, target, request)
+        with reading_answer(target, self._secrets):
+            if data.get("type") == "error":
+                raise self._event_error(data, target)
+            content = data.get("content")
+            if not isinstance(content, list):
+                raise ResponseFormatError("response has no 'content' list", target=target)
+            parts: list[str] = []
+            for block in content:
+                if not isinstance(block, dict):
+                    continue
+                if block.get("type") == "text":
+                    parts.append(block.get("text", ""))
+                elif block.get("type") == "tool_use" and block.get("name") == JSON_TOOL:
+                    value = block.get("input")
+                    parts.append(json.dumps(value.get("value") if wrapped and isinstance(value, dict) else value))
+            text = "".join(parts)
+            finish = self._finish(data.get("stop_reason"), "tools" in body)
+            usage = _usage(data.get("usage"), target) or self._estimate(request, text, target)
+            model = data.get("model")
+            return ChatResponse(text=text, usage=usage, finish_reason=finish,
+                                model=model if isinstance(model, str) else None, raw=data)
 
     def stream(self, request: ChatRequest, *, timeouts: Timeouts) -> AsyncIterator[StreamChunk]:
         return guard_stream(self._stream(request, timeouts), self._target(request.model))
@@ -134,35 +155,40 @@ class AnthropicProvider(HTTPProvider):
     async def _stream(self, request: ChatRequest, timeouts: Timeouts) -> AsyncIterator[StreamChunk]:
         target = self._target(request.model)
         body, wrapped = self._body(request, True)
-        usage = Usage()
+        usage: Usage | None = None
         finish: str | None = None
         done = False
+        chars = 0
         buffered: list[str] = []  # wrapped JSON is emitted whole, once complete
-        async for event, data in self._post_sse(self._url, body, self._headers, timeouts, target):
-            if event == "ping":
-                continue
-            obj = loads_event(data, target, self._secrets)
-            kind = obj.get("type", event)
-            if kind == "content_block_delta":
-                delta = obj.get("delta") or {}
-                piece = delta.get("text") if delta.get("type") == "text_delta" else (
-                    delta.get("partial_json") if delta.get("type") == "input_json_delta" else None)
-                if piece and wrapped:
-                    buffered.append(piece)
-                elif piece:
-                    yield StreamChunk(text=piece)
-            elif kind == "message_start":
-                usage = _usage((obj.get("message") or {}).get("usage"), usage)
-            elif kind == "message_delta":
-                usage = _usage(obj.get("usage"), usage)
-                finish = self._finish((obj.get("delta") or {}).get("stop_reason"), "tools" in body)
-            elif kind == "message_stop":
-                done = True
-                if buffered:
-                    yield StreamChunk(text=self._unwrap("".join(buffered), target))
-                yield StreamChunk(usage=usage, finish_reason=finish)
-            elif kind == "error":
-                raise self._event_error(obj, target)
+        with reading_answer(target, self._secrets):
+            async for event, data in self._post_sse(self._url, body, self._headers, timeouts, target, request):
+                if event == "ping":
+                    continue
+                obj = loads_event(data, target, self._secrets)
+                kind = obj.get("type", event)
+                if kind == "content_block_delta":
+                    delta = obj.get("delta") or {}
+                    piece = delta.get("text") if delta.get("type") == "text_delta" else (
+                        delta.get("partial_json") if delta.get("type") == "input_json_delta" else None)
+                    if piece and wrapped:
+                        buffered.append(piece)
+                    elif piece:
+                        chars += len(piece)
+                        yield StreamChunk(text=piece)
+                elif kind == "message_start":
+                    usage = _usage((obj.get("message") or {}).get("usage"), target, usage)
+                elif kind == "message_delta":
+                    usage = _usage(obj.get("usage"), target, usage)
+                    finish = self._finish((obj.get("delta") or {}).get("stop_reason"), "tools" in body)
+                elif kind == "message_stop":
+                    done = True
+                    if buffered:
+                        text = self._unwrap("".join(buffered), target)
+                        chars += len(text)
+                        yield StreamChunk(text=text)
+                    yield StreamChunk(usage=usage or self._estimate(request, chars, target), finish_reason=finish)
+                elif kind == "error":
+                    raise self._event_error(obj, target)
         if not done:
             raise APIConnectionError("stream ended before message_stop", target=target)
 

@@ -1,9 +1,18 @@
-"""Google Gemini API (``kind: gemini``): ``generateContent`` and ``streamGenerateContent?alt=sse``.
+"""Google Gemini (``kind: gemini``): ``generateContent`` and ``streamGenerateContent?alt=sse``.
 
-- ``base_url`` defaults to ``https://generativelanguage.googleapis.com``; requests go to
-  ``{base_url}/{api_version}/models/{model}:generateContent`` (``api_version`` default ``v1beta``;
-  a base URL that already has a path is used as the API root). The key goes in ``x-goog-api-key``,
-  never in the URL.
+Two services speak this protocol:
+
+- **The Gemini API** (default): ``base_url`` defaults to ``https://generativelanguage.googleapis.com``;
+  requests go to ``{base_url}/{api_version}/models/{model}:generateContent`` (``api_version``
+  default ``v1beta``; a base URL that already has a path is used as the API root). The key goes in
+  ``x-goog-api-key``, never in the URL.
+- **Vertex AI**, when ``options.project_id`` is set (``options.location`` default ``us-central1``):
+  requests go to ``{base_url}/{api_version}/projects/{project}/locations/{location}/publishers/google/
+  models/{model}:generateContent``, ``base_url`` defaulting to ``https://{location}-aiplatform.googleapis.com``
+  (``https://aiplatform.googleapis.com`` for location ``global``) and ``api_version`` to ``v1``.
+  ``api_key`` is then an OAuth access token sent as ``Authorization: Bearer`` (for example
+  ``api_key: ${GOOGLE_ACCESS_TOKEN}`` filled from ``gcloud auth print-access-token``; such a token
+  lasts an hour and tierflow does not refresh it).
 - System messages become ``systemInstruction``; ``assistant`` turns become role ``model``; text
   parts of list contents are kept, other parts are dropped.
 - ``generationConfig``: temperature, maxOutputTokens, stopSequences, seed; JSON output with
@@ -22,13 +31,19 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
 
-from tierflow.errors import APIConnectionError, ResponseFormatError
+from tierflow.errors import APIConnectionError, ConfigError, Problem, ResponseFormatError
+from tierflow.providers._checks import reading_answer
 from tierflow.providers._http import HTTPProvider, api_root, guard_stream, loads_event
-from tierflow.providers._http_errors import SecretHeaders, status_error
+from tierflow.providers._http_errors import status_error
+from tierflow.providers._secrets import SecretHeaders
+from tierflow.providers._usage import checked_usage, token_count, usage_mapping
 from tierflow.providers.base import ProviderSettings, Timeouts, register_provider
 from tierflow.types import ChatRequest, ChatResponse, StreamChunk, TokenLogprob, Usage
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
+DEFAULT_VERTEX_LOCATION = "us-central1"
+_OPTIONS = ("project_id", "location")
+_LOCATION_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 _FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter", "RECITATION": "content_filter",
            "BLOCKLIST": "content_filter", "PROHIBITED_CONTENT": "content_filter", "SPII": "content_filter"}
 _SCHEMA_KEYS = frozenset({"type", "format", "description", "nullable", "enum", "properties", "required", "items",
@@ -69,13 +84,15 @@ def _parts(content: Any) -> list[dict[str, Any]]:
     return []
 
 
-def _usage(u: Any) -> Usage | None:
-    if not isinstance(u, dict):
+def _usage(value: Any, target: str) -> Usage | None:
+    u = usage_mapping(value, target, "usageMetadata")
+    if u is None:
         return None
-    thoughts = u.get("thoughtsTokenCount") or 0
-    return Usage(input_tokens=u.get("promptTokenCount") or 0,
-                 output_tokens=(u.get("candidatesTokenCount") or 0) + thoughts,
-                 cached_tokens=u.get("cachedContentTokenCount") or 0, reasoning_tokens=thoughts)
+    thoughts = token_count(u, "thoughtsTokenCount", target, "usageMetadata")
+    return checked_usage(Usage(input_tokens=token_count(u, "promptTokenCount", target, "usageMetadata"),
+                               output_tokens=token_count(u, "candidatesTokenCount", target, "usageMetadata") + thoughts,
+                               cached_tokens=token_count(u, "cachedContentTokenCount", target, "usageMetadata"),
+                               reasoning_tokens=thoughts), target)
 
 
 def _logprobs(result: Any) -> list[TokenLogprob] | None:
@@ -113,12 +130,42 @@ class GeminiProvider(HTTPProvider):
 
     def __init__(self, name: str, settings: ProviderSettings) -> None:
         super().__init__(name, settings)
-        self._root = api_root(settings.base_url or DEFAULT_BASE_URL, "/" + (settings.api_version or "v1beta"))
-        headers = SecretHeaders({"Content-Type": "application/json", **settings.headers})
-        if self._secrets:
-            headers["x-goog-api-key"] = self._secrets[0]
+        project, location = self._vertex_options(settings.options)
+        headers = SecretHeaders.of({"Content-Type": "application/json"}, settings.headers)
+        key = settings.api_key.get_secret_value() if settings.api_key is not None else ""
+        if project is None:
+            self._root = api_root(settings.base_url or DEFAULT_BASE_URL, "/" + (settings.api_version or "v1beta"))
+            if key:
+                headers["x-goog-api-key"] = key
+        else:
+            host = "aiplatform.googleapis.com" if location == "global" else f"{location}-aiplatform.googleapis.com"
+            root = api_root(settings.base_url or f"https://{host}", "/" + (settings.api_version or "v1"))
+            self._root = f"{root}/projects/{quote(project, safe='')}/locations/{location}/publishers/google"
+            headers["Authorization"] = f"Bearer {key}"
         self._headers = headers
         self._urls: dict[tuple[str, bool], str] = {}
+
+    def _vertex_options(self, options: dict[str, Any]) -> tuple[str | None, str]:
+        """``(project_id, location)`` from the options (project None: the Gemini API), checked."""
+        where = f"providers.{self.name}"
+        problems = [Problem(f"{where}.options.{k}", f"unknown option for kind 'gemini'; expected one of: "
+                            f"{', '.join(_OPTIONS)}") for k in options if k not in _OPTIONS]
+        project, location = options.get("project_id"), options.get("location")
+        if project is not None and (not isinstance(project, str) or not project.strip()):
+            problems.append(Problem(f"{where}.options.project_id", "expected a Google Cloud project id"))
+        if location is not None and (not isinstance(location, str) or not location
+                                     or not set(location) <= _LOCATION_CHARS):
+            problems.append(Problem(f"{where}.options.location", "expected a Vertex AI location such as "
+                                    "us-central1 or global"))
+        elif location is not None and project is None:
+            problems.append(Problem(f"{where}.options.location", "is used with project_id only (Vertex AI)"))
+        if project is not None and self.settings.api_key is None:
+            problems.append(Problem(f"{where}.api_key", "Vertex AI (options.project_id) needs an OAuth access "
+                                    "token here, e.g. api_key: ${GOOGLE_ACCESS_TOKEN} filled from "
+                                    "`gcloud auth print-access-token`"))
+        if problems:
+            raise ConfigError(problems)
+        return (project.strip() if isinstance(project, str) else None), (location or DEFAULT_VERTEX_LOCATION)
 
     def _url_for(self, model: str, stream: bool) -> str:
         url = self._urls.get((model, stream))
@@ -170,14 +217,17 @@ class GeminiProvider(HTTPProvider):
     async def complete(self, request: ChatRequest, *, timeouts: Timeouts) -> ChatResponse:
         target = self._target(request.model)
         data = await self._post_json(self._url_for(request.model, False), self._body(request), self._headers,
-                                     timeouts, target)
-        if "error" in data:
-            raise self._embedded_error(data, target)
-        if "candidates" not in data and "promptFeedback" not in data:
-            raise ResponseFormatError("response has no 'candidates'", target=target)
-        text, finish, logprobs = _candidate(data)
-        return ChatResponse(text=text, usage=_usage(data.get("usageMetadata")) or Usage(), finish_reason=finish,
-                            logprobs=logprobs, model=data.get("modelVersion"), raw=data)
+                                     timeouts, target, request)
+        with reading_answer(target, self._secrets):
+            if "error" in data:
+                raise self._embedded_error(data, target)
+            if "candidates" not in data and "promptFeedback" not in data:
+                raise ResponseFormatError("response has no 'candidates'", target=target)
+            text, finish, logprobs = _candidate(data)
+            usage = _usage(data.get("usageMetadata"), target) or self._estimate(request, text, target)
+            model = data.get("modelVersion")
+            return ChatResponse(text=text, usage=usage, finish_reason=finish, logprobs=logprobs,
+                                model=model if isinstance(model, str) else None, raw=data)
 
     def stream(self, request: ChatRequest, *, timeouts: Timeouts) -> AsyncIterator[StreamChunk]:
         return guard_stream(self._stream(request, timeouts), self._target(request.model))
@@ -186,19 +236,22 @@ class GeminiProvider(HTTPProvider):
         target = self._target(request.model)
         usage: Usage | None = None
         finish: str | None = None
-        async for _event, data in self._post_sse(self._url_for(request.model, True), self._body(request),
-                                                 self._headers, timeouts, target):
-            obj = loads_event(data, target, self._secrets)
-            if "error" in obj:
-                raise self._embedded_error(obj, target)
-            usage = _usage(obj.get("usageMetadata")) or usage
-            text, reason, logprobs = _candidate(obj)
-            finish = reason or finish
-            if text or logprobs:
-                yield StreamChunk(text=text, logprobs=logprobs)
+        chars = 0
+        with reading_answer(target, self._secrets):
+            async for _event, data in self._post_sse(self._url_for(request.model, True), self._body(request),
+                                                     self._headers, timeouts, target, request):
+                obj = loads_event(data, target, self._secrets)
+                if "error" in obj:
+                    raise self._embedded_error(obj, target)
+                usage = _usage(obj.get("usageMetadata"), target) or usage
+                text, reason, logprobs = _candidate(obj)
+                finish = reason or finish
+                chars += len(text)
+                if text or logprobs:
+                    yield StreamChunk(text=text, logprobs=logprobs)
         if finish is None:
             raise APIConnectionError("stream ended without a finish reason", target=target)
-        yield StreamChunk(usage=usage, finish_reason=finish)
+        yield StreamChunk(usage=usage or self._estimate(request, chars, target), finish_reason=finish)
 
     def _embedded_error(self, data: dict[str, Any], target: str) -> Exception:
         err = data.get("error")
@@ -207,4 +260,4 @@ class GeminiProvider(HTTPProvider):
         return status_error(status, json.dumps(data), {}, target, self._secrets)
 
 
-__all__ = ["GeminiProvider", "DEFAULT_BASE_URL", "to_gemini_schema"]
+__all__ = ["GeminiProvider", "DEFAULT_BASE_URL", "DEFAULT_VERTEX_LOCATION", "to_gemini_schema"]

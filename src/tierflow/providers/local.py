@@ -21,10 +21,17 @@ fields ``top_p``, ``top_k``, ``min_p``, ``repeat_penalty``, ``presence_penalty``
 ``frequency_penalty`` are passed to the sampler; other extra fields are ignored. Usage counts are
 the real prompt and generated token counts (the end-of-generation token is not counted).
 
+Output cap and runaway generations: a request without ``max_tokens`` gets the provider's
+``options.max_tokens`` (default :data:`DEFAULT_MAX_TOKENS`; a role's ``max_tokens`` in the registry
+or a call's own wins), since a small model can otherwise write until its context is full. A
+generation that repeats itself (the same block of up to 64 tokens at least 4 times in a row,
+over at least 128 tokens) is stopped with finish reason ``"repetition"``; ``options.stop_repetition:
+false`` turns that off.
+
 Options (``providers.<name>.options``): ``n_ctx`` (default 4096), ``n_threads`` (default: the
 cores this process may use that other processes leave free, see :func:`_threads_for`), ``models``
 (extra names -> ``.gguf`` paths), ``models_dir`` (where catalogue names are looked up; default
-``$TIERFLOW_HOME/models``).
+``$TIERFLOW_HOME/models``), ``max_tokens``, ``stop_repetition``.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ import math
 import os
 import threading
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -57,6 +64,9 @@ from tierflow.providers.base import (
 from tierflow.types import ChatRequest, ChatResponse, StreamChunk, TokenLogprob, Usage
 
 DEFAULT_N_CTX = 4096
+DEFAULT_MAX_TOKENS = 512
+"""The output cap of a local request that sets none (issue: a 135M model wrote for minutes)."""
+_OPTION_NAMES = ("n_ctx", "n_threads", "models", "models_dir", "max_tokens", "stop_repetition")
 
 
 # --- options ----------------------------------------------------------------------------------
@@ -89,23 +99,28 @@ def _threads_for(cores: int, cpus: int, load: float) -> int:
     return max(1, cores - math.floor(others))
 
 
+def _is_int(value: Any, least: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
 @dataclass(frozen=True, slots=True)
 class _Options:
     n_ctx: int
     n_threads: int
     models: dict[str, str]
     models_dir: Path | None = None
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    stop_repetition: bool = True
 
     @classmethod
     def parse(cls, provider: str, options: dict[str, Any]) -> _Options:
         where = f"providers.{provider}.options"
-        problems = [Problem(f"{where}.{k}", "unknown option; expected n_ctx, n_threads, models or models_dir")
-                    for k in options if k not in ("n_ctx", "n_threads", "models", "models_dir")]
+        problems = [Problem(f"{where}.{k}", f"unknown option; expected one of: {', '.join(_OPTION_NAMES)}")
+                    for k in options if k not in _OPTION_NAMES]
         n_ctx, n_threads = options.get("n_ctx", DEFAULT_N_CTX), options.get("n_threads")
-        if not isinstance(n_ctx, int) or isinstance(n_ctx, bool) or n_ctx < 256:
+        if not _is_int(n_ctx, 256):
             problems.append(Problem(f"{where}.n_ctx", f"expected an integer >= 256, got {n_ctx!r}"))
-        if n_threads is not None and (not isinstance(n_threads, int) or isinstance(n_threads, bool)
-                                      or n_threads < 1):
+        if n_threads is not None and not _is_int(n_threads, 1):
             problems.append(Problem(f"{where}.n_threads",
                                     f"expected an integer >= 1, got {n_threads!r}"))
         models = options.get("models", {})
@@ -116,10 +131,16 @@ class _Options:
         models_dir = options.get("models_dir")
         if models_dir is not None and not isinstance(models_dir, str):
             problems.append(Problem(f"{where}.models_dir", f"expected a directory path, got {models_dir!r}"))
+        max_tokens = options.get("max_tokens", DEFAULT_MAX_TOKENS)
+        if not _is_int(max_tokens, 1):
+            problems.append(Problem(f"{where}.max_tokens", f"expected an integer >= 1, got {max_tokens!r}"))
+        stop_repetition = options.get("stop_repetition", True)
+        if not isinstance(stop_repetition, bool):
+            problems.append(Problem(f"{where}.stop_repetition", f"expected true or false, got {stop_repetition!r}"))
         if problems:
             raise ConfigError(problems)
         return cls(n_ctx, n_threads or _default_threads(), dict(models),
-                   Path(models_dir).expanduser() if models_dir else None)
+                   Path(models_dir).expanduser() if models_dir else None, max_tokens, stop_repetition)
 
 
 _LOADED: dict[tuple[str, int, int], _LoadedModel] = {}
@@ -192,6 +213,8 @@ class LocalProvider(Provider):
     async def stream(self, request: ChatRequest, *,
                      timeouts: Timeouts) -> AsyncIterator[StreamChunk]:
         model, target = self._model_for(request.model)
+        if request.max_tokens is None:
+            request = replace(request, max_tokens=self._options.max_tokens)
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
 
@@ -201,7 +224,7 @@ class LocalProvider(Provider):
             except RuntimeError:  # the loop is gone: nobody is listening any more
                 job.cancel.set()
 
-        job = _Job(request, target, emit)
+        job = _Job(request, target, emit, stop_repetition=self._options.stop_repetition)
         future = loop.run_in_executor(model.executor, model.run, job)
         deadline = loop.time() + timeouts.total
         first = True
@@ -240,4 +263,4 @@ class LocalProvider(Provider):
 
 
 __all__ = ["LocalProvider", "LocalModelLoadError", "LocalModelStats", "unload_models",
-           "DEFAULT_N_CTX", "DEFAULT_TEMPERATURE"]
+           "DEFAULT_N_CTX", "DEFAULT_MAX_TOKENS", "DEFAULT_TEMPERATURE"]

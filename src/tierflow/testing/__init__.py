@@ -5,7 +5,7 @@
         ...  # point a provider at srv.base_url
 
 See :mod:`tierflow.testing.server` for the routes and :mod:`tierflow.testing.behaviours` for
-what a scripted request can do.
+what a scripted request can do; :class:`RecordingServer` records whatever reaches another origin.
 """
 
 from tierflow.testing.behaviours import (
@@ -14,12 +14,15 @@ from tierflow.testing.behaviours import (
     CutStream,
     Garbage,
     Hang,
+    Redirect,
     SlowStream,
     Status,
     behaviour_from_dict,
     behaviour_to_dict,
 )
+from tierflow.testing.recorder import RecordedRequest, RecordingServer
 from tierflow.testing.server import LLMTestServer, ReceivedRequest
 
-__all__ = ["LLMTestServer", "ReceivedRequest", "Behaviour", "Answer", "Status", "Hang", "CutStream",
-           "Garbage", "SlowStream", "behaviour_from_dict", "behaviour_to_dict"]
+__all__ = ["LLMTestServer", "ReceivedRequest", "RecordingServer", "RecordedRequest", "Behaviour", "Answer",
+           "Status", "Hang", "CutStream", "Garbage", "SlowStream", "Redirect", "behaviour_from_dict",
+           "behaviour_to_dict"]

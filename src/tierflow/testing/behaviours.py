@@ -17,7 +17,11 @@ class Answer:
     """Answer normally. ``text=None`` means the deterministic default derived from the prompt.
 
     Token counts default to word counts; ``cached_tokens`` / ``reasoning_tokens`` are reported in
-    the protocol's usage details when non-zero.
+    the protocol's usage details when non-zero; ``cache_write_tokens`` (of which
+    ``cache_write_1h_tokens`` for an hour) in Anthropic's ``cache_creation_input_tokens``.
+    ``usage=False`` leaves the usage out of the answer (and of every stream event);
+    ``usage_override`` is sent verbatim as the protocol's usage object (hostile counts: strings,
+    negative numbers).
     """
 
     text: str | None = None
@@ -26,6 +30,10 @@ class Answer:
     cached_tokens: int = 0
     reasoning_tokens: int = 0
     finish_reason: str | None = None
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    usage: bool = True
+    usage_override: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +79,15 @@ class Garbage:
 
 
 @dataclass(frozen=True, slots=True)
+class Redirect:
+    """Answer with redirect status ``code`` (301, 302, 303, 307, 308) and ``Location: location``
+    (to check that clients do not follow it to another host with the key and the prompt)."""
+
+    code: int = 307
+    location: str = "http://127.0.0.1:9/v1/chat/completions"
+
+
+@dataclass(frozen=True, slots=True)
 class SlowStream:
     """Answer normally but wait ``chunk_delay`` seconds before each content chunk after the first
     ``fast_chunks`` (so a stream-idle timeout can hit before or after the first chunk)."""
@@ -80,11 +97,11 @@ class SlowStream:
     fast_chunks: int = 0
 
 
-Behaviour = Answer | Status | Hang | CutStream | Garbage | SlowStream
+Behaviour = Answer | Status | Hang | CutStream | Garbage | SlowStream | Redirect
 
-_KINDS: dict[str, type] = {"answer": Answer, "status": Status, "hang": Hang, "cut_stream": CutStream,
-                           "garbage": Garbage, "slow_stream": SlowStream}
-_NAMES: dict[type, str] = {cls: name for name, cls in _KINDS.items()}
+_KINDS: dict[str, type[Behaviour]] = {"answer": Answer, "status": Status, "hang": Hang, "cut_stream": CutStream,
+                           "garbage": Garbage, "slow_stream": SlowStream, "redirect": Redirect}
+_NAMES: dict[type[Behaviour], str] = {cls: name for name, cls in _KINDS.items()}
 
 
 def behaviour_from_dict(data: dict[str, Any]) -> Behaviour:
@@ -105,5 +122,5 @@ def behaviour_to_dict(behaviour: Behaviour) -> dict[str, Any]:
     return {"kind": _NAMES[type(behaviour)], **asdict(behaviour)}
 
 
-__all__ = ["Answer", "Status", "Hang", "CutStream", "Garbage", "SlowStream", "Behaviour",
+__all__ = ["Answer", "Status", "Hang", "CutStream", "Garbage", "SlowStream", "Redirect", "Behaviour",
            "behaviour_from_dict", "behaviour_to_dict"]

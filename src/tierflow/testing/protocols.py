@@ -44,6 +44,8 @@ class OpenAIWire:
                       logprobs=bool(body.get("logprobs")), top_logprobs=int(body.get("top_logprobs") or 0))
 
     def _usage(self, r: Reply) -> dict[str, Any]:
+        if r.usage_override is not None:
+            return r.usage_override
         usage: dict[str, Any] = {"prompt_tokens": r.input_tokens, "completion_tokens": r.output_tokens,
                                  "total_tokens": r.input_tokens + r.output_tokens}
         if r.cached_tokens:
@@ -62,8 +64,11 @@ class OpenAIWire:
                                   "finish_reason": r.finish_reason, "logprobs": None}
         if p.logprobs:
             choice["logprobs"] = self._logprobs(r.logprobs(p.top_logprobs))
-        return {"id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
-                "model": p.model, "choices": [choice], "usage": self._usage(r)}
+        body = {"id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
+                "model": p.model, "choices": [choice]}
+        if r.usage:
+            body["usage"] = self._usage(r)
+        return body
 
     def events(self, p: Prompt, r: Reply) -> Events:
         head = {"id": "chatcmpl-test", "object": "chat.completion.chunk", "created": int(time.time()),
@@ -78,7 +83,7 @@ class OpenAIWire:
         content = [chunk({"content": piece}, lp=self._logprobs([lps[i]]) if lps else None)
                    for i, piece in enumerate(r.pieces)]
         post = [chunk({}, r.finish_reason)]
-        if p.include_usage:
+        if p.include_usage and r.usage:
             post.append(b"data: " + _dumps({**head, "choices": [], "usage": self._usage(r)}) + b"\n\n")
         post.append(b"data: [DONE]\n\n")
         return pre, content, post
@@ -124,8 +129,15 @@ class AnthropicWire:
         return "max_tokens" if r.finish_reason == "length" else "end_turn"
 
     def _usage(self, r: Reply, output: int) -> dict[str, Any]:
-        return {"input_tokens": r.input_tokens - r.cached_tokens, "output_tokens": output,
-                "cache_read_input_tokens": r.cached_tokens, "cache_creation_input_tokens": 0}
+        if r.usage_override is not None:
+            return r.usage_override
+        usage: dict[str, Any] = {
+            "input_tokens": r.input_tokens - r.cached_tokens - r.cache_write_tokens, "output_tokens": output,
+            "cache_read_input_tokens": r.cached_tokens, "cache_creation_input_tokens": r.cache_write_tokens}
+        if r.cache_write_1h_tokens:
+            usage["cache_creation"] = {"ephemeral_5m_input_tokens": r.cache_write_tokens - r.cache_write_1h_tokens,
+                                       "ephemeral_1h_input_tokens": r.cache_write_1h_tokens}
+        return usage
 
     def _block(self, p: Prompt, r: Reply) -> dict[str, Any]:
         if p.json_tool:
@@ -136,17 +148,23 @@ class AnthropicWire:
         return {"type": "text", "text": r.text}
 
     def complete(self, p: Prompt, r: Reply) -> dict[str, Any]:
-        return {"id": "msg_test", "type": "message", "role": "assistant", "model": p.model,
-                "content": [self._block(p, r)], "stop_reason": self._stop_reason(p, r),
-                "stop_sequence": None, "usage": self._usage(r, r.output_tokens)}
+        body: dict[str, Any] = {"id": "msg_test", "type": "message", "role": "assistant", "model": p.model,
+                                "content": [self._block(p, r)], "stop_reason": self._stop_reason(p, r),
+                                "stop_sequence": None}
+        if r.usage:
+            body["usage"] = self._usage(r, r.output_tokens)
+        return body
 
     def events(self, p: Prompt, r: Reply) -> Events:
         def event(name: str, data: dict[str, Any]) -> bytes:
             return b"event: " + name.encode() + b"\ndata: " + _dumps({"type": name, **data}) + b"\n\n"
 
         message: dict[str, Any] = {"id": "msg_test", "type": "message", "role": "assistant", "model": p.model,
-                                   "content": [], "stop_reason": None, "stop_sequence": None,
-                                   "usage": self._usage(r, 1)}
+                                   "content": [], "stop_reason": None, "stop_sequence": None}
+        final: dict[str, Any] = {"delta": {"stop_reason": self._stop_reason(p, r), "stop_sequence": None}}
+        if r.usage:
+            message["usage"] = self._usage(r, 1)
+            final["usage"] = r.usage_override if r.usage_override is not None else {"output_tokens": r.output_tokens}
         tool = bool(p.json_tool)
         block: dict[str, Any] = ({"type": "tool_use", "id": "toolu_test", "name": p.json_tool, "input": {}} if tool
                  else {"type": "text", "text": ""})
@@ -156,8 +174,7 @@ class AnthropicWire:
             {"type": "input_json_delta", "partial_json": piece} if tool else {"type": "text_delta", "text": piece})})
             for piece in r.pieces]
         post = [event("content_block_stop", {"index": 0}),
-                event("message_delta", {"delta": {"stop_reason": self._stop_reason(p, r), "stop_sequence": None},
-                                        "usage": {"output_tokens": r.output_tokens}}),
+                event("message_delta", final),
                 event("message_stop", {})]
         return pre, content, post
 
@@ -191,6 +208,8 @@ class GeminiWire:
                       logprobs=bool(cfg.get("responseLogprobs")), top_logprobs=int(cfg.get("logprobs") or 0))
 
     def _usage(self, r: Reply) -> dict[str, Any]:
+        if r.usage_override is not None:
+            return r.usage_override
         usage = {"promptTokenCount": r.input_tokens, "candidatesTokenCount": r.output_tokens - r.reasoning_tokens,
                  "totalTokenCount": r.input_tokens + r.output_tokens}
         if r.cached_tokens:
@@ -199,7 +218,8 @@ class GeminiWire:
             usage["thoughtsTokenCount"] = r.reasoning_tokens
         return usage
 
-    def _response(self, p: Prompt, r: Reply, text: str, finish: str | None, lps: list | None) -> dict[str, Any]:
+    def _response(self, p: Prompt, r: Reply, text: str, finish: str | None,
+                  lps: list[tuple[str, float, list[tuple[str, float]]]] | None) -> dict[str, Any]:
         cand: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}
         if finish:
             cand["finishReason"] = "MAX_TOKENS" if finish == "length" else "STOP"
@@ -208,7 +228,10 @@ class GeminiWire:
                 "chosenCandidates": [{"token": t, "logProbability": lp} for t, lp, _ in lps],
                 "topCandidates": [{"candidates": [{"token": a, "logProbability": alp} for a, alp in alts]}
                                   for _, _, alts in lps]}
-        return {"candidates": [cand], "usageMetadata": self._usage(r), "modelVersion": p.model}
+        body: dict[str, Any] = {"candidates": [cand], "modelVersion": p.model}
+        if r.usage:
+            body["usageMetadata"] = self._usage(r)
+        return body
 
     def complete(self, p: Prompt, r: Reply) -> dict[str, Any]:
         lps = r.logprobs(p.top_logprobs) if p.logprobs else None

@@ -7,7 +7,9 @@ per model, keeps every request body, and records client disconnects (to prove ca
 
 Routes: ``POST /v1/chat/completions``, ``POST /openai/deployments/{model}/chat/completions``
 (Azure), ``POST /v1/messages`` (Anthropic), ``POST /v1beta/models/{model}:generateContent`` and
-``:streamGenerateContent`` (Gemini), plus the control API under ``/_control`` (see ``__main__``).
+``:streamGenerateContent`` (Gemini; also Vertex AI's
+``/v1/projects/{project}/locations/{location}/publishers/google/models/{model}:...``), plus the
+control API under ``/_control`` (see ``__main__``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from tierflow.testing.behaviours import (
     CutStream,
     Garbage,
     Hang,
+    Redirect,
     SlowStream,
     Status,
     behaviour_from_dict,
@@ -136,6 +139,8 @@ class LLMTestServer:
         app.router.add_post("/v1/messages", self._anthropic)
         app.router.add_post("/v1beta/models/{call}", self._gemini)
         app.router.add_post("/v1/models/{call}", self._gemini)
+        app.router.add_post("/v1/projects/{project}/locations/{location}/publishers/google/models/{call}",
+                            self._gemini)
         app.router.add_post("/_control/script", self._ctl_script)
         app.router.add_post("/_control/default", self._ctl_default)
         app.router.add_post("/_control/reset", self._ctl_reset)
@@ -252,6 +257,8 @@ class LLMTestServer:
             retry = float(b.retry_after) if isinstance(b.retry_after, (int, float)) else None
             message = b.message or f"scripted status {b.code}"
             return web.json_response(wire.error(b.code, message, retry), status=b.code, headers=headers)
+        if isinstance(b, Redirect):
+            return web.Response(status=b.code, headers={"Location": b.location})
         if isinstance(b, Garbage):
             return web.Response(status=b.status, body=b.body.encode(), content_type=b.content_type)
         if isinstance(b, Hang):

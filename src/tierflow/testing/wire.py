@@ -49,6 +49,12 @@ class Reply:
     cached_tokens: int
     reasoning_tokens: int
     finish_reason: str  # "stop" or "length"
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    usage: bool = True
+    """False: the answer carries no usage at all."""
+    usage_override: dict[str, Any] | None = None
+    """Sent verbatim as the protocol's usage object."""
 
     def logprobs(self, top: int) -> list[tuple[str, float, list[tuple[str, float]]]]:
         """Deterministic per-piece logprobs with ``top`` alternatives."""
@@ -113,7 +119,9 @@ def make_reply(prompt: Prompt, answer: Answer | None, text: str | None = None) -
                  input_tokens=answer.input_tokens if answer.input_tokens is not None else prompt.input_words,
                  output_tokens=(answer.output_tokens if answer.output_tokens is not None
                                 else len(pieces) + reasoning),
-                 cached_tokens=answer.cached_tokens, reasoning_tokens=reasoning, finish_reason=finish)
+                 cached_tokens=answer.cached_tokens, reasoning_tokens=reasoning, finish_reason=finish,
+                 cache_write_tokens=answer.cache_write_tokens, cache_write_1h_tokens=answer.cache_write_1h_tokens,
+                 usage=answer.usage, usage_override=answer.usage_override)
 
 
 def words(*texts: str) -> int:
