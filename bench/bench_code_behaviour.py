@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tierflow.routing._code_behaviour import CodeRuns, behaviour_keys
-from tierflow.routing.formats import load_outcomes
+from tierflow.routing.data.formats import load_outcomes
+from tierflow.routing.features.code_behaviour import CodeRuns, behaviour_keys
 
 
 def _partition(keys: list[str | None]) -> list[int | None]:

@@ -38,12 +38,13 @@ from pathlib import Path
 
 import numpy as np
 
-from tierflow.routing._minilm_graph import fold_to_float
-from tierflow.routing.boilerplate import strip_prefixes
-from tierflow.routing.embed import CachedEmbedder, MiniLMEmbedder, StaticEmbedder
-from tierflow.routing.formats import load_outcomes
-from tierflow.routing.pipeline import embed_prompts, fit_router, routing_texts
-from tierflow.routing.split import select
+from tierflow.routing.data.formats import load_outcomes
+from tierflow.routing.data.split import select
+from tierflow.routing.features.boilerplate import strip_prefixes
+from tierflow.routing.features.embed import CachedEmbedder, MiniLMEmbedder, StaticEmbedder
+from tierflow.routing.features.minilm_graph import fold_to_float
+from tierflow.routing.features.prompts import embed_prompts, routing_texts
+from tierflow.routing.fit.train import fit_router
 
 
 def _interleaved_ms(fns: dict, n: int, passes: int = 3) -> dict[str, tuple[float, float]]:

@@ -21,10 +21,11 @@ from pathlib import Path
 from route_generalisation import dev_split
 from route_kinds import TABLES
 
-from tierflow.routing.calibrate import Target
-from tierflow.routing.formats import load_outcomes
-from tierflow.routing.pipeline import evaluate_router, fit_router
-from tierflow.routing.split import select
+from tierflow.routing.data.formats import load_outcomes
+from tierflow.routing.data.split import select
+from tierflow.routing.fit.evaluate import evaluate_router
+from tierflow.routing.fit.train import fit_router
+from tierflow.routing.targets import Target
 
 KINDS = ("knn", "cluster", "linear", "task", "blend", "cascade")
 

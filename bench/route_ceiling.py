@@ -35,20 +35,20 @@ from pathlib import Path
 
 import numpy as np
 
-from tierflow.routing._cascade_features import _Context
-from tierflow.routing.formats import load_outcomes
-from tierflow.routing.metrics import aiq, anchored_hull
-from tierflow.routing.split import select
+from tierflow.routing.curves import aiq, anchored_hull
+from tierflow.routing.data.formats import load_outcomes
+from tierflow.routing.data.split import select
+from tierflow.routing.routers.cascade.features import Context
 
 Points = list[tuple[float, float]]  # (summed cost, summed score) of one task's rows
 
 
-def _answers(ctx: _Context, i: int, stages: list[int]) -> tuple[str, ...]:
+def _answers(ctx: Context, i: int, stages: list[int]) -> tuple[str, ...]:
     found = ctx.answers_for(i, stages)
     return tuple(found[j] if found[j] is not None else f"\0{j}" for j in stages)  # no answer agrees with nothing
 
 
-def task_options(ctx: _Context, strong: int, cheap: list[int], max_set: int) -> dict[str, Points]:
+def task_options(ctx: Context, strong: int, cheap: list[int], max_set: int) -> dict[str, Points]:
     """Per policy family, the (cost, score) points one task's rows can reach."""
     out: dict[str, Points] = {"singles": [(float(ctx.costs[:, j].sum()), float(ctx.scores[:, j].sum()))
                                           for j in range(ctx.scores.shape[1])]}
@@ -81,7 +81,7 @@ def task_options(ctx: _Context, strong: int, cheap: list[int], max_set: int) -> 
     return out
 
 
-def pattern_out_of_fold(ctx: _Context, strong: int, cheap: list[int], max_set: int, lams: np.ndarray,
+def pattern_out_of_fold(ctx: Context, strong: int, cheap: list[int], max_set: int, lams: np.ndarray,
                         folds: int = 5, pseudo: float = 2.0) -> np.ndarray:
     """Per trade-off lambda, the (cost, score) sums the lookup reaches on rows outside its fit."""
     n = ctx.table.n
@@ -139,24 +139,24 @@ def combine(per_task: list[Points], n: int) -> tuple[np.ndarray, np.ndarray]:
 def ceiling(path: Path, max_set: int = 3, budget: float = 0.4) -> dict[str, object]:
     table = select(load_outcomes([path]), "train")
     table = table.subset(table.complete_rows())
-    ctx = _Context(table, np.zeros(table.scores.shape), verify=False)
+    ctx = Context(table, np.zeros(table.scores.shape), verify=False)
     mq, mc = ctx.scores.mean(0), ctx.costs.mean(0)
     strong = int(np.lexsort((mc, -mq))[0])
     cheap = [j for j in range(len(table.models)) if mc[j] < 0.15 * mc[strong]]
     tasks = np.array(table.tasks)
-    options = [task_options(_Context.subset(ctx, np.nonzero(tasks == t)[0]), strong, cheap, max_set)
+    options = [task_options(Context.subset(ctx, np.nonzero(tasks == t)[0]), strong, cheap, max_set)
                for t in sorted(set(table.tasks))]
     out: dict[str, object] = {"prompts": table.n, "strong": table.models[strong],
                               "strong_quality": float(mq[strong]), "budget": budget}
     lams = np.concatenate([[0.0], np.geomspace(1e-4, 10, 60)])
-    oof = sum(pattern_out_of_fold(_Context.subset(ctx, np.nonzero(tasks == t)[0]), strong, cheap, max_set, lams)
+    oof = sum(pattern_out_of_fold(Context.subset(ctx, np.nonzero(tasks == t)[0]), strong, cheap, max_set, lams)
               for t in sorted(set(table.tasks)))
     for family in ("singles", "unanimous", "pattern", "pattern_oof"):
         c, q = combine([o[family] for o in options], table.n) if family != "pattern_oof" else \
             (oof[:, 0] / table.n, oof[:, 1] / table.n)
         hc, hq = anchored_hull(c, q, float(mc.min()), float(mq[np.argmin(mc)]))
         reach = hc[hq >= mq[strong] - 1e-12]
-        out[family] = {"aiq": aiq(c, q, float(mc.min()), float(mc.max()), float(mq[np.argmin(mc)])),
+        out[family] = {"aiq": aiq(c, q, float(mc.max()), (float(mc.min()), float(mq[np.argmin(mc)]))),
                        "quality_at_budget": float(np.interp(budget * mc[strong], hc, hq)),
                        "match_strong_cost_pct": float(100 * reach[0] / mc[strong]) if len(reach) else None}
     return out

@@ -11,7 +11,7 @@ quality on the router's curve (quality checks, not timings):
 - ``unlabelled``: outcomes recorded without task labels. The training part is split again by a
   hash of the prompt id (30 % dev); each kind is fitted on the rest with the recorded labels and
   with every label replaced by one, where tierflow infers prompt templates instead
-  (:func:`tierflow.routing.boilerplate.template_labels`), and evaluated on the dev prompts.
+  (:func:`tierflow.routing.features.boilerplate.template_labels`), and evaluated on the dev prompts.
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ from pathlib import Path
 
 import numpy as np
 
-from tierflow.routing.formats import load_outcomes
-from tierflow.routing.outcomes import OutcomeTable
-from tierflow.routing.pipeline import evaluate_router, fit_router
-from tierflow.routing.split import select
+from tierflow.routing.data.formats import load_outcomes
+from tierflow.routing.data.outcomes import OutcomeTable
+from tierflow.routing.data.split import select
+from tierflow.routing.fit.evaluate import evaluate_router
+from tierflow.routing.fit.train import fit_router
 
 KINDS = ("knn", "cluster", "linear", "task", "cascade")
 

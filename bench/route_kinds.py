@@ -22,10 +22,11 @@ from pathlib import Path
 import numpy as np
 from route_generalisation import dev_split
 
-from tierflow.routing.formats import load_outcomes
-from tierflow.routing.outcomes import OutcomeTable
-from tierflow.routing.pipeline import evaluate_router, fit_router
-from tierflow.routing.split import select
+from tierflow.routing.data.formats import load_outcomes
+from tierflow.routing.data.outcomes import OutcomeTable
+from tierflow.routing.data.split import select
+from tierflow.routing.fit.evaluate import evaluate_router
+from tierflow.routing.fit.train import fit_router
 
 KINDS = ("knn", "cluster", "linear", "task", "blend", "cascade", "auto")
 TABLES = {  # name: (path under the data dir, split by)

@@ -26,8 +26,7 @@ import sys
 from pathlib import Path
 
 from tierflow.calls import Client
-from tierflow.routing import Target, fit_router, read_long_jsonl, save_router
-from tierflow.routing.record import Question, record_outcomes, score_answer
+from tierflow.routing import Question, Target, fit_router, read_long_jsonl, record_outcomes, save_router, score_answer
 
 #: USD per 1M (input, output) tokens: a nominal hosted price for each role (local calls are free).
 NOMINAL_PRICES = {"fast": (0.05, 0.05), "strong": (0.60, 0.60)}

@@ -138,8 +138,7 @@ def _agreement_outcomes(path: Path, n: int = 300) -> None:
     """Two cheap models, right exactly when they agree; a strong one always right."""
     import numpy as np
 
-    from tierflow.routing.formats import write_long_jsonl
-    from tierflow.routing.outcomes import OutcomeTable
+    from tierflow.routing import OutcomeTable, write_long_jsonl
 
     rng = np.random.default_rng(1)
     prompts, responses, scores = [], [], []

@@ -10,8 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from tierflow.cli import app
-from tierflow.routing.formats import write_long_jsonl
-from tierflow.routing.outcomes import OutcomeTable
+from tierflow.routing.data.formats import write_long_jsonl
+from tierflow.routing.data.outcomes import OutcomeTable
 
 runner = CliRunner()
 
@@ -41,7 +41,7 @@ def test_fit_then_eval_json_plot_html(tmp_path, outcomes):
     res = runner.invoke(app, ["route", "fit", str(outcomes), "-o", str(router), "--kind", "knn",
                               "--embedder", "hashing", "--target-quality", "1.0"])
     assert res.exit_code == 0, res.output
-    assert router.exists() and router.with_suffix(".npz").exists()
+    assert router.exists() and (tmp_path / json.loads(router.read_text())["arrays"]["file"]).exists()
     assert "expected quality 1.0000" in res.output
     assert "stripped before embedding" not in res.output  # these prompts share no boilerplate
     saved = json.loads(router.read_text())["state"]["k_choice"]

@@ -113,7 +113,7 @@ async def test_unknown_model_is_a_404_listing_the_valid_ones(gateway, sdk: opena
     with pytest.raises(openai.NotFoundError) as err:
         await sdk.chat.completions.create(model="gpt-4o", messages=MSG)
     assert err.value.body["code"] == "model_not_found" and err.value.body["param"] == "model"
-    assert "['fast', 'primary', 'strong']" in err.value.body["message"]
+    assert "['fast', 'strong']" in err.value.body["message"]
 
 
 async def test_provider_model_names_need_passthrough(gateway_factory, sdk_factory, upstream: LLMTestServer) -> None:
@@ -153,10 +153,11 @@ async def test_client_request_id_is_kept_beside_ours(gateway) -> None:
 
 async def test_models_listing_health_and_ready(gateway, sdk: openai.AsyncOpenAI) -> None:
     models = {m.id: m.model_extra for m in (await sdk.models.list()).data}
-    assert set(models) == {"primary", "strong", "fast"}
+    assert set(models) == {"strong", "fast"}  # no implicit 'primary' alias: the first entry is named 'strong'
     assert models["strong"]["kind"] == "role"
     assert models["strong"]["targets"] == ["t/strong-model", "t/backup-model"]
-    assert models["primary"]["alias_of"] == "strong"
+    with pytest.raises(openai.NotFoundError):
+        await sdk.models.retrieve("primary")
     assert (await sdk.models.retrieve("fast")).id == "fast"
     with pytest.raises(openai.NotFoundError):
         await sdk.models.retrieve("nope")

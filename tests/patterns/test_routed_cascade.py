@@ -11,9 +11,9 @@ from tierflow.calls import Client
 from tierflow.config import parse_config
 from tierflow.errors import AllTargetsFailedError
 from tierflow.patterns import RoutedCascade, pattern_from_config
+from tierflow.routing.data.outcomes import OutcomeTable
+from tierflow.routing.fit.train import fit_router
 from tierflow.routing.io import save_router
-from tierflow.routing.outcomes import OutcomeTable
-from tierflow.routing.pipeline import fit_router
 from tierflow.testing import Answer, LLMTestServer, Status
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tierflow.routing.outcomes import OutcomeTable
+from tierflow.routing.data.outcomes import OutcomeTable
 
 MATH = "compute the sum of integers arithmetic number add plus total"
 POEM = "write a sonnet about autumn leaves rhyme verse lyrical imagery"

@@ -30,13 +30,13 @@ def _check_split(part: str, by: str, share: float, parts: tuple[str, ...] = _SPL
 
 
 def _read_prices(path: Path | None) -> dict[str, tuple[float, float]] | None:
-    from tierflow.routing.outcomes import read_prices
+    from tierflow.routing.data.outcomes import read_prices
 
     return read_prices(path) if path is not None else None
 
 
 def _load(paths: list[Path], prices: dict[str, tuple[float, float]] | None = None) -> Any:
-    from tierflow.routing.formats import load_outcomes
+    from tierflow.routing.data.formats import load_outcomes
 
     table = load_outcomes(paths, prices=prices)
     if table.n == 0:
@@ -46,7 +46,7 @@ def _load(paths: list[Path], prices: dict[str, tuple[float, float]] | None = Non
 
 def _load_part(table: Any, paths: list[Path], part: str, by: str, share: float) -> Any:
     """The ``part`` of an already loaded table (``part``, ``by`` and ``share`` already checked)."""
-    from tierflow.routing.split import select
+    from tierflow.routing.data.split import select
 
     table = select(table, part, by, share)  # type: ignore[arg-type]
     if table.n == 0:
@@ -93,12 +93,11 @@ def fit(outcomes: list[Path] = typer.Argument(..., help="Outcome files or direct
             "or task (for traffic on topics the outcomes do not cover).")),
         ) -> None:
     """Fit a router on recorded outcomes, calibrate it to a target, and save it."""
-    import numpy as np
-
     from tierflow.errors import TierflowError
-    from tierflow.routing.calibrate import FOLD_KINDS, Target
+    from tierflow.routing.fit.calibrate import FOLD_KINDS
+    from tierflow.routing.fit.train import fit_router
     from tierflow.routing.io import save_router
-    from tierflow.routing.pipeline import fit_router
+    from tierflow.routing.targets import Target
 
     given = {k: v for k, v in (("quality", target_quality), ("max_cost_per_1k", max_cost_per_1k),
                                ("strong_share", strong_share)) if v is not None}
@@ -118,25 +117,50 @@ def fit(outcomes: list[Path] = typer.Argument(..., help="Outcome files or direct
                                                   "n_prompts": table.n, "notes": table.notes})
     except TierflowError as exc:
         _fail(str(exc))
-    cal = router.calibration
+    _report_fit(router, path, table, everything.n)
+
+
+def _report_fit(router: Any, path: Path, table: Any, n_all: int) -> None:
+    """What `route fit` prints: the file written, the calibrated point, how auto chose, the notes."""
     complete = len(table.complete_rows())
     scope = f"{table.n} prompts" + ("" if complete == table.n else f", {complete} with every model's outcome")
     typer.echo(f"wrote {path} ({router.kind} router over {len(router.models)} models, fitted on {scope})")
-    if table.n < everything.n:
-        typer.echo(f"held out for `route eval`: the other {everything.n - table.n} prompts "
+    if table.n < n_all:
+        typer.echo(f"held out for `route eval`: the other {n_all - table.n} prompts "
                    f"(--split all fits on every prompt)")
-    if cal:
-        lo, hi = cal["expected_quality_ci95"]
-        cost = (f"cost ${cal['expected_cost'] * 1000:.4g} per 1k calls" if not np.isnan(table.costs).all()
-                else "cost unknown (no prices: see --prices)")
-        mix = cal.get("mix")
-        mixed = f" ({router.knob_name}={mix['knob']} on {mix['share']:.1%} of prompts)" if mix else ""
-        typer.echo(f"calibrated {router.knob_name}={cal.get('knob')}{mixed}: expected quality "
-                   f"{cal['expected_quality']:.4f} [{lo:.4f}, {hi:.4f}], {cost}, "
-                   f"strongest model on {cal['expected_strong_share']:.1%} of calls")
-        if cal.get("note"):
-            typer.echo(f"note: {cal['note']} (the default target is {cal['target']})")
-    sel = cal.get("selection")
+    _report_calibration(router, table)
+    _report_choices(router)
+    if router.prefixes or router.suffixes:
+        typer.echo(f"stripped before embedding (shared by every prompt of a task): {len(router.prefixes)} "
+                   f"prefix(es), {len(router.suffixes)} closing instruction(s); listed in the router file")
+    for note in table.notes[:3]:
+        typer.echo(f"note: {note}")
+    if len(table.notes) > 3:
+        typer.echo(f"note: ... and {len(table.notes) - 3} more notes of the same kind (see the router file's info)")
+
+
+def _report_calibration(router: Any, table: Any) -> None:
+    """The calibrated knob and its expected quality, cost and strong share."""
+    import numpy as np
+
+    cal = router.calibration
+    if not cal:
+        return
+    lo, hi = cal["expected_quality_ci95"]
+    cost = (f"cost ${cal['expected_cost'] * 1000:.4g} per 1k calls" if not np.isnan(table.costs).all()
+            else "cost unknown (no prices: see --prices)")
+    mix = cal.get("mix")
+    mixed = f" ({router.knob_name}={mix['knob']} on {mix['share']:.1%} of prompts)" if mix else ""
+    typer.echo(f"calibrated {router.knob_name}={cal.get('knob')}{mixed}: expected quality "
+               f"{cal['expected_quality']:.4f} [{lo:.4f}, {hi:.4f}], {cost}, "
+               f"strongest model on {cal['expected_strong_share']:.1%} of calls")
+    if cal.get("note"):
+        typer.echo(f"note: {cal['note']} (the default target is {cal['target']})")
+
+
+def _report_choices(router: Any) -> None:
+    """How `auto` chose the kind, the cascade its answer mode, and kNN its neighbourhood."""
+    sel = router.calibration.get("selection")
     if sel:
         scores = ", ".join(f"{k} {v:.4f}" for k, v in sorted(sel["scores"].items(), key=lambda kv: -kv[1]))
         typer.echo(f"kind auto chose {sel['chosen']} by {sel['by']}: {scores}; --kind forces one")
@@ -146,20 +170,14 @@ def fit(outcomes: list[Path] = typer.Argument(..., help="Outcome files or direct
     if choice:
         voted, plain = choice["out_of_fold"]["weighted"], choice["out_of_fold"]["none"]
         typer.echo(f"cascade answer: {'weighted vote' if choice['chosen'] == 'weighted' else 'plain'} (out of fold, "
-                   f"voted vs plain: AIQ {voted['aiq']:.4f} vs {plain['aiq']:.4f}, best quality "
-                   f"{voted['max_quality']:.4f} vs {plain['max_quality']:.4f}; --param vote=none|weighted forces one)")
+                   f"voted vs plain: AIQ over the models' cost range {voted['aiq']:.4f} vs {plain['aiq']:.4f}, best "
+                   f"quality {voted['max_quality']:.4f} vs {plain['max_quality']:.4f}; --param vote=none|weighted "
+                   "forces one)")
     k_choice = getattr(router, "k_choice", None)
     if k_choice:
         ratios = ", ".join(f"k={k} {v:.3f}" for k, v in k_choice["brier_ratio"].items())
         typer.echo(f"neighbours: the {k_choice['chosen']} nearest training prompts (leave-one-out Brier score "
                    f"over the table mean's: {ratios}; --param k=N forces one)")
-    if router.prefixes or router.suffixes:
-        typer.echo(f"stripped before embedding (shared by every prompt of a task): {len(router.prefixes)} "
-                   f"prefix(es), {len(router.suffixes)} closing instruction(s); listed in the router file")
-    for note in table.notes[:3]:
-        typer.echo(f"note: {note}")
-    if len(table.notes) > 3:
-        typer.echo(f"note: ... and {len(table.notes) - 3} more notes of the same kind (see the router file's info)")
 
 
 @route_app.command("eval")
@@ -180,9 +198,10 @@ def eval_(router_path: Path = typer.Argument(..., metavar="ROUTER", help="Router
           ) -> None:
     """Evaluate a router against the baselines (AIQ, APGR, CPT, cost to match the best model...)."""
     from tierflow.errors import TierflowError
+    from tierflow.routing.fit.evaluate import evaluate_router
+    from tierflow.routing.fit.holdout import fitted_on_overlap, training_outcomes, unseen_part
+    from tierflow.routing.fit.report import render_html, render_text, write_plot
     from tierflow.routing.io import load_router
-    from tierflow.routing.pipeline import evaluate_router, fitted_on_overlap, training_outcomes, unseen_part
-    from tierflow.routing.report import render_html, render_text, write_plot
 
     _check_split(split, split_by, test_share, ("auto", *_SPLITS))
     try:
@@ -217,9 +236,9 @@ def eval_(router_path: Path = typer.Argument(..., metavar="ROUTER", help="Router
 def split_cmd(outcomes: list[Path] = typer.Argument(..., help="Outcome files or directories."),
               split_by: str = typer.Option("prompt", "--split-by"),
               test_share: float = typer.Option(0.3, "--test-share")) -> None:
-    """Show the held-out split (a fixed hash rule, see tierflow.routing.split)."""
+    """Show the held-out split (a fixed hash rule, see tierflow.routing.data.split)."""
     from tierflow.errors import TierflowError
-    from tierflow.routing.split import split_mask
+    from tierflow.routing.data.split import split_mask
 
     _check_split("all", split_by, test_share)
     try:
@@ -257,7 +276,7 @@ def record(questions: Path = typer.Argument(..., help='JSONL questions: {"prompt
     from tierflow.calls import Client
     from tierflow.config import load_config
     from tierflow.errors import TierflowError
-    from tierflow.routing.record import SCORERS, read_questions, record_outcomes
+    from tierflow.routing.data.record import SCORERS, read_questions, record_outcomes
 
     if scorer not in SCORERS:
         _fail(f"--scorer must be one of {sorted(SCORERS)}, got {scorer!r}", 2)

@@ -118,9 +118,6 @@ class Gateway:
 
         registry = self.config.registry
         out = [entry(e.role, "role", targets=[str(t) for t in e.chain]) for e in registry]
-        if "primary" not in registry.roles:
-            out.insert(0, entry("primary", "role", targets=[str(t) for t in registry.primary.chain],
-                                alias_of=registry.primary.role))
         out += [entry(role, "routed_role", candidates=list(spec.get("candidates") or []))
                 for role, spec in self.config.routed_roles.items()]
         return out

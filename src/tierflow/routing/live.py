@@ -1,8 +1,12 @@
-"""Live routing: a registry role backed by a router file (contract 2 of the call layer).
+"""Live routing: a registry role backed by a router file, decided per request.
+
+This is what a running role imports (the call layer loads it lazily for ``{role: auto, router: ...}``
+entries): router files, the router kinds, the embedder and the stored calibration curve, never the
+fitting or evaluation code of :mod:`tierflow.routing.fit` (tests/routing/test_live.py checks it).
 
 A config entry ``{role: auto, router: routers/auto.json, candidates: [fast, primary],
 target: {quality: 0.95}}`` becomes a :class:`RoutedRole`. Its ``choose(messages)`` embeds the
-last user message, asks the router, and returns a :class:`~tierflow.routing.routers.Decision`
+last user message, asks the router, and returns a :class:`~tierflow.routing.routers.base.Decision`
 naming the chosen candidate *role*, its predicted quality and cost, and the runner-up. The
 call layer then dispatches to the chosen role and records the decision in the result.
 
@@ -19,13 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from tierflow.errors import ConfigError, Problem
-from tierflow.routing.boilerplate import strip_prefixes
-from tierflow.routing.calibrate import Target, retarget
-from tierflow.routing.embed import Embedder, get_embedder
+from tierflow.errors import ConfigError, Problem, RoutingError
+from tierflow.routing.features.boilerplate import strip_prefixes
+from tierflow.routing.features.embed import Embedder, get_embedder
+from tierflow.routing.features.prompts import embed_prompts
 from tierflow.routing.io import load_router
-from tierflow.routing.pipeline import embed_prompts
-from tierflow.routing.routers import Decision, Router, knob_json
+from tierflow.routing.routers import Decision, Router
+from tierflow.routing.routers.base import knob_json
+from tierflow.routing.targets import Target, retarget
 
 _ENTRY_KEYS = {"role", "router", "candidates", "target", "models"}
 
@@ -106,10 +111,8 @@ class RoutedRole:
                 "confidence": step.confidence, "threshold": step.threshold, "stage": step.stage}
 
 
-def load_routed_role(entry: Mapping[str, Any], registry: Any, *, base_dir: str | Path | None = None) -> RoutedRole:
-    """Build the :class:`RoutedRole` of a config entry (paths relative to ``base_dir`` or the cwd)."""
-    role = str(entry.get("role", "?"))
-    where = f"models (role {role!r})"
+def _entry_problems(entry: Mapping[str, Any], registry: Any, where: str) -> list[Problem]:
+    """What is wrong with a routed role's config entry (keys, candidates, router path)."""
     problems: list[Problem] = []
     unknown = set(entry) - _ENTRY_KEYS
     if unknown:
@@ -118,33 +121,63 @@ def load_routed_role(entry: Mapping[str, Any], registry: Any, *, base_dir: str |
     candidates = entry.get("candidates")
     if not isinstance(candidates, list) or not candidates:
         problems.append(Problem(f"{where}.candidates", "a routed role needs a non-empty list of candidate roles"))
-        candidates = []
-    for c in candidates:
-        if c not in registry:
-            problems.append(Problem(f"{where}.candidates", f"{c!r} is not a declared role"))
+    else:
+        problems += [Problem(f"{where}.candidates", f"{c!r} is not a declared role") for c in candidates
+                     if c not in registry]
     if not entry.get("router"):
         problems.append(Problem(f"{where}.router", "path of a router file (from `tierflow route fit`) is required"))
+    return problems
+
+
+def _roles_of_models(router: Router, entry: Mapping[str, Any], registry: Any, where: str) -> dict[str, str]:
+    """The candidate role each of the router's models maps to (``models:`` first, then by name)."""
+    mapping = dict(entry.get("models") or {})
+    candidates = list(entry["candidates"])
+    role_of_model: dict[str, str] = {}
+    for model in router.models:
+        role = str(mapping[model]) if model in mapping else \
+            next((c for c in candidates if _match(model, c, registry)), None)
+        if role is not None:
+            role_of_model[model] = role
+    if not role_of_model:
+        raise ConfigError([Problem(f"{where}.candidates", f"none of the router's models {router.models} matches "
+                                   f"a candidate role {candidates}; name them in `models: {{router_model: role}}`")])
+    return role_of_model
+
+
+def _retarget(router: Router, target: Any, where: str, path: Path) -> None:
+    """Set the router's knob (and mix) for the entry's ``target`` from the curve its file stores."""
+    if not isinstance(target, Mapping):
+        raise ConfigError([Problem(f"{where}.target", f"expected a mapping such as {{quality: 0.95}}, got {target!r}")])
+    try:
+        wanted = Target.from_dict(dict(target))
+    except (RoutingError, TypeError, ValueError) as exc:
+        raise ConfigError([Problem(f"{where}.target", str(exc))]) from None
+    try:
+        router.knob, router.mix = retarget(router, wanted)
+    except RoutingError as exc:
+        raise RoutingError([Problem(f"{path}: {p.where}" if p.where else str(path), p.message)
+                            for p in exc.problems]) from None
+
+
+def load_routed_role(entry: Mapping[str, Any], registry: Any, *, base_dir: str | Path | None = None) -> RoutedRole:
+    """Build the :class:`RoutedRole` of a config entry (paths relative to ``base_dir`` or the cwd).
+
+    A bad entry raises :class:`~tierflow.errors.ConfigError` naming the field; a missing or damaged
+    router file, or a target its stored curve cannot meet, a RoutingError naming the file.
+    """
+    role = str(entry.get("role", "?"))
+    where = f"models (role {role!r})"
+    problems = _entry_problems(entry, registry, where)
     if problems:
         raise ConfigError(problems)
     path = Path(str(entry["router"]))
     if base_dir is not None and not path.is_absolute():
         path = Path(base_dir) / path
     router = load_router(path)
-    mapping = dict(entry.get("models") or {})
-    role_of_model: dict[str, str] = {}
-    for model in router.models:
-        if model in mapping:
-            role_of_model[model] = str(mapping[model])
-            continue
-        for c in candidates:
-            if _match(model, c, registry):
-                role_of_model[model] = c
-                break
-    if not role_of_model:
-        raise ConfigError([Problem(f"{where}.candidates", f"none of the router's models {router.models} matches "
-                                   f"a candidate role {candidates}; name them in `models: {{router_model: role}}`")])
+    role_of_model = _roles_of_models(router, entry, registry, where)
     if entry.get("target"):
-        router.knob, router.mix = retarget(router, Target.from_dict(dict(entry["target"])))
+        _retarget(router, entry["target"], where, path)
     return RoutedRole(role, router, role_of_model)
 
 
