@@ -9,6 +9,7 @@ One file declares everything a project calls::
       - {role: primary, ref: openai, model: gpt-4o, fallback: [{ref: local, model: qwen2.5-coder-1.5b-instruct}]}
       - {role: fast, ref: local, model: smollm2-135m-instruct, temperature: 0.2}
       - {role: auto, router: routers/auto.json, candidates: [fast, primary]}   # a routed role
+      - {role: chat, split: [{role: primary, weight: 0.9}, {role: fast, weight: 0.1}]}  # a traffic split
     reliability: {max_retries: 2, backoff_initial_s: 0.5, backoff_max_s: 8, jitter: 0.25,
                   retry_after_max_s: 60, deadline_s: null, cooldown: {failures: 3, seconds: 30}}
     prices: {"openai/gpt-4o": {input_per_mtok: 2.5, output_per_mtok: 10, cached_input_per_mtok: 1.25},
@@ -252,7 +253,9 @@ def _validate_models(raw: Any, ctx: _Ctx, providers: set[str]
     for role in routed:
         if role in registry.roles:
             ctx.add(("models",), f"duplicate role {role!r}: declared both as a model and as a router")
-    for i, entry in zip(index_of, registry.entries):
+    file_index = {raw.get("role"): i for i, raw in zip(index_of, plain) if isinstance(raw, Mapping)}
+    for entry in registry.entries:  # splits (also in ``plain``) name no provider
+        i = file_index[entry.role]
         for j, target in enumerate(entry.chain):
             path: tuple[Any, ...] = ("models", i, "ref") if j == 0 else ("models", i, "fallback", j - 1, "ref")
             if ctx.resource_keys:

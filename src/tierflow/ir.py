@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from tierflow.registry import ModelEntry, Registry
+from tierflow.splits import SplitEntry
 
 IR_SCHEMA_VERSION = 1
 START_ID = "__start__"
@@ -91,7 +92,8 @@ class IREdge:
 
 @dataclass(slots=True)
 class IRModule:
-    """A whole flow: its name, model registry, nodes, edges and declared variables."""
+    """A whole flow: its name, model registry (model roles and traffic splits), nodes, edges and
+    declared variables."""
 
     name: str
     models: list[ModelEntry]
@@ -100,10 +102,12 @@ class IRModule:
     variables: dict[str, Any] = field(default_factory=dict)
     meta: dict[str, Any] = field(default_factory=dict)
     schema_version: int = IR_SCHEMA_VERSION
+    splits: list[SplitEntry] = field(default_factory=list)
+    """The registry's traffic splits (``{role, split: [{role, weight}]}``), after the model roles."""
 
     @property
     def registry(self) -> Registry:
-        return Registry(self.models)
+        return Registry(self.models, self.splits)
 
     def node(self, node_id: str) -> IRNode:
         for n in self.nodes:
@@ -125,5 +129,10 @@ def model_decl(entry: ModelEntry) -> dict[str, Any]:
     return decl
 
 
+def split_decl(entry: SplitEntry) -> dict[str, Any]:
+    """A traffic split as the IR manifest lists it: ``{"role", "split": [{"role", "weight"}]}``."""
+    return entry.model_dump()
+
+
 __all__ = ["IR_SCHEMA_VERSION", "START_ID", "END_ID", "PARENT_ID", "NodeKind", "NODE_KINDS",
-           "IRRef", "IRNode", "IREdge", "IRModule", "model_decl"]
+           "IRRef", "IRNode", "IREdge", "IRModule", "model_decl", "split_decl"]

@@ -20,7 +20,11 @@ Modalities: a chat call (LLM nodes, ``tierflow call``, patterns) needs a role wi
 ``structured_output``; :meth:`Registry.get` refuses any other role for chat, so an
 embedding-only role is never sent a chat request.
 
-This module imports nothing else of tierflow but the errors, so every layer can use it.
+Traffic splits: an entry ``{role: chat, split: [{role: current, weight: 0.9}, ...]}`` is a role
+whose calls go to one of its variants by weight (:mod:`tierflow.splits`); it cannot be the first
+entry. :attr:`Registry.entries` holds the model roles, :attr:`Registry.splits` the splits.
+
+This module imports nothing else of tierflow but the errors and splits, so every layer can use it.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tierflow.errors import ConfigError, ModalityError, Problem, UnknownRoleError
+from tierflow.splits import SplitArm, SplitEntry, is_split, split_problems
 
 ROLE_PATTERN = r"^[a-z][a-z0-9_]*$"
 _ROLE_RE = re.compile(ROLE_PATTERN)
@@ -102,13 +107,18 @@ class ModelEntry(BaseModel):
 
 
 class Registry:
-    """An ordered, validated set of roles. The first entry serves calls that pin no role."""
+    """An ordered, validated set of roles. The first entry serves calls that pin no role.
 
-    def __init__(self, entries: Sequence[ModelEntry]) -> None:
+    ``entries`` are the model roles (iteration and ``len`` cover them); ``splits`` maps each
+    traffic split's role to its :class:`~tierflow.splits.SplitEntry`.
+    """
+
+    def __init__(self, entries: Sequence[ModelEntry], splits: Sequence[SplitEntry] = ()) -> None:
         if not entries:
             raise ConfigError([Problem("models", "at least one model entry is required")])
         self.entries: tuple[ModelEntry, ...] = tuple(entries)
         self._by_role = {e.role: e for e in self.entries}
+        self.splits: dict[str, SplitEntry] = {s.role: s for s in splits}
 
     @property
     def primary(self) -> ModelEntry:
@@ -117,10 +127,11 @@ class Registry:
 
     @property
     def roles(self) -> list[str]:
-        return [e.role for e in self.entries]
+        """Every role name: the model roles, then the splits."""
+        return [*(e.role for e in self.entries), *self.splits]
 
     def __contains__(self, role: object) -> bool:
-        return role in self._by_role
+        return role in self._by_role or role in self.splits
 
     def __iter__(self) -> Iterator[ModelEntry]:
         return iter(self.entries)
@@ -130,8 +141,8 @@ class Registry:
 
     @property
     def chat_roles(self) -> list[str]:
-        """The roles that can serve a chat call, in registry order."""
-        return [e.role for e in self.entries if e.serves_chat]
+        """The roles that can serve a chat call, in registry order (splits always can)."""
+        return [*(e.role for e in self.entries if e.serves_chat), *self.splits]
 
     def get(self, role: str, *, chat: bool = True) -> ModelEntry:
         """The entry for ``role``, for a chat call unless ``chat=False``.
@@ -141,6 +152,10 @@ class Registry:
         a role without a chat modality (an embedding-only role, say).
         """
         entry = self._by_role.get(role)
+        if entry is None and role in self.splits:
+            raise ConfigError([Problem(f"role {role!r}", f"is a traffic split over {self.splits[role].variants}, "
+                                       "not a model role; call it through the call layer, which picks a variant, "
+                                       "or name one of its variants")])
         if entry is None:
             raise UnknownRoleError(role, sorted(self.roles))
         if chat and not entry.serves_chat:
@@ -152,8 +167,10 @@ class Registry:
         return self.get(self.primary.role if role is None else role, chat=chat)
 
     def to_list(self) -> list[dict[str, Any]]:
-        """The registry's JSON shape, as flow files write it (optional fields omitted when unset)."""
-        return [e.model_dump(exclude_none=True, exclude_defaults=False) for e in self.entries]
+        """The registry's JSON shape, as flow files write it (optional fields omitted when unset;
+        splits after the model roles)."""
+        return [*(e.model_dump(exclude_none=True, exclude_defaults=False) for e in self.entries),
+                *(s.model_dump() for s in self.splits.values())]
 
     def __repr__(self) -> str:
         return f"Registry({self.roles})"
@@ -185,6 +202,39 @@ def _explain(err: Mapping[str, Any]) -> str:
     return str(err.get("msg", "is invalid"))
 
 
+def _explain_split(err: Mapping[str, Any]) -> str:
+    kind, loc = err.get("type", ""), err.get("loc", ())
+    if kind == "extra_forbidden":
+        return ("is not a known field (a split variant has: role, weight)" if len(loc) > 1 else
+                "is not a known field (a split has: role, split; its model settings belong to its variants)")
+    if kind == "greater_than" or (kind == "value_error" and loc and loc[-1] == "weight"):
+        return f"{err.get('input')!r} is not a valid weight; expected a positive number (weights are relative)"
+    if kind == "too_short":
+        return "names no variant; expected [{role: <model role>, weight: <positive number>}, ...]"
+    return _explain(err)
+
+
+def _parse_entry(raw: Mapping[str, Any], label: str, first: bool, problems: list[Problem]
+                 ) -> ModelEntry | SplitEntry | None:
+    """One raw entry as a model role or a split; None (and ``problems`` extended) if invalid."""
+    split = is_split(raw)
+    if split and first:
+        problems.append(Problem(label, "the first entry is the implicit primary and must name a model "
+                                       "(ref + model), not a split; move the split after the roles it names"))
+    try:
+        entry: ModelEntry | SplitEntry = (SplitEntry if split else ModelEntry).model_validate(raw)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
+            problems.append(Problem(f"{label}{loc}", (_explain_split if split else _explain)(err)))
+        return None
+    if isinstance(entry, ModelEntry) and entry.system_context is not None \
+            and not _TEXT_MODALITIES.intersection(entry.modalities):
+        problems.append(Problem(f"{label}.system_context", "applies to text modalities only; add "
+                                                           "'text' to modalities or remove it"))
+    return entry
+
+
 def parse_registry(data: Any, *, where: str = "models", source: str | None = None) -> Registry:
     """Validate a raw ``models`` list and return a :class:`Registry`, listing every problem."""
     if not isinstance(data, list):
@@ -195,6 +245,8 @@ def parse_registry(data: Any, *, where: str = "models", source: str | None = Non
         problems.append(Problem(where, "at least one model entry is required (the first is the "
                                        "implicit 'primary')"))
     entries: list[ModelEntry] = []
+    splits: list[tuple[str, SplitEntry]] = []
+    model_roles: dict[str, bool] = {}  # role -> serves chat (an invalid entry counts as declared)
     seen: dict[str, int] = {}
     for i, raw in enumerate(data):
         label = f"{where}[{i}]" + _entry_label(i, raw)[len(f"models[{i}]"):]
@@ -209,20 +261,30 @@ def parse_registry(data: Any, *, where: str = "models", source: str | None = Non
                                                      f"at {where}[{seen[role]}]); roles must be unique"))
         elif isinstance(role, str):
             seen[role] = i
-        try:
-            entry = ModelEntry.model_validate(raw)
-        except ValidationError as exc:
-            for err in exc.errors():
-                loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
-                problems.append(Problem(f"{label}{loc}", _explain(err)))
-            continue
-        if entry.system_context is not None and not _TEXT_MODALITIES.intersection(entry.modalities):
-            problems.append(Problem(f"{label}.system_context", "applies to text modalities only; add "
-                                                               "'text' to modalities or remove it"))
-        entries.append(entry)
+            if not is_split(raw):
+                model_roles[role] = True
+        entry = _parse_entry(raw, label, i == 0, problems)
+        if entry is None and is_split(raw):  # still check the variants it names: every problem at once
+            entry = _lenient_split(raw)
+        if isinstance(entry, SplitEntry):
+            splits.append((label, entry))
+        elif entry is not None:
+            entries.append(entry)
+            model_roles[entry.role] = entry.serves_chat
+    problems += split_problems(splits, model_roles)
     if problems:
         raise ConfigError(problems, source=source)
-    return Registry(entries)
+    return Registry(entries, [s for _, s in splits])
+
+
+def _lenient_split(raw: Mapping[str, Any]) -> SplitEntry | None:
+    """The roles an invalid split names (unvalidated; for the variant checks only)."""
+    arms = raw.get("split")
+    role = raw.get("role")
+    if not isinstance(arms, list) or not isinstance(role, str):
+        return None
+    names = [a.get("role") if isinstance(a, Mapping) and isinstance(a.get("role"), str) else "" for a in arms]
+    return SplitEntry.model_construct(role=role, split=[SplitArm.model_construct(role=n, weight=1.0) for n in names])
 
 
 __all__ = ["ROLE_PATTERN", "MODALITIES", "CHAT_MODALITIES", "Modality", "Target", "ModelEntry", "Registry",

@@ -138,6 +138,8 @@ class CallResult:
     """One-time set-up this call paid (its plan's price look-up, creating a provider), not in ``latency_s``."""
     request_id: str | None = None
     """The caller's ``request_id=`` or a generated one; also on every call event."""
+    variant: str | None = None
+    """For traffic splits (``role`` is the split): the variant role that answered."""
 
     @property
     def latency_ms(self) -> float:

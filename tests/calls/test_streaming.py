@@ -14,7 +14,7 @@ from tierflow.config import parse_config
 from tierflow.errors import AllTargetsFailedError, DeadlineExceededError, ServerError, StreamInterruptedError
 from tierflow.providers.base import Provider, Timeouts
 from tierflow.testing import Answer, CutStream, Garbage, LLMTestServer, SlowStream, Status
-from tierflow.types import ChatRequest, ChatResponse, StreamChunk, Usage
+from tierflow.types import ChatRequest, ChatResponse, StreamChunk
 
 from .conftest import ManualClock
 
@@ -295,3 +295,11 @@ async def test_an_upstream_that_is_not_a_generator_is_closed_when_it_fails() -> 
     with pytest.raises(AllTargetsFailedError):
         await client.astream("primary", "x").collect()
     assert _Response.closed == 1
+
+
+async def test_an_http_stream_without_usage_has_it_estimated(client: Client, srv: LLMTestServer) -> None:
+    srv.script("a", [Garbage('data: {"choices": [{"index": 0, "delta": {"content": "hi"}}]}\n\ndata: [DONE]\n\n',
+                             content_type="text/event-stream")])
+    result = await client.astream("solo", "x").collect()
+    assert (result.text, result.finish_reason, result.logprobs) == ("hi", None, None)
+    assert result.usage.estimated and result.usage.output_tokens >= 1  # no usage sent: estimated (README, Providers)

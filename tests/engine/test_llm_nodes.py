@@ -73,3 +73,34 @@ async def test_parallel_llm_nodes_and_total_cost(llm_server: LLMTestServer, clie
     assert result.cost_usd == pytest.approx(10 * 10e-6 + 10 * 30e-6 + 10 * 1e-6 + 10 * 2e-6)
     assert result.tokens == 40
     assert set(result.models_used) == {"t/strong-model", "t/fast-model"}
+
+
+_SPLIT_CONFIG = """
+providers:
+  t: {{kind: openai, base_url: "{base}/v1", api_key: test-key}}
+models:
+  - {{role: current, ref: t, model: current-model}}
+  - {{role: candidate, ref: t, model: candidate-model}}
+  - {{role: chat, split: [{{role: current, weight: 0.5}}, {{role: candidate, weight: 0.5}}]}}
+reliability: {{max_retries: 0}}
+"""
+
+
+async def test_an_llm_node_calls_a_split_sticky_by_its_split_key_input(llm_server: LLMTestServer) -> None:
+    from tierflow.config import parse_config
+
+    with GraphNode(name="ab") as g:
+        prompt = PromptNode(name="prompt", inputs={"prompt": {"user": "{query}"}, "query": PARENT["query"]})
+        llm = LLMNode(name="llm", role="chat",
+                      inputs={"messages": prompt["messages"], "split_key": PARENT["user"]})
+        llm["model_used"] >> PARENT["model_used"]
+        START >> prompt >> llm >> END
+    split = parse_config(_SPLIT_CONFIG.format(base=llm_server.base_url)).registry.splits["chat"]
+    async with Client(parse_config(_SPLIT_CONFIG.format(base=llm_server.base_url))) as client:
+        engine = Engine(g, client=client)  # the split role passes the engine's role checks
+        for user in ("u1", "u2", "u3", "u4", "u5", "u6"):
+            runs = [await engine.run(inputs={"query": "hi", "user": user}) for _ in range(3)]
+            calls = [r.values["llm"]["call"] for r in runs]
+            assert {c.variant for c in calls} == {split.choose(user)}  # sticky per user
+            assert all(c.role == "chat" for c in calls)
+            assert runs[0]["model_used"] == f"t/{split.choose(user)}-model"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -363,3 +364,25 @@ def test_two_models_loading_at_once_leave_stdout_and_stderr_alone() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     assert "stdout still here" in done.stdout and "stderr still here" in done.stderr
     assert "control-looking token" not in done.stderr  # what a load says when it is not silenced
+
+
+@pytest.mark.parametrize(("cores", "cpus", "load", "threads"), [
+    (2, 2, 0.0, 2),     # an idle machine: every core
+    (2, 2, 1.0, 2),     # this process itself keeps one core busy: still every core
+    (2, 2, 2.0, 1),     # another process holds a core: one thread
+    (2, 2, 15.0, 1),    # a machine shared by many: one thread (0.24 -> 2.9 tok/s measured), never zero
+    (16, 16, 4.0, 13),
+    (2, 64, 30.0, 2),   # a 2-CPU container on a 64-CPU host at load 30: its share is under one
+])
+def test_default_threads_leave_the_cores_others_keep_busy(cores: int, cpus: int, load: float,
+                                                          threads: int) -> None:
+    from tierflow.providers.local import _threads_for
+
+    assert _threads_for(cores, cpus, load) == threads
+
+
+def test_default_threads_are_decided_once_per_process() -> None:
+    from tierflow.providers.local import _default_threads
+
+    first = _default_threads()
+    assert 1 <= first <= (os.cpu_count() or 1) and _default_threads() == first

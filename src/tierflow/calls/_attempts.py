@@ -201,7 +201,7 @@ class Tries:
         latency = _perf() - self.started - self.setup_s
         return CallResult(text, self.key, target.provider, self.plan.role, usage, self.seams.cost(target, usage),
                           latency, ttft_s, self.attempts, finish_reason, logprobs, decision, self.setup_s,
-                          self.request_id)
+                          self.request_id, self.plan.variant)
 
     def call_finished(self, result: CallResult | None, error: BaseException | None, ttft_s: float | None,
                       decision: dict[str, Any] | None, stream: bool) -> None:
@@ -217,7 +217,7 @@ class Tries:
             self.request_id, self.plan.name, self.plan.role, outcome, None if target is None else target.key,
             None if target is None else target.provider, None if target is None else target.model,
             None if error is None else type(error).__name__, _status_code(error), usage, cost,
-            latency, ttft_s, self.setup_s, tuple(self.attempts), decision, stream))
+            latency, ttft_s, self.setup_s, tuple(self.attempts), decision, stream, self.plan.variant))
 
     # --- internals ----------------------------------------------------------------------------------
 

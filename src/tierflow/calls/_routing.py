@@ -1,8 +1,11 @@
-"""Routed roles in a call: load their routers, ask them, and turn the decision into the plan to run.
+"""Routed roles and traffic splits in a call: turn the role chosen into the plan to run.
 
 A routed role's plan has a router and no targets; :func:`resolve` asks the router which role
-answers (emitting :class:`~tierflow.calls.events.RouteDecided`), takes that role's targets, and
-appends the call's own ``fallback=`` targets to any plan.
+answers (emitting :class:`~tierflow.calls.events.RouteDecided`) and takes that role's targets. A
+split's plan has a split and no targets; :func:`resolve` draws its variant (sticky for the call's
+``split_key``, see :mod:`tierflow.splits`) and takes the variant's targets, temperature and system
+context, recording the variant in the plan (``CallResult.variant``, ``CallFinished.variant``).
+Then it appends the call's own ``fallback=`` targets to any plan.
 """
 
 from __future__ import annotations
@@ -43,13 +46,21 @@ async def choose(router: RoleRouter, messages: list[Message] | str) -> dict[str,
 
 
 async def resolve(planner: Planner, plan: Plan, messages: list[Message] | str, fallback: Sequence[str] | None,
-                  observers: Sequence[Observer], request_id: str) -> tuple[Plan, dict[str, Any] | None, float]:
-    """The plan to run (a routed role's choice, extended by ``fallback``), the decision, and the
-    one-time set-up spent building plans on the way."""
+                  observers: Sequence[Observer], request_id: str, split_key: str | None = None
+                  ) -> tuple[Plan, dict[str, Any] | None, float]:
+    """The plan to run (a routed role's choice or a split's variant, extended by ``fallback``), the
+    decision, and the one-time set-up spent building plans on the way."""
     decision: dict[str, Any] | None = None
     clock = planner.setup
     setup = 0.0
-    if plan.router is not None:
+    if plan.split is not None:
+        variant = plan.split.choose(split_key)
+        before = clock.spent
+        inner = planner.plan(variant)
+        setup += clock.spent - before
+        plan = Plan(name=plan.name, role=plan.role, targets=inner.targets, temperature=inner.temperature,
+                    system_context=inner.system_context, variant=variant)
+    elif plan.router is not None:
         decision = await choose(plan.router, messages)
         if observers:
             emit(observers, RouteDecided(request_id, plan.role, decision))

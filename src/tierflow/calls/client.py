@@ -104,10 +104,12 @@ class Client:
                     response_format: dict[str, Any] | None = None, logprobs: bool = False,
                     top_logprobs: int | None = None, seed: int | None = None,
                     fallback: Sequence[str] | None = None, deadline_s: float | None = None,
-                    request_id: str | None = None, **extra: Any) -> CallResult:
+                    request_id: str | None = None, split_key: str | int | None = None, **extra: Any) -> CallResult:
         """Call ``target`` (a role or ``"provider/model"``) and return the answer with its record.
 
         ``request_id`` names the call in its events and result (default: a generated id).
+        ``split_key`` (a user id, an API key, a session) keeps a traffic split's callers on one
+        variant; without it a split draws at random (README, "Traffic splits"). Other roles ignore it.
         """
         started = _perf()
         rid = new_request_id() if request_id is None else request_id
@@ -118,8 +120,9 @@ class Client:
             plan = self.planner.plan(target)
             setup = self._setup.spent - setup
             decision: dict[str, Any] | None = None
-            if plan.router is not None or fallback:
-                plan, decision, more = await resolve(self.planner, plan, messages, fallback, self._observers, rid)
+            if plan.router is not None or plan.split is not None or fallback:
+                plan, decision, more = await resolve(self.planner, plan, messages, fallback, self._observers, rid,
+                                                     None if split_key is None else str(split_key))
                 setup += more
             request = build_request(plan, messages, temperature, max_tokens, stop, response_format,
                                     logprobs, top_logprobs, seed, extra)
@@ -143,7 +146,7 @@ class Client:
                 response_format: dict[str, Any] | None = None, logprobs: bool = False,
                 top_logprobs: int | None = None, seed: int | None = None,
                 fallback: Sequence[str] | None = None, deadline_s: float | None = None,
-                request_id: str | None = None, **extra: Any) -> CallStream:
+                request_id: str | None = None, split_key: str | int | None = None, **extra: Any) -> CallStream:
         """Stream ``target``'s answer: ``async for chunk in client.astream(...)``; then ``.result``.
 
         Falls back only before the first chunk; a failure after it raises
@@ -159,7 +162,8 @@ class Client:
                 setup = self._setup.spent
                 plan = self.planner.plan(target)
                 setup = self._setup.spent - setup
-                plan, decision, more = await resolve(self.planner, plan, messages, fallback, self._observers, rid)
+                plan, decision, more = await resolve(self.planner, plan, messages, fallback, self._observers, rid,
+                                                     None if split_key is None else str(split_key))
                 setup += more
                 request = build_request(plan, messages, temperature, max_tokens, stop, response_format,
                                         logprobs, top_logprobs, seed, extra)

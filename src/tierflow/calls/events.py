@@ -21,7 +21,7 @@ and ``role``:
     the call ended: ``name`` (as called), ``outcome`` (``ok``, ``error``, ``cancelled``), the
     ``target``, ``provider`` and ``model`` of its last attempt, ``error``, ``status_code``,
     ``usage``, ``cost_usd``, ``latency_s``, ``ttft_s``, ``setup_s``, ``attempts``, ``decision``,
-    ``stream``.
+    ``stream``, ``variant`` (a traffic split's variant role, else None).
 
 Every call emits exactly one :class:`CallFinished`, last, whatever its end (an answer, an error,
 a cancellation, a stream abandoned early, a role that does not exist); every
@@ -134,6 +134,8 @@ class CallFinished:
     attempts: tuple[Attempt, ...]
     decision: dict[str, Any] | None
     stream: bool
+    variant: str | None = None
+    """For a traffic split (``role`` is the split): the variant role chosen; None otherwise."""
 
 
 CallEvent = RouteDecided | AttemptStarted | AttemptFinished | FirstToken | CallFinished

@@ -1,4 +1,5 @@
-"""Resolving what a call names (a role, a ``provider/model``, a routed role) into targets to try.
+"""Resolving what a call names (a role, a ``provider/model``, a routed role, a traffic split) into
+targets to try.
 
 A :class:`Plan` is computed once per name and cached by the client, so the hot path pays for
 neither registry look-ups nor price look-ups: each :class:`PlannedTarget` carries its provider
@@ -20,6 +21,7 @@ from tierflow.errors import ConfigError, PriceUnknownError, Problem, UnknownRole
 from tierflow.pricing import CostFn, PriceTable
 from tierflow.providers.base import Timeouts
 from tierflow.registry import Target
+from tierflow.splits import SplitEntry
 
 ADHOC_PLANS = 1024
 """How many ``provider/model`` plans a client keeps (least recently used dropped first)."""
@@ -75,6 +77,10 @@ class Plan:
     """The role's output cap (a call's own ``max_tokens`` wins)."""
     router: RoleRouter | None = None
     """For routed roles: the object whose ``choose(messages)`` picks a role."""
+    split: SplitEntry | None = None
+    """For traffic splits: the split whose ``choose(key)`` picks the variant role."""
+    variant: str | None = None
+    """Set once a split's variant is chosen: the variant role whose targets this plan holds."""
 
     def extended(self, extra: Sequence[PlannedTarget]) -> Plan:
         """This plan with the targets of ``extra`` it does not already have appended (in order)."""
@@ -135,8 +141,9 @@ class Planner:
         out: list[PlannedTarget] = []
         for name in names:
             plan = self.plan(name)
-            if plan.router is not None:
-                raise ConfigError([Problem(f"fallback {name!r}", "a routed role cannot be a fallback; "
+            if plan.router is not None or plan.split is not None:
+                kind = "routed role" if plan.router is not None else "traffic split"
+                raise ConfigError([Problem(f"fallback {name!r}", f"a {kind} cannot be a fallback; "
                                            "name a model role or a 'provider/model'")])
             out.extend(plan.targets)
         return out
@@ -146,6 +153,9 @@ class Planner:
         config = self.config
         if role in config.routed_roles:
             return Plan(name=name, role=role, targets=(), router=self._router(role))
+        split = config.registry.splits.get(role)
+        if split is not None:
+            return Plan(name=name, role=role, targets=(), split=split)
         if role in config.registry:
             entry = config.registry.get(role)
             targets = tuple(self._role_target(t) for t in entry.chain)

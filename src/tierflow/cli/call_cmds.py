@@ -4,6 +4,10 @@ Exit codes: 0 success; 1 invalid input (config problems, unknown role) or a fail
 target failed, deadline, interrupted stream), with a message naming the file/field or the role
 and its targets on stderr; 2 bad usage (typer's own). Keys never reach any output: errors are
 built from names and classes, never from secret values.
+
+``tierflow call`` prints the answer on stdout and, unless ``--quiet``, one summary line on stderr:
+the model that served, the route or split variant chosen, any fallback taken and why, tokens,
+cost and time (:mod:`tierflow.cli._summary`).
 """
 
 from __future__ import annotations
@@ -67,11 +71,19 @@ def call(prompt: str = typer.Argument(..., help="The user message ('-' reads it 
          cascade: bool = typer.Option(False, "--cascade", help=(
              "With a routed role: run its router's cascade (consult the roles it asks for, answer when "
              "it accepts; a failed role is skipped; --deadline bounds each call). --json then lists every "
-             "step and call."))) -> None:
-    """Call a role with one prompt and print the answer."""
+             "step and call.")),
+         split_key: str | None = typer.Option(None, "--split-key", help=(
+             "With a traffic split: calls with the same key (a user id, say) get the same variant; "
+             "without one each call draws.")),
+         quiet: bool = typer.Option(False, "--quiet", "-q", help=(
+             "No summary line on stderr (model, route or split variant, fallback, tokens, cost, time); "
+             "a fallback is then announced only in --json."))) -> None:
+    """Call a role with one prompt and print the answer (and a summary line on stderr)."""
     import asyncio
     import json
+    import time
 
+    from tierflow.cli._summary import call_line, cascade_line, facts
     from tierflow.errors import TierflowError
 
     if cascade and (stream or fallback):
@@ -83,11 +95,17 @@ def call(prompt: str = typer.Argument(..., help="The user message ('-' reads it 
     role = role or cfg.registry.primary.role  # no role pinned: the first entry (README, Roles and config)
     kwargs: dict[str, Any] = {"temperature": temperature, "max_tokens": max_tokens, "fallback": fallback,
                               "deadline_s": deadline}
+    if split_key is not None:
+        kwargs["split_key"] = split_key
+    started = time.perf_counter()
     try:
         if cascade:
             kwargs.pop("fallback")
+            kwargs.pop("split_key", None)  # a routed role's cascade consults model roles only
             record = asyncio.run(_run_cascade(cfg, role, prompt, kwargs))
             typer.echo(json.dumps(record, ensure_ascii=False) if as_json else record["text"])
+            if not quiet:
+                typer.echo(cascade_line(role, record, time.perf_counter() - started), err=True)
             return
         result = asyncio.run(_run_call(cfg, role, prompt, stream, as_json, kwargs))
     except TierflowError as exc:
@@ -95,9 +113,11 @@ def call(prompt: str = typer.Argument(..., help="The user message ('-' reads it 
     except KeyboardInterrupt:
         raise _fail("interrupted", 130) from None
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False))
+        typer.echo(json.dumps({**result.to_dict(), **facts(result)}, ensure_ascii=False))
     elif not stream:
         typer.echo(result.text)
+    if not quiet:
+        typer.echo(call_line(result, role), err=True)
 
 
 async def _run_call(cfg: ProjectConfig, role: str, prompt: str, stream: bool, as_json: bool,
@@ -151,6 +171,8 @@ def models_list(config: Path | None = ConfigOpt,
     for entry in cfg.registry:
         rows.append({"role": entry.role, "chain": [str(t) for t in entry.chain], "temperature": entry.temperature,
                      "modalities": entry.modalities, "system_context": entry.system_context is not None})
+    for split in cfg.registry.splits.values():
+        rows.append({"role": split.role, "split": [{"role": v, "share": split.share(v)} for v in split.variants]})
     for role, spec in cfg.routed_roles.items():
         rows.append({"role": role, "router": spec.get("router"), "candidates": spec.get("candidates")})
     if as_json:
@@ -162,6 +184,9 @@ def models_list(config: Path | None = ConfigOpt,
         name = r["role"].ljust(width)
         if "router" in r:
             typer.echo(f"{name}  routed by {r['router']} over {r['candidates']}")
+            continue
+        if "split" in r:
+            typer.echo(f"{name}  split: " + ", ".join(f"{v['role']} {v['share']:.0%}" for v in r["split"]))
             continue
         notes = []
         if i == 0:
@@ -192,7 +217,8 @@ def config_check(file: Path = typer.Argument(..., help="The config file to valid
                 problems.extend(Problem(f"role {entry.role!r}: {p.where}", p.message) for p in exc.problems)
     if problems:
         raise _fail(str(ConfigError(problems, source=str(file))))
-    typer.echo(f"{file}: OK ({len(cfg.registry)} model roles, {len(cfg.routed_roles)} routed, "
+    typer.echo(f"{file}: OK ({len(cfg.registry)} model roles, {len(cfg.registry.splits)} split, "
+               f"{len(cfg.routed_roles)} routed, "
                f"{len(cfg.providers)} providers)")
 
 

@@ -2,7 +2,9 @@
 
 Exit codes: 0 ok, 1 the flow / manifest / inputs are invalid (every problem is printed), 2 bad
 usage (unknown option value, missing file). Nothing is written when compilation fails, and an
-output file is replaced atomically.
+output file is replaced atomically. ``run`` prints the outputs on stdout and, unless ``--quiet``,
+a record per node and one summary line on stderr (models, fallbacks, routes, split variants, cost,
+time: :mod:`tierflow.cli._summary`).
 """
 
 from __future__ import annotations
@@ -129,6 +131,9 @@ def run_cmd(
     code_path: Annotated[list[Path] | None, typer.Option(
         "--code-path", metavar="DIR", help="Also import the flow's modules from DIR (repeatable), e.g. the "
         "flow's own folder; never implied.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help=(
+        "Print only the outputs: no node records or summary line on stderr (a fallback is then "
+        "reported only in --json)."))] = False,
 ) -> None:
     """Run a flow file on the engine, with the flow's own model registry.
 
@@ -151,24 +156,34 @@ def run_cmd(
                                allow_code=allow_code or (), code_path=code_path or ())
     except TierflowError as exc:
         _fail(str(exc))
-    _print_result(result, as_json)
+    _print_result(result, as_json, quiet)
 
 
-def _print_result(result: Any, as_json: bool) -> None:
+def _print_result(result: Any, as_json: bool, quiet: bool) -> None:
+    from tierflow.cli._summary import calls_by_node, node_facts, node_notes, run_line
     from tierflow.flowfile.runner import result_to_json
 
     data = result_to_json(result)
+    calls = calls_by_node(result)
     if as_json:
+        for node_id, made in calls.items():
+            data["nodes"].setdefault(node_id, {}).update(node_facts(made))
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    else:
+        for name, value in data["outputs"].items():
+            typer.echo(f"{name}: {value if isinstance(value, str) else json.dumps(value, default=str)}")
+    if quiet:
         return
-    for name, value in data["outputs"].items():
-        typer.echo(f"{name}: {value if isinstance(value, str) else json.dumps(value, default=str)}")
-    typer.echo("", err=True)
-    for node_id, rec in data["nodes"].items():
-        extras = [f"{k}={rec[k]}" for k in ("model_used", "tokens", "cost_usd") if rec.get(k)]
-        duration = rec.get("duration_s")
-        timing = f"{duration * 1000:.0f} ms" if isinstance(duration, (int, float)) else ""
-        typer.echo(f"  {node_id:<20} {rec.get('status', ''):<8} {timing:>9}  {' '.join(extras)}", err=True)
+    if not as_json:
+        typer.echo("", err=True)
+        for node_id, rec in data["nodes"].items():
+            extras = [f"{k}={rec[k]}" for k in ("model_used", "tokens", "cost_usd") if rec.get(k)]
+            notes = node_notes(calls.get(node_id, []))
+            duration = rec.get("duration_s")
+            timing = f"{duration * 1000:.0f} ms" if isinstance(duration, (int, float)) else ""
+            typer.echo(f"  {node_id:<20} {rec.get('status', ''):<8} {timing:>9}  {' '.join(extras)}"
+                       + (f"  ({notes})" if notes else ""), err=True)
+    typer.echo(run_line(result, calls), err=True)
 
 
 def register(app: typer.Typer, models: typer.Typer) -> None:

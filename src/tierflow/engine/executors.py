@@ -105,7 +105,8 @@ def code_executor(node: IRNode) -> tuple[Callable[..., Any], bool]:
 
 
 _LLM_PARAMS = ("temperature", "max_tokens", "stop", "response_format", "logprobs", "top_logprobs",
-               "deadline_s")
+               "deadline_s", "split_key")
+"""Call settings a node's inputs may set per run (``split_key``: a user id keeping a traffic split sticky)."""
 
 
 def llm_executor(node: IRNode) -> AsyncExec:

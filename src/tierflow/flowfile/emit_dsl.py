@@ -1,7 +1,8 @@
 """DSL back end: the ScaiCore-style text of the model registry and the LLM blocks.
 
 An ``@models { ... }`` block with one entry per role (``provider``, ``model``, ``temperature``,
-``modalities = [:text, ...]``, ``system_context``, one ``fallback += {...}`` line per fallback),
+``modalities = [:text, ...]``, ``system_context``, one ``fallback += {...}`` line per fallback;
+a traffic split has one ``split += { model = "<role>", weight = w }`` line per variant),
 then one ``@flexible`` / ``@guarded`` block per LLM node with ``model = "<role>"``, its goal,
 output type, guard and validate expressions where the node has them.
 
@@ -18,6 +19,7 @@ from collections import Counter
 
 from tierflow.ir import END_ID, START_ID, IRModule, IRNode
 from tierflow.registry import ModelEntry
+from tierflow.splits import SplitEntry
 
 _INDENT = "    "
 
@@ -43,12 +45,12 @@ def emit_dsl(module: IRModule) -> str:
     if dsl_omissions(module) is not None:
         header.append("// A one-way view of the flow: the model registry and its LLM blocks only. Prompt, code,")
         header.append("// branch, join and pattern nodes and the edges are not here; tierflow import cannot read it.")
-    parts = ["\n".join(header), _models_block(module.models)]
+    parts = ["\n".join(header), _models_block(module.models, module.splits)]
     parts += [_llm_block(n) for n in module.nodes if n.kind == "llm"]
     return "\n\n".join(parts) + "\n"
 
 
-def _models_block(models: list[ModelEntry]) -> str:
+def _models_block(models: list[ModelEntry], splits: list[SplitEntry]) -> str:
     lines = ["@models {"]
     for m in models:
         lines.append(f"{_INDENT}{m.role} = {{")
@@ -60,6 +62,10 @@ def _models_block(models: list[ModelEntry]) -> str:
             body.append(f"system_context = {_q(m.system_context)}")
         body += [f"fallback += {{ provider = {_q(t.ref)}, model = {_q(t.model)} }}" for t in m.fallback]
         lines += [f"{_INDENT * 2}{b}" for b in body]
+        lines.append(f"{_INDENT}}}")
+    for s in splits:
+        lines.append(f"{_INDENT}{s.role} = {{")
+        lines += [f"{_INDENT * 2}split += {{ model = {_q(a.role)}, weight = {a.weight!r} }}" for a in s.split]
         lines.append(f"{_INDENT}}}")
     lines.append("}")
     return "\n".join(lines)

@@ -1,7 +1,8 @@
 """IR back end: an :class:`~tierflow.ir.IRModule` as JSON.
 
-``manifest.models[]`` holds one ``IRModelDecl`` per role (``ref`` becomes ``provider``);
-``nodes`` and ``edges`` follow, with references written as ``{"ref": [node_id, key]}``.
+``manifest.models[]`` holds one ``IRModelDecl`` per model role (``ref`` becomes ``provider``),
+``manifest.splits[]`` the traffic splits as written (only when there are any); ``nodes`` and
+``edges`` follow, with references written as ``{"ref": [node_id, key]}``.
 """
 
 from __future__ import annotations
@@ -9,12 +10,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tierflow.ir import IRModule, IRNode, IRRef, model_decl
+from tierflow.ir import IRModule, IRNode, IRRef, model_decl, split_decl
 
 
 def ir_to_json(module: IRModule) -> dict[str, Any]:
     """The JSON value of a module: ``{"schema_version", "manifest", "nodes", "edges"}``."""
     manifest: dict[str, Any] = {"name": module.name, "models": [model_decl(m) for m in module.models]}
+    if module.splits:
+        manifest["splits"] = [split_decl(s) for s in module.splits]
     if module.variables:
         manifest["variables"] = module.variables
     if module.meta:

@@ -13,7 +13,8 @@
       - id: classify
         kind: llm
         config: {llm_role: fast, ...}               # as in the flow file
-        resolved_model: local/smollm2-135m-instruct # informative; ignored on import
+        resolved_model: local/smollm2-135m-instruct # informative; ignored on import (a split
+                                                    # role lists its variants' models)
         scaiflow_meta: {position: {x: 0, y: 0}}     # canvas data
     edges: [...]
 
@@ -51,8 +52,7 @@ def manifest_from_flow(flow: FlowFile) -> dict[str, Any]:
     for node, raw in zip(flow.nodes, data["nodes"]):
         step = {k: v for k, v in raw.items() if k not in CANVAS_KEYS}
         if isinstance(node, LLMNode):
-            entry = by_role.get(resolve_role(node, primary["role"]), primary)
-            step["resolved_model"] = f"{entry['ref']}/{entry['model']}"
+            step["resolved_model"] = _resolved(by_role.get(resolve_role(node, primary["role"]), primary), by_role)
         canvas = {k: raw[k] for k in CANVAS_KEYS if k in raw}
         if canvas:
             step["scaiflow_meta"] = canvas
@@ -66,6 +66,15 @@ def manifest_from_flow(flow: FlowFile) -> dict[str, Any]:
     if "edges" in data:
         manifest["edges"] = data["edges"]
     return manifest
+
+
+def _resolved(entry: dict[str, Any], by_role: dict[str, dict[str, Any]]) -> str:
+    """``ref/model`` of a model role; a split's variants with their weights."""
+    if "split" not in entry:
+        return f"{entry['ref']}/{entry['model']}"
+    arms = [(a["role"], by_role[a["role"]]) for a in entry["split"]]
+    return "split: " + ", ".join(f"{role} {a['weight']:g} -> {m['ref']}/{m['model']}"
+                                 for (role, m), a in zip(arms, entry["split"]))
 
 
 def emit_yaml(flow: FlowFile) -> str:

@@ -255,11 +255,13 @@ def flow_json_schema() -> dict[str, Any]:
 
     Registry entries carry every rule JSON Schema can express: required fields, the role name
     pattern, the temperature range, the modalities enum, the fallback shape, no unknown keys,
-    ``system_context`` only with a text modality, and no two identical entries. Rules across
-    entries or nodes (unique role names, declared roles, chat modalities of LLM nodes' roles)
-    are the compiler's.
+    ``system_context`` only with a text modality, and no two identical entries; a traffic split
+    entry (``{role, split: [{role, weight > 0}]}``) is the other shape an entry may take. Rules
+    across entries or nodes (unique role names, declared roles, chat modalities of LLM nodes'
+    roles, a split's variants) are the compiler's.
     """
     from tierflow.registry import ModelEntry
+    from tierflow.splits import SplitEntry
 
     schema = FlowFile.model_json_schema(by_alias=True)
     entry = ModelEntry.model_json_schema(ref_template="#/$defs/{model}")
@@ -268,8 +270,14 @@ def flow_json_schema() -> dict[str, Any]:
     entry["if"] = {"required": ["system_context"], "properties": {"system_context": {"type": "string"}}}
     entry["then"] = {"properties": {"modalities": text_modality}}
     schema["$defs"]["ModelEntry"] = entry
+    split = SplitEntry.model_json_schema(ref_template="#/$defs/{model}")
+    schema["$defs"].update(split.pop("$defs", {}))
+    schema["$defs"]["SplitEntry"] = split
     models = schema["$defs"]["CoreIdentity"]["properties"]["models"]
-    models["items"] = {"$ref": "#/$defs/ModelEntry"}
+    # an entry with a "split" key is a split, any other a model role (as the compiler reads them)
+    models["items"] = {"if": {"type": "object", "required": ["split"]}, "then": {"$ref": "#/$defs/SplitEntry"},
+                       "else": {"$ref": "#/$defs/ModelEntry"}}
+    models["prefixItems"] = [{"$ref": "#/$defs/ModelEntry"}]  # the first entry names a model
     models["uniqueItems"] = True
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = f"urn:tierflow:schema:flow:v{FLOW_SCHEMA_VERSION}"

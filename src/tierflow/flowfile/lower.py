@@ -34,6 +34,7 @@ from tierflow.flowfile.references import REGISTRY_WHERE, reference_problems
 from tierflow.graph.validation import constant_condition
 from tierflow.ir import END_ID, PARENT_ID, START_ID, IREdge, IRModule, IRNode, IRRef
 from tierflow.registry import ModelEntry, parse_registry
+from tierflow.splits import SplitEntry
 
 if TYPE_CHECKING:
     from tierflow.config import ProjectConfig
@@ -93,7 +94,7 @@ class _Lowering:
         return node_label(i, {"id": node_id})
 
     def run(self) -> IRModule:
-        models = self._registry()
+        models, splits = self._registry()
         self._check_ids()
         for i, e in enumerate(self.flow.edges):
             self.preds[e.target].append(e.source)
@@ -106,18 +107,19 @@ class _Lowering:
         meta: dict[str, Any] = {"flow_schema_version": self.flow.schema_version}
         if self.flow.config.description:
             meta["description"] = self.flow.config.description
-        return IRModule(name=self.flow.name, models=models, nodes=nodes, edges=edges, variables=variables,
-                        meta=meta)
+        return IRModule(name=self.flow.name, models=models, splits=splits, nodes=nodes, edges=edges,
+                        variables=variables, meta=meta)
 
     # --- registry and ids -------------------------------------------------------------------
 
-    def _registry(self) -> list[ModelEntry]:
+    def _registry(self) -> tuple[list[ModelEntry], list[SplitEntry]]:
         raw = self.flow.config.core_identity.models
         try:
-            return list(parse_registry(raw, where=_REGISTRY_WHERE).entries)
+            registry = parse_registry(raw, where=_REGISTRY_WHERE)
         except ConfigError as exc:
             self.problems.extend(exc.problems)
-            return []
+            return [], []
+        return list(registry.entries), list(registry.splits.values())
 
     def _check_ids(self) -> None:
         for i, n in enumerate(self.flow.nodes):

@@ -19,7 +19,7 @@ from tierflow.flowfile.diagnostics import role_problem
 from tierflow.flowfile.format import FlowFile, LLMNode, PatternNode
 from tierflow.graph.roles import Names, name_problem
 from tierflow.ir import IRModule
-from tierflow.registry import ModelEntry, Registry
+from tierflow.registry import ModelEntry
 
 if TYPE_CHECKING:
     from tierflow.config import ProjectConfig
@@ -36,10 +36,11 @@ def reference_problems(flow: FlowFile, module: IRModule, label: Callable[[str], 
         from tierflow.config import WELL_KNOWN_PROVIDERS
 
         providers = {*project.providers, *WELL_KNOWN_PROVIDERS}
-        routed = {r for r in project.routed_roles if r not in {m.role for m in module.models}}
+        own = {*(m.role for m in module.models), *(s.role for s in module.splits)}
+        routed = {r for r in project.routed_roles if r not in own}
     problems = _provider_problems(module.models, providers, project)
     declared = [m["role"] for m in flow.config.core_identity.models if isinstance(m.get("role"), str)]
-    names = Names(Registry(module.models), routed, providers) if module.models else None
+    names = Names(module.registry, routed, providers) if module.models else None
     configs = {n.id: n.config for n in module.nodes}
     for n in flow.nodes:
         where = label(n.id)

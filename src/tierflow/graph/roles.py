@@ -77,6 +77,8 @@ def name_problem(name: str, kind: str, names: Names) -> str | None:
     if name not in names.registry:
         return (f"role {name!r} is not declared (declared: {sorted(names.roles)})" + _hint(name, names.roles)
                 + "; declare it under `models:` or name a 'provider/model'")
+    if name in names.registry.splits:
+        return None  # a split's variants were checked when its registry was parsed
     entry = names.registry.get(name, chat=False)
     if not entry.serves_chat:
         return (f"role {name!r} has modalities {list(entry.modalities)}: an LLM call needs a role with "

@@ -144,7 +144,8 @@ def _branch_problems(n: IRNode, by_id: dict[str, IRNode], known: list[str],
 
 
 SPLIT_HINT = ("for an A/B test or a canary, send a share of the traffic to another model with a split "
-              "role (see README, Workflows) instead of a branch")
+              "role (see README, Traffic splits: {role: ab, split: [{role: current, weight: 0.9}, "
+              "{role: candidate, weight: 0.1}]}) instead of a branch")
 
 
 def constant_condition(cond: Any) -> str | None:

@@ -318,19 +318,19 @@ class LLMTestServer:
     # --- control API (used by ``python -m tierflow.testing``) ---------------------------------
 
     async def _ctl_script(self, request: web.Request) -> web.Response:
-        data = await request.json()
         try:
+            data = await _control_json(request)
             self.script(data["model"], [behaviour_from_dict(d) for d in data.get("behaviours", [])])
         except (KeyError, TypeError, ValueError) as exc:
-            return web.json_response({"error": str(exc)}, status=400)
+            return _control_error(exc, '{"model": "m", "behaviours": [{"kind": "status", "code": 500}]}')
         return web.json_response({"ok": True})
 
     async def _ctl_default(self, request: web.Request) -> web.Response:
-        data = await request.json()
         try:
+            data = await _control_json(request)
             self.set_default(data["model"], behaviour_from_dict(data["behaviour"]))
         except (KeyError, TypeError, ValueError) as exc:
-            return web.json_response({"error": str(exc)}, status=400)
+            return _control_error(exc, '{"model": "m", "behaviour": {"kind": "answer", "text": "hi"}}')
         return web.json_response({"ok": True})
 
     async def _ctl_reset(self, request: web.Request) -> web.Response:
@@ -343,6 +343,26 @@ class LLMTestServer:
     async def _ctl_count(self, request: web.Request) -> web.Response:
         model = request.query.get("model")
         return web.json_response({"count": self.count(model), "disconnects": self.disconnects(model)})
+
+
+async def _control_json(request: web.Request) -> dict[str, Any]:
+    data = await request.json()
+    if not isinstance(data, dict):
+        raise ValueError(f"the body must be a JSON object, got {type(data).__name__}")
+    if not isinstance(data.get("model"), str):
+        raise KeyError("model")
+    return data
+
+
+def _control_error(exc: Exception, shape: str) -> web.Response:
+    """A 400 naming what was wrong with a control request and the shape expected."""
+    if isinstance(exc, KeyError):
+        why = f"field {exc} is missing or not a string" if exc.args[0] == "model" else f"missing field {exc}"
+    elif isinstance(exc, json.JSONDecodeError):
+        why = f"the body is not JSON ({exc.msg})"
+    else:
+        why = str(exc)
+    return web.json_response({"error": f"{why}; expected {shape}"}, status=400)
 
 
 __all__ = ["LLMTestServer", "ReceivedRequest"]
