@@ -14,7 +14,7 @@ from tierflow.config import parse_config
 from tierflow.errors import AllTargetsFailedError, DeadlineExceededError, ServerError, StreamInterruptedError
 from tierflow.providers.base import Provider, Timeouts
 from tierflow.testing import Answer, CutStream, Garbage, LLMTestServer, SlowStream, Status
-from tierflow.types import ChatRequest, ChatResponse, StreamChunk
+from tierflow.types import ChatRequest, ChatResponse, StreamChunk, Usage
 
 from .conftest import ManualClock
 
