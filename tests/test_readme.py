@@ -1,6 +1,7 @@
 """The README's examples run as written, so they cannot drift from the code.
 
-A fenced block is run when an HTML comment right before it says how:
+A fenced block is run when an HTML comment right before it says how (each in a fresh folder
+holding the README's files and a link to ``examples/``, as from a checkout):
 
 - ``<!-- test: file NAME -->``: the block is a file the other examples use (a config, a flow file);
   it is written to ``NAME`` in every example's working folder.
@@ -13,7 +14,8 @@ A fenced block is run when an HTML comment right before it says how:
   models: marked ``local_model`` and skipped when they are not installed.
 
 A runnable block is followed by ``<!-- output -->`` and a ``text`` block: what it prints (stdout
-and stderr, in the order a terminal shows them), compared as doctest does with ``...`` matching anything and whitespace runs equal.
+and stderr, in the order a terminal shows them), compared as doctest does: ``...`` matches
+anything and runs of whitespace are equal.
 The shell session marked ``<!-- test-server-session -->`` runs in tests/testing/test_main.py.
 """
 
@@ -98,6 +100,7 @@ def _workdir(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     for name, body in _FILES.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(body, encoding="utf-8")
+    (tmp_path / "examples").symlink_to(REPO_ROOT / "examples")  # the README runs from a checkout
     bin_dir = tmp_path / "_bin"
     bin_dir.mkdir()
     for name, run in (("python", f'"{sys.executable}" "$@"'), ("tierflow", f'"{sys.executable}" -m tierflow.cli "$@"')):
@@ -106,7 +109,7 @@ def _workdir(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     src = str(REPO_ROOT / "src")
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "COLUMNS": "200",
            "PYTHONPATH": os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p),
-           "REPO": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
+           "PYTHONUNBUFFERED": "1"}
     env.pop("TIERFLOW_CONFIG", None)
     return tmp_path, env
 
@@ -150,3 +153,9 @@ def test_the_config_examples_are_valid(block: Block) -> None:
     env = {**{k: "sk-placeholder-key" for k in keys}, "AZURE_ENDPOINT": "https://example.openai.azure.com"}
     config = parse_config(block.body, env=env, source=f"README.md:{block.line}")
     assert config.registry.roles, f"README line {block.line}: the config declares no role"
+
+
+def test_the_readme_links_to_files_that_exist() -> None:
+    text = README.read_text(encoding="utf-8")
+    links = re.findall(r"\]\(((?:docs|examples)/[^)#\s]+)", text)
+    assert links and [link for link in links if not (REPO_ROOT / link).exists()] == []
