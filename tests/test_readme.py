@@ -123,7 +123,7 @@ def _check_output(block: Block, got: str) -> None:
 
 def test_the_readme_has_the_tour_examples() -> None:
     kinds = [b.kind for b in _ALL]
-    assert kinds.count("python") >= 2 and kinds.count("shell") >= 3 and "config" in kinds
+    assert kinds.count("python") >= 3 and kinds.count("shell") >= 5 and "config" in kinds
     assert {"tour.yaml", "hello.json", "triage.json"} <= set(_FILES)
     assert "<!-- test-server-session -->\n```bash\n" in README.read_text(encoding="utf-8")  # tests/testing/test_main.py
 
