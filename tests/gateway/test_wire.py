@@ -31,14 +31,20 @@ def test_a_full_request_becomes_client_arguments() -> None:
     assert call.messages == [{"role": "system", "content": "be brief"}, {"role": "user", "content": "a\nb"}]
     assert call.stream and call.include_usage and call.user == "u1"
     assert call.options == {"temperature": 0.0, "max_tokens": 5, "stop": ["x"], "seed": 3, "logprobs": True,
-                            "top_logprobs": 2, "response_format": {"type": "json_object"}}
+                            "top_logprobs": 2, "response_format": {"type": "json_object"}, "top_p": 1.0}
+
+
+def test_sampling_parameters_are_passed_to_the_library_by_their_openai_names() -> None:
+    call = parse_chat({"model": "fast", "messages": [{"role": "user", "content": "a"}], "top_p": 0.5,
+                       "frequency_penalty": -1, "presence_penalty": 1.5}, 10)
+    assert call.options == {"top_p": 0.5, "frequency_penalty": -1.0, "presence_penalty": 1.5}
 
 
 @pytest.mark.parametrize(("body", "param", "words"), [
     ({"n": 2}, "n", "must be 1"),
     ({"tools": [{"type": "function"}]}, "tools", "not supported"),
-    ({"top_p": 0.5}, "top_p", "not supported"),
-    ({"presence_penalty": 1}, "presence_penalty", "not supported"),
+    ({"top_p": 1.5}, "top_p", "number from 0 to 1"),
+    ({"presence_penalty": 3}, "presence_penalty", "number from -2 to 2"),
     ({"logit_bias": {"1": 2}}, "logit_bias", "Unrecognized request argument supplied: logit_bias"),
     ({"temperature": "hot"}, "temperature", "number from 0 to 2"),
     ({"temperature": 3}, "temperature", "number from 0 to 2"),

@@ -184,3 +184,11 @@ def test_the_resources_form_project_id_reaches_vertex() -> None:
     assert isinstance(p, GeminiProvider)
     assert p._url_for("gemini-2.0-flash-001", True).startswith(
         "https://asia-east1-aiplatform.googleapis.com/v1/projects/proj-9/locations/asia-east1/")
+
+
+async def test_portable_sampling_fields_go_into_the_generation_config(provider: GeminiProvider,
+                                                                      srv: LLMTestServer) -> None:
+    await provider.complete(req(extra={"top_p": 0.5, "frequency_penalty": 0.25, "presence_penalty": -1}), timeouts=T)
+    body = srv.received[-1].body
+    assert body["generationConfig"] == {"topP": 0.5, "frequencyPenalty": 0.25, "presencePenalty": -1}
+    assert not {"top_p", "frequency_penalty", "presence_penalty"} & set(body)

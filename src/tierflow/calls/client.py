@@ -38,6 +38,7 @@ from tierflow.calls._attempts import CallSeams, Tries, complete, new_request_id
 from tierflow.calls._portal import Portal, close_all, stop_portal
 from tierflow.calls._request import build_request
 from tierflow.calls._routing import as_dict, choose, load_router_factory, resolve
+from tierflow.calls._worst_case import UnknownPrice, worst_case_cost
 from tierflow.calls.cooldown import CircuitBreakers
 from tierflow.calls.events import Observer, refused
 from tierflow.calls.plan import PlannedTarget, Planner, SetupClock
@@ -240,6 +241,14 @@ class Client:
             # closes what the sync twin opened when the client is collected or the interpreter exits
             self._finalizer = weakref.finalize(self, stop_portal, portal, self._by_loop, self._given)
         return portal.run(coro)
+
+    def worst_case_cost(self, target: str, messages: list[Message] | str, max_tokens: int, *,
+                        unknown: UnknownPrice | None = None) -> float | None:
+        """The most a call of ``target`` with ``messages`` and ``max_tokens`` can cost (USD): every
+        input byte a token, all ``max_tokens`` generated, at the dearest target that could answer
+        (fallbacks, routed candidates, split variants). None if one of them has no known price and
+        ``unknown`` (a ``Usage -> USD`` estimate) is not given. Budgets reserve it before a call."""
+        return worst_case_cost(self.planner, target, messages, max_tokens, unknown)
 
     # --- routed roles ---------------------------------------------------------------------------
 

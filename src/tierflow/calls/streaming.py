@@ -47,12 +47,16 @@ Prepare = Callable[[], Awaitable[Prepared]]
 
 
 class _Outcome:
-    """Where the stream's generator leaves its result (the generator never refers to its CallStream)."""
+    """Where the stream's generator leaves what it learns (the generator never refers to its CallStream)."""
 
-    __slots__ = ("result",)
+    __slots__ = ("result", "decision", "variant", "target", "provider")
 
     def __init__(self) -> None:
         self.result: CallResult | None = None
+        self.decision: dict[str, Any] | None = None
+        self.variant: str | None = None
+        self.target: str | None = None
+        self.provider: str | None = None
 
 
 class CallStream:
@@ -70,6 +74,27 @@ class CallStream:
     def result(self) -> CallResult | None:
         """The call's record once the stream has been consumed to its end (else None)."""
         return self._out.result
+
+    @property
+    def target(self) -> str | None:
+        """The ``provider/model`` the stream committed to, set when its first chunk arrives (the
+        moment of the ``FirstToken`` event): what serves it, known before the stream ends."""
+        return self._out.target
+
+    @property
+    def provider(self) -> str | None:
+        """The provider (its name in the config) of :attr:`target`, set with it."""
+        return self._out.provider
+
+    @property
+    def decision(self) -> dict[str, Any] | None:
+        """A routed role's decision (the ``RouteDecided`` event's), set before the first chunk."""
+        return self._out.decision
+
+    @property
+    def variant(self) -> str | None:
+        """A traffic split's variant role, set before the first chunk (None for other roles)."""
+        return self._out.variant
 
     def __aiter__(self) -> CallStream:
         return self
@@ -105,12 +130,15 @@ async def _run(seams: CallSeams, prepare: Prepare, started: float, request_id: s
                out: _Outcome) -> AsyncGenerator[StreamChunk, None]:
     """The stream: attempts until a first chunk, then the committed target's chunks."""
     prepared = await prepare()
+    out.decision = prepared.decision
+    out.variant = prepared.plan.variant
     tries = Tries(seams, prepared.plan, prepared.request, request_id, started, prepared.deadline, prepared.setup_s)
     relay: _Relay | None = None
     ended: BaseException | None = None
     try:
         upstream, first = await _first_chunk(tries)
         relay = _Relay(tries, upstream, _perf() - started - tries.setup_s)
+        out.target, out.provider = tries.key, tries.target.provider
         if seams.observers:
             target = tries.target
             emit(seams.observers, FirstToken(request_id, prepared.plan.role, tries.key, target.provider,

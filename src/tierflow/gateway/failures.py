@@ -47,16 +47,16 @@ def _from_provider(exc: ProviderError, message: str) -> GatewayError:
     return GatewayError(502, message, kind="server_error", code="upstream_error")
 
 
-def to_gateway_error(exc: BaseException, cooldown_left_s: float | None = None) -> GatewayError:
-    """The wire error for ``exc``. ``cooldown_left_s``: when every target was skipped, the shortest
-    time until one may be tried again (sent as Retry-After with the 503)."""
+def to_gateway_error(exc: BaseException) -> GatewayError:
+    """The wire error for ``exc``. When every target was cooling down, the call layer's retry hint
+    (``AllTargetsFailedError.retry_after_s``) is sent as Retry-After with the 503."""
     if isinstance(exc, GatewayError):
         return exc
     if isinstance(exc, AllTargetsFailedError):
         last = exc.last_error
         if isinstance(last, ProviderError):
             return _from_provider(last, str(exc))
-        wait = cooldown_left_s if cooldown_left_s else DEFAULT_RETRY_AFTER_S
+        wait = exc.retry_after_s if exc.retry_after_s else DEFAULT_RETRY_AFTER_S
         return GatewayError(503, f"{exc} (every target is cooling down after failures; retry later)",
                             kind="server_error", code="service_unavailable", retry_after_s=wait)
     if isinstance(exc, ProviderError):

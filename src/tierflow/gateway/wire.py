@@ -18,8 +18,9 @@ from tierflow.types import CallResult, Message, TokenLogprob, Usage
 _ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
 _LATER = ("tools", "tool_choice", "functions", "function_call", "parallel_tool_calls")
 """Parameters of features the gateway does not serve yet: refused, naming the parameter."""
-_NEUTRAL = {"top_p": 1, "frequency_penalty": 0, "presence_penalty": 0}
-"""Accepted only at their neutral value: the library has no portable parameter for them."""
+_SAMPLING = {"top_p": (0.0, 1.0), "frequency_penalty": (-2.0, 2.0), "presence_penalty": (-2.0, 2.0)}
+"""Sampling parameters passed to the library by OpenAI's name: providers map them (Gemini) or
+refuse them with a 400 naming the parameter (Anthropic has no penalties)."""
 
 
 @dataclass(slots=True)
@@ -151,11 +152,6 @@ def _refuse_unsupported(body: Mapping[str, Any]) -> None:
         if body.get(name) is not None:
             raise GatewayError(400, f"'{name}' is not supported by this gateway yet", param=name,
                                code="unsupported_parameter")
-    for name, neutral in _NEUTRAL.items():
-        value = body.get(name)
-        if value is not None and value != neutral:
-            raise GatewayError(400, f"'{name}' is not supported by this gateway (only {neutral} is accepted): "
-                               "tierflow calls have no portable equivalent", param=name, code="unsupported_parameter")
     n = body.get("n")
     if n is not None and n != 1:
         raise GatewayError(400, f"'n' must be 1: this gateway returns one choice per request (got {n!r})",
@@ -167,7 +163,7 @@ def _refuse_unsupported(body: Mapping[str, Any]) -> None:
 
 _KNOWN = frozenset({"model", "messages", "stream", "stream_options", "temperature", "max_tokens",
                     "max_completion_tokens", "stop", "seed", "response_format", "logprobs", "top_logprobs",
-                    "user", "n", "store", *_LATER, *_NEUTRAL})
+                    "user", "n", "store", *_LATER, *_SAMPLING})
 
 
 def parse_chat(body: Any, max_messages: int) -> ChatCall:
@@ -201,6 +197,7 @@ def parse_chat(body: Any, max_messages: int) -> ChatCall:
     opts = {"temperature": _number(body, "temperature", 0, 2), "max_tokens": _max_tokens(body),
             "stop": _stop(body.get("stop")), "seed": _integer(body, "seed", -(2**63)),
             "response_format": _response_format(body.get("response_format")), "top_logprobs": top}
+    opts.update({name: _number(body, name, lo, hi) for name, (lo, hi) in _SAMPLING.items()})
     call.options = {k: v for k, v in opts.items() if v is not None}
     if logprobs:
         call.options["logprobs"] = True

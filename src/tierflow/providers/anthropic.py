@@ -14,7 +14,10 @@
   (``cache_creation_input_tokens``, billed at the write rate), of which ``cache_write_1h_tokens``
   were written for an hour (``cache_creation.ephemeral_1h_input_tokens``). An answer without usage
   gets an estimate (``usage.estimated``). Logprobs and ``seed`` do not exist in this API and are
-  ignored (``logprobs`` is None).
+  ignored (``logprobs`` is None). ``top_p`` is sent as is; ``frequency_penalty`` and
+  ``presence_penalty`` do not exist in this API: a request with either (non-zero) is refused
+  with a :class:`~tierflow.errors.BadRequestError` naming it, before anything is sent, so a
+  role's fallback to a provider that has them can still serve it.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from tierflow.errors import APIConnectionError, ResponseFormatError
+from tierflow.errors import APIConnectionError, BadRequestError, ResponseFormatError
 from tierflow.providers._checks import reading_answer
 from tierflow.providers._http import HTTPProvider, api_root, guard_stream, loads_event
 from tierflow.providers._http_errors import status_error
@@ -35,6 +38,7 @@ from tierflow.types import ChatRequest, ChatResponse, StreamChunk, Usage
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 DEFAULT_VERSION = "2023-06-01"
 JSON_TOOL = "json_output"
+_NO_SUCH_PARAMETER = ("frequency_penalty", "presence_penalty")
 _FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
            "refusal": "content_filter", "pause_turn": "stop"}
 _ERROR_STATUS = {"invalid_request_error": 400, "authentication_error": 401, "permission_error": 403,
@@ -121,6 +125,11 @@ class AnthropicProvider(HTTPProvider):
             body["stream"] = True
         if request.extra:
             body.update(request.extra)
+            for name in _NO_SUCH_PARAMETER:
+                if body.pop(name, 0) not in (0, 0.0, None):
+                    raise BadRequestError(f"{name!r} does not exist in Anthropic's Messages API; leave it "
+                                          "out or call a provider that has it", target=self._target(request.model),
+                                          status_code=400)
         return body, wrapped
 
     async def complete(self, request: ChatRequest, *, timeouts: Timeouts) -> ChatResponse:

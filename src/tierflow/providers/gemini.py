@@ -18,7 +18,9 @@ Two services speak this protocol:
 - ``generationConfig``: temperature, maxOutputTokens, stopSequences, seed; JSON output with
   ``responseMimeType: application/json`` and, for ``json_schema``, ``responseSchema`` (the JSON
   schema translated to Gemini's OpenAPI subset: unsupported keywords dropped, types upper-cased);
-  logprobs with ``responseLogprobs`` / ``logprobs`` (top count).
+  logprobs with ``responseLogprobs`` / ``logprobs`` (top count); the portable extra fields
+  ``top_p``, ``frequency_penalty`` and ``presence_penalty`` become ``topP``, ``frequencyPenalty``
+  and ``presencePenalty``.
 - Usage: ``input_tokens`` = promptTokenCount (cached included), ``cached_tokens`` =
   cachedContentTokenCount, ``output_tokens`` = candidatesTokenCount + thoughtsTokenCount,
   ``reasoning_tokens`` = thoughtsTokenCount.
@@ -44,6 +46,8 @@ DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 DEFAULT_VERTEX_LOCATION = "us-central1"
 _OPTIONS = ("project_id", "location")
 _LOCATION_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+_SAMPLING = {"top_p": "topP", "frequency_penalty": "frequencyPenalty", "presence_penalty": "presencePenalty"}
+"""Portable sampling fields (OpenAI's names, given as extra call keywords) -> generationConfig's."""
 _FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter", "RECITATION": "content_filter",
            "BLOCKLIST": "content_filter", "PROHIBITED_CONTENT": "content_filter", "SPII": "content_filter"}
 _SCHEMA_KEYS = frozenset({"type", "format", "description", "nullable", "enum", "properties", "required", "items",
@@ -207,6 +211,9 @@ class GeminiProvider(HTTPProvider):
             if request.top_logprobs is not None:
                 cfg["logprobs"] = request.top_logprobs
         extra = dict(request.extra)
+        for portable, native in _SAMPLING.items():
+            if portable in extra:
+                cfg[native] = extra.pop(portable)
         if isinstance(extra.get("generationConfig"), dict):
             cfg.update(extra.pop("generationConfig"))
         if cfg:
