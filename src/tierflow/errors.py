@@ -101,6 +101,20 @@ class ModalityError(TierflowError, ValueError):
         )
 
 
+class VisionModalityError(TierflowError, ValueError):
+    """A call sends image parts to a role without the ``vision`` modality. ``index``: the message."""
+
+    def __init__(self, role: str, index: int, modalities: list[str]) -> None:
+        self.role = role
+        self.index = index
+        self.modalities = modalities
+        super().__init__(
+            f"messages[{index}] has an image part, but role {role!r} has modalities {modalities}, not "
+            "'vision': send text only, call a role whose model takes images, or add 'vision' to the "
+            "role's modalities if its model does."
+        )
+
+
 # --- provider calls ---------------------------------------------------------------------------
 
 

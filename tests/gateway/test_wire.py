@@ -68,8 +68,10 @@ def test_sampling_parameters_are_passed_to_the_library_by_their_openai_names() -
     ({"messages": [{"role": "user"}]}, "messages[0].content", "required"),
     ({"messages": [{"role": "user", "content": 5}]}, "messages[0].content", "string or a list"),
     ({"messages": [{"role": "user", "content": "x", "name": "bob"}]}, "messages[0].name", "not supported"),
-    ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://x"}}]}]},
-     "messages[0].content[0].type", "'image_url' are not supported"),
+    ({"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}]},
+     "messages[0].content[0].type", "'input_audio' are not supported"),
+    ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "file:///etc/passwd"}}]}]},
+     "messages[0].content[0].image_url.url", "http(s) URL"),
     ({"messages": [{"role": "user", "content": "x"}] * 11}, "messages", "at most 10"),
 ])
 def test_refusals_name_the_parameter(body: dict[str, Any], param: str, words: str) -> None:

@@ -138,3 +138,17 @@ async def test_top_p_is_sent_and_penalties_are_refused_before_sending(provider: 
     with pytest.raises(BadRequestError, match="'presence_penalty'"):
         await collect(provider, req(extra={"presence_penalty": 1}))
     assert len(srv.received) == sent  # nothing reached the upstream
+
+
+async def test_image_parts_become_image_blocks(provider: AnthropicProvider, srv: LLMTestServer) -> None:
+    parts = [{"type": "text", "text": "see"}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+             {"type": "image_url", "image_url": {"url": "https://example.com/cat.webp?x=1"}}]
+    r = await provider.complete(ChatRequest(model="c", messages=[{"role": "user", "content": parts}]), timeouts=T)
+    assert r.text.startswith("echo:")
+    assert srv.received[-1].body["messages"][0]["content"] == [
+        {"type": "text", "text": "see"},
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAAA"}},
+        {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.webp?x=1"}}]
+    bad = [{"type": "image_url", "image_url": {"url": "ftp://x/y.png"}}]
+    with pytest.raises(BadRequestError, match=r"messages\[0\]: an image part"):
+        await provider.complete(ChatRequest(model="c", messages=[{"role": "user", "content": bad}]), timeouts=T)

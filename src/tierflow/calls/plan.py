@@ -81,6 +81,8 @@ class Plan:
     """For traffic splits: the split whose ``choose(key)`` picks the variant role."""
     variant: str | None = None
     """Set once a split's variant is chosen: the variant role whose targets this plan holds."""
+    modalities: tuple[str, ...] = ()
+    """The role's modalities (empty for ``provider/model``: not known, not checked)."""
 
     def extended(self, extra: Sequence[PlannedTarget]) -> Plan:
         """This plan with the targets of ``extra`` it does not already have appended (in order)."""
@@ -162,7 +164,7 @@ class Planner:
             self._check_prices(name, targets)
             return Plan(name=name, role=entry.role if role != "primary" else "primary", targets=targets,
                         temperature=entry.temperature, system_context=entry.system_context,
-                        max_tokens=entry.max_tokens)
+                        max_tokens=entry.max_tokens, modalities=tuple(entry.modalities))
         target = parse_target(name, config)
         if target is None:
             if "/" in name:

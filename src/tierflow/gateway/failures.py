@@ -8,6 +8,7 @@
 | timeouts, the call's deadline | 504 | server_error / timeout |
 | 5xx, broken answers, connection failures, upstream keys or models wrong | 502 | server_error / upstream_error |
 | strict cost mode, no price known | 400 | invalid_request_error / price_unknown |
+| image parts for a role without the ``vision`` modality | 400 | invalid_request_error / unsupported_modality |
 | the config cannot serve the model (a missing key...) | 500 | server_error / config_error |
 
 Messages name roles, targets and error classes; provider messages are redacted at their source,
@@ -31,6 +32,7 @@ from tierflow.errors import (
     TierflowError,
     UnknownRoleError,
     UnprocessableEntityError,
+    VisionModalityError,
 )
 
 DEFAULT_RETRY_AFTER_S = 1.0
@@ -65,6 +67,8 @@ def to_gateway_error(exc: BaseException) -> GatewayError:
         return GatewayError(504, str(exc), kind="server_error", code="timeout")
     if isinstance(exc, PriceUnknownError):
         return GatewayError(400, str(exc), code="price_unknown")
+    if isinstance(exc, VisionModalityError):
+        return GatewayError(400, str(exc), param=f"messages[{exc.index}].content", code="unsupported_modality")
     if isinstance(exc, UnknownRoleError):
         return GatewayError(404, str(exc), code="model_not_found", param="model")
     if isinstance(exc, (ConfigError, TierflowError)):

@@ -68,22 +68,38 @@ def _flag(body: Mapping[str, Any], name: str) -> bool:
     return value
 
 
-def _content(value: Any, where: str) -> str:
+def _content(value: Any, where: str) -> str | list[dict[str, Any]]:
+    """A message's content: a string, text parts joined, or (with image parts) the parts as sent,
+    which the library gives to roles with the ``vision`` modality and refuses for others."""
     if isinstance(value, str):
         return value
     if isinstance(value, list):
-        texts = []
+        texts: list[str] = []
+        parts: list[dict[str, Any]] = []
         for j, part in enumerate(value):
             if not isinstance(part, Mapping) or not isinstance(part.get("type"), str):
                 raise _bad(f"{where}[{j}]", f"'{where}[{j}]' must be a content part with a 'type'")
+            if part["type"] == "image_url":
+                parts.append({"type": "image_url", "image_url": {"url": _image_url(part, f"{where}[{j}]")}})
+                continue
             if part["type"] != "text":
                 raise _bad(f"{where}[{j}].type", f"content parts of type {part['type']!r} are not supported by "
-                           "this gateway yet; send text parts", "unsupported_value")
+                           "this gateway; send text or image_url parts", "unsupported_value")
             if not isinstance(part.get("text"), str):
                 raise _bad(f"{where}[{j}].text", f"'{where}[{j}].text' must be a string")
             texts.append(part["text"])
-        return "\n".join(texts)
-    raise _bad(where, f"'{where}' must be a string or a list of text parts, got {type(value).__name__}")
+            parts.append({"type": "text", "text": part["text"]})
+        return parts if len(parts) > len(texts) else "\n".join(texts)
+    raise _bad(where, f"'{where}' must be a string or a list of content parts, got {type(value).__name__}")
+
+
+def _image_url(part: Mapping[str, Any], where: str) -> str:
+    spec = part.get("image_url")
+    url = spec.get("url") if isinstance(spec, Mapping) else None
+    if not isinstance(url, str) or not url.startswith(("data:image/", "https://", "http://")):
+        raise _bad(f"{where}.image_url.url", f"'{where}.image_url.url' must be a 'data:image/...;base64,' URL or an "
+                   "http(s) URL")
+    return url
 
 
 def _messages(value: Any, limit: int) -> list[Message]:

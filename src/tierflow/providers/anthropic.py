@@ -3,6 +3,8 @@
 - ``base_url`` defaults to ``https://api.anthropic.com``; requests go to ``{base_url}/v1/messages``
   (a base URL already ending in ``/v1`` is not doubled). Headers: ``x-api-key`` and
   ``anthropic-version`` (``api_version``, default ``2023-06-01``).
+- Image parts (OpenAI's ``image_url``) become ``image`` blocks: a ``data:`` URL a base64 source,
+  an http(s) URL a ``url`` source.
 - System messages become the top-level ``system``; ``max_tokens`` is required by the API and
   defaults to 1024 (``options.max_tokens``); ``stop`` becomes ``stop_sequences``.
 - JSON output (``response_format`` ``json_object`` / ``json_schema``) uses a forced tool whose
@@ -30,6 +32,7 @@ from tierflow.errors import APIConnectionError, BadRequestError, ResponseFormatE
 from tierflow.providers._checks import reading_answer
 from tierflow.providers._http import HTTPProvider, api_root, guard_stream, loads_event
 from tierflow.providers._http_errors import status_error
+from tierflow.providers._images import image_of, is_image
 from tierflow.providers._secrets import SecretHeaders
 from tierflow.providers._usage import checked_usage, token_count, usage_mapping
 from tierflow.providers.base import ProviderSettings, Timeouts, register_provider
@@ -97,11 +100,11 @@ class AnthropicProvider(HTTPProvider):
         """The request body, and whether the JSON answer is wrapped in ``{"value": ...}``."""
         system: list[str] = []
         messages: list[dict[str, Any]] = []
-        for m in request.messages:
+        for i, m in enumerate(request.messages):
             if m.get("role") in ("system", "developer"):
                 system.append(_text(m.get("content")))
             else:
-                messages.append({"role": m.get("role"), "content": m.get("content")})
+                messages.append({"role": m.get("role"), "content": self._content(m.get("content"), i, request.model)})
         body: dict[str, Any] = {"model": request.model, "messages": messages,
                                 "max_tokens": request.max_tokens or self._default_max_tokens}
         if system:
@@ -131,6 +134,21 @@ class AnthropicProvider(HTTPProvider):
                                           "out or call a provider that has it", target=self._target(request.model),
                                           status_code=400)
         return body, wrapped
+
+    def _content(self, content: Any, index: int, model: str) -> Any:
+        """A message's content; OpenAI parts become Anthropic blocks (images as base64 or URL sources)."""
+        if not isinstance(content, list) or not any(is_image(p) for p in content):
+            return content
+        blocks: list[dict[str, Any]] = []
+        for part in content:
+            if is_image(part):
+                image = image_of(part, f"messages[{index}]", self._target(model))
+                source = ({"type": "base64", "media_type": image.media_type, "data": image.data}
+                          if image.data is not None else {"type": "url", "url": image.url})
+                blocks.append({"type": "image", "source": source})
+            elif isinstance(part, dict) and part.get("type") == "text":
+                blocks.append({"type": "text", "text": str(part.get("text", ""))})
+        return blocks
 
     async def complete(self, request: ChatRequest, *, timeouts: Timeouts) -> ChatResponse:
         target = self._target(request.model)

@@ -14,7 +14,8 @@ Two services speak this protocol:
   ``api_key: ${GOOGLE_ACCESS_TOKEN}`` filled from ``gcloud auth print-access-token``; such a token
   lasts an hour and tierflow does not refresh it).
 - System messages become ``systemInstruction``; ``assistant`` turns become role ``model``; text
-  parts of list contents are kept, other parts are dropped.
+  parts of list contents are kept, image parts (OpenAI's ``image_url``) become ``inlineData`` (a
+  ``data:`` URL) or ``fileData`` (an http(s) URL), other parts are dropped.
 - ``generationConfig``: temperature, maxOutputTokens, stopSequences, seed; JSON output with
   ``responseMimeType: application/json`` and, for ``json_schema``, ``responseSchema`` (the JSON
   schema translated to Gemini's OpenAPI subset: unsupported keywords dropped, types upper-cased);
@@ -37,6 +38,7 @@ from tierflow.errors import APIConnectionError, ConfigError, Problem, ResponseFo
 from tierflow.providers._checks import reading_answer
 from tierflow.providers._http import HTTPProvider, api_root, guard_stream, loads_event
 from tierflow.providers._http_errors import status_error
+from tierflow.providers._images import image_of, is_image
 from tierflow.providers._secrets import SecretHeaders
 from tierflow.providers._usage import checked_usage, token_count, usage_mapping
 from tierflow.providers.base import ProviderSettings, Timeouts, register_provider
@@ -80,12 +82,22 @@ def to_gemini_schema(schema: Any) -> Any:
     return out
 
 
-def _parts(content: Any) -> list[dict[str, Any]]:
+def _parts(content: Any, where: str = "", target: str = "") -> list[dict[str, Any]]:
+    """Gemini parts of a message's content: text parts, and images as ``inlineData`` (a ``data:``
+    URL) or ``fileData`` (an http(s) URL)."""
     if isinstance(content, str):
         return [{"text": content}]
-    if isinstance(content, list):
-        return [{"text": p["text"]} for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)]
-    return []
+    if not isinstance(content, list):
+        return []
+    out: list[dict[str, Any]] = []
+    for p in content:
+        if is_image(p):
+            image = image_of(p, where, target)
+            out.append({"inlineData": {"mimeType": image.media_type, "data": image.data}} if image.data is not None
+                       else {"fileData": {"mimeType": image.media_type, "fileUri": image.url}})
+        elif isinstance(p, dict) and isinstance(p.get("text"), str):
+            out.append({"text": p["text"]})
+    return out
 
 
 def _usage(value: Any, target: str) -> Usage | None:
@@ -182,12 +194,14 @@ class GeminiProvider(HTTPProvider):
     def _body(self, request: ChatRequest) -> dict[str, Any]:
         system: list[dict[str, Any]] = []
         contents: list[dict[str, Any]] = []
-        for m in request.messages:
+        target = self._target(request.model)
+        for i, m in enumerate(request.messages):
             role = m.get("role")
             if role in ("system", "developer"):
                 system.extend(_parts(m.get("content")))
             else:
-                contents.append({"role": "model" if role == "assistant" else "user", "parts": _parts(m.get("content"))})
+                contents.append({"role": "model" if role == "assistant" else "user",
+                                 "parts": _parts(m.get("content"), f"messages[{i}]", target)})
         body: dict[str, Any] = {"contents": contents}
         if system:
             body["systemInstruction"] = {"parts": system}
