@@ -198,7 +198,7 @@ class _Relay:
     """The committed target's stream: reads the next chunk in time, keeps what the result needs."""
 
     __slots__ = ("tries", "upstream", "ttft", "texts", "usage", "finish_reason", "logprobs", "delivered",
-                 "finished")
+                 "finished", "tool_calls")
 
     def __init__(self, tries: Tries, upstream: AsyncIterator[StreamChunk], ttft: float) -> None:
         self.tries = tries
@@ -210,6 +210,7 @@ class _Relay:
         self.logprobs: list[TokenLogprob] | None = None
         self.delivered = 0
         self.finished = False  # the attempt has its verdict
+        self.tool_calls: dict[int, dict[str, Any]] | None = None  # by index, arguments joined
 
     def absorb(self, chunk: StreamChunk) -> None:
         if chunk.text:
@@ -220,7 +221,21 @@ class _Relay:
             self.finish_reason = chunk.finish_reason
         if chunk.logprobs:
             self.logprobs = (self.logprobs or []) + list(chunk.logprobs)
+        if chunk.tool_calls:
+            self._absorb_tool_calls(chunk.tool_calls)
         self.delivered += 1
+
+    def _absorb_tool_calls(self, deltas: list[dict[str, Any]]) -> None:
+        calls = self.tool_calls = self.tool_calls if self.tool_calls is not None else {}
+        for delta in deltas:
+            call = calls.setdefault(int(delta.get("index", len(calls))),
+                                    {"id": "", "type": "function", "function": {"name": "", "arguments": ""}})
+            if delta.get("id"):
+                call["id"] = delta["id"]
+            function = delta.get("function") or {}
+            if function.get("name"):
+                call["function"]["name"] = function["name"]
+            call["function"]["arguments"] += function.get("arguments") or ""
 
     async def next(self) -> StreamChunk | None:
         """The next chunk; None at the end. A failure ends the call (nothing is replayed)."""
@@ -256,8 +271,9 @@ class _Relay:
         self.finished = True
         tries = self.tries
         tries.succeeded()
+        calls = None if self.tool_calls is None else [self.tool_calls[i] for i in sorted(self.tool_calls)]
         return tries.result("".join(self.texts), self.usage or Usage(), self.finish_reason, self.logprobs,
-                            self.ttft, decision)
+                            self.ttft, decision, calls)
 
     async def close(self) -> None:
         """Close the upstream; an attempt left without a verdict (stopped early) gives its ticket back."""

@@ -29,6 +29,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from tierflow.errors import APIConnectionError, BadRequestError, ResponseFormatError
+from tierflow.providers._anthropic_tools import message as tool_message
+from tierflow.providers._anthropic_tools import tool_call, tools_body
 from tierflow.providers._checks import reading_answer
 from tierflow.providers._http import HTTPProvider, api_root, guard_stream, loads_event
 from tierflow.providers._http_errors import status_error
@@ -104,7 +106,7 @@ class AnthropicProvider(HTTPProvider):
             if m.get("role") in ("system", "developer"):
                 system.append(_text(m.get("content")))
             else:
-                messages.append({"role": m.get("role"), "content": self._content(m.get("content"), i, request.model)})
+                messages.append(tool_message(m, self._content(m.get("content"), i, request.model)))
         body: dict[str, Any] = {"model": request.model, "messages": messages,
                                 "max_tokens": request.max_tokens or self._default_max_tokens}
         if system:
@@ -124,6 +126,7 @@ class AnthropicProvider(HTTPProvider):
             body["tools"] = [{"name": JSON_TOOL, "description": "Answer with this JSON structure.",
                               "input_schema": schema}]
             body["tool_choice"] = {"type": "tool", "name": JSON_TOOL}
+        body.update(tools_body(request, self._target(request.model)))
         if stream:
             body["stream"] = True
         if request.extra:
@@ -161,6 +164,7 @@ class AnthropicProvider(HTTPProvider):
             if not isinstance(content, list):
                 raise ResponseFormatError("response has no 'content' list", target=target)
             parts: list[str] = []
+            calls: list[dict[str, Any]] = []
             for block in content:
                 if not isinstance(block, dict):
                     continue
@@ -169,12 +173,14 @@ class AnthropicProvider(HTTPProvider):
                 elif block.get("type") == "tool_use" and block.get("name") == JSON_TOOL:
                     value = block.get("input")
                     parts.append(json.dumps(value.get("value") if wrapped and isinstance(value, dict) else value))
+                elif block.get("type") == "tool_use":
+                    calls.append(tool_call(block))
             text = "".join(parts)
-            finish = self._finish(data.get("stop_reason"), "tools" in body)
+            finish = self._finish(data.get("stop_reason"), _json_tool(body))
             usage = _usage(data.get("usage"), target) or self._estimate(request, text, target)
             model = data.get("model")
             return ChatResponse(text=text, usage=usage, finish_reason=finish,
-                                model=model if isinstance(model, str) else None, raw=data)
+                                model=model if isinstance(model, str) else None, raw=data, tool_calls=calls or None)
 
     def stream(self, request: ChatRequest, *, timeouts: Timeouts) -> AsyncIterator[StreamChunk]:
         return guard_stream(self._stream(request, timeouts), self._target(request.model))
@@ -187,13 +193,24 @@ class AnthropicProvider(HTTPProvider):
         done = False
         chars = 0
         buffered: list[str] = []  # wrapped JSON is emitted whole, once complete
+        calls: dict[Any, int] = {}  # content block index -> tool call index (real tools, not the JSON tool)
         with reading_answer(target, self._secrets):
             async for event, data in self._post_sse(self._url, body, self._headers, timeouts, target, request):
                 if event == "ping":
                     continue
                 obj = loads_event(data, target, self._secrets)
                 kind = obj.get("type", event)
-                if kind == "content_block_delta":
+                block = obj.get("content_block") or {}
+                if kind == "content_block_start" and block.get("type") == "tool_use" and block.get("name") != JSON_TOOL:
+                    calls[obj.get("index")] = len(calls)
+                    start = tool_call({**block, "input": None})
+                    start["function"]["arguments"] = ""
+                    yield StreamChunk(tool_calls=[{"index": calls[obj.get("index")], **start}])
+                elif kind == "content_block_delta" and obj.get("index") in calls:
+                    piece = (obj.get("delta") or {}).get("partial_json") or ""
+                    if piece:
+                        yield StreamChunk(tool_calls=[{"index": calls[obj["index"]], "function": {"arguments": piece}}])
+                elif kind == "content_block_delta":
                     delta = obj.get("delta") or {}
                     piece = delta.get("text") if delta.get("type") == "text_delta" else (
                         delta.get("partial_json") if delta.get("type") == "input_json_delta" else None)
@@ -206,7 +223,7 @@ class AnthropicProvider(HTTPProvider):
                     usage = _usage((obj.get("message") or {}).get("usage"), target, usage)
                 elif kind == "message_delta":
                     usage = _usage(obj.get("usage"), target, usage)
-                    finish = self._finish((obj.get("delta") or {}).get("stop_reason"), "tools" in body)
+                    finish = self._finish((obj.get("delta") or {}).get("stop_reason"), _json_tool(body))
                 elif kind == "message_stop":
                     done = True
                     if buffered:
@@ -236,6 +253,12 @@ class AnthropicProvider(HTTPProvider):
         err = data.get("error")
         status = _ERROR_STATUS.get(err.get("type", ""), 500) if isinstance(err, dict) else 500
         return status_error(status, json.dumps(data), {}, target, self._secrets)
+
+
+def _json_tool(body: dict[str, Any]) -> bool:
+    """True when the request forces tierflow's JSON-output tool (its ``tool_use`` is a normal stop)."""
+    choice = body.get("tool_choice")
+    return isinstance(choice, dict) and choice.get("name") == JSON_TOOL
 
 
 __all__ = ["AnthropicProvider", "DEFAULT_BASE_URL", "DEFAULT_VERSION", "JSON_TOOL"]

@@ -36,6 +36,8 @@ from urllib.parse import quote
 
 from tierflow.errors import APIConnectionError, ConfigError, Problem, ResponseFormatError
 from tierflow.providers._checks import reading_answer
+from tierflow.providers._gemini_tools import call_names, tool_calls, tools_body
+from tierflow.providers._gemini_tools import content as tool_content
 from tierflow.providers._http import HTTPProvider, api_root, guard_stream, loads_event
 from tierflow.providers._http_errors import status_error
 from tierflow.providers._images import image_of, is_image
@@ -195,13 +197,13 @@ class GeminiProvider(HTTPProvider):
         system: list[dict[str, Any]] = []
         contents: list[dict[str, Any]] = []
         target = self._target(request.model)
+        names = call_names(request.messages) if request.tools else {}
         for i, m in enumerate(request.messages):
             role = m.get("role")
             if role in ("system", "developer"):
                 system.extend(_parts(m.get("content")))
             else:
-                contents.append({"role": "model" if role == "assistant" else "user",
-                                 "parts": _parts(m.get("content"), f"messages[{i}]", target)})
+                contents.append(tool_content(m, _parts(m.get("content"), f"messages[{i}]", target), names))
         body: dict[str, Any] = {"contents": contents}
         if system:
             body["systemInstruction"] = {"parts": system}
@@ -232,6 +234,7 @@ class GeminiProvider(HTTPProvider):
             cfg.update(extra.pop("generationConfig"))
         if cfg:
             body["generationConfig"] = cfg
+        body.update(tools_body(request, to_gemini_schema))
         body.update(extra)
         return body
 
@@ -245,10 +248,12 @@ class GeminiProvider(HTTPProvider):
             if "candidates" not in data and "promptFeedback" not in data:
                 raise ResponseFormatError("response has no 'candidates'", target=target)
             text, finish, logprobs = _candidate(data)
+            calls = tool_calls(data)
             usage = _usage(data.get("usageMetadata"), target) or self._estimate(request, text, target)
             model = data.get("modelVersion")
-            return ChatResponse(text=text, usage=usage, finish_reason=finish, logprobs=logprobs,
-                                model=model if isinstance(model, str) else None, raw=data)
+            return ChatResponse(text=text, usage=usage, finish_reason="tool_calls" if calls else finish,
+                                logprobs=logprobs, model=model if isinstance(model, str) else None, raw=data,
+                                tool_calls=calls)
 
     def stream(self, request: ChatRequest, *, timeouts: Timeouts) -> AsyncIterator[StreamChunk]:
         return guard_stream(self._stream(request, timeouts), self._target(request.model))
@@ -258,6 +263,7 @@ class GeminiProvider(HTTPProvider):
         usage: Usage | None = None
         finish: str | None = None
         chars = 0
+        called = 0
         with reading_answer(target, self._secrets):
             async for _event, data in self._post_sse(self._url_for(request.model, True), self._body(request),
                                                      self._headers, timeouts, target, request):
@@ -268,8 +274,14 @@ class GeminiProvider(HTTPProvider):
                 text, reason, logprobs = _candidate(obj)
                 finish = reason or finish
                 chars += len(text)
-                if text or logprobs:
-                    yield StreamChunk(text=text, logprobs=logprobs)
+                calls = tool_calls(obj, called)
+                if calls:  # Gemini sends each call whole: one delta per call
+                    calls = [{"index": called + i, **c} for i, c in enumerate(calls)]
+                    called += len(calls)
+                if text or logprobs or calls:
+                    yield StreamChunk(text=text, logprobs=logprobs, tool_calls=calls)
+        if called and finish == "stop":
+            finish = "tool_calls"
         if finish is None:
             raise APIConnectionError("stream ended without a finish reason", target=target)
         yield StreamChunk(usage=usage or self._estimate(request, chars, target), finish_reason=finish)

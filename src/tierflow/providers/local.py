@@ -18,7 +18,9 @@ Sampling: ``temperature`` (default 0.2, llama-cpp-python's chat default), ``max_
 ``response_format`` (``json_object`` -> a JSON grammar; ``json_schema`` -> a grammar built from the
 schema), per-token ``logprobs`` / ``top_logprobs`` of the model's own distribution. Extra request
 fields ``top_p``, ``top_k``, ``min_p``, ``repeat_penalty``, ``presence_penalty`` and
-``frequency_penalty`` are passed to the sampler; other extra fields are ignored. Usage counts are
+``frequency_penalty`` are passed to the sampler; other extra fields are ignored. ``tools`` are
+refused (:class:`~tierflow.errors.BadRequestError`): the packaged models' chat templates have no
+tool-call format to parse. Usage counts are
 the real prompt and generated token counts (the end-of-generation token is not counted).
 
 Output cap and runaway generations: a request without ``max_tokens`` gets the provider's
@@ -47,7 +49,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-from tierflow.errors import APITimeoutError, ConfigError, Problem
+from tierflow.errors import APITimeoutError, BadRequestError, ConfigError, Problem
 from tierflow.local_models import resolve_model_file
 from tierflow.providers._local_worker import (
     DEFAULT_TEMPERATURE,
@@ -212,6 +214,11 @@ class LocalProvider(Provider):
 
     async def stream(self, request: ChatRequest, *,
                      timeouts: Timeouts) -> AsyncIterator[StreamChunk]:
+        if request.tools:
+            raise BadRequestError("local models do not take tools here: the chat templates of the packaged GGUF "
+                                  "models have no tool-call format tierflow can parse; call a role on an "
+                                  "OpenAI-compatible, Anthropic or Gemini provider",
+                                  target=f"{self.name}/{request.model}", status_code=400)
         model, target = self._model_for(request.model)
         if request.max_tokens is None:
             request = replace(request, max_tokens=self._options.max_tokens)

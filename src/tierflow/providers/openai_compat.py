@@ -65,6 +65,32 @@ def parse_usage(value: Any, target: str = "") -> Usage | None:
                                      "usage.completion_tokens_details")), target)
 
 
+def _tool_calls(value: Any, target: str, *, deltas: bool = False) -> list[dict[str, Any]] | None:
+    """``tool_calls`` of a message (or of a stream delta, with ``index``) in OpenAI's shape, checked."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(c, dict) and isinstance(c.get("function"), dict)
+                                              for c in value):
+        raise ResponseFormatError("'tool_calls' is not a list of function calls", target=target)
+    out = []
+    for i, call in enumerate(value):
+        function = call["function"]
+        if deltas:  # a piece of a call: only what it carries
+            index = call.get("index", i)
+            piece: dict[str, Any] = {"index": index if isinstance(index, int) else i,
+                                     "function": {"arguments": str(function.get("arguments") or "")}}
+            if call.get("id"):
+                piece["id"], piece["type"] = str(call["id"]), "function"
+            if function.get("name"):
+                piece["function"]["name"] = str(function["name"])
+            out.append(piece)
+            continue
+        out.append({"id": str(call.get("id") or ""), "type": "function",
+                    "function": {"name": str(function.get("name") or ""),
+                                 "arguments": str(function.get("arguments") or "")}})
+    return out or None
+
+
 def parse_logprobs(lp: Any) -> list[TokenLogprob] | None:
     """``choice.logprobs.content`` -> token logprobs with their top alternatives."""
     if not isinstance(lp, dict) or not isinstance(lp.get("content"), list):
@@ -147,6 +173,10 @@ class OpenAIProvider(HTTPProvider):
             body["logprobs"] = True
             if request.top_logprobs is not None:
                 body["top_logprobs"] = request.top_logprobs
+        if request.tools:
+            body["tools"] = request.tools
+        if request.tool_choice is not None:
+            body["tool_choice"] = request.tool_choice
         if stream:
             body["stream"] = True
             if self._stream_usage:
@@ -171,7 +201,7 @@ class OpenAIProvider(HTTPProvider):
             usage = parse_usage(data.get("usage"), target) or self._estimate(request, text, target)
             return ChatResponse(text=text, usage=usage, finish_reason=_str(choice.get("finish_reason")),
                                 logprobs=parse_logprobs(choice.get("logprobs")), model=_str(data.get("model")),
-                                raw=data)
+                                raw=data, tool_calls=_tool_calls(message.get("tool_calls"), target))
 
     def stream(self, request: ChatRequest, *, timeouts: Timeouts) -> AsyncIterator[StreamChunk]:
         return guard_stream(self._stream(request, timeouts), self._target(request.model))
@@ -202,8 +232,10 @@ class OpenAIProvider(HTTPProvider):
                 logprobs = parse_logprobs(choice.get("logprobs"))
                 reason = _str(choice.get("finish_reason"))
                 finish = reason or finish
-                if text or reason or usage or logprobs:
-                    yield StreamChunk(text=text, usage=usage, finish_reason=reason, logprobs=logprobs)
+                calls = _tool_calls(delta.get("tool_calls"), target, deltas=True)
+                if text or reason or usage or logprobs or calls:
+                    yield StreamChunk(text=text, usage=usage, finish_reason=reason, logprobs=logprobs,
+                                      tool_calls=calls)
         if not done and finish is None:
             raise APIConnectionError("stream ended without [DONE] or a finish reason", target=target)
         if not reported:  # the server ignored stream_options.include_usage (or it is turned off)
