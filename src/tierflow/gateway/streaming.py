@@ -81,6 +81,8 @@ async def _send(request: web.Request, resp: web.StreamResponse, exchange: Exchan
                 texts.append(chunk.text)
                 await resp.write(_event(chunk_body(cid, created, model, {"content": chunk.text},
                                                    logprobs=chunk.logprobs)))
+            if chunk.tool_calls:
+                await resp.write(_event(chunk_body(cid, created, model, {"tool_calls": chunk.tool_calls})))
             try:
                 chunk = await stream.__anext__()
             except StopAsyncIteration:

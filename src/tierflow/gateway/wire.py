@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tierflow.errors import GatewayError
+from tierflow.gateway.tools import parse_tools, tool_calls
 from tierflow.types import CallResult, Message, TokenLogprob, Usage
 
-_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
-_LATER = ("tools", "tool_choice", "functions", "function_call", "parallel_tool_calls")
-"""Parameters of features the gateway does not serve yet: refused, naming the parameter."""
+_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "tool"}
+_LATER = ("functions", "function_call")
+"""OpenAI's deprecated function parameters: refused, naming the parameter (send ``tools``)."""
+_TOOLS = ("tools", "tool_choice", "parallel_tool_calls")
 _SAMPLING = {"top_p": (0.0, 1.0), "frequency_penalty": (-2.0, 2.0), "presence_penalty": (-2.0, 2.0)}
 """Sampling parameters passed to the library by OpenAI's name: providers map them (Gemini) or
 refuse them with a 400 naming the parameter (Anthropic has no penalties)."""
@@ -115,16 +117,32 @@ def _messages(value: Any, limit: int) -> list[Message]:
             raise _bad(where, f"'{where}' must be an object with 'role' and 'content'")
         role = msg.get("role")
         if role not in _ROLES:
-            supported = "tool messages are not supported by this gateway yet; " if role in ("tool", "function") \
-                else ""
-            raise _bad(f"{where}.role", f"{supported}'{where}.role' must be one of {sorted(_ROLES)}, got {role!r}")
-        for key in msg:
-            if key not in ("role", "content"):
-                raise _bad(f"{where}.{key}", f"'{where}.{key}' is not supported by this gateway (a message has "
-                           "'role' and 'content')", "unsupported_parameter")
-        if "content" not in msg or msg["content"] is None:
-            raise _bad(f"{where}.content", f"'{where}.content' is required")
-        out.append({"role": _ROLES[role], "content": _content(msg["content"], f"{where}.content")})
+            raise _bad(f"{where}.role", f"'{where}.role' must be one of {sorted(_ROLES)}, got {role!r}")
+        out.append(_message(msg, role, where))
+    return out
+
+
+_FIELDS = {"tool": ("role", "content", "tool_call_id"), "assistant": ("role", "content", "tool_calls")}
+
+
+def _message(msg: Mapping[str, Any], role: str, where: str) -> Message:
+    allowed = _FIELDS.get(role, ("role", "content"))
+    for key in msg:
+        if key not in allowed:
+            raise _bad(f"{where}.{key}", f"'{where}.{key}' is not supported by this gateway (a {role} message has "
+                       f"{', '.join(repr(k) for k in allowed)})", "unsupported_parameter")
+    out: Message = {"role": _ROLES[role]}
+    if role == "assistant" and msg.get("tool_calls") is not None:
+        out["tool_calls"] = tool_calls(msg["tool_calls"], f"{where}.tool_calls")
+        out["content"] = None if msg.get("content") is None else _content(msg["content"], f"{where}.content")
+        return out
+    if role == "tool":
+        if not isinstance(msg.get("tool_call_id"), str):
+            raise _bad(f"{where}.tool_call_id", f"'{where}.tool_call_id' is required: the id of the call it answers")
+        out["tool_call_id"] = msg["tool_call_id"]
+    if "content" not in msg or msg["content"] is None:
+        raise _bad(f"{where}.content", f"'{where}.content' is required")
+    out["content"] = _content(msg["content"], f"{where}.content")
     return out
 
 
@@ -166,8 +184,8 @@ def _max_tokens(body: Mapping[str, Any]) -> int | None:
 def _refuse_unsupported(body: Mapping[str, Any]) -> None:
     for name in _LATER:
         if body.get(name) is not None:
-            raise GatewayError(400, f"'{name}' is not supported by this gateway yet", param=name,
-                               code="unsupported_parameter")
+            raise GatewayError(400, f"'{name}' is not supported by this gateway: send 'tools' and 'tool_choice'",
+                               param=name, code="unsupported_parameter")
     n = body.get("n")
     if n is not None and n != 1:
         raise GatewayError(400, f"'n' must be 1: this gateway returns one choice per request (got {n!r})",
@@ -179,7 +197,7 @@ def _refuse_unsupported(body: Mapping[str, Any]) -> None:
 
 _KNOWN = frozenset({"model", "messages", "stream", "stream_options", "temperature", "max_tokens",
                     "max_completion_tokens", "stop", "seed", "response_format", "logprobs", "top_logprobs",
-                    "user", "n", "store", *_LATER, *_SAMPLING})
+                    "user", "n", "store", *_LATER, *_SAMPLING, *_TOOLS})
 
 
 def parse_chat(body: Any, max_messages: int) -> ChatCall:
@@ -217,6 +235,7 @@ def parse_chat(body: Any, max_messages: int) -> ChatCall:
     call.options = {k: v for k, v in opts.items() if v is not None}
     if logprobs:
         call.options["logprobs"] = True
+    call.options.update(parse_tools(body))
     return call
 
 
@@ -240,8 +259,12 @@ def logprobs_body(logprobs: list[TokenLogprob] | None) -> dict[str, Any] | None:
 
 def completion_body(cid: str, created: int, result: CallResult) -> dict[str, Any]:
     """A ``chat.completion`` whose ``model`` is the concrete ``provider/model`` that answered."""
+    message: dict[str, Any] = {"role": "assistant", "content": result.text, "refusal": None}
+    if result.tool_calls:
+        message["tool_calls"] = result.tool_calls
+        message["content"] = result.text or None
     return {"id": cid, "object": "chat.completion", "created": created, "model": result.model_used,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": result.text, "refusal": None},
+            "choices": [{"index": 0, "message": message,
                          "logprobs": logprobs_body(result.logprobs),
                          "finish_reason": result.finish_reason or "stop"}],
             "usage": usage_body(result.usage), "system_fingerprint": None}
