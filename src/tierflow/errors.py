@@ -115,6 +115,17 @@ class VisionModalityError(TierflowError, ValueError):
         )
 
 
+class EmbeddingRoleError(TierflowError, ValueError):
+    """An embedding call names a role that does not make embeddings (no ``embedding`` modality,
+    a routed role or a traffic split)."""
+
+    def __init__(self, role: str, why: str, embedding_roles: list[str]) -> None:
+        self.role = role
+        self.embedding_roles = embedding_roles
+        super().__init__(f"role {role!r} {why}, so it cannot make embeddings (embedding roles: {embedding_roles}). "
+                         "Name one of those, or add 'embedding' to a role's modalities if its model embeds.")
+
+
 # --- provider calls ---------------------------------------------------------------------------
 
 

@@ -126,6 +126,32 @@ class Attempt:
 
 
 @dataclass(slots=True)
+class EmbeddingResponse:
+    """The vectors of one embedding request to one target, in input order."""
+
+    vectors: list[list[float]]
+    usage: Usage = field(default_factory=Usage)
+    model: str | None = None
+
+
+@dataclass(slots=True)
+class EmbeddingResult:
+    """The answer of :meth:`tierflow.Client.aembed`: one vector per input, and how it was made."""
+
+    vectors: list[list[float]]
+    model_used: str
+    """``"ref/model"`` of the target that answered."""
+    provider: str
+    role: str | None
+    usage: Usage
+    cost_usd: float | None
+    """None when the model's price is unknown (never silently 0)."""
+    latency_s: float
+    attempts: list[Attempt]
+    request_id: str | None = None
+
+
+@dataclass(slots=True)
 class CallResult:
     """The answer of :func:`tierflow.call` and everything known about how it was produced."""
 
@@ -165,5 +191,5 @@ class CallResult:
         return d
 
 
-__all__ = ["Message", "ChatRequest", "Usage", "TokenLogprob", "ChatResponse", "StreamChunk",
-           "Attempt", "AttemptOutcome", "CallResult"]
+__all__ = ["Message", "ChatRequest", "Usage", "TokenLogprob", "ChatResponse", "StreamChunk", "EmbeddingResponse",
+           "EmbeddingResult", "Attempt", "AttemptOutcome", "CallResult"]

@@ -36,6 +36,7 @@ from urllib.parse import quote
 
 from tierflow.errors import APIConnectionError, ConfigError, Problem, ResponseFormatError
 from tierflow.providers._checks import reading_answer
+from tierflow.providers._embeddings import gemini_vectors
 from tierflow.providers._gemini_tools import call_names, tool_calls, tools_body
 from tierflow.providers._gemini_tools import content as tool_content
 from tierflow.providers._http import HTTPProvider, api_root, guard_stream, loads_event
@@ -44,7 +45,7 @@ from tierflow.providers._images import image_of, is_image
 from tierflow.providers._secrets import SecretHeaders
 from tierflow.providers._usage import checked_usage, token_count, usage_mapping
 from tierflow.providers.base import ProviderSettings, Timeouts, register_provider
-from tierflow.types import ChatRequest, ChatResponse, StreamChunk, TokenLogprob, Usage
+from tierflow.types import ChatRequest, ChatResponse, EmbeddingResponse, StreamChunk, TokenLogprob, Usage
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 DEFAULT_VERTEX_LOCATION = "us-central1"
@@ -257,6 +258,20 @@ class GeminiProvider(HTTPProvider):
 
     def stream(self, request: ChatRequest, *, timeouts: Timeouts) -> AsyncIterator[StreamChunk]:
         return guard_stream(self._stream(request, timeouts), self._target(request.model))
+
+    async def embed(self, model: str, inputs: list[str], *, timeouts: Timeouts) -> EmbeddingResponse:
+        """``models/{model}:batchEmbedContents``, one request per input (Gemini reports no token usage:
+        it is estimated)."""
+        target = self._target(model)
+        name = "models/" + model.removeprefix("models/")
+        url = f"{self._root}/models/{quote(model.removeprefix('models/'), safe='')}:batchEmbedContents"
+        body = {"requests": [{"model": name, "content": {"parts": [{"text": text}]}} for text in inputs]}
+        data = await self._post_json(url, body, self._headers, timeouts, target)
+        with reading_answer(target, self._secrets):
+            if "error" in data:
+                raise self._embedded_error(data, target)
+            usage = Usage(input_tokens=sum(len(t) for t in inputs) // 4 + 1, estimated=True)
+            return EmbeddingResponse(gemini_vectors(data, len(inputs), target), usage, model)
 
     async def _stream(self, request: ChatRequest, timeouts: Timeouts) -> AsyncIterator[StreamChunk]:
         target = self._target(request.model)

@@ -63,7 +63,7 @@ from tierflow.providers.base import (
     Timeouts,
     register_provider,
 )
-from tierflow.types import ChatRequest, ChatResponse, StreamChunk, TokenLogprob, Usage
+from tierflow.types import ChatRequest, ChatResponse, EmbeddingResponse, StreamChunk, TokenLogprob, Usage
 
 DEFAULT_N_CTX = 4096
 DEFAULT_MAX_TOKENS = 512
@@ -72,6 +72,17 @@ _OPTION_NAMES = ("n_ctx", "n_threads", "models", "models_dir", "max_tokens", "st
 
 
 # --- options ----------------------------------------------------------------------------------
+
+
+_EMBEDDERS = {"all-minilm-l6-v2": "minilm", "minilm": "minilm", "static": "static", "hashing": "hashing"}
+
+
+@functools.cache
+def _embedder(name: str) -> Any:
+    """One embedder per name for the process (the MiniLM session is loaded once)."""
+    from tierflow.routing.features.embed import get_embedder
+
+    return get_embedder(name, cache=False)
 
 
 @functools.cache
@@ -211,6 +222,23 @@ class LocalProvider(Provider):
             finish = chunk.finish_reason or finish
         return ChatResponse(text="".join(parts), usage=usage, finish_reason=finish,
                             logprobs=logprobs if request.logprobs else None, model=request.model)
+
+    async def embed(self, model: str, inputs: list[str], *, timeouts: Timeouts) -> EmbeddingResponse:
+        """The routing package's local embedders: ``all-minilm-l6-v2`` (``minilm``; 384 dimensions),
+        ``static`` or ``hashing``; run on a worker thread, bounded by ``timeouts.total``."""
+        target = f"{self.name}/{model}"
+        name = _EMBEDDERS.get(model.lower())
+        if name is None:
+            raise BadRequestError(f"no local embedding model {model!r}; local embeddings are "
+                                  f"{sorted(_EMBEDDERS)}", target=target, status_code=400)
+        embedder = _embedder(name)
+        try:
+            async with asyncio.timeout(timeouts.total):
+                matrix = await asyncio.to_thread(embedder.embed, list(inputs))
+        except TimeoutError:
+            raise APITimeoutError(f"no embeddings within {timeouts.total:g}s", target=target) from None
+        usage = Usage(input_tokens=sum(len(t.split()) for t in inputs))
+        return EmbeddingResponse([[float(x) for x in row] for row in matrix], usage, model)
 
     async def stream(self, request: ChatRequest, *,
                      timeouts: Timeouts) -> AsyncIterator[StreamChunk]:

@@ -29,12 +29,13 @@ from urllib.parse import quote, urlsplit
 
 from tierflow.errors import APIConnectionError, ConfigError, Problem, ResponseFormatError
 from tierflow.providers._checks import reading_answer
+from tierflow.providers._embeddings import openai_vectors
 from tierflow.providers._http import HTTPProvider, api_root, guard_stream, loads_event
 from tierflow.providers._http_errors import status_error
 from tierflow.providers._secrets import SecretHeaders
 from tierflow.providers._usage import checked_usage, token_count, usage_mapping
 from tierflow.providers.base import ProviderSettings, Timeouts, register_provider
-from tierflow.types import ChatRequest, ChatResponse, StreamChunk, TokenLogprob, Usage
+from tierflow.types import ChatRequest, ChatResponse, EmbeddingResponse, StreamChunk, TokenLogprob, Usage
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
@@ -205,6 +206,19 @@ class OpenAIProvider(HTTPProvider):
 
     def stream(self, request: ChatRequest, *, timeouts: Timeouts) -> AsyncIterator[StreamChunk]:
         return guard_stream(self._stream(request, timeouts), self._target(request.model))
+
+    async def embed(self, model: str, inputs: list[str], *, timeouts: Timeouts) -> EmbeddingResponse:
+        """``POST {base_url}/embeddings`` (the chat URL's sibling; Azure: the deployment's)."""
+        target = self._target(model)
+        url = self._url_for(model).replace("/chat/completions", "/embeddings", 1)
+        data = await self._post_json(url, {"model": model, "input": inputs}, self._headers, timeouts, target)
+        with reading_answer(target, self._secrets):
+            if "error" in data and "data" not in data:
+                raise self._embedded_error(data, target)
+            usage = parse_usage(data.get("usage"), target) or Usage(
+                input_tokens=sum(len(t) for t in inputs) // 4 + 1, estimated=True)
+            usage.output_tokens = 0
+            return EmbeddingResponse(openai_vectors(data, len(inputs), target), usage, _str(data.get("model")))
 
     async def _stream(self, request: ChatRequest, timeouts: Timeouts) -> AsyncIterator[StreamChunk]:
         target = self._target(request.model)
