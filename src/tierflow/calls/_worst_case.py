@@ -40,7 +40,7 @@ def _plans(planner: Planner, name: str, seen: set[str]) -> list[Plan]:
     if name in seen:
         return []
     seen.add(name)
-    plan = planner.plan(name)
+    plan = planner.plan_any_modality(name)  # an embedding role's bound too
     if plan.router is not None:
         candidates = planner.config.routed_roles[plan.role or name].get("candidates") or []
         return [p for c in candidates for p in _plans(planner, str(c), seen)]

@@ -110,14 +110,15 @@ class Gateway:
     def check(self) -> None:
         """Build every role's plan now (routers loaded, strict prices checked): errors at start-up."""
         for name in self.names:
-            self.client.planner.plan(name)
+            self.client.planner.plan_any_modality(name)  # embedding-only roles too
 
     def _listing(self) -> list[dict[str, Any]]:
         def entry(name: str, kind: str, **more: Any) -> dict[str, Any]:
             return {"id": name, "object": "model", "created": 0, "owned_by": "tierflow", "kind": kind, **more}
 
         registry = self.config.registry
-        out = [entry(e.role, "role", targets=[str(t) for t in e.chain]) for e in registry]
+        out = [entry(e.role, "role", targets=[str(t) for t in e.chain], modalities=list(e.modalities))
+               for e in registry]
         out += [entry(role, "routed_role", candidates=list(spec.get("candidates") or []))
                 for role, spec in self.config.routed_roles.items()]
         out += [entry(split.role, "split", variants=[{"role": a.role, "weight": a.weight} for a in split.split])

@@ -9,6 +9,7 @@
 | 5xx, broken answers, connection failures, upstream keys or models wrong | 502 | server_error / upstream_error |
 | strict cost mode, no price known | 400 | invalid_request_error / price_unknown |
 | image parts for a role without the ``vision`` modality | 400 | invalid_request_error / unsupported_modality |
+| embeddings from a role without the ``embedding`` modality | 400 | invalid_request_error / unsupported_modality |
 | the config cannot serve the model (a missing key...) | 500 | server_error / config_error |
 
 Messages name roles, targets and error classes; provider messages are redacted at their source,
@@ -25,6 +26,7 @@ from tierflow.errors import (
     BadRequestError,
     ConfigError,
     DeadlineExceededError,
+    EmbeddingRoleError,
     GatewayError,
     PriceUnknownError,
     ProviderError,
@@ -67,6 +69,8 @@ def to_gateway_error(exc: BaseException) -> GatewayError:
         return GatewayError(504, str(exc), kind="server_error", code="timeout")
     if isinstance(exc, PriceUnknownError):
         return GatewayError(400, str(exc), code="price_unknown")
+    if isinstance(exc, EmbeddingRoleError):
+        return GatewayError(400, str(exc), param="model", code="unsupported_modality")
     if isinstance(exc, VisionModalityError):
         return GatewayError(400, str(exc), param=f"messages[{exc.index}].content", code="unsupported_modality")
     if isinstance(exc, UnknownRoleError):
