@@ -151,9 +151,10 @@ def overhead(args: argparse.Namespace) -> int:
                 servers.append(_litellm(args.litellm, tmp, upstream))
             plain, auth = _wrk_script(tmp, None), _wrk_script(tmp, MASTER)
             target = {s.name: (s.url, auth if "LiteLLM" in s.name else plain) for s in servers}
+            print("servers:", {name: url for name, (url, _) in target.items()}, flush=True)
             target["upstream (direct)"] = (upstream, plain)
-            for url, script in target.values():  # warm up (first requests build plans, pools)
-                run_wrk(url + "/v1/chat/completions", 4, 1, script)
+            for url, script in target.values():  # warm up (first requests build plans, pools; LiteLLM's are slow)
+                _wrk(url, 4, args.warmup, script)
             rounds: dict[str, list[dict[str, float]]] = {name: [] for name in target}
             names = list(target)
             for r in range(args.rounds):
@@ -161,10 +162,10 @@ def overhead(args: argparse.Namespace) -> int:
                     url, script = target[name]
                     proc = next((s for s in servers if s.name == name), None)
                     pids = proc.pids if proc else _tree(up_proc.pid)
-                    one = run_wrk(url + "/v1/chat/completions", 1, args.duration, script)
+                    one = _wrk(url, 1, args.duration, script)
                     cpu0 = cpu_seconds(pids)
-                    many = run_wrk(url + "/v1/chat/completions", 64, args.duration, script)
-                    cpu = (cpu_seconds(pids) - cpu0) / many["requests"] * 1e6
+                    many = _wrk(url, 64, args.duration, script)
+                    cpu = (cpu_seconds(pids) - cpu0) / many["requests"] * 1e6 if many["requests"] else float("nan")
                     rounds[name].append({"cpu_us": cpu, "p50_1": one["p50_ms"], "p99_1": one["p99_ms"],
                                          "p50_64": many["p50_ms"], "p99_64": many["p99_ms"], "rps": many["rps"],
                                          "errors": one["errors"] + many["errors"]})
@@ -177,6 +178,16 @@ def overhead(args: argparse.Namespace) -> int:
             up_proc.terminate()
             up_proc.wait()
     return 0
+
+
+def _wrk(url: str, conc: int, duration: float, script: str) -> dict[str, float]:
+    """wrk's figures; NaN latencies and no requests when none completed within the run."""
+    try:
+        return run_wrk(url + "/v1/chat/completions", conc, duration, script)
+    except (KeyError, AttributeError):  # no request completed: wrk printed no percentiles
+        print(f"  {url}: no request completed in {duration:g} s at {conc} connections", flush=True)
+        nan = float("nan")
+        return {"requests": 0, "rps": 0.0, "p50_ms": nan, "p99_ms": nan, "errors": 0}
 
 
 def _report(rounds: dict[str, list[dict[str, float]]]) -> None:
@@ -328,6 +339,7 @@ def main() -> int:
     o.add_argument("--duration", type=float, default=5.0)
     o.add_argument("--rounds", type=int, default=2)
     o.add_argument("--litellm", help="the litellm executable of a venv with the proxy pins")
+    o.add_argument("--warmup", type=float, default=5.0, help="seconds of warm-up load per server")
     ld = sub.add_parser("load")
     ld.add_argument("--requests", type=int, default=10_000)
     ld.add_argument("--concurrency", type=int, default=64)

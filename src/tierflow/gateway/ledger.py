@@ -140,11 +140,13 @@ class Ledger:
             first = self._queue.get()
             if first is None:
                 break
+            # let the window's rows gather, then take them all: one wake-up of this thread per group,
+            # not one per row (each wake-up takes the GIL from the event loop)
+            time.sleep(self.commit_interval_s)
             batch = [first]
-            window_end = time.monotonic() + self.commit_interval_s
-            while (left := window_end - time.monotonic()) > 0:
+            while True:
                 try:
-                    item = self._queue.get(timeout=left)
+                    item = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if item is None:
