@@ -77,8 +77,10 @@ class Proc:
                  cwd: str | None = None) -> None:
         self.name, self.port = name, port
         self.url = f"http://127.0.0.1:{port}"
-        self.proc = subprocess.Popen(argv, env={**os.environ, **(env or {})}, cwd=cwd,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.log = Path(tempfile.gettempdir()) / f"bench-gateway-{port}.log"
+        with self.log.open("wb") as log:
+            self.proc = subprocess.Popen(argv, env={**os.environ, **(env or {})}, cwd=cwd, stdout=log,
+                                         stderr=subprocess.STDOUT)
         _wait_http(self.url + health, self.proc, 120.0)  # type: ignore[arg-type]
         self.pids = _tree(self.proc.pid)
 
@@ -135,7 +137,8 @@ litellm_settings: {{num_retries: 0, telemetry: false}}
 """, encoding="utf-8")
     port = _free_port()
     return Proc("LiteLLM proxy", [exe, "--config", str(cfg), "--port", str(port), "--num_workers", "1"], port,
-                "/health/liveliness", {"LITELLM_LOG": "ERROR", "NO_DOCS": "True"}, str(tmp))
+                "/health/liveliness", {"LITELLM_LOG": "ERROR", "NO_DOCS": "True", "PYTHONPATH": "",
+                                       "LITELLM_LOCAL_MODEL_COST_MAP": "True"}, str(tmp))
 
 
 def overhead(args: argparse.Namespace) -> int:
