@@ -26,7 +26,7 @@ END = "<!-- depgraph:end -->"
 
 CORE = {"errors", "registry", "splits", "ir", "types"}
 """Root modules that form the core every other unit builds on."""
-SUPPORT = {"config", "_config_yaml", "_config_resources", "pricing", "_files", "_yaml",
+SUPPORT = {"config", "_config_yaml", "_config_resources", "_config_gateway", "pricing", "_files", "_yaml",
            "local_models", "_local_catalogue", "_child"}
 """Root modules that read configs, prices, files and local models."""
 

@@ -47,6 +47,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from tierflow._config_gateway import GatewaySettings
 from tierflow._config_resources import _from_resources, is_resources_form
 from tierflow._config_yaml import _Ctx, _interpolate, _parse_yaml
 from tierflow.errors import ConfigError, MissingEnvVarError, Problem
@@ -62,8 +63,10 @@ WELL_KNOWN_PROVIDERS: dict[str, dict[str, Any]] = {
     "local": {"kind": "local"},
 }
 """Provider names usable in ``ref`` / ``provider/model`` without declaring them."""
-_TOP_KEYS = ("providers", "models", "reliability", "prices", "strict_cost", "role_requirements", "allow_code")
-"""``role_requirements`` is read by :mod:`tierflow.catalog` (``tierflow models pick``)."""
+_TOP_KEYS = ("providers", "models", "reliability", "prices", "strict_cost", "role_requirements", "allow_code",
+             "gateway")
+"""``role_requirements`` is read by :mod:`tierflow.catalog` (``tierflow models pick``); ``gateway`` by
+``tierflow serve`` (:mod:`tierflow._config_gateway`)."""
 
 
 class CooldownSettings(BaseModel):
@@ -114,6 +117,8 @@ class ProjectConfig:
     strict_cost: bool = False
     allow_code: tuple[str, ...] = ()
     """Modules (and their submodules) whose functions flow files may run (README, Security)."""
+    gateway: GatewaySettings = field(default_factory=GatewaySettings)
+    """The ``gateway:`` section (``tierflow serve``; docs/gateway.md)."""
     source: str = "<default>"
     env: Mapping[str, str] = field(default_factory=lambda: os.environ, repr=False)
     """Where environment references and well-known providers' keys are read (never shown)."""
@@ -192,12 +197,33 @@ def _validate(data: Any, ctx: _Ctx, resources_form: bool) -> ProjectConfig | Non
 
     allow_code = _validate_allow_code(data.get("allow_code"), ctx)
     declared = {str(name) for name in raw_providers}  # an invalid provider is reported once, not as undeclared
+    gateway = _validate_gateway(data.get("gateway"), ctx, declared)
     registry, routed = _validate_models(data.get("models"), ctx, declared)
     if ctx.problems or registry is None:
         return None
     return ProjectConfig(providers=providers, registry=registry, routed_roles=routed,
                          reliability=reliability, prices=prices, strict_cost=strict_cost,
-                         allow_code=allow_code, source=ctx.source, env=ctx.env)
+                         allow_code=allow_code, gateway=gateway, source=ctx.source, env=ctx.env)
+
+
+def _validate_gateway(raw: Any, ctx: _Ctx, providers: set[str]) -> GatewaySettings:
+    """The ``gateway:`` section; ``passthrough`` may only name declared or well-known providers."""
+    if raw is None:
+        return GatewaySettings()
+    if not isinstance(raw, Mapping):
+        ctx.add(("gateway",), f"expected a mapping of gateway settings, got {type(raw).__name__}")
+        return GatewaySettings()
+    try:
+        settings = GatewaySettings.model_validate(dict(raw))
+    except ValidationError as exc:
+        ctx.add_validation(("gateway",), exc)
+        return GatewaySettings()
+    if isinstance(settings.passthrough, list):
+        for name in settings.passthrough:
+            if name not in providers and name not in WELL_KNOWN_PROVIDERS:
+                ctx.add(("gateway", "passthrough"), f"provider {name!r} is not declared under providers: "
+                                                    f"(declared: {sorted(providers)})")
+    return settings
 
 
 _MODULE_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
@@ -328,7 +354,11 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([Problem(str(p), f"cannot read the file ({type(exc).__name__})")],
                           source=str(p)) from None
-    return parse_config(text, source=str(p), env=env)
+    config = parse_config(text, source=str(p), env=env)
+    database = config.gateway.database
+    if database and not os.path.isabs(database):
+        config.gateway.database = str(p.parent / database)
+    return config
 
 
 def parse_target(spec: str, config: ProjectConfig) -> Target | None:

@@ -101,6 +101,31 @@ class ModalityError(TierflowError, ValueError):
         )
 
 
+class VisionModalityError(TierflowError, ValueError):
+    """A call sends image parts to a role without the ``vision`` modality. ``index``: the message."""
+
+    def __init__(self, role: str, index: int, modalities: list[str]) -> None:
+        self.role = role
+        self.index = index
+        self.modalities = modalities
+        super().__init__(
+            f"messages[{index}] has an image part, but role {role!r} has modalities {modalities}, not "
+            "'vision': send text only, call a role whose model takes images, or add 'vision' to the "
+            "role's modalities if its model does."
+        )
+
+
+class EmbeddingRoleError(TierflowError, ValueError):
+    """An embedding call names a role that does not make embeddings (no ``embedding`` modality,
+    a routed role or a traffic split)."""
+
+    def __init__(self, role: str, why: str, embedding_roles: list[str]) -> None:
+        self.role = role
+        self.embedding_roles = embedding_roles
+        super().__init__(f"role {role!r} {why}, so it cannot make embeddings (embedding roles: {embedding_roles}). "
+                         "Name one of those, or add 'embedding' to a role's modalities if its model embeds.")
+
+
 # --- provider calls ---------------------------------------------------------------------------
 
 

@@ -34,6 +34,11 @@ class ChatRequest:
     seed: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     """Provider-specific body fields, passed through untouched."""
+    tools: list[dict[str, Any]] | None = None
+    """OpenAI's ``tools`` (``{"type": "function", "function": {name, description, parameters}}``);
+    each provider maps them (README, "Tools")."""
+    tool_choice: str | dict[str, Any] | None = None
+    """OpenAI's ``tool_choice``: ``auto``, ``none``, ``required`` or ``{"type": "function", "function": {"name"}}``."""
 
 
 @dataclass(slots=True)
@@ -86,6 +91,9 @@ class ChatResponse:
     model: str | None = None
     """The model name the provider reports, if any."""
     raw: dict[str, Any] | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    """Tool calls in OpenAI's shape: ``{"id", "type": "function", "function": {"name", "arguments"}}``
+    (``arguments`` a JSON string)."""
 
 
 @dataclass(slots=True)
@@ -96,6 +104,9 @@ class StreamChunk:
     usage: Usage | None = None
     finish_reason: str | None = None
     logprobs: list[TokenLogprob] | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    """Tool-call deltas in OpenAI's stream shape: ``{"index", "id"?, "type"?, "function": {"name"?,
+    "arguments"}}``; the pieces of one call share its ``index`` and their ``arguments`` concatenate."""
 
 
 AttemptOutcome = Literal["ok", "error", "skipped_cooldown", "cancelled"]
@@ -112,6 +123,32 @@ class Attempt:
     status_code: int | None = None
     wait_s: float = 0.0
     duration_s: float = 0.0
+
+
+@dataclass(slots=True)
+class EmbeddingResponse:
+    """The vectors of one embedding request to one target, in input order."""
+
+    vectors: list[list[float]]
+    usage: Usage = field(default_factory=Usage)
+    model: str | None = None
+
+
+@dataclass(slots=True)
+class EmbeddingResult:
+    """The answer of :meth:`tierflow.Client.aembed`: one vector per input, and how it was made."""
+
+    vectors: list[list[float]]
+    model_used: str
+    """``"ref/model"`` of the target that answered."""
+    provider: str
+    role: str | None
+    usage: Usage
+    cost_usd: float | None
+    """None when the model's price is unknown (never silently 0)."""
+    latency_s: float
+    attempts: list[Attempt]
+    request_id: str | None = None
 
 
 @dataclass(slots=True)
@@ -140,6 +177,8 @@ class CallResult:
     """The caller's ``request_id=`` or a generated one; also on every call event."""
     variant: str | None = None
     """For traffic splits (``role`` is the split): the variant role that answered."""
+    tool_calls: list[dict[str, Any]] | None = None
+    """The tools the model called (OpenAI's shape, ``finish_reason`` ``tool_calls``); None if none."""
 
     @property
     def latency_ms(self) -> float:
@@ -152,5 +191,5 @@ class CallResult:
         return d
 
 
-__all__ = ["Message", "ChatRequest", "Usage", "TokenLogprob", "ChatResponse", "StreamChunk",
-           "Attempt", "AttemptOutcome", "CallResult"]
+__all__ = ["Message", "ChatRequest", "Usage", "TokenLogprob", "ChatResponse", "StreamChunk", "EmbeddingResponse",
+           "EmbeddingResult", "Attempt", "AttemptOutcome", "CallResult"]

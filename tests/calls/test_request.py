@@ -6,9 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from tierflow.calls import Client
 from tierflow.calls._request import with_system_context
 from tierflow.engine import Engine
+from tierflow.errors import VisionModalityError
 from tierflow.graph import END, PARENT, START, GraphNode, LLMNode, PromptNode
 from tierflow.testing import LLMTestServer
 
@@ -83,3 +86,16 @@ async def test_the_roles_max_tokens_applies_unless_the_call_sets_its_own(make_cl
     assert srv.requests[-1]["max_tokens"] == 7
     await client.acall("solo", "x")  # a role without a cap sends none
     assert "max_tokens" not in srv.requests[-1]
+
+
+async def test_image_parts_go_only_to_vision_roles_and_the_refusal_names_the_message(
+        make_client: Callable[..., Client], srv: LLMTestServer) -> None:
+    client = make_client(extra="  - {role: eyes, ref: srv, model: v, modalities: [text, vision]}")
+    image = [{"type": "text", "text": "what?"}, {"type": "image_url", "image_url": {"url": "https://x/cat.png"}}]
+    msgs = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yes"}, {"role": "user", "content": image}]
+    with pytest.raises(VisionModalityError, match=r"messages\[2\] has an image part, but role 'fast'") as err:
+        await client.acall("fast", msgs)
+    assert err.value.index == 2
+    assert srv.requests == []
+    result = await client.acall("eyes", msgs)
+    assert result.model_used == "srv/v" and srv.requests[-1]["messages"][2]["content"] == image

@@ -114,3 +114,28 @@ def srv_thread() -> Iterator[LLMTestServer]:
     server = LLMTestServer.start_in_thread()
     yield server
     server.stop()
+
+
+async def test_a_streamed_split_names_its_variant_before_the_first_chunk_is_read(split_client: Client) -> None:
+    expected = _expected(["user-7"])["user-7"]
+    stream = split_client.astream("chat", "hello", split_key="user-7")
+    await stream.__anext__()
+    assert stream.variant == expected and stream.decision is None
+    await stream.aclose()
+
+
+async def test_the_worst_case_cost_covers_every_variant(split_client: Client) -> None:
+    """The bound a budget reserves: every variant's chain, at the dearest target ($1/$2 per Mtok here)."""
+    prompt = "x" * 100
+    worst = split_client.worst_case_cost("chat", prompt, 1000)
+    # 100 bytes + 8 + 16, plus the candidate's system context (22 bytes + 8), all 1000 output tokens
+    assert worst == pytest.approx(((100 + 8 + 16 + len("You are the candidate.") + 8) * 1 + 1000 * 2) / 1e6)
+    assert worst == split_client.worst_case_cost("candidate", prompt, 1000)
+    assert worst > split_client.worst_case_cost("current", prompt, 1000)  # type: ignore[operator]
+
+
+async def test_the_worst_case_cost_is_unknown_without_a_price_unless_estimated(make_client: Callable[..., Client]
+                                                                               ) -> None:
+    client = make_client(priced=False)
+    assert client.worst_case_cost("primary", "hi", 10) is None
+    assert client.worst_case_cost("primary", "hi", 10, unknown=lambda u: u.output_tokens * 1.0) == 10.0

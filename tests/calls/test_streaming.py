@@ -303,3 +303,14 @@ async def test_an_http_stream_without_usage_has_it_estimated(client: Client, srv
     result = await client.astream("solo", "x").collect()
     assert (result.text, result.finish_reason, result.logprobs) == ("hi", None, None)
     assert result.usage.estimated and result.usage.output_tokens >= 1  # no usage sent: estimated (README, Providers)
+
+
+async def test_the_committed_target_is_known_at_the_first_chunk(client: Client, srv: LLMTestServer) -> None:
+    """``stream.target`` names what serves before the stream ends (after a fallback, the fallback)."""
+    srv.set_default("a", Status(500))
+    stream = client.astream("primary", "hi there")
+    assert stream.target is None
+    first = await stream.__anext__()
+    assert first is not None and stream.target == "srv/b" and stream.provider == "srv"
+    assert stream.result is None  # not ended yet
+    await stream.aclose()

@@ -26,7 +26,7 @@ providers:
 models:
   - {{role: strong, ref: t, model: strong-model, fallback: [{{ref: t, model: backup-model}}]}}
   - {{role: fast, ref: t, model: fast-model}}
-reliability: {{max_retries: 0, backoff_initial_s: 0.01, backoff_max_s: 0.02, jitter: 0,
+{models}reliability: {{max_retries: 0, backoff_initial_s: 0.01, backoff_max_s: 0.02, jitter: 0,
                cooldown: {{failures: 3, seconds: 30}}}}
 prices:
   t/strong-model: {{input_per_mtok: 10, output_per_mtok: 30}}
@@ -36,8 +36,9 @@ prices:
 """
 
 
-def config_text(upstream: LLMTestServer, extra: str = "") -> str:
-    return CONFIG.format(base=upstream.base_url, key=UPSTREAM_KEY, extra=extra)
+def config_text(upstream: LLMTestServer, extra: str = "", models: str = "") -> str:
+    """The test config; ``models``: more registry entries (lines of ``  - {...}``), ``extra``: more sections."""
+    return CONFIG.format(base=upstream.base_url, key=UPSTREAM_KEY, extra=extra, models=models)
 
 
 @pytest.fixture
@@ -53,8 +54,9 @@ GatewayFactory = Callable[..., Any]
 async def gateway_factory(upstream: LLMTestServer, tmp_path: Path) -> AsyncIterator[GatewayFactory]:
     """Start gateways on this config; each has its own ledger in ``tmp_path`` unless settings name one."""
     async with AsyncExitStack() as stack:
-        async def start(settings: GatewaySettings | None = None, extra_yaml: str = "", **options: Any) -> GatewayServer:
-            config = parse_config(config_text(upstream, extra_yaml), source="test config")
+        async def start(settings: GatewaySettings | None = None, extra_yaml: str = "", models_yaml: str = "",
+                        **options: Any) -> GatewayServer:
+            config = parse_config(config_text(upstream, extra_yaml, models_yaml), source="test config")
             settings = settings or GatewaySettings()
             if settings.database is None:
                 settings = settings.model_copy(update={"database": str(tmp_path / f"gw-{uuid.uuid4().hex}.sqlite")})

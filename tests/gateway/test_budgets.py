@@ -17,8 +17,9 @@ from tierflow.testing import CutStream, Hang, LLMTestServer
 ADMIN = "admin-secret-for-tests-0123456789"
 MSG = [{"role": "user", "content": "hi"}]
 # worst case of MSG with max_tokens=1000 on fast-model ($1 / $2 per Mtok): every input byte a token
-# (2 content + 8 per message + 16 per request + 8 for the role) and all 1000 output tokens
-WORST = (34 * 1 + 1000 * 2) / 1e6
+# (2 content + 8 per message + 16 per request; the role adds no system context) and all 1000 output
+# tokens: Client.worst_case_cost
+WORST = (26 * 1 + 1000 * 2) / 1e6
 
 
 async def _new_key(base: str, **limits: Any) -> str:

@@ -60,8 +60,12 @@ prices:
             assert raw.headers["x-tierflow-route-runner-up"] == "primary"
             assert 0 <= float(raw.headers["x-tierflow-route-predicted-quality"]) <= 1
             assert raw.parse().model_extra["tierflow"]["decision"]["chosen"] == "fast"
-            stream = await client.chat.completions.create(
+            raw_stream = await client.chat.completions.with_raw_response.create(
                 model="auto", stream=True, messages=[{"role": "user", "content": "Write a poem about the harbour."}])
+            # the decision is known when the stream commits: it travels in the stream's headers too
+            assert raw_stream.headers["x-tierflow-route-chosen"] == "primary"
+            assert raw_stream.headers["x-tierflow-model"] == "t/big-model"
+            stream = raw_stream.parse()
             chunks = [c async for c in stream]
             assert {c.model for c in chunks} == {"t/big-model"}
             assert chunks[-1].model_extra["tierflow"]["decision"]["chosen"] == "primary"

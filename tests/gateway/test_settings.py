@@ -54,8 +54,21 @@ def test_problems_in_the_section_and_elsewhere_are_listed_together_with_their_li
 
 
 def test_a_section_that_is_not_a_mapping_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="gateway: expected a mapping"):
+    with pytest.raises(ConfigError, match="tierflow.yaml:5: gateway: expected a mapping"):
         load_gateway_config(_write(tmp_path, BASE + "gateway: [1, 2]\n"))
-    with pytest.raises(ConfigError, match="block mapping"):
-        load_gateway_config(_write(tmp_path, "{gateway: {}, models: [{role: a, ref: local, model: m}]}\n"))
+
+
+def test_a_flow_style_config_may_hold_the_section(tmp_path: Path) -> None:
+    """The loader reads the section itself: no line-based surgery that needs a block mapping."""
+    config, settings = load_gateway_config(_write(tmp_path, "{gateway: {max_messages: 7}, "
+                                                  "models: [{role: a, ref: local, model: m}]}\n"))
+    assert settings.max_messages == 7 and config.gateway is settings
+
+
+def test_the_library_loader_reads_the_section_too(tmp_path: Path) -> None:
+    """``tierflow call`` and ``tierflow serve`` read the same file: ``load_config`` accepts the section."""
+    from tierflow.config import load_config
+
+    config = load_config(_write(tmp_path, BASE + "gateway:\n  store_content: true\n"))
+    assert config.gateway.store_content is True
 

@@ -31,14 +31,29 @@ def test_a_full_request_becomes_client_arguments() -> None:
     assert call.messages == [{"role": "system", "content": "be brief"}, {"role": "user", "content": "a\nb"}]
     assert call.stream and call.include_usage and call.user == "u1"
     assert call.options == {"temperature": 0.0, "max_tokens": 5, "stop": ["x"], "seed": 3, "logprobs": True,
-                            "top_logprobs": 2, "response_format": {"type": "json_object"}}
+                            "top_logprobs": 2, "response_format": {"type": "json_object"}, "top_p": 1.0}
+
+
+def test_sampling_parameters_are_passed_to_the_library_by_their_openai_names() -> None:
+    call = parse_chat({"model": "fast", "messages": [{"role": "user", "content": "a"}], "top_p": 0.5,
+                       "frequency_penalty": -1, "presence_penalty": 1.5}, 10)
+    assert call.options == {"top_p": 0.5, "frequency_penalty": -1.0, "presence_penalty": 1.5}
 
 
 @pytest.mark.parametrize(("body", "param", "words"), [
     ({"n": 2}, "n", "must be 1"),
-    ({"tools": [{"type": "function"}]}, "tools", "not supported"),
-    ({"top_p": 0.5}, "top_p", "not supported"),
-    ({"presence_penalty": 1}, "presence_penalty", "not supported"),
+    ({"tools": [{"type": "function"}]}, "tools[0]", "must be {'type': 'function'"),
+    ({"tools": [{"type": "function", "function": {"name": "a b"}}]}, "tools[0].function.name", "letters, digits"),
+    ({"tools": [{"type": "function", "function": {"name": "f"}}], "tool_choice": {"type": "function",
+      "function": {"name": "g"}}}, "tool_choice", "naming one of the tools ['f']"),
+    ({"tool_choice": "required"}, "tool_choice", "needs 'tools'"),
+    ({"parallel_tool_calls": False}, "parallel_tool_calls", "may only be true"),
+    ({"functions": [{"name": "f"}]}, "functions", "send 'tools'"),
+    ({"messages": [{"role": "tool", "content": "x"}]}, "messages[0].tool_call_id", "is required"),
+    ({"messages": [{"role": "assistant", "content": None, "tool_calls": [{"id": "c", "type": "function",
+      "function": {"name": "f", "arguments": "{"}}]}]}, "messages[0].tool_calls[0].function.arguments", "JSON"),
+    ({"top_p": 1.5}, "top_p", "number from 0 to 1"),
+    ({"presence_penalty": 3}, "presence_penalty", "number from -2 to 2"),
     ({"logit_bias": {"1": 2}}, "logit_bias", "Unrecognized request argument supplied: logit_bias"),
     ({"temperature": "hot"}, "temperature", "number from 0 to 2"),
     ({"temperature": 3}, "temperature", "number from 0 to 2"),
@@ -58,12 +73,14 @@ def test_a_full_request_becomes_client_arguments() -> None:
     ({"messages": []}, "messages", "non-empty list"),
     ({"messages": "hi"}, "messages", "non-empty list"),
     ({"messages": [{"role": "robot", "content": "x"}]}, "messages[0].role", "must be one of"),
-    ({"messages": [{"role": "tool", "content": "x"}]}, "messages[0].role", "tool messages are not supported"),
+    ({"messages": [{"role": "function", "content": "x"}]}, "messages[0].role", "must be one of"),
     ({"messages": [{"role": "user"}]}, "messages[0].content", "required"),
     ({"messages": [{"role": "user", "content": 5}]}, "messages[0].content", "string or a list"),
     ({"messages": [{"role": "user", "content": "x", "name": "bob"}]}, "messages[0].name", "not supported"),
-    ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "http://x"}}]}]},
-     "messages[0].content[0].type", "'image_url' are not supported"),
+    ({"messages": [{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}]},
+     "messages[0].content[0].type", "'input_audio' are not supported"),
+    ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "file:///etc/passwd"}}]}]},
+     "messages[0].content[0].image_url.url", "http(s) URL"),
     ({"messages": [{"role": "user", "content": "x"}] * 11}, "messages", "at most 10"),
 ])
 def test_refusals_name_the_parameter(body: dict[str, Any], param: str, words: str) -> None:

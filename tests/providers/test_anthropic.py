@@ -126,3 +126,29 @@ async def test_base_url_with_v1_is_not_doubled(srv: LLMTestServer) -> None:
     finally:
         await p.aclose()
     assert srv.received[-1].path == "/v1/messages" and "x-api-key" not in srv.received[-1].headers
+
+
+async def test_top_p_is_sent_and_penalties_are_refused_before_sending(provider: AnthropicProvider,
+                                                                      srv: LLMTestServer) -> None:
+    await provider.complete(req(extra={"top_p": 0.5, "presence_penalty": 0}), timeouts=T)
+    assert srv.received[-1].body["top_p"] == 0.5 and "presence_penalty" not in srv.received[-1].body
+    sent = len(srv.received)
+    with pytest.raises(BadRequestError, match="'frequency_penalty' does not exist in Anthropic"):
+        await provider.complete(req(extra={"frequency_penalty": 0.5}), timeouts=T)
+    with pytest.raises(BadRequestError, match="'presence_penalty'"):
+        await collect(provider, req(extra={"presence_penalty": 1}))
+    assert len(srv.received) == sent  # nothing reached the upstream
+
+
+async def test_image_parts_become_image_blocks(provider: AnthropicProvider, srv: LLMTestServer) -> None:
+    parts = [{"type": "text", "text": "see"}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+             {"type": "image_url", "image_url": {"url": "https://example.com/cat.webp?x=1"}}]
+    r = await provider.complete(ChatRequest(model="c", messages=[{"role": "user", "content": parts}]), timeouts=T)
+    assert r.text.startswith("echo:")
+    assert srv.received[-1].body["messages"][0]["content"] == [
+        {"type": "text", "text": "see"},
+        {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAAA"}},
+        {"type": "image", "source": {"type": "url", "url": "https://example.com/cat.webp?x=1"}}]
+    bad = [{"type": "image_url", "image_url": {"url": "ftp://x/y.png"}}]
+    with pytest.raises(BadRequestError, match=r"messages\[0\]: an image part"):
+        await provider.complete(ChatRequest(model="c", messages=[{"role": "user", "content": bad}]), timeouts=T)

@@ -184,3 +184,20 @@ def test_the_resources_form_project_id_reaches_vertex() -> None:
     assert isinstance(p, GeminiProvider)
     assert p._url_for("gemini-2.0-flash-001", True).startswith(
         "https://asia-east1-aiplatform.googleapis.com/v1/projects/proj-9/locations/asia-east1/")
+
+
+async def test_portable_sampling_fields_go_into_the_generation_config(provider: GeminiProvider,
+                                                                      srv: LLMTestServer) -> None:
+    await provider.complete(req(extra={"top_p": 0.5, "frequency_penalty": 0.25, "presence_penalty": -1}), timeouts=T)
+    body = srv.received[-1].body
+    assert body["generationConfig"] == {"topP": 0.5, "frequencyPenalty": 0.25, "presencePenalty": -1}
+    assert not {"top_p", "frequency_penalty", "presence_penalty"} & set(body)
+
+
+async def test_image_parts_become_inline_or_file_data(provider: GeminiProvider, srv: LLMTestServer) -> None:
+    parts = [{"type": "text", "text": "see"}, {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,AAAA"}},
+             {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]
+    await provider.complete(ChatRequest(model="gemini-x", messages=[{"role": "user", "content": parts}]), timeouts=T)
+    assert srv.received[-1].body["contents"][0]["parts"] == [
+        {"text": "see"}, {"inlineData": {"mimeType": "image/jpeg", "data": "AAAA"}},
+        {"fileData": {"mimeType": "image/png", "fileUri": "https://example.com/cat.png"}}]

@@ -195,13 +195,14 @@ class Tries:
             "attempt(s): " + ", ".join(f"{a.target} {a.outcome}" for a in attempts) + ")", attempts=attempts)
 
     def result(self, text: str, usage: Usage, finish_reason: str | None, logprobs: list[TokenLogprob] | None,
-               ttft_s: float | None, decision: dict[str, Any] | None) -> CallResult:
+               ttft_s: float | None, decision: dict[str, Any] | None,
+               tool_calls: list[dict[str, Any]] | None = None) -> CallResult:
         """The call's result from the current (successful) target."""
         target = self.target
         latency = _perf() - self.started - self.setup_s
         return CallResult(text, self.key, target.provider, self.plan.role, usage, self.seams.cost(target, usage),
                           latency, ttft_s, self.attempts, finish_reason, logprobs, decision, self.setup_s,
-                          self.request_id, self.plan.variant)
+                          self.request_id, self.plan.variant, tool_calls)
 
     def call_finished(self, result: CallResult | None, error: BaseException | None, ttft_s: float | None,
                       decision: dict[str, Any] | None, stream: bool) -> None:
@@ -320,7 +321,7 @@ async def complete(tries: Tries, decision: dict[str, Any] | None) -> CallResult:
         else:
             tries.succeeded()
             return tries.result(response.text, response.usage, response.finish_reason, response.logprobs, None,
-                                decision)
+                                decision, response.tool_calls)
         await tries.failed(error)
 
 __all__ = ["CallSeams", "Tries", "attempt_timeouts", "complete", "new_request_id"]

@@ -1,6 +1,10 @@
 """The request a call sends: the caller's messages with the role's settings applied.
 
-The role's ``temperature`` and ``max_tokens`` apply unless the call sets its own. Its
+The role's ``temperature`` and ``max_tokens`` apply unless the call sets its own. Image parts
+(OpenAI's ``{"type": "image_url", "image_url": {"url": ...}}``) are sent only to roles with the
+``vision`` modality (:class:`~tierflow.errors.VisionModalityError` names the message otherwise).
+``tools`` and ``tool_choice`` keywords (OpenAI's shapes) become the request's portable tool fields,
+which each provider maps (README, "Tools"). Its
 ``system_context`` (the role's "system prompt override") is placed before the prompt's own leading
 system message(s), joined into one system message, so both apply (:func:`with_system_context`);
 the README's "Calls" section states the rule.
@@ -10,6 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from tierflow.errors import VisionModalityError
 from tierflow.types import ChatRequest, Message
 
 if TYPE_CHECKING:
@@ -27,13 +32,25 @@ def build_request(plan: Plan, messages: list[Message] | str, temperature: float 
     else:
         raise TypeError(f"messages must be a str or a list of {{'role', 'content'}} dicts, "
                         f"got {type(messages).__name__}")
+    tools = extra.get("tools")
+    tool_choice = extra.get("tool_choice")
+    rest = {k: v for k, v in extra.items() if k not in ("tools", "tool_choice")} if tools or tool_choice else extra
+    if plan.modalities and "vision" not in plan.modalities:
+        _refuse_images(plan, msgs)
     if plan.system_context:
         msgs = with_system_context(plan.system_context, msgs)
     return ChatRequest(model="", messages=msgs, temperature=plan.temperature if temperature is None else temperature,
                        max_tokens=plan.max_tokens if max_tokens is None else max_tokens,
                        stop=[stop] if isinstance(stop, str) else stop,
                        response_format=response_format, logprobs=logprobs, top_logprobs=top_logprobs, seed=seed,
-                       extra=extra)
+                       extra=rest, tools=tools, tool_choice=tool_choice)
+
+
+def _refuse_images(plan: Plan, messages: list[Message]) -> None:
+    for i, message in enumerate(messages):
+        content = message.get("content")
+        if isinstance(content, list) and any(isinstance(p, dict) and p.get("type") == "image_url" for p in content):
+            raise VisionModalityError(plan.role or plan.name, i, list(plan.modalities))
 
 
 def with_system_context(context: str, messages: list[Message]) -> list[Message]:

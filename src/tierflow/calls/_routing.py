@@ -59,7 +59,7 @@ async def resolve(planner: Planner, plan: Plan, messages: list[Message] | str, f
         inner = planner.plan(variant)
         setup += clock.spent - before
         plan = Plan(name=plan.name, role=plan.role, targets=inner.targets, temperature=inner.temperature,
-                    system_context=inner.system_context, variant=variant)
+                    system_context=inner.system_context, variant=variant, modalities=inner.modalities)
     elif plan.router is not None:
         decision = await choose(plan.router, messages)
         if observers:
@@ -68,7 +68,7 @@ async def resolve(planner: Planner, plan: Plan, messages: list[Message] | str, f
         inner = planner.plan(decision["chosen_role"])
         setup += clock.spent - before
         plan = Plan(name=plan.name, role=plan.role, targets=inner.targets, temperature=inner.temperature,
-                    system_context=inner.system_context, max_tokens=inner.max_tokens)
+                    system_context=inner.system_context, max_tokens=inner.max_tokens, modalities=inner.modalities)
     if fallback:
         before = clock.spent
         plan = plan.extended(planner.targets_for(fallback))

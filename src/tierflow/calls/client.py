@@ -35,9 +35,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tierflow.calls._attempts import CallSeams, Tries, complete, new_request_id
+from tierflow.calls._embed import aembed
 from tierflow.calls._portal import Portal, close_all, stop_portal
 from tierflow.calls._request import build_request
 from tierflow.calls._routing import as_dict, choose, load_router_factory, resolve
+from tierflow.calls._worst_case import UnknownPrice, worst_case_cost
 from tierflow.calls.cooldown import CircuitBreakers
 from tierflow.calls.events import Observer, refused
 from tierflow.calls.plan import PlannedTarget, Planner, SetupClock
@@ -48,7 +50,7 @@ from tierflow.errors import ClientClosedError
 from tierflow.pricing import PriceTable
 from tierflow.providers.base import Provider, create_provider
 from tierflow.registry import Registry
-from tierflow.types import CallResult, Message, Usage
+from tierflow.types import CallResult, EmbeddingResult, Message, Usage
 
 _T = TypeVar("_T")
 _perf = time.perf_counter
@@ -240,6 +242,27 @@ class Client:
             # closes what the sync twin opened when the client is collected or the interpreter exits
             self._finalizer = weakref.finalize(self, stop_portal, portal, self._by_loop, self._given)
         return portal.run(coro)
+
+    async def aembed(self, target: str, inputs: list[str] | str, *, deadline_s: float | None = None,
+                     request_id: str | None = None) -> EmbeddingResult:
+        """One vector per input from ``target``, a role with the ``embedding`` modality (README,
+        "Embeddings"): its chain with breakers, retries and fallbacks, like a chat call."""
+        rid = new_request_id() if request_id is None else request_id
+        if self._closed:
+            raise self._closed_error()
+        return await aembed(self, target, inputs, rid, deadline_s)
+
+    def embed(self, target: str, inputs: list[str] | str, **kwargs: Any) -> EmbeddingResult:
+        """The sync twin of :meth:`aembed`."""
+        return self._run_sync(self.aembed(target, inputs, **kwargs))
+
+    def worst_case_cost(self, target: str, messages: list[Message] | str, max_tokens: int, *,
+                        unknown: UnknownPrice | None = None) -> float | None:
+        """The most a call of ``target`` with ``messages`` and ``max_tokens`` can cost (USD): every
+        input byte a token, all ``max_tokens`` generated, at the dearest target that could answer
+        (fallbacks, routed candidates, split variants). None if one of them has no known price and
+        ``unknown`` (a ``Usage -> USD`` estimate) is not given. Budgets reserve it before a call."""
+        return worst_case_cost(self.planner, target, messages, max_tokens, unknown)
 
     # --- routed roles ---------------------------------------------------------------------------
 

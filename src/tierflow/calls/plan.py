@@ -81,6 +81,8 @@ class Plan:
     """For traffic splits: the split whose ``choose(key)`` picks the variant role."""
     variant: str | None = None
     """Set once a split's variant is chosen: the variant role whose targets this plan holds."""
+    modalities: tuple[str, ...] = ()
+    """The role's modalities (empty for ``provider/model``: not known, not checked)."""
 
     def extended(self, extra: Sequence[PlannedTarget]) -> Plan:
         """This plan with the targets of ``extra`` it does not already have appended (in order)."""
@@ -112,6 +114,7 @@ class Planner:
         self._adhoc: OrderedDict[str, Plan] = OrderedDict()  # provider/model names, least recently used first
         self._adhoc_max = adhoc_plans
         self._targets: dict[str, PlannedTarget] = {}  # the targets of the config's roles
+        self._any_modality: dict[str, Plan] = {}  # roles planned for embedding calls (no chat check)
 
     def plan(self, name: str) -> Plan:
         """The plan of ``name`` (a role or ``provider/model``), built on first use and cached."""
@@ -136,6 +139,13 @@ class Planner:
                 adhoc.popitem(last=False)
         return plan
 
+    def plan_any_modality(self, name: str) -> Plan:
+        """The plan of role ``name`` whatever its modalities (embedding calls); cached."""
+        plan = self._any_modality.get(name)
+        if plan is None:
+            plan = self._any_modality[name] = self._build(name, chat=False)
+        return plan
+
     def targets_for(self, names: Sequence[str]) -> list[PlannedTarget]:
         """Call-time ``fallback=``: each a role (its whole chain) or a ``provider/model``."""
         out: list[PlannedTarget] = []
@@ -148,7 +158,7 @@ class Planner:
             out.extend(plan.targets)
         return out
 
-    def _build(self, name: str) -> Plan:
+    def _build(self, name: str, *, chat: bool = True) -> Plan:
         role = strip_resource_prefix(name)
         config = self.config
         if role in config.routed_roles:
@@ -157,12 +167,12 @@ class Planner:
         if split is not None:
             return Plan(name=name, role=role, targets=(), split=split)
         if role in config.registry:
-            entry = config.registry.get(role)
+            entry = config.registry.get(role, chat=chat)
             targets = tuple(self._role_target(t) for t in entry.chain)
             self._check_prices(name, targets)
             return Plan(name=name, role=entry.role if role != "primary" else "primary", targets=targets,
                         temperature=entry.temperature, system_context=entry.system_context,
-                        max_tokens=entry.max_tokens)
+                        max_tokens=entry.max_tokens, modalities=tuple(entry.modalities))
         target = parse_target(name, config)
         if target is None:
             if "/" in name:

@@ -47,12 +47,16 @@ Prepare = Callable[[], Awaitable[Prepared]]
 
 
 class _Outcome:
-    """Where the stream's generator leaves its result (the generator never refers to its CallStream)."""
+    """Where the stream's generator leaves what it learns (the generator never refers to its CallStream)."""
 
-    __slots__ = ("result",)
+    __slots__ = ("result", "decision", "variant", "target", "provider")
 
     def __init__(self) -> None:
         self.result: CallResult | None = None
+        self.decision: dict[str, Any] | None = None
+        self.variant: str | None = None
+        self.target: str | None = None
+        self.provider: str | None = None
 
 
 class CallStream:
@@ -70,6 +74,27 @@ class CallStream:
     def result(self) -> CallResult | None:
         """The call's record once the stream has been consumed to its end (else None)."""
         return self._out.result
+
+    @property
+    def target(self) -> str | None:
+        """The ``provider/model`` the stream committed to, set when its first chunk arrives (the
+        moment of the ``FirstToken`` event): what serves it, known before the stream ends."""
+        return self._out.target
+
+    @property
+    def provider(self) -> str | None:
+        """The provider (its name in the config) of :attr:`target`, set with it."""
+        return self._out.provider
+
+    @property
+    def decision(self) -> dict[str, Any] | None:
+        """A routed role's decision (the ``RouteDecided`` event's), set before the first chunk."""
+        return self._out.decision
+
+    @property
+    def variant(self) -> str | None:
+        """A traffic split's variant role, set before the first chunk (None for other roles)."""
+        return self._out.variant
 
     def __aiter__(self) -> CallStream:
         return self
@@ -105,12 +130,15 @@ async def _run(seams: CallSeams, prepare: Prepare, started: float, request_id: s
                out: _Outcome) -> AsyncGenerator[StreamChunk, None]:
     """The stream: attempts until a first chunk, then the committed target's chunks."""
     prepared = await prepare()
+    out.decision = prepared.decision
+    out.variant = prepared.plan.variant
     tries = Tries(seams, prepared.plan, prepared.request, request_id, started, prepared.deadline, prepared.setup_s)
     relay: _Relay | None = None
     ended: BaseException | None = None
     try:
         upstream, first = await _first_chunk(tries)
         relay = _Relay(tries, upstream, _perf() - started - tries.setup_s)
+        out.target, out.provider = tries.key, tries.target.provider
         if seams.observers:
             target = tries.target
             emit(seams.observers, FirstToken(request_id, prepared.plan.role, tries.key, target.provider,
@@ -170,7 +198,7 @@ class _Relay:
     """The committed target's stream: reads the next chunk in time, keeps what the result needs."""
 
     __slots__ = ("tries", "upstream", "ttft", "texts", "usage", "finish_reason", "logprobs", "delivered",
-                 "finished")
+                 "finished", "tool_calls")
 
     def __init__(self, tries: Tries, upstream: AsyncIterator[StreamChunk], ttft: float) -> None:
         self.tries = tries
@@ -182,6 +210,7 @@ class _Relay:
         self.logprobs: list[TokenLogprob] | None = None
         self.delivered = 0
         self.finished = False  # the attempt has its verdict
+        self.tool_calls: dict[int, dict[str, Any]] | None = None  # by index, arguments joined
 
     def absorb(self, chunk: StreamChunk) -> None:
         if chunk.text:
@@ -192,7 +221,21 @@ class _Relay:
             self.finish_reason = chunk.finish_reason
         if chunk.logprobs:
             self.logprobs = (self.logprobs or []) + list(chunk.logprobs)
+        if chunk.tool_calls:
+            self._absorb_tool_calls(chunk.tool_calls)
         self.delivered += 1
+
+    def _absorb_tool_calls(self, deltas: list[dict[str, Any]]) -> None:
+        calls = self.tool_calls = self.tool_calls if self.tool_calls is not None else {}
+        for delta in deltas:
+            call = calls.setdefault(int(delta.get("index", len(calls))),
+                                    {"id": "", "type": "function", "function": {"name": "", "arguments": ""}})
+            if delta.get("id"):
+                call["id"] = delta["id"]
+            function = delta.get("function") or {}
+            if function.get("name"):
+                call["function"]["name"] = function["name"]
+            call["function"]["arguments"] += function.get("arguments") or ""
 
     async def next(self) -> StreamChunk | None:
         """The next chunk; None at the end. A failure ends the call (nothing is replayed)."""
@@ -228,8 +271,9 @@ class _Relay:
         self.finished = True
         tries = self.tries
         tries.succeeded()
+        calls = None if self.tool_calls is None else [self.tool_calls[i] for i in sorted(self.tool_calls)]
         return tries.result("".join(self.texts), self.usage or Usage(), self.finish_reason, self.logprobs,
-                            self.ttft, decision)
+                            self.ttft, decision, calls)
 
     async def close(self) -> None:
         """Close the upstream; an attempt left without a verdict (stopped early) gives its ticket back."""

@@ -1,7 +1,7 @@
 """The gateway's HTTP application (aiohttp.web, chosen by measurement: docs/gateway.md).
 
-Routes: ``POST /v1/chat/completions`` (plain and SSE), ``POST /v1/feedback``, ``GET /v1/models``
-and ``/v1/models/{id}``, ``GET /health`` (the process answers) and ``/ready`` (it serves), and the
+Routes: ``POST /v1/chat/completions`` (plain and SSE), ``POST /v1/embeddings``, ``POST /v1/feedback``,
+``GET /v1/models`` and ``/v1/models/{id}``, ``GET /health`` (the process answers) and ``/ready`` (it serves), and the
 admin API under ``/admin/keys`` (:mod:`tierflow.gateway.auth`). Every
 answer carries ``x-request-id``; a client's own ``x-request-id`` comes back as
 ``x-client-request-id``. Errors have OpenAI's shape; nothing else (no traceback, no secret) ever
@@ -22,6 +22,7 @@ from tierflow.errors import GatewayError
 from tierflow.gateway.auth import auth_middleware, create_key, list_keys, revoke_key
 from tierflow.gateway.chat import chat_completions
 from tierflow.gateway.core import EXCHANGE, KEY, Gateway, error_response
+from tierflow.gateway.embeddings import embeddings
 from tierflow.gateway.exchange import dumps
 from tierflow.gateway.failures import to_gateway_error
 from tierflow.gateway.feedback import post_feedback
@@ -86,6 +87,7 @@ def build_app(gateway: Gateway) -> web.Application:
                           middlewares=[errors_middleware, auth_middleware])
     app[KEY] = gateway
     app.router.add_post("/v1/chat/completions", chat_completions)
+    app.router.add_post("/v1/embeddings", embeddings)
     app.router.add_post("/v1/feedback", post_feedback)
     app.router.add_post("/admin/keys", create_key)
     app.router.add_get("/admin/keys", list_keys)

@@ -22,14 +22,18 @@ import math
 import time
 from collections import deque
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
+from tierflow.calls._worst_case import input_bytes
 from tierflow.errors import GatewayError
 from tierflow.gateway.exchange import Exchange
 from tierflow.gateway.keys import KeyStore, VirtualKey
 from tierflow.gateway.settings import GatewaySettings
 from tierflow.gateway.wire import ChatCall
 from tierflow.types import Usage
+
+if TYPE_CHECKING:
+    from tierflow.calls import Client
 
 _WINDOW_S = 60.0
 
@@ -69,11 +73,10 @@ class Admission:
 class Limiter:
     """Admits or refuses each keyed request, and settles it afterwards."""
 
-    def __init__(self, store: KeyStore, settings: GatewaySettings, planner: Any, routed: dict[str, Any]) -> None:
+    def __init__(self, store: KeyStore, settings: GatewaySettings, client: Client) -> None:
         self.store = store
         self.settings = settings
-        self.planner = planner
-        self.routed = routed
+        self.client = client
         self._states: dict[str, _KeyState] = {}
 
     # --- admission ------------------------------------------------------------------------------
@@ -145,22 +148,14 @@ class Limiter:
     # --- estimates ------------------------------------------------------------------------------
 
     @staticmethod
-    def _input_bytes(call: ChatCall) -> int:
-        return sum(len(m["content"].encode()) + 8 for m in call.messages) + 16
-
-    def _estimate_tokens(self, call: ChatCall) -> int:
-        return math.ceil(self._input_bytes(call) / 4) + int(call.options.get("max_tokens") or 0)
+    def _estimate_tokens(call: ChatCall) -> int:
+        return math.ceil(input_bytes(call.messages) / 4) + int(call.options.get("max_tokens") or 0)
 
     def _worst_case_usd(self, name: str, call: ChatCall) -> float:
-        """The most this request can cost: every input byte a token, all its max tokens, the dearest target."""
-        plans = [self.planner.plan(r) for r in self.routed[name].get("candidates") or []] \
-            if name in self.routed else [self.planner.plan(name)]
-        worst = 0.0
-        for plan in plans:
-            extra = len((plan.system_context or "").encode()) + 8
-            usage = Usage(self._input_bytes(call) + extra, int(call.options["max_tokens"]))
-            for target in plan.targets:
-                worst = max(worst, target.cost(usage) if target.cost is not None else self._unknown(usage))
+        """The most this request can cost (the library's bound; unknown prices at the stated estimate)."""
+        worst = self.client.worst_case_cost(name, call.messages, int(call.options["max_tokens"]),
+                                            unknown=self._unknown)
+        assert worst is not None  # every unknown price has the estimate
         return worst
 
     def _unknown(self, usage: Usage) -> float:

@@ -67,7 +67,8 @@ async def _answer(request: web.Request, gateway: Gateway, exchange: Exchange,
     if call.stream:
         return await relay(request, gateway, exchange, call)
     try:
-        result = await gateway.client.acall(exchange.name, call.messages, **call.options)
+        result = await gateway.client.acall(exchange.name, call.messages, request_id=exchange.request_id,
+                                            split_key=exchange.split_key, **call.options)
     except (asyncio.CancelledError, GatewayError):
         raise
     except Exception as exc:  # noqa: BLE001 - every failure becomes an OpenAI-shaped error

@@ -16,16 +16,16 @@ from aiohttp import web
 
 from tierflow.calls import Client
 from tierflow.config import ProjectConfig
-from tierflow.errors import AllTargetsFailedError, ConfigError, GatewayError, Problem
+from tierflow.errors import ConfigError, GatewayError, Problem
 from tierflow.gateway.budgets import Limiter
 from tierflow.gateway.exchange import Exchange, dumps
 from tierflow.gateway.failures import retry_after_headers, to_gateway_error
 from tierflow.gateway.keys import KeyStore, VirtualKey
 from tierflow.gateway.ledger import Ledger
 from tierflow.gateway.settings import GatewaySettings
-from tierflow.gateway.tap import tapped_providers
 from tierflow.gateway.wire import error_body
 from tierflow.local_models import tierflow_home
+from tierflow.providers.base import Provider, create_provider
 
 _log = logging.getLogger("tierflow.gateway")
 EXCHANGE = web.RequestKey("exchange", Exchange)
@@ -49,10 +49,10 @@ class Gateway:
             optional = {name for name in ("openai", "anthropic", "gemini", "local") if config.has_provider(name)}
         elif isinstance(settings.passthrough, list):
             optional = set(settings.passthrough)
-        providers = tapped_providers(config, sorted(refs))
+        providers = _providers(config, sorted(refs))
         for name in sorted(optional - refs):
             try:
-                providers.update(tapped_providers(config, [name]))
+                providers.update(_providers(config, [name]))
             except Exception:  # noqa: BLE001 - a well-known provider without its key: not offered
                 _log.info("pass-through provider %s is not available (its key is not set)", name)
         self.passthrough = sorted(n for n in providers if settings.allows_passthrough(n))
@@ -102,7 +102,7 @@ class Gateway:
             raise ConfigError([Problem(f"gateway.database {str(self.database)!r}", f"cannot open the database "
                                        f"({type(exc).__name__}: {exc}); name a writable file")],
                               source=self.config.source) from None
-        self._limiter = Limiter(self._keys, s, self.client.planner, self.config.routed_roles)
+        self._limiter = Limiter(self._keys, s, self.client)
 
     def auth_required(self) -> bool:
         return self.require_auth or self.admin_key is not None or self.keys.has_any()
@@ -110,16 +110,19 @@ class Gateway:
     def check(self) -> None:
         """Build every role's plan now (routers loaded, strict prices checked): errors at start-up."""
         for name in self.names:
-            self.client.planner.plan(name)
+            self.client.planner.plan_any_modality(name)  # embedding-only roles too
 
     def _listing(self) -> list[dict[str, Any]]:
         def entry(name: str, kind: str, **more: Any) -> dict[str, Any]:
             return {"id": name, "object": "model", "created": 0, "owned_by": "tierflow", "kind": kind, **more}
 
         registry = self.config.registry
-        out = [entry(e.role, "role", targets=[str(t) for t in e.chain]) for e in registry]
+        out = [entry(e.role, "role", targets=[str(t) for t in e.chain], modalities=list(e.modalities))
+               for e in registry]
         out += [entry(role, "routed_role", candidates=list(spec.get("candidates") or []))
                 for role, spec in self.config.routed_roles.items()]
+        out += [entry(split.role, "split", variants=[{"role": a.role, "weight": a.weight} for a in split.split])
+                for split in registry.splits.values()]
         return out
 
     def resolve(self, model: str) -> str:
@@ -136,11 +139,7 @@ class Gateway:
                            f"{sorted(self.names)}{hint}", param="model", code="model_not_found")
 
     def wire_error(self, exc: BaseException) -> GatewayError:
-        cooldown = None
-        if isinstance(exc, AllTargetsFailedError) and exc.last_error is None:
-            waits = [self.client.breakers.remaining(a.target) for a in exc.attempts]
-            cooldown = min((w for w in waits if w > 0), default=None)
-        return to_gateway_error(exc, cooldown)
+        return to_gateway_error(exc)
 
     async def aclose(self) -> None:
         """Close the providers, then write what the ledger holds."""
@@ -153,6 +152,11 @@ class Gateway:
             if self._keys is not None:
                 self._keys.close()
                 self._keys = self._limiter = None
+
+
+def _providers(config: ProjectConfig, names: list[str]) -> dict[str, Provider]:
+    """A provider for each name, created now so that a missing key fails at start-up, not per request."""
+    return {name: create_provider(name, config.provider_settings(name)) for name in names}
 
 
 KEY = web.AppKey("gateway", Gateway)

@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tierflow.errors import GatewayError
+from tierflow.errors import AllTargetsFailedError, DeadlineExceededError, GatewayError, ProviderError
 from tierflow.gateway.wire import ChatCall
 from tierflow.types import Attempt, CallResult
 
@@ -66,17 +66,25 @@ class Exchange:
     def completion_id(self) -> str:
         return f"chatcmpl-{self.request_id}"
 
+    @property
+    def split_key(self) -> str | None:
+        """What keeps a traffic split's caller on one variant: the request's ``user``, else its key."""
+        user = self.call.user if self.call is not None else None
+        return user or self.key_id
+
     def succeeded(self, result: CallResult) -> None:
         self.result = result
         self.attempts = result.attempts
         self.model = result.model_used
         self.ttft_s = result.ttft_s
+        self.variant = result.variant
 
     def failed(self, exc: GatewayError, cause: BaseException | None = None, *, after_content: bool = False) -> None:
         self.status = exc.status
         self.outcome = "interrupted" if after_content else "error"
         self.error_code = exc.code
-        self.attempts = list(getattr(cause, "attempts", None) or self.attempts)
+        if isinstance(cause, (ProviderError, AllTargetsFailedError, DeadlineExceededError)) and cause.attempts:
+            self.attempts = list(cause.attempts)
 
     def cancelled(self) -> None:
         self.status = 499  # nginx's "client closed request"
@@ -90,6 +98,8 @@ class Exchange:
             out["x-tierflow-role"] = self.name
         if model:
             out["x-tierflow-model"] = model
+        if self.variant:
+            out["x-tierflow-variant"] = self.variant
         return out
 
     def report(self, result: CallResult) -> dict[str, Any]:
@@ -98,7 +108,7 @@ class Exchange:
                 "model": result.model_used, "provider": result.provider,
                 "attempts": [{"target": a.target, "outcome": a.outcome, "error": a.error,
                               "status_code": a.status_code} for a in result.attempts],
-                "cost_usd": result.cost_usd, "decision": decision_of(result.decision)}
+                "cost_usd": result.cost_usd, "decision": decision_of(result.decision), "variant": result.variant}
 
 
 def decision_of(decision: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -110,17 +120,22 @@ def decision_of(decision: dict[str, Any] | None) -> dict[str, Any] | None:
             "runner_up": decision.get("runner_up") or decision.get("runner_up_model")}
 
 
+def route_headers(decision: dict[str, Any] | None) -> dict[str, str]:
+    """A routed role's decision as ``x-tierflow-route-*`` headers (none for other roles)."""
+    shown = decision_of(decision)
+    if not shown:
+        return {}
+    return {f"x-tierflow-route-{key.replace('_', '-')}": str(value) for key, value in shown.items()
+            if value is not None}
+
+
 def result_headers(exchange: Exchange, result: CallResult) -> dict[str, str]:
     headers = exchange.headers(result.model_used)
     headers["x-tierflow-attempts"] = str(len(result.attempts))
     headers["x-tierflow-cost-usd"] = "unknown" if result.cost_usd is None else f"{result.cost_usd:.10f}"
-    decision = decision_of(result.decision)
-    if decision:
-        for key, value in decision.items():
-            if value is not None:
-                headers[f"x-tierflow-route-{key.replace('_', '-')}"] = str(value)
+    headers.update(route_headers(result.decision))
     return headers
 
 
 
-__all__ = ["Exchange", "decision_of", "dumps", "result_headers"]
+__all__ = ["Exchange", "decision_of", "dumps", "result_headers", "route_headers"]

@@ -8,6 +8,8 @@
 | timeouts, the call's deadline | 504 | server_error / timeout |
 | 5xx, broken answers, connection failures, upstream keys or models wrong | 502 | server_error / upstream_error |
 | strict cost mode, no price known | 400 | invalid_request_error / price_unknown |
+| image parts for a role without the ``vision`` modality | 400 | invalid_request_error / unsupported_modality |
+| embeddings from a role without the ``embedding`` modality | 400 | invalid_request_error / unsupported_modality |
 | the config cannot serve the model (a missing key...) | 500 | server_error / config_error |
 
 Messages name roles, targets and error classes; provider messages are redacted at their source,
@@ -24,6 +26,7 @@ from tierflow.errors import (
     BadRequestError,
     ConfigError,
     DeadlineExceededError,
+    EmbeddingRoleError,
     GatewayError,
     PriceUnknownError,
     ProviderError,
@@ -31,6 +34,7 @@ from tierflow.errors import (
     TierflowError,
     UnknownRoleError,
     UnprocessableEntityError,
+    VisionModalityError,
 )
 
 DEFAULT_RETRY_AFTER_S = 1.0
@@ -47,16 +51,16 @@ def _from_provider(exc: ProviderError, message: str) -> GatewayError:
     return GatewayError(502, message, kind="server_error", code="upstream_error")
 
 
-def to_gateway_error(exc: BaseException, cooldown_left_s: float | None = None) -> GatewayError:
-    """The wire error for ``exc``. ``cooldown_left_s``: when every target was skipped, the shortest
-    time until one may be tried again (sent as Retry-After with the 503)."""
+def to_gateway_error(exc: BaseException) -> GatewayError:
+    """The wire error for ``exc``. When every target was cooling down, the call layer's retry hint
+    (``AllTargetsFailedError.retry_after_s``) is sent as Retry-After with the 503."""
     if isinstance(exc, GatewayError):
         return exc
     if isinstance(exc, AllTargetsFailedError):
         last = exc.last_error
         if isinstance(last, ProviderError):
             return _from_provider(last, str(exc))
-        wait = cooldown_left_s if cooldown_left_s else DEFAULT_RETRY_AFTER_S
+        wait = exc.retry_after_s if exc.retry_after_s else DEFAULT_RETRY_AFTER_S
         return GatewayError(503, f"{exc} (every target is cooling down after failures; retry later)",
                             kind="server_error", code="service_unavailable", retry_after_s=wait)
     if isinstance(exc, ProviderError):
@@ -65,6 +69,10 @@ def to_gateway_error(exc: BaseException, cooldown_left_s: float | None = None) -
         return GatewayError(504, str(exc), kind="server_error", code="timeout")
     if isinstance(exc, PriceUnknownError):
         return GatewayError(400, str(exc), code="price_unknown")
+    if isinstance(exc, EmbeddingRoleError):
+        return GatewayError(400, str(exc), param="model", code="unsupported_modality")
+    if isinstance(exc, VisionModalityError):
+        return GatewayError(400, str(exc), param=f"messages[{exc.index}].content", code="unsupported_modality")
     if isinstance(exc, UnknownRoleError):
         return GatewayError(404, str(exc), code="model_not_found", param="model")
     if isinstance(exc, (ConfigError, TierflowError)):

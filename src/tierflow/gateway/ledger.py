@@ -102,6 +102,7 @@ class Ledger:
         self._queue: queue.SimpleQueue[_Rows | None] = queue.SimpleQueue()
         self._pending: dict[str, str | None] = {}  # request id -> key id, appended but not committed yet
         self._lock = threading.Lock()
+        self._closing = threading.Event()
         self._conn = connect(self.path)
         self._reader = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
         self._thread = threading.Thread(target=self._write_loop, name="tierflow-ledger", daemon=True)
@@ -130,6 +131,7 @@ class Ledger:
         """Write everything queued, then close (safe to call twice)."""
         if self._thread.is_alive():
             self._queue.put(None)
+            self._closing.set()
             self._thread.join()
         self._reader.close()
 
@@ -140,11 +142,13 @@ class Ledger:
             first = self._queue.get()
             if first is None:
                 break
+            # let the window's rows gather, then take them all: one wake-up of this thread per group,
+            # not one per row (each wake-up takes the GIL from the event loop); close() cuts it short
+            self._closing.wait(self.commit_interval_s)
             batch = [first]
-            window_end = time.monotonic() + self.commit_interval_s
-            while (left := window_end - time.monotonic()) > 0:
+            while True:
                 try:
-                    item = self._queue.get(timeout=left)
+                    item = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if item is None:

@@ -24,9 +24,8 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from tierflow.errors import GatewayError
-from tierflow.gateway.exchange import Exchange, dumps
+from tierflow.gateway.exchange import Exchange, dumps, route_headers
 from tierflow.gateway.failures import to_gateway_error
-from tierflow.gateway.tap import CURRENT_TAP, StreamTap
 from tierflow.gateway.wire import ChatCall, chunk_body, error_body, usage_body
 
 if TYPE_CHECKING:
@@ -44,9 +43,8 @@ def _event(data: Any) -> bytes:
 
 async def relay(request: web.Request, gateway: Gateway, exchange: Exchange, call: ChatCall) -> web.StreamResponse:
     """Stream ``call``'s answer to the client by the rules above."""
-    tap = StreamTap()
-    token = CURRENT_TAP.set(tap)
-    stream = gateway.client.astream(exchange.name, call.messages, **call.options)
+    stream = gateway.client.astream(exchange.name, call.messages, request_id=exchange.request_id,
+                                    split_key=exchange.split_key, **call.options)
     try:
         try:
             first = await stream.__anext__()
@@ -56,13 +54,14 @@ async def relay(request: web.Request, gateway: Gateway, exchange: Exchange, call
             raise
         except Exception as exc:  # noqa: BLE001 - before any content: an ordinary error answer
             raise gateway.wire_error(exc) from exc
-        model = tap.model or "unknown"
-        resp = web.StreamResponse(headers={**_SSE_HEADERS, **exchange.headers(model)})
+        model = stream.target or "unknown"  # set when the stream committed to its first chunk's target
+        exchange.variant = stream.variant
+        resp = web.StreamResponse(headers={**_SSE_HEADERS, **exchange.headers(model),
+                                           **route_headers(stream.decision)})
         await resp.prepare(request)
         await _send(request, resp, exchange, call, stream, first, model)
         return resp
     finally:
-        CURRENT_TAP.reset(token)
         await stream.aclose()
 
 
@@ -82,6 +81,8 @@ async def _send(request: web.Request, resp: web.StreamResponse, exchange: Exchan
                 texts.append(chunk.text)
                 await resp.write(_event(chunk_body(cid, created, model, {"content": chunk.text},
                                                    logprobs=chunk.logprobs)))
+            if chunk.tool_calls:
+                await resp.write(_event(chunk_body(cid, created, model, {"tool_calls": chunk.tool_calls})))
             try:
                 chunk = await stream.__anext__()
             except StopAsyncIteration:

@@ -13,13 +13,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tierflow.errors import GatewayError
+from tierflow.gateway.tools import parse_tools, tool_calls
 from tierflow.types import CallResult, Message, TokenLogprob, Usage
 
-_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
-_LATER = ("tools", "tool_choice", "functions", "function_call", "parallel_tool_calls")
-"""Parameters of features the gateway does not serve yet: refused, naming the parameter."""
-_NEUTRAL = {"top_p": 1, "frequency_penalty": 0, "presence_penalty": 0}
-"""Accepted only at their neutral value: the library has no portable parameter for them."""
+_ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "tool"}
+_LATER = ("functions", "function_call")
+"""OpenAI's deprecated function parameters: refused, naming the parameter (send ``tools``)."""
+_TOOLS = ("tools", "tool_choice", "parallel_tool_calls")
+_SAMPLING = {"top_p": (0.0, 1.0), "frequency_penalty": (-2.0, 2.0), "presence_penalty": (-2.0, 2.0)}
+"""Sampling parameters passed to the library by OpenAI's name: providers map them (Gemini) or
+refuse them with a 400 naming the parameter (Anthropic has no penalties)."""
 
 
 @dataclass(slots=True)
@@ -67,22 +70,38 @@ def _flag(body: Mapping[str, Any], name: str) -> bool:
     return value
 
 
-def _content(value: Any, where: str) -> str:
+def _content(value: Any, where: str) -> str | list[dict[str, Any]]:
+    """A message's content: a string, text parts joined, or (with image parts) the parts as sent,
+    which the library gives to roles with the ``vision`` modality and refuses for others."""
     if isinstance(value, str):
         return value
     if isinstance(value, list):
-        texts = []
+        texts: list[str] = []
+        parts: list[dict[str, Any]] = []
         for j, part in enumerate(value):
             if not isinstance(part, Mapping) or not isinstance(part.get("type"), str):
                 raise _bad(f"{where}[{j}]", f"'{where}[{j}]' must be a content part with a 'type'")
+            if part["type"] == "image_url":
+                parts.append({"type": "image_url", "image_url": {"url": _image_url(part, f"{where}[{j}]")}})
+                continue
             if part["type"] != "text":
                 raise _bad(f"{where}[{j}].type", f"content parts of type {part['type']!r} are not supported by "
-                           "this gateway yet; send text parts", "unsupported_value")
+                           "this gateway; send text or image_url parts", "unsupported_value")
             if not isinstance(part.get("text"), str):
                 raise _bad(f"{where}[{j}].text", f"'{where}[{j}].text' must be a string")
             texts.append(part["text"])
-        return "\n".join(texts)
-    raise _bad(where, f"'{where}' must be a string or a list of text parts, got {type(value).__name__}")
+            parts.append({"type": "text", "text": part["text"]})
+        return parts if len(parts) > len(texts) else "\n".join(texts)
+    raise _bad(where, f"'{where}' must be a string or a list of content parts, got {type(value).__name__}")
+
+
+def _image_url(part: Mapping[str, Any], where: str) -> str:
+    spec = part.get("image_url")
+    url = spec.get("url") if isinstance(spec, Mapping) else None
+    if not isinstance(url, str) or not url.startswith(("data:image/", "https://", "http://")):
+        raise _bad(f"{where}.image_url.url", f"'{where}.image_url.url' must be a 'data:image/...;base64,' URL or an "
+                   "http(s) URL")
+    return url
 
 
 def _messages(value: Any, limit: int) -> list[Message]:
@@ -98,16 +117,32 @@ def _messages(value: Any, limit: int) -> list[Message]:
             raise _bad(where, f"'{where}' must be an object with 'role' and 'content'")
         role = msg.get("role")
         if role not in _ROLES:
-            supported = "tool messages are not supported by this gateway yet; " if role in ("tool", "function") \
-                else ""
-            raise _bad(f"{where}.role", f"{supported}'{where}.role' must be one of {sorted(_ROLES)}, got {role!r}")
-        for key in msg:
-            if key not in ("role", "content"):
-                raise _bad(f"{where}.{key}", f"'{where}.{key}' is not supported by this gateway (a message has "
-                           "'role' and 'content')", "unsupported_parameter")
-        if "content" not in msg or msg["content"] is None:
-            raise _bad(f"{where}.content", f"'{where}.content' is required")
-        out.append({"role": _ROLES[role], "content": _content(msg["content"], f"{where}.content")})
+            raise _bad(f"{where}.role", f"'{where}.role' must be one of {sorted(_ROLES)}, got {role!r}")
+        out.append(_message(msg, role, where))
+    return out
+
+
+_FIELDS = {"tool": ("role", "content", "tool_call_id"), "assistant": ("role", "content", "tool_calls")}
+
+
+def _message(msg: Mapping[str, Any], role: str, where: str) -> Message:
+    allowed = _FIELDS.get(role, ("role", "content"))
+    for key in msg:
+        if key not in allowed:
+            raise _bad(f"{where}.{key}", f"'{where}.{key}' is not supported by this gateway (a {role} message has "
+                       f"{', '.join(repr(k) for k in allowed)})", "unsupported_parameter")
+    out: Message = {"role": _ROLES[role]}
+    if role == "assistant" and msg.get("tool_calls") is not None:
+        out["tool_calls"] = tool_calls(msg["tool_calls"], f"{where}.tool_calls")
+        out["content"] = None if msg.get("content") is None else _content(msg["content"], f"{where}.content")
+        return out
+    if role == "tool":
+        if not isinstance(msg.get("tool_call_id"), str):
+            raise _bad(f"{where}.tool_call_id", f"'{where}.tool_call_id' is required: the id of the call it answers")
+        out["tool_call_id"] = msg["tool_call_id"]
+    if "content" not in msg or msg["content"] is None:
+        raise _bad(f"{where}.content", f"'{where}.content' is required")
+    out["content"] = _content(msg["content"], f"{where}.content")
     return out
 
 
@@ -149,13 +184,8 @@ def _max_tokens(body: Mapping[str, Any]) -> int | None:
 def _refuse_unsupported(body: Mapping[str, Any]) -> None:
     for name in _LATER:
         if body.get(name) is not None:
-            raise GatewayError(400, f"'{name}' is not supported by this gateway yet", param=name,
-                               code="unsupported_parameter")
-    for name, neutral in _NEUTRAL.items():
-        value = body.get(name)
-        if value is not None and value != neutral:
-            raise GatewayError(400, f"'{name}' is not supported by this gateway (only {neutral} is accepted): "
-                               "tierflow calls have no portable equivalent", param=name, code="unsupported_parameter")
+            raise GatewayError(400, f"'{name}' is not supported by this gateway: send 'tools' and 'tool_choice'",
+                               param=name, code="unsupported_parameter")
     n = body.get("n")
     if n is not None and n != 1:
         raise GatewayError(400, f"'n' must be 1: this gateway returns one choice per request (got {n!r})",
@@ -167,7 +197,7 @@ def _refuse_unsupported(body: Mapping[str, Any]) -> None:
 
 _KNOWN = frozenset({"model", "messages", "stream", "stream_options", "temperature", "max_tokens",
                     "max_completion_tokens", "stop", "seed", "response_format", "logprobs", "top_logprobs",
-                    "user", "n", "store", *_LATER, *_NEUTRAL})
+                    "user", "n", "store", *_LATER, *_SAMPLING, *_TOOLS})
 
 
 def parse_chat(body: Any, max_messages: int) -> ChatCall:
@@ -201,9 +231,11 @@ def parse_chat(body: Any, max_messages: int) -> ChatCall:
     opts = {"temperature": _number(body, "temperature", 0, 2), "max_tokens": _max_tokens(body),
             "stop": _stop(body.get("stop")), "seed": _integer(body, "seed", -(2**63)),
             "response_format": _response_format(body.get("response_format")), "top_logprobs": top}
+    opts.update({name: _number(body, name, lo, hi) for name, (lo, hi) in _SAMPLING.items()})
     call.options = {k: v for k, v in opts.items() if v is not None}
     if logprobs:
         call.options["logprobs"] = True
+    call.options.update(parse_tools(body))
     return call
 
 
@@ -227,8 +259,12 @@ def logprobs_body(logprobs: list[TokenLogprob] | None) -> dict[str, Any] | None:
 
 def completion_body(cid: str, created: int, result: CallResult) -> dict[str, Any]:
     """A ``chat.completion`` whose ``model`` is the concrete ``provider/model`` that answered."""
+    message: dict[str, Any] = {"role": "assistant", "content": result.text, "refusal": None}
+    if result.tool_calls:
+        message["tool_calls"] = result.tool_calls
+        message["content"] = result.text or None
     return {"id": cid, "object": "chat.completion", "created": created, "model": result.model_used,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": result.text, "refusal": None},
+            "choices": [{"index": 0, "message": message,
                          "logprobs": logprobs_body(result.logprobs),
                          "finish_reason": result.finish_reason or "stop"}],
             "usage": usage_body(result.usage), "system_fingerprint": None}

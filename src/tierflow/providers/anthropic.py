@@ -3,6 +3,8 @@
 - ``base_url`` defaults to ``https://api.anthropic.com``; requests go to ``{base_url}/v1/messages``
   (a base URL already ending in ``/v1`` is not doubled). Headers: ``x-api-key`` and
   ``anthropic-version`` (``api_version``, default ``2023-06-01``).
+- Image parts (OpenAI's ``image_url``) become ``image`` blocks: a ``data:`` URL a base64 source,
+  an http(s) URL a ``url`` source.
 - System messages become the top-level ``system``; ``max_tokens`` is required by the API and
   defaults to 1024 (``options.max_tokens``); ``stop`` becomes ``stop_sequences``.
 - JSON output (``response_format`` ``json_object`` / ``json_schema``) uses a forced tool whose
@@ -14,7 +16,10 @@
   (``cache_creation_input_tokens``, billed at the write rate), of which ``cache_write_1h_tokens``
   were written for an hour (``cache_creation.ephemeral_1h_input_tokens``). An answer without usage
   gets an estimate (``usage.estimated``). Logprobs and ``seed`` do not exist in this API and are
-  ignored (``logprobs`` is None).
+  ignored (``logprobs`` is None). ``top_p`` is sent as is; ``frequency_penalty`` and
+  ``presence_penalty`` do not exist in this API: a request with either (non-zero) is refused
+  with a :class:`~tierflow.errors.BadRequestError` naming it, before anything is sent, so a
+  role's fallback to a provider that has them can still serve it.
 """
 
 from __future__ import annotations
@@ -23,10 +28,13 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from tierflow.errors import APIConnectionError, ResponseFormatError
+from tierflow.errors import APIConnectionError, BadRequestError, ResponseFormatError
+from tierflow.providers._anthropic_tools import message as tool_message
+from tierflow.providers._anthropic_tools import tool_call, tools_body
 from tierflow.providers._checks import reading_answer
 from tierflow.providers._http import HTTPProvider, api_root, guard_stream, loads_event
 from tierflow.providers._http_errors import status_error
+from tierflow.providers._images import image_of, is_image
 from tierflow.providers._secrets import SecretHeaders
 from tierflow.providers._usage import checked_usage, token_count, usage_mapping
 from tierflow.providers.base import ProviderSettings, Timeouts, register_provider
@@ -35,6 +43,7 @@ from tierflow.types import ChatRequest, ChatResponse, StreamChunk, Usage
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 DEFAULT_VERSION = "2023-06-01"
 JSON_TOOL = "json_output"
+_NO_SUCH_PARAMETER = ("frequency_penalty", "presence_penalty")
 _FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length", "tool_use": "tool_calls",
            "refusal": "content_filter", "pause_turn": "stop"}
 _ERROR_STATUS = {"invalid_request_error": 400, "authentication_error": 401, "permission_error": 403,
@@ -93,11 +102,11 @@ class AnthropicProvider(HTTPProvider):
         """The request body, and whether the JSON answer is wrapped in ``{"value": ...}``."""
         system: list[str] = []
         messages: list[dict[str, Any]] = []
-        for m in request.messages:
+        for i, m in enumerate(request.messages):
             if m.get("role") in ("system", "developer"):
                 system.append(_text(m.get("content")))
             else:
-                messages.append({"role": m.get("role"), "content": m.get("content")})
+                messages.append(tool_message(m, self._content(m.get("content"), i, request.model)))
         body: dict[str, Any] = {"model": request.model, "messages": messages,
                                 "max_tokens": request.max_tokens or self._default_max_tokens}
         if system:
@@ -117,11 +126,32 @@ class AnthropicProvider(HTTPProvider):
             body["tools"] = [{"name": JSON_TOOL, "description": "Answer with this JSON structure.",
                               "input_schema": schema}]
             body["tool_choice"] = {"type": "tool", "name": JSON_TOOL}
+        body.update(tools_body(request, self._target(request.model)))
         if stream:
             body["stream"] = True
         if request.extra:
             body.update(request.extra)
+            for name in _NO_SUCH_PARAMETER:
+                if body.pop(name, 0) not in (0, 0.0, None):
+                    raise BadRequestError(f"{name!r} does not exist in Anthropic's Messages API; leave it "
+                                          "out or call a provider that has it", target=self._target(request.model),
+                                          status_code=400)
         return body, wrapped
+
+    def _content(self, content: Any, index: int, model: str) -> Any:
+        """A message's content; OpenAI parts become Anthropic blocks (images as base64 or URL sources)."""
+        if not isinstance(content, list) or not any(is_image(p) for p in content):
+            return content
+        blocks: list[dict[str, Any]] = []
+        for part in content:
+            if is_image(part):
+                image = image_of(part, f"messages[{index}]", self._target(model))
+                source = ({"type": "base64", "media_type": image.media_type, "data": image.data}
+                          if image.data is not None else {"type": "url", "url": image.url})
+                blocks.append({"type": "image", "source": source})
+            elif isinstance(part, dict) and part.get("type") == "text":
+                blocks.append({"type": "text", "text": str(part.get("text", ""))})
+        return blocks
 
     async def complete(self, request: ChatRequest, *, timeouts: Timeouts) -> ChatResponse:
         target = self._target(request.model)
@@ -134,6 +164,7 @@ class AnthropicProvider(HTTPProvider):
             if not isinstance(content, list):
                 raise ResponseFormatError("response has no 'content' list", target=target)
             parts: list[str] = []
+            calls: list[dict[str, Any]] = []
             for block in content:
                 if not isinstance(block, dict):
                     continue
@@ -142,12 +173,14 @@ class AnthropicProvider(HTTPProvider):
                 elif block.get("type") == "tool_use" and block.get("name") == JSON_TOOL:
                     value = block.get("input")
                     parts.append(json.dumps(value.get("value") if wrapped and isinstance(value, dict) else value))
+                elif block.get("type") == "tool_use":
+                    calls.append(tool_call(block))
             text = "".join(parts)
-            finish = self._finish(data.get("stop_reason"), "tools" in body)
+            finish = self._finish(data.get("stop_reason"), _json_tool(body))
             usage = _usage(data.get("usage"), target) or self._estimate(request, text, target)
             model = data.get("model")
             return ChatResponse(text=text, usage=usage, finish_reason=finish,
-                                model=model if isinstance(model, str) else None, raw=data)
+                                model=model if isinstance(model, str) else None, raw=data, tool_calls=calls or None)
 
     def stream(self, request: ChatRequest, *, timeouts: Timeouts) -> AsyncIterator[StreamChunk]:
         return guard_stream(self._stream(request, timeouts), self._target(request.model))
@@ -160,13 +193,24 @@ class AnthropicProvider(HTTPProvider):
         done = False
         chars = 0
         buffered: list[str] = []  # wrapped JSON is emitted whole, once complete
+        calls: dict[Any, int] = {}  # content block index -> tool call index (real tools, not the JSON tool)
         with reading_answer(target, self._secrets):
             async for event, data in self._post_sse(self._url, body, self._headers, timeouts, target, request):
                 if event == "ping":
                     continue
                 obj = loads_event(data, target, self._secrets)
                 kind = obj.get("type", event)
-                if kind == "content_block_delta":
+                block = obj.get("content_block") or {}
+                if kind == "content_block_start" and block.get("type") == "tool_use" and block.get("name") != JSON_TOOL:
+                    calls[obj.get("index")] = len(calls)
+                    start = tool_call({**block, "input": None})
+                    start["function"]["arguments"] = ""
+                    yield StreamChunk(tool_calls=[{"index": calls[obj.get("index")], **start}])
+                elif kind == "content_block_delta" and obj.get("index") in calls:
+                    piece = (obj.get("delta") or {}).get("partial_json") or ""
+                    if piece:
+                        yield StreamChunk(tool_calls=[{"index": calls[obj["index"]], "function": {"arguments": piece}}])
+                elif kind == "content_block_delta":
                     delta = obj.get("delta") or {}
                     piece = delta.get("text") if delta.get("type") == "text_delta" else (
                         delta.get("partial_json") if delta.get("type") == "input_json_delta" else None)
@@ -179,7 +223,7 @@ class AnthropicProvider(HTTPProvider):
                     usage = _usage((obj.get("message") or {}).get("usage"), target, usage)
                 elif kind == "message_delta":
                     usage = _usage(obj.get("usage"), target, usage)
-                    finish = self._finish((obj.get("delta") or {}).get("stop_reason"), "tools" in body)
+                    finish = self._finish((obj.get("delta") or {}).get("stop_reason"), _json_tool(body))
                 elif kind == "message_stop":
                     done = True
                     if buffered:
@@ -209,6 +253,12 @@ class AnthropicProvider(HTTPProvider):
         err = data.get("error")
         status = _ERROR_STATUS.get(err.get("type", ""), 500) if isinstance(err, dict) else 500
         return status_error(status, json.dumps(data), {}, target, self._secrets)
+
+
+def _json_tool(body: dict[str, Any]) -> bool:
+    """True when the request forces tierflow's JSON-output tool (its ``tool_use`` is a normal stop)."""
+    choice = body.get("tool_choice")
+    return isinstance(choice, dict) and choice.get("name") == JSON_TOOL
 
 
 __all__ = ["AnthropicProvider", "DEFAULT_BASE_URL", "DEFAULT_VERSION", "JSON_TOOL"]

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from tierflow.types import ChatRequest, ChatResponse, StreamChunk
+from tierflow.types import ChatRequest, ChatResponse, EmbeddingResponse, StreamChunk
 
 ProviderKind = Literal["openai", "azure", "anthropic", "gemini", "local"]
 
@@ -132,6 +132,13 @@ class Provider(ABC):
     @abstractmethod
     def stream(self, request: ChatRequest, *, timeouts: Timeouts) -> AsyncIterator[StreamChunk]:
         """One attempt, streamed. Cancelling the iteration cancels the upstream request."""
+
+    async def embed(self, model: str, inputs: list[str], *, timeouts: Timeouts) -> EmbeddingResponse:
+        """One embedding attempt: a vector per input, in order. Providers without embeddings refuse it."""
+        from tierflow.errors import BadRequestError
+
+        raise BadRequestError(f"providers of kind {self.kind!r} make no embeddings here; use an OpenAI-compatible, "
+                              "Gemini or local provider", target=f"{self.name}/{model}", status_code=400)
 
     async def aclose(self) -> None:  # noqa: B027 (a provider with nothing to release keeps this)
         """Release connections / models. Safe to call twice."""

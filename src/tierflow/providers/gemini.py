@@ -14,11 +14,14 @@ Two services speak this protocol:
   ``api_key: ${GOOGLE_ACCESS_TOKEN}`` filled from ``gcloud auth print-access-token``; such a token
   lasts an hour and tierflow does not refresh it).
 - System messages become ``systemInstruction``; ``assistant`` turns become role ``model``; text
-  parts of list contents are kept, other parts are dropped.
+  parts of list contents are kept, image parts (OpenAI's ``image_url``) become ``inlineData`` (a
+  ``data:`` URL) or ``fileData`` (an http(s) URL), other parts are dropped.
 - ``generationConfig``: temperature, maxOutputTokens, stopSequences, seed; JSON output with
   ``responseMimeType: application/json`` and, for ``json_schema``, ``responseSchema`` (the JSON
   schema translated to Gemini's OpenAPI subset: unsupported keywords dropped, types upper-cased);
-  logprobs with ``responseLogprobs`` / ``logprobs`` (top count).
+  logprobs with ``responseLogprobs`` / ``logprobs`` (top count); the portable extra fields
+  ``top_p``, ``frequency_penalty`` and ``presence_penalty`` become ``topP``, ``frequencyPenalty``
+  and ``presencePenalty``.
 - Usage: ``input_tokens`` = promptTokenCount (cached included), ``cached_tokens`` =
   cachedContentTokenCount, ``output_tokens`` = candidatesTokenCount + thoughtsTokenCount,
   ``reasoning_tokens`` = thoughtsTokenCount.
@@ -33,17 +36,23 @@ from urllib.parse import quote
 
 from tierflow.errors import APIConnectionError, ConfigError, Problem, ResponseFormatError
 from tierflow.providers._checks import reading_answer
+from tierflow.providers._embeddings import gemini_vectors
+from tierflow.providers._gemini_tools import call_names, tool_calls, tools_body
+from tierflow.providers._gemini_tools import content as tool_content
 from tierflow.providers._http import HTTPProvider, api_root, guard_stream, loads_event
 from tierflow.providers._http_errors import status_error
+from tierflow.providers._images import image_of, is_image
 from tierflow.providers._secrets import SecretHeaders
 from tierflow.providers._usage import checked_usage, token_count, usage_mapping
 from tierflow.providers.base import ProviderSettings, Timeouts, register_provider
-from tierflow.types import ChatRequest, ChatResponse, StreamChunk, TokenLogprob, Usage
+from tierflow.types import ChatRequest, ChatResponse, EmbeddingResponse, StreamChunk, TokenLogprob, Usage
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 DEFAULT_VERTEX_LOCATION = "us-central1"
 _OPTIONS = ("project_id", "location")
 _LOCATION_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+_SAMPLING = {"top_p": "topP", "frequency_penalty": "frequencyPenalty", "presence_penalty": "presencePenalty"}
+"""Portable sampling fields (OpenAI's names, given as extra call keywords) -> generationConfig's."""
 _FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter", "RECITATION": "content_filter",
            "BLOCKLIST": "content_filter", "PROHIBITED_CONTENT": "content_filter", "SPII": "content_filter"}
 _SCHEMA_KEYS = frozenset({"type", "format", "description", "nullable", "enum", "properties", "required", "items",
@@ -76,12 +85,22 @@ def to_gemini_schema(schema: Any) -> Any:
     return out
 
 
-def _parts(content: Any) -> list[dict[str, Any]]:
+def _parts(content: Any, where: str = "", target: str = "") -> list[dict[str, Any]]:
+    """Gemini parts of a message's content: text parts, and images as ``inlineData`` (a ``data:``
+    URL) or ``fileData`` (an http(s) URL)."""
     if isinstance(content, str):
         return [{"text": content}]
-    if isinstance(content, list):
-        return [{"text": p["text"]} for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)]
-    return []
+    if not isinstance(content, list):
+        return []
+    out: list[dict[str, Any]] = []
+    for p in content:
+        if is_image(p):
+            image = image_of(p, where, target)
+            out.append({"inlineData": {"mimeType": image.media_type, "data": image.data}} if image.data is not None
+                       else {"fileData": {"mimeType": image.media_type, "fileUri": image.url}})
+        elif isinstance(p, dict) and isinstance(p.get("text"), str):
+            out.append({"text": p["text"]})
+    return out
 
 
 def _usage(value: Any, target: str) -> Usage | None:
@@ -178,12 +197,14 @@ class GeminiProvider(HTTPProvider):
     def _body(self, request: ChatRequest) -> dict[str, Any]:
         system: list[dict[str, Any]] = []
         contents: list[dict[str, Any]] = []
-        for m in request.messages:
+        target = self._target(request.model)
+        names = call_names(request.messages) if request.tools else {}
+        for i, m in enumerate(request.messages):
             role = m.get("role")
             if role in ("system", "developer"):
                 system.extend(_parts(m.get("content")))
             else:
-                contents.append({"role": "model" if role == "assistant" else "user", "parts": _parts(m.get("content"))})
+                contents.append(tool_content(m, _parts(m.get("content"), f"messages[{i}]", target), names))
         body: dict[str, Any] = {"contents": contents}
         if system:
             body["systemInstruction"] = {"parts": system}
@@ -207,10 +228,14 @@ class GeminiProvider(HTTPProvider):
             if request.top_logprobs is not None:
                 cfg["logprobs"] = request.top_logprobs
         extra = dict(request.extra)
+        for portable, native in _SAMPLING.items():
+            if portable in extra:
+                cfg[native] = extra.pop(portable)
         if isinstance(extra.get("generationConfig"), dict):
             cfg.update(extra.pop("generationConfig"))
         if cfg:
             body["generationConfig"] = cfg
+        body.update(tools_body(request, to_gemini_schema))
         body.update(extra)
         return body
 
@@ -224,19 +249,36 @@ class GeminiProvider(HTTPProvider):
             if "candidates" not in data and "promptFeedback" not in data:
                 raise ResponseFormatError("response has no 'candidates'", target=target)
             text, finish, logprobs = _candidate(data)
+            calls = tool_calls(data)
             usage = _usage(data.get("usageMetadata"), target) or self._estimate(request, text, target)
             model = data.get("modelVersion")
-            return ChatResponse(text=text, usage=usage, finish_reason=finish, logprobs=logprobs,
-                                model=model if isinstance(model, str) else None, raw=data)
+            return ChatResponse(text=text, usage=usage, finish_reason="tool_calls" if calls else finish,
+                                logprobs=logprobs, model=model if isinstance(model, str) else None, raw=data,
+                                tool_calls=calls)
 
     def stream(self, request: ChatRequest, *, timeouts: Timeouts) -> AsyncIterator[StreamChunk]:
         return guard_stream(self._stream(request, timeouts), self._target(request.model))
+
+    async def embed(self, model: str, inputs: list[str], *, timeouts: Timeouts) -> EmbeddingResponse:
+        """``models/{model}:batchEmbedContents``, one request per input (Gemini reports no token usage:
+        it is estimated)."""
+        target = self._target(model)
+        name = "models/" + model.removeprefix("models/")
+        url = f"{self._root}/models/{quote(model.removeprefix('models/'), safe='')}:batchEmbedContents"
+        body = {"requests": [{"model": name, "content": {"parts": [{"text": text}]}} for text in inputs]}
+        data = await self._post_json(url, body, self._headers, timeouts, target)
+        with reading_answer(target, self._secrets):
+            if "error" in data:
+                raise self._embedded_error(data, target)
+            usage = Usage(input_tokens=sum(len(t) for t in inputs) // 4 + 1, estimated=True)
+            return EmbeddingResponse(gemini_vectors(data, len(inputs), target), usage, model)
 
     async def _stream(self, request: ChatRequest, timeouts: Timeouts) -> AsyncIterator[StreamChunk]:
         target = self._target(request.model)
         usage: Usage | None = None
         finish: str | None = None
         chars = 0
+        called = 0
         with reading_answer(target, self._secrets):
             async for _event, data in self._post_sse(self._url_for(request.model, True), self._body(request),
                                                      self._headers, timeouts, target, request):
@@ -247,8 +289,14 @@ class GeminiProvider(HTTPProvider):
                 text, reason, logprobs = _candidate(obj)
                 finish = reason or finish
                 chars += len(text)
-                if text or logprobs:
-                    yield StreamChunk(text=text, logprobs=logprobs)
+                calls = tool_calls(obj, called)
+                if calls:  # Gemini sends each call whole: one delta per call
+                    calls = [{"index": called + i, **c} for i, c in enumerate(calls)]
+                    called += len(calls)
+                if text or logprobs or calls:
+                    yield StreamChunk(text=text, logprobs=logprobs, tool_calls=calls)
+        if called and finish == "stop":
+            finish = "tool_calls"
         if finish is None:
             raise APIConnectionError("stream ended without a finish reason", target=target)
         yield StreamChunk(usage=usage or self._estimate(request, chars, target), finish_reason=finish)

@@ -18,7 +18,9 @@ Sampling: ``temperature`` (default 0.2, llama-cpp-python's chat default), ``max_
 ``response_format`` (``json_object`` -> a JSON grammar; ``json_schema`` -> a grammar built from the
 schema), per-token ``logprobs`` / ``top_logprobs`` of the model's own distribution. Extra request
 fields ``top_p``, ``top_k``, ``min_p``, ``repeat_penalty``, ``presence_penalty`` and
-``frequency_penalty`` are passed to the sampler; other extra fields are ignored. Usage counts are
+``frequency_penalty`` are passed to the sampler; other extra fields are ignored. ``tools`` are
+refused (:class:`~tierflow.errors.BadRequestError`): the packaged models' chat templates have no
+tool-call format to parse. Usage counts are
 the real prompt and generated token counts (the end-of-generation token is not counted).
 
 Output cap and runaway generations: a request without ``max_tokens`` gets the provider's
@@ -47,7 +49,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-from tierflow.errors import APITimeoutError, ConfigError, Problem
+from tierflow.errors import APITimeoutError, BadRequestError, ConfigError, Problem
 from tierflow.local_models import resolve_model_file
 from tierflow.providers._local_worker import (
     DEFAULT_TEMPERATURE,
@@ -61,7 +63,7 @@ from tierflow.providers.base import (
     Timeouts,
     register_provider,
 )
-from tierflow.types import ChatRequest, ChatResponse, StreamChunk, TokenLogprob, Usage
+from tierflow.types import ChatRequest, ChatResponse, EmbeddingResponse, StreamChunk, TokenLogprob, Usage
 
 DEFAULT_N_CTX = 4096
 DEFAULT_MAX_TOKENS = 512
@@ -70,6 +72,17 @@ _OPTION_NAMES = ("n_ctx", "n_threads", "models", "models_dir", "max_tokens", "st
 
 
 # --- options ----------------------------------------------------------------------------------
+
+
+_EMBEDDERS = {"all-minilm-l6-v2": "minilm", "minilm": "minilm", "static": "static", "hashing": "hashing"}
+
+
+@functools.cache
+def _embedder(name: str) -> Any:
+    """One embedder per name for the process (the MiniLM session is loaded once)."""
+    from tierflow.routing.features.embed import get_embedder
+
+    return get_embedder(name, cache=False)
 
 
 @functools.cache
@@ -210,8 +223,30 @@ class LocalProvider(Provider):
         return ChatResponse(text="".join(parts), usage=usage, finish_reason=finish,
                             logprobs=logprobs if request.logprobs else None, model=request.model)
 
+    async def embed(self, model: str, inputs: list[str], *, timeouts: Timeouts) -> EmbeddingResponse:
+        """The routing package's local embedders: ``all-minilm-l6-v2`` (``minilm``; 384 dimensions),
+        ``static`` or ``hashing``; run on a worker thread, bounded by ``timeouts.total``."""
+        target = f"{self.name}/{model}"
+        name = _EMBEDDERS.get(model.lower())
+        if name is None:
+            raise BadRequestError(f"no local embedding model {model!r}; local embeddings are "
+                                  f"{sorted(_EMBEDDERS)}", target=target, status_code=400)
+        embedder = _embedder(name)
+        try:
+            async with asyncio.timeout(timeouts.total):
+                matrix = await asyncio.to_thread(embedder.embed, list(inputs))
+        except TimeoutError:
+            raise APITimeoutError(f"no embeddings within {timeouts.total:g}s", target=target) from None
+        usage = Usage(input_tokens=sum(len(t.split()) for t in inputs))
+        return EmbeddingResponse([[float(x) for x in row] for row in matrix], usage, model)
+
     async def stream(self, request: ChatRequest, *,
                      timeouts: Timeouts) -> AsyncIterator[StreamChunk]:
+        if request.tools:
+            raise BadRequestError("local models do not take tools here: the chat templates of the packaged GGUF "
+                                  "models have no tool-call format tierflow can parse; call a role on an "
+                                  "OpenAI-compatible, Anthropic or Gemini provider",
+                                  target=f"{self.name}/{request.model}", status_code=400)
         model, target = self._model_for(request.model)
         if request.max_tokens is None:
             request = replace(request, max_tokens=self._options.max_tokens)

@@ -29,12 +29,13 @@ from urllib.parse import quote, urlsplit
 
 from tierflow.errors import APIConnectionError, ConfigError, Problem, ResponseFormatError
 from tierflow.providers._checks import reading_answer
+from tierflow.providers._embeddings import openai_vectors
 from tierflow.providers._http import HTTPProvider, api_root, guard_stream, loads_event
 from tierflow.providers._http_errors import status_error
 from tierflow.providers._secrets import SecretHeaders
 from tierflow.providers._usage import checked_usage, token_count, usage_mapping
 from tierflow.providers.base import ProviderSettings, Timeouts, register_provider
-from tierflow.types import ChatRequest, ChatResponse, StreamChunk, TokenLogprob, Usage
+from tierflow.types import ChatRequest, ChatResponse, EmbeddingResponse, StreamChunk, TokenLogprob, Usage
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_AZURE_API_VERSION = "2024-10-21"
@@ -63,6 +64,32 @@ def parse_usage(value: Any, target: str = "") -> Usage | None:
         cached_tokens=cached or token_count(u, "prompt_cache_hit_tokens", target),
         reasoning_tokens=token_count(completion_details or _NO_DETAILS, "reasoning_tokens", target,
                                      "usage.completion_tokens_details")), target)
+
+
+def _tool_calls(value: Any, target: str, *, deltas: bool = False) -> list[dict[str, Any]] | None:
+    """``tool_calls`` of a message (or of a stream delta, with ``index``) in OpenAI's shape, checked."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(c, dict) and isinstance(c.get("function"), dict)
+                                              for c in value):
+        raise ResponseFormatError("'tool_calls' is not a list of function calls", target=target)
+    out = []
+    for i, call in enumerate(value):
+        function = call["function"]
+        if deltas:  # a piece of a call: only what it carries
+            index = call.get("index", i)
+            piece: dict[str, Any] = {"index": index if isinstance(index, int) else i,
+                                     "function": {"arguments": str(function.get("arguments") or "")}}
+            if call.get("id"):
+                piece["id"], piece["type"] = str(call["id"]), "function"
+            if function.get("name"):
+                piece["function"]["name"] = str(function["name"])
+            out.append(piece)
+            continue
+        out.append({"id": str(call.get("id") or ""), "type": "function",
+                    "function": {"name": str(function.get("name") or ""),
+                                 "arguments": str(function.get("arguments") or "")}})
+    return out or None
 
 
 def parse_logprobs(lp: Any) -> list[TokenLogprob] | None:
@@ -147,6 +174,10 @@ class OpenAIProvider(HTTPProvider):
             body["logprobs"] = True
             if request.top_logprobs is not None:
                 body["top_logprobs"] = request.top_logprobs
+        if request.tools:
+            body["tools"] = request.tools
+        if request.tool_choice is not None:
+            body["tool_choice"] = request.tool_choice
         if stream:
             body["stream"] = True
             if self._stream_usage:
@@ -171,10 +202,23 @@ class OpenAIProvider(HTTPProvider):
             usage = parse_usage(data.get("usage"), target) or self._estimate(request, text, target)
             return ChatResponse(text=text, usage=usage, finish_reason=_str(choice.get("finish_reason")),
                                 logprobs=parse_logprobs(choice.get("logprobs")), model=_str(data.get("model")),
-                                raw=data)
+                                raw=data, tool_calls=_tool_calls(message.get("tool_calls"), target))
 
     def stream(self, request: ChatRequest, *, timeouts: Timeouts) -> AsyncIterator[StreamChunk]:
         return guard_stream(self._stream(request, timeouts), self._target(request.model))
+
+    async def embed(self, model: str, inputs: list[str], *, timeouts: Timeouts) -> EmbeddingResponse:
+        """``POST {base_url}/embeddings`` (the chat URL's sibling; Azure: the deployment's)."""
+        target = self._target(model)
+        url = self._url_for(model).replace("/chat/completions", "/embeddings", 1)
+        data = await self._post_json(url, {"model": model, "input": inputs}, self._headers, timeouts, target)
+        with reading_answer(target, self._secrets):
+            if "error" in data and "data" not in data:
+                raise self._embedded_error(data, target)
+            usage = parse_usage(data.get("usage"), target) or Usage(
+                input_tokens=sum(len(t) for t in inputs) // 4 + 1, estimated=True)
+            usage.output_tokens = 0
+            return EmbeddingResponse(openai_vectors(data, len(inputs), target), usage, _str(data.get("model")))
 
     async def _stream(self, request: ChatRequest, timeouts: Timeouts) -> AsyncIterator[StreamChunk]:
         target = self._target(request.model)
@@ -202,8 +246,10 @@ class OpenAIProvider(HTTPProvider):
                 logprobs = parse_logprobs(choice.get("logprobs"))
                 reason = _str(choice.get("finish_reason"))
                 finish = reason or finish
-                if text or reason or usage or logprobs:
-                    yield StreamChunk(text=text, usage=usage, finish_reason=reason, logprobs=logprobs)
+                calls = _tool_calls(delta.get("tool_calls"), target, deltas=True)
+                if text or reason or usage or logprobs or calls:
+                    yield StreamChunk(text=text, usage=usage, finish_reason=reason, logprobs=logprobs,
+                                      tool_calls=calls)
         if not done and finish is None:
             raise APIConnectionError("stream ended without [DONE] or a finish reason", target=target)
         if not reported:  # the server ignored stream_options.include_usage (or it is turned off)

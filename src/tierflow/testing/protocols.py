@@ -11,7 +11,7 @@ import json
 import time
 from typing import Any
 
-from tierflow.testing.wire import Prompt, Reply, WireError, text_of
+from tierflow.testing.wire import Prompt, Reply, WireError, pick_tool, text_of
 from tierflow.testing.wire import dumps as _dumps
 from tierflow.testing.wire import words as _words
 
@@ -35,12 +35,18 @@ class OpenAIWire:
         stop = body.get("stop") or []
         fmt = body.get("response_format") or {}
         schema = fmt.get("json_schema", {}).get("schema") if fmt.get("type") == "json_schema" else None
+        choice = body.get("tool_choice")
+        tool = pick_tool([((t.get("function") or {}).get("name"), (t.get("function") or {}).get("parameters"))
+                          for t in body.get("tools") or []], choice if isinstance(choice, str) else "auto",
+                         (choice.get("function") or {}).get("name") if isinstance(choice, dict) else None,
+                         isinstance(messages[-1], dict) and messages[-1].get("role") == "tool")
         return Prompt(model=model, last_user=users[-1] if users else "", input_words=_words(*texts),
                       stream=bool(body.get("stream")),
                       include_usage=bool((body.get("stream_options") or {}).get("include_usage")),
                       max_tokens=body.get("max_completion_tokens") or body.get("max_tokens"),
                       stop=[stop] if isinstance(stop, str) else list(stop),
-                      json_mode=fmt.get("type") in ("json_object", "json_schema"), schema=schema,
+                      json_mode=tool is not None or fmt.get("type") in ("json_object", "json_schema"),
+                      schema=(tool[1] or {"type": "object"}) if tool else schema, tool_name=tool and tool[0],
                       logprobs=bool(body.get("logprobs")), top_logprobs=int(body.get("top_logprobs") or 0))
 
     def _usage(self, r: Reply) -> dict[str, Any]:
@@ -62,6 +68,10 @@ class OpenAIWire:
     def complete(self, p: Prompt, r: Reply) -> dict[str, Any]:
         choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": r.text},
                                   "finish_reason": r.finish_reason, "logprobs": None}
+        if p.tool_name:
+            choice["message"] = {"role": "assistant", "content": None, "tool_calls": [
+                {"id": "call_test", "type": "function", "function": {"name": p.tool_name, "arguments": r.text}}]}
+            choice["finish_reason"] = "tool_calls"
         if p.logprobs:
             choice["logprobs"] = self._logprobs(r.logprobs(p.top_logprobs))
         body = {"id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
@@ -83,6 +93,11 @@ class OpenAIWire:
         content = [chunk({"content": piece}, lp=self._logprobs([lps[i]]) if lps else None)
                    for i, piece in enumerate(r.pieces)]
         post = [chunk({}, r.finish_reason)]
+        if p.tool_name:  # the call's id and name first, then its arguments piece by piece
+            pre.append(chunk({"tool_calls": [{"index": 0, "id": "call_test", "type": "function",
+                                              "function": {"name": p.tool_name, "arguments": ""}}]}))
+            content = [chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}) for piece in r.pieces]
+            post = [chunk({}, "tool_calls")]
         if p.include_usage and r.usage:
             post.append(b"data: " + _dumps({**head, "choices": [], "usage": self._usage(r)}) + b"\n\n")
         post.append(b"data: [DONE]\n\n")
@@ -116,8 +131,14 @@ class AnthropicWire:
         texts = [text_of(m.get("content")) for m in messages] + [text_of(body.get("system"))]
         users = [text_of(m.get("content")) for m in messages if m.get("role") == "user"]
         choice = body.get("tool_choice") or {}
-        tool = choice.get("name") if choice.get("type") == "tool" else None
-        schema = next((t.get("input_schema") for t in body.get("tools", []) if t.get("name") == tool), None)
+        last = messages[-1].get("content") if isinstance(messages[-1], dict) else None
+        after_result = isinstance(last, list) and any(isinstance(b, dict) and b.get("type") == "tool_result"
+                                                      for b in last)
+        picked = pick_tool([(t.get("name"), t.get("input_schema")) for t in body.get("tools", [])],
+                           {"any": "required"}.get(choice.get("type"), choice.get("type") or "auto"),
+                           choice.get("name") if choice.get("type") == "tool" else None, after_result)
+        tool = picked[0] if picked else None
+        schema = (picked[1] or {"type": "object"}) if picked else None
         return Prompt(model=body["model"], last_user=users[-1] if users else "",
                       input_words=_words(*texts), stream=bool(body.get("stream")), include_usage=True,
                       max_tokens=body["max_tokens"], stop=list(body.get("stop_sequences") or []),
@@ -201,10 +222,18 @@ class GeminiWire:
         users = [text_of(c.get("parts")) for c in contents if c.get("role", "user") == "user"]
         cfg = body.get("generationConfig") or {}
         schema = cfg.get("responseSchema") or cfg.get("responseJsonSchema")
+        calling = (body.get("toolConfig") or {}).get("functionCallingConfig") or {}
+        allowed = calling.get("allowedFunctionNames") or [None]
+        last = contents[-1].get("parts") or [] if isinstance(contents[-1], dict) else []
+        tool = pick_tool([(d.get("name"), d.get("parameters")) for t in body.get("tools") or []
+                          for d in t.get("functionDeclarations") or []],
+                         {"ANY": "required", "NONE": "none"}.get(calling.get("mode"), "auto"), allowed[0],
+                         any(isinstance(x, dict) and "functionResponse" in x for x in last))
         return Prompt(model=model or "", last_user=users[-1] if users else "", input_words=_words(*texts),
                       include_usage=True, max_tokens=cfg.get("maxOutputTokens"),
-                      stop=list(cfg.get("stopSequences") or []),
-                      json_mode=cfg.get("responseMimeType") == "application/json", schema=schema,
+                      stop=list(cfg.get("stopSequences") or []), tool_name=tool and tool[0],
+                      json_mode=tool is not None or cfg.get("responseMimeType") == "application/json",
+                      schema=(tool[1] or {"type": "object"}) if tool else schema,
                       logprobs=bool(cfg.get("responseLogprobs")), top_logprobs=int(cfg.get("logprobs") or 0))
 
     def _usage(self, r: Reply) -> dict[str, Any]:
@@ -220,7 +249,10 @@ class GeminiWire:
 
     def _response(self, p: Prompt, r: Reply, text: str, finish: str | None,
                   lps: list[tuple[str, float, list[tuple[str, float]]]] | None) -> dict[str, Any]:
-        cand: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}
+        part: dict[str, Any] = {"text": text}
+        if p.tool_name and text:
+            part = {"functionCall": {"name": p.tool_name, "args": json.loads(text)}}
+        cand: dict[str, Any] = {"content": {"role": "model", "parts": [part]}, "index": 0}
         if finish:
             cand["finishReason"] = "MAX_TOKENS" if finish == "length" else "STOP"
         if lps:
@@ -243,8 +275,11 @@ class GeminiWire:
         def event(data: dict[str, Any]) -> bytes:
             return b"data: " + _dumps(data) + b"\r\n\r\n"
 
-        content = [event(self._response(p, r, piece, None, [lps[i]] if lps else None))
-                   for i, piece in enumerate(r.pieces)]
+        if p.tool_name:  # a function call arrives whole
+            content = [event(self._response(p, r, r.text, None, None))]
+        else:
+            content = [event(self._response(p, r, piece, None, [lps[i]] if lps else None))
+                       for i, piece in enumerate(r.pieces)]
         return [], content, [event(self._response(p, r, "", r.finish_reason, None))]
 
     def error(self, code: int, message: str, retry_after: float | None = None) -> dict[str, Any]:

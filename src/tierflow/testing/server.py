@@ -8,8 +8,9 @@ per model, keeps every request body, and records client disconnects (to prove ca
 Routes: ``POST /v1/chat/completions``, ``POST /openai/deployments/{model}/chat/completions``
 (Azure), ``POST /v1/messages`` (Anthropic), ``POST /v1beta/models/{model}:generateContent`` and
 ``:streamGenerateContent`` (Gemini; also Vertex AI's
-``/v1/projects/{project}/locations/{location}/publishers/google/models/{model}:...``), plus the
-control API under ``/_control`` (see ``__main__``).
+``/v1/projects/{project}/locations/{location}/publishers/google/models/{model}:...``), the
+embedding routes ``POST /v1/embeddings`` and Gemini's ``:batchEmbedContents``
+(:mod:`tierflow.testing.embeddings`), plus the control API under ``/_control`` (see ``__main__``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tierflow.testing import embeddings
 from tierflow.testing.behaviours import (
     Answer,
     Behaviour,
@@ -136,6 +138,9 @@ class LLMTestServer:
         app.router.add_post("/v1/chat/completions", self._openai)
         app.router.add_post("/chat/completions", self._openai)
         app.router.add_post("/openai/deployments/{model}/chat/completions", self._openai)
+        app.router.add_post("/v1/embeddings", self._openai_embeddings)
+        app.router.add_post("/embeddings", self._openai_embeddings)
+        app.router.add_post("/openai/deployments/{model}/embeddings", self._openai_embeddings)
         app.router.add_post("/v1/messages", self._anthropic)
         app.router.add_post("/v1beta/models/{call}", self._gemini)
         app.router.add_post("/v1/models/{call}", self._gemini)
@@ -211,8 +216,20 @@ class LLMTestServer:
     async def _anthropic(self, request: web.Request) -> web.StreamResponse:
         return await self._handle(request, _ANTHROPIC, None)
 
+    async def _openai_embeddings(self, request: web.Request) -> web.StreamResponse:
+        return await embeddings.handle(request, "openai", request.match_info.get("model"), self._embedding_request,
+                                       self._hang)
+
+    def _embedding_request(self, protocol: str, model: str, path: str, body: dict[str, Any]) -> Behaviour:
+        if self.record_requests:
+            with self._lock:
+                self.received.append(ReceivedRequest(protocol, model, path, body, {}))
+        return self._next(model)
+
     async def _gemini(self, request: web.Request) -> web.StreamResponse:
         model, _, action = request.match_info["call"].rpartition(":")
+        if action == "batchEmbedContents" and model:
+            return await embeddings.handle(request, "gemini", model, self._embedding_request, self._hang)
         if action not in ("generateContent", "streamGenerateContent") or not model:
             return web.json_response(_GEMINI.error(404, f"unknown method {action!r}"), status=404)
         return await self._handle(request, _GEMINI, model, stream=action == "streamGenerateContent")

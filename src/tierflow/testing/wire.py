@@ -36,6 +36,9 @@ class Prompt:
     json_tool: str | None = None
     logprobs: bool = False
     top_logprobs: int = 0
+    tool_name: str | None = None
+    """The tool the answer calls (OpenAI and Gemini formats; Anthropic uses ``json_tool``): the
+    reply's text is then its JSON arguments."""
 
 
 @dataclass(slots=True)
@@ -95,6 +98,17 @@ def example_from_schema(schema: Any) -> Any:
     return examples.get(kind, "text")
 
 
+def pick_tool(tools: list[tuple[str, Any]], mode: str, named: str | None, after_result: bool
+              ) -> tuple[str, Any] | None:
+    """The tool the test server calls: the named one, else the first one unless ``mode`` is ``none``
+    or the conversation ends with a tool result (then it answers in text). ``(name, parameters)``."""
+    if named is not None:
+        return next(((n, s) for n, s in tools if n == named), None)
+    if not tools or mode == "none" or (after_result and mode != "required"):
+        return None
+    return tools[0]
+
+
 def make_reply(prompt: Prompt, answer: Answer | None, text: str | None = None) -> Reply:
     """Build the reply for ``prompt``; explicit ``text`` (or ``answer.text``) wins over the default."""
     answer = answer or Answer()
@@ -133,4 +147,5 @@ def dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
-__all__ = ["WireError", "Prompt", "Reply", "make_reply", "example_from_schema", "text_of", "words", "dumps"]
+__all__ = ["WireError", "Prompt", "Reply", "make_reply", "pick_tool", "example_from_schema", "text_of", "words",
+           "dumps"]
