@@ -37,7 +37,7 @@ class MissingOutputError(KeyError):
 
 
 @dataclass(slots=True)
-class Plan:
+class ExecutionPlan:
     """Flat, index-based description of a graph, shared by every run of an engine."""
 
     ids: list[str]
@@ -49,7 +49,7 @@ class Plan:
     indegree: list[int]
     has_soft: list[bool]
     branch_cases: list[list[tuple[Callable[[list[Any]], bool], int]] | None]
-    branch_default: list[int]
+    branch_default: list[int | None]  # a branch's ``otherwise`` target (None: no otherwise)
     case_targets: list[frozenset[int]]
     output_maps: list[tuple[bool, tuple[tuple[str, str], ...]] | None]
     fallbacks: list[Callable[[BaseException], Any] | None]
@@ -168,8 +168,8 @@ def _executor(node: IRNode) -> tuple[int, Any]:
     raise GraphBuildError([Problem(f"node {node.id!r}", f"the engine cannot run kind {kind!r}")])
 
 
-def compile_plan(module: IRModule) -> Plan:
-    """Compile a validated IR module into a :class:`Plan`."""
+def compile_plan(module: IRModule) -> ExecutionPlan:
+    """Compile a validated IR module into a :class:`ExecutionPlan`."""
     ids = [n.id for n in module.nodes]
     index = {nid: i for i, nid in enumerate(ids)}
     start, end = index[START_ID], index[END_ID]
@@ -184,7 +184,7 @@ def compile_plan(module: IRModule) -> Plan:
             has_soft[t] = has_soft[t] or soft
     modes, executors, resolvers = [], [], []
     branch_cases: list[Any] = [None] * n
-    branch_default = [-1] * n
+    branch_default: list[int | None] = [None] * n
     case_targets: list[frozenset[int]] = [frozenset()] * n
     output_maps: list[Any] = [None] * n
     fallbacks: list[Any] = [None] * n
@@ -200,14 +200,14 @@ def compile_plan(module: IRModule) -> Plan:
                                 index[c["target"]])
                                for c in node.config.get("cases", [])]
             other = node.config.get("otherwise")
-            branch_default[i] = index[other] if other is not None else -1
+            branch_default[i] = index[other] if other is not None else None
             case_targets[i] = frozenset(index[t] for t in branch_targets(node))
         if node.outputs:
             star = "*" in node.outputs
             pairs = tuple((k, v) for k, v in node.outputs.items() if k != "*")
             output_maps[i] = (star, pairs)
         fallbacks[i] = node.fallback_fn
-    return Plan(ids=ids, kinds=[nd.kind for nd in module.nodes], modes=modes, executors=executors,
+    return ExecutionPlan(ids=ids, kinds=[nd.kind for nd in module.nodes], modes=modes, executors=executors,
                 resolvers=resolvers, succ=succ, indegree=indegree, has_soft=has_soft,
                 branch_cases=branch_cases, branch_default=branch_default, case_targets=case_targets,
                 output_maps=output_maps, fallbacks=fallbacks, start=start, end=end,
@@ -224,4 +224,4 @@ def _refs(node: IRNode) -> list[IRRef]:
     return refs
 
 
-__all__ = ["ASYNC", "BRANCH", "ENTRY", "EXIT", "SYNC", "MissingOutputError", "Plan", "compile_plan"]
+__all__ = ["ASYNC", "BRANCH", "ENTRY", "EXIT", "SYNC", "ExecutionPlan", "MissingOutputError", "compile_plan"]
