@@ -50,7 +50,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from tierflow._config_resources import _from_resources, is_resources_form
 from tierflow._config_yaml import _Ctx, _interpolate, _parse_yaml
 from tierflow.errors import ConfigError, MissingEnvVarError, Problem
-from tierflow.providers.base import ProviderSettings
+from tierflow.provider_settings import ProviderSettings
 from tierflow.registry import ROLE_PATTERN, Registry, Target, parse_registry
 
 _ROLE_RE = re.compile(ROLE_PATTERN)

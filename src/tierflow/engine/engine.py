@@ -130,9 +130,7 @@ class Engine:
             from tierflow.config import WELL_KNOWN_PROVIDERS
 
             providers = {*config.providers, *WELL_KNOWN_PROVIDERS}
-        from tierflow.patterns import pattern_of
-
-        problems = role_problems(self.module, Names(registry, routed, providers), pattern_of)
+        problems = role_problems(self.module, Names(registry, routed, providers))
         if problems:
             raise GraphBuildError(problems, source=f"graph {self.name!r}")
 
