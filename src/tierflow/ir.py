@@ -117,7 +117,7 @@ class IRModule:
 
 
 def model_decl(entry: ModelEntry) -> dict[str, Any]:
-    """Seed 001's ``IRModelDecl``: ``ref`` becomes ``provider``; optional fields only when set."""
+    """A model declaration of the IR (``IRModelDecl``): ``ref`` becomes ``provider``; optional fields only when set."""
     decl: dict[str, Any] = {"role": entry.role, "provider": entry.ref, "model": entry.model,
                             "modalities": list(entry.modalities)}
     if entry.temperature is not None:

@@ -27,7 +27,7 @@ LLMS_SCHEMA: dict[str, str] = {
     "price_source": "VARCHAR", "listed_by": "VARCHAR[]",
 }
 
-# The local ladder (contract 5): free, open weights, no published scores at this size.
+# The local ladder (README, Providers): free, open weights, no published scores at this size.
 LOCAL_MODELS: tuple[tuple[str, str, str, int], ...] = (
     ("smollm2-135m-instruct", "SmolLM2 135M Instruct (GGUF Q4_1)", "huggingface", 8192),
     ("qwen2.5-coder-0.5b-instruct", "Qwen2.5-Coder 0.5B Instruct (GGUF Q4_K_M)", "alibaba", 32768),

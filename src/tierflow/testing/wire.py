@@ -11,13 +11,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from tierflow.errors import WireError
 from tierflow.testing.behaviours import Answer
 
 _PIECE_RE = re.compile(r"\s*\S+")
-
-
-class WireError(Exception):
-    """The request is invalid for the protocol: the server answers 400 with this message."""
 
 
 @dataclass(slots=True)

@@ -39,7 +39,7 @@ from tierflow.routing.data.outcomes import OutcomeTable
 from tierflow.routing.routers.base import (
     LAMBDA_GRID,
     Decision,
-    Router,
+    LearnedRouter,
     Step,
     fill_costs,
     register_router,
@@ -68,7 +68,7 @@ AUTO_VOTE_MARGIN = 0.005  # out-of-fold gain the weighted vote needs over the pl
 
 
 @register_router
-class CascadeRouter(Router):
+class CascadeRouter(LearnedRouter):
     """Cheap models first, a learned confidence estimator decides when to stop (see module doc).
 
     Prompts are grouped by task (see :func:`~tierflow.routing.routers.cascade.groups.task_groups`: tasks
