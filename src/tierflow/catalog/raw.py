@@ -98,21 +98,24 @@ def read_arena(path: Path) -> tuple[list[dict], str]:
 def read_models_dev(path: Path) -> tuple[list[dict], str]:
     """raw_models_dev rows (every provider's models) and the latest ``last_updated`` seen."""
     doc = _read_json(path)
-    rows = []
-    for pid, prov in doc.items():
-        for mid, m in (prov.get("models") or {}).items():
-            cost, limit, mods = m.get("cost") or {}, m.get("limit") or {}, m.get("modalities") or {}
-            rows.append({"provider": pid, "model_id": mid, "name": m.get("name"), "family": m.get("family"),
-                         "input_cost": _num(cost.get("input")), "output_cost": _num(cost.get("output")),
-                         "cache_read_cost": _num(cost.get("cache_read")), "context": _int(limit.get("context")),
-                         "max_output": _int(limit.get("output")),
-                         "input_modalities": list(mods.get("input") or []),
-                         "output_modalities": list(mods.get("output") or []),
-                         "open_weights": _bool(m.get("open_weights")), "reasoning": _bool(m.get("reasoning")),
-                         "tool_call": _bool(m.get("tool_call")), "release_date": m.get("release_date"),
-                         "last_updated": m.get("last_updated")})
+    rows = [_models_dev_row(pid, mid, m) for pid, prov in doc.items()
+            for mid, m in (prov.get("models") or {}).items()]
     as_of = max((r["last_updated"] for r in rows if isinstance(r["last_updated"], str)), default="")
     return rows, as_of
+
+
+def _models_dev_row(pid: str, mid: str, m: dict) -> dict:
+    """One models.dev model as a raw_models_dev row."""
+    cost, limit, mods = m.get("cost") or {}, m.get("limit") or {}, m.get("modalities") or {}
+    return {"provider": pid, "model_id": mid, "name": m.get("name"), "family": m.get("family"),
+            "input_cost": _num(cost.get("input")), "output_cost": _num(cost.get("output")),
+            "cache_read_cost": _num(cost.get("cache_read")), "context": _int(limit.get("context")),
+            "max_output": _int(limit.get("output")),
+            "input_modalities": list(mods.get("input") or []),
+            "output_modalities": list(mods.get("output") or []),
+            "open_weights": _bool(m.get("open_weights")), "reasoning": _bool(m.get("reasoning")),
+            "tool_call": _bool(m.get("tool_call")), "release_date": m.get("release_date"),
+            "last_updated": m.get("last_updated")}
 
 
 def read_litellm(path: Path) -> tuple[list[dict], str]:

@@ -80,16 +80,21 @@ def example_from_schema(schema: Any) -> Any:
         return schema["enum"][0]
     if "const" in schema:
         return schema["const"]
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), "null")
-    kind = kind.lower() if isinstance(kind, str) else kind
+    kind = _schema_type(schema)
     if kind == "object" or "properties" in schema:
         props = schema.get("properties", {})
         return {k: example_from_schema(v) for k, v in props.items()}
     examples: dict[Any, Any] = {"array": [], "string": "text", "integer": 1, "number": 1.5, "boolean": True,
                                 "null": None}
     return examples.get(kind, "text")
+
+
+def _schema_type(schema: dict[str, Any]) -> Any:
+    """The schema's ``type`` in lower case; of a list of types, the first that is not ``null``."""
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    return kind.lower() if isinstance(kind, str) else kind
 
 
 def make_reply(prompt: Prompt, answer: Answer | None, text: str | None = None) -> Reply:
