@@ -116,7 +116,7 @@ async def test_fallback_chain_reports_the_model_that_answered(repo_root: Path) -
     async with Client.from_config(repo_root / "examples" / "tierflow.yaml") as client:
         [result] = await module.main(["Hello"], client=client)
     assert result["model_used"] == "local/qwen2.5-coder-0.5b-instruct"  # the first fallback
-    attempts = result.values["llm"]["call"].attempts
+    attempts = result.node_outputs["llm"]["call"].attempts
     assert attempts[0].target == "remote/gpt-4o" and attempts[0].outcome == "error"
     assert result["response"].strip()
 

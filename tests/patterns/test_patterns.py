@@ -199,7 +199,7 @@ async def test_pattern_from_flow_file_config(llm_server: LLMTestServer, client: 
         Engine(module, client=client)  # the engine does not build patterns itself
     result = await Engine(bind_patterns(module), client=client).run(q="Capital of France?")
     assert result["answer"] == "Paris"
-    assert result.values["vote"]["confidence"] == 1.0
+    assert result.node_outputs["vote"]["confidence"] == 1.0
 
 
 async def test_cascade_with_schema_signal(llm_server: LLMTestServer, client: Client) -> None:

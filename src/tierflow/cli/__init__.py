@@ -7,7 +7,6 @@ and/or the ``models`` group. Heavy imports happen inside the commands, so start-
 from __future__ import annotations
 
 import importlib
-import sys
 
 import typer
 
@@ -30,4 +29,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -80,8 +80,9 @@ def _to_module(graph: Any) -> IRModule:
     if isinstance(graph, IRModule):
         return check(graph)
     to_ir = getattr(graph, "to_ir", None)
-    if callable(to_ir):
-        return to_ir()
+    module = to_ir() if callable(to_ir) else None
+    if isinstance(module, IRModule):
+        return module
     raise TypeError(f"Engine runs a GraphNode or an IRModule, got {type(graph).__name__}")
 
 

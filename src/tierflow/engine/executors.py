@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from tierflow.errors import GraphBuildError, Problem
-from tierflow.ir import IRNode
+from tierflow.ir import IRNode, NodePattern
 
 if TYPE_CHECKING:
     from tierflow.engine.engine import Engine
@@ -80,9 +80,8 @@ def code_function(node: IRNode) -> Callable[..., Any]:
     """The code node's bound function. A function named only by ``config['callable']`` (a flow
     file's) is never imported here: :func:`tierflow.flowfile.bind_callables` binds it, under the
     modules the user allows (README, Security)."""
-    if node.fn is not None:
+    if node.fn is not None and not isinstance(node.fn, NodePattern):
         return node.fn
-    from tierflow.errors import GraphBuildError, Problem
 
     raise GraphBuildError([Problem(f"node {node.id!r}.config.callable", (
         f"names {node.config.get('callable')!r}, and no function is bound to it: a flow's code runs only "
@@ -141,7 +140,7 @@ def pattern_executor(node: IRNode) -> AsyncExec:
     :func:`tierflow.patterns.bind_patterns` for an IR module made by hand).
     """
     pattern = node.fn
-    if pattern is None:
+    if not isinstance(pattern, NodePattern):
         raise GraphBuildError([Problem(f"node {node.id!r}", "is a pattern node without its pattern object: "
                                        "call tierflow.patterns.bind_patterns(module) before building the "
                                        "Engine (flow files do this when they compile)")])

@@ -107,8 +107,9 @@ class RunResult(Mapping[str, Any]):
         return self._nodes
 
     @property
-    def values(self) -> dict[str, Any]:
-        """Every node's outputs by node id (``None`` for skipped nodes)."""
+    def node_outputs(self) -> dict[str, Any]:
+        """Every node's outputs by node id (``None`` for skipped nodes); ``values()`` is the run
+        outputs' values, as for any mapping."""
         plan = self._plan
         return {plan.ids[i]: self._values[i] for i in range(len(plan.ids))
                 if i not in (plan.start, plan.end)}

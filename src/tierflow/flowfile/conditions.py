@@ -54,8 +54,8 @@ def _condition(node: ast.expr, refs: list[tuple[str, str]]) -> dict[str, Any]:
     if isinstance(node, ast.Compare):
         parts: list[dict[str, Any]] = []
         left = node.left
-        for op, right in zip(node.ops, node.comparators):
-            parts.append(_compare(left, op, right, refs))
+        for cmp, right in zip(node.ops, node.comparators):
+            parts.append(_compare(left, cmp, right, refs))
             left = right
         return parts[0] if len(parts) == 1 else {"op": "and", "args": parts}
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \

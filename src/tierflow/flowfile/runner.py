@@ -111,10 +111,10 @@ def _record_json(rec: Any) -> dict[str, Any]:
     """One node record as a dict, with ``tokens`` (input + output) when it has token counts."""
     if dataclasses.is_dataclass(rec) and not isinstance(rec, type):
         rec = dataclasses.asdict(rec)
-    rec = rec if isinstance(rec, dict) else {"status": str(rec)}
-    if "input_tokens" in rec and "tokens" not in rec:
-        rec["tokens"] = (rec["input_tokens"] or 0) + (rec.get("output_tokens") or 0)
-    return rec
+    out: dict[str, Any] = rec if isinstance(rec, dict) else {"status": str(rec)}
+    if "input_tokens" in out and "tokens" not in out:
+        out["tokens"] = (out["input_tokens"] or 0) + (out.get("output_tokens") or 0)
+    return out
 
 
 __all__ = ["bind_callables", "run_inputs", "make_client", "run_flow_file", "arun_flow_file", "result_to_json"]
