@@ -124,7 +124,7 @@ def resolve_role(role: str, reqs: dict[str, RoleRequirement]) -> RoleRequirement
     return reqs[key]
 
 
-def _rank_key(priority: str, r: dict[str, Any]) -> tuple:
+def _rank_key(priority: str, r: dict[str, Any]) -> tuple[Any, ...]:
     intel, code, price = r["intelligence"] or 0.0, r["coding"] or 0.0, r["price"]
     if priority == "capability":
         return (-intel, -code, price)

@@ -102,8 +102,8 @@ def _round_trip(text: str) -> Any:
 
 def _load(path: Path) -> tuple[Any, Any, str]:
     """(round-trip document, its YAML instance, the text) of ``path``; an empty mapping if absent."""
-    from ruamel.yaml import YAMLError
     from ruamel.yaml.comments import CommentedMap
+    from ruamel.yaml.error import YAMLError
 
     text = ""
     try:

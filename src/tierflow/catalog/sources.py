@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 CATALOG_FILE = "catalog.duckdb"
 DATA_ENV = "TIERFLOW_CATALOG_DATA"
@@ -83,9 +84,11 @@ def sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _snapshot_manifest() -> dict[str, dict]:
+def _snapshot_manifest() -> dict[str, dict[str, Any]]:
     try:
-        return json.loads((SNAPSHOT_DIR / "SNAPSHOT.json").read_text(encoding="utf-8"))["sources"]
+        sources: dict[str, dict[str, Any]] = json.loads(
+            (SNAPSHOT_DIR / "SNAPSHOT.json").read_text(encoding="utf-8"))["sources"]
+        return sources
     except (OSError, ValueError, KeyError):
         return {}
 
