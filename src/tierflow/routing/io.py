@@ -54,7 +54,9 @@ def _arrays_blob(router: LearnedRouter, arrays: dict[str, np.ndarray]) -> tuple[
     if router.fitted_on is not None:
         arrays = {**arrays, _FITTED_ON: router.fitted_on}
     buf = io.BytesIO()
-    np.savez_compressed(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+    # dict[str, Any]: numpy's stub would otherwise match a name against savez's own allow_pickle flag
+    named: dict[str, Any] = {k: np.asarray(v) for k, v in arrays.items()}
+    np.savez_compressed(buf, **named)
     return buf.getvalue(), sorted(arrays)
 
 
@@ -119,7 +121,7 @@ def _mix(mix: Any, where: str) -> tuple[float, float] | None:
     return _knob_value(value), float(share)
 
 
-def _strings(doc: dict, key: str, where: str, default: list[str] | None = None) -> list[str]:
+def _strings(doc: dict[str, Any], key: str, where: str, default: list[str] | None = None) -> list[str]:
     """``doc[key]`` as a list of strings (absent: ``default``, else empty), or a RoutingError naming the field."""
     value = doc.get(key, [] if default is None else default)
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -178,6 +180,7 @@ def _read_document(path: Path) -> dict[str, Any]:
     doc = _read_json(path)
     _check_format(doc, str(path))
     _check_keys(doc, str(path))
+    assert isinstance(doc, dict), "_check_format refuses anything but an object"
     return doc
 
 
@@ -219,7 +222,8 @@ def _restore(doc: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> 
     router.mix = _mix(doc["knob"].get("mix"), where)
     router.embedder = str(doc.get("embedder", "minilm"))
     router.prefixes, router.suffixes = _strings(doc, "prefixes", where), _strings(doc, "suffixes", where)
-    router.calibration = doc.get("calibration") if isinstance(doc.get("calibration"), dict) else {}
+    calibration = doc.get("calibration")
+    router.calibration = calibration if isinstance(calibration, dict) else {}
     fitted_on = arrays.pop(_FITTED_ON, None)
     try:
         router.load_state(doc["state"], arrays)
@@ -227,7 +231,8 @@ def _restore(doc: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> 
         detail = f"no {exc.args[0]!r}" if isinstance(exc, KeyError) and exc.args else str(exc)
         raise _damaged(f"{where}: state", f"the {router.kind} router's state is incomplete ({detail})") from None
     router.fitted_on = None if fitted_on is None else fitted_on.astype(np.uint64)
-    router.info = doc.get("info") if isinstance(doc.get("info"), dict) else {}
+    info = doc.get("info")
+    router.info = info if isinstance(info, dict) else {}
     return router
 
 

@@ -78,7 +78,7 @@ class RoutedRole:
             self._embedder = get_embedder(self.router.embedder, cache=False)
         emb = embed_prompts(self.router, [text], self._embedder)[0]
         self._last = (text, emb)
-        return emb
+        return np.asarray(emb)
 
     def choose(self, messages: Sequence[Mapping[str, Any]] | str) -> Decision:
         """Pick the candidate role for one request."""

@@ -93,6 +93,7 @@ def choose_knob(q: np.ndarray, c: np.ndarray, s: np.ndarray, target: Calibration
                                         f"${target.max_cost_per_1k:g} per 1k calls; the cheapest costs "
                                         f"${c.min() * 1000:.4g}. Raise the budget.")])
     else:
+        assert target.strong_share is not None, "exactly one of the three is set (__post_init__)"
         pick = _best_mix(s, target.strong_share + 1e-9, q - 1e-9 * c / max(c.max(), 1e-300))
         if pick is None:
             raise RoutingError([Problem("target.strong_share", f"every setting calls the strongest model more than "

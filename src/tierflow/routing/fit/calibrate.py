@@ -196,7 +196,7 @@ def calibrate(router: LearnedRouter, table: OutcomeTable, emb: np.ndarray, targe
     return router.calibration
 
 
-def _curve(knobs: np.ndarray, pts: OperatingPoints) -> dict[str, list]:
+def _curve(knobs: np.ndarray, pts: OperatingPoints) -> dict[str, list[Any]]:
     q, c, s = pts.means()
     return {"knob": [knob_json(k) for k in knobs], "quality": q.tolist(),
             "cost": c.tolist(), "strong_share": s.tolist()}

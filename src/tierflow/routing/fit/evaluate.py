@@ -144,7 +144,7 @@ def _entry(point: dict[str, float | None], samples: dict[str, list[float]], curv
 
 
 def evaluate(router_points: OperatingPoints, train: OutcomeTable | None, test: OutcomeTable, *,
-             bootstrap: int = 200, seed: int = 0) -> dict:
+             bootstrap: int = 200, seed: int = 0) -> dict[str, Any]:
     """The report of ``route eval``: router and baselines, each metric with a 95% bootstrap CI.
 
     When no model of ``test`` has a known cost, every call counts as one unit so the baselines
@@ -159,7 +159,7 @@ def evaluate(router_points: OperatingPoints, train: OutcomeTable | None, test: O
     keys = METRIC_KEYS + (TWO_MODEL_KEYS if scale.weak_quality is not None else ())
     point = _all_metrics(curves, scale)
     samples = _bootstrap(curves, test, keys, costless, bootstrap, seed)
-    out: dict = {"n_prompts": test.n, "models": list(test.models), "best_single_model": test.models[best],
+    out: dict[str, Any] = {"n_prompts": test.n, "models": list(test.models), "best_single_model": test.models[best],
                  "metric_definitions": "see tierflow.routing.fit.metrics"}
     entries = {name: _entry(point[name], samples[name], p, keys, bootstrap) for name, p in curves.items()}
     if agreement_models is not None:

@@ -63,7 +63,8 @@ def fit_router(table: OutcomeTable, kind: str = "auto", *, params: dict[str, Any
     _check_table(table, "outcomes")
     table = free_as_costless(table)
     check_folds(folds)  # before any fitting; too few tasks is found once template labels are inferred
-    args = {"params": params, "embedder": embedder, "target": target, "strict_target": strict_target, "folds": folds}
+    args: dict[str, Any] = {"params": params, "embedder": embedder, "target": target,
+                            "strict_target": strict_target, "folds": folds}
     router = _fit_auto(table, **args) if kind == "auto" else _fit_kind(table, kind, **args)[0]
     router.fitted_on = fingerprints(table.prompts)  # so that evaluation can leave these prompts out
     return router
