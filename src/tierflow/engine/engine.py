@@ -192,7 +192,7 @@ class Engine:
 class _Run:
     """One run of an engine's plan: the per-node state arrays and the scheduler's steps.
 
-    The scheduler loop (:meth:`_drive`) alternates two phases: run every *ready* node whose
+    The scheduler loop (:meth:`execute`) alternates two phases: run every *ready* node whose
     edges are all resolved (synchronous ones inline, see :meth:`_run_ready`), then start the
     nodes that wait and collect the first of them to finish. A node whose incoming edges leave
     it dead (:attr:`dead`) is skipped instead of run; skips propagate along its edges.
@@ -226,30 +226,27 @@ class _Run:
         self.status[plan.start] = "ok"
 
     async def execute(self) -> RunResult:
-        """Run every node; on any failure cancel the nodes in flight and re-raise."""
+        """Run ready nodes, then start and await waiting ones, until nothing is left to do; on any
+        failure cancel the nodes in flight and re-raise."""
         t_run = perf_counter()
+        starting, inflight = self.starting, self.inflight
         self._release(self.plan.start, live=True)
         try:
-            await self._drive()
+            while True:
+                self._run_ready()
+                if not starting and not inflight:
+                    break
+                if len(starting) == 1 and not inflight:
+                    await self._await_alone(starting.pop())  # no Task needed for a lone waiting node
+                    continue
+                self._start_tasks()
+                if inflight:
+                    await self._collect_first_done()
         except BaseException:
             await self._cancel_inflight()
             raise
         return RunResult(self.outputs, self.plan, self.values, self.status, self.durations, self.errors,
                          perf_counter() - t_run)
-
-    async def _drive(self) -> None:
-        """Run ready nodes, then start and await waiting ones, until nothing is left to do."""
-        starting, inflight = self.starting, self.inflight
-        while True:
-            self._run_ready()
-            if not starting and not inflight:
-                return
-            if len(starting) == 1 and not inflight:
-                await self._await_alone(starting.pop())  # no Task needed for a lone waiting node
-                continue
-            self._start_tasks()
-            if inflight:
-                await self._collect_first_done()
 
     # --- edges --------------------------------------------------------------------------------
     def _release(self, i: int, live: bool, chosen: int | None = None) -> None:
@@ -390,7 +387,7 @@ class _Run:
             except KeyError as exc:
                 self.status[i] = "failed"
                 raise NodeExecutionError(self.plan.ids[i], exc) from exc
-        self._release(i, live=True)
+        self._release(i, True)
 
     def _fail(self, i: int, exc: BaseException) -> dict[str, Any]:
         """The outputs node ``i``'s ``on_error`` answers for ``exc``; without one the run fails."""
