@@ -58,7 +58,8 @@ def plain_shapes() -> dict[str, Runner]:
 
 # --- tierflow -----------------------------------------------------------------------------------
 
-def tierflow_shapes() -> dict[str, Runner]:
+def tierflow_shapes(engine_cls: Any = None) -> dict[str, Runner]:
+    """The three shapes on tierflow (``engine_cls``: another Engine class, for bench/ab_engine.py)."""
     from tierflow.engine import Engine
     from tierflow.graph import END, PARENT, START, Branch, CodeNode, GraphNode
 
@@ -99,7 +100,8 @@ def tierflow_shapes() -> dict[str, Runner]:
         [arms["a"], arms["b"]] >> ~merge
         merge >> END
 
-    engines = {name: Engine(g) for name, g in (("chain10", chain), ("fanout8", fan), ("branch_join", br))}
+    make = engine_cls or Engine
+    engines = {name: make(g) for name, g in (("chain10", chain), ("fanout8", fan), ("branch_join", br))}
     return {name: (lambda e=e: e.run({"x": 0})) for name, e in engines.items()}
 
 

@@ -70,7 +70,7 @@ async def _baseline(client: Any, roles: list[str]) -> dict[str, dict[str, float]
 
 def _calls(result: Any) -> list[tuple[str, Any]]:
     out = []
-    for node, value in result.values.items():
+    for node, value in result.node_outputs.items():
         call = value.get("call") if isinstance(value, dict) else None
         if call is not None:
             out.append((node, call))

@@ -25,7 +25,7 @@ from tierflow.routing.data.formats import load_outcomes
 from tierflow.routing.data.split import select
 from tierflow.routing.fit.evaluate import evaluate_router
 from tierflow.routing.fit.train import fit_router
-from tierflow.routing.targets import Target
+from tierflow.routing.targets import CalibrationTarget
 
 KINDS = ("knn", "cluster", "linear", "task", "blend", "cascade")
 
@@ -40,7 +40,7 @@ def check(data: Path, kinds: tuple[str, ...] = KINDS, target: float = 0.95, fold
         for kind in kinds:
             if kind == "cascade" and not fit.has_responses:
                 continue
-            router = fit_router(fit, kind, target=Target(quality=target), folds=folds)
+            router = fit_router(fit, kind, target=CalibrationTarget(quality=target), folds=folds)
             point = evaluate_router(router, dev, fit, bootstrap=0, latency=False)["router"]["calibrated_point"]
             rows.append({"table": name, "kind": kind, "expected_quality": point["expected_quality"],
                          "expected_quality_ci95": router.calibration["expected_quality_ci95"],

@@ -40,7 +40,7 @@ QUERIES = ["Hello"]
 def _show(query: str, result: RunResult) -> None:
     print(f"Query: {query}\n  Response: {result['response'].strip()}")
     print(f"  Model used: {result['model_used']}")
-    for attempt in result.values["llm"]["call"].attempts:
+    for attempt in result.node_outputs["llm"]["call"].attempts:
         print(f"    tried {attempt.target:<40} {attempt.outcome}"
               + (f" ({attempt.error})" if attempt.error else ""))
 

@@ -26,7 +26,15 @@ import sys
 from pathlib import Path
 
 from tierflow.calls import Client
-from tierflow.routing import Question, Target, fit_router, read_long_jsonl, record_outcomes, save_router, score_answer
+from tierflow.routing import (
+    CalibrationTarget,
+    Question,
+    fit_router,
+    read_long_jsonl,
+    record_outcomes,
+    save_router,
+    score_answer,
+)
 
 #: USD per 1M (input, output) tokens: a nominal hosted price for each role (local calls are free).
 NOMINAL_PRICES = {"fast": (0.05, 0.05), "strong": (0.60, 0.60)}
@@ -89,7 +97,7 @@ async def main(out_dir: Path, client: Client | None = None) -> dict:
     else:
         await record(client, questions, out_dir / "outcomes.jsonl")
     table = read_long_jsonl(out_dir / "outcomes.jsonl")
-    router = fit_router(table, "knn", target=Target(quality=1.0))
+    router = fit_router(table, "knn", target=CalibrationTarget(quality=1.0))
     save_router(router, out_dir / "router.json")
     cal = router.calibration
     print(f"recorded {table.n} prompts x {len(table.models)} models; quality per model: "

@@ -58,6 +58,7 @@ prices:
 
 @pytest.fixture
 async def llm_server() -> AsyncIterator[LLMTestServer]:
+    """The loopback LLM server, one fresh per test: the one fixture every test package uses."""
     async with LLMTestServer() as srv:
         yield srv
 

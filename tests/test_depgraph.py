@@ -33,3 +33,11 @@ def test_cycles_are_found() -> None:
     # each edge of the loop a -> b -> c -> a is reported once, by its (smaller, larger) names
     assert depgraph.cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [("a", "b"), ("b", "c")]
     assert depgraph.cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_dependencies_point_one_way() -> None:
+    graph = depgraph.edges()
+    assert depgraph.cycles(graph) == []
+    # the layers named in the README: the config does not import the providers, the engine not the patterns
+    assert "providers" not in graph["support"]
+    assert "patterns" not in graph["engine"]

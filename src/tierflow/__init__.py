@@ -8,9 +8,85 @@ that ``import tierflow`` and the CLI start fast; ``from tierflow import Client``
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:  # what editors and type checkers see; at run time __getattr__ imports on first use
+    from tierflow.calls import (
+        Client,
+        acall,
+        call,
+    )
+    from tierflow.config import (
+        ProjectConfig,
+        load_config,
+    )
+    from tierflow.engine import (
+        Engine,
+        RunResult,
+    )
+    from tierflow.errors import (
+        AllTargetsFailedError,
+        APIConnectionError,
+        APIStatusError,
+        APITimeoutError,
+        AuthenticationError,
+        BadRequestError,
+        CatalogError,
+        ClientClosedError,
+        ConfigError,
+        DeadlineExceededError,
+        FlowCompileError,
+        GraphBuildError,
+        MissingEnvVarError,
+        NodeExecutionError,
+        NotFoundError,
+        PermissionDeniedError,
+        PriceUnknownError,
+        Problem,
+        ProviderError,
+        RateLimitError,
+        ResponseFormatError,
+        RoutingError,
+        ServerError,
+        StreamInterruptedError,
+        TierflowError,
+        UnknownRoleError,
+        UnprocessableEntityError,
+    )
+    from tierflow.flowfile import (
+        compile_flow,
+        load_flow,
+    )
+    from tierflow.ir import (
+        IREdge,
+        IRModule,
+        IRNode,
+        IRRef,
+    )
+    from tierflow.patterns import (
+        Cascade,
+        CostGate,
+        Ensemble,
+        RoutedCascade,
+        Router,
+        Verifier,
+    )
+    from tierflow.registry import (
+        ModelEntry,
+        Registry,
+        Target,
+        parse_registry,
+    )
+    from tierflow.types import (
+        Attempt,
+        CallResult,
+        ChatRequest,
+        ChatResponse,
+        StreamChunk,
+        Usage,
+    )
 
 _EXPORTS: dict[str, str] = {
     # errors
@@ -39,7 +115,19 @@ _EXPORTS: dict[str, str] = {
     "IRModule": "tierflow.ir", "IRNode": "tierflow.ir", "IREdge": "tierflow.ir", "IRRef": "tierflow.ir",
 }
 
-__all__ = [*_EXPORTS, "__version__"]
+# a literal list, so tools read it without running the module (tests/test_package.py keeps it equal
+# to the names above)
+__all__ = [
+    "APIConnectionError", "APIStatusError", "APITimeoutError", "AllTargetsFailedError", "Attempt",
+    "AuthenticationError", "BadRequestError", "CallResult", "Cascade", "CatalogError", "ChatRequest",
+    "ChatResponse", "Client", "ClientClosedError", "ConfigError", "CostGate", "DeadlineExceededError", "Engine",
+    "Ensemble", "FlowCompileError", "GraphBuildError", "IREdge", "IRModule", "IRNode", "IRRef",
+    "MissingEnvVarError", "ModelEntry", "NodeExecutionError", "NotFoundError", "PermissionDeniedError",
+    "PriceUnknownError", "Problem", "ProjectConfig", "ProviderError", "RateLimitError", "Registry",
+    "ResponseFormatError", "RoutedCascade", "Router", "RoutingError", "RunResult", "ServerError", "StreamChunk",
+    "StreamInterruptedError", "Target", "TierflowError", "UnknownRoleError", "UnprocessableEntityError", "Usage",
+    "Verifier", "__version__", "acall", "call", "compile_flow", "load_config", "load_flow", "parse_registry",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,4 @@
-"""The ``resources.yaml`` form of seed 004, mapped onto ``providers:`` + ``models:``.
+"""The ``resources.yaml`` config form (README, Roles and config), mapped onto ``providers:`` + ``models:``.
 
 Each ``llm:<name>: {_class: OpenAIConfig, model, api_key, base_url}`` becomes role ``<name>``;
 identical connection settings share one provider. Private to :mod:`tierflow.config`.

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from tierflow._yaml import YAMLTooLargeError, compose_yaml, load_yaml
 from tierflow.errors import ConfigError, Problem
-from tierflow.providers._secrets import safe_url
+from tierflow.provider_settings import safe_url
 
 _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 

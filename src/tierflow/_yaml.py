@@ -75,7 +75,7 @@ def compose_yaml(text: str, *, limit: int = MAX_EXPANDED_NODES) -> yaml.Node | N
     """Compose ``text`` into its node graph (with marks, for line numbers), refusing alias bombs."""
     loader = _Loader(text)
     try:
-        node = loader.get_single_node()
+        node: yaml.Node | None = loader.get_single_node()
     finally:
         loader.dispose()
     expanded_size(node, limit)
@@ -90,7 +90,7 @@ def load_yaml(text: str, *, limit: int = MAX_EXPANDED_NODES) -> Any:
     """
     loader = _Loader(text)
     try:
-        node = loader.get_single_node()
+        node: yaml.Node | None = loader.get_single_node()
         expanded_size(node, limit)
         return None if node is None else loader.construct_document(node)
     finally:

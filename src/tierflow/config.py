@@ -5,7 +5,7 @@ One file declares everything a project calls::
     providers:                # name -> ProviderSettings (kind, base_url, api_key, timeouts, ...)
       openai: {kind: openai, base_url: https://api.openai.com/v1, api_key: ${OPENAI_API_KEY}}
       local:  {kind: local}
-    models:                   # the role registry (seed 001); the first entry is the implicit primary
+    models:                   # the role registry; the first entry is the implicit primary
       - {role: primary, ref: openai, model: gpt-4o, fallback: [{ref: local, model: qwen2.5-coder-1.5b-instruct}]}
       - {role: fast, ref: local, model: smollm2-135m-instruct, temperature: 0.2}
       - {role: auto, router: routers/auto.json, candidates: [fast, primary]}   # a routed role
@@ -26,7 +26,7 @@ Rules:
   and ``headers:`` values are held as ``SecretStr``.
 - Unknown keys, wrong types and out-of-range values are rejected with ``file:line: field.path``;
   every problem is collected and reported at once (:class:`~tierflow.errors.ConfigError`).
-- The ``resources.yaml`` form of seed 004 (``llm:fast: {_class: OpenAIConfig, model, api_key,
+- The ``resources.yaml`` form (README, Roles and config: ``llm:fast: {_class: OpenAIConfig, model, api_key,
   base_url}``; also ``AzureConfig``, ``GeminiConfig``, ``AnthropicConfig``) is accepted: each
   ``llm:<name>`` becomes role ``<name>`` and identical connection settings share one provider.
 - A registry ``ref`` must name a declared provider, or one of the well-known names ``openai``,
@@ -51,7 +51,7 @@ from tierflow._config_gateway import GatewaySettings
 from tierflow._config_resources import _from_resources, is_resources_form
 from tierflow._config_yaml import _Ctx, _interpolate, _parse_yaml
 from tierflow.errors import ConfigError, MissingEnvVarError, Problem
-from tierflow.providers.base import ProviderSettings
+from tierflow.provider_settings import ProviderSettings
 from tierflow.registry import ROLE_PATTERN, Registry, Target, parse_registry
 
 _ROLE_RE = re.compile(ROLE_PATTERN)
@@ -111,7 +111,7 @@ class ProjectConfig:
     providers: dict[str, ProviderSettings]
     registry: Registry
     routed_roles: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """Role -> the raw routed entry (``router:``, ``candidates:``...), see contract 2."""
+    """Role -> the raw routed entry (``router:``, ``candidates:``...), see the README's Learned routing section."""
     reliability: ReliabilitySettings = field(default_factory=ReliabilitySettings)
     prices: dict[str, PriceSettings] = field(default_factory=dict)
     strict_cost: bool = False

@@ -11,7 +11,7 @@ messages are built from names, never from values of secret fields.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -258,6 +258,33 @@ class PriceUnknownError(TierflowError):
     """Strict cost mode: no price is known for a model, so the call is refused."""
 
 
+# --- local models -----------------------------------------------------------------------------
+
+
+class LocalModelError(TierflowError):
+    """Installing or checking a local model failed."""
+
+
+class UnknownLocalModelError(LocalModelError, LookupError):
+    """A name that is not in the local model catalogue."""
+
+    def __init__(self, name: str, known: Sequence[str] = ()) -> None:
+        self.name = name
+        super().__init__(f"unknown local model {name!r}; known: {', '.join(known)}")
+
+
+class ChecksumMismatchError(LocalModelError):
+    """An assembled or installed file does not hash to the catalogue's sha256."""
+
+
+class LocalModelNotFoundError(NotFoundError):
+    """A local model is not installed (or a .gguf path does not exist): nothing to load."""
+
+
+class LocalModelLoadError(ProviderError):
+    """llama.cpp could not load a GGUF file (corrupt, truncated or unsupported)."""
+
+
 # --- graphs, flows, engine --------------------------------------------------------------------
 
 
@@ -286,6 +313,17 @@ class NodeExecutionError(TierflowError):
         self.node = node
         self.cause = cause
         super().__init__(f"node {node!r} failed: {type(cause).__name__}: {cause}")
+
+
+class ConditionError(TierflowError, ValueError):
+    """A flow file's condition that cannot be lowered; the message says what was expected."""
+
+
+class MissingOutputError(TierflowError, KeyError):
+    """A node read an output key that the (completed) producing node did not return."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "missing output"
 
 
 class RunInputError(TierflowError, ValueError):
@@ -328,6 +366,13 @@ class RoutingError(_ProblemsError):
     title = "routing error"
 
 
+# --- the loopback test server -----------------------------------------------------------------
+
+
+class WireError(TierflowError):
+    """A request the loopback test server cannot accept for its protocol: it answers 400 with this."""
+
+
 # --- the gateway ------------------------------------------------------------------------------
 
 
@@ -357,5 +402,7 @@ __all__ = [
     "ServerError", "APITimeoutError", "APIConnectionError", "ResponseFormatError",
     "StreamInterruptedError", "AllTargetsFailedError", "DeadlineExceededError", "ClientClosedError",
     "PriceUnknownError", "GraphBuildError", "FlowCompileError", "NodeExecutionError", "RunInputError",
-    "CatalogError", "RoutingError", "GatewayError",
+    "CatalogError", "RoutingError", "GatewayError", "LocalModelError", "UnknownLocalModelError",
+    "ChecksumMismatchError", "LocalModelNotFoundError", "LocalModelLoadError", "ConditionError",
+    "MissingOutputError", "WireError",
 ]

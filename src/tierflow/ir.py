@@ -38,9 +38,9 @@ Conditions (JSON-serialisable)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from tierflow.registry import ModelEntry, Registry
 from tierflow.splits import SplitEntry
@@ -52,6 +52,16 @@ PARENT_ID = "__parent__"
 
 NodeKind = Literal["entry", "exit", "prompt", "llm", "code", "branch", "join", "pattern"]
 NODE_KINDS: tuple[str, ...] = ("entry", "exit", "prompt", "llm", "code", "branch", "join", "pattern")
+
+
+@runtime_checkable
+class NodePattern(Protocol):
+    """What a pattern node runs (:class:`tierflow.patterns.Pattern` is one): the engine awaits
+    ``execute`` with the node's inputs and the call-layer client; the role checks read ``role_refs``."""
+
+    async def execute(self, inputs: Mapping[str, Any], client: Any) -> dict[str, Any]: ...
+
+    def role_refs(self) -> list[tuple[str, str, str]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +87,9 @@ class IRNode:
     label: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     """Front-end data kept for lossless round trips (canvas position, original kind, ...)."""
-    fn: Callable[..., Any] | None = None
-    """In-process callable of a code node (not serialised; ``config['callable']`` is)."""
+    fn: Callable[..., Any] | NodePattern | None = None
+    """In-process callable of a code node, or pattern object of a pattern node (not serialised;
+    ``config`` holds their description)."""
     fallback_fn: Callable[..., Any] | None = None
     """In-process fallback of a node: called with the error if the node fails."""
 
@@ -117,7 +128,7 @@ class IRModule:
 
 
 def model_decl(entry: ModelEntry) -> dict[str, Any]:
-    """Seed 001's ``IRModelDecl``: ``ref`` becomes ``provider``; optional fields only when set."""
+    """A model declaration of the IR (``IRModelDecl``): ``ref`` becomes ``provider``; optional fields only when set."""
     decl: dict[str, Any] = {"role": entry.role, "provider": entry.ref, "model": entry.model,
                             "modalities": list(entry.modalities)}
     if entry.temperature is not None:

@@ -43,35 +43,17 @@ from tierflow._local_catalogue import CATALOGUE, DEFAULT_LADDER, LocalModel, Par
 from tierflow._local_catalogue import (
     _chunked as _chunked,  # re-exported: the tests build entries with it
 )
-from tierflow.errors import NotFoundError, TierflowError
+from tierflow.errors import (
+    ChecksumMismatchError,
+    LocalModelError,
+    LocalModelNotFoundError,
+    UnknownLocalModelError,
+)
 
 GGUF_MAGIC = b"GGUF"
 _CHUNK = 4 * 1024 * 1024
 STAMP_MAX_AGE_S = 30 * 24 * 3600
 """A verification older than this (30 days) is redone: bit rot changes no metadata at all."""
-
-
-# --- errors -----------------------------------------------------------------------------------
-
-
-class LocalModelError(TierflowError):
-    """Installing or checking a local model failed."""
-
-
-class UnknownLocalModelError(LocalModelError, LookupError):
-    """A name that is not in the catalogue."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        super().__init__(f"unknown local model {name!r}; known: {', '.join(CATALOGUE)}")
-
-
-class ChecksumMismatchError(LocalModelError):
-    """An assembled or installed file does not hash to the catalogue's sha256."""
-
-
-class LocalModelNotFoundError(NotFoundError):
-    """A local model is not installed (or a .gguf path does not exist): nothing to load."""
 
 
 # --- where files live -------------------------------------------------------------------------
@@ -93,7 +75,7 @@ def get_model(name: str) -> LocalModel:
     try:
         return CATALOGUE[name]
     except KeyError:
-        raise UnknownLocalModelError(name) from None
+        raise UnknownLocalModelError(name, list(CATALOGUE)) from None
 
 
 def model_path(model: LocalModel | str, directory: Path | None = None) -> Path:

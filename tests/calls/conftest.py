@@ -49,17 +49,11 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-async def srv() -> AsyncIterator[LLMTestServer]:
-    async with LLMTestServer() as server:
-        yield server
-
-
-@pytest.fixture
-async def make_client(srv: LLMTestServer) -> AsyncIterator[Callable[..., Client]]:
+async def make_client(llm_server: LLMTestServer) -> AsyncIterator[Callable[..., Client]]:
     clients: list[Client] = []
 
     def make(clock: Callable[[], float] = time.monotonic, **kw: object) -> Client:
-        client = Client(parse_config(config_text(srv.base_url, **kw), source="test.yaml"),  # type: ignore[arg-type]
+        client = Client(parse_config(config_text(llm_server.base_url, **kw), source="test.yaml"),  # type: ignore[arg-type]
                         clock=clock)
         clients.append(client)
         return client

@@ -103,10 +103,10 @@ async def test_a_streamed_probe_that_ends_in_a_providers_own_exception_gives_the
 
 
 async def test_a_call_refused_because_every_target_cools_down_says_when_to_retry(
-        make_client: Callable[..., Client], srv: LLMTestServer, clock: ManualClock) -> None:
+        make_client: Callable[..., Client], llm_server: LLMTestServer, clock: ManualClock) -> None:
     client = make_client(failures=1, max_retries=0, seconds=30, clock=clock)
-    srv.set_default("a", Status(500))
-    srv.set_default("b", Status(503))
+    llm_server.set_default("a", Status(500))
+    llm_server.set_default("b", Status(503))
     with pytest.raises(AllTargetsFailedError) as first:
         await client.acall("primary", "x")  # both targets fail and open: retry once the first cools down
     assert first.value.retry_after_s == 30
@@ -115,28 +115,28 @@ async def test_a_call_refused_because_every_target_cools_down_says_when_to_retry
         await client.acall("primary", "x")
     assert [a.outcome for a in info.value.attempts] == ["skipped_cooldown"] * 2
     assert info.value.retry_after_s == pytest.approx(18) and "retry in 18.0 s" in str(info.value)
-    assert srv.count("a") == 1 and srv.count("b") == 1
+    assert llm_server.count("a") == 1 and llm_server.count("b") == 1
 
 
 async def test_no_retry_hint_while_a_target_of_the_chain_is_not_cooling_down(
-        make_client: Callable[..., Client], srv: LLMTestServer, clock: ManualClock) -> None:
+        make_client: Callable[..., Client], llm_server: LLMTestServer, clock: ManualClock) -> None:
     client = make_client(failures=1, max_retries=0, clock=clock)
-    srv.set_default("a", Status(500))
-    srv.set_default("b", Status(400))  # about the request, not b's health: b does not cool down
+    llm_server.set_default("a", Status(500))
+    llm_server.set_default("b", Status(400))  # about the request, not b's health: b does not cool down
     with pytest.raises(AllTargetsFailedError) as info:
         await client.acall("primary", "x")
     assert info.value.retry_after_s is None and "retry in" not in str(info.value)
 
 
-async def test_the_hint_is_zero_while_a_probe_runs(make_client: Callable[..., Client], srv: LLMTestServer,
+async def test_the_hint_is_zero_while_a_probe_runs(make_client: Callable[..., Client], llm_server: LLMTestServer,
                                                    clock: ManualClock) -> None:
     client = make_client(failures=1, max_retries=0, seconds=30, clock=clock)
-    srv.script("a", [Status(500), Hang(0.3)])
+    llm_server.script("a", [Status(500), Hang(0.3)])
     with pytest.raises(AllTargetsFailedError):
         await client.acall("solo", "x")
     clock.now += 30
     probe = asyncio.create_task(client.acall("solo", "probe"))
-    while srv.count("a") < 2:
+    while llm_server.count("a") < 2:
         await asyncio.sleep(0.01)
     with pytest.raises(AllTargetsFailedError) as info:
         await client.acall("solo", "x")
@@ -171,17 +171,17 @@ def test_a_passed_deadline_leaves_no_attempt() -> None:
 
 # --- the walk -------------------------------------------------------------------------------------
 
-async def test_a_target_is_tried_once_plus_max_retries(make_client: Callable[..., Client], srv: LLMTestServer) -> None:
+async def test_a_target_is_tried_once_plus_max_retries(make_client: Callable[..., Client], llm_server: LLMTestServer) -> None:
     client = make_client(failures=10, max_retries=3)
-    srv.set_default("a", Status(500))
+    llm_server.set_default("a", Status(500))
     result = await client.acall("primary", "x")
-    assert srv.count("a") == 4 and result.model_used == "srv/b"
+    assert llm_server.count("a") == 4 and result.model_used == "srv/b"
 
 
-async def test_all_failed_keeps_the_last_error(make_client: Callable[..., Client], srv: LLMTestServer) -> None:
+async def test_all_failed_keeps_the_last_error(make_client: Callable[..., Client], llm_server: LLMTestServer) -> None:
     client = make_client(max_retries=0)
-    srv.set_default("a", Status(500))
-    srv.set_default("b", Status(404))
+    llm_server.set_default("a", Status(500))
+    llm_server.set_default("b", Status(404))
     with pytest.raises(AllTargetsFailedError) as info:
         await client.acall("primary", "x")
     assert isinstance(info.value.last_error, NotFoundError) and info.value.__cause__ is info.value.last_error
@@ -189,34 +189,34 @@ async def test_all_failed_keeps_the_last_error(make_client: Callable[..., Client
 
 
 async def test_a_failure_is_logged_with_target_class_and_status(make_client: Callable[..., Client],
-                                                                srv: LLMTestServer,
+                                                                llm_server: LLMTestServer,
                                                                 caplog: pytest.LogCaptureFixture) -> None:
     client = make_client()
-    srv.script("a", [Status(503), Answer("ok")])
+    llm_server.script("a", [Status(503), Answer("ok")])
     with caplog.at_level(logging.INFO, logger="tierflow.calls"):
         await client.acall("primary", "x")
     assert "srv/a failed: ServerError (status 503)" in caplog.messages
 
 
 async def test_a_retry_finds_the_breaker_opened_by_another_call_and_moves_on(
-        make_client: Callable[..., Client], srv: LLMTestServer) -> None:
+        make_client: Callable[..., Client], llm_server: LLMTestServer) -> None:
     client = make_client(failures=2)
-    srv.script("a", [Status(429, retry_after=0.3), Status(500)])
+    llm_server.script("a", [Status(429, retry_after=0.3), Status(500)])
     waiting = asyncio.create_task(client.acall("primary", "first"))
-    while srv.count("a") < 1:
+    while llm_server.count("a") < 1:
         await asyncio.sleep(0.01)
     other = await client.acall("primary", "second")  # its failure is the second: the breaker opens
     assert [a.outcome for a in other.attempts] == ["error", "ok"]
     first = await waiting
     assert [(a.target, a.outcome) for a in first.attempts] == [
         ("srv/a", "error"), ("srv/a", "skipped_cooldown"), ("srv/b", "ok")]
-    assert srv.count("a") == 2
+    assert llm_server.count("a") == 2
 
 
 async def test_a_deadline_passed_before_an_attempt_gives_the_probe_back(
-        make_client: Callable[..., Client], srv: LLMTestServer, clock: ManualClock) -> None:
+        make_client: Callable[..., Client], llm_server: LLMTestServer, clock: ManualClock) -> None:
     client = make_client(failures=1, max_retries=0, clock=clock)
-    srv.script("a", [Status(500)])
+    llm_server.script("a", [Status(500)])
     with pytest.raises(AllTargetsFailedError):
         await client.acall("solo", "x")
     clock.now += 30  # half-open: the next attempt is the probe
@@ -254,9 +254,9 @@ async def test_an_error_no_other_target_can_help_with_is_raised_with_the_attempt
 
 
 async def test_a_probe_answered_with_an_error_about_the_request_gives_the_probe_back(
-        make_client: Callable[..., Client], srv: LLMTestServer, clock: ManualClock) -> None:
+        make_client: Callable[..., Client], llm_server: LLMTestServer, clock: ManualClock) -> None:
     client = make_client(failures=1, max_retries=0, clock=clock)
-    srv.script("a", [Status(500), Status(400)])
+    llm_server.script("a", [Status(500), Status(400)])
     await client.acall("primary", "x")  # a fails and opens; b answers
     clock.now += 30
     probe = await client.acall("primary", "x")  # the probe: 400 says nothing of a's health
@@ -265,9 +265,9 @@ async def test_a_probe_answered_with_an_error_about_the_request_gives_the_probe_
 
 
 async def test_a_probe_that_runs_into_the_deadline_gives_the_probe_back(
-        make_client: Callable[..., Client], srv: LLMTestServer, clock: ManualClock) -> None:
+        make_client: Callable[..., Client], llm_server: LLMTestServer, clock: ManualClock) -> None:
     client = make_client(failures=1, max_retries=0, clock=clock)
-    srv.script("a", [Status(500), Hang(5)])
+    llm_server.script("a", [Status(500), Hang(5)])
     with pytest.raises(AllTargetsFailedError):
         await client.acall("solo", "x")
     clock.now += 30
@@ -279,9 +279,9 @@ async def test_a_probe_that_runs_into_the_deadline_gives_the_probe_back(
     assert (await client.acall("solo", "x")).attempts[0].outcome == "ok"
 
 
-async def test_no_retry_waits_past_the_deadline(make_client: Callable[..., Client], srv: LLMTestServer) -> None:
+async def test_no_retry_waits_past_the_deadline(make_client: Callable[..., Client], llm_server: LLMTestServer) -> None:
     client = make_client()
-    srv.script("a", [Status(429, retry_after=5)])  # waited for without a deadline (under 60 s)
+    llm_server.script("a", [Status(429, retry_after=5)])  # waited for without a deadline (under 60 s)
     result = await client.acall("primary", "x", deadline_s=2)
     assert [(a.target, a.outcome, a.wait_s) for a in result.attempts] == [("srv/a", "error", 0.0),
                                                                           ("srv/b", "ok", 0.0)]
@@ -295,9 +295,9 @@ async def test_creating_a_provider_is_set_up(make_client: Callable[..., Client])
     assert (await client.acall("primary", "x")).setup_s == 0.0
 
 
-async def test_the_deadline_error_lists_every_attempt(make_client: Callable[..., Client], srv: LLMTestServer) -> None:
+async def test_the_deadline_error_lists_every_attempt(make_client: Callable[..., Client], llm_server: LLMTestServer) -> None:
     client = make_client(failures=10)
-    srv.script("a", [Status(500), Hang(5)])
+    llm_server.script("a", [Status(500), Hang(5)])
     with pytest.raises(DeadlineExceededError) as info:
         await client.acall("solo", "x", deadline_s=0.5)
     assert str(info.value).endswith("for 'solo' (2 attempt(s): srv/a error, srv/a error)")

@@ -26,10 +26,10 @@ def _open_sessions() -> list[aiohttp.ClientSession]:
 
 
 def test_a_client_is_a_sync_context_manager() -> None:
-    srv = LLMTestServer.start_in_thread()
+    llm_server = LLMTestServer.start_in_thread()
     try:
         before = _open_sessions()
-        with Client(parse_config(config_text(srv.base_url))) as client:
+        with Client(parse_config(config_text(llm_server.base_url))) as client:
             assert client.call("primary", "one two").text == "echo: one two"
             portal = client._portal
         assert portal is not None and portal.loop.is_closed()
@@ -37,7 +37,7 @@ def test_a_client_is_a_sync_context_manager() -> None:
         with pytest.raises(ClientClosedError, match="create a new Client"):
             client.call("primary", "again")
     finally:
-        srv.stop()
+        llm_server.stop()
 
 
 _NEVER_CLOSED = """
@@ -71,17 +71,17 @@ def test_a_sync_client_never_closed_leaves_no_unclosed_session_warning(ending: s
 
 
 async def test_aclose_with_calls_in_flight_opens_no_session_again(make_client: Callable[..., Client],
-                                                                  srv: LLMTestServer) -> None:
+                                                                  llm_server: LLMTestServer) -> None:
     before = _open_sessions()
     client = make_client()
-    srv.set_default("a", Hang(5))
+    llm_server.set_default("a", Hang(5))
     calls = [asyncio.create_task(client.acall("primary", "x")) for _ in range(5)]
-    while srv.count("a") < 5:
+    while llm_server.count("a") < 5:
         await asyncio.sleep(0.01)
     await client.aclose()
     results = await asyncio.gather(*calls, return_exceptions=True)
     assert all(isinstance(r, ClientClosedError) for r in results), results
-    assert srv.count("b") == 0  # no fallback either: the client is closed
+    assert llm_server.count("b") == 0  # no fallback either: the client is closed
     assert [s for s in _open_sessions() if s not in before] == []
     with pytest.raises(ClientClosedError):
         await client.acall("primary", "x")
@@ -100,12 +100,12 @@ async def test_close_inside_a_running_loop_with_sessions_open_there_points_to_ac
 
 
 def test_close_after_async_use_on_a_finished_loop() -> None:
-    srv = LLMTestServer.start_in_thread()
+    llm_server = LLMTestServer.start_in_thread()
     try:
         before = _open_sessions()
-        client = Client(parse_config(config_text(srv.base_url)))
+        client = Client(parse_config(config_text(llm_server.base_url)))
         asyncio.run(client.acall("primary", "x"))  # its loop is closed now, its session not
         client.close()
         assert [s for s in _open_sessions() if s not in before] == []
     finally:
-        srv.stop()
+        llm_server.stop()

@@ -299,12 +299,12 @@ async def _burst(client: Client, calls: int) -> list[CallResult | BaseException]
 
 @pytest.mark.parametrize("max_connections", [100, 500])
 async def test_a_mostly_healthy_target_under_load_fails_no_more_than_without_the_breaker(
-        srv: LLMTestServer, max_connections: int) -> None:
+        llm_server: LLMTestServer, max_connections: int) -> None:
     # 500 calls in flight; every 10th request answers 500 at once, the others answer after 50 ms,
     # so the first requests to complete are nearly all failures
-    srv.script("a", ([Hang(0.05)] * 9 + [Status(500)]) * 200)
+    llm_server.script("a", ([Hang(0.05)] * 9 + [Status(500)]) * 200)
     events: list[object] = []
-    async with Client(parse_config(_load_config(srv.base_url, 3, max_connections)),
+    async with Client(parse_config(_load_config(llm_server.base_url, 3, max_connections)),
                       observers=[events.append]) as client:
         results = await _burst(client, 500)
     outcomes = [e.outcome for e in events if isinstance(e, AttemptFinished)]
@@ -315,13 +315,13 @@ async def test_a_mostly_healthy_target_under_load_fails_no_more_than_without_the
                for r in failed)
 
 
-async def test_a_dead_target_under_load_is_skipped_after_failures_plus_those_in_flight(srv: LLMTestServer) -> None:
+async def test_a_dead_target_under_load_is_skipped_after_failures_plus_those_in_flight(llm_server: LLMTestServer) -> None:
     # the documented bound holds when a dead target's errors come back in the order the requests
     # were sent: one connection makes that order certain (500 calls are still in flight at once)
-    srv.set_default("a", Status(500))
+    llm_server.set_default("a", Status(500))
     in_flight = 0
     at_open: list[int] = []
-    client = Client(parse_config(_load_config(srv.base_url, 3, max_connections=1)))
+    client = Client(parse_config(_load_config(llm_server.base_url, 3, max_connections=1)))
 
     def observe(event: object) -> None:
         nonlocal in_flight
@@ -340,5 +340,5 @@ async def test_a_dead_target_under_load_is_skipped_after_failures_plus_those_in_
     assert all(isinstance(r, AllTargetsFailedError) for r in results)
     assert at_open, "the breaker never opened"
     assert at_open[0] > 400  # it opened with most of the burst still in flight
-    assert srv.count("a") <= 3 + at_open[0]
-    assert srv.count("a") < 500 * 3  # retries after the opening are skipped
+    assert llm_server.count("a") <= 3 + at_open[0]
+    assert llm_server.count("a") < 500 * 3  # retries after the opening are skipped

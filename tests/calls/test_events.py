@@ -42,9 +42,9 @@ def _kinds(events: list[CallEvent]) -> list[str]:
 
 
 async def test_a_retried_call_reports_each_attempt_and_its_end(observed: Callable[..., tuple[Client, list[CallEvent]]],
-                                                               srv: LLMTestServer) -> None:
+                                                               llm_server: LLMTestServer) -> None:
     client, events = observed()
-    srv.script("a", [Status(429, retry_after=0.01), Answer("hi", input_tokens=10, output_tokens=4)])
+    llm_server.script("a", [Status(429, retry_after=0.01), Answer("hi", input_tokens=10, output_tokens=4)])
     result = await client.acall("primary", "x", request_id="req-1")
     assert _kinds(events) == ["AttemptStarted", "AttemptFinished", "AttemptStarted", "AttemptFinished", "CallFinished"]
     assert {e.request_id for e in events} == {"req-1"} and result.request_id == "req-1"
@@ -66,10 +66,10 @@ async def test_a_retried_call_reports_each_attempt_and_its_end(observed: Callabl
 
 
 async def test_a_skipped_target_has_no_start_and_a_failed_call_says_why(
-        observed: Callable[..., tuple[Client, list[CallEvent]]], srv: LLMTestServer, clock: ManualClock) -> None:
+        observed: Callable[..., tuple[Client, list[CallEvent]]], llm_server: LLMTestServer, clock: ManualClock) -> None:
     client, events = observed(failures=1, max_retries=0, clock=clock)
-    srv.set_default("a", Status(503))
-    srv.set_default("b", Status(400))
+    llm_server.set_default("a", Status(503))
+    llm_server.set_default("b", Status(400))
     with pytest.raises(AllTargetsFailedError):
         await client.acall("primary", "x")
     events.clear()
@@ -87,9 +87,9 @@ async def test_a_skipped_target_has_no_start_and_a_failed_call_says_why(
 
 
 async def test_a_call_whose_every_target_is_skipped_names_no_target(
-        observed: Callable[..., tuple[Client, list[CallEvent]]], srv: LLMTestServer, clock: ManualClock) -> None:
+        observed: Callable[..., tuple[Client, list[CallEvent]]], llm_server: LLMTestServer, clock: ManualClock) -> None:
     client, events = observed(failures=1, max_retries=0, clock=clock)
-    srv.set_default("a", Status(503))
+    llm_server.set_default("a", Status(503))
     with pytest.raises(AllTargetsFailedError):
         await client.acall("solo", "x")
     events.clear()
@@ -101,9 +101,9 @@ async def test_a_call_whose_every_target_is_skipped_names_no_target(
 
 
 async def test_a_failed_call_reports_its_latency_without_set_up(
-        observed: Callable[..., tuple[Client, list[CallEvent]]], srv: LLMTestServer) -> None:
+        observed: Callable[..., tuple[Client, list[CallEvent]]], llm_server: LLMTestServer) -> None:
     client, events = observed(priced=False, max_retries=0)  # the first call builds its plan: set-up
-    srv.set_default("a", Status(503))
+    llm_server.set_default("a", Status(503))
     t0 = time.perf_counter()
     with pytest.raises(AllTargetsFailedError):
         await client.acall("solo", "x")
@@ -114,7 +114,7 @@ async def test_a_failed_call_reports_its_latency_without_set_up(
 
 
 async def test_a_stream_reports_its_first_token_and_end(observed: Callable[..., tuple[Client, list[CallEvent]]],
-                                                        srv: LLMTestServer) -> None:
+                                                        llm_server: LLMTestServer) -> None:
     client, events = observed()
     stream = client.astream("fast", "one two three", request_id="s-1")
     result = await stream.collect()
@@ -127,9 +127,9 @@ async def test_a_stream_reports_its_first_token_and_end(observed: Callable[..., 
 
 
 async def test_a_stream_failing_before_its_first_chunk_ends_with_the_error(
-        observed: Callable[..., tuple[Client, list[CallEvent]]], srv: LLMTestServer) -> None:
+        observed: Callable[..., tuple[Client, list[CallEvent]]], llm_server: LLMTestServer) -> None:
     client, events = observed(max_retries=0)
-    srv.set_default("a", Status(503))
+    llm_server.set_default("a", Status(503))
     with pytest.raises(AllTargetsFailedError):
         await client.astream("solo", "x").collect()
     end = events[-1]
@@ -138,9 +138,9 @@ async def test_a_stream_failing_before_its_first_chunk_ends_with_the_error(
 
 
 async def test_an_abandoned_stream_ends_as_cancelled(observed: Callable[..., tuple[Client, list[CallEvent]]],
-                                                     srv: LLMTestServer) -> None:
+                                                     llm_server: LLMTestServer) -> None:
     client, events = observed()
-    srv.script("a", [SlowStream(chunk_delay=0.2, fast_chunks=1, text="a b c d")])
+    llm_server.script("a", [SlowStream(chunk_delay=0.2, fast_chunks=1, text="a b c d")])
     async with client.astream("solo", "x") as stream:
         async for _ in stream:
             break
@@ -152,7 +152,7 @@ async def test_an_abandoned_stream_ends_as_cancelled(observed: Callable[..., tup
 
 
 async def test_a_routed_call_reports_the_decision(observed: Callable[..., tuple[Client, list[CallEvent]]],
-                                                  srv: LLMTestServer) -> None:
+                                                  llm_server: LLMTestServer) -> None:
     client, events = observed(extra="  - {role: auto, router: r.json, candidates: [fast, primary]}")
     decision = {"chosen_role": "fast", "predicted_quality": 0.9, "predicted_cost": 1e-6, "runner_up": "primary"}
 
@@ -174,7 +174,7 @@ async def test_a_routed_call_reports_the_decision(observed: Callable[..., tuple[
 
 
 async def test_a_call_refused_before_any_attempt_still_ends(observed: Callable[..., tuple[Client, list[CallEvent]]],
-                                                            srv: LLMTestServer) -> None:
+                                                            llm_server: LLMTestServer) -> None:
     client, events = observed()
     with pytest.raises(UnknownRoleError):
         await client.acall("nope", "x", request_id="r")
@@ -183,7 +183,7 @@ async def test_a_call_refused_before_any_attempt_still_ends(observed: Callable[.
     assert [(type(e).__name__, e.request_id, e.name, e.outcome, e.error, e.stream, e.attempts)  # type: ignore[union-attr]
             for e in events] == [("CallFinished", "r", "nope", "error", "UnknownRoleError", False, ()),
                                  ("CallFinished", "s", "nope", "error", "UnknownRoleError", True, ())]
-    assert srv.count() == 0
+    assert llm_server.count() == 0
 
 
 async def test_an_observer_that_raises_does_not_fail_the_call(make_client: Callable[..., Client],
@@ -206,13 +206,13 @@ async def test_an_observer_that_raises_does_not_fail_the_call(make_client: Calla
     assert len(seen) == 3
 
 
-async def test_observers_given_to_the_constructor(srv: LLMTestServer) -> None:
+async def test_observers_given_to_the_constructor(llm_server: LLMTestServer) -> None:
     from tierflow.config import parse_config
 
     from .conftest import config_text
 
     seen: list[CallEvent] = []
-    async with Client(parse_config(config_text(srv.base_url)), observers=[seen.append]) as client:
+    async with Client(parse_config(config_text(llm_server.base_url)), observers=[seen.append]) as client:
         result = await client.acall("primary", "x")
     assert [type(e) for e in seen] == [AttemptStarted, AttemptFinished, CallFinished]
     assert result.request_id == seen[0].request_id and re.fullmatch(r"[0-9a-f]{8}-\d+", result.request_id)

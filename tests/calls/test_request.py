@@ -49,22 +49,22 @@ def test_content_parts_get_the_context_as_their_first_text_part() -> None:
     assert out[1:] == [{"role": "user", "content": "hi"}]
 
 
-async def test_acall_and_astream_apply_the_rule(client: Client, srv: LLMTestServer) -> None:
+async def test_acall_and_astream_apply_the_rule(client: Client, llm_server: LLMTestServer) -> None:
     own = [{"role": "system", "content": "Answer in French."}, {"role": "user", "content": "hi"}]
     await client.acall("fast", own)
-    assert srv.requests[-1]["messages"] == [_JOINED, {"role": "user", "content": "hi"}]
+    assert llm_server.requests[-1]["messages"] == [_JOINED, {"role": "user", "content": "hi"}]
     await client.astream("fast", own).collect()
-    assert srv.requests[-1]["messages"] == [_JOINED, {"role": "user", "content": "hi"}]
+    assert llm_server.requests[-1]["messages"] == [_JOINED, {"role": "user", "content": "hi"}]
     await client.acall("primary", own)  # a role without system_context sends the prompt as it is
-    assert srv.requests[-1]["messages"] == own
+    assert llm_server.requests[-1]["messages"] == own
 
 
-async def test_fallback_targets_get_the_called_roles_context(client: Client, srv: LLMTestServer) -> None:
+async def test_fallback_targets_get_the_called_roles_context(client: Client, llm_server: LLMTestServer) -> None:
     await client.acall("fast", "hi", fallback=["primary"])
-    assert srv.requests[-1]["messages"][0] == {"role": "system", "content": "Be brief."}
+    assert llm_server.requests[-1]["messages"][0] == {"role": "system", "content": "Be brief."}
 
 
-async def test_an_engine_llm_node_applies_the_rule(client: Client, srv: LLMTestServer) -> None:
+async def test_an_engine_llm_node_applies_the_rule(client: Client, llm_server: LLMTestServer) -> None:
     with GraphNode(name="g") as graph:
         prompt = PromptNode(name="prompt", inputs={"prompt": {"system": "Answer in French.", "user": "{q}"},
                                                    "q": PARENT["q"]})
@@ -72,30 +72,30 @@ async def test_an_engine_llm_node_applies_the_rule(client: Client, srv: LLMTestS
         llm["content"] >> PARENT["answer"]
         START >> prompt >> llm >> END
     await Engine(graph, client=client).run(inputs={"q": "hi"})
-    assert srv.requests[-1]["messages"] == [_JOINED, {"role": "user", "content": "hi"}]
+    assert llm_server.requests[-1]["messages"] == [_JOINED, {"role": "user", "content": "hi"}]
 
 
 async def test_the_roles_max_tokens_applies_unless_the_call_sets_its_own(make_client: Callable[..., Client],
-                                                                         srv: LLMTestServer) -> None:
+                                                                         llm_server: LLMTestServer) -> None:
     client = make_client(extra="  - {role: capped, ref: srv, model: a, max_tokens: 3}")
     result = await client.acall("capped", "one two three four five")
-    assert srv.requests[-1]["max_tokens"] == 3 and result.usage.output_tokens <= 3
+    assert llm_server.requests[-1]["max_tokens"] == 3 and result.usage.output_tokens <= 3
     await client.astream("capped", "x").collect()
-    assert srv.requests[-1]["max_tokens"] == 3
+    assert llm_server.requests[-1]["max_tokens"] == 3
     await client.acall("capped", "x", max_tokens=7)
-    assert srv.requests[-1]["max_tokens"] == 7
+    assert llm_server.requests[-1]["max_tokens"] == 7
     await client.acall("solo", "x")  # a role without a cap sends none
-    assert "max_tokens" not in srv.requests[-1]
+    assert "max_tokens" not in llm_server.requests[-1]
 
 
 async def test_image_parts_go_only_to_vision_roles_and_the_refusal_names_the_message(
-        make_client: Callable[..., Client], srv: LLMTestServer) -> None:
+        make_client: Callable[..., Client], llm_server: LLMTestServer) -> None:
     client = make_client(extra="  - {role: eyes, ref: srv, model: v, modalities: [text, vision]}")
     image = [{"type": "text", "text": "what?"}, {"type": "image_url", "image_url": {"url": "https://x/cat.png"}}]
     msgs = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yes"}, {"role": "user", "content": image}]
     with pytest.raises(VisionModalityError, match=r"messages\[2\] has an image part, but role 'fast'") as err:
         await client.acall("fast", msgs)
     assert err.value.index == 2
-    assert srv.requests == []
+    assert llm_server.requests == []
     result = await client.acall("eyes", msgs)
-    assert result.model_used == "srv/v" and srv.requests[-1]["messages"][2]["content"] == image
+    assert result.model_used == "srv/v" and llm_server.requests[-1]["messages"][2]["content"] == image

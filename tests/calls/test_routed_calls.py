@@ -43,9 +43,9 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def server():
-    srv = LLMTestServer.start_in_thread()
-    yield srv
-    srv.stop()
+    llm_server = LLMTestServer.start_in_thread()
+    yield llm_server
+    llm_server.stop()
 
 
 def _routed_config(tmp_path: Path, server: LLMTestServer) -> Path:
@@ -84,8 +84,8 @@ def test_call_on_a_routed_role_dispatches_by_the_router(tmp_path: Path, server: 
 
 
 async def test_cascade_routing_starts_from_the_routers_choice(tmp_path: Path) -> None:
-    async with LLMTestServer() as srv:
-        config = _routed_config(tmp_path, srv)
+    async with LLMTestServer() as llm_server:
+        config = _routed_config(tmp_path, llm_server)
         # the confidence signal: the answer must be a JSON object (the test server's echo is not)
         cascade = Cascade(roles=["fast", "primary"], start_from="auto",
                           signal=SchemaValid({"type": "object"}))
@@ -99,4 +99,4 @@ async def test_cascade_routing_starts_from_the_routers_choice(tmp_path: Path) ->
     # a poem: the router picks the strong role and the cascade starts there (one call, no cheap try)
     assert poem.details["decision"]["chosen_role"] == "primary"
     assert [c.model_used for c in poem.calls] == ["srv/big-model"] and not poem.escalated
-    assert srv.count("small-model") == 1 and srv.count("big-model") == 2
+    assert llm_server.count("small-model") == 1 and llm_server.count("big-model") == 2

@@ -41,7 +41,7 @@ def _expected(keys: list[str], role: str = "chat") -> dict[str, str]:
     return {k: split.choose(k) for k in keys}
 
 
-async def test_each_key_gets_its_variant_and_the_call_records_it(split_client: Client, srv: LLMTestServer) -> None:
+async def test_each_key_gets_its_variant_and_the_call_records_it(split_client: Client, llm_server: LLMTestServer) -> None:
     expected = _expected(KEYS)
     got = {}
     for key in KEYS:
@@ -51,7 +51,7 @@ async def test_each_key_gets_its_variant_and_the_call_records_it(split_client: C
         got[key] = r.variant
     counts = Counter(got.values())
     assert counts == Counter(expected.values()) == {"current": 265, "candidate": 35}
-    assert srv.count("cur-model") == 265 and srv.count("cand-model") == 35
+    assert llm_server.count("cur-model") == 265 and llm_server.count("cand-model") == 35
 
 
 async def test_a_key_sticks_to_its_variant(split_client: Client) -> None:
@@ -67,13 +67,13 @@ async def test_without_a_key_the_variant_is_drawn_per_call(split_client: Client)
     assert set(variants) == {"current", "candidate"}  # all one way: 2 ** -59
 
 
-async def test_the_variants_chain_and_settings_apply(split_client: Client, srv: LLMTestServer) -> None:
+async def test_the_variants_chain_and_settings_apply(split_client: Client, llm_server: LLMTestServer) -> None:
     key = next(k for k, v in _expected(KEYS).items() if v == "candidate")
-    srv.script("cand-model", [Status(500)])
+    llm_server.script("cand-model", [Status(500)])
     r = await split_client.acall("chat", "hi", split_key=key)
     assert r.variant == "candidate" and r.model_used == "srv/cand-backup"  # the candidate's own fallback
     assert [a.target for a in r.attempts] == ["srv/cand-model", "srv/cand-backup"]
-    body = srv.requests[-1]
+    body = llm_server.requests[-1]
     assert body["temperature"] == 0.7
     assert body["messages"][0] == {"role": "system", "content": "You are the candidate."}
 

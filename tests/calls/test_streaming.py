@@ -19,7 +19,7 @@ from tierflow.types import ChatRequest, ChatResponse, StreamChunk, Usage
 from .conftest import ManualClock
 
 
-async def test_stream_delivers_chunks_and_result(client: Client, srv: LLMTestServer) -> None:
+async def test_stream_delivers_chunks_and_result(client: Client, llm_server: LLMTestServer) -> None:
     stream = client.astream("primary", "tell me a story")
     texts = [chunk.text async for chunk in stream]
     result = stream.result
@@ -27,92 +27,92 @@ async def test_stream_delivers_chunks_and_result(client: Client, srv: LLMTestSer
     assert sum(1 for t in texts if t) > 1
     assert result.ttft_s is not None and 0 < result.ttft_s <= result.latency_s
     assert result.usage.output_tokens > 0 and result.cost_usd is not None and result.cost_usd > 0
-    assert srv.requests[-1]["stream"] is True
+    assert llm_server.requests[-1]["stream"] is True
 
 
-async def test_fallback_before_first_chunk(client: Client, srv: LLMTestServer) -> None:
-    srv.set_default("a", Status(500))
+async def test_fallback_before_first_chunk(client: Client, llm_server: LLMTestServer) -> None:
+    llm_server.set_default("a", Status(500))
     result = await client.astream("primary", "hi there").collect()
     assert result.model_used == "srv/b" and result.text == "echo: hi there"
     assert [a.outcome for a in result.attempts] == ["error", "error", "error", "ok"]
 
 
-async def test_cut_after_first_chunk_raises_and_never_replays(client: Client, srv: LLMTestServer) -> None:
-    srv.script("a", [CutStream(after_chunks=2, text="one two three four five")])
+async def test_cut_after_first_chunk_raises_and_never_replays(client: Client, llm_server: LLMTestServer) -> None:
+    llm_server.script("a", [CutStream(after_chunks=2, text="one two three four five")])
     received: list[str] = []
     with pytest.raises(StreamInterruptedError) as info:
         async for chunk in client.astream("primary", "x"):
             received.append(chunk.text)
     assert len([t for t in received if t]) == 2
     assert "".join(received) == "one two"[: len("".join(received))]
-    assert srv.count("a") == 1 and srv.count("b") == 0  # no retry, no fallback once committed
+    assert llm_server.count("a") == 1 and llm_server.count("b") == 0  # no retry, no fallback once committed
     assert info.value.target == "srv/a"
     assert [a.outcome for a in info.value.attempts] == ["error"]  # type: ignore[attr-defined]
 
 
 async def test_idle_timeout_after_first_chunk_is_an_interruption(make_client: Callable[..., Client],
-                                                                 srv: LLMTestServer) -> None:
+                                                                 llm_server: LLMTestServer) -> None:
     client = make_client(idle=0.2)
-    srv.script("a", [SlowStream(chunk_delay=0.6, fast_chunks=1)])
+    llm_server.script("a", [SlowStream(chunk_delay=0.6, fast_chunks=1)])
     received: list[str] = []
     with pytest.raises(StreamInterruptedError):
         async for chunk in client.astream("primary", "a b c"):
             received.append(chunk.text)
-    assert len([t for t in received if t]) == 1 and srv.count("b") == 0
+    assert len([t for t in received if t]) == 1 and llm_server.count("b") == 0
 
 
-async def test_breaking_early_closes_the_upstream_stream(client: Client, srv: LLMTestServer) -> None:
-    srv.script("a", [SlowStream(chunk_delay=0.2, fast_chunks=1, text="a b c d e f")])
+async def test_breaking_early_closes_the_upstream_stream(client: Client, llm_server: LLMTestServer) -> None:
+    llm_server.script("a", [SlowStream(chunk_delay=0.2, fast_chunks=1, text="a b c d e f")])
     async with client.astream("primary", "x") as stream:
         async for _ in stream:
             break
-    assert await srv.wait_for_disconnect("a", timeout=5)
+    assert await llm_server.wait_for_disconnect("a", timeout=5)
 
 
-async def test_stream_skips_cooling_target(make_client: Callable[..., Client], srv: LLMTestServer) -> None:
+async def test_stream_skips_cooling_target(make_client: Callable[..., Client], llm_server: LLMTestServer) -> None:
     client = make_client(failures=1, max_retries=0)
-    srv.script("a", [Status(500)])
+    llm_server.script("a", [Status(500)])
     await client.acall("primary", "x")
     result = await client.astream("primary", "y").collect()
-    assert [a.outcome for a in result.attempts] == ["skipped_cooldown", "ok"] and srv.count("a") == 1
+    assert [a.outcome for a in result.attempts] == ["skipped_cooldown", "ok"] and llm_server.count("a") == 1
 
 
-async def test_stream_all_targets_failed(client: Client, srv: LLMTestServer) -> None:
-    srv.set_default("a", Status(401))
+async def test_stream_all_targets_failed(client: Client, llm_server: LLMTestServer) -> None:
+    llm_server.set_default("a", Status(401))
     with pytest.raises(AllTargetsFailedError):
         await client.astream("solo", "x").collect()
-    assert srv.count("a") == 1
+    assert llm_server.count("a") == 1
 
 
-async def test_stream_usage_and_role_settings(client: Client, srv: LLMTestServer) -> None:
-    srv.script("c", [Answer("short answer", input_tokens=9, output_tokens=2)])
+async def test_stream_usage_and_role_settings(client: Client, llm_server: LLMTestServer) -> None:
+    llm_server.script("c", [Answer("short answer", input_tokens=9, output_tokens=2)])
     result = await client.astream("fast", "q").collect()
     assert (result.usage.input_tokens, result.usage.output_tokens) == (9, 2)
-    assert srv.requests[-1]["messages"][0] == {"role": "system", "content": "Be brief."}
+    assert llm_server.requests[-1]["messages"][0] == {"role": "system", "content": "Be brief."}
 
 
 @pytest.mark.parametrize("half_open", [False, True])
 async def test_break_without_closing_closes_the_upstream_and_gives_the_probe_back(
-        make_client: Callable[..., Client], srv: LLMTestServer, clock: ManualClock, half_open: bool) -> None:
+        make_client: Callable[..., Client], llm_server: LLMTestServer, clock: ManualClock, half_open: bool) -> None:
     client = make_client(failures=1, max_retries=0, clock=clock)
     if half_open:  # the stream's attempt is the breaker's single half-open probe
-        srv.script("a", [Status(500)])
+        llm_server.script("a", [Status(500)])
         with pytest.raises(AllTargetsFailedError):
             await client.acall("solo", "x")
         clock.now += 30
-    srv.script("a", [SlowStream(chunk_delay=0.2, fast_chunks=1, text="a b c d e f")])
+    llm_server.script("a", [SlowStream(chunk_delay=0.2, fast_chunks=1, text="a b c d e f")])
     gc.disable()  # nothing may wait for the garbage collector
     try:
         async for _ in client.astream("solo", "x"):
             break
-        assert await srv.wait_for_disconnect("a", timeout=5)
+        assert await llm_server.wait_for_disconnect("a", timeout=5)
         # the attempt ended without a verdict: the next call may try the target (and it answers)
         assert (await client.acall("solo", "y")).attempts[0].outcome == "ok"
     finally:
         gc.enable()
 
 
-async def test_a_stream_is_in_no_reference_cycle(client: Client, srv: LLMTestServer) -> None:
+async def test_a_stream_is_in_no_reference_cycle(client: Client, llm_server: LLMTestServer) -> None:
     stream = client.astream("primary", "one two three")
     assert (await stream.__anext__()).text
     ref = weakref.ref(stream)
@@ -125,11 +125,11 @@ async def test_a_stream_is_in_no_reference_cycle(client: Client, srv: LLMTestSer
 
 
 async def test_an_error_event_after_the_first_chunk_is_an_interruption_the_breaker_counts(
-        make_client: Callable[..., Client], srv: LLMTestServer) -> None:
+        make_client: Callable[..., Client], llm_server: LLMTestServer) -> None:
     client = make_client(failures=1)
     body = ('data: {"choices": [{"index": 0, "delta": {"content": "partial"}}]}\n\n'
             'data: {"error": {"code": 503, "message": "overloaded"}}\n\n')
-    srv.script("a", [Garbage(body, content_type="text/event-stream")])
+    llm_server.script("a", [Garbage(body, content_type="text/event-stream")])
     received: list[str] = []
     with pytest.raises(StreamInterruptedError) as info:
         async for chunk in client.astream("solo", "x"):
@@ -142,8 +142,8 @@ async def test_an_error_event_after_the_first_chunk_is_an_interruption_the_break
     assert [a.outcome for a in skipped.value.attempts] == ["skipped_cooldown"]
 
 
-async def test_a_streamed_result_keeps_finish_reason_and_logprobs(client: Client, srv: LLMTestServer) -> None:
-    srv.script("a", [Answer("a b c", finish_reason="length")])
+async def test_a_streamed_result_keeps_finish_reason_and_logprobs(client: Client, llm_server: LLMTestServer) -> None:
+    llm_server.script("a", [Answer("a b c", finish_reason="length")])
     result = await client.astream("solo", "x", logprobs=True).collect()
     assert result.finish_reason == "length"
     assert result.logprobs is not None and "".join(lp.token for lp in result.logprobs) == "a b c"
@@ -297,17 +297,17 @@ async def test_an_upstream_that_is_not_a_generator_is_closed_when_it_fails() -> 
     assert _Response.closed == 1
 
 
-async def test_an_http_stream_without_usage_has_it_estimated(client: Client, srv: LLMTestServer) -> None:
-    srv.script("a", [Garbage('data: {"choices": [{"index": 0, "delta": {"content": "hi"}}]}\n\ndata: [DONE]\n\n',
+async def test_an_http_stream_without_usage_has_it_estimated(client: Client, llm_server: LLMTestServer) -> None:
+    llm_server.script("a", [Garbage('data: {"choices": [{"index": 0, "delta": {"content": "hi"}}]}\n\ndata: [DONE]\n\n',
                              content_type="text/event-stream")])
     result = await client.astream("solo", "x").collect()
     assert (result.text, result.finish_reason, result.logprobs) == ("hi", None, None)
     assert result.usage.estimated and result.usage.output_tokens >= 1  # no usage sent: estimated (README, Providers)
 
 
-async def test_the_committed_target_is_known_at_the_first_chunk(client: Client, srv: LLMTestServer) -> None:
+async def test_the_committed_target_is_known_at_the_first_chunk(client: Client, llm_server: LLMTestServer) -> None:
     """``stream.target`` names what serves before the stream ends (after a fallback, the fallback)."""
-    srv.set_default("a", Status(500))
+    llm_server.set_default("a", Status(500))
     stream = client.astream("primary", "hi there")
     assert stream.target is None
     first = await stream.__anext__()

@@ -91,22 +91,22 @@ async def test_deadline_with_a_provider_that_does_not_enforce(
     assert isinstance(info.value.__cause__, APITimeoutError)
 
 
-async def test_deadline_with_an_http_provider(make_client: Callable[..., Client], srv: LLMTestServer) -> None:
+async def test_deadline_with_an_http_provider(make_client: Callable[..., Client], llm_server: LLMTestServer) -> None:
     # the hang outlasts the per-attempt total: only a deadline that shrinks the total ends the
     # attempt as DeadlineExceededError (otherwise it would end, much later, as APITimeoutError)
     client = make_client(total=30)
-    srv.set_default("a", Hang(30))
+    llm_server.set_default("a", Hang(30))
     with pytest.raises(DeadlineExceededError) as info:
         await client.acall("primary", "x", deadline_s=0.2)
     assert [(a.target, a.error) for a in info.value.attempts] == [("srv/a", "DeadlineExceededError")]
-    assert srv.count("b") == 0  # a deadline is not a reason to fall back
+    assert llm_server.count("b") == 0  # a deadline is not a reason to fall back
     assert isinstance(info.value.__cause__, APITimeoutError)
 
 
 async def test_a_deadline_does_not_end_a_call_on_other_failures(make_client: Callable[..., Client],
-                                                                srv: LLMTestServer) -> None:
+                                                                llm_server: LLMTestServer) -> None:
     client = make_client()
-    srv.script("a", [Status(500), Answer("ok")])
+    llm_server.script("a", [Status(500), Answer("ok")])
     result = await client.acall("primary", "x", deadline_s=30)
     assert result.text == "ok" and [a.outcome for a in result.attempts] == ["error", "ok"]
     streamed = await client.astream("primary", "one two", deadline_s=30).collect()  # a far deadline

@@ -46,7 +46,7 @@ async def test_fallback_keys_are_tried_in_order(llm_server: LLMTestServer, clien
     result = await Engine(graph, client=client).run(inputs={"query": "Hello"})
     assert result["response"] == "from fast"
     assert result["model_used"] == "t/fast-model"
-    attempts = [a.target for a in result.values["llm"]["call"].attempts]
+    attempts = [a.target for a in result.node_outputs["llm"]["call"].attempts]
     assert attempts == ["t/strong-model", "t/backup-model", "t/fast-model"]
 
 
@@ -100,7 +100,7 @@ async def test_an_llm_node_calls_a_split_sticky_by_its_split_key_input(llm_serve
         engine = Engine(g, client=client)  # the split role passes the engine's role checks
         for user in ("u1", "u2", "u3", "u4", "u5", "u6"):
             runs = [await engine.run(inputs={"query": "hi", "user": user}) for _ in range(3)]
-            calls = [r.values["llm"]["call"] for r in runs]
+            calls = [r.node_outputs["llm"]["call"] for r in runs]
             assert {c.variant for c in calls} == {split.choose(user)}  # sticky per user
             assert all(c.role == "chat" for c in calls)
             assert runs[0]["model_used"] == f"t/{split.choose(user)}-model"

@@ -43,7 +43,7 @@ def test_conditions_lower_to_ir_json() -> None:
         {"op": "not", "arg": {"op": "ge", "left": {"ref": ["n", "score"]}, "right": {"value": 7}}}]}
     assert cases[1]["when"]["op"] == "or"
     engine = Engine(g)
-    assert engine.run_sync().values["r"] == {"target": "c"}  # "x" has no COMPLEX; score 3
+    assert engine.run_sync().node_outputs["r"] == {"target": "c"}  # "x" has no COMPLEX; score 3
 
 
 def test_llm_node_role_forms_and_output_mapping() -> None:

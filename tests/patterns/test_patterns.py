@@ -6,6 +6,7 @@ import pytest
 
 from tierflow.calls import Client
 from tierflow.engine import Engine
+from tierflow.errors import GraphBuildError
 from tierflow.graph import END, PARENT, START, GraphNode, PromptNode
 from tierflow.ir import END_ID, START_ID, IREdge, IRModule, IRNode, IRRef
 from tierflow.patterns import (
@@ -17,6 +18,7 @@ from tierflow.patterns import (
     SelfConsistency,
     Verifier,
     VerifierScore,
+    bind_patterns,
 )
 from tierflow.testing import Answer, LLMTestServer, Status
 
@@ -193,9 +195,11 @@ async def test_pattern_from_flow_file_config(llm_server: LLMTestServer, client: 
         IRNode("vote", "pattern", config={"pattern": "ensemble", "roles": ["fast", "strong"]},
                inputs={"messages": IRRef("__parent__", "q")}, outputs={"content": "answer"}),
         IRNode(END_ID, "exit")], edges=[IREdge(START_ID, "vote"), IREdge("vote", END_ID)])
-    result = await Engine(module, client=client).run(q="Capital of France?")
+    with pytest.raises(GraphBuildError, match="node 'vote'.*bind_patterns"):
+        Engine(module, client=client)  # the engine does not build patterns itself
+    result = await Engine(bind_patterns(module), client=client).run(q="Capital of France?")
     assert result["answer"] == "Paris"
-    assert result.values["vote"]["confidence"] == 1.0
+    assert result.node_outputs["vote"]["confidence"] == 1.0
 
 
 async def test_cascade_with_schema_signal(llm_server: LLMTestServer, client: Client) -> None:

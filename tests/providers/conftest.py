@@ -1,4 +1,4 @@
-"""The loopback servers provider tests talk to: the LLM test server, and a hostile recorder."""
+"""The hostile recorder provider tests talk to (the LLM test server is ``llm_server`` in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from tierflow.testing import LLMTestServer, RecordingServer
-
-
-@pytest.fixture
-async def srv() -> AsyncIterator[LLMTestServer]:
-    async with LLMTestServer() as server:
-        yield server
+from tierflow.testing import RecordingServer
 
 
 @pytest.fixture

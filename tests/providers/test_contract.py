@@ -36,9 +36,9 @@ KINDS: dict[str, tuple[str, int, type[ProviderError]]] = {
 
 
 @pytest.fixture(params=sorted(KINDS))
-async def provider(request: pytest.FixtureRequest, srv: LLMTestServer) -> AsyncIterator[Provider]:
+async def provider(request: pytest.FixtureRequest, llm_server: LLMTestServer) -> AsyncIterator[Provider]:
     key = KINDS[request.param][0]
-    p = create_provider(request.param, ProviderSettings(kind=request.param, base_url=srv.base_url, api_key=key))
+    p = create_provider(request.param, ProviderSettings(kind=request.param, base_url=llm_server.base_url, api_key=key))
     yield p
     await p.aclose()
 
@@ -52,8 +52,8 @@ async def collect(p: Provider, request: ChatRequest, timeouts: Timeouts = T) -> 
     return [c.text async for c in p.stream(request, timeouts=timeouts)]
 
 
-async def test_failures_map_to_the_same_error_classes(provider: Provider, srv: LLMTestServer) -> None:
-    srv.script("m", [Hang(30), Garbage("<html>bad gateway</html>"), CutStream(after_chunks=0),
+async def test_failures_map_to_the_same_error_classes(provider: Provider, llm_server: LLMTestServer) -> None:
+    llm_server.script("m", [Hang(30), Garbage("<html>bad gateway</html>"), CutStream(after_chunks=0),
                      CutStream(after_chunks=2), SlowStream(chunk_delay=2, fast_chunks=1)])
     with pytest.raises(APITimeoutError):
         await provider.complete(req(), timeouts=Timeouts(connect=1, total=0.2, stream_idle=1))
@@ -70,20 +70,20 @@ async def test_failures_map_to_the_same_error_classes(provider: Provider, srv: L
         await collect(provider, req("one two three"), Timeouts(connect=1, total=10, stream_idle=0.15))
 
 
-async def test_cancelling_a_call_closes_the_upstream_request(provider: Provider, srv: LLMTestServer) -> None:
-    srv.script("m", [Hang(30)])
+async def test_cancelling_a_call_closes_the_upstream_request(provider: Provider, llm_server: LLMTestServer) -> None:
+    llm_server.script("m", [Hang(30)])
     task = asyncio.create_task(provider.complete(req(), timeouts=T))
-    while srv.count("m") == 0:
+    while llm_server.count("m") == 0:
         await asyncio.sleep(0.01)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert await srv.wait_for_disconnect("m", timeout=3)
+    assert await llm_server.wait_for_disconnect("m", timeout=3)
 
 
-async def test_the_api_key_never_appears_in_errors(provider: Provider, srv: LLMTestServer) -> None:
+async def test_the_api_key_never_appears_in_errors(provider: Provider, llm_server: LLMTestServer) -> None:
     key, status, error = KINDS[provider.kind]
-    srv.script("m", [Status(status, message=f"invalid API key: {key}")])
+    llm_server.script("m", [Status(status, message=f"invalid API key: {key}")])
     with pytest.raises(error) as info:
         await provider.complete(req(), timeouts=T)
     text = str(info.value) + repr(info.value) + "".join(traceback.format_exception(info.value))

@@ -28,8 +28,8 @@ T = Timeouts(connect=2.0, total=5.0, stream_idle=2.0)
 
 
 @pytest.fixture
-async def provider(srv: LLMTestServer) -> AsyncIterator[GeminiProvider]:
-    p = create_provider("gem", ProviderSettings(kind="gemini", base_url=srv.base_url, api_key=KEY))
+async def provider(llm_server: LLMTestServer) -> AsyncIterator[GeminiProvider]:
+    p = create_provider("gem", ProviderSettings(kind="gemini", base_url=llm_server.base_url, api_key=KEY))
     assert isinstance(p, GeminiProvider)
     yield p
     await p.aclose()
@@ -45,20 +45,20 @@ async def collect(p: GeminiProvider, request: ChatRequest, timeouts: Timeouts = 
     return [c async for c in p.stream(request, timeouts=timeouts)]
 
 
-async def test_wire_shape_and_headers(provider: GeminiProvider, srv: LLMTestServer) -> None:
+async def test_wire_shape_and_headers(provider: GeminiProvider, llm_server: LLMTestServer) -> None:
     r = await provider.complete(req("hi there", temperature=0.1, max_tokens=50, stop=["X"], seed=3), timeouts=T)
     assert r.text == "echo: hi there" and r.finish_reason == "stop" and r.model == "gemini-x"
-    got = srv.received[-1]
+    got = llm_server.received[-1]
     assert got.path == "/v1beta/models/gemini-x:generateContent"
     assert got.body["systemInstruction"] == {"parts": [{"text": "be brief"}]}
     assert [c["role"] for c in got.body["contents"]] == ["model", "user"]
     assert got.body["generationConfig"] == {"temperature": 0.1, "maxOutputTokens": 50, "stopSequences": ["X"],
                                             "seed": 3}
-    assert got.headers["x-goog-api-key"] == KEY and KEY not in str(srv.base_url + got.path)
+    assert got.headers["x-goog-api-key"] == KEY and KEY not in str(llm_server.base_url + got.path)
 
 
-async def test_usage_with_cached_and_thought_tokens(provider: GeminiProvider, srv: LLMTestServer) -> None:
-    srv.script("gemini-x", [Answer("a b", input_tokens=40, cached_tokens=30, reasoning_tokens=7)] * 2)
+async def test_usage_with_cached_and_thought_tokens(provider: GeminiProvider, llm_server: LLMTestServer) -> None:
+    llm_server.script("gemini-x", [Answer("a b", input_tokens=40, cached_tokens=30, reasoning_tokens=7)] * 2)
     r = await provider.complete(req(), timeouts=T)
     assert (r.usage.input_tokens, r.usage.cached_tokens) == (40, 30)
     assert (r.usage.output_tokens, r.usage.reasoning_tokens) == (2 + 7, 7)
@@ -66,26 +66,26 @@ async def test_usage_with_cached_and_thought_tokens(provider: GeminiProvider, sr
     assert chunks[-1].usage == r.usage and chunks[-1].finish_reason == "stop"
 
 
-async def test_stream_joins_to_the_answer(provider: GeminiProvider, srv: LLMTestServer) -> None:
+async def test_stream_joins_to_the_answer(provider: GeminiProvider, llm_server: LLMTestServer) -> None:
     full = await provider.complete(req("stream this"), timeouts=T)
     chunks = await collect(provider, req("stream this"))
     assert "".join(c.text for c in chunks) == full.text and len(chunks) >= 3
-    assert srv.received[-1].path == "/v1beta/models/gemini-x:streamGenerateContent"
+    assert llm_server.received[-1].path == "/v1beta/models/gemini-x:streamGenerateContent"
 
 
-async def test_json_schema_and_logprobs(provider: GeminiProvider, srv: LLMTestServer) -> None:
+async def test_json_schema_and_logprobs(provider: GeminiProvider, llm_server: LLMTestServer) -> None:
     schema = {"type": "object", "additionalProperties": False, "title": "T",
               "properties": {"name": {"type": ["string", "null"]},
                              "tags": {"type": "array", "items": {"type": "string"}}}}
     fmt = {"type": "json_schema", "json_schema": {"name": "t", "schema": schema}}
     r = await provider.complete(req(response_format=fmt), timeouts=T)
     assert json.loads(r.text) == {"name": "text", "tags": []}
-    cfg = srv.received[-1].body["generationConfig"]
+    cfg = llm_server.received[-1].body["generationConfig"]
     assert cfg["responseMimeType"] == "application/json"
     assert cfg["responseSchema"] == {"type": "OBJECT", "properties": {
         "name": {"type": "STRING", "nullable": True}, "tags": {"type": "ARRAY", "items": {"type": "STRING"}}}}
     r = await provider.complete(req("p q", logprobs=True, top_logprobs=2), timeouts=T)
-    assert srv.received[-1].body["generationConfig"]["responseLogprobs"] is True
+    assert llm_server.received[-1].body["generationConfig"]["responseLogprobs"] is True
     assert r.logprobs and "".join(t.token for t in r.logprobs) == r.text and len(r.logprobs[0].top) == 2
 
 
@@ -96,17 +96,17 @@ def test_schema_translation_drops_unsupported_keywords() -> None:
 
 @pytest.mark.parametrize(("code", "cls"), [(400, BadRequestError), (401, AuthenticationError),
                                            (404, NotFoundError), (429, RateLimitError), (503, ServerError)])
-async def test_status_mapping(provider: GeminiProvider, srv: LLMTestServer, code: int,
+async def test_status_mapping(provider: GeminiProvider, llm_server: LLMTestServer, code: int,
                               cls: type[ProviderError]) -> None:
-    srv.script("gemini-x", [Status(code, message="quota or whatever")])
+    llm_server.script("gemini-x", [Status(code, message="quota or whatever")])
     with pytest.raises(cls) as info:
         await provider.complete(req(), timeouts=T)
     assert info.value.status_code == code and "quota or whatever" in str(info.value)
 
 
-async def test_retry_delay_in_the_error_body(provider: GeminiProvider, srv: LLMTestServer) -> None:
+async def test_retry_delay_in_the_error_body(provider: GeminiProvider, llm_server: LLMTestServer) -> None:
     """Gemini states the delay in ``error.details[].retryDelay``, used when no header says it."""
-    srv.script("gemini-x", [Status(429, retry_after=4)])
+    llm_server.script("gemini-x", [Status(429, retry_after=4)])
     with pytest.raises(RateLimitError) as info:
         await provider.complete(req(), timeouts=T)
     assert info.value.retry_after_s == 4.0
@@ -116,13 +116,13 @@ async def test_retry_delay_in_the_error_body(provider: GeminiProvider, srv: LLMT
     assert isinstance(err, RateLimitError) and err.retry_after_s == 12.5 and "quota" in str(err)
 
 
-async def test_models_prefix_and_api_version(srv: LLMTestServer) -> None:
-    p = GeminiProvider("gem", ProviderSettings(kind="gemini", base_url=srv.base_url, api_version="v1"))
+async def test_models_prefix_and_api_version(llm_server: LLMTestServer) -> None:
+    p = GeminiProvider("gem", ProviderSettings(kind="gemini", base_url=llm_server.base_url, api_version="v1"))
     try:
         assert (await p.complete(req(model="models/gemini-y"), timeouts=T)).text
     finally:
         await p.aclose()
-    assert srv.received[-1].path == "/v1/models/gemini-y:generateContent" and srv.count("gemini-y") == 1
+    assert llm_server.received[-1].path == "/v1/models/gemini-y:generateContent" and llm_server.count("gemini-y") == 1
 
 
 # --- Vertex AI ----------------------------------------------------------------------------------
@@ -131,8 +131,8 @@ TOKEN = "ya29.a0-VERTEX-access-token-0123456789"
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
-async def test_vertex_ai_uses_the_project_endpoint_and_a_bearer_token(stream: bool, srv: LLMTestServer) -> None:
-    settings = ProviderSettings(kind="gemini", base_url=srv.base_url, api_key=TOKEN,
+async def test_vertex_ai_uses_the_project_endpoint_and_a_bearer_token(stream: bool, llm_server: LLMTestServer) -> None:
+    settings = ProviderSettings(kind="gemini", base_url=llm_server.base_url, api_key=TOKEN,
                                 options={"project_id": "my-proj", "location": "europe-west4"})
     p = create_provider("vertex", settings)
     assert isinstance(p, GeminiProvider)
@@ -144,7 +144,7 @@ async def test_vertex_ai_uses_the_project_endpoint_and_a_bearer_token(stream: bo
     finally:
         await p.aclose()
     assert text == "echo: hi there"
-    received = srv.received[-1]
+    received = llm_server.received[-1]
     action = "streamGenerateContent" if stream else "generateContent"
     assert received.path == f"/v1/projects/my-proj/locations/europe-west4/publishers/google/models/gemini-x:{action}"
     assert received.headers["Authorization"] == f"Bearer {TOKEN}" and "x-goog-api-key" not in received.headers
@@ -187,17 +187,17 @@ def test_the_resources_form_project_id_reaches_vertex() -> None:
 
 
 async def test_portable_sampling_fields_go_into_the_generation_config(provider: GeminiProvider,
-                                                                      srv: LLMTestServer) -> None:
+                                                                      llm_server: LLMTestServer) -> None:
     await provider.complete(req(extra={"top_p": 0.5, "frequency_penalty": 0.25, "presence_penalty": -1}), timeouts=T)
-    body = srv.received[-1].body
+    body = llm_server.received[-1].body
     assert body["generationConfig"] == {"topP": 0.5, "frequencyPenalty": 0.25, "presencePenalty": -1}
     assert not {"top_p", "frequency_penalty", "presence_penalty"} & set(body)
 
 
-async def test_image_parts_become_inline_or_file_data(provider: GeminiProvider, srv: LLMTestServer) -> None:
+async def test_image_parts_become_inline_or_file_data(provider: GeminiProvider, llm_server: LLMTestServer) -> None:
     parts = [{"type": "text", "text": "see"}, {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,AAAA"}},
              {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}]
     await provider.complete(ChatRequest(model="gemini-x", messages=[{"role": "user", "content": parts}]), timeouts=T)
-    assert srv.received[-1].body["contents"][0]["parts"] == [
+    assert llm_server.received[-1].body["contents"][0]["parts"] == [
         {"text": "see"}, {"inlineData": {"mimeType": "image/jpeg", "data": "AAAA"}},
         {"fileData": {"mimeType": "image/png", "fileUri": "https://example.com/cat.png"}}]

@@ -28,8 +28,8 @@ USAGE_FIELDS = {"openai": ("prompt_tokens", "completion_tokens"), "azure": ("pro
 BAD_COUNTS = ["12", -5, 1.5, True, [3], {"n": 1}]
 
 
-def _provider(kind: str, srv: LLMTestServer) -> Provider:
-    return create_provider("p", ProviderSettings(kind=kind, base_url=srv.base_url, api_key="k-0123456789abcdef"))
+def _provider(kind: str, llm_server: LLMTestServer) -> Provider:
+    return create_provider("p", ProviderSettings(kind=kind, base_url=llm_server.base_url, api_key="k-0123456789abcdef"))
 
 
 def _request(text: str = "hello world") -> ChatRequest:
@@ -49,44 +49,44 @@ async def _run(provider: Provider, stream: bool, request: ChatRequest | None = N
 
 @pytest.mark.parametrize("body", [DEEP, DEEP_OBJECT], ids=["array", "object"])
 @pytest.mark.parametrize("kind", KINDS)
-async def test_deeply_nested_json_is_a_response_format_error(kind: str, body: str, srv: LLMTestServer) -> None:
-    srv.script("m", [Garbage(body)])
+async def test_deeply_nested_json_is_a_response_format_error(kind: str, body: str, llm_server: LLMTestServer) -> None:
+    llm_server.script("m", [Garbage(body)])
     with pytest.raises(ResponseFormatError, match="nested too deeply"):
-        await _run(_provider(kind, srv), stream=False)
+        await _run(_provider(kind, llm_server), stream=False)
 
 
 @pytest.mark.parametrize("kind", KINDS)
-async def test_deeply_nested_stream_event_and_error_body(kind: str, srv: LLMTestServer) -> None:
-    srv.script("m", [Garbage(f"data: {DEEP}\n\n", content_type="text/event-stream"),
+async def test_deeply_nested_stream_event_and_error_body(kind: str, llm_server: LLMTestServer) -> None:
+    llm_server.script("m", [Garbage(f"data: {DEEP}\n\n", content_type="text/event-stream"),
                      Garbage(DEEP_OBJECT, status=503)])
     with pytest.raises(ResponseFormatError, match="nested too deeply"):
-        await _run(_provider(kind, srv), stream=True)
+        await _run(_provider(kind, llm_server), stream=True)
     with pytest.raises(ServerError, match="HTTP 503"):  # the error body is not readable, the status is
-        await _run(_provider(kind, srv), stream=False)
+        await _run(_provider(kind, llm_server), stream=False)
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
 @pytest.mark.parametrize("bad", BAD_COUNTS, ids=lambda v: type(v).__name__ + str(v)[:3])
 @pytest.mark.parametrize("kind", KINDS)
 async def test_token_counts_that_are_not_counts_are_refused(kind: str, bad: object, stream: bool,
-                                                            srv: LLMTestServer) -> None:
+                                                            llm_server: LLMTestServer) -> None:
     inp, out = USAGE_FIELDS[kind]
-    srv.script("m", [Answer("fine", usage_override={inp: bad, out: 3})])
+    llm_server.script("m", [Answer("fine", usage_override={inp: bad, out: 3})])
     # streamed, the usage may come after the text: then the stream is interrupted (never replayed)
     expected = ProviderError if stream else ResponseFormatError
     with pytest.raises(expected, match="ResponseFormatError|not a token count") as info:
-        await _run(_provider(kind, srv), stream)
+        await _run(_provider(kind, llm_server), stream)
     assert "not a token count" in str(info.value)
 
 
 @pytest.mark.parametrize("kind", ["openai", "anthropic", "gemini"])
-async def test_parts_larger_than_their_whole_are_refused(kind: str, srv: LLMTestServer) -> None:
+async def test_parts_larger_than_their_whole_are_refused(kind: str, llm_server: LLMTestServer) -> None:
     usage = {"openai": {"prompt_tokens": 5, "completion_tokens": 1, "prompt_tokens_details": {"cached_tokens": 50}},
              "anthropic": {"input_tokens": 5, "output_tokens": 1, "cache_creation": {"ephemeral_1h_input_tokens": 9}},
              "gemini": {"promptTokenCount": 5, "candidatesTokenCount": 1, "cachedContentTokenCount": 50}}[kind]
-    srv.script("m", [Answer("fine", usage_override=usage)])
+    llm_server.script("m", [Answer("fine", usage_override=usage)])
     with pytest.raises(ResponseFormatError, match="above"):
-        await _run(_provider(kind, srv), stream=False)
+        await _run(_provider(kind, llm_server), stream=False)
 
 
 WRONG_SHAPES = {
@@ -102,10 +102,10 @@ WRONG_SHAPES = {
 
 @pytest.mark.parametrize(("kind", "body"), [(k, b) for k, bodies in WRONG_SHAPES.items() for b in bodies])
 async def test_answers_of_the_wrong_shape_are_response_format_errors(kind: str, body: str,
-                                                                     srv: LLMTestServer) -> None:
-    srv.script("m", [Garbage(body)])
+                                                                     llm_server: LLMTestServer) -> None:
+    llm_server.script("m", [Garbage(body)])
     with pytest.raises(ResponseFormatError):
-        await _run(_provider(kind, srv), stream=False)
+        await _run(_provider(kind, llm_server), stream=False)
 
 
 SURROGATES = ["\ud800", "ok \udfff then", "x" * 50 + "\udbff"]
@@ -115,22 +115,22 @@ SURROGATES = ["\ud800", "ok \udfff then", "x" * 50 + "\udbff"]
 @pytest.mark.parametrize("text", SURROGATES, ids=["alone", "low", "late"])
 @pytest.mark.parametrize("kind", KINDS)
 async def test_a_lone_surrogate_is_refused_before_sending(kind: str, text: str, stream: bool,
-                                                          srv: LLMTestServer) -> None:
+                                                          llm_server: LLMTestServer) -> None:
     with pytest.raises(BadRequestError) as info:
-        await _run(_provider(kind, srv), stream, _request(text))
+        await _run(_provider(kind, llm_server), stream, _request(text))
     assert "messages[1].content" in str(info.value) and "surrogate" in str(info.value)
-    assert srv.count() == 0  # refused before anything was sent
+    assert llm_server.count() == 0  # refused before anything was sent
 
 
-async def test_surrogates_in_parts_stop_and_extra_fields_are_located(srv: LLMTestServer) -> None:
+async def test_surrogates_in_parts_stop_and_extra_fields_are_located(llm_server: LLMTestServer) -> None:
     cases = [(ChatRequest(model="m", messages=[{"role": "user", "content": [{"type": "text", "text": "a\ud801"}]}]),
               "messages[0].content[0].text"),
              (ChatRequest(model="m", messages=[{"role": "user", "content": "hi"}], stop=["\udc00"]), "stop[0]"),
              (ChatRequest(model="m", messages=[{"role": "user", "content": "hi"}], extra={"user": "\ud83d"}), "user")]
     for request, where in cases:
         with pytest.raises(BadRequestError, match=where.replace("[", r"\[").replace("]", r"\]")):
-            await _run(_provider("openai", srv), False, request)
-    assert srv.count() == 0
+            await _run(_provider("openai", llm_server), False, request)
+    assert llm_server.count() == 0
 
 
 HOSTILE = {"deep": Garbage(DEEP), "deep-event": Garbage(f"data: {DEEP}\n\n", content_type="text/event-stream"),
@@ -149,16 +149,16 @@ prices: {{"p/*": {{input_per_mtok: 1, output_per_mtok: 1}}}}
 
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
 @pytest.mark.parametrize("name", list(HOSTILE))
-async def test_every_malformed_answer_falls_back_or_interrupts(name: str, stream: bool, srv: LLMTestServer) -> None:
-    srv.set_default("bad", HOSTILE[name])
-    srv.script("good", [Answer("from the fallback")])
-    async with Client(parse_config(CONFIG.format(base=srv.base_url))) as client:
+async def test_every_malformed_answer_falls_back_or_interrupts(name: str, stream: bool, llm_server: LLMTestServer) -> None:
+    llm_server.set_default("bad", HOSTILE[name])
+    llm_server.script("good", [Answer("from the fallback")])
+    async with Client(parse_config(CONFIG.format(base=llm_server.base_url))) as client:
         if stream and name in ("string-count", "negative"):
             # the bad usage arrives after the text was delivered: interrupted, never replayed elsewhere
             with pytest.raises(StreamInterruptedError, match="ResponseFormatError"):
                 async with client.astream("main", "hello") as chunks:
                     _ = [c async for c in chunks]
-            assert srv.count("good") == 0
+            assert llm_server.count("good") == 0
             return
         if stream:
             async with client.astream("main", "hello") as chunks:

@@ -37,8 +37,8 @@ T = Timeouts(connect=2.0, total=5.0, stream_idle=2.0)
 
 
 @pytest.fixture
-async def provider(srv: LLMTestServer) -> AsyncIterator[OpenAIProvider]:
-    p = create_provider("oai", ProviderSettings(kind="openai", base_url=srv.base_url, api_key=KEY))
+async def provider(llm_server: LLMTestServer) -> AsyncIterator[OpenAIProvider]:
+    p = create_provider("oai", ProviderSettings(kind="openai", base_url=llm_server.base_url, api_key=KEY))
     assert isinstance(p, OpenAIProvider)
     yield p
     await p.aclose()
@@ -52,14 +52,14 @@ async def collect(p: OpenAIProvider, request: ChatRequest, timeouts: Timeouts = 
     return [c async for c in p.stream(request, timeouts=timeouts)]
 
 
-async def test_complete_returns_text_usage_and_model(provider: OpenAIProvider, srv: LLMTestServer) -> None:
-    srv.script("m", [Answer("the answer", input_tokens=12, cached_tokens=8, reasoning_tokens=5)])
+async def test_complete_returns_text_usage_and_model(provider: OpenAIProvider, llm_server: LLMTestServer) -> None:
+    llm_server.script("m", [Answer("the answer", input_tokens=12, cached_tokens=8, reasoning_tokens=5)])
     r = await provider.complete(req(), timeouts=T)
     assert r.text == "the answer"
     assert (r.usage.input_tokens, r.usage.output_tokens) == (12, 2 + 5)
     assert (r.usage.cached_tokens, r.usage.reasoning_tokens) == (8, 5)
     assert r.finish_reason == "stop" and r.model == "m"
-    assert srv.count("m") == 1
+    assert llm_server.count("m") == 1
 
 
 async def test_default_answer_derives_from_last_user_message(provider: OpenAIProvider) -> None:
@@ -68,15 +68,15 @@ async def test_default_answer_derives_from_last_user_message(provider: OpenAIPro
     assert "first prompt" in a.text and "second prompt" in b.text and a.text != b.text
 
 
-async def test_parameters_reach_the_wire(provider: OpenAIProvider, srv: LLMTestServer) -> None:
+async def test_parameters_reach_the_wire(provider: OpenAIProvider, llm_server: LLMTestServer) -> None:
     fmt = {"type": "json_object"}
     await provider.complete(req(temperature=0.3, max_tokens=7, stop=["\n"], seed=42, response_format=fmt,
                                 extra={"user": "u1"}), timeouts=T)
-    body = srv.requests[-1]
+    body = llm_server.requests[-1]
     assert body["temperature"] == 0.3 and body["max_tokens"] == 7 and body["stop"] == ["\n"]
     assert body["seed"] == 42 and body["response_format"] == fmt and body["user"] == "u1"
     assert "stream" not in body and "logprobs" not in body
-    assert srv.received[-1].headers["Authorization"] == f"Bearer {KEY}"
+    assert llm_server.received[-1].headers["Authorization"] == f"Bearer {KEY}"
 
 
 async def test_max_tokens_and_stop_shape_the_answer(provider: OpenAIProvider) -> None:
@@ -96,23 +96,23 @@ async def test_json_object_and_json_schema_answers_parse(provider: OpenAIProvide
     assert isinstance(obj["name"], str) and isinstance(obj["age"], int)
 
 
-async def test_logprobs_are_parsed(provider: OpenAIProvider, srv: LLMTestServer) -> None:
+async def test_logprobs_are_parsed(provider: OpenAIProvider, llm_server: LLMTestServer) -> None:
     r = await provider.complete(req("a b", logprobs=True, top_logprobs=3), timeouts=T)
-    assert srv.requests[-1]["logprobs"] is True and srv.requests[-1]["top_logprobs"] == 3
+    assert llm_server.requests[-1]["logprobs"] is True and llm_server.requests[-1]["top_logprobs"] == 3
     assert r.logprobs is not None and "".join(t.token for t in r.logprobs) == r.text
     assert all(len(t.top) == 3 and t.logprob < 0 for t in r.logprobs)
 
 
-async def test_stream_chunks_join_to_the_answer_with_usage(provider: OpenAIProvider, srv: LLMTestServer) -> None:
+async def test_stream_chunks_join_to_the_answer_with_usage(provider: OpenAIProvider, llm_server: LLMTestServer) -> None:
     full = await provider.complete(req("stream me please"), timeouts=T)
-    srv.script("m", [Answer(cached_tokens=1)])
+    llm_server.script("m", [Answer(cached_tokens=1)])
     chunks = await collect(provider, req("stream me please"))
     assert "".join(c.text for c in chunks) == full.text
     assert sum(1 for c in chunks if c.text) >= 3
     usages = [c.usage for c in chunks if c.usage]
     assert usages and usages[-1].output_tokens == full.usage.output_tokens and usages[-1].cached_tokens == 1
     assert any(c.finish_reason == "stop" for c in chunks)
-    body = srv.requests[-1]
+    body = llm_server.requests[-1]
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
 
 
@@ -127,9 +127,9 @@ async def test_stream_logprobs(provider: OpenAIProvider) -> None:
     (404, NotFoundError, False), (422, UnprocessableEntityError, False), (429, RateLimitError, True),
     (408, ServerError, True), (409, ServerError, True), (500, ServerError, True), (503, ServerError, True),
     (418, APIStatusError, False)])
-async def test_status_codes_map_to_error_classes(provider: OpenAIProvider, srv: LLMTestServer, code: int,
+async def test_status_codes_map_to_error_classes(provider: OpenAIProvider, llm_server: LLMTestServer, code: int,
                                                  cls: type[ProviderError], retryable: bool) -> None:
-    srv.script("m", [Status(code, message=f"upstream says {code}")])
+    llm_server.script("m", [Status(code, message=f"upstream says {code}")])
     with pytest.raises(cls) as info:
         await provider.complete(req(), timeouts=T)
     err = info.value
@@ -137,8 +137,8 @@ async def test_status_codes_map_to_error_classes(provider: OpenAIProvider, srv: 
     assert "oai/m" in str(err) and str(code) in str(err) and f"upstream says {code}" in str(err)
 
 
-async def test_status_errors_on_stream_requests(provider: OpenAIProvider, srv: LLMTestServer) -> None:
-    srv.script("m", [Status(503)])
+async def test_status_errors_on_stream_requests(provider: OpenAIProvider, llm_server: LLMTestServer) -> None:
+    llm_server.script("m", [Status(503)])
     with pytest.raises(ServerError):
         await collect(provider, req())
 
@@ -147,33 +147,33 @@ async def test_status_errors_on_stream_requests(provider: OpenAIProvider, srv: L
     (Status(429, retry_after=2), 2.0), (Status(429, retry_after_ms=250), 0.25),
     (Status(503, retry_after=7, retry_after_ms=1500), 1.5), (Status(429), None),
     (Status(429, retry_after="soon"), None)])
-async def test_retry_after_headers(provider: OpenAIProvider, srv: LLMTestServer, status: Status,
+async def test_retry_after_headers(provider: OpenAIProvider, llm_server: LLMTestServer, status: Status,
                                    expected: float | None) -> None:
-    srv.script("m", [status])
+    llm_server.script("m", [status])
     with pytest.raises(APIStatusError) as info:
         await provider.complete(req(), timeouts=T)
     assert info.value.retry_after_s == expected
 
 
-async def test_retry_after_http_date(provider: OpenAIProvider, srv: LLMTestServer) -> None:
-    srv.script("m", [Status(429, retry_after=email.utils.formatdate(time.time() + 30, usegmt=True))])
+async def test_retry_after_http_date(provider: OpenAIProvider, llm_server: LLMTestServer) -> None:
+    llm_server.script("m", [Status(429, retry_after=email.utils.formatdate(time.time() + 30, usegmt=True))])
     with pytest.raises(RateLimitError) as info:
         await provider.complete(req(), timeouts=T)
     assert info.value.retry_after_s is not None and 25 <= info.value.retry_after_s <= 31
 
 
-async def test_hang_hits_the_total_timeout(provider: OpenAIProvider, srv: LLMTestServer) -> None:
-    srv.script("m", [Hang(30)])
+async def test_hang_hits_the_total_timeout(provider: OpenAIProvider, llm_server: LLMTestServer) -> None:
+    llm_server.script("m", [Hang(30)])
     with pytest.raises(APITimeoutError) as info:
         await provider.complete(req(), timeouts=Timeouts(connect=1, total=0.2, stream_idle=5))
     assert "timeout" in str(info.value) and info.value.retryable
-    assert await srv.wait_for_disconnect("m")
+    assert await llm_server.wait_for_disconnect("m")
 
 
 async def test_stream_idle_timeout_before_and_after_first_chunk(provider: OpenAIProvider,
-                                                                srv: LLMTestServer) -> None:
+                                                                llm_server: LLMTestServer) -> None:
     tight = Timeouts(connect=1, total=10, stream_idle=0.15)
-    srv.script("m", [SlowStream(chunk_delay=2), SlowStream(chunk_delay=2, fast_chunks=1)])
+    llm_server.script("m", [SlowStream(chunk_delay=2), SlowStream(chunk_delay=2, fast_chunks=1)])
     with pytest.raises(APITimeoutError):
         await collect(provider, req(), tight)
     got: list[str] = []
@@ -184,8 +184,8 @@ async def test_stream_idle_timeout_before_and_after_first_chunk(provider: OpenAI
     assert isinstance(info.value.__cause__, APITimeoutError)
 
 
-async def test_cut_stream_after_chunks_is_interrupted(provider: OpenAIProvider, srv: LLMTestServer) -> None:
-    srv.script("m", [CutStream(after_chunks=2)])
+async def test_cut_stream_after_chunks_is_interrupted(provider: OpenAIProvider, llm_server: LLMTestServer) -> None:
+    llm_server.script("m", [CutStream(after_chunks=2)])
     got: list[str] = []
     with pytest.raises(StreamInterruptedError) as info:
         async for c in provider.stream(req("one two three four"), timeouts=T):
@@ -193,8 +193,8 @@ async def test_cut_stream_after_chunks_is_interrupted(provider: OpenAIProvider, 
     assert len(got) == 2 and not info.value.retryable and not info.value.fallbackable
 
 
-async def test_cut_before_first_chunk_is_a_connection_error(provider: OpenAIProvider, srv: LLMTestServer) -> None:
-    srv.script("m", [CutStream(after_chunks=0), CutStream(after_chunks=0)])
+async def test_cut_before_first_chunk_is_a_connection_error(provider: OpenAIProvider, llm_server: LLMTestServer) -> None:
+    llm_server.script("m", [CutStream(after_chunks=0), CutStream(after_chunks=0)])
     with pytest.raises(APIConnectionError) as info:
         await collect(provider, req())
     assert info.value.fallbackable
@@ -202,8 +202,8 @@ async def test_cut_before_first_chunk_is_a_connection_error(provider: OpenAIProv
         await provider.complete(req(), timeouts=T)
 
 
-async def test_garbage_is_a_response_format_error(provider: OpenAIProvider, srv: LLMTestServer) -> None:
-    srv.script("m", [Garbage("<html>oops</html>"), Garbage('{"no": "choices"}'), Garbage("not json")])
+async def test_garbage_is_a_response_format_error(provider: OpenAIProvider, llm_server: LLMTestServer) -> None:
+    llm_server.script("m", [Garbage("<html>oops</html>"), Garbage('{"no": "choices"}'), Garbage("not json")])
     with pytest.raises(ResponseFormatError, match="oops"):
         await provider.complete(req(), timeouts=T)
     with pytest.raises(ResponseFormatError, match="choices"):
@@ -226,20 +226,20 @@ async def test_unreachable_server_is_a_connection_error() -> None:
 
 
 async def test_cancelling_a_hanging_call_closes_the_upstream_request(provider: OpenAIProvider,
-                                                                     srv: LLMTestServer) -> None:
-    srv.script("m", [Hang(30)])
+                                                                     llm_server: LLMTestServer) -> None:
+    llm_server.script("m", [Hang(30)])
     task = asyncio.create_task(provider.complete(req(), timeouts=T))
-    while srv.count("m") == 0:
+    while llm_server.count("m") == 0:
         await asyncio.sleep(0.01)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert await srv.wait_for_disconnect("m", timeout=3)
+    assert await llm_server.wait_for_disconnect("m", timeout=3)
 
 
 async def test_cancelling_a_stream_closes_the_upstream_request(provider: OpenAIProvider,
-                                                               srv: LLMTestServer) -> None:
-    srv.script("m", [SlowStream(chunk_delay=0.5, fast_chunks=1)])
+                                                               llm_server: LLMTestServer) -> None:
+    llm_server.script("m", [SlowStream(chunk_delay=0.5, fast_chunks=1)])
     first = asyncio.Event()
 
     async def consume() -> None:
@@ -251,12 +251,12 @@ async def test_cancelling_a_stream_closes_the_upstream_request(provider: OpenAIP
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert await srv.wait_for_disconnect("m", timeout=3)
+    assert await llm_server.wait_for_disconnect("m", timeout=3)
 
 
-async def test_api_key_never_appears_in_errors(srv: LLMTestServer) -> None:
-    p = OpenAIProvider("oai", ProviderSettings(kind="openai", base_url=srv.base_url, api_key=KEY))
-    srv.script("m", [Status(401, message=f"Incorrect API key provided: {KEY}"), Hang(30), Garbage(KEY)])
+async def test_api_key_never_appears_in_errors(llm_server: LLMTestServer) -> None:
+    p = OpenAIProvider("oai", ProviderSettings(kind="openai", base_url=llm_server.base_url, api_key=KEY))
+    llm_server.script("m", [Status(401, message=f"Incorrect API key provided: {KEY}"), Hang(30), Garbage(KEY)])
     errors: list[BaseException] = []
     for timeouts in (T, Timeouts(connect=1, total=0.1, stream_idle=1), T):
         try:
@@ -271,19 +271,19 @@ async def test_api_key_never_appears_in_errors(srv: LLMTestServer) -> None:
     assert KEY not in repr(p._headers) and KEY not in repr(p.settings)
 
 
-async def test_base_url_forms(srv: LLMTestServer) -> None:
-    for base in (srv.base_url, srv.base_url + "/", srv.base_url + "/v1", srv.base_url + "/v1/chat/completions"):
+async def test_base_url_forms(llm_server: LLMTestServer) -> None:
+    for base in (llm_server.base_url, llm_server.base_url + "/", llm_server.base_url + "/v1", llm_server.base_url + "/v1/chat/completions"):
         p = OpenAIProvider("x", ProviderSettings(kind="openai", base_url=base))
         try:
             assert (await p.complete(req(), timeouts=T)).text
         finally:
             await p.aclose()
-        assert srv.received[-1].path == "/v1/chat/completions"
-        assert "Authorization" not in srv.received[-1].headers  # no key configured, none sent
+        assert llm_server.received[-1].path == "/v1/chat/completions"
+        assert "Authorization" not in llm_server.received[-1].headers  # no key configured, none sent
 
 
-async def test_azure_uses_deployment_url_api_version_and_api_key(srv: LLMTestServer) -> None:
-    p = create_provider("az", ProviderSettings(kind="azure", base_url=srv.base_url, api_key=KEY,
+async def test_azure_uses_deployment_url_api_version_and_api_key(llm_server: LLMTestServer) -> None:
+    p = create_provider("az", ProviderSettings(kind="azure", base_url=llm_server.base_url, api_key=KEY,
                                                api_version="2024-06-01"))
     assert isinstance(p, AzureOpenAIProvider)
     try:
@@ -292,15 +292,15 @@ async def test_azure_uses_deployment_url_api_version_and_api_key(srv: LLMTestSer
     finally:
         await p.aclose()
     assert r.text == "".join(c.text for c in chunks)
-    got = srv.received[-1]
+    got = llm_server.received[-1]
     assert got.path == "/openai/deployments/my-deploy/chat/completions"
     assert got.headers["api-key"] == KEY and "Authorization" not in got.headers
-    assert srv.count("my-deploy") == 2
+    assert llm_server.count("my-deploy") == 2
 
 
-async def test_provider_survives_a_new_event_loop(srv: LLMTestServer) -> None:
+async def test_provider_survives_a_new_event_loop(llm_server: LLMTestServer) -> None:
     """A provider used from a sync twin (another loop) gets a fresh session there."""
-    p = OpenAIProvider("oai", ProviderSettings(kind="openai", base_url=srv.base_url))
+    p = OpenAIProvider("oai", ProviderSettings(kind="openai", base_url=llm_server.base_url))
     first = await p.complete(req("one"), timeouts=T)
 
     def other_loop() -> str:
@@ -318,7 +318,7 @@ async def test_provider_survives_a_new_event_loop(srv: LLMTestServer) -> None:
 
 
 async def test_sse_parsing_tolerates_comments_crlf_and_multiline_data(provider: OpenAIProvider,
-                                                                      srv: LLMTestServer) -> None:
+                                                                      llm_server: LLMTestServer) -> None:
     def event(obj: dict, sep: str = "\n") -> str:
         return "data:" + json.dumps(obj) + sep + sep
 
@@ -328,33 +328,33 @@ async def test_sse_parsing_tolerates_comments_crlf_and_multiline_data(provider: 
     body = (": keep-alive\n\n" + event(a, "\r\n") + "data: " + split_b + "\n\n"
             + "data: " + json.dumps({"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2}})
             + "\n\ndata: [DONE]")  # last event without its blank line
-    srv.script("m", [Garbage(body, content_type="text/event-stream")])
+    llm_server.script("m", [Garbage(body, content_type="text/event-stream")])
     chunks = await collect(provider, req())
     assert "".join(c.text for c in chunks) == "Hello"
     assert [c.usage for c in chunks if c.usage][-1].output_tokens == 2
 
 
 async def test_stream_ending_without_done_or_finish_is_a_connection_error(provider: OpenAIProvider,
-                                                                          srv: LLMTestServer) -> None:
-    srv.script("m", [Garbage("data: " + json.dumps({"choices": [{"index": 0, "delta": {"content": "x"}}]}) + "\n\n",
+                                                                          llm_server: LLMTestServer) -> None:
+    llm_server.script("m", [Garbage("data: " + json.dumps({"choices": [{"index": 0, "delta": {"content": "x"}}]}) + "\n\n",
                              content_type="text/event-stream")])
     with pytest.raises(StreamInterruptedError, match="without"):
         await collect(provider, req())
 
 
 async def test_stopping_a_stream_early_closes_the_upstream_request(provider: OpenAIProvider,
-                                                                   srv: LLMTestServer) -> None:
-    srv.script("m", [SlowStream(chunk_delay=0.3, fast_chunks=1)])
+                                                                   llm_server: LLMTestServer) -> None:
+    llm_server.script("m", [SlowStream(chunk_delay=0.3, fast_chunks=1)])
     stream = provider.stream(req("a b c d e f"), timeouts=T)
     first = await anext(stream)
     await stream.aclose()  # type: ignore[attr-defined]
     assert first.text == "echo:"
-    assert await srv.wait_for_disconnect("m", timeout=3)
+    assert await llm_server.wait_for_disconnect("m", timeout=3)
 
 
-async def test_error_object_inside_a_200_answer(provider: OpenAIProvider, srv: LLMTestServer) -> None:
+async def test_error_object_inside_a_200_answer(provider: OpenAIProvider, llm_server: LLMTestServer) -> None:
     """Gateways (OpenRouter...) sometimes answer 200 with an error object, in JSON or mid-stream."""
-    srv.script("m", [Garbage(json.dumps({"error": {"message": "upstream overloaded", "code": 503}})),
+    llm_server.script("m", [Garbage(json.dumps({"error": {"message": "upstream overloaded", "code": 503}})),
                      Garbage("data: " + json.dumps({"error": {"message": "rate limited", "code": 429}}) + "\n\n",
                              content_type="text/event-stream")])
     with pytest.raises(ServerError, match="upstream overloaded"):
@@ -363,8 +363,8 @@ async def test_error_object_inside_a_200_answer(provider: OpenAIProvider, srv: L
         await collect(provider, req())
 
 
-async def test_options_max_tokens_field_and_stream_usage(srv: LLMTestServer) -> None:
-    p = OpenAIProvider("gw", ProviderSettings(kind="openai", base_url=srv.base_url, headers={"X-Title": "tierflow"},
+async def test_options_max_tokens_field_and_stream_usage(llm_server: LLMTestServer) -> None:
+    p = OpenAIProvider("gw", ProviderSettings(kind="openai", base_url=llm_server.base_url, headers={"X-Title": "tierflow"},
                                               options={"max_tokens_field": "max_completion_tokens",
                                                        "stream_usage": False}))
     try:
@@ -372,7 +372,7 @@ async def test_options_max_tokens_field_and_stream_usage(srv: LLMTestServer) -> 
         chunks = await collect(p, req())
     finally:
         await p.aclose()
-    first, second = srv.received[-2:]
+    first, second = llm_server.received[-2:]
     assert first.body["max_completion_tokens"] == 5 and "max_tokens" not in first.body
     assert "stream_options" not in second.body and second.headers["X-Title"] == "tierflow"
     # the server sent no usage: the stream ends with an estimate, marked as such (never a silent zero)

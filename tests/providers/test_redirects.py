@@ -31,11 +31,11 @@ def _request() -> ChatRequest:
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
 @pytest.mark.parametrize("code", CODES)
 @pytest.mark.parametrize("kind", KINDS)
-async def test_a_redirect_to_another_origin_is_refused(kind: str, code: int, stream: bool, srv: LLMTestServer,
+async def test_a_redirect_to_another_origin_is_refused(kind: str, code: int, stream: bool, llm_server: LLMTestServer,
                                                        recorder: RecordingServer) -> None:
     location = f"{recorder.base_url}/steal/v1/chat/completions?token=QUERYSECRET123"
-    srv.script("m", [Redirect(code, location)])
-    provider = create_provider("p", ProviderSettings(kind=kind, base_url=srv.base_url, api_key=KEY,
+    llm_server.script("m", [Redirect(code, location)])
+    provider = create_provider("p", ProviderSettings(kind=kind, base_url=llm_server.base_url, api_key=KEY,
                                                      headers={"X-Gateway-Key": "gw-HEADERSECRET-987654"}))
     try:
         with pytest.raises(APIStatusError) as info:
@@ -51,12 +51,12 @@ async def test_a_redirect_to_another_origin_is_refused(kind: str, code: int, str
     assert info.value.status_code == code and f"HTTP {code}" in message
     assert recorder.base_url in message and "another origin" in message
     assert "QUERYSECRET" not in message and "/steal" not in message
-    assert srv.count("m") == 1
+    assert llm_server.count("m") == 1
 
 
-async def test_a_redirect_on_the_same_origin_is_refused_too(srv: LLMTestServer) -> None:
-    srv.script("m", [Redirect(307, f"{srv.base_url}/v2/chat/completions?sig=abc")])
-    provider = create_provider("p", ProviderSettings(kind="openai", base_url=srv.base_url, api_key=KEY))
+async def test_a_redirect_on_the_same_origin_is_refused_too(llm_server: LLMTestServer) -> None:
+    llm_server.script("m", [Redirect(307, f"{llm_server.base_url}/v2/chat/completions?sig=abc")])
+    provider = create_provider("p", ProviderSettings(kind="openai", base_url=llm_server.base_url, api_key=KEY))
     try:
         with pytest.raises(APIStatusError, match="same origin") as info:
             await provider.complete(_request(), timeouts=T)
@@ -65,17 +65,17 @@ async def test_a_redirect_on_the_same_origin_is_refused_too(srv: LLMTestServer) 
     assert "sig=abc" not in str(info.value) and "/v2" not in str(info.value)
 
 
-async def test_a_redirected_target_falls_back_to_the_next(srv: LLMTestServer, recorder: RecordingServer) -> None:
+async def test_a_redirected_target_falls_back_to_the_next(llm_server: LLMTestServer, recorder: RecordingServer) -> None:
     config = parse_config(f"""
 providers:
-  p: {{kind: anthropic, base_url: "{srv.base_url}", api_key: "{KEY}"}}
+  p: {{kind: anthropic, base_url: "{llm_server.base_url}", api_key: "{KEY}"}}
 models:
   - {{role: main, ref: p, model: moved, fallback: [{{ref: p, model: good}}]}}
 reliability: {{max_retries: 2, backoff_initial_s: 0.001}}
 prices: {{"p/*": {{input_per_mtok: 1, output_per_mtok: 1}}}}
 """)
-    srv.script("moved", [Redirect(308, f"{recorder.base_url}/v1/messages")])
-    srv.script("good", [Answer("served by the fallback")])
+    llm_server.script("moved", [Redirect(308, f"{recorder.base_url}/v1/messages")])
+    llm_server.script("good", [Answer("served by the fallback")])
     async with Client(config) as client:
         result = await client.acall("main", PROMPT)
     assert result.text == "served by the fallback" and result.model_used == "p/good"

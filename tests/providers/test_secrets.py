@@ -65,12 +65,12 @@ def echoes(key: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
 @pytest.mark.parametrize("kind", list(KEYS))
-async def test_echoed_secrets_are_masked_in_every_form(kind: str, stream: bool, srv: LLMTestServer) -> None:
+async def test_echoed_secrets_are_masked_in_every_form(kind: str, stream: bool, llm_server: LLMTestServer) -> None:
     key = KEYS[kind]
     cases = echoes(key)
     status = 400 if kind == "gemini" else 401
-    srv.script("m", [Status(status, message=text) for text in cases.values()])
-    settings = ProviderSettings(kind=kind, base_url=srv.base_url, api_key=key, headers={"X-Gateway-Key": HEADER})
+    llm_server.script("m", [Status(status, message=text) for text in cases.values()])
+    settings = ProviderSettings(kind=kind, base_url=llm_server.base_url, api_key=key, headers={"X-Gateway-Key": HEADER})
     provider = create_provider("p", settings)
     request = ChatRequest(model="m", messages=[{"role": "user", "content": "hi"}])
     try:
@@ -111,8 +111,8 @@ def test_urls_lose_credentials_query_and_fragment() -> None:
     assert strip_urls("cannot reach http://a:b@h/p?k=SECRET now") == "cannot reach http://h/p now"
 
 
-async def test_configured_headers_are_secrets_in_reprs_and_dumps(srv: LLMTestServer) -> None:
-    settings = ProviderSettings(kind="openai", base_url=srv.base_url, api_key=KEYS["openai"],
+async def test_configured_headers_are_secrets_in_reprs_and_dumps(llm_server: LLMTestServer) -> None:
+    settings = ProviderSettings(kind="openai", base_url=llm_server.base_url, api_key=KEYS["openai"],
                                 headers={"X-Gateway-Key": HEADER, "X-Title": "my-app-title-123"})
     provider = create_provider("p", settings)
     assert isinstance(provider, OpenAIProvider)
@@ -121,19 +121,19 @@ async def test_configured_headers_are_secrets_in_reprs_and_dumps(srv: LLMTestSer
     assert_no_leak(shown, KEYS["openai"], HEADER, "my-app-title-123")
     await provider.complete(ChatRequest(model="m", messages=[{"role": "user", "content": "hi"}]), timeouts=T)
     await provider.aclose()
-    assert srv.received[-1].headers["X-Gateway-Key"] == HEADER  # still sent, just never shown
+    assert llm_server.received[-1].headers["X-Gateway-Key"] == HEADER  # still sent, just never shown
 
 
-async def test_a_failed_call_and_its_record_show_no_secret(srv: LLMTestServer) -> None:
+async def test_a_failed_call_and_its_record_show_no_secret(llm_server: LLMTestServer) -> None:
     key = KEYS["anthropic"]
     config = parse_config(f"""
 providers:
-  a: {{kind: anthropic, base_url: "{srv.base_url}", api_key: "${{KEY}}", headers: {{X-Gateway-Key: "${{HDR}}"}}}}
+  a: {{kind: anthropic, base_url: "{llm_server.base_url}", api_key: "${{KEY}}", headers: {{X-Gateway-Key: "${{HDR}}"}}}}
 models:
   - {{role: main, ref: a, model: m}}
 reliability: {{max_retries: 0}}
 """, env={"KEY": key, "HDR": HEADER})
-    srv.set_default("m", Status(401, message=f"bad key {key.upper()} / {HEADER}"))
+    llm_server.set_default("m", Status(401, message=f"bad key {key.upper()} / {HEADER}"))
     async with Client(config) as client:
         with pytest.raises(AllTargetsFailedError) as info:
             await client.acall("main", "hi")

@@ -90,13 +90,13 @@ def test_many_small_events_are_linear_too() -> None:
 
 
 @pytest.mark.parametrize("ending", [b"\n", b"\r\n", b"\r"], ids=["lf", "crlf", "cr"])
-async def test_a_provider_reads_any_line_ending_and_a_bom(ending: bytes, srv: LLMTestServer) -> None:
+async def test_a_provider_reads_any_line_ending_and_a_bom(ending: bytes, llm_server: LLMTestServer) -> None:
     events = [b'data: {"choices":[{"delta":{"content":"Hel"}}]}', b"", b': comment',
               b'data: {"choices":[{"delta":{"content":"lo"},"finish_reason":"stop"}],',
               b'data: "usage":{"prompt_tokens":3,"completion_tokens":2}}', b"", b"data: [DONE]", b""]
     body = "\ufeff" + ending.join(events).decode() + ending.decode()
-    srv.script("m", [Garbage(body, content_type="text/event-stream")])
-    provider = create_provider("p", ProviderSettings(kind="openai", base_url=srv.base_url))
+    llm_server.script("m", [Garbage(body, content_type="text/event-stream")])
+    provider = create_provider("p", ProviderSettings(kind="openai", base_url=llm_server.base_url))
     try:
         chunks = [c async for c in provider.stream(ChatRequest(model="m", messages=[{"role": "user", "content": "hi"}]),
                                                    timeouts=Timeouts(total=5))]

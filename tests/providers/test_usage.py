@@ -22,8 +22,8 @@ KINDS = ("openai", "azure", "anthropic", "gemini")
 PROMPT = "please summarise the quarterly report in three short sentences for the board"
 
 
-async def _usage(kind: str, srv: LLMTestServer, stream: bool) -> tuple[str, Usage]:
-    provider = create_provider("p", ProviderSettings(kind=kind, base_url=srv.base_url, api_key="k"))
+async def _usage(kind: str, llm_server: LLMTestServer, stream: bool) -> tuple[str, Usage]:
+    provider = create_provider("p", ProviderSettings(kind=kind, base_url=llm_server.base_url, api_key="k"))
     request = ChatRequest(model="m", messages=[{"role": "system", "content": "be brief"},
                                                {"role": "user", "content": PROMPT}])
     try:
@@ -40,12 +40,12 @@ async def _usage(kind: str, srv: LLMTestServer, stream: bool) -> tuple[str, Usag
 
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
 @pytest.mark.parametrize("kind", KINDS)
-async def test_an_answer_without_usage_gets_an_estimate(kind: str, stream: bool, srv: LLMTestServer,
+async def test_an_answer_without_usage_gets_an_estimate(kind: str, stream: bool, llm_server: LLMTestServer,
                                                         caplog: pytest.LogCaptureFixture) -> None:
     answer = "The quarter closed ahead of plan on revenue and margin."
-    srv.script("m", [Answer(answer, usage=False)])
+    llm_server.script("m", [Answer(answer, usage=False)])
     with caplog.at_level(logging.WARNING, logger="tierflow.providers"):
-        text, usage = await _usage(kind, srv, stream)
+        text, usage = await _usage(kind, llm_server, stream)
     assert text == answer and usage.estimated
     # about 4 characters per token: the prompt (two messages) and the answer
     assert usage.input_tokens == -(-len("be brief") // 4) + -(-len(PROMPT) // 4) + 8
@@ -55,17 +55,17 @@ async def test_an_answer_without_usage_gets_an_estimate(kind: str, stream: bool,
 
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
 @pytest.mark.parametrize("kind", KINDS)
-async def test_reported_usage_is_used_as_is(kind: str, stream: bool, srv: LLMTestServer) -> None:
-    srv.script("m", [Answer("a b c", input_tokens=40, cached_tokens=10)])
-    _, usage = await _usage(kind, srv, stream)
+async def test_reported_usage_is_used_as_is(kind: str, stream: bool, llm_server: LLMTestServer) -> None:
+    llm_server.script("m", [Answer("a b c", input_tokens=40, cached_tokens=10)])
+    _, usage = await _usage(kind, llm_server, stream)
     assert (usage.input_tokens, usage.output_tokens, usage.cached_tokens, usage.estimated) == (40, 3, 10, False)
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
-async def test_anthropic_cache_writes_are_their_own_field(stream: bool, srv: LLMTestServer) -> None:
-    srv.script("m", [Answer("ok", input_tokens=5000, cached_tokens=1000, cache_write_tokens=3000,
+async def test_anthropic_cache_writes_are_their_own_field(stream: bool, llm_server: LLMTestServer) -> None:
+    llm_server.script("m", [Answer("ok", input_tokens=5000, cached_tokens=1000, cache_write_tokens=3000,
                             cache_write_1h_tokens=1200)])
-    _, usage = await _usage("anthropic", srv, stream)
+    _, usage = await _usage("anthropic", llm_server, stream)
     assert (usage.input_tokens, usage.cached_tokens, usage.cache_write_tokens, usage.cache_write_1h_tokens) == \
         (5000, 1000, 3000, 1200)
 
@@ -82,10 +82,10 @@ prices: {{"gw/*": {{input_per_mtok: 1, output_per_mtok: 2}}}}
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
-async def test_a_million_cache_write_tokens_on_claude_3_5_sonnet_cost_3_75(stream: bool, srv: LLMTestServer) -> None:
-    srv.script("claude-3-5-sonnet-latest", [Answer("ok", input_tokens=1_000_000, cache_write_tokens=1_000_000,
+async def test_a_million_cache_write_tokens_on_claude_3_5_sonnet_cost_3_75(stream: bool, llm_server: LLMTestServer) -> None:
+    llm_server.script("claude-3-5-sonnet-latest", [Answer("ok", input_tokens=1_000_000, cache_write_tokens=1_000_000,
                                                    output_tokens=0)])
-    async with Client(parse_config(CONFIG.format(base=srv.base_url, kind="openai"))) as client:
+    async with Client(parse_config(CONFIG.format(base=llm_server.base_url, kind="openai"))) as client:
         if stream:
             async with client.astream("sonnet", "hi") as chunks:
                 _ = [c async for c in chunks]
@@ -98,9 +98,9 @@ async def test_a_million_cache_write_tokens_on_claude_3_5_sonnet_cost_3_75(strea
 
 @pytest.mark.parametrize("stream", [False, True], ids=["complete", "stream"])
 @pytest.mark.parametrize("kind", KINDS)
-async def test_a_priced_model_without_usage_never_costs_zero(kind: str, stream: bool, srv: LLMTestServer) -> None:
-    srv.script("m", [Answer("fine answer", usage=False)])
-    async with Client(parse_config(CONFIG.format(base=srv.base_url, kind=kind))) as client:
+async def test_a_priced_model_without_usage_never_costs_zero(kind: str, stream: bool, llm_server: LLMTestServer) -> None:
+    llm_server.script("m", [Answer("fine answer", usage=False)])
+    async with Client(parse_config(CONFIG.format(base=llm_server.base_url, kind=kind))) as client:
         if stream:
             async with client.astream("priced", PROMPT) as chunks:
                 _ = [c async for c in chunks]
@@ -112,6 +112,6 @@ async def test_a_priced_model_without_usage_never_costs_zero(kind: str, stream: 
     assert result.cost_usd is not None and result.cost_usd == pytest.approx(expected) and result.cost_usd > 0
 
 
-async def test_openai_streams_ask_for_usage(srv: LLMTestServer) -> None:
-    await _usage("openai", srv, stream=True)
-    assert srv.received[-1].body["stream_options"] == {"include_usage": True}
+async def test_openai_streams_ask_for_usage(llm_server: LLMTestServer) -> None:
+    await _usage("openai", llm_server, stream=True)
+    assert llm_server.received[-1].body["stream_options"] == {"include_usage": True}

@@ -23,15 +23,11 @@ from tierflow.types import Message
 
 
 def load_router_factory(config: ProjectConfig) -> RouterFactory | None:
-    """``tierflow.routing.live.load_routed_role`` bound to the registry, if that module exists."""
+    """``tierflow.routing.live.load_routed_role`` bound to the registry (None: no routed roles)."""
     if not config.routed_roles:
         return None
-    try:
-        from tierflow.routing.live import load_routed_role
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("tierflow.routing.live", "tierflow.routing"):
-            raise
-        return None
+    from tierflow.routing.live import load_routed_role  # only configs with routed roles pay for it
+
     source = Path(config.source)
     base_dir = source.parent if source.is_file() else None  # router paths are relative to the config
     return lambda entry: load_routed_role(entry, config.registry, base_dir=base_dir)

@@ -34,7 +34,7 @@ from tierflow.errors import CatalogError, Problem
 SOURCES_SCHEMA = {"column_name": "VARCHAR", "sources": "VARCHAR", "derivation": "VARCHAR", "as_of": "VARCHAR"}
 SOURCE_FILES_SCHEMA = {"source": "VARCHAR", "origin": "VARCHAR", "path": "VARCHAR", "license": "VARCHAR",
                        "as_of": "VARCHAR", "rows": "BIGINT", "description": "VARCHAR", "sha256": "VARCHAR"}
-_Tables = dict[str, tuple[dict[str, str], list[dict]]]
+_Tables = dict[str, tuple[dict[str, str], list[dict[str, Any]]]]
 
 
 @dataclass
@@ -49,7 +49,7 @@ class BuildReport:
     changes: CatalogChanges | None = None  # None on a first build
 
 
-def _write_table(con: Any, name: str, schema: dict[str, str], rows: list[dict], tmp: Path) -> int:
+def _write_table(con: Any, name: str, schema: dict[str, str], rows: list[dict[str, Any]], tmp: Path) -> int:
     cols = ", ".join(f"{c} {t}" for c, t in schema.items())
     if not rows:
         con.execute(f"CREATE TABLE {name} ({cols})")
@@ -72,15 +72,15 @@ def _recipe(data_dir: Path | str | None, overrides: Sequence[Path | str], use_ge
                                                      "like tryaii_starter_catalog/, arena_leaderboard/, "
                                                      "models_dev/, litellm/; leave it out to use the shipped data)")])
         return Recipe(folder, "option", tuple(Path(f) for f in overrides), use_genai_prices)
-    folder = find_data_dir()
-    return Recipe(folder, "env" if folder else "", tuple(Path(f) for f in overrides), use_genai_prices)
+    found = find_data_dir()
+    return Recipe(found, "env" if found else "", tuple(Path(f) for f in overrides), use_genai_prices)
 
 
 def _read_sources(resolved: list[ResolvedSource], merger: Merger, tables: _Tables,
-                  report: BuildReport) -> tuple[dict[str, dict], list[dict]]:
+                  report: BuildReport) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
     """Read every resolved source into ``tables`` and ``merger``; (LiteLLM rows by key, source_files rows)."""
-    litellm: dict[str, dict] = {}
-    file_rows: list[dict] = []
+    litellm: dict[str, dict[str, Any]] = {}
+    file_rows: list[dict[str, Any]] = []
     for r in resolved:
         name = r.source.name
         if name == "tryaii":
@@ -106,7 +106,7 @@ def _read_sources(resolved: list[ResolvedSource], merger: Merger, tables: _Table
     return litellm, file_rows
 
 
-def _read_genai_prices(merger: Merger, tables: _Tables, report: BuildReport) -> dict:
+def _read_genai_prices(merger: Merger, tables: _Tables, report: BuildReport) -> dict[str, Any]:
     gp_rows = [row for _, _, row in raw.iter_genai_prices()]
     tables["raw_genai_prices"] = (raw.RAW_SCHEMAS["raw_genai_prices"], gp_rows)
     version = genai_prices_version()
@@ -203,7 +203,7 @@ def build_catalog(data_dir: Path | str | None = None, *, out: Path | str | None 
     return report
 
 
-def _provenance_rows(as_of: dict[str, str]) -> list[dict]:
+def _provenance_rows(as_of: dict[str, str]) -> list[dict[str, Any]]:
     rows = []
     for p in COLUMN_PROVENANCE:
         used = [s.strip() for s in p.sources.split(",")]

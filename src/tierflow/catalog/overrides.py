@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from tierflow.errors import CatalogError, Problem
 
@@ -59,7 +60,7 @@ class OverrideRow(BaseModel):
 _FIELDS = list(OverrideRow.model_fields)
 
 
-def _explain(err: dict) -> str:
+def _explain(err: ErrorDetails) -> str:
     kind, value = err.get("type", ""), err.get("input")
     if kind == "missing":
         return "is required"

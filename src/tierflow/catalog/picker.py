@@ -1,4 +1,4 @@
-"""The model picker's data (seed 001): catalog models grouped by slug prefix, and the "Custom" pair.
+"""The model picker's data (README, Model catalog): catalog models grouped by slug prefix, and the "Custom" pair.
 
 ``{"openai/": [{"slug", "display_name", "context_window"}, ...], "anthropic/": [...]}``: what
 ``tierflow models catalog --group-by prefix`` prints and a future web editor would show.

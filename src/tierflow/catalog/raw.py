@@ -63,7 +63,7 @@ def _read_json(path: Path) -> Any:
         raise CatalogError([Problem(str(path), f"cannot be read as JSON: {exc}")]) from exc
 
 
-def read_tryaii(path: Path) -> tuple[list[dict], list[dict], str]:
+def read_tryaii(path: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], str]:
     """(raw_tryaii rows, raw_tryaii_scores rows, as-of date) from the starter catalog's models.json."""
     doc = _read_json(path)
     rows, scores = [], []
@@ -82,7 +82,7 @@ def read_tryaii(path: Path) -> tuple[list[dict], list[dict], str]:
     return rows, scores, as_of
 
 
-def read_arena(path: Path) -> tuple[list[dict], str]:
+def read_arena(path: Path) -> tuple[list[dict[str, Any]], str]:
     """raw_arena rows (every category page) and the fetch date."""
     doc = _read_json(path)
     rows = []
@@ -95,27 +95,30 @@ def read_arena(path: Path) -> tuple[list[dict], str]:
     return rows, str(doc.get("fetched_at", ""))[:10]
 
 
-def read_models_dev(path: Path) -> tuple[list[dict], str]:
+def read_models_dev(path: Path) -> tuple[list[dict[str, Any]], str]:
     """raw_models_dev rows (every provider's models) and the latest ``last_updated`` seen."""
     doc = _read_json(path)
-    rows = []
-    for pid, prov in doc.items():
-        for mid, m in (prov.get("models") or {}).items():
-            cost, limit, mods = m.get("cost") or {}, m.get("limit") or {}, m.get("modalities") or {}
-            rows.append({"provider": pid, "model_id": mid, "name": m.get("name"), "family": m.get("family"),
-                         "input_cost": _num(cost.get("input")), "output_cost": _num(cost.get("output")),
-                         "cache_read_cost": _num(cost.get("cache_read")), "context": _int(limit.get("context")),
-                         "max_output": _int(limit.get("output")),
-                         "input_modalities": list(mods.get("input") or []),
-                         "output_modalities": list(mods.get("output") or []),
-                         "open_weights": _bool(m.get("open_weights")), "reasoning": _bool(m.get("reasoning")),
-                         "tool_call": _bool(m.get("tool_call")), "release_date": m.get("release_date"),
-                         "last_updated": m.get("last_updated")})
+    rows = [_models_dev_row(pid, mid, m) for pid, prov in doc.items()
+            for mid, m in (prov.get("models") or {}).items()]
     as_of = max((r["last_updated"] for r in rows if isinstance(r["last_updated"], str)), default="")
     return rows, as_of
 
 
-def read_litellm(path: Path) -> tuple[list[dict], str]:
+def _models_dev_row(pid: str, mid: str, m: dict[str, Any]) -> dict[str, Any]:
+    """One models.dev model as a raw_models_dev row."""
+    cost, limit, mods = m.get("cost") or {}, m.get("limit") or {}, m.get("modalities") or {}
+    return {"provider": pid, "model_id": mid, "name": m.get("name"), "family": m.get("family"),
+            "input_cost": _num(cost.get("input")), "output_cost": _num(cost.get("output")),
+            "cache_read_cost": _num(cost.get("cache_read")), "context": _int(limit.get("context")),
+            "max_output": _int(limit.get("output")),
+            "input_modalities": list(mods.get("input") or []),
+            "output_modalities": list(mods.get("output") or []),
+            "open_weights": _bool(m.get("open_weights")), "reasoning": _bool(m.get("reasoning")),
+            "tool_call": _bool(m.get("tool_call")), "release_date": m.get("release_date"),
+            "last_updated": m.get("last_updated")}
+
+
+def read_litellm(path: Path) -> tuple[list[dict[str, Any]], str]:
     """raw_litellm rows (the documentation entry ``sample_spec`` skipped); no date in the file."""
     doc = _read_json(path)
     rows = []
@@ -134,7 +137,7 @@ def read_litellm(path: Path) -> tuple[list[dict], str]:
     return rows, f"file date {mtime}"
 
 
-def iter_genai_prices() -> Iterator[tuple[Any, Any, dict]]:
+def iter_genai_prices() -> Iterator[tuple[Any, Any, dict[str, Any]]]:
     """(provider, model info, raw_genai_prices row) for every model of the genai-prices package."""
     from genai_prices.data import providers
 
@@ -148,7 +151,7 @@ def iter_genai_prices() -> Iterator[tuple[Any, Any, dict]]:
                                "context_window": info.context_window}
 
 
-def genai_price_lookup(provider_id: str, model: str) -> dict | None:
+def genai_price_lookup(provider_id: str, model: str) -> dict[str, Any] | None:
     """Prices of ``model`` at ``provider_id`` via genai-prices' own matching rules, or None."""
     from genai_prices.data import providers
 

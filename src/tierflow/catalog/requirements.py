@@ -1,4 +1,4 @@
-"""Role requirements (seed 002's table) and picking the catalog's best models for a role.
+"""Role requirements (the README's Model catalog section) and picking the catalog's best models for a role.
 
 Defaults, editable in the project config under ``role_requirements:``::
 
@@ -6,7 +6,7 @@ Defaults, editable in the project config under ``role_requirements:``::
       orchestrator: {min_intelligence: 60, min_coding: 50, priority: capability}
       summariser:   {min_intelligence: 35, priority: cost, min_context: 100000}
 
-Priorities, as seed 002 names them:
+Priorities:
 - ``capability`` (capability over cost): highest intelligence, then coding, then lowest price.
 - ``balance``: best ``intelligence - 25 * log10(price)``: a 10x dearer model must be 25 points
   smarter to rank higher.
@@ -70,7 +70,7 @@ ALIASES = {"reasoning": "reasoning_worker", "tool": "tool_worker", "extraction":
 
 
 def load_requirements(config: Path | str | None = None) -> dict[str, RoleRequirement]:
-    """Seed 002's defaults, updated by the config file's ``role_requirements:`` (if any)."""
+    """The default requirements, updated by the config file's ``role_requirements:`` (if any)."""
     reqs = dict(DEFAULT_REQUIREMENTS)
     if config is None:
         return reqs
@@ -124,7 +124,7 @@ def resolve_role(role: str, reqs: dict[str, RoleRequirement]) -> RoleRequirement
     return reqs[key]
 
 
-def _rank_key(priority: str, r: dict[str, Any]) -> tuple:
+def _rank_key(priority: str, r: dict[str, Any]) -> tuple[Any, ...]:
     intel, code, price = r["intelligence"] or 0.0, r["coding"] or 0.0, r["price"]
     if priority == "capability":
         return (-intel, -code, price)

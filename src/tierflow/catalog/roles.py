@@ -1,4 +1,4 @@
-"""Write a picked model into a project config's ``models:`` registry (seed 001 shape).
+"""Write a picked model into a project config's ``models:`` registry (README, Roles and config).
 
 The entry is ``{role, ref, model, fallback: [{ref, model}]}`` with ``ref`` the slug's provider
 part (``google/...`` becomes ref ``gemini``, tierflow's name for Google's API, unless the config
@@ -31,11 +31,9 @@ REF_ALIASES: dict[str, str] = {"google": "gemini"}
 
 
 def _known_providers() -> set[str]:
-    """Provider names the config layer knows without a declaration (contract 1)."""
-    try:
-        from tierflow.config import WELL_KNOWN_PROVIDERS
-    except ImportError:  # pragma: no cover - the config layer is another part of the project
-        return {"local"}
+    """Provider names the config knows without a ``providers:`` declaration (README, Configuration)."""
+    from tierflow.config import WELL_KNOWN_PROVIDERS
+
     return set(WELL_KNOWN_PROVIDERS)
 
 
@@ -104,8 +102,8 @@ def _round_trip(text: str) -> Any:
 
 def _load(path: Path) -> tuple[Any, Any, str]:
     """(round-trip document, its YAML instance, the text) of ``path``; an empty mapping if absent."""
-    from ruamel.yaml import YAMLError
     from ruamel.yaml.comments import CommentedMap
+    from ruamel.yaml.error import YAMLError
 
     text = ""
     try:

@@ -8,8 +8,8 @@ would flatter a model scored only on easy tests. So we fit the additive model
 
 over every model at once (alternating means, a few dozen sweeps) and report
 ``ability + mean(offset)``: the model's expected mean over the *whole* index. With complete data
-this is exactly the plain mean, which is how Artificial Analysis' index (the scale of seed 002's
-thresholds, e.g. orchestrator intelligence >= 55) is built.
+this is exactly the plain mean, which is how Artificial Analysis' index (the scale of the role
+requirements' thresholds, e.g. orchestrator intelligence >= 55) is built.
 
 Models with too few benchmarks get a prediction from Arena Elo: a least-squares line fitted on
 the models that have both, in the same build. Everything is clamped to 0-100.

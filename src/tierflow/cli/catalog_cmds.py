@@ -45,7 +45,7 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
-def _print_rows(columns: list[str], rows: list[tuple], fmt: str, title: str | None = None) -> None:
+def _print_rows(columns: list[str], rows: list[tuple[Any, ...]], fmt: str, title: str | None = None) -> None:
     if fmt == "json":
         import json
 

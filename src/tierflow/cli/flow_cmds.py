@@ -91,7 +91,7 @@ def compile_cmd(
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", DSLViewWarning)
-            text = compile_file(path, fmt.value, project=project)  # type: ignore[arg-type]
+            text = compile_file(path, fmt.value, project=project)
     except TierflowError as exc:
         _fail(str(exc))
     for w in caught:

@@ -97,7 +97,7 @@ def fit(outcomes: list[Path] = typer.Argument(..., help="Outcome files or direct
     from tierflow.routing.fit.calibrate import FOLD_KINDS
     from tierflow.routing.fit.train import fit_router
     from tierflow.routing.io import save_router
-    from tierflow.routing.targets import Target
+    from tierflow.routing.targets import CalibrationTarget
 
     given = {k: v for k, v in (("quality", target_quality), ("max_cost_per_1k", max_cost_per_1k),
                                ("strong_share", strong_share)) if v is not None}
@@ -106,7 +106,7 @@ def fit(outcomes: list[Path] = typer.Argument(..., help="Outcome files or direct
     if folds not in FOLD_KINDS:
         _fail(f"--folds must be 'prompt' or 'task', got {folds!r}", 2)
     try:
-        target = Target(**given) if given else None
+        target = CalibrationTarget(**given) if given else None
         _check_split(split, split_by, test_share)
         everything = _load(outcomes, _read_prices(prices))
         table = _load_part(everything, outcomes, split, split_by, test_share)

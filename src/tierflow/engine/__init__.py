@@ -30,7 +30,7 @@ Semantics (each rule has a test in tests/engine/test_semantics.py):
 """
 
 from tierflow.engine.engine import Engine, Hush
-from tierflow.engine.plan import Plan, compile_plan
+from tierflow.engine.plan import ExecutionPlan, compile_plan
 from tierflow.engine.result import NodeRecord, RunResult
 
-__all__ = ["Engine", "Hush", "NodeRecord", "Plan", "RunResult", "compile_plan"]
+__all__ = ["Engine", "ExecutionPlan", "Hush", "NodeRecord", "RunResult", "compile_plan"]

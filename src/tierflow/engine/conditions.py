@@ -68,15 +68,8 @@ def compile_condition(spec: Any, index: Mapping[str, int]) -> Predicate:
     if op in _BINARY:
         fn, left, right = _BINARY[op], _operand(spec["left"], index), _operand(spec["right"], index)
         return lambda values: bool(fn(left(values), right(values)))
-    if op == "and":
-        parts = [compile_condition(a, index) for a in spec["args"]]
-        return lambda values: all(p(values) for p in parts)
-    if op == "or":
-        parts = [compile_condition(a, index) for a in spec["args"]]
-        return lambda values: any(p(values) for p in parts)
-    if op == "not":
-        inner = compile_condition(spec["arg"], index)
-        return lambda values: not inner(values)
+    if op in ("and", "or", "not"):
+        return _logical(op, spec, index)
     if op == "truthy":
         get = _operand(spec["arg"], index)
         return lambda values: bool(get(values))
@@ -85,6 +78,17 @@ def compile_condition(spec: Any, index: Mapping[str, int]) -> Predicate:
         return lambda _values: value
     raise ValueError(f"unknown condition op {op!r}; expected one of "
                      f"{sorted([*_BINARY, 'and', 'or', 'not', 'truthy', 'const'])}")
+
+
+def _logical(op: str, spec: Mapping[str, Any], index: Mapping[str, int]) -> Predicate:
+    """``and`` / ``or`` over ``args``, ``not`` of ``arg``."""
+    if op == "not":
+        inner = compile_condition(spec["arg"], index)
+        return lambda values: not inner(values)
+    parts = [compile_condition(a, index) for a in spec["args"]]
+    if op == "and":
+        return lambda values: all(p(values) for p in parts)
+    return lambda values: any(p(values) for p in parts)
 
 
 __all__ = ["compile_condition"]

@@ -14,7 +14,8 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from tierflow.ir import IRNode
+from tierflow.errors import GraphBuildError, Problem
+from tierflow.ir import IRNode, NodePattern
 
 if TYPE_CHECKING:
     from tierflow.engine.engine import Engine
@@ -79,9 +80,8 @@ def code_function(node: IRNode) -> Callable[..., Any]:
     """The code node's bound function. A function named only by ``config['callable']`` (a flow
     file's) is never imported here: :func:`tierflow.flowfile.bind_callables` binds it, under the
     modules the user allows (README, Security)."""
-    if node.fn is not None:
+    if node.fn is not None and not isinstance(node.fn, NodePattern):
         return node.fn
-    from tierflow.errors import GraphBuildError, Problem
 
     raise GraphBuildError([Problem(f"node {node.id!r}.config.callable", (
         f"names {node.config.get('callable')!r}, and no function is bound to it: a flow's code runs only "
@@ -133,11 +133,17 @@ def llm_executor(node: IRNode) -> AsyncExec:
 
 
 def pattern_executor(node: IRNode) -> AsyncExec:
-    """Runs a pattern node: the in-process pattern object, or one rebuilt from its config."""
+    """Runs a pattern node's pattern object (:attr:`IRNode.fn`).
+
+    The engine does not build patterns: a Python graph carries its pattern objects, and a flow
+    file's are built by :func:`tierflow.flowfile.bind_callables` (or
+    :func:`tierflow.patterns.bind_patterns` for an IR module made by hand).
+    """
     pattern = node.fn
-    if pattern is None:
-        from tierflow.patterns import pattern_from_config
-        pattern = pattern_from_config(node.config, where=f"node {node.id!r}")
+    if not isinstance(pattern, NodePattern):
+        raise GraphBuildError([Problem(f"node {node.id!r}", "is a pattern node without its pattern object: "
+                                       "call tierflow.patterns.bind_patterns(module) before building the "
+                                       "Engine (flow files do this when they compile)")])
 
     async def run(inputs: dict[str, Any], engine: Engine) -> Any:
         return await pattern.execute(inputs, engine.client)

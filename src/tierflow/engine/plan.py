@@ -19,7 +19,7 @@ from tierflow.engine.executors import (
     pattern_executor,
     prompt_executor,
 )
-from tierflow.errors import GraphBuildError, Problem
+from tierflow.errors import GraphBuildError, MissingOutputError, Problem
 from tierflow.graph.structure import branch_targets, successors
 from tierflow.ir import END_ID, PARENT_ID, START_ID, IRModule, IRNode, IRRef
 
@@ -29,15 +29,8 @@ ENTRY, EXIT, SYNC, ASYNC, BRANCH = range(5)
 Resolver = Callable[[list[Any]], dict[str, Any]]
 
 
-class MissingOutputError(KeyError):
-    """A node read an output key that the (completed) producing node did not return."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else "missing output"
-
-
 @dataclass(slots=True)
-class Plan:
+class ExecutionPlan:
     """Flat, index-based description of a graph, shared by every run of an engine."""
 
     ids: list[str]
@@ -49,7 +42,7 @@ class Plan:
     indegree: list[int]
     has_soft: list[bool]
     branch_cases: list[list[tuple[Callable[[list[Any]], bool], int]] | None]
-    branch_default: list[int]
+    branch_default: list[int | None]  # a branch's ``otherwise`` target (None: no otherwise)
     case_targets: list[frozenset[int]]
     output_maps: list[tuple[bool, tuple[tuple[str, str], ...]] | None]
     fallbacks: list[Callable[[BaseException], Any] | None]
@@ -168,51 +161,67 @@ def _executor(node: IRNode) -> tuple[int, Any]:
     raise GraphBuildError([Problem(f"node {node.id!r}", f"the engine cannot run kind {kind!r}")])
 
 
-def compile_plan(module: IRModule) -> Plan:
-    """Compile a validated IR module into a :class:`Plan`."""
-    ids = [n.id for n in module.nodes]
+def compile_plan(module: IRModule) -> ExecutionPlan:
+    """Compile a validated IR module into a :class:`ExecutionPlan`."""
+    nodes = module.nodes
+    ids = [n.id for n in nodes]
     index = {nid: i for i, nid in enumerate(ids)}
     start, end = index[START_ID], index[END_ID]
-    succ_map = successors(module)
+    succ, indegree, has_soft = _edges(module, ids, index)
     n = len(ids)
-    succ: list[list[tuple[int, bool]]] = [[(index[t], soft) for t, soft in succ_map[nid]] for nid in ids]
-    indegree = [0] * n
-    has_soft = [False] * n
+    modes, executors = [ENTRY] * n, [None] * n
+    resolvers: list[Resolver | None] = [None] * n
+    branch_cases: list[Any] = [None] * n
+    branch_default: list[int | None] = [None] * n
+    case_targets: list[frozenset[int]] = [frozenset()] * n
+    for i, node in enumerate(nodes):
+        modes[i], executors[i] = _executor(node)
+        if modes[i] in (SYNC, ASYNC):
+            resolvers[i] = _resolver(node, index, start)
+        elif modes[i] == BRANCH:
+            branch_cases[i], branch_default[i], case_targets[i] = _branch(node, index, start)
+    return ExecutionPlan(ids=ids, kinds=[nd.kind for nd in nodes], modes=modes, executors=executors,
+                         resolvers=resolvers, succ=succ, indegree=indegree, has_soft=has_soft,
+                         branch_cases=branch_cases, branch_default=branch_default, case_targets=case_targets,
+                         output_maps=[_output_map(nd) for nd in nodes], fallbacks=[nd.fallback_fn for nd in nodes],
+                         start=start, end=end, required_inputs=_required_inputs(module),
+                         reducers=dict(module.meta.get("reducers") or {}), index=index)
+
+
+def _required_inputs(module: IRModule) -> frozenset[str]:
+    """The run inputs some node reads (``PARENT["x"]``)."""
+    return frozenset(r.key for node in module.nodes for r in _refs(node) if r.node == PARENT_ID)
+
+
+def _edges(module: IRModule, ids: list[str], index: Mapping[str, int]
+           ) -> tuple[list[list[tuple[int, bool]]], list[int], list[bool]]:
+    """Each node's successors ``(index, soft)``, its in-degree and whether any edge into it is soft."""
+    succ_map = successors(module)
+    succ = [[(index[t], soft) for t, soft in succ_map[nid]] for nid in ids]
+    indegree = [0] * len(ids)
+    has_soft = [False] * len(ids)
     for targets in succ:
         for t, soft in targets:
             indegree[t] += 1
             has_soft[t] = has_soft[t] or soft
-    modes, executors, resolvers = [], [], []
-    branch_cases: list[Any] = [None] * n
-    branch_default = [-1] * n
-    case_targets: list[frozenset[int]] = [frozenset()] * n
-    output_maps: list[Any] = [None] * n
-    fallbacks: list[Any] = [None] * n
-    required: set[str] = set()
-    for i, node in enumerate(module.nodes):
-        mode, ex = _executor(node)
-        modes.append(mode)
-        executors.append(ex)
-        resolvers.append(_resolver(node, index, start) if mode in (SYNC, ASYNC) else None)
-        required |= {r.key for r in _refs(node) if r.node == PARENT_ID}
-        if mode == BRANCH:
-            branch_cases[i] = [(compile_condition(c["when"], {**index, PARENT_ID: start}),
-                                index[c["target"]])
-                               for c in node.config.get("cases", [])]
-            other = node.config.get("otherwise")
-            branch_default[i] = index[other] if other is not None else -1
-            case_targets[i] = frozenset(index[t] for t in branch_targets(node))
-        if node.outputs:
-            star = "*" in node.outputs
-            pairs = tuple((k, v) for k, v in node.outputs.items() if k != "*")
-            output_maps[i] = (star, pairs)
-        fallbacks[i] = node.fallback_fn
-    return Plan(ids=ids, kinds=[nd.kind for nd in module.nodes], modes=modes, executors=executors,
-                resolvers=resolvers, succ=succ, indegree=indegree, has_soft=has_soft,
-                branch_cases=branch_cases, branch_default=branch_default, case_targets=case_targets,
-                output_maps=output_maps, fallbacks=fallbacks, start=start, end=end,
-                required_inputs=frozenset(required), reducers=dict(module.meta.get("reducers") or {}),
-                index=index)
+    return succ, indegree, has_soft
+
+
+def _branch(node: IRNode, index: Mapping[str, int], start: int
+            ) -> tuple[list[tuple[Callable[[list[Any]], bool], int]], int | None, frozenset[int]]:
+    """A branch's compiled cases ``(predicate, target)``, its ``otherwise`` target and every target it names."""
+    cases = [(compile_condition(c["when"], {**index, PARENT_ID: start}), index[c["target"]])
+             for c in node.config.get("cases", [])]
+    other = node.config.get("otherwise")
+    default = index[other] if other is not None else None
+    return cases, default, frozenset(index[t] for t in branch_targets(node))
+
+
+def _output_map(node: IRNode) -> tuple[bool, tuple[tuple[str, str], ...]] | None:
+    """``(forward every output?, (key, run output name) pairs)`` of a node that writes run outputs."""
+    if not node.outputs:
+        return None
+    return "*" in node.outputs, tuple((k, v) for k, v in node.outputs.items() if k != "*")
 
 
 def _refs(node: IRNode) -> list[IRRef]:
@@ -224,4 +233,4 @@ def _refs(node: IRNode) -> list[IRRef]:
     return refs
 
 
-__all__ = ["ASYNC", "BRANCH", "ENTRY", "EXIT", "SYNC", "MissingOutputError", "Plan", "compile_plan"]
+__all__ = ["ASYNC", "BRANCH", "ENTRY", "EXIT", "SYNC", "ExecutionPlan", "MissingOutputError", "compile_plan"]

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tierflow.engine.plan import Plan
+    from tierflow.engine.plan import ExecutionPlan
 
 NodeStatus = str
 """``"ok"``, ``"skipped"`` (on an arm not taken), ``"fallback"`` (failed; its ``on_error``
@@ -42,7 +42,7 @@ class NodeRecord:
         return self.duration_s * 1000.0
 
 
-def _record(plan: Plan, i: int, status: str, duration: float, out: Any, error: str | None) -> NodeRecord:
+def _record(plan: ExecutionPlan, i: int, status: str, duration: float, out: Any, error: str | None) -> NodeRecord:
     model, tin, tout, cost = None, 0, 0, None
     if isinstance(out, Mapping) and plan.kinds[i] in ("llm", "pattern"):
         model = out.get("model_used")
@@ -73,7 +73,7 @@ class RunResult(Mapping[str, Any]):
         "outputs",
     )
 
-    def __init__(self, outputs: dict[str, Any], plan: Plan, values: list[Any], status: list[str],
+    def __init__(self, outputs: dict[str, Any], plan: ExecutionPlan, values: list[Any], status: list[str],
                  durations: list[float], errors: dict[int, str] | None, duration_s: float) -> None:
         self.outputs = outputs
         self.duration_s = duration_s
@@ -107,8 +107,9 @@ class RunResult(Mapping[str, Any]):
         return self._nodes
 
     @property
-    def values(self) -> dict[str, Any]:
-        """Every node's outputs by node id (``None`` for skipped nodes)."""
+    def node_outputs(self) -> dict[str, Any]:
+        """Every node's outputs by node id (``None`` for skipped nodes); ``values()`` is the run
+        outputs' values, as for any mapping."""
         plan = self._plan
         return {plan.ids[i]: self._values[i] for i in range(len(plan.ids))
                 if i not in (plan.start, plan.end)}

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 from typing import Any
 
+from tierflow.errors import ConditionError
 from tierflow.flowfile.format import INPUT_REF_NODE
 from tierflow.ir import PARENT_ID
 
@@ -26,10 +27,6 @@ _COMPARE_OPS: dict[type, str] = {ast.Eq: "eq", ast.NotEq: "ne", ast.Lt: "lt", as
                                  ast.Gt: "gt", ast.GtE: "ge"}
 _METHOD_OPS = {"contains": "contains", "startswith": "startswith", "endswith": "endswith"}
 _BINARY_OPS = {"contains", "eq", "ne", "lt", "le", "gt", "ge", "in", "startswith", "endswith"}
-
-
-class ConditionError(ValueError):
-    """A condition that cannot be lowered; the message says what was expected."""
 
 
 def lower_condition(cond: str | dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
@@ -57,8 +54,8 @@ def _condition(node: ast.expr, refs: list[tuple[str, str]]) -> dict[str, Any]:
     if isinstance(node, ast.Compare):
         parts: list[dict[str, Any]] = []
         left = node.left
-        for op, right in zip(node.ops, node.comparators):
-            parts.append(_compare(left, op, right, refs))
+        for cmp, right in zip(node.ops, node.comparators):
+            parts.append(_compare(left, cmp, right, refs))
             left = right
         return parts[0] if len(parts) == 1 else {"op": "and", "args": parts}
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \

@@ -128,18 +128,22 @@ class _Lowering:
                 self.problems.append(Problem(label, f"the id {n.id!r} is reserved (references use "
                                                     f"'{INPUT_REF_NODE}.key' for run inputs); rename the node"))
             self.ids[n.id] = n.id
-        for kind, ir_id in (("entry", START_ID), ("exit", END_ID)):
-            found = [n.id for n in self.flow.nodes if n.kind == kind]
-            if not found:
-                self.has_ends = False
-                self.problems.append(Problem("nodes", f"the flow has no {kind} node; add one "
-                                                      f"({{\"id\": \"{'start' if kind == 'entry' else 'end'}\", "
-                                                      f"\"kind\": \"{kind}\"}})"))
-            for extra in found[1:]:
-                self.problems.append(Problem(self.where(extra), f"a flow has exactly one {kind} node "
-                                                                f"(the first is {found[0]!r})"))
-            if found:
-                self.ids[found[0]] = ir_id
+        self._check_end("entry", START_ID)
+        self._check_end("exit", END_ID)
+
+    def _check_end(self, kind: str, ir_id: str) -> None:
+        """Exactly one node of ``kind`` (entry or exit); it becomes the IR's ``ir_id``."""
+        found = [n.id for n in self.flow.nodes if n.kind == kind]
+        if not found:
+            self.has_ends = False
+            self.problems.append(Problem("nodes", f"the flow has no {kind} node; add one "
+                                                  f"({{\"id\": \"{'start' if kind == 'entry' else 'end'}\", "
+                                                  f"\"kind\": \"{kind}\"}})"))
+            return
+        for extra in found[1:]:
+            self.problems.append(Problem(self.where(extra), f"a flow has exactly one {kind} node "
+                                                            f"(the first is {found[0]!r})"))
+        self.ids[found[0]] = ir_id
 
     def _id(self, flow_id: str) -> str:
         return self.ids.get(flow_id, flow_id)

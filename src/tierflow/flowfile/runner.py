@@ -30,17 +30,20 @@ def run_inputs(module: IRModule, inputs: dict[str, Any]) -> dict[str, Any]:
     defaults = {k: v["default"] for k, v in module.variables.items()
                 if isinstance(v, dict) and v.get("default") is not None}
     merged = {**defaults, **inputs}
-    problems = []
-    for name, value in merged.items():
-        declared = module.variables.get(name)
-        kind = declared.get("type") if isinstance(declared, dict) else None
-        types = _JSON_TYPES.get(kind or "")
-        if types and (not isinstance(value, types) or (kind != "boolean" and isinstance(value, bool))):
-            problems.append(Problem(f"input {name!r}", f"expected a {kind} (variables.{name}.type), "
-                                                       f"got {type(value).__name__}"))
+    problems = [p for name, value in merged.items() if (p := _input_problem(module, name, value)) is not None]
     if problems:
         raise FlowCompileError(problems, source=module.name)
     return merged
+
+
+def _input_problem(module: IRModule, name: str, value: Any) -> Problem | None:
+    """What is wrong with run input ``name`` for the type its variable declares, or None."""
+    declared = module.variables.get(name)
+    kind = declared.get("type") if isinstance(declared, dict) else None
+    types = _JSON_TYPES.get(kind or "")
+    if types and (not isinstance(value, types) or (kind != "boolean" and isinstance(value, bool))):
+        return Problem(f"input {name!r}", f"expected a {kind} (variables.{name}.type), got {type(value).__name__}")
+    return None
 
 
 def make_client(module: IRModule, config: Any) -> Any:
@@ -98,18 +101,20 @@ async def arun_flow_file(path: str | Path, inputs: dict[str, Any], *, config_pat
 
 def result_to_json(result: Any) -> dict[str, Any]:
     """A ``RunResult`` as plain JSON-able data: ``{"outputs": {...}, "nodes": {id: record}}``."""
-    nodes: dict[str, Any] = {}
     records = getattr(result, "nodes", {}) or {}
     items = records.items() if isinstance(records, dict) else ((getattr(r, "id", str(i)), r)
                                                                for i, r in enumerate(records))
-    for node_id, rec in items:
-        if dataclasses.is_dataclass(rec) and not isinstance(rec, type):
-            rec = dataclasses.asdict(rec)
-        rec = rec if isinstance(rec, dict) else {"status": str(rec)}
-        if "input_tokens" in rec and "tokens" not in rec:
-            rec["tokens"] = (rec["input_tokens"] or 0) + (rec.get("output_tokens") or 0)
-        nodes[str(node_id)] = rec
-    return {"outputs": dict(result), "nodes": nodes}
+    return {"outputs": dict(result), "nodes": {str(node_id): _record_json(rec) for node_id, rec in items}}
+
+
+def _record_json(rec: Any) -> dict[str, Any]:
+    """One node record as a dict, with ``tokens`` (input + output) when it has token counts."""
+    if dataclasses.is_dataclass(rec) and not isinstance(rec, type):
+        rec = dataclasses.asdict(rec)
+    out: dict[str, Any] = rec if isinstance(rec, dict) else {"status": str(rec)}
+    if "input_tokens" in out and "tokens" not in out:
+        out["tokens"] = (out["input_tokens"] or 0) + (out.get("output_tokens") or 0)
+    return out
 
 
 __all__ = ["bind_callables", "run_inputs", "make_client", "run_flow_file", "arun_flow_file", "result_to_json"]

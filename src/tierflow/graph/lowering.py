@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from tierflow.graph.refs import OutputRef
-from tierflow.ir import END_ID, START_ID, IREdge, IRModule, IRNode
+from tierflow.ir import END_ID, START_ID, IREdge, IRModule, IRNode, NodePattern
 
 if TYPE_CHECKING:
     from tierflow.graph.base import Node
@@ -37,7 +37,7 @@ def lower_node(node: Node) -> IRNode:
                 outputs=dict(node.outputs), label=node.label)
     if isinstance(node, CodeNode):
         ir.fn = node.fn
-    elif node.kind == "pattern":
+    elif node.kind == "pattern" and isinstance(node, NodePattern):
         ir.fn = node  # the pattern object itself: the engine calls ``node.execute``
     if node.on_error is not None:
         handler = node.on_error

@@ -31,7 +31,7 @@ from tierflow.ir import END_ID, START_ID
 class PromptNode(Node):
     """Renders chat messages from ``system`` / ``user`` templates with ``{var}`` placeholders.
 
-    The seed form puts the templates in ``inputs["prompt"]`` (a dict with ``system`` / ``user``,
+    The IR form puts the templates in ``inputs["prompt"]`` (a dict with ``system`` / ``user``,
     a plain string for the user turn, or a list of messages); ``system=`` / ``user=`` also work.
     Every other input fills a placeholder. Output: ``messages``.
     """
@@ -67,7 +67,7 @@ class LLMNode(Node):
     """Calls a model by role through the call layer; outputs ``content``, ``model_used``, ``usage``,
     ``cost_usd`` and ``call`` (the whole :class:`~tierflow.types.CallResult`).
 
-    ``resource_key="llm:fast"`` (the seed's form) and ``role="fast"`` name the same role; a
+    ``resource_key="llm:fast"`` (the ``resources.yaml`` form) and ``role="fast"`` name the same role; a
     ``"provider/model"`` string names a model directly; with neither, the node calls the
     registry's first entry (the implicit primary). ``fallback`` lists more roles, ``llm:`` keys or
     provider/model strings, tried in order after the role's own chain.

@@ -53,12 +53,16 @@ def successors(module: IRModule) -> dict[str, list[tuple[str, bool]]]:
     for e in module.edges:
         if e.source in succ and e.target not in {t for t, _ in succ[e.source]}:
             succ[e.source].append((e.target, e.soft))
-    ids = set(succ)
     for n in module.nodes:
         if n.kind == "branch":
-            present = {t for t, _ in succ[n.id]}
-            succ[n.id] += [(t, False) for t in branch_targets(n) if t in ids and t not in present]
+            succ[n.id] += _implicit_branch_edges(n, succ)
     return succ
+
+
+def _implicit_branch_edges(branch: IRNode, succ: dict[str, list[tuple[str, bool]]]) -> list[tuple[str, bool]]:
+    """The branch's edges to the targets its cases name that no explicit edge reaches (hard edges)."""
+    present = {t for t, _ in succ[branch.id]}
+    return [(t, False) for t in branch_targets(branch) if t in succ and t not in present]
 
 
 def _reach(start: str, succ: dict[str, list[str]], skip: tuple[str, str] | None = None) -> set[str]:

@@ -252,11 +252,7 @@ def _writer_problems(module: IRModule, arm_map: dict[str, dict[str, str]]) -> li
             writes.append((n.id, names))
     for i, (a, a_names) in enumerate(writes):
         for b, b_names in writes[i + 1:]:
-            if a_names is None or b_names is None:
-                common = {"*"} if a_names is None and b_names is None else (a_names or b_names)
-            else:
-                common = a_names & b_names
-            common = {c for c in common if c not in reducers}
+            common = {c for c in _shared_names(a_names, b_names) if c not in reducers}
             if not common or _exclusive(arm_map.get(a, {}), arm_map.get(b, {})):
                 continue
             what = "every output" if common == {"*"} else f"run output(s) {sorted(common)}"
@@ -273,6 +269,16 @@ def check(module: IRModule, *, extra: list[Problem] | None = None,
     if problems:
         raise GraphBuildError(problems, source=source or f"graph {module.name!r}")
     return module
+
+
+
+def _shared_names(a: set[str] | None, b: set[str] | None) -> set[str]:
+    """Run outputs two writers share; None is "every output" (``{"*"}`` when both write all)."""
+    if a is None:
+        return {"*"} if b is None else set(b)
+    if b is None:
+        return set(a)
+    return a & b
 
 
 __all__ = [

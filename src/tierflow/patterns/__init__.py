@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tierflow.errors import GraphBuildError, Problem
-from tierflow.ir import IRNode
+from tierflow.ir import IRModule, IRNode
 from tierflow.patterns.base import PATTERN_OUTPUTS, Pattern, PatternResult
 from tierflow.patterns.cascade import Cascade
 from tierflow.patterns.confidence import (
@@ -99,6 +99,19 @@ def pattern_from_config(config: Mapping[str, Any], *, where: str = "pattern",
         raise GraphBuildError([Problem(where, f"invalid {kind} settings: {exc}")]) from exc
 
 
+def bind_patterns(module: IRModule) -> IRModule:
+    """Give every pattern node of ``module`` that has none its pattern object, built from its
+    config (settings naming Python functions are refused: flow files bind those under the user's
+    allow list, :func:`tierflow.flowfile.bind_callables`). Returns ``module``, changed in place.
+
+    The engine runs the pattern objects it finds and does not build them itself (the engine does
+    not depend on the patterns; README, layout section)."""
+    for node in module.nodes:
+        if node.kind == "pattern" and node.fn is None:
+            node.fn = pattern_from_config(node.config, where=f"node {node.id!r}")
+    return module
+
+
 __all__ = [
     "CALLABLE_SETTINGS",
     "PATTERNS",
@@ -117,6 +130,7 @@ __all__ = [
     "Verifier",
     "VerifierScore",
     "agreement",
+    "bind_patterns",
     "estimate_cost",
     "logprob_confidence",
     "pattern_for_checks",

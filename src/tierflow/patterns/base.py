@@ -67,8 +67,9 @@ def as_messages(value: Any) -> list[Message]:
 
 def last_user_text(messages: list[Message]) -> str:
     for m in reversed(messages):
-        if m.get("role") == "user" and isinstance(m.get("content"), str):
-            return m["content"]
+        content = m.get("content")
+        if m.get("role") == "user" and isinstance(content, str):
+            return content
     return ""
 
 

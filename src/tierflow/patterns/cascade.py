@@ -65,22 +65,12 @@ class Cascade(Pattern):
         for i, role in enumerate(roles):
             result = await client.acall(role, messages, **params)
             calls.append(result)
-            last = i == len(roles) - 1
-            if last:
+            if i == len(roles) - 1:
                 score: float | None = None
-                why = f"answered by {role!r}, the last role of the cascade"
-                if decision is not None and len(roles) == 1:
-                    why = f"router {self.start_from!r} chose {role!r}, the last role of the cascade"
+                why = self._last_reason(role, decision, len(roles))
             else:
-                score, extra = await self.signal.score(client, role, messages, result, params)
+                ok, score, why, extra = await self._judge(client, role, messages, result, params, threshold, cls)
                 calls += extra
-                if score is None:
-                    ok = self.on_unknown == "accept"
-                    why = f"{self.signal.name} gave no score for {role!r}"
-                else:
-                    ok = score >= threshold
-                    why = (f"{self.signal.name} confidence {score:.3f} "
-                           f"{'>=' if ok else '<'} threshold {threshold:g} (class {cls!r}) on {role!r}")
                 if not ok:
                     steps.append({"role": role, "model": result.model_used, "confidence": score,
                                   "reason": why})
@@ -93,6 +83,24 @@ class Cascade(Pattern):
                                  details={"class": cls, "threshold": threshold, "escalations": steps,
                                           "signal": self.signal.name, "decision": decision})
         raise AssertionError("unreachable: the last role always answers")  # pragma: no cover
+
+    def _last_reason(self, role: str, decision: dict[str, Any] | None, n_roles: int) -> str:
+        """Why the last role answered: it is the cascade's last (or the only one the router left)."""
+        if decision is not None and n_roles == 1:
+            return f"router {self.start_from!r} chose {role!r}, the last role of the cascade"
+        return f"answered by {role!r}, the last role of the cascade"
+
+    async def _judge(self, client: Any, role: str, messages: list[Message], result: CallResult,
+                     params: dict[str, Any], threshold: float, cls: str
+                     ) -> tuple[bool, float | None, str, list[CallResult]]:
+        """Whether ``role``'s answer is accepted: ``(ok, confidence, why, calls the signal made)``."""
+        score, extra = await self.signal.score(client, role, messages, result, params)
+        if score is None:
+            return self.on_unknown == "accept", None, f"{self.signal.name} gave no score for {role!r}", extra
+        ok = score >= threshold
+        why = (f"{self.signal.name} confidence {score:.3f} "
+               f"{'>=' if ok else '<'} threshold {threshold:g} (class {cls!r}) on {role!r}")
+        return ok, score, why, extra
 
     async def _ladder(self, messages: list[Message], client: Any) -> tuple[list[str], dict[str, Any] | None]:
         """The roles to try, from the router's choice when ``start_from`` is set."""

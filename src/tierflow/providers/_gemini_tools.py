@@ -74,7 +74,7 @@ def tool_calls(data: dict[str, Any], start: int = 0) -> list[dict[str, Any]] | N
     candidates = data.get("candidates") or []
     cand = candidates[0] if candidates and isinstance(candidates[0], dict) else {}
     parts = (cand.get("content") or {}).get("parts") or []
-    calls = []
+    calls: list[dict[str, Any]] = []
     for part in parts:
         call = part.get("functionCall") if isinstance(part, dict) else None
         if isinstance(call, dict):

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tierflow.errors import BadRequestError, ProviderError
-from tierflow.local_models import LocalModelError, check_gguf_header
+from tierflow.errors import BadRequestError, LocalModelError, LocalModelLoadError, ProviderError
+from tierflow.local_models import check_gguf_header
 from tierflow.types import ChatRequest, Message, TokenLogprob, Usage
 
 DEFAULT_TEMPERATURE = 0.2
@@ -29,10 +29,6 @@ REPEAT_MIN_COPIES = 4
 REPEAT_MIN_TOKENS = 128
 _SAMPLER_EXTRAS = ("top_p", "top_k", "min_p", "repeat_penalty", "presence_penalty",
                    "frequency_penalty")
-
-
-class LocalModelLoadError(ProviderError):
-    """llama.cpp could not load a GGUF file (corrupt, truncated or unsupported)."""
 
 
 #: One model loads at a time: llama-cpp-python silences a load by pointing the process's file

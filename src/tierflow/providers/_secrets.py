@@ -17,11 +17,10 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterable, Mapping
-from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from tierflow.providers.base import ProviderSettings
+from tierflow.provider_settings import ProviderSettings, safe_url, url_origin
 
 MIN_FRAGMENT = 8
 """Masked: any run of this many characters of a secret's private part."""
@@ -106,31 +105,6 @@ def secrets_of(settings: ProviderSettings) -> tuple[str, ...]:
     """The API key and every configured header value of a provider."""
     values = [settings.api_key, *settings.headers.values()]
     return tuple(v.get_secret_value() for v in values if isinstance(v, SecretStr) and v.get_secret_value())
-
-
-def url_origin(url: str) -> str:
-    """``scheme://host[:port]`` of ``url`` (no userinfo, path or query); "" when it has no host."""
-    try:
-        parts = urlsplit(url)
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        return ""
-    if not parts.scheme or not host:
-        return ""
-    host = f"[{host}]" if ":" in host else host
-    return f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
-
-
-def safe_url(url: str) -> str:
-    """``url`` with its userinfo, query and fragment dropped (for messages)."""
-    origin = url_origin(url)
-    if not origin:
-        return "(an invalid URL)"
-    try:
-        path = urlsplit(url).path
-    except ValueError:
-        path = ""
-    return origin + path
 
 
 def strip_urls(text: str) -> str:

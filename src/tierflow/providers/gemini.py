@@ -134,11 +134,15 @@ def _candidate(data: dict[str, Any]) -> tuple[str, str | None, list[TokenLogprob
         blocked = (data.get("promptFeedback") or {}).get("blockReason")
         return "", ("content_filter" if blocked else None), None
     cand = candidates[0] if isinstance(candidates[0], dict) else {}
-    parts = (cand.get("content") or {}).get("parts") or []
-    text = "".join(p.get("text", "") for p in parts if isinstance(p, dict) and not p.get("thought"))
     reason = cand.get("finishReason")
     finish = _FINISH.get(reason, reason.lower()) if isinstance(reason, str) else None
-    return text, finish, _logprobs(cand.get("logprobsResult"))
+    return _answer_text(cand), finish, _logprobs(cand.get("logprobsResult"))
+
+
+def _answer_text(candidate: dict[str, Any]) -> str:
+    """A candidate's text parts joined, its thought parts left out."""
+    parts = (candidate.get("content") or {}).get("parts") or []
+    return "".join(p.get("text", "") for p in parts if isinstance(p, dict) and not p.get("thought"))
 
 
 @register_provider

@@ -49,11 +49,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-from tierflow.errors import APITimeoutError, BadRequestError, ConfigError, Problem
+from tierflow.errors import APITimeoutError, BadRequestError, ConfigError, LocalModelLoadError, Problem
 from tierflow.local_models import resolve_model_file
 from tierflow.providers._local_worker import (
     DEFAULT_TEMPERATURE,
-    LocalModelLoadError,
     _Job,
     _LoadedModel,
 )

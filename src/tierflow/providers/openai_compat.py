@@ -160,14 +160,7 @@ class OpenAIProvider(HTTPProvider):
 
     def _body(self, request: ChatRequest, stream: bool) -> dict[str, Any]:
         body: dict[str, Any] = {"model": request.model, "messages": request.messages}
-        if request.temperature is not None:
-            body["temperature"] = request.temperature
-        if request.max_tokens is not None:
-            body[self._max_tokens_field] = request.max_tokens
-        if request.stop:
-            body["stop"] = request.stop
-        if request.seed is not None:
-            body["seed"] = request.seed
+        body.update(self._sampling(request))
         if request.response_format is not None:
             body["response_format"] = request.response_format
         if request.logprobs:
@@ -185,6 +178,19 @@ class OpenAIProvider(HTTPProvider):
         if request.extra:
             body.update(request.extra)
         return body
+
+    def _sampling(self, request: ChatRequest) -> dict[str, Any]:
+        """The request's sampling settings that are set: temperature, token limit, stop, seed."""
+        fields: dict[str, Any] = {}
+        if request.temperature is not None:
+            fields["temperature"] = request.temperature
+        if request.max_tokens is not None:
+            fields[self._max_tokens_field] = request.max_tokens
+        if request.stop:
+            fields["stop"] = request.stop
+        if request.seed is not None:
+            fields["seed"] = request.seed
+        return fields
 
     async def complete(self, request: ChatRequest, *, timeouts: Timeouts) -> ChatResponse:
         target = self._target(request.model)

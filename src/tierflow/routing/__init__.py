@@ -37,8 +37,8 @@ if TYPE_CHECKING:
     from tierflow.routing.fit.train import fit_router
     from tierflow.routing.io import load_router, save_router
     from tierflow.routing.live import RoutedRole, load_routed_role
-    from tierflow.routing.routers import Decision, Router, register_router, router_class, router_kinds
-    from tierflow.routing.targets import Target, retarget
+    from tierflow.routing.routers import Decision, LearnedRouter, register_router, router_class, router_kinds
+    from tierflow.routing.targets import CalibrationTarget, retarget
 
 _WHERE = {
     "OperatingPoints": "curves", "aiq": "curves",
@@ -53,14 +53,15 @@ _WHERE = {
     "fit_router": "fit.train",
     "load_router": "io", "save_router": "io",
     "RoutedRole": "live", "load_routed_role": "live",
-    "Decision": "routers", "Router": "routers", "register_router": "routers", "router_class": "routers",
+    "Decision": "routers", "LearnedRouter": "routers", "register_router": "routers", "router_class": "routers",
     "router_kinds": "routers",
-    "Target": "targets", "retarget": "targets",
+    "CalibrationTarget": "targets", "retarget": "targets",
 }
 
 __all__ = [
-    "CachedEmbedder", "Decision", "Embedder", "HashingEmbedder", "MiniLMEmbedder", "OperatingPoints",
-    "OutcomeTable", "Question", "RoutedRole", "Router", "Target", "aiq", "calibrate", "evaluate", "evaluate_router",
+    "CachedEmbedder", "CalibrationTarget", "Decision", "Embedder", "HashingEmbedder", "LearnedRouter",
+    "MiniLMEmbedder", "OperatingPoints", "OutcomeTable", "Question", "RoutedRole", "aiq", "calibrate", "evaluate",
+    "evaluate_router",
     "fit_router", "get_embedder", "load_outcomes", "load_router", "load_routed_role", "read_long_jsonl",
     "read_outcomes", "read_prices", "read_questions", "record_outcomes", "register_router", "retarget",
     "router_class", "router_kinds", "save_router", "score_answer", "write_long_jsonl",

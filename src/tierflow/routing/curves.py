@@ -49,9 +49,9 @@ class OperatingPoints:
 def choose_by_tradeoff(qhat: np.ndarray, chat: np.ndarray, lam: float, cost_unit: float) -> np.ndarray:
     """Per row, the model maximising ``qhat - lam * chat / cost_unit`` (ties -> cheaper)."""
     if np.isinf(lam):
-        return np.argmin(np.where(np.isnan(chat), np.inf, chat), axis=1)
+        return np.asarray(np.argmin(np.where(np.isnan(chat), np.inf, chat), axis=1))
     utility = qhat - lam * chat / cost_unit - 1e-12 * chat / cost_unit
-    return np.argmax(np.where(np.isnan(utility), -np.inf, utility), axis=1)
+    return np.asarray(np.argmax(np.where(np.isnan(utility), -np.inf, utility), axis=1))
 
 
 def points_from_choices(table: OutcomeTable, choices: np.ndarray, strong_col: int) -> OperatingPoints:
@@ -95,7 +95,7 @@ def anchored_hull(cost: np.ndarray, quality: np.ndarray, c_lo: float, q_lo: floa
 
 def hull_at(hc: np.ndarray, hq: np.ndarray, c: float | np.ndarray) -> np.ndarray:
     """The hull's quality at cost ``c``: linear between vertices, flat beyond either end."""
-    return np.interp(c, hc, hq, left=hq[0], right=hq[-1])
+    return np.asarray(np.interp(c, hc, hq, left=hq[0], right=hq[-1]))
 
 
 def _area(hc: np.ndarray, hq: np.ndarray, lo: float, hi: float) -> float:

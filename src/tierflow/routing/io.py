@@ -29,7 +29,7 @@ import numpy as np
 
 from tierflow._files import atomic_write
 from tierflow.errors import Problem, RoutingError
-from tierflow.routing.routers import Router, router_class
+from tierflow.routing.routers import LearnedRouter, router_class
 from tierflow.routing.routers.base import knob_json
 
 FORMAT = "tierflow-router"
@@ -49,16 +49,18 @@ def _arrays_name(path: Path, sha256: str) -> str:
     return f"{path.stem}.{sha256[:16]}.npz"
 
 
-def _arrays_blob(router: Router, arrays: dict[str, np.ndarray]) -> tuple[bytes, list[str]]:
+def _arrays_blob(router: LearnedRouter, arrays: dict[str, np.ndarray]) -> tuple[bytes, list[str]]:
     """The router's arrays (and its fitted-on fingerprints) as ``.npz`` bytes, and their names."""
     if router.fitted_on is not None:
         arrays = {**arrays, _FITTED_ON: router.fitted_on}
     buf = io.BytesIO()
-    np.savez_compressed(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+    # dict[str, Any]: numpy's stub would otherwise match a name against savez's own allow_pickle flag
+    named: dict[str, Any] = {k: np.asarray(v) for k, v in arrays.items()}
+    np.savez_compressed(buf, **named)
     return buf.getvalue(), sorted(arrays)
 
 
-def _document(router: Router, meta: dict[str, Any], arrays: dict[str, Any], info: dict[str, Any] | None
+def _document(router: LearnedRouter, meta: dict[str, Any], arrays: dict[str, Any], info: dict[str, Any] | None
               ) -> dict[str, Any]:
     """The JSON document of a router (its state ``meta``) whose arrays file is ``arrays`` (file, sha256, names)."""
     knob = {"name": router.knob_name, "value": knob_json(router.knob),
@@ -83,7 +85,7 @@ def _named_arrays(path: Path) -> Path | None:
     return path.parent / name if name.endswith(".npz") else None
 
 
-def save_router(router: Router, path: str | Path, *, info: dict[str, Any] | None = None) -> Path:
+def save_router(router: LearnedRouter, path: str | Path, *, info: dict[str, Any] | None = None) -> Path:
     """Write ``router`` to ``path`` (.json) and its arrays beside it (.npz), replacing an existing
     pair as a unit (see the module docstring); returns the JSON file's path."""
     path = _json_path(path)
@@ -119,7 +121,7 @@ def _mix(mix: Any, where: str) -> tuple[float, float] | None:
     return _knob_value(value), float(share)
 
 
-def _strings(doc: dict, key: str, where: str, default: list[str] | None = None) -> list[str]:
+def _strings(doc: dict[str, Any], key: str, where: str, default: list[str] | None = None) -> list[str]:
     """``doc[key]`` as a list of strings (absent: ``default``, else empty), or a RoutingError naming the field."""
     value = doc.get(key, [] if default is None else default)
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -178,6 +180,7 @@ def _read_document(path: Path) -> dict[str, Any]:
     doc = _read_json(path)
     _check_format(doc, str(path))
     _check_keys(doc, str(path))
+    assert isinstance(doc, dict), "_check_format refuses anything but an object"
     return doc
 
 
@@ -207,7 +210,7 @@ def _read_arrays(path: Path, doc: dict[str, Any]) -> dict[str, np.ndarray]:
         raise RoutingError([Problem(str(arrays_file), f"not a readable .npz of arrays ({exc}); {_REFIT}")]) from None
 
 
-def _restore(doc: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> Router:
+def _restore(doc: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> LearnedRouter:
     """The router a checked document and its arrays describe."""
     try:
         router = router_class(str(doc["kind"]))(**doc.get("params", {}))
@@ -219,7 +222,8 @@ def _restore(doc: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> 
     router.mix = _mix(doc["knob"].get("mix"), where)
     router.embedder = str(doc.get("embedder", "minilm"))
     router.prefixes, router.suffixes = _strings(doc, "prefixes", where), _strings(doc, "suffixes", where)
-    router.calibration = doc.get("calibration") if isinstance(doc.get("calibration"), dict) else {}
+    calibration = doc.get("calibration")
+    router.calibration = calibration if isinstance(calibration, dict) else {}
     fitted_on = arrays.pop(_FITTED_ON, None)
     try:
         router.load_state(doc["state"], arrays)
@@ -227,11 +231,12 @@ def _restore(doc: dict[str, Any], arrays: dict[str, np.ndarray], where: str) -> 
         detail = f"no {exc.args[0]!r}" if isinstance(exc, KeyError) and exc.args else str(exc)
         raise _damaged(f"{where}: state", f"the {router.kind} router's state is incomplete ({detail})") from None
     router.fitted_on = None if fitted_on is None else fitted_on.astype(np.uint64)
-    router.info = doc.get("info") if isinstance(doc.get("info"), dict) else {}
+    info = doc.get("info")
+    router.info = info if isinstance(info, dict) else {}
     return router
 
 
-def load_router(path: str | Path) -> Router:
+def load_router(path: str | Path) -> LearnedRouter:
     """Read a router file written by :func:`save_router` (or by an older tierflow, with ``.npz`` named
     after the JSON), checking format, version, keys and arrays; a RoutingError names what is wrong."""
     path = Path(path)

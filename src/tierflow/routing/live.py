@@ -28,9 +28,9 @@ from tierflow.routing.features.boilerplate import strip_prefixes
 from tierflow.routing.features.embed import Embedder, get_embedder
 from tierflow.routing.features.prompts import embed_prompts
 from tierflow.routing.io import load_router
-from tierflow.routing.routers import Decision, Router
+from tierflow.routing.routers import Decision, LearnedRouter
 from tierflow.routing.routers.base import knob_json
-from tierflow.routing.targets import Target, retarget
+from tierflow.routing.targets import CalibrationTarget, retarget
 
 _ENTRY_KEYS = {"role", "router", "candidates", "target", "models"}
 
@@ -61,7 +61,7 @@ def _match(model: str, role: str, registry: Any) -> bool:
 class RoutedRole:
     """A role whose target is chosen per request by a router, among candidate roles."""
 
-    def __init__(self, role: str, router: Router, role_of_model: dict[str, str]) -> None:
+    def __init__(self, role: str, router: LearnedRouter, role_of_model: dict[str, str]) -> None:
         self.role, self.router, self.role_of_model = role, router, role_of_model
         self._allowed = [router.models.index(m) for m in role_of_model]
         self._embedder: Embedder | None = None
@@ -78,7 +78,7 @@ class RoutedRole:
             self._embedder = get_embedder(self.router.embedder, cache=False)
         emb = embed_prompts(self.router, [text], self._embedder)[0]
         self._last = (text, emb)
-        return emb
+        return np.asarray(emb)
 
     def choose(self, messages: Sequence[Mapping[str, Any]] | str) -> Decision:
         """Pick the candidate role for one request."""
@@ -100,7 +100,7 @@ class RoutedRole:
         """What to do next for one request, given the ``answers`` of the roles consulted so far:
         ``{"action": "consult" | "answer", "role", "model", "confidence", "threshold", "stage"}``.
         A cascade router runs its chain (its learned estimator decides when to stop); any other
-        router consults its choice and answers with it (see :meth:`Router.next_step`)."""
+        router consults its choice and answers with it (see :meth:`LearnedRouter.next_step`)."""
         text = prompt_text(messages)
         responses = {j: answers[self.role_of_model[m]] for j, m in enumerate(self.router.models)
                      if self.role_of_model.get(m) in answers}
@@ -129,7 +129,7 @@ def _entry_problems(entry: Mapping[str, Any], registry: Any, where: str) -> list
     return problems
 
 
-def _roles_of_models(router: Router, entry: Mapping[str, Any], registry: Any, where: str) -> dict[str, str]:
+def _roles_of_models(router: LearnedRouter, entry: Mapping[str, Any], registry: Any, where: str) -> dict[str, str]:
     """The candidate role each of the router's models maps to (``models:`` first, then by name)."""
     mapping = dict(entry.get("models") or {})
     candidates = list(entry["candidates"])
@@ -145,12 +145,12 @@ def _roles_of_models(router: Router, entry: Mapping[str, Any], registry: Any, wh
     return role_of_model
 
 
-def _retarget(router: Router, target: Any, where: str, path: Path) -> None:
+def _retarget(router: LearnedRouter, target: Any, where: str, path: Path) -> None:
     """Set the router's knob (and mix) for the entry's ``target`` from the curve its file stores."""
     if not isinstance(target, Mapping):
         raise ConfigError([Problem(f"{where}.target", f"expected a mapping such as {{quality: 0.95}}, got {target!r}")])
     try:
-        wanted = Target.from_dict(dict(target))
+        wanted = CalibrationTarget.from_dict(dict(target))
     except (RoutingError, TypeError, ValueError) as exc:
         raise ConfigError([Problem(f"{where}.target", str(exc))]) from None
     try:

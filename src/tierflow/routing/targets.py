@@ -1,6 +1,6 @@
 """What a router is calibrated to, and the knob setting that meets it on a stored curve.
 
-A :class:`Target` is a quality floor (a share of the best single model's quality), a budget in
+A :class:`CalibrationTarget` is a quality floor (a share of the best single model's quality), a budget in
 USD per 1,000 calls, or a share of calls to the strongest model. :func:`choose_knob` picks the
 setting (or the mix of two settings) that meets it on a curve of per-knob means; calibration
 (:mod:`tierflow.routing.fit.calibrate`) runs it on out-of-fold points, and a live role re-targets
@@ -17,11 +17,11 @@ import numpy as np
 from tierflow.errors import Problem, RoutingError
 
 if TYPE_CHECKING:
-    from tierflow.routing.routers.base import Router
+    from tierflow.routing.routers.base import LearnedRouter
 
 
 @dataclass(frozen=True)
-class Target:
+class CalibrationTarget:
     """Exactly one of the three fields is set."""
 
     quality: float | None = None
@@ -42,7 +42,7 @@ class Target:
             raise RoutingError([Problem("target.max_cost_per_1k", "must be >= 0 (USD per 1,000 calls)")])
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> Target:
+    def from_dict(cls, raw: dict[str, Any]) -> CalibrationTarget:
         keys = {"quality", "max_cost_per_1k", "strong_share"}
         unknown = set(raw) - keys
         if unknown:
@@ -74,7 +74,7 @@ def _best_mix(x: np.ndarray, limit: float, key: np.ndarray) -> tuple[int, int, f
     return best[1:]
 
 
-def choose_knob(q: np.ndarray, c: np.ndarray, s: np.ndarray, target: Target,
+def choose_knob(q: np.ndarray, c: np.ndarray, s: np.ndarray, target: CalibrationTarget,
                 best_quality: float) -> tuple[int, int, float]:
     """The setting meeting ``target`` as ``(i, j, p)``: setting ``i``, with a share ``p`` of prompts
     at setting ``j`` (``p`` 0: ``i`` alone). Two settings mixed land exactly on a quality floor
@@ -93,6 +93,7 @@ def choose_knob(q: np.ndarray, c: np.ndarray, s: np.ndarray, target: Target,
                                         f"${target.max_cost_per_1k:g} per 1k calls; the cheapest costs "
                                         f"${c.min() * 1000:.4g}. Raise the budget.")])
     else:
+        assert target.strong_share is not None, "exactly one of the three is set (__post_init__)"
         pick = _best_mix(s, target.strong_share + 1e-9, q - 1e-9 * c / max(c.max(), 1e-300))
         if pick is None:
             raise RoutingError([Problem("target.strong_share", f"every setting calls the strongest model more than "
@@ -121,11 +122,11 @@ def _stored_curve(calibration: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     return knobs, columns[0], columns[1], columns[2], best
 
 
-def retarget(router: Router, target: Target) -> tuple[float, tuple[float, float] | None]:
+def retarget(router: LearnedRouter, target: CalibrationTarget) -> tuple[float, tuple[float, float] | None]:
     """Re-choose the knob (and mix) from the stored out-of-fold curve (no data needed)."""
     knobs, quality, cost, strong, best = _stored_curve(router.calibration)
     i, j, p = choose_knob(quality, cost, strong, target, best)
     return float(knobs[i]), ((float(knobs[j]), p) if p > 0 else None)
 
 
-__all__ = ["Target", "choose_knob", "retarget"]
+__all__ = ["CalibrationTarget", "choose_knob", "retarget"]

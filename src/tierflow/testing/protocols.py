@@ -36,7 +36,7 @@ class OpenAIWire:
         fmt = body.get("response_format") or {}
         schema = fmt.get("json_schema", {}).get("schema") if fmt.get("type") == "json_schema" else None
         choice = body.get("tool_choice")
-        tool = pick_tool([((t.get("function") or {}).get("name"), (t.get("function") or {}).get("parameters"))
+        tool = pick_tool([(str((t.get("function") or {}).get("name") or ""), (t.get("function") or {}).get("parameters"))
                           for t in body.get("tools") or []], choice if isinstance(choice, str) else "auto",
                          (choice.get("function") or {}).get("name") if isinstance(choice, dict) else None,
                          isinstance(messages[-1], dict) and messages[-1].get("role") == "tool")
@@ -134,8 +134,9 @@ class AnthropicWire:
         last = messages[-1].get("content") if isinstance(messages[-1], dict) else None
         after_result = isinstance(last, list) and any(isinstance(b, dict) and b.get("type") == "tool_result"
                                                       for b in last)
-        picked = pick_tool([(t.get("name"), t.get("input_schema")) for t in body.get("tools", [])],
-                           {"any": "required"}.get(choice.get("type"), choice.get("type") or "auto"),
+        kind = str(choice.get("type") or "auto")
+        picked = pick_tool([(str(t.get("name") or ""), t.get("input_schema")) for t in body.get("tools", [])],
+                           {"any": "required"}.get(kind, kind),
                            choice.get("name") if choice.get("type") == "tool" else None, after_result)
         tool = picked[0] if picked else None
         schema = (picked[1] or {"type": "object"}) if picked else None
@@ -225,9 +226,9 @@ class GeminiWire:
         calling = (body.get("toolConfig") or {}).get("functionCallingConfig") or {}
         allowed = calling.get("allowedFunctionNames") or [None]
         last = contents[-1].get("parts") or [] if isinstance(contents[-1], dict) else []
-        tool = pick_tool([(d.get("name"), d.get("parameters")) for t in body.get("tools") or []
+        tool = pick_tool([(str(d.get("name") or ""), d.get("parameters")) for t in body.get("tools") or []
                           for d in t.get("functionDeclarations") or []],
-                         {"ANY": "required", "NONE": "none"}.get(calling.get("mode"), "auto"), allowed[0],
+                         {"ANY": "required", "NONE": "none"}.get(str(calling.get("mode")), "auto"), allowed[0],
                          any(isinstance(x, dict) and "functionResponse" in x for x in last))
         return Prompt(model=model or "", last_user=users[-1] if users else "", input_words=_words(*texts),
                       include_usage=True, max_tokens=cfg.get("maxOutputTokens"),

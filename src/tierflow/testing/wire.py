@@ -11,13 +11,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from tierflow.errors import WireError
 from tierflow.testing.behaviours import Answer
 
 _PIECE_RE = re.compile(r"\s*\S+")
-
-
-class WireError(Exception):
-    """The request is invalid for the protocol: the server answers 400 with this message."""
 
 
 @dataclass(slots=True)
@@ -86,10 +83,7 @@ def example_from_schema(schema: Any) -> Any:
         return schema["enum"][0]
     if "const" in schema:
         return schema["const"]
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        kind = next((k for k in kind if k != "null"), "null")
-    kind = kind.lower() if isinstance(kind, str) else kind
+    kind = _schema_type(schema)
     if kind == "object" or "properties" in schema:
         props = schema.get("properties", {})
         return {k: example_from_schema(v) for k, v in props.items()}
@@ -107,6 +101,14 @@ def pick_tool(tools: list[tuple[str, Any]], mode: str, named: str | None, after_
     if not tools or mode == "none" or (after_result and mode != "required"):
         return None
     return tools[0]
+
+
+def _schema_type(schema: dict[str, Any]) -> Any:
+    """The schema's ``type`` in lower case; of a list of types, the first that is not ``null``."""
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    return kind.lower() if isinstance(kind, str) else kind
 
 
 def make_reply(prompt: Prompt, answer: Answer | None, text: str | None = None) -> Reply:

@@ -10,11 +10,11 @@ from tierflow.routing.curves import OperatingPoints
 from tierflow.routing.data.outcomes import OutcomeTable
 from tierflow.routing.fit.calibrate import at_own_cost, fold_ids
 from tierflow.routing.fit.train import fit_router
-from tierflow.routing.targets import Target, choose_knob, retarget
+from tierflow.routing.targets import CalibrationTarget, choose_knob, retarget
 
 
 def test_quality_floor_picks_the_cheapest_setting_that_meets_it(two_topic):
-    router = fit_router(two_topic, "task", embedder="hashing", target=Target(quality=1.0), strict_target=True)
+    router = fit_router(two_topic, "task", embedder="hashing", target=CalibrationTarget(quality=1.0), strict_target=True)
     cal = router.calibration
     assert cal["expected_quality"] == pytest.approx(1.0)
     assert cal["expected_cost"] == pytest.approx(5.5e-4)  # not the strong model everywhere (1e-3)
@@ -31,24 +31,24 @@ def _assert_interval_of_a_two_valued_mean(ci: list[float], n: int) -> None:
 
 
 def test_budget_and_strong_share(two_topic):
-    cheap = fit_router(two_topic, "task", embedder="hashing", target=Target(max_cost_per_1k=0.1),
+    cheap = fit_router(two_topic, "task", embedder="hashing", target=CalibrationTarget(max_cost_per_1k=0.1),
                        strict_target=True)
     assert cheap.calibration["expected_cost"] * 1000 <= 0.1 + 1e-12
     assert cheap.calibration["expected_quality"] == pytest.approx(0.5)
-    share = fit_router(two_topic, "task", embedder="hashing", target=Target(strong_share=0.5), strict_target=True)
+    share = fit_router(two_topic, "task", embedder="hashing", target=CalibrationTarget(strong_share=0.5), strict_target=True)
     assert share.calibration["expected_strong_share"] <= 0.5
     assert share.calibration["expected_quality"] == pytest.approx(1.0)
 
 
 def test_unreachable_targets_are_refused_with_the_reachable_figure(two_topic):
     with pytest.raises(RoutingError, match="the most this router reaches is 1.0000"):
-        fit_router(two_topic, "task", embedder="hashing", target=Target(quality=1.2), strict_target=True)
+        fit_router(two_topic, "task", embedder="hashing", target=CalibrationTarget(quality=1.2), strict_target=True)
     with pytest.raises(RoutingError, match="Raise the budget"):
-        fit_router(two_topic, "task", embedder="hashing", target=Target(max_cost_per_1k=0.01), strict_target=True)
+        fit_router(two_topic, "task", embedder="hashing", target=CalibrationTarget(max_cost_per_1k=0.01), strict_target=True)
 
 
 def test_an_unreachable_soft_target_falls_back_to_the_best_reachable_setting(two_topic):
-    router = fit_router(two_topic, "task", embedder="hashing", target=Target(quality=1.2))
+    router = fit_router(two_topic, "task", embedder="hashing", target=CalibrationTarget(quality=1.2))
     cal = router.calibration
     assert "out of reach" in cal["note"] and cal["target"] == {"quality": 1.2}
     assert cal["expected_quality"] == pytest.approx(1.0)
@@ -76,14 +76,14 @@ def test_a_target_between_two_settings_is_met_by_mixing_them():
     # settings: cheap (q 0.5, cost 1e-3, never strong), middle (0.6, 2.5e-3: under the chord), strong (1.0, 3e-3)
     q, c, s = np.array([0.5, 0.6, 1.0]), np.array([1e-3, 2.5e-3, 3e-3]), np.array([0.0, 0.5, 1.0])
     # a floor of 0.75: half the prompts at the strong setting (cost 2e-3), not all of them at it (3e-3)
-    assert choose_knob(q, c, s, Target(quality=0.75), 1.0) == pytest.approx((0, 2, 0.5))
+    assert choose_knob(q, c, s, CalibrationTarget(quality=0.75), 1.0) == pytest.approx((0, 2, 0.5))
     # the knob is the setting most prompts take: a floor of 0.9 puts 80 % on the strong setting
-    assert choose_knob(q, c, s, Target(quality=0.9), 1.0) == pytest.approx((2, 0, 0.2))
-    assert choose_knob(q, c, s, Target(max_cost_per_1k=1.5), 1.0) == pytest.approx((0, 2, 0.25))
-    assert choose_knob(q, c, s, Target(strong_share=0.1), 1.0) == pytest.approx((0, 2, 0.1))
-    assert choose_knob(q, c, s, Target(max_cost_per_1k=3.0), 1.0) == (2, 2, 0.0)  # a setting fits exactly
+    assert choose_knob(q, c, s, CalibrationTarget(quality=0.9), 1.0) == pytest.approx((2, 0, 0.2))
+    assert choose_knob(q, c, s, CalibrationTarget(max_cost_per_1k=1.5), 1.0) == pytest.approx((0, 2, 0.25))
+    assert choose_knob(q, c, s, CalibrationTarget(strong_share=0.1), 1.0) == pytest.approx((0, 2, 0.1))
+    assert choose_knob(q, c, s, CalibrationTarget(max_cost_per_1k=3.0), 1.0) == (2, 2, 0.0)  # a setting fits exactly
     with pytest.raises(RoutingError, match="Raise the budget"):
-        choose_knob(q, c, s, Target(max_cost_per_1k=0.5), 1.0)
+        choose_knob(q, c, s, CalibrationTarget(max_cost_per_1k=0.5), 1.0)
 
 
 def test_a_calibrated_mix_routes_a_fixed_share_of_prompts_at_the_other_setting(two_topic, tmp_path):
@@ -93,7 +93,7 @@ def test_a_calibrated_mix_routes_a_fixed_share_of_prompts_at_the_other_setting(t
     from tierflow.routing.routers.base import mix_draw
 
     # between "all cheap" (0.5) and "by topic" (1.0): a floor of 0.75 takes each for about half the prompts
-    router = fit_router(two_topic, "task", embedder="hashing", target=Target(quality=0.75), strict_target=True)
+    router = fit_router(two_topic, "task", embedder="hashing", target=CalibrationTarget(quality=0.75), strict_target=True)
     cal = router.calibration
     assert cal["mix"] is not None and router.mix == (cal["mix"]["knob"], cal["mix"]["share"])
     assert cal["expected_quality"] == pytest.approx(0.75, abs=1e-6)
@@ -112,19 +112,19 @@ def test_a_calibrated_mix_routes_a_fixed_share_of_prompts_at_the_other_setting(t
     point = evaluate_router(router, two_topic, latency=False, bootstrap=0)["router"]["calibrated_point"]
     assert point["test_cost"] == pytest.approx(pts.cost.mean()) and 0.6 < point["test_quality"] < 0.9
     # re-targeting from the stored curve gives the same mix
-    assert retarget(router, Target(quality=0.75)) == (router.knob, router.mix)
+    assert retarget(router, CalibrationTarget(quality=0.75)) == (router.knob, router.mix)
 
 
 def test_retarget_uses_the_stored_curve(two_topic):
-    router = fit_router(two_topic, "task", embedder="hashing", target=Target(quality=1.0))
-    cheapest, _ = retarget(router, Target(max_cost_per_1k=0.1))
+    router = fit_router(two_topic, "task", embedder="hashing", target=CalibrationTarget(quality=1.0))
+    cheapest, _ = retarget(router, CalibrationTarget(max_cost_per_1k=0.1))
     assert cheapest != router.knob
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"quality": 0.9, "strong_share": 0.2}, {"strong_share": 2.0}])
 def test_target_validation(kwargs):
     with pytest.raises(RoutingError):
-        Target(**kwargs)
+        CalibrationTarget(**kwargs)
 
 
 TOPICS = ["algebra equation solve variable", "sonnet verse rhyme stanza", "enzyme protein cell membrane",
@@ -164,15 +164,15 @@ def test_fold_ids_keep_each_task_whole_and_balance_the_folds():
 
 def test_task_folds_promise_only_what_a_topic_never_seen_gets():
     table = topics_table()
-    seen = fit_router(table, "task", embedder="hashing", target=Target(quality=1.0))
+    seen = fit_router(table, "task", embedder="hashing", target=CalibrationTarget(quality=1.0))
     assert seen.calibration["folds"] == "prompt"
     assert seen.calibration["expected_quality"] == pytest.approx(1.0)
     assert seen.calibration["expected_cost"] == pytest.approx(5.5e-4)  # cheap on half the topics
-    unseen = fit_router(table, "task", embedder="hashing", target=Target(quality=1.0), folds="task")
+    unseen = fit_router(table, "task", embedder="hashing", target=CalibrationTarget(quality=1.0), folds="task")
     cal = unseen.calibration
     assert cal["folds"] == "task" and "whole tasks held out" in cal["method"]
     # a refit that never saw a topic routes it like the nearest topic it knows: the promise falls short of 1.0
     assert cal["expected_quality"] < 0.95
     assert "out of reach" in cal["note"]
     with pytest.raises(RoutingError, match="no setting reaches"):
-        fit_router(table, "task", embedder="hashing", target=Target(quality=1.0), strict_target=True, folds="task")
+        fit_router(table, "task", embedder="hashing", target=CalibrationTarget(quality=1.0), strict_target=True, folds="task")

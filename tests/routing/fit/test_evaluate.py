@@ -66,13 +66,13 @@ def test_prompts_missing_a_models_outcome_are_left_out_of_scoring(two_topic):
     from tierflow.errors import RoutingError
     from tierflow.routing.fit.evaluate import evaluate_router
     from tierflow.routing.fit.train import fit_router
-    from tierflow.routing.targets import Target
+    from tierflow.routing.targets import CalibrationTarget
 
     sparse = two_topic.subset(range(two_topic.n))
     sparse.scores[::3, 1] = np.nan  # the strong model was not run on every third prompt
     complete = sparse.complete_rows()
     assert len(complete) == two_topic.n - len(range(0, two_topic.n, 3))
-    router = fit_router(sparse, "knn", embedder="hashing", target=Target(quality=1.0))
+    router = fit_router(sparse, "knn", embedder="hashing", target=CalibrationTarget(quality=1.0))
     assert router.calibration["n_prompts"] == len(complete)
     assert router.calibration["expected_quality"] == pytest.approx(1.0)  # unrecorded routes not counted as 0
     assert any("lack some model's outcome" in n for n in sparse.notes)

@@ -8,7 +8,7 @@ from tierflow.errors import RoutingError
 from tierflow.routing.features.prompts import embed_prompts
 from tierflow.routing.fit.train import fit_router
 from tierflow.routing.io import load_router, save_router
-from tierflow.routing.targets import Target
+from tierflow.routing.targets import CalibrationTarget
 
 
 def test_auto_keeps_the_cascade_where_only_agreement_tells_right_from_wrong(agreement):
@@ -33,7 +33,7 @@ def test_auto_without_responses_chooses_among_pre_routers_and_saves_the_chosen_k
 
 def test_auto_with_a_target_no_kind_reaches_names_every_kind(agreement):
     with pytest.raises(RoutingError) as err:
-        fit_router(agreement, "auto", embedder="hashing", target=Target(quality=1.5), strict_target=True)
+        fit_router(agreement, "auto", embedder="hashing", target=CalibrationTarget(quality=1.5), strict_target=True)
     text = str(err.value)
     assert all(f"kind {k}" in text for k in ("knn", "cluster", "linear", "task", "blend", "cascade"))
     assert "Lower the target" in text

@@ -22,6 +22,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -104,7 +105,7 @@ def _widened(t: OutcomeTable, models: list[str]) -> tuple[np.ndarray, np.ndarray
     return s, c, responses
 
 
-def _joined(tables: Sequence[OutcomeTable], field_name: str) -> list:
+def _joined(tables: Sequence[OutcomeTable], field_name: str) -> list[Any]:
     """One list field of every table, end to end."""
     return [x for t in tables for x in getattr(t, field_name)]
 

@@ -114,7 +114,7 @@ def _calc(node: ast.expr) -> float:
         left, right = _calc(node.left), _calc(node.right)
         if isinstance(node.op, ast.Div) and right == 0:
             raise ValueError("division by zero")
-        return _CALC_OPS[type(node.op)](left, right)
+        return float(_CALC_OPS[type(node.op)](left, right))
     raise ValueError("not arithmetic")
 
 

@@ -229,8 +229,9 @@ class CodeRuns:
         with lock:
             row = db.execute("SELECT value FROM runs WHERE key = ?", (cache_key,)).fetchone()
         if row is not None:
-            return json.loads(row[0])
-        state = compute()
+            cached: dict[str, Any] = json.loads(row[0])
+            return cached
+        state: dict[str, Any] = compute()
         with lock, db:
             db.execute("INSERT OR REPLACE INTO runs VALUES (?, ?)", (cache_key, json.dumps(state)))
         return state

@@ -42,7 +42,7 @@ class Embedder(Protocol):
 
 def _normalise(x: np.ndarray) -> np.ndarray:
     norm = np.linalg.norm(x, axis=1, keepdims=True)
-    return (x / np.maximum(norm, 1e-12)).astype(np.float32, copy=False)
+    return np.asarray((x / np.maximum(norm, 1e-12)).astype(np.float32, copy=False))
 
 
 class MiniLMEmbedder:
@@ -112,7 +112,7 @@ class MiniLMEmbedder:
 
     def _one_text(self, enc: list[int]) -> np.ndarray:
         ids = np.array([enc], dtype=np.int64)
-        return self._run(ids, np.ones_like(ids)).mean(axis=1)[0]
+        return np.asarray(self._run(ids, np.ones_like(ids)).mean(axis=1)[0])
 
     def _one_by_one(self, encoded: list[list[int]]) -> np.ndarray:
         """Mean-pooled vectors, one session call per text (on ``workers`` threads for many texts):
@@ -147,7 +147,7 @@ class MiniLMEmbedder:
     def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Token vectors ``(batch, tokens, dim)`` for padded ids and their attention mask."""
         feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        return self._session.run(None, feed)[0]
+        return np.asarray(self._session.run(None, feed)[0])
 
 
 def _usable_cpus() -> int:
@@ -195,7 +195,7 @@ class StaticEmbedder:
     def _load_table(self) -> np.ndarray:
         path = _home() / "embeddings" / f"{self.name}-v{self._VERSION}.npy"
         if path.exists():
-            return np.load(path)
+            return np.asarray(np.load(path))
         model = MiniLMEmbedder(dynamic=False)  # the table was distilled from the float path
         vocab = self._tok.get_vocab_size()
         table = np.zeros((vocab, self.dim), dtype=np.float32)

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tierflow._files import atomic_path
 from tierflow.errors import Problem, RoutingError
+
+if TYPE_CHECKING:
+    import onnx
 
 #: all-MiniLM-L6-v2's shape (not recorded in the weights' names).
 HEADS = 12
@@ -95,13 +98,13 @@ def _bias_matmul(node: Any, producer: dict[str, Any], consts: dict[str, np.ndarr
     return matmul if matmul is not None and matmul.op_type == "MatMul" and matmul.input[1] in consts else None
 
 
-def bert_graph(w: dict[str, np.ndarray]):  # -> onnx.ModelProto
+def bert_graph(w: dict[str, np.ndarray]) -> onnx.ModelProto:
     """A BERT encoder over weights ``w`` (Hugging Face names) returning ``last_hidden_state``."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
-    inits: list = []
-    nodes: list = []
+    inits: list[onnx.TensorProto] = []
+    nodes: list[onnx.NodeProto] = []
 
     def const(name: str) -> str:
         if name not in w:

@@ -19,18 +19,18 @@ from tierflow.routing.features.boilerplate import strip_boilerplate
 from tierflow.routing.features.embed import Embedder, get_embedder
 
 if TYPE_CHECKING:
-    from tierflow.routing.routers.base import Router
+    from tierflow.routing.routers.base import LearnedRouter
 
 _MATH = re.compile(r"[=+*/^<>]")
 _NEGATION = re.compile(r"\b(NOT|EXCEPT|LEAST|FALSE|INCORRECT)\b")
 
 
-def routing_texts(router: Router, prompts: Sequence[str]) -> list[str]:
+def routing_texts(router: LearnedRouter, prompts: Sequence[str]) -> list[str]:
     """The texts the router embeds: prompts without their task's shared boilerplate."""
     return [strip_boilerplate(p, router.prefixes, router.suffixes) for p in prompts]
 
 
-def embed_prompts(router: Router, prompts: Sequence[str], embedder: Embedder | None = None) -> np.ndarray:
+def embed_prompts(router: LearnedRouter, prompts: Sequence[str], embedder: Embedder | None = None) -> np.ndarray:
     """The router's embeddings of ``prompts`` (its own embedder unless one is given)."""
     return (embedder or get_embedder(router.embedder)).embed(routing_texts(router, prompts))
 

@@ -27,8 +27,8 @@ import numpy as np
 from tierflow.errors import Problem, RoutingError
 from tierflow.routing.curves import OperatingPoints
 from tierflow.routing.data.outcomes import OutcomeTable
-from tierflow.routing.routers.base import Router, knob_json, router_class
-from tierflow.routing.targets import Target, choose_knob
+from tierflow.routing.routers.base import LearnedRouter, knob_json, router_class
+from tierflow.routing.targets import CalibrationTarget, choose_knob
 
 _FOLDS = 5
 FOLD_KINDS = ("prompt", "task")  # what the out-of-fold refits hold out
@@ -58,7 +58,8 @@ def fold_ids(table: OutcomeTable, by: str = "prompt") -> np.ndarray:
     return np.array([fold_of[t] for t in table.tasks])
 
 
-def out_of_fold_points(router: Router, table: OutcomeTable, emb: np.ndarray, by: str = "prompt") -> OperatingPoints:
+def out_of_fold_points(router: LearnedRouter, table: OutcomeTable, emb: np.ndarray,
+                       by: str = "prompt") -> OperatingPoints:
     """Operating points where each prompt is scored by a router refitted without it (5 folds of
     prompts, or of whole tasks with ``by="task"``: see :func:`fold_ids`).
 
@@ -118,7 +119,7 @@ def at_own_cost(refit: OperatingPoints, own: OperatingPoints) -> OperatingPoints
     return OperatingPoints(quality, own.cost, own.strong)
 
 
-def _calibration_points(router: Router, table: OutcomeTable, emb: np.ndarray, folds: str
+def _calibration_points(router: LearnedRouter, table: OutcomeTable, emb: np.ndarray, folds: str
                         ) -> tuple[OperatingPoints, OperatingPoints]:
     """(the points the knob is chosen on, the refits' out-of-fold points): on unseen tasks the refits'
     own, else the router's own cost with the refits' quality at it (:func:`at_own_cost`)."""
@@ -131,7 +132,7 @@ def _calibration_points(router: Router, table: OutcomeTable, emb: np.ndarray, fo
     return at_own_cost(refit, own.take(table.complete_rows())), refit
 
 
-def _setting(pts: OperatingPoints, target: Target, best_quality: float, fallback_to_best: bool
+def _setting(pts: OperatingPoints, target: CalibrationTarget, best_quality: float, fallback_to_best: bool
              ) -> tuple[int, int, float, str | None]:
     """The setting meeting ``target`` (:func:`~tierflow.routing.targets.choose_knob`), or with
     ``fallback_to_best`` the cheapest of the best-quality settings and a note saying so."""
@@ -165,7 +166,7 @@ _METHOD = {
 }
 
 
-def calibrate(router: Router, table: OutcomeTable, emb: np.ndarray, target: Target, *,
+def calibrate(router: LearnedRouter, table: OutcomeTable, emb: np.ndarray, target: CalibrationTarget, *,
               fallback_to_best: bool = False, bootstrap: int = 200, seed: int = 0,
               folds: str = "prompt") -> dict[str, Any]:
     """Set ``router.knob`` for ``target``; store and return the calibration record.
@@ -195,7 +196,7 @@ def calibrate(router: Router, table: OutcomeTable, emb: np.ndarray, target: Targ
     return router.calibration
 
 
-def _curve(knobs: np.ndarray, pts: OperatingPoints) -> dict[str, list]:
+def _curve(knobs: np.ndarray, pts: OperatingPoints) -> dict[str, list[Any]]:
     q, c, s = pts.means()
     return {"knob": [knob_json(k) for k in knobs], "quality": q.tolist(),
             "cost": c.tolist(), "strong_share": s.tolist()}

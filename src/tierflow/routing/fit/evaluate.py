@@ -33,7 +33,7 @@ from tierflow.routing.features.prompts import embed_prompts
 from tierflow.routing.fit.agreement import agreement_curve
 from tierflow.routing.fit.baselines import oracle_points, random_points, single_points, task_points
 from tierflow.routing.fit.metrics import METRIC_KEYS, TWO_MODEL_KEYS, Scale, curve_metrics
-from tierflow.routing.routers.base import Router, knob_json
+from tierflow.routing.routers.base import LearnedRouter, knob_json
 
 
 def _column_means(x: np.ndarray) -> np.ndarray:
@@ -144,7 +144,7 @@ def _entry(point: dict[str, float | None], samples: dict[str, list[float]], curv
 
 
 def evaluate(router_points: OperatingPoints, train: OutcomeTable | None, test: OutcomeTable, *,
-             bootstrap: int = 200, seed: int = 0) -> dict:
+             bootstrap: int = 200, seed: int = 0) -> dict[str, Any]:
     """The report of ``route eval``: router and baselines, each metric with a 95% bootstrap CI.
 
     When no model of ``test`` has a known cost, every call counts as one unit so the baselines
@@ -159,7 +159,7 @@ def evaluate(router_points: OperatingPoints, train: OutcomeTable | None, test: O
     keys = METRIC_KEYS + (TWO_MODEL_KEYS if scale.weak_quality is not None else ())
     point = _all_metrics(curves, scale)
     samples = _bootstrap(curves, test, keys, costless, bootstrap, seed)
-    out: dict = {"n_prompts": test.n, "models": list(test.models), "best_single_model": test.models[best],
+    out: dict[str, Any] = {"n_prompts": test.n, "models": list(test.models), "best_single_model": test.models[best],
                  "metric_definitions": "see tierflow.routing.fit.metrics"}
     entries = {name: _entry(point[name], samples[name], p, keys, bootstrap) for name, p in curves.items()}
     if agreement_models is not None:
@@ -173,7 +173,7 @@ def evaluate(router_points: OperatingPoints, train: OutcomeTable | None, test: O
     return out
 
 
-def decision_latency_ms(router: Router, prompts: Sequence[str], n: int = 50) -> dict[str, float]:
+def decision_latency_ms(router: LearnedRouter, prompts: Sequence[str], n: int = 50) -> dict[str, float]:
     """Median and p95 wall time of one live decision (uncached embedding + lookup), one prompt at a time."""
     embedder = get_embedder(router.embedder, cache=False)
     texts = list(prompts[:n])
@@ -199,7 +199,7 @@ def _scorable(table: OutcomeTable) -> tuple[OutcomeTable, list[str]]:
                                 "left out: a route to an unrecorded outcome cannot be scored"]
 
 
-def _router_section(router: Router, table: OutcomeTable, emb: np.ndarray) -> dict[str, Any]:
+def _router_section(router: LearnedRouter, table: OutcomeTable, emb: np.ndarray) -> dict[str, Any]:
     """What the report says of the router itself: kind, knob, how ``auto`` chose it, its calibrated point."""
     out: dict[str, Any] = {"kind": router.kind, "knob": {
         "name": router.knob_name, "calibrated": knob_json(router.knob),
@@ -216,7 +216,7 @@ def _router_section(router: Router, table: OutcomeTable, emb: np.ndarray) -> dic
     return out
 
 
-def evaluate_router(router: Router, test: OutcomeTable, train: OutcomeTable | None = None, *,
+def evaluate_router(router: LearnedRouter, test: OutcomeTable, train: OutcomeTable | None = None, *,
                     bootstrap: int = 200, latency: bool = True) -> dict[str, Any]:
     """The ``route eval`` report: router vs baselines with CIs, plus decision latency."""
     table = router.align(test)

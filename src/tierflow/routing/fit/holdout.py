@@ -18,14 +18,14 @@ from tierflow.errors import Problem, RoutingError, TierflowError
 from tierflow.routing.data.formats import load_outcomes
 from tierflow.routing.data.outcomes import OutcomeTable
 from tierflow.routing.data.split import DEFAULT_TEST_SHARE, SplitBy, fingerprints, seen_mask, select
-from tierflow.routing.routers.base import Router
+from tierflow.routing.routers.base import LearnedRouter
 
 _MIN_TRAIN = 10  # fewer fitted-on prompts than this: the baselines are not fitted on them alone
 
 _BASELINES = "the per_task and agreement baselines were fitted on"
 
 
-def unseen_part(router: Router, table: OutcomeTable, by: SplitBy = "prompt",
+def unseen_part(router: LearnedRouter, table: OutcomeTable, by: SplitBy = "prompt",
                 test_share: float = DEFAULT_TEST_SHARE, training: Callable[[], OutcomeTable | None] | None = None,
                 ) -> tuple[OutcomeTable, OutcomeTable | None, list[str]]:
     """What ``route eval`` scores by default: (the prompts of ``table`` the router was not fitted on,
@@ -56,7 +56,7 @@ def unseen_part(router: Router, table: OutcomeTable, by: SplitBy = "prompt",
     return _baselines_elsewhere(router, test, fitted, table.n, training)
 
 
-def _baselines_elsewhere(router: Router, test: OutcomeTable, fitted: OutcomeTable, n: int,
+def _baselines_elsewhere(router: LearnedRouter, test: OutcomeTable, fitted: OutcomeTable, n: int,
                          training: Callable[[], OutcomeTable | None] | None
                          ) -> tuple[OutcomeTable, OutcomeTable | None, list[str]]:
     """:func:`unseen_part` on outcomes that do not hold every prompt the router was fitted on."""
@@ -73,7 +73,8 @@ def _baselines_elsewhere(router: Router, test: OutcomeTable, fitted: OutcomeTabl
                         "which flatters them (the router's own training outcomes could not be read)"]
 
 
-def training_outcomes(router: Router, prices: Mapping[str, tuple[float, float]] | None = None) -> OutcomeTable | None:
+def training_outcomes(router: LearnedRouter,
+                      prices: Mapping[str, tuple[float, float]] | None = None) -> OutcomeTable | None:
     """The prompts the router was fitted on, read back from the outcome files ``route fit`` recorded
     (None when they are gone, changed, or lack the router's models)."""
     paths = router.info.get("outcomes")
@@ -87,7 +88,7 @@ def training_outcomes(router: Router, prices: Mapping[str, tuple[float, float]] 
     return table if table.n >= _MIN_TRAIN else None
 
 
-def fitted_on_overlap(router: Router, table: OutcomeTable) -> list[str]:
+def fitted_on_overlap(router: LearnedRouter, table: OutcomeTable) -> list[str]:
     """A note when some of ``table``'s prompts were used to fit the router (an explicit ``--split``)."""
     if router.fitted_on is None:
         return []

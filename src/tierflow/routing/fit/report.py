@@ -12,7 +12,8 @@ import numpy as np
 
 from tierflow._files import atomic_path, atomic_write
 from tierflow.errors import Problem, RoutingError
-from tierflow.routing.fit.metrics import COST_KEYS, METRIC_KEYS, TWO_MODEL_KEYS, anchored_hull
+from tierflow.routing.curves import anchored_hull
+from tierflow.routing.fit.metrics import COST_KEYS, METRIC_KEYS, TWO_MODEL_KEYS
 
 _NAMES = ("router", "best_single", "zero_router", "random", "per_task", "agreement_cascade", "oracle")
 _WIDTH = 98  # the text report fits a 100-column terminal

@@ -20,10 +20,10 @@ from tierflow.routing.features.boilerplate import shared_prefixes, shared_suffix
 from tierflow.routing.features.prompts import embed_prompts
 from tierflow.routing.fit.calibrate import calibrate, check_folds
 from tierflow.routing.fit.evaluate import headline
-from tierflow.routing.routers.base import Router, router_class
-from tierflow.routing.targets import Target
+from tierflow.routing.routers.base import LearnedRouter, router_class
+from tierflow.routing.targets import CalibrationTarget
 
-DEFAULT_TARGET = Target(quality=0.95)
+DEFAULT_TARGET = CalibrationTarget(quality=0.95)
 AUTO_KINDS = ("knn", "cluster", "linear", "task", "blend", "cascade")
 
 
@@ -49,8 +49,8 @@ def _note(table: OutcomeTable, text: str) -> None:
 
 
 def fit_router(table: OutcomeTable, kind: str = "auto", *, params: dict[str, Any] | None = None,
-               embedder: str = "minilm", target: Target | None = None, strict_target: bool = False,
-               folds: str = "prompt") -> Router:
+               embedder: str = "minilm", target: CalibrationTarget | None = None, strict_target: bool = False,
+               folds: str = "prompt") -> LearnedRouter:
     """Fit a router of ``kind`` on ``table`` and calibrate its knob to ``target``.
 
     Without a target the default (95% of the best single model's quality) is used, falling back
@@ -63,7 +63,8 @@ def fit_router(table: OutcomeTable, kind: str = "auto", *, params: dict[str, Any
     _check_table(table, "outcomes")
     table = free_as_costless(table)
     check_folds(folds)  # before any fitting; too few tasks is found once template labels are inferred
-    args = {"params": params, "embedder": embedder, "target": target, "strict_target": strict_target, "folds": folds}
+    args: dict[str, Any] = {"params": params, "embedder": embedder, "target": target,
+                            "strict_target": strict_target, "folds": folds}
     router = _fit_auto(table, **args) if kind == "auto" else _fit_kind(table, kind, **args)[0]
     router.fitted_on = fingerprints(table.prompts)  # so that evaluation can leave these prompts out
     return router
@@ -92,7 +93,7 @@ def _complete_for(kind: str, table: OutcomeTable) -> OutcomeTable:
 
 
 def _fit_kind(table: OutcomeTable, kind: str, *, params: dict[str, Any] | None, embedder: str,
-              target: Target | None, strict_target: bool, folds: str) -> tuple[Router, OutcomeTable]:
+              target: CalibrationTarget | None, strict_target: bool, folds: str) -> tuple[LearnedRouter, OutcomeTable]:
     """(fitted and calibrated router, the table as it was fitted on)."""
     router = router_class(kind)(**(params or {}))
     if kind == "cascade" and not table.has_responses:
@@ -113,7 +114,7 @@ def _fit_kind(table: OutcomeTable, kind: str, *, params: dict[str, Any] | None, 
     return router, table
 
 
-def _fit_auto(table: OutcomeTable, **fit_args: Any) -> Router:
+def _fit_auto(table: OutcomeTable, **fit_args: Any) -> LearnedRouter:
     """The kind whose out-of-fold curve on ``table`` scores best (APGR on two models, else AIQ,
     else the best quality); every candidate's score is kept in ``calibration["selection"]``.
 
@@ -121,7 +122,7 @@ def _fit_auto(table: OutcomeTable, **fit_args: Any) -> Router:
     without the prompts they score (:func:`~tierflow.routing.fit.calibrate.out_of_fold_points`;
     the cascade's ``refit_curve``).
     """
-    fitted: dict[str, Router] = {}
+    fitted: dict[str, LearnedRouter] = {}
     scores: dict[str, float] = {}
     failed: dict[str, str] = {}
     figure = ""

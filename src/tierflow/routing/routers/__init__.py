@@ -14,7 +14,7 @@ kind        module                                        what it learns
 The first five are pre-routers (:class:`~tierflow.routing.routers.base.PredictiveRouter`): one
 model per prompt, by ``argmax(quality - knob * cost / cost_unit)``. The README ("Learned routing")
 has the same table. Another package adds a kind by subclassing
-:class:`~tierflow.routing.routers.base.Router` and decorating it with :func:`register_router`
+:class:`~tierflow.routing.routers.base.LearnedRouter` and decorating it with :func:`register_router`
 (the interface is documented in :mod:`tierflow.routing.routers.base`); ``route fit --kind`` and
 router files then know it by its ``kind``.
 """
@@ -24,8 +24,8 @@ from __future__ import annotations
 from tierflow.routing.routers.base import (
     LAMBDA_GRID,
     Decision,
+    LearnedRouter,
     PredictiveRouter,
-    Router,
     Step,
     register_router,
     router_class,
@@ -39,5 +39,5 @@ from tierflow.routing.routers.predictors import ClusterRouter, LinearRouter, Tas
 BUILTIN_KINDS = ("knn", "cluster", "linear", "task", "blend", "cascade")
 
 __all__ = ["BUILTIN_KINDS", "LAMBDA_GRID", "BlendRouter", "CascadeRouter", "ClusterRouter", "Decision", "KNNRouter",
-           "LinearRouter", "PredictiveRouter", "Router", "Step", "TaskRouter", "register_router", "router_class",
-           "router_kinds"]
+           "LearnedRouter", "LinearRouter", "PredictiveRouter", "Step", "TaskRouter", "register_router",
+           "router_class", "router_kinds"]

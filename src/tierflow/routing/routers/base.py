@@ -1,6 +1,6 @@
 """The plug-in interface every router kind implements, and the pre-router most kinds build on.
 
-A :class:`Router` is fitted on an :class:`~tierflow.routing.data.outcomes.OutcomeTable` and the
+A :class:`LearnedRouter` is fitted on an :class:`~tierflow.routing.data.outcomes.OutcomeTable` and the
 embeddings of its prompts. It has one trade-off knob, swept by evaluation and set by
 calibration. Pre-routers (:class:`PredictiveRouter`) predict each model's quality and cost for
 a prompt and pick ``argmax(quality - knob * cost / cost_unit)``; the knob is 0 for "best
@@ -9,16 +9,16 @@ quality" and grows towards "cheapest". The built-in kinds are listed in
 
 Calibration may split traffic between two settings of the knob (``mix``: the other setting and
 the share of prompts routed at it), so that a target between two settings is met exactly;
-which prompts take the other setting is fixed by a hash of the prompt (:meth:`Router.knob_for`).
+which prompts take the other setting is fixed by a hash of the prompt (:meth:`LearnedRouter.knob_for`).
 
-**Writing a kind.** Subclass :class:`Router` (or :class:`PredictiveRouter`, which needs only
+**Writing a kind.** Subclass :class:`LearnedRouter` (or :class:`PredictiveRouter`, which needs only
 ``fit``, ``predict`` and the state pair), set ``kind``, and decorate the class with
 :func:`register_router`. The methods a kind implements:
 
 - ``fit(table, emb)``: learn from the outcomes and the prompts' embeddings; return ``self``.
 - ``knob_grid()``: the knob values evaluation sweeps (``LAMBDA_GRID`` for pre-routers).
 - ``points(table, emb, knobs=None)``: :class:`~tierflow.routing.curves.OperatingPoints` on
-  recorded outcomes, one row per knob value; call :meth:`Router.align` first so the table's
+  recorded outcomes, one row per knob value; call :meth:`LearnedRouter.align` first so the table's
   model columns are in the router's order.
 - ``choose(emb, task=None, knob=None, allowed=None, text=None)``: the live :class:`Decision`
   for one prompt; ``next_step`` has a default (route once) that cascades override.
@@ -83,7 +83,7 @@ class Step:
     """What a live request does next: ``consult`` a model, or ``answer`` with the response of a
     model already consulted (``model`` indexes the router's models). A pre-router consults its
     choice and answers with it; a cascade consults its stages in turn until its estimator's
-    ``confidence`` reaches ``threshold``, then the final model (see :meth:`Router.next_step`)."""
+    ``confidence`` reaches ``threshold``, then the final model (see :meth:`LearnedRouter.next_step`)."""
 
     action: str  # "consult" or "answer"
     model: int
@@ -101,7 +101,7 @@ def answered(step: Step, responses: Mapping[int, str | None], order: Sequence[in
     return step if j is None else replace(step, model=j)
 
 
-class Router(ABC):
+class LearnedRouter(ABC):
     """Base of every router: the models it chooses among, its knob, and its saved state."""
 
     kind: ClassVar[str] = ""
@@ -121,7 +121,7 @@ class Router(ABC):
         self.info: dict[str, Any] = {}  # what route fit recorded: the outcome files and split it fitted on
 
     @abstractmethod
-    def fit(self, table: OutcomeTable, emb: np.ndarray) -> Router: ...
+    def fit(self, table: OutcomeTable, emb: np.ndarray) -> LearnedRouter: ...
 
     @abstractmethod
     def knob_grid(self) -> np.ndarray: ...
@@ -191,10 +191,10 @@ class Router(ABC):
                             table.notes)
 
 
-_REGISTRY: dict[str, type[Router]] = {}
+_REGISTRY: dict[str, type[LearnedRouter]] = {}
 
 
-_R = TypeVar("_R", bound=type[Router])
+_R = TypeVar("_R", bound=type[LearnedRouter])
 
 
 def register_router(cls: _R) -> _R:
@@ -217,7 +217,7 @@ def _builtin_kinds() -> None:
     importlib.import_module("tierflow.routing.routers")
 
 
-def router_class(kind: str) -> type[Router]:
+def router_class(kind: str) -> type[LearnedRouter]:
     """The registered class of ``kind``; a RoutingError listing the kinds when there is none."""
     _builtin_kinds()
     if kind not in _REGISTRY:
@@ -246,7 +246,7 @@ def strongest_model(table: OutcomeTable) -> str:
     return table.models[int(np.nanargmax(q))]
 
 
-class PredictiveRouter(Router):
+class PredictiveRouter(LearnedRouter):
     """A pre-router: predicts per-model quality and cost from the prompt, then trades them off."""
 
     def __init__(self, **params: Any) -> None:

@@ -49,7 +49,9 @@ class BlendRouter(PredictiveRouter):
 
     def fit(self, table: OutcomeTable, emb: np.ndarray) -> BlendRouter:
         self.fit_common(table)
-        self.parts = [self._new_part(k).fit(table, emb) for k in self._part_kinds()]
+        self.parts = [self._new_part(k) for k in self._part_kinds()]
+        for part in self.parts:
+            part.fit(table, emb)
         return self
 
     def predict(self, emb: np.ndarray, tasks: Sequence[str] | None = None,

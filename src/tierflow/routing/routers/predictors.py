@@ -47,7 +47,7 @@ class ClusterRouter(PredictiveRouter):
         centroids = self.centroids.astype(np.float64)
         # ||e - c||^2 = ||e||^2 - 2 e.c + ||c||^2; the first term is the same for every centroid
         distance = (centroids ** 2).sum(1)[None, :] - 2 * np.asarray(emb, dtype=np.float64) @ centroids.T
-        return np.argmin(distance, axis=1)
+        return np.asarray(np.argmin(distance, axis=1))
 
     def fit(self, table: OutcomeTable, emb: np.ndarray) -> ClusterRouter:
         from sklearn.cluster import KMeans
@@ -97,7 +97,7 @@ class LinearRouter(PredictiveRouter):
         feats = np.array([prompt_features(t) for t in texts]) if texts is not None else \
             np.repeat(self.x_mean[None, d:], len(emb), axis=0)  # no text: neutral (mean) features
         x = (np.hstack([(emb - self.emb_mean) @ self.components.T, feats]) - self.x_mean) / self.x_std
-        return x if self.x_lo is None else np.clip(x, self.x_lo, self.x_hi)
+        return np.asarray(x if self.x_lo is None else np.clip(x, self.x_lo, self.x_hi))
 
     def fit(self, table: OutcomeTable, emb: np.ndarray) -> LinearRouter:
         from sklearn.decomposition import PCA
@@ -114,7 +114,8 @@ class LinearRouter(PredictiveRouter):
         # a new prompt's inputs are clipped to the 1st-99th percentile of the training prompts', so a
         # prompt unlike them (a task format never seen) cannot extrapolate to a confident prediction
         clip = bool(self.params.get("clip", True))
-        self.x_lo, self.x_hi = (np.quantile(x, 0.01, 0), np.quantile(x, 0.99, 0)) if clip else (None, None)
+        self.x_lo: np.ndarray | None = np.quantile(x, 0.01, 0) if clip else None
+        self.x_hi: np.ndarray | None = np.quantile(x, 0.99, 0) if clip else None
         m = len(self.models)
         self.coef, self.bias = np.zeros((m, x.shape[1])), np.zeros(m)
         self.mean_cost = fill_costs(table).mean(0)
@@ -168,8 +169,10 @@ class TaskRouter(PredictiveRouter):
                 texts: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
         nearest = np.argmax(emb @ self.centroids.T, axis=1)
         index = {t: i for i, t in enumerate(self.task_names)}
-        rows = [index.get(t, nearest[i]) if tasks is not None else nearest[i]
-                for i, t in enumerate(tasks if tasks is not None else [None] * len(emb))]
+        if tasks is None:
+            rows = [int(j) for j in nearest]
+        else:
+            rows = [index.get(t, int(nearest[i])) for i, t in enumerate(tasks)]
         return self.tq[rows], self.tc[rows]
 
     def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:

@@ -20,6 +20,9 @@ from tierflow.routing.routers.cascade.features import (
     stage_rows,
 )
 
+StageCache = dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]]
+"""Stage prefix -> its (features, labels): computed once per fit, shared by the greedy search and the chain."""
+
 _FOLDS = 5
 
 
@@ -41,7 +44,7 @@ class Logistic:
         return cls(mean, std, lr.coef_[0], float(lr.intercept_[0]))
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        return 1 / (1 + np.exp(-(((x - self.mean) / self.std) @ self.coef + self.bias)))
+        return np.asarray(1 / (1 + np.exp(-(((x - self.mean) / self.std) @ self.coef + self.bias))))
 
 
 def out_of_fold_probabilities(x: np.ndarray, y: np.ndarray, c: float) -> np.ndarray:
@@ -88,7 +91,7 @@ def supported(accepted: np.ndarray, min_accept: int) -> np.ndarray:
     (same quality, a little cheaper) and accepts wrong answers on new ones. A threshold must not owe
     its training outcome to a handful of prompts (docs/routing.md, "Cascade thresholds").
     """
-    return ((accepted == 0) | (accepted >= min_accept)).all(1)
+    return np.asarray(((accepted == 0) | (accepted >= min_accept)).all(1))
 
 
 def middle_of_plateau(q: np.ndarray, c: np.ndarray, ok: np.ndarray, best: int) -> int:
@@ -126,7 +129,7 @@ class Chain:
     training_aiq: float | None = None
 
 
-def _greedy_stages(sub: Context, final: int, max_stages: int, c: float, rule: str, cache: dict
+def _greedy_stages(sub: Context, final: int, max_stages: int, c: float, rule: str, cache: StageCache
                    ) -> tuple[list[int], float]:
     """Stages added one at a time, cheapest-first candidates, each the one that most raises the chain's
     out-of-fold AIQ (over the models' cost range), while it gains more than 1e-3; and that AIQ."""
@@ -155,7 +158,7 @@ def fit_chain(ctx: Context, rows: np.ndarray, fixed: list[int], max_stages: int,
     sub = Context.subset(ctx, rows)
     mq, mc = sub.scores.mean(0), sub.costs.mean(0)
     final = int(np.lexsort((mc, -mq))[0])
-    cache: dict = {}
+    cache: StageCache = {}
     stages, best = (list(fixed), -np.inf) if fixed else _greedy_stages(sub, final, max_stages, c, rule, cache)
     stages = stages or [final]  # nothing cheaper than the final model
     oof, accepted = chain_run(sub, stages, final, c, rule, cache, None)
@@ -168,19 +171,19 @@ def accept_score(p: np.ndarray, ctx: Context, final: int, rule: str) -> np.ndarr
     """What the threshold is compared with: P(candidate right), or under the ``gain`` rule
     0.5 + (P(candidate right) - P(final model right)) / 2, so hard prompts escalate sooner."""
     if rule == "gain":
-        return np.clip(0.5 + (p - ctx.prior[:, final]) / 2, 0.0, 1.0)
+        return np.asarray(np.clip(0.5 + (p - ctx.prior[:, final]) / 2, 0.0, 1.0))
     return p
 
 
 def chain_points(ctx: Context, stages: list[int], final: int, c: float, rule: str,
-                  cache: dict | None, estimators: list[Logistic] | None,
+                  cache: StageCache | None, estimators: list[Logistic] | None,
                   thresholds: np.ndarray = THRESHOLDS) -> OperatingPoints:
     """Operating points of one chain: out-of-fold when ``estimators`` is None, else with them."""
     return chain_run(ctx, stages, final, c, rule, cache, estimators, thresholds)[0]
 
 
 def chain_run(ctx: Context, stages: list[int], final: int, c: float, rule: str,
-              cache: dict | None, estimators: list[Logistic] | None,
+              cache: StageCache | None, estimators: list[Logistic] | None,
               thresholds: np.ndarray = THRESHOLDS) -> tuple[OperatingPoints, np.ndarray]:
     """:func:`chain_points`, and per threshold how many rows each stage accepts."""
     probs, qual, cum = [], [], []

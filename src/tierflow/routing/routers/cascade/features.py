@@ -71,7 +71,8 @@ class Context:
     def code_rows(self, stages: list[int], rows: int | slice = slice(None)) -> np.ndarray:
         """Whether most of the ``stages``' responses are code, per row (of ``rows``): there agreement
         is by behaviour. Read from the consulted responses only, as a live cascade must."""
-        return 2 * self._is_code[rows][..., stages].sum(-1) >= np.maximum(1, self._has[rows][..., stages].sum(-1))
+        code = 2 * self._is_code[rows][..., stages].sum(-1)
+        return np.asarray(code >= np.maximum(1, self._has[rows][..., stages].sum(-1)))
 
     def answers_for(self, i: int, stages: list[int]) -> list[str | None]:
         """Row ``i``'s comparable answers once ``stages`` were consulted (a full-length row).
@@ -89,7 +90,7 @@ class Context:
         if len(stages) < 2:
             return
         group = tuple(sorted(stages))
-        todo = [i for i in np.nonzero(self.code_rows(list(group)))[0]
+        todo = [int(i) for i in np.nonzero(self.code_rows(list(group)))[0]
                 if (id(self._resp[i]), group) not in self._behaviour]
         self._run_code([i for i in todo if id(self._resp[i]) not in self._runs])
         for i in todo:

@@ -28,7 +28,7 @@ def pooled_tasks(table: OutcomeTable, min_group: int) -> np.ndarray:
 
 def nearest_group(emb: np.ndarray, centroids: np.ndarray) -> np.ndarray:
     """Index of the group whose (unit) centroid is most similar to each embedding."""
-    return np.argmax(emb @ centroids.T, axis=1)
+    return np.asarray(np.argmax(emb @ centroids.T, axis=1))
 
 
 def task_groups(table: OutcomeTable, emb: np.ndarray, min_group: int

@@ -39,7 +39,7 @@ from tierflow.routing.data.outcomes import OutcomeTable
 from tierflow.routing.routers.base import (
     LAMBDA_GRID,
     Decision,
-    Router,
+    LearnedRouter,
     Step,
     fill_costs,
     register_router,
@@ -68,7 +68,7 @@ AUTO_VOTE_MARGIN = 0.005  # out-of-fold gain the weighted vote needs over the pl
 
 
 @register_router
-class CascadeRouter(Router):
+class CascadeRouter(LearnedRouter):
     """Cheap models first, a learned confidence estimator decides when to stop (see module doc).
 
     Prompts are grouped by task (see :func:`~tierflow.routing.routers.cascade.groups.task_groups`: tasks
@@ -118,21 +118,23 @@ class CascadeRouter(Router):
         self.strong = self.models[int(np.nanargmax(mq))]
         self.cost_unit = float(ctx.costs.mean()) or 1.0
         self.chains, self.option_q, self.option_c, self.option_ok = [], [], [], []
-        self.vote_weights = np.stack([log_odds_weights(ctx.scores[rows].mean(0)) for rows in groups])
+        weights = np.stack([log_odds_weights(ctx.scores[rows].mean(0)) for rows in groups])
+        self.vote_weights = weights
+        vote_w: np.ndarray | None = None  # every training row's vote weights, when the vote is weighted
         if self.vote == "weighted":
             # every training row of a group votes with the group's weights, as live prompts do; weights
             # that varied with a row's own score (leave-one-out) would let ties in the vote read labels
             group_of_row = np.zeros(table.n, int)
             for g, rows in enumerate(groups):
                 group_of_row[rows] = g
-            ctx.vote_w = self.vote_weights[group_of_row]
+            vote_w = ctx.vote_w = weights[group_of_row]
         group_pts, unscorable = [], 0
         for g, rows in enumerate(groups):
             chain, pts, accepted = fit_chain(ctx, rows, fixed, max_stages, self.c, self.rule)
-            if self.vote == "weighted":
+            if vote_w is not None:
                 factor = final_say(Context.subset(ctx, rows), chain.stages, chain.final)
-                ctx.vote_w[rows, chain.final] *= factor
-                self.vote_weights[g, chain.final] *= factor
+                vote_w[rows, chain.final] *= factor
+                weights[g, chain.final] *= factor
                 pts, accepted = chain_run(Context.subset(ctx, rows), chain.stages, chain.final, self.c, self.rule,
                                           None, None)
             pts = self._with_singles(pts, Context.subset(ctx, rows))
@@ -175,6 +177,7 @@ class CascadeRouter(Router):
 
     def _with_singles(self, pts: OperatingPoints, ctx: Context) -> OperatingPoints:
         """Append the options "always model j" to a chain's threshold options."""
+        assert self.strong is not None, "set by fit before the options are built"
         strong = self.models.index(self.strong)
         sq, sc = ctx.scores.T, ctx.costs.T
         ss = (np.arange(len(self.models)) == strong)[:, None] * np.ones_like(sq)
@@ -287,10 +290,10 @@ class CascadeRouter(Router):
                 "chains": [{"stages": ch.stages, "final": ch.final, "training_aiq": ch.training_aiq,
                             "models": [self.models[j] for j in ch.stages] + [self.models[ch.final]]}
                            for ch in self.chains]}
-        arrays = {"keys": self.keys.astype(np.float16), "key_scores": self.key_scores, "centroids": self.centroids,
-                  "option_quality": np.stack(self.option_q), "option_cost": np.stack(self.option_c),
-                  "option_supported": np.stack(self.option_ok).astype(np.int8),
-                  "vote_weights": self.vote_weights}
+        arrays: dict[str, np.ndarray] = {
+            "keys": self.keys.astype(np.float16), "key_scores": self.key_scores, "centroids": self.centroids,
+            "option_quality": np.stack(self.option_q), "option_cost": np.stack(self.option_c),
+            "option_supported": np.stack(self.option_ok).astype(np.int8), "vote_weights": self.vote_weights}
         for g, ch in enumerate(self.chains):
             for s, e in enumerate(ch.estimators):
                 arrays[f"group{g}_stage{s}"] = np.concatenate([[e.bias], e.coef, e.mean, e.std])

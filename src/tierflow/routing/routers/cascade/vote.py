@@ -30,7 +30,7 @@ _MIN_WEIGHT = 1e-3
 def log_odds_weights(accuracy: np.ndarray) -> np.ndarray:
     """Vote weights from accuracies in [0, 1]: ``log(p / (1 - p))``, floored just above zero."""
     p = np.clip(np.nan_to_num(accuracy, nan=0.5), *_CLIP)
-    return np.maximum(np.log(p / (1 - p)), _MIN_WEIGHT)
+    return np.asarray(np.maximum(np.log(p / (1 - p)), _MIN_WEIGHT))
 
 
 @dataclass
