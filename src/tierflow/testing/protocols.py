@@ -36,8 +36,9 @@ class OpenAIWire:
         fmt = body.get("response_format") or {}
         schema = fmt.get("json_schema", {}).get("schema") if fmt.get("type") == "json_schema" else None
         choice = body.get("tool_choice")
-        tool = pick_tool([(str((t.get("function") or {}).get("name") or ""), (t.get("function") or {}).get("parameters"))
-                          for t in body.get("tools") or []], choice if isinstance(choice, str) else "auto",
+        functions = [t.get("function") or {} for t in body.get("tools") or []]
+        tool = pick_tool([(str(f.get("name") or ""), f.get("parameters")) for f in functions],
+                         choice if isinstance(choice, str) else "auto",
                          (choice.get("function") or {}).get("name") if isinstance(choice, dict) else None,
                          isinstance(messages[-1], dict) and messages[-1].get("role") == "tool")
         return Prompt(model=model, last_user=users[-1] if users else "", input_words=_words(*texts),
