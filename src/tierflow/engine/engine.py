@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from time import perf_counter
 from typing import Any
 
+from tierflow import _trace_frame
 from tierflow.engine.plan import ASYNC, BRANCH, EXIT, SYNC, Plan, compile_plan
 from tierflow.engine.result import RunResult
 from tierflow.errors import GraphBuildError, NodeExecutionError, RunInputError, RunKeywordError
@@ -23,8 +24,7 @@ from tierflow.graph.validation import check
 from tierflow.ir import IRModule
 
 _UNSET = object()
-_KEYWORD_NOTES = {"tracer": "tracer= is not supported yet; each node's model, tokens, cost and time are on "
-                            "the result (result.nodes['name'])"}
+_KEYWORD_NOTES: dict[str, str] = {}
 
 
 def _reducer(spec: Any) -> Callable[[Any, Any], Any]:
@@ -134,9 +134,12 @@ class Engine:
             return asyncio.run(self.run(inputs, **kwargs))
         raise RuntimeError("run_sync() was called inside a running event loop; use `await engine.run(...)`")
 
-    async def run(self, inputs: Mapping[str, Any] | None = None, **kwargs: Any) -> RunResult:
+    async def run(self, inputs: Mapping[str, Any] | None = None, *, tracer: Any = None, **kwargs: Any) -> RunResult:
         """Run the graph once with ``inputs``; keyword arguments are inputs too, but only those the
-        graph reads (a misspelt or unsupported keyword is a :class:`RunKeywordError`)."""
+        graph reads (a misspelt or unsupported keyword is a :class:`RunKeywordError`).
+
+        ``tracer``: a :class:`tierflow.tracing.Tracer` (or a list) receiving the run's events
+        (docs/tracing.md); a run nested in a traced span is traced by its tracers too."""
         run_inputs: dict[str, Any] = dict(inputs) if inputs else {}
         if kwargs:
             self._check_keywords(kwargs)
@@ -147,6 +150,15 @@ class Engine:
             raise RunInputError(self.name, {m: self._readers.get(m, []) for m in missing})
         if self._needs_client and self._client is None:
             _ = self.client  # create the default client (and check roles) before anything runs
+        if tracer is not None or _trace_frame.frame.get() is not None:
+            from tierflow.tracing._scopes import traced_run
+
+            return await traced_run(self, tracer, run_inputs, self._schedule)  # type: ignore[no-any-return]
+        return await self._schedule(run_inputs, plan.executors)
+
+    async def _schedule(self, run_inputs: dict[str, Any], executors: list[Any]) -> RunResult:
+        """The scheduler: one run of the plan with these node ``executors`` (traced ones, or the plan's)."""
+        plan = self.plan
         t_run = perf_counter()
         n = len(plan.ids)
         values: list[Any] = [None] * n
@@ -157,7 +169,7 @@ class Engine:
         blocked = [False] * n
         soft_live = [False] * n
         outputs = dict(self._output_defaults) if self._output_defaults else {}
-        succ, modes, executors, resolvers = plan.succ, plan.modes, plan.executors, plan.resolvers
+        succ, modes, resolvers = plan.succ, plan.modes, plan.resolvers
         has_soft, case_targets, output_maps = plan.has_soft, plan.case_targets, plan.output_maps
         reducers = self._reducers
         ready: deque[int] = deque()
