@@ -44,7 +44,7 @@ async def traced_run(engine: Engine, tracer: Tracer | Sequence[Tracer] | None, r
     run_id = new_span_id()
     client = engine._client
     if client is not None:
-        attachments.attach(client)
+        attachments.attach(client, tracers)
     emit(tracers, RunStarted(run_id, engine.name, tuple(run_inputs)), parent)
     token = _frame.set(Frame(run_id, tracers))
     t0 = perf_counter()
@@ -148,7 +148,7 @@ async def traced_pattern(pattern: Pattern, tracer: Tracer | Sequence[Tracer] | N
     kind = pattern.pattern_name
     attach = hasattr(client, "add_observer")
     if attach:
-        attachments.attach(client)
+        attachments.attach(client, tracers)
     emit(tracers, PatternStarted(span_id, pattern.name, kind), parent)
     token = _frame.set(Frame(span_id, tracers))
     t0 = perf_counter()

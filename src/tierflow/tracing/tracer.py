@@ -47,6 +47,9 @@ class Tracer:
     def flush(self) -> None:
         """Send what is buffered (exporting tracers); a no-op by default."""
 
+    def bind(self, client: Any) -> None:
+        """Learn about ``client`` (its providers' kinds and hosts); traced runs and patterns call it."""
+
     def __call__(self, event: CallEvent) -> None:
         """As a client observer: trace calls made outside a traced run (a traced run delivers its own)."""
         frame = _frame.get()
@@ -100,6 +103,13 @@ def _deliver(tracer: Tracer, event: TraceEvent, parent_id: str | None) -> None:
         _log.exception("tracer %r failed on %s", tracer, type(event).__name__)
 
 
+def _bind(tracer: Tracer, client: Any) -> None:
+    try:
+        tracer.bind(client)
+    except Exception:  # a tracer's bug must not fail what it traces
+        _log.exception("tracer %r failed to bind a client", tracer)
+
+
 def _dispatch(event: CallEvent) -> None:
     """The client observer of traced runs: hands a call event to the tracers of the span it is in."""
     frame = _frame.get()
@@ -115,7 +125,9 @@ class _Attachments:
         self._lock = threading.Lock()
         self._count: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
 
-    def attach(self, client: Any) -> None:
+    def attach(self, client: Any, tracers: Sequence[Tracer] = ()) -> None:
+        for t in tracers:
+            _bind(t, client)
         with self._lock:
             n = self._count.get(client, 0)
             self._count[client] = n + 1
