@@ -267,6 +267,7 @@ class OTelTracer(Tracer):
             "tierflow.call.outcome": event.outcome, "tierflow.call.target": event.target,
             "tierflow.call.attempts": len(event.attempts), "tierflow.variant": event.variant,
             "tierflow.route.role": decision.get("role"), "gen_ai.request.stream": event.stream,
+            "openinference.span.kind": "CHAIN",
             "error.type": event.error, "gen_ai.usage.cost": event.cost_usd,
             "gen_ai.response.model": event.model,
         })
