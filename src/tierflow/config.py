@@ -62,8 +62,27 @@ WELL_KNOWN_PROVIDERS: dict[str, dict[str, Any]] = {
     "local": {"kind": "local"},
 }
 """Provider names usable in ``ref`` / ``provider/model`` without declaring them."""
-_TOP_KEYS = ("providers", "models", "reliability", "prices", "strict_cost", "role_requirements", "allow_code")
+_TOP_KEYS = ("providers", "models", "reliability", "prices", "strict_cost", "role_requirements", "allow_code",
+             "tracing")
 """``role_requirements`` is read by :mod:`tierflow.catalog` (``tierflow models pick``)."""
+
+
+class TracingSettings(BaseModel):
+    """The config's ``tracing:`` section: tracers every client of this config gets (docs/tracing.md).
+
+    ``ledger``: a SQLite ledger file (``true``: ``$TIERFLOW_HOME/gateway.sqlite``) recording every
+    call; ``ledger_content``: also store messages and answers there. ``otel``: export OpenTelemetry
+    spans (to ``otel_endpoint``, else the ``OTEL_EXPORTER_OTLP_*`` variables); ``capture_content``:
+    put message content on those spans.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    ledger: str | bool = False
+    ledger_content: bool = False
+    otel: bool = False
+    otel_endpoint: str | None = None
+    capture_content: bool = False
 
 
 class CooldownSettings(BaseModel):
@@ -114,6 +133,8 @@ class ProjectConfig:
     strict_cost: bool = False
     allow_code: tuple[str, ...] = ()
     """Modules (and their submodules) whose functions flow files may run (README, Security)."""
+    tracing: TracingSettings = field(default_factory=TracingSettings)
+    """Tracers every client of this config gets (docs/tracing.md)."""
     source: str = "<default>"
     env: Mapping[str, str] = field(default_factory=lambda: os.environ, repr=False)
     """Where environment references and well-known providers' keys are read (never shown)."""
@@ -191,13 +212,18 @@ def _validate(data: Any, ctx: _Ctx, resources_form: bool) -> ProjectConfig | Non
         strict_cost = False
 
     allow_code = _validate_allow_code(data.get("allow_code"), ctx)
+    tracing = TracingSettings()
+    try:
+        tracing = TracingSettings.model_validate(data.get("tracing") or {})
+    except ValidationError as exc:
+        ctx.add_validation(("tracing",), exc)
     declared = {str(name) for name in raw_providers}  # an invalid provider is reported once, not as undeclared
     registry, routed = _validate_models(data.get("models"), ctx, declared)
     if ctx.problems or registry is None:
         return None
     return ProjectConfig(providers=providers, registry=registry, routed_roles=routed,
                          reliability=reliability, prices=prices, strict_cost=strict_cost,
-                         allow_code=allow_code, source=ctx.source, env=ctx.env)
+                         allow_code=allow_code, tracing=tracing, source=ctx.source, env=ctx.env)
 
 
 _MODULE_RE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")

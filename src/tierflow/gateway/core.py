@@ -58,7 +58,11 @@ class Gateway:
             except Exception:  # noqa: BLE001 - a well-known provider without its key: not offered
                 _log.info("pass-through provider %s is not available (its key is not set)", name)
         self.passthrough = sorted(n for n in providers if settings.allows_passthrough(n))
-        self.client = Client(config, providers=providers, observers=tracers)
+        from tierflow.tracing.setup import tracers_from_config
+
+        # the gateway writes its own ledger rows: of the config's tracers, only OpenTelemetry
+        tracers = [*tracers, *tracers_from_config(config, ledger=False)]
+        self.client = Client(config, providers=providers, observers=tracers, trace_config=False)
         self.tracers = list(tracers)
         for tracer in self.tracers:
             tracer.bind(self.client)

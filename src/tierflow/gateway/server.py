@@ -99,7 +99,8 @@ def serve(config: str | Path | None, host: str = "127.0.0.1", port: int = 8000, 
     loopback = is_loopback(host)
     from tierflow.tracing.setup import tracers_from_environment
 
-    tracers = tracers_from_environment(environ)  # OTLP export when OTEL_EXPORTER_OTLP_* asks (docs/tracing.md)
+    # OTLP export when OTEL_EXPORTER_OTLP_* asks, unless the config's tracing.otel already does (docs/tracing.md)
+    tracers = [] if project.tracing.otel else tracers_from_environment(environ)
     gateway = Gateway(project, settings, admin_key=environ.get(ADMIN_KEY_ENV) or None, require_auth=not loopback,
                       tracers=tracers)
     gateway.check()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from typing import Any
 
 from tierflow.tracing.tracer import Tracer
 
@@ -44,4 +45,39 @@ def tracers_from_environment(env: Mapping[str, str] | None = None) -> list[Trace
                        project=env.get("PHOENIX_PROJECT_NAME") or None, capture_content=capture)]
 
 
-__all__ = ["otel_wanted", "tracers_from_environment"]
+def tracers_from_config(config: Any, *, ledger: bool = True) -> list[Tracer]:
+    """The tracers a config's ``tracing:`` section asks for (shared per ledger file and endpoint)."""
+    settings = getattr(config, "tracing", None)
+    if settings is None:
+        return []
+    tracers: list[Tracer] = []
+    if ledger and settings.ledger:
+        from tierflow.tracing.ledger import LedgerTracer
+
+        path = None if settings.ledger is True else settings.ledger
+        tracers.append(LedgerTracer.shared(path, store_content=settings.ledger_content))
+    if settings.otel:
+        tracers += _shared_otel(settings.otel_endpoint, settings.capture_content)
+    return tracers
+
+
+_otel: dict[tuple[str | None, bool], Tracer] = {}
+
+
+def _shared_otel(endpoint: str | None, capture: bool) -> list[Tracer]:
+    key = (endpoint, capture)
+    if key not in _otel:
+        try:
+            from tierflow.tracing.otel import OTelTracer
+        except Exception:  # noqa: BLE001 - the extra is missing: say so, trace nothing
+            _log.warning("the config's tracing.otel is on but the OpenTelemetry SDK is not installed: "
+                         "pip install 'tierflow[otel]' to export traces")
+            return []
+        env = os.environ
+        _otel[key] = OTelTracer(endpoint=endpoint, capture_content=capture,
+                                service_name=env.get("OTEL_SERVICE_NAME") or "tierflow",
+                                project=env.get("PHOENIX_PROJECT_NAME") or None)
+    return [_otel[key]]
+
+
+__all__ = ["otel_wanted", "tracers_from_config", "tracers_from_environment"]
