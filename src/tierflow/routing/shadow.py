@@ -118,6 +118,39 @@ def _reward_model(log: list[Logged]) -> list[dict[str, float]]:
     return [means] * len(log)
 
 
+def outcomes_from_ledger(config: Any, role: str, ledger: str | Path) -> Any:
+    """An outcome table for ``route fit`` from the role's logged, scored requests, weighted by their
+    propensities: each candidate's score is the doubly robust pseudo-outcome
+    ``q(a) + [a chosen] / p * (reward - q(a))`` (``q``: the arm's self-normalised mean feedback),
+    clipped to [0, 1]; an arm's cost is the logged cost where it answered, else its mean cost.
+    Unbiased per request in expectation (before clipping) when the propensities are right."""
+    from tierflow.routing.data.outcomes import OutcomeTable
+    from tierflow.routing.live import prompt_text
+
+    entry = _routed_entry(config, role)
+    logged, left = read_log(ledger, role)
+    if not logged:
+        raise RoutingError([Problem(str(ledger), f"has no scored requests of {role!r} with a logged propensity and "
+                                                 f"a stored prompt (left out: {left}); explore: and "
+                                                 "store_content: true log them")])
+    arms = [str(a) for a in entry["candidates"]]
+    w = np.array([1.0 / r.propensity for r in logged])
+    y = np.array([r.reward for r in logged])
+    cost = np.array([r.cost for r in logged])
+    scores = np.empty((len(logged), len(arms)))
+    costs = np.empty_like(scores)
+    for j, arm in enumerate(arms):
+        mine = np.array([r.chosen == arm for r in logged])
+        q = float(np.sum(w[mine] * y[mine]) / np.sum(w[mine])) if mine.any() else 0.5
+        c = float(np.mean(cost[mine])) if mine.any() else float(np.mean(cost))
+        scores[:, j] = np.clip(q + mine * w * (y - q), 0.0, 1.0)
+        costs[:, j] = np.where(mine, cost, c)
+    note = (f"from ledger {ledger}: {len(logged)} scored requests of {role!r}, doubly robust pseudo-outcomes "
+            f"weighted by the logged propensities" + "".join(f"; {v} left out ({k})" for k, v in left.items() if v))
+    return OutcomeTable(ids=[r.request_id for r in logged], prompts=[prompt_text(r.messages) for r in logged],
+                        tasks=["ledger"] * len(logged), models=arms, scores=scores, costs=costs, notes=[note])
+
+
 def router_path(config: Any, role: str) -> Path:
     path = Path(str(_routed_entry(config, role)["router"]))
     base = _base_dir(config)
@@ -153,5 +186,5 @@ def rollback(config: Any, role: str) -> Path:
     return live
 
 
-__all__ = ["LoggedRequest", "ShadowReport", "previous_path", "promote", "read_log", "rollback", "router_path",
-           "shadow"]
+__all__ = ["LoggedRequest", "ShadowReport", "outcomes_from_ledger", "previous_path", "promote", "read_log",
+           "rollback", "router_path", "shadow"]
