@@ -92,7 +92,7 @@ def _base_dir(config: Any) -> Path | None:
 
 def shadow(config: Any, role: str, candidate: str | Path, ledger: str | Path, *, method: str = "snips",
            max_quality_drop: float = 0.0, max_cost_ratio: float | None = None, min_n: int = 200,
-           n_boot: int = 1000, seed: int = 0) -> ShadowReport:
+           min_effective: float = 50.0, n_boot: int = 1000, seed: int = 0) -> ShadowReport:
     """Estimate ``candidate`` (a router file) against the live router of ``role`` on ``ledger``."""
     from tierflow.routing.live import load_routed_role
 
@@ -104,7 +104,8 @@ def shadow(config: Any, role: str, candidate: str | Path, ledger: str | Path, *,
     cand_policy = deterministic([cand.choose(r.messages).chosen_role or "" for r in logged])
     live_policy = deterministic([r.router_choice for r in logged])
     model = _reward_model(log) if method == "dr" else None
-    kwargs: dict[str, Any] = {"method": method, "min_n": min_n, "n_boot": n_boot, "seed": seed}
+    kwargs: dict[str, Any] = {"method": method, "min_n": min_n, "min_effective": min_effective, "n_boot": n_boot,
+                              "seed": seed}
     c_est = estimate(log, cand_policy, quality_model=model, **kwargs)
     l_est = estimate(log, live_policy, quality_model=model, **kwargs)
     ok, reason = meets_target(c_est, l_est, max_quality_drop=max_quality_drop, max_cost_ratio=max_cost_ratio)
