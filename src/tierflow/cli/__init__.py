@@ -19,7 +19,7 @@ models_app = typer.Typer(no_args_is_help=True, pretty_exceptions_show_locals=Fal
 app.add_typer(models_app, name="models")
 
 _COMMAND_MODULES = ("call_cmds", "local_cmds", "engine_cmds", "flow_cmds", "catalog_cmds", "route_cmds",
-                    "serve_cmds", "cost_cmds")
+                    "serve_cmds", "cost_cmds", "loop_cmds")
 
 for _name in _COMMAND_MODULES:
     try:

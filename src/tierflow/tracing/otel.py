@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 
 from tierflow.calls.events import AttemptFinished, AttemptStarted, CallFinished, FirstToken, RouteDecided
 from tierflow.errors import TierflowError
+from tierflow.tracing._genai import content_attributes, drop_none, request_attributes, usage_attributes
 from tierflow.tracing.events import (
     NodeFinished,
     NodeStarted,
@@ -236,7 +237,7 @@ class OTelTracer(Tracer):
         if cost is not None:
             attrs["gen_ai.usage.cost"] = cost
         if isinstance(event, PatternFinished):
-            attrs.update(_drop_none({"tierflow.pattern.role": event.role, "tierflow.pattern.reason": event.reason,
+            attrs.update(drop_none({"tierflow.pattern.role": event.role, "tierflow.pattern.reason": event.reason,
                                      "tierflow.pattern.confidence": event.confidence,
                                      "tierflow.pattern.escalated": event.escalated,
                                      "tierflow.pattern.calls": event.calls}))
@@ -262,7 +263,7 @@ class OTelTracer(Tracer):
 
     def _call_attributes(self, event: CallFinished, call: _Call) -> dict[str, Any]:
         decision = event.decision or call.decision or {}
-        attrs = _drop_none({
+        attrs = drop_none({
             "tierflow.request_id": event.request_id, "tierflow.role": event.role, "tierflow.call.name": event.name,
             "tierflow.call.outcome": event.outcome, "tierflow.call.target": event.target,
             "tierflow.call.attempts": len(event.attempts), "tierflow.variant": event.variant,
@@ -272,7 +273,7 @@ class OTelTracer(Tracer):
             "gen_ai.response.model": event.model,
         })
         if event.usage is not None:
-            attrs.update(_usage_attributes(event.usage))
+            attrs.update(usage_attributes(event.usage))
         return attrs
 
     def _attempt_span(self, event: CallFinished, call: _Call, attempt: AttemptFinished, finished_at: int,
@@ -293,15 +294,15 @@ class OTelTracer(Tracer):
         decision = event.decision or call.decision
         if decision and decision.get("role"):
             attrs["tierflow.route.role"] = str(decision["role"])
-        attrs.update(_drop_none({"server.address": host, "server.port": port}))
+        attrs.update(drop_none({"server.address": host, "server.port": port}))
         if event.request is not None:
-            attrs.update(_request_attributes(event.request))
+            attrs.update(request_attributes(event.request))
         if attempt.error is not None:
             attrs["error.type"] = attempt.error
         if answered:
             attrs["gen_ai.response.model"] = attempt.model
             if event.usage is not None:
-                attrs.update(_usage_attributes(event.usage))
+                attrs.update(usage_attributes(event.usage))
                 attrs["llm.token_count.prompt"] = event.usage.input_tokens
                 attrs["llm.token_count.completion"] = event.usage.output_tokens
                 attrs["llm.token_count.total"] = event.usage.total_tokens
@@ -312,7 +313,7 @@ class OTelTracer(Tracer):
             if event.ttft_s is not None or call.ttft_s is not None:
                 attrs["tierflow.ttft_s"] = event.ttft_s if event.ttft_s is not None else call.ttft_s
             if self.capture_content:
-                attrs.update(_content_attributes(event))
+                attrs.update(content_attributes(event))
         start = call.starts.get(attempt.attempt, finished_at - int(attempt.duration_s * 1e9))
         span = self._tracer.start_span(f"chat {attempt.model}", context=ctx, kind=SpanKind.CLIENT,
                                        start_time=start, attributes={**self._common, **attrs})
@@ -334,69 +335,6 @@ class OTelTracer(Tracer):
             self._tokens.record(event.usage.output_tokens, {**with_model, "gen_ai.token.type": "output"})
         if answered and event.stream and event.ttft_s is not None:
             self._ttfc.record(event.ttft_s, base)
-
-
-def _drop_none(attrs: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in attrs.items() if v is not None}
-
-
-def _usage_attributes(usage: Any) -> dict[str, Any]:
-    attrs = {"gen_ai.usage.input_tokens": usage.input_tokens, "gen_ai.usage.output_tokens": usage.output_tokens}
-    if usage.cached_tokens:
-        attrs["gen_ai.usage.cache_read.input_tokens"] = usage.cached_tokens
-    if usage.cache_write_tokens:
-        attrs["gen_ai.usage.cache_creation.input_tokens"] = usage.cache_write_tokens
-    if usage.reasoning_tokens:
-        attrs["gen_ai.usage.reasoning.output_tokens"] = usage.reasoning_tokens
-    return attrs
-
-
-_EXTRA_PARAMS = {"top_p": "gen_ai.request.top_p", "top_k": "gen_ai.request.top_k",
-                 "frequency_penalty": "gen_ai.request.frequency_penalty",
-                 "presence_penalty": "gen_ai.request.presence_penalty", "n": "gen_ai.request.choice.count"}
-
-
-def _request_attributes(request: Any) -> dict[str, Any]:
-    attrs = _drop_none({"gen_ai.request.temperature": request.temperature,
-                        "gen_ai.request.max_tokens": request.max_tokens,
-                        "gen_ai.request.stop_sequences": request.stop, "gen_ai.request.seed": request.seed})
-    fmt = request.response_format
-    if isinstance(fmt, Mapping) and fmt.get("type") in ("json_object", "json_schema"):
-        attrs["gen_ai.output.type"] = "json"
-    for key, name in _EXTRA_PARAMS.items():
-        value = (request.extra or {}).get(key)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            attrs[name] = value
-    return attrs
-
-
-def _content_attributes(event: CallFinished) -> dict[str, Any]:
-    """The opt-in message content, in the GenAI conventions' JSON shape (and Phoenix's input/output values)."""
-    attrs: dict[str, Any] = {}
-    if event.request is not None:
-        system = [m for m in event.request.messages if m.get("role") == "system"]
-        others = [m for m in event.request.messages if m.get("role") != "system"]
-        inputs = [{"role": m.get("role"), "parts": _parts(m.get("content"))} for m in others]
-        attrs["gen_ai.input.messages"] = json.dumps(inputs)
-        if system:
-            attrs["gen_ai.system_instructions"] = json.dumps([p for m in system for p in _parts(m.get("content"))])
-        attrs["input.value"] = json.dumps(event.request.messages)
-        attrs["input.mime_type"] = "application/json"
-    if event.result is not None and event.result.text is not None:
-        out = [{"role": "assistant", "parts": [{"type": "text", "content": event.result.text}],
-                "finish_reason": event.result.finish_reason or "stop"}]
-        attrs["gen_ai.output.messages"] = json.dumps(out)
-        attrs["output.value"] = event.result.text
-    return attrs
-
-
-def _parts(content: Any) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        return [{"type": "text", "content": content}]
-    if isinstance(content, list):
-        return [{"type": "text", "content": p.get("text", "")} if isinstance(p, Mapping) and p.get("type") == "text"
-                else {"type": str(p.get("type", "?")) if isinstance(p, Mapping) else "?"} for p in content]
-    return []
 
 
 __all__ = ["OTelTracer"]
