@@ -30,7 +30,7 @@ def _from_resources(data: Mapping[str, Any], ctx: _Ctx) -> dict[str, Any]:
     by_conn: dict[tuple[Any, ...], str] = {}
     models: list[dict[str, Any]] = []
     out: dict[str, Any] = {k: v for k, v in data.items()
-                           if k in ("reliability", "prices", "strict_cost", "allow_code")}
+                           if k in ("reliability", "prices", "strict_cost", "allow_code", "tracing")}
     for key, spec in data.items():
         if key in out:
             continue

@@ -64,9 +64,27 @@ WELL_KNOWN_PROVIDERS: dict[str, dict[str, Any]] = {
 }
 """Provider names usable in ``ref`` / ``provider/model`` without declaring them."""
 _TOP_KEYS = ("providers", "models", "reliability", "prices", "strict_cost", "role_requirements", "allow_code",
-             "gateway")
+             "gateway", "tracing")
 """``role_requirements`` is read by :mod:`tierflow.catalog` (``tierflow models pick``); ``gateway`` by
-``tierflow serve`` (:mod:`tierflow._config_gateway`)."""
+``tierflow serve`` (:mod:`tierflow._config_gateway`); ``tracing`` by the client (docs/tracing.md)."""
+
+
+class TracingSettings(BaseModel):
+    """The config's ``tracing:`` section: tracers every client of this config gets (docs/tracing.md).
+
+    ``ledger``: a SQLite ledger file (``true``: ``$TIERFLOW_HOME/gateway.sqlite``) recording every
+    call; ``ledger_content``: also store messages and answers there. ``otel``: export OpenTelemetry
+    spans (to ``otel_endpoint``, else the ``OTEL_EXPORTER_OTLP_*`` variables); ``capture_content``:
+    put message content on those spans.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    ledger: str | bool = False
+    ledger_content: bool = False
+    otel: bool = False
+    otel_endpoint: str | None = None
+    capture_content: bool = False
 
 
 class CooldownSettings(BaseModel):
@@ -119,6 +137,8 @@ class ProjectConfig:
     """Modules (and their submodules) whose functions flow files may run (README, Security)."""
     gateway: GatewaySettings = field(default_factory=GatewaySettings)
     """The ``gateway:`` section (``tierflow serve``; docs/gateway.md)."""
+    tracing: TracingSettings = field(default_factory=TracingSettings)
+    """Tracers every client of this config gets (docs/tracing.md)."""
     source: str = "<default>"
     env: Mapping[str, str] = field(default_factory=lambda: os.environ, repr=False)
     """Where environment references and well-known providers' keys are read (never shown)."""
@@ -196,6 +216,11 @@ def _validate(data: Any, ctx: _Ctx, resources_form: bool) -> ProjectConfig | Non
         strict_cost = False
 
     allow_code = _validate_allow_code(data.get("allow_code"), ctx)
+    tracing = TracingSettings()
+    try:
+        tracing = TracingSettings.model_validate(data.get("tracing") or {})
+    except ValidationError as exc:
+        ctx.add_validation(("tracing",), exc)
     declared = {str(name) for name in raw_providers}  # an invalid provider is reported once, not as undeclared
     gateway = _validate_gateway(data.get("gateway"), ctx, declared)
     registry, routed = _validate_models(data.get("models"), ctx, declared)
@@ -203,7 +228,7 @@ def _validate(data: Any, ctx: _Ctx, resources_form: bool) -> ProjectConfig | Non
         return None
     return ProjectConfig(providers=providers, registry=registry, routed_roles=routed,
                          reliability=reliability, prices=prices, strict_cost=strict_cost,
-                         allow_code=allow_code, gateway=gateway, source=ctx.source, env=ctx.env)
+                         allow_code=allow_code, gateway=gateway, tracing=tracing, source=ctx.source, env=ctx.env)
 
 
 def _validate_gateway(raw: Any, ctx: _Ctx, providers: set[str]) -> GatewaySettings:

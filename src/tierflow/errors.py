@@ -376,6 +376,10 @@ class WireError(TierflowError):
 # --- the gateway ------------------------------------------------------------------------------
 
 
+class LedgerError(TierflowError):
+    """A ledger file that cannot be read (missing, damaged, not a tierflow ledger): the message names it."""
+
+
 class GatewayError(TierflowError):
     """``tierflow serve`` refuses a request: an HTTP ``status`` and OpenAI's error fields.
 
@@ -396,7 +400,7 @@ class GatewayError(TierflowError):
 
 __all__ = [
     "Problem", "TierflowError", "ConfigError", "MissingEnvVarError", "UnknownRoleError", "ModalityError",
-    "CodeNotAllowedError", "RunKeywordError", "did_you_mean",
+    "CodeNotAllowedError", "RunKeywordError", "LedgerError", "did_you_mean",
     "ProviderError", "APIStatusError", "BadRequestError", "AuthenticationError",
     "PermissionDeniedError", "NotFoundError", "UnprocessableEntityError", "RateLimitError",
     "ServerError", "APITimeoutError", "APIConnectionError", "ResponseFormatError",

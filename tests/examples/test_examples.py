@@ -165,3 +165,32 @@ async def test_learned_routing_records_fits_and_routes_live(repo_root: Path, tmp
     if acc[("capital", "fast")] >= acc[("capital", "strong")]:  # the cheap model is as good: it answers
         for country, _ in module.NEW_CAPITALS:
             assert live[f"What is the capital of {country}? Answer with one word."]["role"] == "fast"
+
+
+@pytest.mark.local_model
+@pytest.mark.slow
+@needs_models
+async def test_closed_loop_explores_verifies_fits_shadows_and_promotes_only_on_target(tmp_path: Path,
+                                                                                     repo_root: Path) -> None:
+    import sqlite3
+
+    from tierflow.routing import load_router
+
+    module = _load(repo_root, "closed_loop")
+    out = await module.main(tmp_path / "out")
+    with sqlite3.connect(out["ledger"]) as conn:
+        decisions = [json.loads(d) for (d,) in conn.execute("SELECT decision FROM requests")]
+        scored = conn.execute("SELECT COUNT(DISTINCT request_id) FROM feedback").fetchone()[0]
+    assert len(decisions) == scored == 48
+    assert all(0 < d["propensity"] <= 1 and d["router_choice"] == "strong" for d in decisions)
+    assert any(d["explored"] for d in decisions)  # half the traffic explores
+    report = out["report"]
+    assert report.live.n == report.candidate.n == 48
+    assert report.live.quality_ci[0] <= report.live.quality <= report.live.quality_ci[1]
+    live_file, previous = tmp_path / "out" / "auto.json", tmp_path / "out" / "auto.previous.json"
+    if report.promotable:  # the target was met: swapped in, the old router kept
+        assert out["promoted"] == live_file and previous.is_file()
+        assert load_router(live_file).state()[0] == load_router(out["candidate"]).state()[0]
+    else:  # it was not: nothing changed, and the reason says why
+        assert out["promoted"] is None and not previous.is_file()
+        assert report.reason.startswith("not promoted")

@@ -218,7 +218,8 @@ class Tries:
             self.request_id, self.plan.name, self.plan.role, outcome, None if target is None else target.key,
             None if target is None else target.provider, None if target is None else target.model,
             None if error is None else type(error).__name__, _status_code(error), usage, cost,
-            latency, ttft_s, self.setup_s, tuple(self.attempts), decision, stream, self.plan.variant))
+            latency, ttft_s, self.setup_s, tuple(self.attempts), decision, stream, self.plan.variant,
+            self.request, result))
 
     # --- internals ----------------------------------------------------------------------------------
 

@@ -60,11 +60,13 @@ class Client:
     """Calls roles of one project config. Share one client: its breakers and connections are.
 
     ``observers``: callables receiving the call events (:mod:`tierflow.calls.events`). ``clock``:
-    the breakers' clock (``time.monotonic``; tests pass a manual one).
+    the breakers' clock (``time.monotonic``; tests pass a manual one). ``trace_config``: add the
+    tracers of the config's ``tracing:`` section (ledger, OpenTelemetry; docs/tracing.md).
     """
 
     def __init__(self, config: ProjectConfig | None = None, *, providers: dict[str, Provider] | None = None,
-                 observers: Iterable[Observer] = (), clock: Callable[[], float] = time.monotonic) -> None:
+                 observers: Iterable[Observer] = (), clock: Callable[[], float] = time.monotonic,
+                 trace_config: bool = True) -> None:
         self.config = config if config is not None else load_config(None)
         rel = self.config.reliability
         self.retry = RetryPolicy(rel.max_retries, rel.backoff_initial_s, rel.backoff_max_s, rel.jitter,
@@ -75,6 +77,10 @@ class Client:
         self._setup = SetupClock()
         self.planner = Planner(self.config, self.prices, load_router_factory(self.config), setup=self._setup)
         self._observers: list[Observer] = list(observers)
+        if trace_config and (self.config.tracing.ledger or self.config.tracing.otel):
+            from tierflow.tracing.setup import tracers_from_config  # the config's `tracing:` (docs/tracing.md)
+
+            self._observers += tracers_from_config(self.config)
         self._seams = CallSeams(self.breakers, self.retry, self.provider, self._cost, self._observers, self._setup)
         self._given = dict(providers or {})
         self._by_loop: dict[asyncio.AbstractEventLoop, dict[str, Provider]] = {}

@@ -21,7 +21,9 @@ and ``role``:
     the call ended: ``name`` (as called), ``outcome`` (``ok``, ``error``, ``cancelled``), the
     ``target``, ``provider`` and ``model`` of its last attempt, ``error``, ``status_code``,
     ``usage``, ``cost_usd``, ``latency_s``, ``ttft_s``, ``setup_s``, ``attempts``, ``decision``,
-    ``stream``, ``variant`` (a traffic split's variant role, else None).
+    ``stream``, ``variant`` (a traffic split's variant role, else None); ``request`` and ``result``
+    (the request sent and the answer, left out of ``repr``: tracers export their content only on
+    opt-in, docs/tracing.md).
 
 Every call emits exactly one :class:`CallFinished`, last, whatever its end (an answer, an error,
 a cancellation, a stream abandoned early, a role that does not exist); every
@@ -39,10 +41,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from tierflow.types import Attempt, AttemptOutcome, Usage
+from tierflow.types import Attempt, AttemptOutcome, CallResult, ChatRequest, Usage
 
 _log = logging.getLogger("tierflow.calls")
 
@@ -136,6 +138,10 @@ class CallFinished:
     stream: bool
     variant: str | None = None
     """For a traffic split (``role`` is the split): the variant role chosen; None otherwise."""
+    request: ChatRequest | None = field(default=None, repr=False, compare=False)
+    """The request sent (its parameters for traces; its messages are exported only on opt-in)."""
+    result: CallResult | None = field(default=None, repr=False, compare=False)
+    """The answer, when there is one (a tracer exports its text only on opt-in)."""
 
 
 CallEvent = RouteDecided | AttemptStarted | AttemptFinished | FirstToken | CallFinished

@@ -17,7 +17,8 @@ models_app = typer.Typer(no_args_is_help=True, pretty_exceptions_show_locals=Fal
                          help="The model registry, local models and the model catalog.")
 app.add_typer(models_app, name="models")
 
-_COMMAND_MODULES = ("call_cmds", "local_cmds", "flow_cmds", "catalog_cmds", "route_cmds", "serve_cmds")
+_COMMAND_MODULES = ("call_cmds", "local_cmds", "flow_cmds", "catalog_cmds", "route_cmds", "serve_cmds", "cost_cmds",
+                    "loop_cmds")
 
 for _name in _COMMAND_MODULES:
     importlib.import_module(f"tierflow.cli.{_name}").register(app, models_app)

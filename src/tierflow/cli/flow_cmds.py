@@ -134,10 +134,13 @@ def run_cmd(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help=(
         "Print only the outputs: no node records or summary line on stderr (a fallback is then "
         "reported only in --json)."))] = False,
+    trace: Annotated[bool, typer.Option("--trace", help=(
+        "Print the run's trace tree (nodes, calls, attempts, tokens, cost, latency) on stderr."))] = False,
 ) -> None:
     """Run a flow file on the engine, with the flow's own model registry.
 
     A flow runs none of its code unless you allow its modules (--allow-code, or allow_code: in the config).
+    With OTEL_EXPORTER_OTLP_ENDPOINT set, the run is exported as OpenTelemetry spans (docs/tracing.md).
     """
     from tierflow.errors import TierflowError
 
@@ -149,13 +152,20 @@ def run_cmd(
         _fail(f"--input must be a JSON object, got {type(inputs).__name__}", 2)
     if config is not None:
         _existing(config, "config file")
+    from tierflow.tracing import ConsoleTracer
+    from tierflow.tracing.setup import tracers_from_environment
+
+    tracers = [*tracers_from_environment(), *([ConsoleTracer()] if trace else [])]
     try:
         from tierflow.flowfile.runner import run_flow_file
 
         result = run_flow_file(_existing(flow, "flow file"), inputs, config_path=config,
-                               allow_code=allow_code or (), code_path=code_path or ())
+                               allow_code=allow_code or (), code_path=code_path or (), tracer=tracers)
     except TierflowError as exc:
         _fail(str(exc))
+    finally:
+        for t in tracers:
+            getattr(t, "shutdown", t.flush)()
     _print_result(result, as_json, quiet)
 
 

@@ -71,7 +71,7 @@ _PRICES_HELP = "JSON/YAML price file, model -> [input, output] USD per 1M tokens
 
 
 @route_app.command("fit")
-def fit(outcomes: list[Path] = typer.Argument(..., help="Outcome files or directories (.csv, .json, .jsonl)."),
+def fit(outcomes: list[Path] = typer.Argument(None, help="Outcome files or directories (.csv, .json, .jsonl)."),
         output: Path = typer.Option(..., "-o", "--output", help="Router file to write (.json; arrays go to .npz)."),
         kind: str = typer.Option("auto", "--kind", help=(
             "auto (default: the kind whose out-of-fold curve on these outcomes scores best), "
@@ -91,8 +91,13 @@ def fit(outcomes: list[Path] = typer.Argument(..., help="Outcome files or direct
         folds: str = typer.Option("prompt", "--folds", help=(
             "What the out-of-fold refits behind calibration and auto hold out: prompt, "
             "or task (for traffic on topics the outcomes do not cover).")),
+        from_ledger: Path | None = typer.Option(None, "--from-ledger", help=(
+            "Fit on a ledger's logged, scored requests of --role instead of outcome files (weighted by the "
+            "logged propensities; docs/routing.md, 'Closed loop').")),
+        role: str | None = typer.Option(None, "--role", help="With --from-ledger: the routed role."),
+        config: Path | None = typer.Option(None, "--config", "-c", help="With --from-ledger: the project config."),
         ) -> None:
-    """Fit a router on recorded outcomes, calibrate it to a target, and save it."""
+    """Fit a router on recorded outcomes (or a ledger's logged feedback), calibrate it to a target, and save it."""
     from tierflow.errors import TierflowError
     from tierflow.routing.fit.calibrate import FOLD_KINDS
     from tierflow.routing.fit.train import fit_router
@@ -108,7 +113,13 @@ def fit(outcomes: list[Path] = typer.Argument(..., help="Outcome files or direct
     try:
         target = CalibrationTarget(**given) if given else None
         _check_split(split, split_by, test_share)
-        everything = _load(outcomes, _read_prices(prices))
+        if from_ledger is not None:
+            everything = _ledger_table(from_ledger, role, config, outcomes)
+            outcomes = [from_ledger]
+        else:
+            if not outcomes:
+                _fail("name outcome files, or --from-ledger F --role R", 2)
+            everything = _load(outcomes, _read_prices(prices))
         table = _load_part(everything, outcomes, split, split_by, test_share)
         router = fit_router(table, kind, params=_params(param), embedder=embedder, target=target,
                             strict_target=True, folds=folds)
@@ -118,6 +129,17 @@ def fit(outcomes: list[Path] = typer.Argument(..., help="Outcome files or direct
     except TierflowError as exc:
         _fail(str(exc))
     _report_fit(router, path, table, everything.n)
+
+
+def _ledger_table(ledger: Path, role: str | None, config: Path | None, outcomes: list[Path] | None) -> Any:
+    from tierflow.config import load_config
+    from tierflow.routing.shadow import outcomes_from_ledger
+
+    if outcomes:
+        _fail("give outcome files or --from-ledger, not both", 2)
+    if not role:
+        _fail("--from-ledger needs --role (the routed role whose traffic to learn from)", 2)
+    return outcomes_from_ledger(load_config(config), str(role), ledger)
 
 
 def _report_fit(router: Any, path: Path, table: Any, n_all: int) -> None:
@@ -315,3 +337,4 @@ def record(questions: Path = typer.Argument(..., help='JSONL questions: {"prompt
 def register(app: typer.Typer, models: typer.Typer) -> None:
     """Mount ``tierflow route ...``."""
     app.add_typer(route_app, name="route")
+

@@ -24,8 +24,8 @@ Semantics (each rule has a test in tests/engine/test_semantics.py):
   all). Names mapped explicitly start as ``None``. Several writers of one name need a reducer
   (``module.meta["reducers"]`` / ``GraphNode(reducers=...)``) unless they are on exclusive arms.
 - **Inputs**: ``PARENT["x"]`` reads run input ``x``; a missing one is a RunInputError before any
-  node runs. Keyword arguments of ``run()`` are inputs too, only those the graph reads: any other
-  (a typo, ``tracer=``) is a RunKeywordError. A node that reads a key its (completed) producer
+  node runs. Keyword arguments of ``run()`` are inputs too, only those the graph reads (and ``tracer=``,
+  docs/tracing.md): any other (a typo) is a RunKeywordError. A node that reads a key its (completed) producer
   did not return fails by name.
 """
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from time import perf_counter
 from typing import Any
 
+from tierflow import _trace_frame
 from tierflow.engine.plan import ASYNC, BRANCH, EXIT, SYNC, ExecutionPlan, compile_plan
 from tierflow.engine.result import RunResult
 from tierflow.errors import GraphBuildError, NodeExecutionError, RunInputError, RunKeywordError
@@ -23,8 +24,7 @@ from tierflow.graph.validation import check
 from tierflow.ir import IRModule
 
 _UNSET = object()
-_KEYWORD_NOTES = {"tracer": "tracer= is not supported yet; each node's model, tokens, cost and time are on "
-                            "the result (result.nodes['name'])"}
+_KEYWORD_NOTES: dict[str, str] = {}
 
 
 def _append(old: Any, new: Any) -> Any:
@@ -158,13 +158,24 @@ class Engine:
             return asyncio.run(self.run(inputs, **kwargs))
         raise RuntimeError("run_sync() was called inside a running event loop; use `await engine.run(...)`")
 
-    async def run(self, inputs: Mapping[str, Any] | None = None, **kwargs: Any) -> RunResult:
+    async def run(self, inputs: Mapping[str, Any] | None = None, *, tracer: Any = None, **kwargs: Any) -> RunResult:
         """Run the graph once with ``inputs``; keyword arguments are inputs too, but only those the
-        graph reads (a misspelt or unsupported keyword is a :class:`RunKeywordError`)."""
+        graph reads (a misspelt or unsupported keyword is a :class:`RunKeywordError`).
+
+        ``tracer``: a :class:`tierflow.tracing.Tracer` (or a list) receiving the run's events
+        (docs/tracing.md); a run nested in a traced span is traced by its tracers too."""
         run_inputs = self._run_inputs(inputs, kwargs)
         if self._needs_client and self._client is None:
             _ = self.client  # create the default client (and check roles) before anything runs
-        return await _Run(self, run_inputs).execute()
+        if tracer is not None or _trace_frame.frame.get() is not None:
+            from tierflow.tracing._scopes import traced_run
+
+            return await traced_run(self, tracer, run_inputs, self._schedule)  # type: ignore[no-any-return]
+        return await _Run(self, run_inputs, self.plan.executors).execute()
+
+    async def _schedule(self, run_inputs: dict[str, Any], executors: list[Any]) -> RunResult:
+        """One run of the plan with these node ``executors`` (traced ones, or the plan's)."""
+        return await _Run(self, run_inputs, executors).execute()
 
     def _run_inputs(self, inputs: Mapping[str, Any] | None, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         """The run's inputs: ``inputs`` plus the keywords; every input the graph requires is there."""
@@ -199,11 +210,12 @@ class _Run:
     """
 
     __slots__ = ("engine", "plan", "values", "status", "durations", "errors", "pending", "dead", "soft_live",
-                 "outputs", "ready", "starting", "inflight", "started",
+                 "outputs", "ready", "starting", "inflight", "started", "executors",
                  "succ", "case_targets", "has_soft", "output_maps")
 
-    def __init__(self, engine: Engine, inputs: dict[str, Any]) -> None:
+    def __init__(self, engine: Engine, inputs: dict[str, Any], executors: list[Any]) -> None:
         plan = engine.plan
+        self.executors = executors  # the plan's, or the tracer's wrappers of them
         n = len(plan.ids)
         self.engine = engine
         self.plan = plan
@@ -275,7 +287,7 @@ class _Run:
         """Run or skip every queued node: synchronous ones inline (the common case, so this loop
         calls them itself), waiting ones to ``starting``."""
         ready, dead, modes, values = self.ready, self.dead, self.plan.modes, self.values
-        executors, resolvers = self.plan.executors, self.plan.resolvers
+        executors, resolvers = self.executors, self.plan.resolvers
         while ready:
             i = ready.popleft()
             mode = modes[i]
@@ -334,7 +346,7 @@ class _Run:
         """The only waiting node and nothing in flight: await it directly."""
         t0 = perf_counter()
         try:
-            out = await self.plan.executors[i](self.plan.resolvers[i](self.values), self.engine)  # type: ignore[misc]
+            out = await self.executors[i](self.plan.resolvers[i](self.values), self.engine)  # type: ignore[misc]
         except Exception as exc:  # noqa: BLE001 - a node error fails the run or its on_error answers
             self._complete(i, self._fail(i, exc), t0, ok=False)
             return
@@ -342,7 +354,7 @@ class _Run:
 
     def _start_tasks(self) -> None:
         """Start every waiting node as an asyncio Task."""
-        executors, resolvers = self.plan.executors, self.plan.resolvers
+        executors, resolvers = self.executors, self.plan.resolvers
         for i in self.starting:
             self.started[i] = t0 = perf_counter()
             try:

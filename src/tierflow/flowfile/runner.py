@@ -61,16 +61,17 @@ def make_client(module: IRModule, config: Any) -> Any:
 
 def run_flow_file(path: str | Path, inputs: dict[str, Any], *, config_path: str | Path | None = None,
                   client: Any = None, allow_code: Iterable[str] = (),
-                  code_path: Iterable[str | Path] = ()) -> Any:
+                  code_path: Iterable[str | Path] = (), tracer: Any = None) -> Any:
     """Compile and run a flow file from synchronous code; return the engine's ``RunResult``."""
     return asyncio.run(arun_flow_file(path, inputs, config_path=config_path, client=client,
-                                      allow_code=allow_code, code_path=code_path))
+                                      allow_code=allow_code, code_path=code_path, tracer=tracer))
 
 
 async def arun_flow_file(path: str | Path, inputs: dict[str, Any], *, config_path: str | Path | None = None,
                          client: Any = None, allow_code: Iterable[str] = (),
-                         code_path: Iterable[str | Path] = ()) -> Any:
+                         code_path: Iterable[str | Path] = (), tracer: Any = None) -> Any:
     """Compile and run a flow file; a client made here is closed on the same event loop.
+    ``tracer``: tracers of the run (``engine.run(tracer=...)``, docs/tracing.md).
 
     ``allow_code`` adds to the project config's ``allow_code`` (``"*"``: every module the flow
     names); ``code_path`` lists folders to import the flow's modules from (README, Security).
@@ -93,7 +94,7 @@ async def arun_flow_file(path: str | Path, inputs: dict[str, Any], *, config_pat
     own_client = client is None
     client = make_client(module, config) if own_client else client
     try:
-        return await Engine(module, client=client).run(run_inputs(module, inputs))
+        return await Engine(module, client=client).run(run_inputs(module, inputs), tracer=tracer or None)
     finally:
         if own_client:
             await client.aclose()

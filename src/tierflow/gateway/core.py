@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +36,11 @@ class Gateway:
     """One config served over HTTP: its client, its model listing and how names resolve."""
 
     def __init__(self, config: ProjectConfig, settings: GatewaySettings, *, admin_key: str | None = None,
-                 require_auth: bool = False) -> None:
+                 require_auth: bool = False, tracers: Sequence[Any] = ()) -> None:
         """``admin_key``: manages keys and may call everything (from ``$TIERFLOW_ADMIN_KEY``).
         ``require_auth``: every request needs a key (the server sets it when it binds beyond loopback);
-        otherwise keys are needed once an admin key or a virtual key exists."""
+        otherwise keys are needed once an admin key or a virtual key exists. ``tracers``:
+        :class:`tierflow.tracing.Tracer` objects receiving every call's events (docs/tracing.md)."""
         self.config = config
         self.settings = settings
         self.admin_key = admin_key or None
@@ -56,7 +58,14 @@ class Gateway:
             except Exception:  # noqa: BLE001 - a well-known provider without its key: not offered
                 _log.info("pass-through provider %s is not available (its key is not set)", name)
         self.passthrough = sorted(n for n in providers if settings.allows_passthrough(n))
-        self.client = Client(config, providers=providers)
+        from tierflow.tracing.setup import tracers_from_config
+
+        # the gateway writes its own ledger rows: of the config's tracers, only OpenTelemetry
+        tracers = [*tracers, *tracers_from_config(config, ledger=False)]
+        self.client = Client(config, providers=providers, observers=tracers, trace_config=False)
+        self.tracers = list(tracers)
+        for tracer in self.tracers:
+            tracer.bind(self.client)
         self.models = self._listing()
         self.names = {m["id"] for m in self.models}
         self._ledger: Ledger | None = None

@@ -114,10 +114,15 @@ class Exchange:
 def decision_of(decision: dict[str, Any] | None) -> dict[str, Any] | None:
     if not decision:
         return None
-    return {"chosen": decision.get("chosen_role") or decision.get("chosen_model"),
-            "predicted_quality": decision.get("predicted_quality"),
-            "predicted_cost_usd": decision.get("predicted_cost"),
-            "runner_up": decision.get("runner_up") or decision.get("runner_up_model")}
+    details = decision.get("details") or {}
+    out = {"chosen": decision.get("chosen_role") or decision.get("chosen_model"),
+           "predicted_quality": decision.get("predicted_quality"),
+           "predicted_cost_usd": decision.get("predicted_cost"),
+           "runner_up": decision.get("runner_up") or decision.get("runner_up_model")}
+    if "propensity" in details:  # exploration: what off-policy estimates need (docs/routing.md)
+        out.update(propensity=details["propensity"], explored=details.get("explored"),
+                   router_choice=details.get("router_choice"))
+    return out
 
 
 def route_headers(decision: dict[str, Any] | None) -> dict[str, str]:

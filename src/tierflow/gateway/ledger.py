@@ -115,6 +115,11 @@ class Ledger:
             self._pending[exchange.request_id] = exchange.key_id
         self._queue.put(rows)
 
+    def append_rows(self, request: tuple[Any, ...], attempts: list[tuple[Any, ...]]) -> None:
+        """Queue one ``requests`` row and its ``attempts`` rows as built elsewhere (the library's
+        :class:`tierflow.tracing.LedgerTracer`); the columns are the tables' (``_SCHEMA``)."""
+        self._queue.put(_Rows(request=request, attempts=attempts))
+
     def add_feedback(self, request_id: str, key_id: str | None, score: float, label: str | None) -> None:
         self._queue.put(_Rows(feedback=(request_id, time.time(), key_id, score, label)))
 

@@ -97,7 +97,12 @@ def serve(config: str | Path | None, host: str = "127.0.0.1", port: int = 8000, 
     environ = os.environ if env is None else env
     project, settings = load_gateway_config(config, env=env)
     loopback = is_loopback(host)
-    gateway = Gateway(project, settings, admin_key=environ.get(ADMIN_KEY_ENV) or None, require_auth=not loopback)
+    from tierflow.tracing.setup import tracers_from_environment
+
+    # OTLP export when OTEL_EXPORTER_OTLP_* asks, unless the config's tracing.otel already does (docs/tracing.md)
+    tracers = [] if project.tracing.otel else tracers_from_environment(environ)
+    gateway = Gateway(project, settings, admin_key=environ.get(ADMIN_KEY_ENV) or None, require_auth=not loopback,
+                      tracers=tracers)
     gateway.check()
     if not loopback and gateway.admin_key is None:
         gateway.open()  # a database that cannot be opened is a ConfigError naming it
@@ -105,8 +110,12 @@ def serve(config: str | Path | None, host: str = "127.0.0.1", port: int = 8000, 
             raise ConfigError([Problem(f"--host {host}", f"beyond loopback every request needs a key, and none "
                                        f"exists: set {ADMIN_KEY_ENV}, or create keys with `tierflow keys create`")],
                               source=project.source)
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        runner.run(_serve_forever(gateway, host, port))
+    try:
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(_serve_forever(gateway, host, port))
+    finally:
+        for tracer in tracers:
+            getattr(tracer, "shutdown", tracer.flush)()  # send what is queued, a few seconds at most
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tierflow import _trace_frame
 from tierflow.graph.base import Node
 from tierflow.types import CallResult, Message, Usage
 
@@ -87,17 +88,27 @@ class Pattern(Node):
         self.call_params = {k: v for k, v in call_params.items() if v is not None}
         super().__init__(name or self.pattern_name, inputs=inputs, outputs=outputs, on_error=on_error)
 
-    async def run(self, messages: list[Message] | str, *, client: Any = None) -> PatternResult:
-        """Run standalone. ``client`` defaults to the pattern's own, then the default client."""
-        return await self._run(as_messages(messages), self._client(client))
+    async def run(self, messages: list[Message] | str, *, client: Any = None, tracer: Any = None) -> PatternResult:
+        """Run standalone. ``client`` defaults to the pattern's own, then the default client.
+        ``tracer``: a :class:`tierflow.tracing.Tracer` (or a list) receiving the pattern's decision and
+        its calls (docs/tracing.md)."""
+        return await self._traced(as_messages(messages), self._client(client), tracer)
 
     async def execute(self, inputs: Mapping[str, Any], client: Any) -> dict[str, Any]:
         """Run as a graph node: read ``messages`` (or ``query``), return the node outputs."""
         messages = inputs.get("messages", inputs.get("query"))
         if messages is None:
             raise ValueError(f"pattern node {self.name!r} needs a 'messages' (or 'query') input")
-        result = await self._run(as_messages(messages), self._client(client))
+        result = await self._traced(as_messages(messages), self._client(client), None)
         return result.outputs()
+
+    async def _traced(self, messages: list[Message], client: Any, tracer: Any) -> PatternResult:
+        """``_run`` inside a pattern span when a tracer is given or the caller is traced."""
+        if tracer is None and _trace_frame.frame.get() is None:
+            return await self._run(messages, client)
+        from tierflow.tracing._scopes import traced_pattern
+
+        return await traced_pattern(self, tracer, messages, client)
 
     def _client(self, client: Any) -> Any:
         if client is not None:

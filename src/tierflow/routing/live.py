@@ -17,6 +17,8 @@ candidate roles by role name, by ``"ref/model"``, or by model id; an explicit
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,10 @@ from tierflow.routing.routers import Decision, LearnedRouter
 from tierflow.routing.routers.base import knob_json
 from tierflow.routing.targets import CalibrationTarget, retarget
 
-_ENTRY_KEYS = {"role", "router", "candidates", "target", "models"}
+_log = logging.getLogger("tierflow.routing")
+_ENTRY_KEYS = {"role", "router", "candidates", "target", "models", "explore"}
+_RELOAD_CHECK_S = 1.0
+"""How often (at most) a routed role checks whether its router file was replaced (``tierflow route promote``)."""
 
 
 def prompt_text(messages: Sequence[Mapping[str, Any]] | str) -> str:
@@ -61,11 +66,17 @@ def _match(model: str, role: str, registry: Any) -> bool:
 class RoutedRole:
     """A role whose target is chosen per request by a router, among candidate roles."""
 
-    def __init__(self, role: str, router: LearnedRouter, role_of_model: dict[str, str]) -> None:
+    def __init__(self, role: str, router: LearnedRouter, role_of_model: dict[str, str], *, explore: float = 0.0,
+                 reload: Any = None, seed: int | None = None) -> None:
         self.role, self.router, self.role_of_model = role, router, role_of_model
         self._allowed = [router.models.index(m) for m in role_of_model]
         self._embedder: Embedder | None = None
         self._last: tuple[str, np.ndarray] | None = None
+        self.explore = explore
+        """The share of requests sent to a candidate drawn at random (each choice's probability is logged)."""
+        self._rng = np.random.default_rng(seed)
+        self._reload = reload  # () -> RoutedRole | None: a fresh role when the router file changed
+        self._next_check = time.monotonic() + _RELOAD_CHECK_S
 
     @property
     def candidates(self) -> list[str]:
@@ -81,7 +92,36 @@ class RoutedRole:
         return np.asarray(emb)
 
     def choose(self, messages: Sequence[Mapping[str, Any]] | str) -> Decision:
-        """Pick the candidate role for one request."""
+        """Pick the candidate role for one request; with ``explore`` > 0, a share of requests goes to a
+        candidate drawn at random. ``details`` records ``propensity`` (the probability this choice had),
+        ``explored`` and ``router_choice``, which off-policy estimates need (docs/routing.md)."""
+        self._maybe_reload()
+        decision = self._route(messages)
+        routed = decision.chosen_role
+        candidates = self.candidates
+        p_routed = 1.0 - self.explore + self.explore / len(candidates)
+        explored = self.explore > 0 and self._rng.random() < self.explore
+        if explored:
+            pick = candidates[int(self._rng.integers(len(candidates)))]
+            if pick != routed:
+                decision.runner_up, decision.chosen_role = routed, pick
+                decision.chosen_model = next(m for m, r in self.role_of_model.items() if r == pick)
+        chosen = decision.chosen_role
+        decision.details["router_choice"] = routed
+        decision.details["explored"] = explored
+        decision.details["propensity"] = p_routed if chosen == routed else self.explore / len(candidates)
+        return decision
+
+    def _maybe_reload(self) -> None:
+        if self._reload is None or time.monotonic() < self._next_check:
+            return
+        self._next_check = time.monotonic() + _RELOAD_CHECK_S
+        fresh = self._reload()
+        if fresh is not None:
+            self.router, self.role_of_model, self._allowed = fresh.router, fresh.role_of_model, fresh._allowed
+            self._embedder, self._last = None, None
+
+    def _route(self, messages: Sequence[Mapping[str, Any]] | str) -> Decision:
         text = prompt_text(messages)
         emb = self._embed(text)
         knob = self.router.knob_for(text)
@@ -126,6 +166,10 @@ def _entry_problems(entry: Mapping[str, Any], registry: Any, where: str) -> list
                      if c not in registry]
     if not entry.get("router"):
         problems.append(Problem(f"{where}.router", "path of a router file (from `tierflow route fit`) is required"))
+    explore = entry.get("explore", 0)
+    if isinstance(explore, bool) or not isinstance(explore, (int, float)) or not 0 <= explore <= 0.5:
+        problems.append(Problem(f"{where}.explore", f"expected the share of requests to explore, a number from 0 "
+                                                   f"to 0.5 (e.g. 0.05), got {explore!r}"))
     return problems
 
 
@@ -160,7 +204,8 @@ def _retarget(router: LearnedRouter, target: Any, where: str, path: Path) -> Non
                             for p in exc.problems]) from None
 
 
-def load_routed_role(entry: Mapping[str, Any], registry: Any, *, base_dir: str | Path | None = None) -> RoutedRole:
+def load_routed_role(entry: Mapping[str, Any], registry: Any, *, base_dir: str | Path | None = None,
+                     _watch: bool = True) -> RoutedRole:
     """Build the :class:`RoutedRole` of a config entry (paths relative to ``base_dir`` or the cwd).
 
     A bad entry raises :class:`~tierflow.errors.ConfigError` naming the field; a missing or damaged
@@ -178,7 +223,31 @@ def load_routed_role(entry: Mapping[str, Any], registry: Any, *, base_dir: str |
     role_of_model = _roles_of_models(router, entry, registry, where)
     if entry.get("target"):
         _retarget(router, entry["target"], where, path)
-    return RoutedRole(role, router, role_of_model)
+    stamp = [_stamp(path)]
+
+    def reload() -> RoutedRole | None:
+        """The role rebuilt from its router file if the file was replaced since (``route promote``)."""
+        now = _stamp(path)
+        if now == stamp[0]:
+            return None
+        stamp[0] = now
+        try:
+            return load_routed_role({**entry, "explore": 0}, registry, base_dir=base_dir, _watch=False)
+        except (RoutingError, ConfigError, OSError):  # a bad new file: keep serving with the old router
+            _log.exception("routed role %r: the replaced router file %s could not be loaded; keeping the "
+                           "previous router", role, path)
+            return None
+
+    return RoutedRole(role, router, role_of_model, explore=float(entry.get("explore") or 0.0),
+                      reload=reload if _watch else None)
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    try:
+        st = path.stat()
+    except OSError:
+        return (0, 0, 0)
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
 __all__ = ["RoutedRole", "load_routed_role", "prompt_text"]
