@@ -394,7 +394,6 @@ def register(app: typer.Typer, models: typer.Typer) -> None:
     models.command("catalog")(catalog_list)
     models.command("sources")(sources)
     models.command("refresh")(refresh)
-    cost_app = typer.Typer(no_args_is_help=True, pretty_exceptions_show_locals=False,
-                           help="Cost estimates: one model versus a multi-model plan.")
+    from tierflow.cli.cost_cmds import cost_app  # the `cost` group (cost_cmds registers it once)
+
     cost_app.command("estimate")(cost_estimate)
-    app.add_typer(cost_app, name="cost")

@@ -9,7 +9,7 @@ from typing import Annotated, NoReturn
 import typer
 
 cost_app = typer.Typer(no_args_is_help=True, pretty_exceptions_show_locals=False,
-                       help="Cost reports over the ledger (gateway or library calls).")
+                       help="Cost estimates (one model versus a multi-model plan) and reports over the ledger.")
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
