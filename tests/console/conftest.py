@@ -1,0 +1,153 @@
+"""The console's test harness: ``tierflow serve`` started for real, and Debian's Chromium driven by Playwright.
+
+``console`` starts ``tierflow serve --port 0`` in a folder holding a gateway config and a flow
+file (the admin key set); ``page`` is a signed-in browser page on it, with both files put back as
+they were before each test. Browser tests are marked ``browser``; without Chromium or Playwright
+they skip, which fails the run under ``CI=true`` (scripts/bootstrap.sh installs both).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tierflow
+
+ADMIN_KEY = "console-admin-key-0123456789"
+UPSTREAM_SECRET = "sk-upstream-literal-secret-42"
+GATEWAY_YAML = f"""\
+# The gateway's config (a comment the console must keep)
+providers:
+  t: {{kind: openai, base_url: "http://127.0.0.1:9/v1", api_key: {UPSTREAM_SECRET}}}  # upstream
+models:
+  - {{role: primary, ref: t, model: strong-model}}   # the strong one
+  - {{role: fast, ref: t, model: fast-model}}
+reliability: {{max_retries: 0}}
+gateway:
+  database: gateway.sqlite
+"""
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def flow_json(repo_root: Path) -> str:
+    return (repo_root / "examples" / "customer-support" / "flow.json").read_text(encoding="utf-8")
+
+
+@dataclass
+class ServeProcess:
+    """A running ``tierflow serve``: its address, folder and what it printed."""
+
+    proc: subprocess.Popen[str]
+    base_url: str
+    folder: Path
+    lines: list[str] = field(default_factory=list)
+    originals: dict[str, str] = field(default_factory=dict)
+
+    def reset(self) -> None:
+        for name, text in self.originals.items():
+            (self.folder / name).write_text(text, encoding="utf-8")
+
+
+def start_serve(folder: Path, env_extra: dict[str, str], config: str = "gateway.yaml") -> ServeProcess:
+    """``tierflow serve --config <config> --port 0`` in ``folder``; returns once it listens."""
+    env = {k: v for k, v in os.environ.items() if k != "TIERFLOW_ADMIN_KEY"}
+    env.update(env_extra)
+    env["PYTHONPATH"] = str(Path(tierflow.__file__).parent.parent)
+    env["PYTHONUNBUFFERED"] = "1"
+    proc = subprocess.Popen([sys.executable, "-m", "tierflow.cli", "serve", "--config", config, "--port", "0"],
+                            cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    deadline = time.monotonic() + 60
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line.rstrip("\n"))
+        match = re.search(r"listening on (http://\S+) ", line)
+        if match:
+            return ServeProcess(proc, match.group(1), folder, lines)
+    proc.kill()
+    raise AssertionError("tierflow serve did not start:\n" + "\n".join(lines))
+
+
+def stop_serve(server: ServeProcess) -> None:
+    server.proc.terminate()
+    try:
+        server.proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()
+        server.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> Iterator[ServeProcess]:
+    folder = tmp_path_factory.mktemp("console")
+    originals = {"gateway.yaml": GATEWAY_YAML, "support.json": flow_json(repo_root)}
+    for name, text in originals.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    server = start_serve(folder, {"TIERFLOW_ADMIN_KEY": ADMIN_KEY})
+    server.originals = originals
+    yield server
+    stop_serve(server)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Chromium for one test module (Playwright's sync API holds the thread's event loop while it
+    runs, so it must be closed before the next module's asyncio tests: keep those in other modules)."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (scripts/bootstrap.sh installs it)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("playwright is not installed (pip install -e '.[dev]')")
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def sign_in(page: Any, base_url: str, secret: str) -> None:
+    page.goto(base_url + "/ui")
+    page.fill("#secret", secret)
+    page.click("button[type=submit]")
+    page.wait_for_url(base_url + "/ui")
+
+
+@pytest.fixture
+def page(browser: Any, console: ServeProcess) -> Iterator[Any]:
+    """A signed-in page on the console's editor, both files as they were; browser errors fail the test."""
+    console.reset()
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(10_000)
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    sign_in(pg, console.base_url, ADMIN_KEY)
+    yield pg
+    context.close()
+    assert not errors, f"errors in the page: {errors}"
+
+
+def open_file(page: Any, base_url: str, name: str) -> None:
+    """Open ``name`` in the editor and wait for its first check."""
+    page.goto(f"{base_url}/ui?file={name}")
+    wait_checked(page)
+
+
+def wait_checked(page: Any) -> None:
+    """Wait until the server's answer to the latest edit is shown."""
+    page.wait_for_function("document.body.dataset.pending === '0'")
