@@ -36,6 +36,38 @@ reliability: {{max_retries: 0}}
 gateway:
   database: gateway.sqlite
 """
+NEW_FLOW = """\
+{
+  "schema_version": 1,
+  "config": {
+    "core_identity": {
+      "name": "Customer Support",
+      "models": [
+        {"role": "primary", "ref": "local", "model": "qwen2.5-coder-1.5b-instruct"}
+      ]
+    }
+  },
+  "variables": {"message": {"type": "string"}},
+  "nodes": [
+    {"id": "start", "kind": "entry", "position": {"x": 0, "y": 100}},
+    {"id": "classify_prompt", "kind": "prompt", "label": "Classifier prompt", "position": {"x": 180, "y": 0},
+     "config": {"user": "Classify: {message}"}, "inputs": {"message": {"ref": "input.message"}}},
+    {"id": "classify", "kind": "llm", "label": "Classifier", "position": {"x": 360, "y": 0}},
+    {"id": "respond_prompt", "kind": "prompt", "label": "Responder prompt", "position": {"x": 540, "y": 100},
+     "config": {"user": "Intent {intent}. Answer: {message}"},
+     "inputs": {"message": {"ref": "input.message"}, "intent": {"ref": "classify.content"}}},
+    {"id": "respond", "kind": "llm", "label": "Responder", "position": {"x": 720, "y": 100},
+     "outputs": {"content": "answer"}},
+    {"id": "end", "kind": "exit", "position": {"x": 900, "y": 100}}
+  ],
+  "edges": [
+    {"source": "start", "target": "classify_prompt"}, {"source": "classify_prompt", "target": "classify"},
+    {"source": "classify", "target": "respond_prompt"}, {"source": "respond_prompt", "target": "respond"},
+    {"source": "respond", "target": "end"}
+  ]
+}
+"""
+"""Seed 000's starting point: one registry row (primary), a classifier and a responder with no role."""
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 
@@ -94,7 +126,7 @@ def stop_serve(server: ServeProcess) -> None:
 @pytest.fixture(scope="module")
 def console(tmp_path_factory: pytest.TempPathFactory, repo_root: Path) -> Iterator[ServeProcess]:
     folder = tmp_path_factory.mktemp("console")
-    originals = {"gateway.yaml": GATEWAY_YAML, "support.json": flow_json(repo_root)}
+    originals = {"gateway.yaml": GATEWAY_YAML, "support.json": flow_json(repo_root), "new-flow.json": NEW_FLOW}
     for name, text in originals.items():
         (folder / name).write_text(text, encoding="utf-8")
     server = start_serve(folder, {"TIERFLOW_ADMIN_KEY": ADMIN_KEY})
@@ -131,7 +163,9 @@ def sign_in(page: Any, base_url: str, secret: str) -> None:
 def page(browser: Any, console: ServeProcess) -> Iterator[Any]:
     """A signed-in page on the console's editor, both files as they were; browser errors fail the test."""
     console.reset()
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    # bypass_csp: Playwright's waits evaluate strings, which the console's CSP forbids; the page must be
+    # safe without that CSP too (the XSS tests prove it), so the tests run without it
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, bypass_csp=True)
     context.set_default_timeout(10_000)
     pg = context.new_page()
     errors: list[str] = []
@@ -145,6 +179,7 @@ def page(browser: Any, console: ServeProcess) -> Iterator[Any]:
 def open_file(page: Any, base_url: str, name: str) -> None:
     """Open ``name`` in the editor and wait for its first check."""
     page.goto(f"{base_url}/ui?file={name}")
+    page.wait_for_function("document.body.dataset.catalog === 'loaded'", timeout=60_000)
     wait_checked(page)
 
 

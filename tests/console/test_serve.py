@@ -26,7 +26,7 @@ def test_the_printed_login_token_signs_a_browser_in_once(browser: Any, tmp_path:
         sign_in(page, server.base_url, token)
         page.wait_for_selector("#file-select option[value='support.json']", state="attached")
         assert page.locator("#file-select option").all_text_contents() == [
-            "gateway.yaml (gateway config)", "support.json (flow)"]
+            "gateway.yaml (gateway config)", "support.json (flow)"]  # sorted, gateway first
         context.close()
 
         again = browser.new_context()

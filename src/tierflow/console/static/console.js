@@ -47,11 +47,15 @@ async function start() {
   document.getElementById("add-model").addEventListener("click", addModel);
   document.getElementById("save").addEventListener("click", saveFile);
   document.getElementById("reload").addEventListener("click", () => load(state.file));
+  document.addEventListener("keydown", (ev) => {  // Ctrl+S / Cmd+S saves, as in an editor
+    if ((ev.ctrlKey || ev.metaKey) && ev.key.toLowerCase() === "s") { ev.preventDefault(); saveFile(); }
+  });
   api("GET", "/ui/api/catalog").then(({ data }) => {
     state.catalog = data.groups || [];
     for (const g of state.catalog) for (const m of g.models) state.slugs.set(`${m.ref}/${m.model}`, m);
     state.modes = state.models.map(modeOf);
     render();
+    document.body.dataset.catalog = "loaded";
   });
   const wanted = new URLSearchParams(window.location.search).get("file");
   if (files.length) await load(wanted && files.some((f) => f.path === wanted) ? wanted : files[0].path);
@@ -91,21 +95,27 @@ function addModel() {
   state.models.push({ role, ref: first.ref || "", model: "" });
   state.modes.push("catalog");
   edited();
-  focusLater(`m${state.models.length - 1}-role`);
+  focusNow(`m${state.models.length - 1}-role`);
 }
 
 function removeModel(i) {
   state.models.splice(i, 1);
   state.modes.splice(i, 1);
   edited();
-  focusLater("add-model");
+  focusNow("add-model");
 }
 
 function setField(i, key, value) {
   const entry = state.models[i];
+  const before = entry[key];
   if (value === "" || value === null || value === undefined) delete entry[key];
   else entry[key] = value;
-  if (key === "role") { render(); }  // node dropdowns follow at once
+  if (key === "role") {  // a rename: the nodes on the old name follow it, and every dropdown updates at once
+    if (before && !roles().includes(before)) {
+      for (const n of state.nodes) if (n.kind === "llm" && nodeRole(n) === before) state.nodeRoles[n.id] = value;
+    }
+    render();
+  }
   scheduleCheck();
 }
 
@@ -129,7 +139,7 @@ function render() {
   }
 }
 
-function focusLater(id) { setTimeout(() => { const n = document.getElementById(id); if (n) n.focus(); }, 0); }
+function focusNow(id) { const n = document.getElementById(id); if (n) n.focus(); }  // after a render
 
 function problemsFor(pred) { return state.problems.filter(pred); }
 
@@ -219,7 +229,7 @@ function advanced(entry, i) {
                      onclick: () => { entry.fallback.splice(j, 1); if (!entry.fallback.length) delete entry.fallback; edited(); } }, "Remove")));
   });
   chain.append(el("button", { type: "button", id: `${id}-add-fallback`, class: "add-fallback",
-                              onclick: () => { fallbacks(i).push({ ref: entry.ref || "", model: "" }); edited(); focusLater(`${id}-fb${entry.fallback.length - 1}-model`); } },
+                              onclick: () => { fallbacks(i).push({ ref: entry.ref || "", model: "" }); edited(); focusNow(`${id}-fb${entry.fallback.length - 1}-model`); } },
                   "+ add fallback"));
   box.append(chain);
   box.append(el("label", { htmlFor: `${id}-temperature` }, "Temperature"),
