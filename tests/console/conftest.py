@@ -35,6 +35,7 @@ models:
 reliability: {{max_retries: 0}}
 gateway:
   database: gateway.sqlite
+  store_content: true
 """
 NEW_FLOW = """\
 {
@@ -72,6 +73,23 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
                  "--disable-component-update", "--disable-sync"]
 
 
+def add_requests(database: Path, rows: list[dict[str, Any]]) -> None:
+    """Append requests to a gateway database as the ledger writes them (unset columns NULL)."""
+    from tierflow.gateway.ledger import connect
+
+    columns = ("request_id", "ts", "key_id", "client_request_id", "user", "requested", "role", "model", "provider",
+               "stream", "status", "outcome", "error_code", "input_tokens", "output_tokens", "cached_tokens",
+               "reasoning_tokens", "cost_usd", "latency_ms", "ttft_ms", "attempts", "decision", "variant", "messages",
+               "answer", "charged_usd")
+    defaults = {"stream": 0, "status": 200, "outcome": "ok", "latency_ms": 100.0, "attempts": 1}
+    conn = connect(database)
+    try:
+        conn.executemany(f"INSERT INTO requests VALUES ({', '.join('?' * len(columns))})",
+                         [tuple({**defaults, **r}.get(c) for c in columns) for r in rows])
+    finally:
+        conn.close()
+
+
 def flow_json(repo_root: Path) -> str:
     return (repo_root / "examples" / "customer-support" / "flow.json").read_text(encoding="utf-8")
 
@@ -87,8 +105,17 @@ class ServeProcess:
     originals: dict[str, str] = field(default_factory=dict)
 
     def reset(self) -> None:
+        """Both files as they were, and an empty ledger."""
+        from tierflow.gateway.ledger import connect
+
         for name, text in self.originals.items():
             (self.folder / name).write_text(text, encoding="utf-8")
+        conn = connect(self.folder / "gateway.sqlite")
+        try:
+            conn.execute("DELETE FROM attempts")
+            conn.execute("DELETE FROM requests")
+        finally:
+            conn.close()
 
 
 def start_serve(folder: Path, env_extra: dict[str, str], config: str = "gateway.yaml") -> ServeProcess:

@@ -18,6 +18,7 @@ from pathlib import Path
 from aiohttp import web
 
 from tierflow.console.files import Workspace
+from tierflow.console.ledger_routes import add_ledger_routes
 from tierflow.console.routes import AUTH, RETIRED, WORKSPACE, add_routes
 from tierflow.console.session import ConsoleAuth
 
@@ -52,6 +53,7 @@ def mount_console(app: web.Application, *, root: Path | None = None) -> None:
     app[WORKSPACE] = Workspace(root or Path.cwd(), source if source.is_file() else None)
     app[RETIRED] = []
     add_routes(app)
+    add_ledger_routes(app, str(gateway.database))
 
     async def announce(app: web.Application) -> None:
         line = auth.banner()

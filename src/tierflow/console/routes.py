@@ -25,7 +25,8 @@ AUTH = web.AppKey("console_auth", ConsoleAuth)
 WORKSPACE = web.AppKey("console_workspace", Workspace)
 RETIRED = web.AppKey("console_retired_clients", list)
 """Clients replaced by a reload of the gateway's config: closed when the server stops."""
-_STATIC = {"console.js": "text/javascript", "console.css": "text/css", "login.js": "text/javascript"}
+_STATIC = {"console.js": "text/javascript", "views.js": "text/javascript", "login.js": "text/javascript",
+           "console.css": "text/css"}
 _CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
@@ -39,7 +40,7 @@ def _headers(cache: bool = False) -> dict[str, str]:
             "X-Frame-Options": "DENY", "Cache-Control": "private, max-age=300" if cache else "no-store"}
 
 
-def _json(data: Any, status: int = 200) -> web.Response:
+def json_response(data: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, body=dumps(data), content_type="application/json", headers=_headers())
 
 
@@ -88,13 +89,13 @@ async def static(request: web.Request) -> web.Response:
 
 async def session_info(request: web.Request) -> web.Response:
     session = request.app[AUTH].require(request)
-    return _json({"csrf": session.csrf})
+    return json_response({"csrf": session.csrf})
 
 
 async def list_files(request: web.Request) -> web.Response:
     request.app[AUTH].require(request)
     files = await asyncio.to_thread(request.app[WORKSPACE].files)
-    return _json({"files": [{"path": f.name, "kind": f.kind} for f in files]})
+    return json_response({"files": [{"path": f.name, "kind": f.kind} for f in files]})
 
 
 async def get_file(request: web.Request) -> web.Response:
@@ -102,7 +103,7 @@ async def get_file(request: web.Request) -> web.Response:
     f = request.app[WORKSPACE].get(request.query.get("path", ""))
     text = read_text(f)
     remember(f.name, text)
-    return _json(page_view(f, text))
+    return json_response(page_view(f, text))
 
 
 async def check_edit(request: web.Request) -> web.Response:
@@ -117,7 +118,7 @@ async def check_edit(request: web.Request) -> web.Response:
         candidate = candidate_text(f, read_text(f), edit)
         return check(f, candidate, project).to_json()
 
-    return _json(await asyncio.to_thread(run))
+    return json_response(await asyncio.to_thread(run))
 
 
 async def save_edit(request: web.Request) -> web.Response:
@@ -129,7 +130,7 @@ async def save_edit(request: web.Request) -> web.Response:
         raise GatewayError(400, "'version' (from the file as loaded) is required", param="version",
                            code="invalid_value")
     status, data = await save(request.app[KEY], f, version, Edit.from_body(body), request.app[RETIRED])
-    return _json(data, status)
+    return json_response(data, status)
 
 
 async def catalog(request: web.Request) -> web.Response:
@@ -151,7 +152,7 @@ async def catalog(request: web.Request) -> web.Response:
         data = await asyncio.to_thread(groups)
     except Exception:  # noqa: BLE001 - no catalog: the picker still offers "Custom"
         data = []
-    return _json({"groups": data})
+    return json_response({"groups": data})
 
 
 def add_routes(app: web.Application) -> None:
@@ -170,4 +171,4 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/ui/api/catalog", catalog)
 
 
-__all__ = ["AUTH", "RETIRED", "WORKSPACE", "add_routes"]
+__all__ = ["AUTH", "RETIRED", "WORKSPACE", "add_routes", "json_response"]

@@ -124,8 +124,11 @@ function fallbacks(i) { return state.models[i].fallback || (state.models[i].fall
 // --- rendering ----------------------------------------------------------------------------------------
 
 function render() {
-  const active = document.activeElement && document.activeElement.id;
-  const caret = active && "selectionStart" in document.activeElement ? document.activeElement.selectionStart : null;
+  // Rebuilt from the state on every change; the focused control, its caret and selection are kept.
+  const focused = document.activeElement;
+  const active = focused && focused.id;
+  let range = null;
+  try { range = focused && typeof focused.selectionStart === "number" ? [focused.selectionStart, focused.selectionEnd, focused.selectionDirection] : null; } catch (e) { range = null; }
   renderModels();
   renderNodes();
   renderGraph();
@@ -134,7 +137,7 @@ function render() {
     const again = document.getElementById(active);
     if (again && again !== document.activeElement) {
       again.focus();
-      if (caret !== null && "setSelectionRange" in again) { try { again.setSelectionRange(caret, caret); } catch (e) { /* not text */ } }
+      if (range) { try { again.setSelectionRange(...range); } catch (e) { /* not a text control */ } }
     }
   }
 }
@@ -291,6 +294,8 @@ function renderGraph() {
   const minX = Math.min(0, ...xs), minY = Math.min(0, ...ys);
   const width = Math.max(...xs, 0) - minX + 180, height = Math.max(...ys, 0) - minY + 80;
   svg.setAttribute("viewBox", `${minX - 10} ${minY - 10} ${width} ${height}`);
+  svg.setAttribute("width", String(Math.round(width * 0.75)));  // readable labels; the panel scrolls
+  svg.setAttribute("height", String(Math.round(height * 0.75)));
   const make = (tag, attrs, text) => {
     const node = document.createElementNS(ns, tag);
     for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
