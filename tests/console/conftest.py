@@ -114,6 +114,8 @@ class ServeProcess:
         try:
             conn.execute("DELETE FROM attempts")
             conn.execute("DELETE FROM requests")
+            conn.execute("DROP TABLE IF EXISTS console_cost_hourly")  # the cost view's roll-ups
+            conn.execute("DROP TABLE IF EXISTS console_cost_state")
         finally:
             conn.close()
 

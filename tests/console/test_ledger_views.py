@@ -81,3 +81,38 @@ def test_cost_by_role_per_day(views: LedgerViews) -> None:
     assert sum(r["unpriced_calls"] for r in data) == 2  # r007 and r100: never counted as free
     with pytest.raises(GatewayError, match="'by' must be one of"):
         views.cost({"by": "user"})
+
+
+def _raw_cost(path: Path, by: str, size: int, since: float) -> list[tuple[float, str, int, float, int, int]]:
+    import sqlite3
+
+    column = {"key": "key_id"}.get(by, by)
+    conn = sqlite3.connect(path)
+    rows = conn.execute(f"SELECT CAST(ts / {size} AS INTEGER) * {size}, {column}, COUNT(*), COALESCE(SUM(cost_usd), 0), "
+                        "SUM(cost_usd IS NULL), SUM(COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0)) "
+                        "FROM requests WHERE ts >= ? GROUP BY 1, 2 ORDER BY 1, 2", (since,)).fetchall()
+    conn.close()
+    return [(b, g, n, pytest.approx(c), u, t) for b, g, n, c, u, t in rows]
+
+
+@pytest.mark.parametrize(("by", "bucket", "size"), [("role", "day", 86400), ("model", "hour", 3600),
+                                                     ("key", "day", 86400)])
+def test_cost_from_the_hourly_roll_ups_equals_the_requests(tmp_path: Path, by: str, bucket: str, size: int) -> None:
+    import time
+
+    now = time.time()
+    path = tmp_path / "gw.sqlite"
+    add_requests(path, [{"request_id": f"a{i}", "ts": now - i * 397.0, "role": f"r{i % 4}", "model": f"m{i % 5}",
+                         "key_id": f"k{i % 3}", "cost_usd": None if i % 11 == 0 else 0.001 * (i % 7),
+                         "input_tokens": i % 50, "output_tokens": 3} for i in range(800)])  # 3.7 days, to now
+    views = LedgerViews(path)
+    since = now - 3 * 86400 + 123.0  # not on an hour
+    got = views.cost({"by": by, "bucket": bucket, "since": str(since)})["data"]
+    assert [(r["bucket"], r["group"], r["calls"], r["cost_usd"], r["unpriced_calls"], r["tokens"]) for r in got] == \
+        _raw_cost(path, by, size, since)
+    add_requests(path, [{"request_id": f"b{i}", "ts": now - 30 - i, "role": "r0", "model": "m0", "key_id": "k0",
+                         "cost_usd": 0.5} for i in range(5)])  # new requests: in the live part at once
+    got = views.cost({"by": by, "bucket": bucket, "since": str(since)})["data"]
+    assert [(r["bucket"], r["group"], r["calls"], r["cost_usd"], r["unpriced_calls"], r["tokens"]) for r in got] == \
+        _raw_cost(path, by, size, since)
+    views.close()

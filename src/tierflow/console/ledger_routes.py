@@ -70,9 +70,20 @@ def add_ledger_routes(app: web.Application, database: str) -> None:
     r.add_post("/ui/api/keys", create_key)
     r.add_post("/ui/api/keys/{key_id}/revoke", revoke_key)
 
+    warming: list[asyncio.Future[None]] = []
+
+    async def warm(app: web.Application) -> None:  # in the background: serving starts at once
+        warming.append(asyncio.ensure_future(asyncio.to_thread(app[LEDGER].warm)))
+
     async def close(app: web.Application) -> None:
+        for task in warming:
+            try:
+                await task
+            except Exception:  # noqa: BLE001 - a ledger that cannot be read shows its error in the views
+                pass
         await asyncio.to_thread(app[LEDGER].close)
 
+    app.on_startup.append(warm)
     app.on_cleanup.append(close)
 
 
