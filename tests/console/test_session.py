@@ -62,7 +62,7 @@ async def test_the_editor_needs_a_session(start: Start) -> None:
 
 async def test_the_login_token_is_printed_and_works_once(start: Start, capsys: pytest.CaptureFixture[str]) -> None:
     srv = await start()  # loopback, no admin key
-    token = _token(capsys.readouterr().out)
+    token = _token(capsys.readouterr().err)
     async with _http() as http:
         r = await _sign_in(http, srv, token)
         assert r.status == 303 and r.headers["Location"] == "/ui"
@@ -75,7 +75,7 @@ async def test_the_login_token_is_printed_and_works_once(start: Start, capsys: p
 
 async def test_no_login_token_when_an_admin_key_is_set(start: Start, capsys: pytest.CaptureFixture[str]) -> None:
     srv = await start(admin_key=ADMIN_KEY)
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert "login token" not in out and "sign in with the admin key" in out
     async with _http() as http:
         assert (await _sign_in(http, srv, "wrong")).headers["Location"] == "/ui/login?failed=invalid_login"

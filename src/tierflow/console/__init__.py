@@ -58,7 +58,7 @@ def mount_console(app: web.Application, *, root: Path | None = None) -> None:
     async def announce(app: web.Application) -> None:
         line = auth.banner()
         if line:
-            print(line, file=sys.stdout, flush=True)
+            print(line, file=sys.stderr, flush=True)  # stdout's first line stays the address
 
     async def close_retired(app: web.Application) -> None:
         for client in app[RETIRED]:
