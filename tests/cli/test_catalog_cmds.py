@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from tierflow.catalog.build import build_catalog
 from tierflow.cli.catalog_cmds import register
+from tierflow.cli.cost_cmds import register as register_cost
 
 runner = CliRunner()
 
@@ -25,6 +26,7 @@ def _app() -> typer.Typer:
     models = typer.Typer()
     app.add_typer(models, name="models")
     register(app, models)
+    register_cost(app, models)  # the `cost` group (estimate and report)
     return app
 
 

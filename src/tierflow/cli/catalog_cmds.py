@@ -394,6 +394,4 @@ def register(app: typer.Typer, models: typer.Typer) -> None:
     models.command("catalog")(catalog_list)
     models.command("sources")(sources)
     models.command("refresh")(refresh)
-    from tierflow.cli.cost_cmds import cost_app  # the `cost` group (cost_cmds registers it once)
-
-    cost_app.command("estimate")(cost_estimate)
+    # `tierflow cost estimate` (cost_estimate, above) is registered by cost_cmds, which owns the `cost` group

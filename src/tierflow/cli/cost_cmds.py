@@ -8,8 +8,13 @@ from typing import Annotated, NoReturn
 
 import typer
 
+from tierflow.cli.catalog_cmds import cost_estimate
+
 cost_app = typer.Typer(no_args_is_help=True, pretty_exceptions_show_locals=False,
                        help="Cost estimates (one model versus a multi-model plan) and reports over the ledger.")
+
+
+cost_app.command("estimate")(cost_estimate)
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:

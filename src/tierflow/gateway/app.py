@@ -83,8 +83,10 @@ async def errors_middleware(request: web.Request, handler: Any) -> web.StreamRes
 
 def build_app(gateway: Gateway) -> web.Application:
     """The aiohttp application serving ``gateway`` (closing it closes the gateway's client)."""
+    from tierflow.console import except_console, mount_console  # the web console at /ui (docs/console.md)
+
     app = web.Application(client_max_size=gateway.settings.max_body_bytes,
-                          middlewares=[errors_middleware, auth_middleware])
+                          middlewares=[errors_middleware, except_console(auth_middleware)])
     app[KEY] = gateway
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/embeddings", embeddings)
@@ -96,6 +98,7 @@ def build_app(gateway: Gateway) -> web.Application:
     app.router.add_get("/v1/models/{model:.+}", get_model)
     app.router.add_get("/health", health)
     app.router.add_get("/ready", ready)
+    mount_console(app)
 
     async def lifecycle(app: web.Application) -> Any:
         await asyncio.to_thread(gateway.open)

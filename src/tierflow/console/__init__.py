@@ -1,0 +1,71 @@
+"""The web console served by ``tierflow serve`` at ``/ui`` (docs/console.md).
+
+A thin layer over the library: the registry editor of flow files and of the gateway's config
+(validation by the compiler and the config loader, the catalog picker, saving that keeps comments
+and refuses to overwrite a file changed on disk). Plain HTML and vanilla JavaScript shipped as
+package data: nothing to build, nothing fetched from elsewhere, works offline.
+
+:func:`mount_console` adds the routes to the gateway's application; :func:`except_console` wraps
+the gateway's API-key middleware so ``/ui`` uses the console's own sign-in and session cookie.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from aiohttp import web
+
+from tierflow.console.files import Workspace
+from tierflow.console.ledger_routes import add_ledger_routes
+from tierflow.console.routes import AUTH, RETIRED, WORKSPACE, add_routes
+from tierflow.console.session import ConsoleAuth
+
+PREFIX = "/ui"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
+
+
+def except_console(middleware: Middleware) -> Middleware:
+    """``middleware`` for every path but the console's (which checks its own session instead)."""
+
+    @web.middleware
+    async def wrapped(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path == PREFIX or request.path.startswith(PREFIX + "/"):
+            return await handler(request)
+        return await middleware(request, handler)
+
+    return wrapped
+
+
+def mount_console(app: web.Application, *, root: Path | None = None) -> None:
+    """Serve the console from ``app`` (the gateway's): its routes, sign-in, and the files it edits.
+
+    ``root``: the folder whose flow files it opens (default: the current directory).
+    """
+    from tierflow.gateway.core import KEY
+
+    gateway = app[KEY]
+    auth = ConsoleAuth(gateway.admin_key, loopback=not gateway.require_auth)  # require_auth: beyond loopback
+    source = Path(gateway.config.source)
+    app[AUTH] = auth
+    app[WORKSPACE] = Workspace(root or Path.cwd(), source if source.is_file() else None)
+    app[RETIRED] = []
+    add_routes(app)
+    add_ledger_routes(app, str(gateway.database))
+
+    async def announce(app: web.Application) -> None:
+        line = auth.banner()
+        if line:
+            print(line, file=sys.stderr, flush=True)  # stdout's first line stays the address
+
+    async def close_retired(app: web.Application) -> None:
+        for client in app[RETIRED]:
+            await client.aclose()
+
+    app.on_startup.append(announce)
+    app.on_cleanup.append(close_retired)
+
+
+__all__ = ["PREFIX", "except_console", "mount_console"]

@@ -1,0 +1,385 @@
+// The tierflow console's registry editor (docs/console.md). Plain DOM, no build step.
+// Every value from a file or the server is put into the page as text (textContent, .value):
+// never as HTML.
+"use strict";
+
+const state = {
+  csrf: "", file: null, kind: null, version: null, models: [], nodes: [], edges: [], providers: [],
+  nodeRoles: {}, catalog: [], slugs: new Map(), modes: [], problems: [], checkTimer: null, checkSeq: 0,
+};
+
+// --- small DOM helpers ---------------------------------------------------------------------------
+
+function el(tag, props, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(props || {})) {
+    if (k === "class") node.className = v;
+    else if (k === "dataset") Object.assign(node.dataset, v);
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else if (k === "aria") for (const [a, av] of Object.entries(v)) node.setAttribute("aria-" + a, av);
+    else node[k] = v;
+  }
+  for (const c of children) if (c !== null && c !== undefined) node.append(c);  // strings become text
+  return node;
+}
+
+async function api(method, path, body) {
+  const opts = { method, headers: { "Accept": "application/json" }, credentials: "same-origin" };
+  if (body !== undefined) {
+    opts.headers["Content-Type"] = "application/json";
+    opts.headers["X-CSRF-Token"] = state.csrf;
+    opts.body = JSON.stringify(body);
+  }
+  const resp = await fetch(path, opts);
+  if (resp.status === 401) { window.location.assign("/ui/login"); throw new Error("signed out"); }
+  const data = await resp.json();
+  return { status: resp.status, data };
+}
+
+// --- loading ---------------------------------------------------------------------------------------
+
+async function start() {
+  state.csrf = (await api("GET", "/ui/api/session")).data.csrf;
+  const files = (await api("GET", "/ui/api/files")).data.files;
+  const select = document.getElementById("file-select");
+  for (const f of files) select.append(el("option", { value: f.path }, `${f.path} (${f.kind === "gateway" ? "gateway config" : "flow"})`));
+  select.addEventListener("change", () => load(select.value));
+  document.getElementById("add-model").addEventListener("click", addModel);
+  document.getElementById("save").addEventListener("click", saveFile);
+  document.getElementById("reload").addEventListener("click", () => load(state.file));
+  document.addEventListener("keydown", (ev) => {  // Ctrl+S / Cmd+S saves, as in an editor
+    if ((ev.ctrlKey || ev.metaKey) && ev.key.toLowerCase() === "s") { ev.preventDefault(); saveFile(); }
+  });
+  api("GET", "/ui/api/catalog").then(({ data }) => {
+    state.catalog = data.groups || [];
+    for (const g of state.catalog) for (const m of g.models) state.slugs.set(`${m.ref}/${m.model}`, m);
+    state.modes = state.models.map(modeOf);
+    render();
+    document.body.dataset.catalog = "loaded";
+  });
+  const wanted = new URLSearchParams(window.location.search).get("file");
+  if (files.length) await load(wanted && files.some((f) => f.path === wanted) ? wanted : files[0].path);
+}
+
+async function load(path) {
+  const { status, data } = await api("GET", "/ui/api/file?path=" + encodeURIComponent(path));
+  if (status !== 200) { showStatus(data.error ? data.error.message : "cannot open the file", true); return; }
+  Object.assign(state, { file: data.path, kind: data.kind, version: data.version, models: data.models,
+                         nodes: data.nodes, edges: data.edges, providers: data.providers, nodeRoles: {} });
+  state.modes = state.models.map(modeOf);
+  document.getElementById("file-select").value = data.path;
+  document.getElementById("conflict").hidden = true;
+  document.body.dataset.kind = data.kind;
+  showStatus("");
+  render();
+  scheduleCheck(0);
+}
+
+function modeOf(entry) {
+  return entry && state.slugs.has(`${entry.ref}/${entry.model}`) ? "catalog" : "custom";
+}
+
+// --- editing -----------------------------------------------------------------------------------------
+
+function isModelEntry(e) { return e && typeof e === "object" && !("split" in e) && !("router" in e); }
+
+function roles() { return state.models.filter((e) => e && typeof e.role === "string").map((e) => e.role); }
+
+function edited() { scheduleCheck(); render(); }
+
+function addModel() {
+  const taken = new Set(roles());
+  let role = "fast";
+  for (let n = 2; taken.has(role); n++) role = `fast_${n}`;
+  const first = state.models[0] || {};
+  state.models.push({ role, ref: first.ref || "", model: "" });
+  state.modes.push("catalog");
+  edited();
+  focusNow(`m${state.models.length - 1}-role`);
+}
+
+function removeModel(i) {
+  state.models.splice(i, 1);
+  state.modes.splice(i, 1);
+  edited();
+  focusNow("add-model");
+}
+
+function setField(i, key, value) {
+  const entry = state.models[i];
+  const before = entry[key];
+  if (value === "" || value === null || value === undefined) delete entry[key];
+  else entry[key] = value;
+  if (key === "role") {  // a rename: the nodes on the old name follow it, and every dropdown updates at once
+    if (before && !roles().includes(before)) {
+      for (const n of state.nodes) if (n.kind === "llm" && nodeRole(n) === before) state.nodeRoles[n.id] = value;
+    }
+    render();
+  }
+  scheduleCheck();
+}
+
+function fallbacks(i) { return state.models[i].fallback || (state.models[i].fallback = []); }
+
+// --- rendering ----------------------------------------------------------------------------------------
+
+function render() {
+  // Rebuilt from the state on every change; the focused control, its caret and selection are kept.
+  const focused = document.activeElement;
+  const active = focused && focused.id;
+  let range = null;
+  try { range = focused && typeof focused.selectionStart === "number" ? [focused.selectionStart, focused.selectionEnd, focused.selectionDirection] : null; } catch (e) { range = null; }
+  renderModels();
+  renderNodes();
+  renderGraph();
+  renderProblems();
+  if (active) {
+    const again = document.getElementById(active);
+    if (again && again !== document.activeElement) {
+      again.focus();
+      if (range) { try { again.setSelectionRange(...range); } catch (e) { /* not a text control */ } }
+    }
+  }
+}
+
+function focusNow(id) { const n = document.getElementById(id); if (n) n.focus(); }  // after a render
+
+function problemsFor(pred) { return state.problems.filter(pred); }
+
+function renderModels() {
+  const box = document.getElementById("models");
+  box.replaceChildren(...state.models.map((entry, i) => modelRow(entry, i)));
+  document.getElementById("add-model").hidden = false;
+}
+
+function modelRow(entry, i) {
+  const id = `m${i}`;
+  const mine = problemsFor((p) => p.row === i);
+  const row = el("div", { class: "model-row" + (mine.length ? " row-error" : ""), id: `${id}-row`, dataset: { index: String(i) } });
+  if (!isModelEntry(entry)) {
+    row.append(el("span", { class: "role-name" }, String(entry && entry.role)),
+               el("span", { class: "hint" }, "split" in (entry || {}) ? "traffic split (edit it in the file)" : "routed role (edit it in the file)"));
+    return row;
+  }
+  const pinned = i === 0;
+  const role = el("input", { id: `${id}-role`, class: "role", value: pinned ? "primary" : (entry.role || ""),
+                             readOnly: pinned, aria: { label: `Role of row ${i + 1}` },
+                             oninput: (ev) => setField(i, "role", ev.target.value) });
+  if (pinned && entry.role !== "primary") { entry.role = "primary"; scheduleCheck(); }
+  row.append(el("label", { htmlFor: `${id}-role`, class: "sr" }, "Role"), role);
+  if (pinned) row.append(el("span", { class: "pin", title: "The first row is the implicit default: it cannot be renamed or deleted" }, "pinned"));
+  row.append(pickerFor(entry, i));
+  if (!pinned) row.append(el("button", { type: "button", id: `${id}-delete`, class: "delete", aria: { label: `Delete role ${entry.role || ""}` },
+                                         onclick: () => removeModel(i) }, "Delete"));
+  row.append(advanced(entry, i));
+  for (const p of mine) row.append(el("p", { class: "error" }, p.text));
+  return row;
+}
+
+function pickerFor(entry, i) {
+  const id = `m${i}`;
+  const mode = state.modes[i] || "custom";
+  const wrap = el("span", { class: "picker" });
+  const toggle = el("select", { id: `${id}-mode`, aria: { label: `Picker of row ${i + 1}` },
+                                onchange: (ev) => { state.modes[i] = ev.target.value; render(); } },
+                    el("option", { value: "catalog", selected: mode === "catalog" }, "Catalog"),
+                    el("option", { value: "custom", selected: mode === "custom" }, "Custom"));
+  wrap.append(toggle);
+  if (mode === "catalog") {
+    const pick = el("select", { id: `${id}-model`, class: "catalog-pick", aria: { label: `Model of row ${i + 1}` },
+                                onchange: (ev) => {
+                                  const m = state.slugs.get(ev.target.value);
+                                  if (m) { entry.ref = m.ref; entry.model = m.model; edited(); }
+                                } });
+    const current = `${entry.ref || ""}/${entry.model || ""}`;
+    if (!state.slugs.has(current)) {
+      pick.append(el("option", { value: "", selected: true }, entry.model ? `${current} (not in the catalog)` : "Pick a model…"));
+    }
+    for (const g of state.catalog) {
+      const group = el("optgroup", { label: g.prefix });
+      for (const m of g.models) {
+        const ctx = m.context_window ? ` · ${formatCtx(m.context_window)} context` : "";
+        group.append(el("option", { value: `${m.ref}/${m.model}`, selected: current === `${m.ref}/${m.model}` },
+                        `${m.display_name}${ctx}`));
+      }
+      pick.append(group);
+    }
+    wrap.append(pick);
+  } else {
+    wrap.append(el("input", { id: `${id}-ref`, class: "ref", value: entry.ref || "", placeholder: "ref",
+                              aria: { label: `Provider (ref) of row ${i + 1}` }, oninput: (ev) => setField(i, "ref", ev.target.value) }),
+                el("input", { id: `${id}-model-text`, class: "model", value: entry.model || "", placeholder: "model",
+                              aria: { label: `Model of row ${i + 1}` }, oninput: (ev) => setField(i, "model", ev.target.value) }));
+  }
+  return wrap;
+}
+
+function formatCtx(n) { return n >= 1000 ? `${Math.round(n / 1000)}k` : String(n); }
+
+function advanced(entry, i) {
+  const id = `m${i}`;
+  const box = el("details", { class: "advanced", id: `${id}-advanced`, open: !!state[`open${i}`],
+                              ontoggle: (ev) => { state[`open${i}`] = ev.target.open; } },
+                 el("summary", {}, "Advanced"));
+  const chain = el("fieldset", { class: "fallbacks" }, el("legend", {}, "Fallback chain"));
+  (entry.fallback || []).forEach((fb, j) => {
+    chain.append(el("div", { class: "fallback" },
+      el("input", { id: `${id}-fb${j}-ref`, value: fb.ref || "", placeholder: "ref", aria: { label: `Fallback ${j + 1} provider (ref)` },
+                    oninput: (ev) => { fb.ref = ev.target.value; scheduleCheck(); } }),
+      el("input", { id: `${id}-fb${j}-model`, value: fb.model || "", placeholder: "model", aria: { label: `Fallback ${j + 1} model` },
+                    oninput: (ev) => { fb.model = ev.target.value; scheduleCheck(); } }),
+      el("button", { type: "button", id: `${id}-fb${j}-remove`, aria: { label: `Remove fallback ${j + 1}` },
+                     onclick: () => { entry.fallback.splice(j, 1); if (!entry.fallback.length) delete entry.fallback; edited(); } }, "Remove")));
+  });
+  chain.append(el("button", { type: "button", id: `${id}-add-fallback`, class: "add-fallback",
+                              onclick: () => { fallbacks(i).push({ ref: entry.ref || "", model: "" }); edited(); focusNow(`${id}-fb${entry.fallback.length - 1}-model`); } },
+                  "+ add fallback"));
+  box.append(chain);
+  box.append(el("label", { htmlFor: `${id}-temperature` }, "Temperature"),
+             el("input", { id: `${id}-temperature`, type: "number", min: "0", max: "2", step: "0.1",
+                           value: entry.temperature ?? "",
+                           oninput: (ev) => setField(i, "temperature", ev.target.value === "" ? "" : Number(ev.target.value)) }));
+  box.append(el("label", { htmlFor: `${id}-system` }, "System context"),
+             el("textarea", { id: `${id}-system`, rows: 2, value: entry.system_context || "",
+                              oninput: (ev) => setField(i, "system_context", ev.target.value) }));
+  return box;
+}
+
+function renderNodes() {
+  const box = document.getElementById("nodes");
+  const llm = state.nodes.filter((n) => n.kind === "llm");
+  document.getElementById("nodes-panel").hidden = state.kind !== "flow";
+  box.replaceChildren(...llm.map((node) => nodeRow(node)));
+}
+
+function nodeRole(node) { return node.id in state.nodeRoles ? state.nodeRoles[node.id] : node.llm_role; }
+
+function nodeRow(node) {
+  const declared = roles();
+  const role = nodeRole(node);
+  const orphan = role && !declared.includes(role);
+  const id = `node-${node.id}-role`;
+  const select = el("select", { id, class: orphan ? "select-error" : "", aria: { label: `Model role of node ${node.id}`, invalid: orphan ? "true" : "false" },
+                                onchange: (ev) => { state.nodeRoles[node.id] = ev.target.value; edited(); } });
+  if (!role) select.append(el("option", { value: "", selected: true }, `(default: ${declared[0] || "primary"})`));
+  for (const r of declared) select.append(el("option", { value: r, selected: r === role }, r));
+  if (orphan) select.append(el("option", { value: role, selected: true, class: "orphan" }, `${role} (not declared)`));
+  const row = el("div", { class: "node-row", id: `node-${node.id}` },
+                 el("label", { htmlFor: id }, node.label ? `${node.label} (${node.id})` : node.id), select);
+  if (orphan) {
+    row.append(el("p", { class: "error orphan-hint" }, `'${role}' is not declared: declare it in `,
+                  el("a", { href: "#models-panel", onclick: (ev) => { ev.preventDefault(); focusModels(); } }, "Flow → Models")));
+  }
+  for (const p of problemsFor((p) => p.node === node.id)) row.append(el("p", { class: "error" }, p.text));
+  return row;
+}
+
+function focusModels() {
+  const panel = document.getElementById("models-panel");
+  panel.scrollIntoView();
+  const first = panel.querySelector("input:not([readonly]), select, button");
+  if (first) first.focus();
+}
+
+function renderGraph() {
+  const svg = document.getElementById("flow-graph");
+  const ns = "http://www.w3.org/2000/svg";
+  document.getElementById("flow-panel").hidden = state.kind !== "flow";
+  svg.replaceChildren();
+  if (state.kind !== "flow") return;
+  const pos = new Map();
+  state.nodes.forEach((n, k) => pos.set(n.id, n.position && typeof n.position.x === "number"
+    ? { x: n.position.x, y: n.position.y } : { x: 180 * k, y: 40 }));
+  const xs = [...pos.values()].map((p) => p.x), ys = [...pos.values()].map((p) => p.y);
+  const minX = Math.min(0, ...xs), minY = Math.min(0, ...ys);
+  const width = Math.max(...xs, 0) - minX + 180, height = Math.max(...ys, 0) - minY + 80;
+  svg.setAttribute("viewBox", `${minX - 10} ${minY - 10} ${width} ${height}`);
+  svg.setAttribute("width", String(Math.round(width * 0.75)));  // readable labels; the panel scrolls
+  svg.setAttribute("height", String(Math.round(height * 0.75)));
+  const make = (tag, attrs, text) => {
+    const node = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+    if (text !== undefined) node.textContent = text;
+    svg.append(node);
+    return node;
+  };
+  for (const e of state.edges) {
+    const a = pos.get(e.source), b = pos.get(e.target);
+    if (a && b) make("line", { x1: a.x + 140, y1: a.y + 20, x2: b.x, y2: b.y + 20, class: "edge" });
+  }
+  for (const n of state.nodes) {
+    const p = pos.get(n.id);
+    const bad = problemsFor((q) => q.node === n.id).length > 0
+      || (n.kind === "llm" && nodeRole(n) && !roles().includes(nodeRole(n)));
+    make("rect", { x: p.x, y: p.y, width: 140, height: 40, rx: 6, class: `node kind-${n.kind}${bad ? " node-error" : ""}`, "data-node": n.id });
+    make("text", { x: p.x + 8, y: p.y + 17, class: "node-label" }, n.label || n.id);
+    make("text", { x: p.x + 8, y: p.y + 33, class: "node-kind" }, n.kind === "llm" ? `llm · ${nodeRole(n) || "default"}` : n.kind);
+  }
+}
+
+function renderProblems() {
+  const box = document.getElementById("problems");
+  if (!state.problems.length) { box.replaceChildren(el("p", { class: "ok" }, "No problems.")); return; }
+  box.replaceChildren(el("ul", {}, ...state.problems.map((p) => el("li", { class: "error" }, p.text))));
+}
+
+// --- checking and saving ------------------------------------------------------------------------------
+
+function payload() {
+  return { path: state.file, version: state.version, models: state.models, node_roles: state.nodeRoles };
+}
+
+function scheduleCheck(delay = 250) {
+  clearTimeout(state.checkTimer);
+  document.body.dataset.pending = "1";  // tests (and people) can tell when the shown result is current
+  state.checkTimer = setTimeout(runCheck, delay);
+}
+
+async function runCheck() {
+  const seq = ++state.checkSeq;
+  const { data } = await api("POST", "/ui/api/check", payload());
+  if (seq !== state.checkSeq) return;  // a newer edit is being checked
+  applyCheck(data);
+}
+
+function applyCheck(data) {
+  state.problems = data.problems || [];
+  document.getElementById("yaml-preview").textContent = data.yaml || "";
+  document.getElementById("ir-preview").textContent = data.ir || "";
+  render();
+  document.body.dataset.pending = "0";
+}
+
+async function saveFile() {
+  clearTimeout(state.checkTimer);
+  state.checkSeq++;
+  document.body.dataset.pending = "1";
+  const { status, data } = await api("POST", "/ui/api/save", payload());
+  if (status === 409) {
+    document.getElementById("conflict-message").textContent = data.message;
+    document.getElementById("conflict-diff").textContent = data.diff;
+    document.getElementById("conflict").hidden = false;
+    showStatus("Not saved: the file changed on disk.", true);
+    document.body.dataset.pending = "0";
+    return;
+  }
+  if (status !== 200) {
+    if (data.problems) applyCheck(data);
+    showStatus(data.error ? data.error.message : "Not saved: fix the problems first.", true);
+    document.body.dataset.pending = "0";
+    return;
+  }
+  state.version = data.version;
+  for (const n of state.nodes) if (n.id in state.nodeRoles) n.llm_role = state.nodeRoles[n.id];
+  state.nodeRoles = {};
+  applyCheck(data);
+  showStatus(data.reloaded ? "Saved; the gateway now serves it." : "Saved.");
+}
+
+function showStatus(text, bad = false) {
+  const box = document.getElementById("save-status");
+  box.textContent = text;
+  box.className = bad ? "error" : "";
+}
+
+document.addEventListener("DOMContentLoaded", start);

@@ -1,0 +1,118 @@
+"""The runs and cost queries on a real ledger file: keyset pages, filters, indexes, sums."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tierflow.console.ledger_views import LedgerViews
+from tierflow.errors import GatewayError
+
+from .conftest import add_requests
+
+T0 = 1_780_000_000.0
+
+
+@pytest.fixture
+def views(tmp_path: Path) -> LedgerViews:
+    rows = [{"request_id": f"r{i:03d}", "ts": T0 + i * 600, "role": "fast" if i % 3 else "strong",
+             "model": "t/fast-model" if i % 3 else "t/strong-model", "key_id": f"key-{i % 2}",
+             "status": 200 if i % 5 else 502, "outcome": "ok" if i % 5 else "error",
+             "cost_usd": None if i == 7 else 0.001 * (1 + i % 3), "input_tokens": 10, "output_tokens": 5}
+            for i in range(100)]
+    rows.append({"request_id": "r100", "ts": T0 + 99 * 600, "role": "fast", "model": "t/fast-model"})  # same ts
+    add_requests(tmp_path / "gw.sqlite", rows)
+    v = LedgerViews(tmp_path / "gw.sqlite")
+    yield v
+    v.close()
+
+
+def test_pages_cover_every_request_once_newest_first(views: LedgerViews) -> None:
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = views.runs({"limit": "7", **({"before": cursor} if cursor else {})})
+        seen += [r["request_id"] for r in page["data"]]
+        cursor = page["next"]
+        if cursor is None:
+            break
+    assert seen[:2] == ["r100", "r099"] and len(seen) == 101 and len(set(seen)) == 101
+    assert seen[2:] == [f"r{i:03d}" for i in range(98, -1, -1)]
+
+
+def test_filters(views: LedgerViews) -> None:
+    page = views.runs({"role": "strong", "status": "502", "limit": "200"})
+    assert {r["request_id"] for r in page["data"]} == {f"r{i:03d}" for i in range(0, 100, 15)}
+    since = views.runs({"since": str(T0 + 95 * 600), "until": str(T0 + 98 * 600), "limit": "200"})
+    assert [r["request_id"] for r in since["data"]] == ["r097", "r096", "r095"]
+    assert views.runs({"key": "key-1", "limit": "200"})["data"][0]["key_id"] == "key-1"
+    with pytest.raises(GatewayError, match="'limit' must be a whole number from 1 to 200"):
+        views.runs({"limit": "5000"})
+
+
+@pytest.mark.parametrize("query", [{}, {"role": "fast"}, {"model": "t/fast-model"}, {"status": "200"},
+                                   {"key": "key-1"}, {"outcome": "ok"}])
+def test_every_filtered_page_is_read_off_an_index_unsorted(views: LedgerViews, query: dict[str, str]) -> None:
+    import sqlite3
+
+    views.runs({})  # creates the indexes
+    conn = sqlite3.connect(views.path)
+    where = " AND ".join(f"{ {'key': 'key_id'}.get(k, k)} = ?" for k in query)
+    plan = " | ".join(str(r[-1]) for r in conn.execute(
+        "EXPLAIN QUERY PLAN SELECT * FROM requests" + (f" WHERE {where}" if where else "")
+        + " ORDER BY ts DESC, request_id DESC LIMIT 51", list(query.values())))
+    conn.close()
+    assert "console_requests_" in plan and "TEMP B-TREE" not in plan, plan
+
+
+def test_a_request_with_its_attempts(views: LedgerViews) -> None:
+    run = views.run("r005")
+    assert run["status"] == 502 and run["attempt_rows"] == []
+    with pytest.raises(GatewayError, match="no request 'nope'"):
+        views.run("nope")
+
+
+def test_cost_by_role_per_day(views: LedgerViews) -> None:
+    data = views.cost({"by": "role", "bucket": "day", "since": str(T0 - 1)})["data"]
+    assert sum(r["calls"] for r in data) == 101
+    strong = sum(r["cost_usd"] for r in data if r["group"] == "strong")
+    assert strong == pytest.approx(0.001 * 34)
+    assert sum(r["unpriced_calls"] for r in data) == 2  # r007 and r100: never counted as free
+    with pytest.raises(GatewayError, match="'by' must be one of"):
+        views.cost({"by": "user"})
+
+
+def _raw_cost(path: Path, by: str, size: int, since: float) -> list[tuple[float, str, int, float, int, int]]:
+    import sqlite3
+
+    column = {"key": "key_id"}.get(by, by)
+    conn = sqlite3.connect(path)
+    rows = conn.execute(f"SELECT CAST(ts / {size} AS INTEGER) * {size}, {column}, COUNT(*), COALESCE(SUM(cost_usd), 0), "
+                        "SUM(cost_usd IS NULL), SUM(COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0)) "
+                        "FROM requests WHERE ts >= ? GROUP BY 1, 2 ORDER BY 1, 2", (since,)).fetchall()
+    conn.close()
+    return [(b, g, n, pytest.approx(c), u, t) for b, g, n, c, u, t in rows]
+
+
+@pytest.mark.parametrize(("by", "bucket", "size"), [("role", "day", 86400), ("model", "hour", 3600),
+                                                     ("key", "day", 86400)])
+def test_cost_from_the_hourly_roll_ups_equals_the_requests(tmp_path: Path, by: str, bucket: str, size: int) -> None:
+    import time
+
+    now = time.time()
+    path = tmp_path / "gw.sqlite"
+    add_requests(path, [{"request_id": f"a{i}", "ts": now - i * 397.0, "role": f"r{i % 4}", "model": f"m{i % 5}",
+                         "key_id": f"k{i % 3}", "cost_usd": None if i % 11 == 0 else 0.001 * (i % 7),
+                         "input_tokens": i % 50, "output_tokens": 3} for i in range(800)])  # 3.7 days, to now
+    views = LedgerViews(path)
+    since = now - 3 * 86400 + 123.0  # not on an hour
+    got = views.cost({"by": by, "bucket": bucket, "since": str(since)})["data"]
+    assert [(r["bucket"], r["group"], r["calls"], r["cost_usd"], r["unpriced_calls"], r["tokens"]) for r in got] == \
+        _raw_cost(path, by, size, since)
+    add_requests(path, [{"request_id": f"b{i}", "ts": now - 30 - i, "role": "r0", "model": "m0", "key_id": "k0",
+                         "cost_usd": 0.5} for i in range(5)])  # new requests: in the live part at once
+    got = views.cost({"by": by, "bucket": bucket, "since": str(since)})["data"]
+    assert [(r["bucket"], r["group"], r["calls"], r["cost_usd"], r["unpriced_calls"], r["tokens"]) for r in got] == \
+        _raw_cost(path, by, size, since)
+    views.close()

@@ -1,0 +1,42 @@
+"""``tierflow serve`` serves the console: the one-time login token it prints signs a real browser in."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import GATEWAY_YAML, flow_json, sign_in, start_serve, stop_serve
+
+pytestmark = pytest.mark.browser
+
+
+def test_the_printed_login_token_signs_a_browser_in_once(browser: Any, tmp_path: Path, repo_root: Path) -> None:
+    (tmp_path / "gateway.yaml").write_text(GATEWAY_YAML, encoding="utf-8")
+    (tmp_path / "support.json").write_text(flow_json(repo_root), encoding="utf-8")
+    server = start_serve(tmp_path, {})
+    try:
+        token = next(m.group(1) for line in server.lines if (m := re.search(r"one-time login token: (\S+)", line)))
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(server.base_url + "/ui")
+        assert page.url == server.base_url + "/ui/login"  # no session yet
+        sign_in(page, server.base_url, token)
+        page.wait_for_selector("#file-select option[value='support.json']", state="attached")
+        assert page.locator("#file-select option").all_text_contents() == [
+            "gateway.yaml (gateway config)", "support.json (flow)"]  # sorted, gateway first
+        context.close()
+
+        again = browser.new_context()
+        page = again.new_page()
+        page.goto(server.base_url + "/ui/login")
+        page.fill("#secret", token)
+        page.click("button[type=submit]")
+        page.wait_for_selector("#login-error")
+        assert "works once" in page.text_content("#login-error")
+        assert page.url.endswith("/ui/login?failed=invalid_login")
+        again.close()
+    finally:
+        stop_serve(server)
