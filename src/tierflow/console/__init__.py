@@ -12,10 +12,10 @@ the gateway's API-key middleware so ``/ui`` uses the console's own sign-in and s
 from __future__ import annotations
 
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from tierflow.console.files import Workspace
 from tierflow.console.ledger_routes import add_ledger_routes
@@ -23,8 +23,6 @@ from tierflow.console.routes import AUTH, RETIRED, WORKSPACE, add_routes
 from tierflow.console.session import ConsoleAuth
 
 PREFIX = "/ui"
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 
 def except_console(middleware: Middleware) -> Middleware:

@@ -129,13 +129,15 @@ def page_view(f: EditableFile, text: str) -> dict[str, Any]:
     else:
         data = _yaml_mapping(f, text)
         view["models"] = list(data.get("models") or [])
-        declared = data.get("providers") if isinstance(data.get("providers"), Mapping) else {}
+        providers = data.get("providers")
+        declared: Mapping[str, Any] = providers if isinstance(providers, Mapping) else {}
         view["providers"] = sorted(set(map(str, declared)) | set(WELL_KNOWN_PROVIDERS))
     return view
 
 
 def _node_view(node: Mapping[str, Any]) -> dict[str, Any]:
-    config = node.get("config") if isinstance(node.get("config"), Mapping) else {}
+    raw = node.get("config")
+    config: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
     out = {k: node.get(k) for k in ("id", "kind", "label", "position")}
     if node.get("kind") == "llm":
         out["llm_role"] = config.get("llm_role") or config.get("model")

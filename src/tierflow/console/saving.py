@@ -107,8 +107,7 @@ def _swap(gateway: Gateway, fresh: Gateway) -> Any:
     except RuntimeError:
         limiter = None
     if limiter is not None:
-        limiter.settings, limiter.planner, limiter.routed = fresh.settings, fresh.client.planner, \
-            fresh.config.routed_roles
+        limiter.settings, limiter.client = fresh.settings, fresh.client
     _log.info("gateway config reloaded from %s (%d models)", gateway.config.source, len(gateway.names))
     return old_client
 

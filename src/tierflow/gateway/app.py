@@ -17,6 +17,7 @@ import uuid
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from tierflow.errors import GatewayError
 from tierflow.gateway.auth import auth_middleware, create_key, list_keys, revoke_key
@@ -60,7 +61,7 @@ _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_la
 
 
 @web.middleware
-async def errors_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every failure as an OpenAI error: GatewayError as is, aiohttp's own (404, 405...), else 500."""
     try:
         return await handler(request)

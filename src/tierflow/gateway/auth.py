@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from tierflow.errors import GatewayError
 from tierflow.gateway.core import CALLER, CALLER_KEY, KEY, Gateway, read_json
@@ -64,7 +65,7 @@ def authenticate(gateway: Gateway, request: web.Request) -> None:
 
 
 @web.middleware
-async def auth_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path not in _OPEN_PATHS:
         gateway = request.app[KEY]
         authenticate(gateway, request)

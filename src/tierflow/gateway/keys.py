@@ -104,11 +104,11 @@ class KeyStore:
         return _key(row) if row else None
 
     def has_active(self) -> bool:
-        return self._conn.execute("SELECT EXISTS (SELECT 1 FROM keys WHERE revoked IS NULL)").fetchone()[0] == 1
+        return bool(self._conn.execute("SELECT EXISTS (SELECT 1 FROM keys WHERE revoked IS NULL)").fetchone()[0] == 1)
 
     def has_any(self) -> bool:
         """Was any key ever created (revoked ones count: revoking the last key does not open the gateway)?"""
-        return self._conn.execute("SELECT EXISTS (SELECT 1 FROM keys)").fetchone()[0] == 1
+        return bool(self._conn.execute("SELECT EXISTS (SELECT 1 FROM keys)").fetchone()[0] == 1)
 
     def charged_since(self, key_id: str, since: float) -> float:
         """Dollars charged to ``key_id`` by requests that arrived at or after ``since`` (Unix seconds)."""

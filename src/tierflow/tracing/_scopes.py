@@ -24,7 +24,7 @@ from tierflow.tracing.tracer import Frame, Tracer, _frame, attachments, emit, ne
 
 if TYPE_CHECKING:
     from tierflow.engine.engine import Engine
-    from tierflow.engine.plan import Plan
+    from tierflow.engine.plan import ExecutionPlan as Plan
     from tierflow.patterns.base import Pattern, PatternResult
     from tierflow.types import Message
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -31,7 +33,7 @@ def fill_ledger(path: str | Path, n: int, *, start: float, span_s: float, seed: 
     conn.close()
 
 
-def _insert(conn: object, rows: list[tuple[object, ...]]) -> None:
-    conn.execute("BEGIN")  # type: ignore[attr-defined]
-    conn.executemany(f"INSERT INTO requests VALUES ({', '.join('?' * 26)})", rows)  # type: ignore[attr-defined]
-    conn.execute("COMMIT")  # type: ignore[attr-defined]
+def _insert(conn: sqlite3.Connection, rows: Sequence[tuple[object, ...]]) -> None:
+    conn.execute("BEGIN")
+    conn.executemany(f"INSERT INTO requests VALUES ({', '.join('?' * 26)})", rows)
+    conn.execute("COMMIT")

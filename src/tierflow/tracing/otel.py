@@ -326,11 +326,11 @@ class OTelTracer(Tracer):
                         answered: bool) -> None:
         if attempt.outcome == "skipped_cooldown":
             return
-        base = {k: attrs[k] for k in ("gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model",
-                                      "server.address", "error.type") if k in attrs}
+        keys = ("gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model", "server.address", "error.type")
+        base: dict[str, Any] = {k: attrs[k] for k in keys if k in attrs}
         self._duration.record(attempt.duration_s, base)
         if answered and event.usage is not None:
-            with_model = {**base, "gen_ai.response.model": attempt.model}
+            with_model: dict[str, Any] = {**base, "gen_ai.response.model": attempt.model}
             self._tokens.record(event.usage.input_tokens, {**with_model, "gen_ai.token.type": "input"})
             self._tokens.record(event.usage.output_tokens, {**with_model, "gen_ai.token.type": "output"})
         if answered and event.stream and event.ttft_s is not None:

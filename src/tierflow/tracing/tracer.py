@@ -17,7 +17,7 @@ import uuid
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from tierflow import _trace_frame
 from tierflow.calls.events import CallEvent
@@ -71,7 +71,7 @@ _frame = _trace_frame.frame
 
 def current_frame() -> Frame | None:
     """The innermost traced span of this task (None when nothing traces)."""
-    return _frame.get()
+    return cast("Frame | None", _frame.get())
 
 
 def new_span_id() -> str:
