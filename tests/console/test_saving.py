@@ -64,12 +64,13 @@ def test_a_file_changed_on_disk_is_not_overwritten(page: Any, console: ServeProc
     path.write_text(theirs)
     assert _save(page) == "Not saved: the file changed on disk."
     assert path.read_text() == theirs
-    assert page.is_visible("#conflict")
+    page.wait_for_selector("#conflict", state="visible")
     diff = page.text_content("#conflict-diff")
     assert '-      "name": "Customer Support",' in diff and '+      "name": "Support (edited elsewhere)",' in diff
     page.click("#reload")
     wait_checked(page)
-    assert not page.is_visible("#conflict") and page.locator("#m1-role").input_value() == "fast"
+    page.wait_for_selector("#conflict", state="hidden")  # the reload hides it once the file is read again
+    assert page.locator("#m1-role").input_value() == "fast"
     page.fill("#m1-role", "quick")
     wait_checked(page)
     assert _save(page) == "Saved."

@@ -42,9 +42,9 @@ def config_text(upstream: LLMTestServer, extra: str = "", models: str = "") -> s
 
 
 @pytest.fixture
-async def upstream() -> AsyncIterator[LLMTestServer]:
-    async with LLMTestServer() as srv:
-        yield srv
+def upstream(llm_server: LLMTestServer) -> LLMTestServer:
+    """The gateway's upstream: the suite's one loopback server fixture (tests/conftest.py), by this name."""
+    return llm_server
 
 
 GatewayFactory = Callable[..., Any]
