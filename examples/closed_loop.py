@@ -33,7 +33,7 @@ import numpy as np
 
 from tierflow.config import parse_config
 from tierflow.gateway import Gateway, GatewayServer, GatewaySettings
-from tierflow.routing import Target, fit_router, save_router, score_answer
+from tierflow.routing import CalibrationTarget, fit_router, save_router, score_answer
 from tierflow.routing.data.outcomes import OutcomeTable
 from tierflow.routing.shadow import outcomes_from_ledger, promote, shadow
 
@@ -68,7 +68,7 @@ def cautious_router(path: Path) -> Path:
     table = OutcomeTable(ids=[f"q{i}" for i in range(n)], prompts=prompts, tasks=["start"] * n,
                          models=["fast", "strong"], scores=np.tile([0.0, 1.0], (n, 1)),
                          costs=np.tile([0.00001, 0.0001], (n, 1)))
-    return save_router(fit_router(table, "knn", embedder="hashing", target=Target(quality=1.0)), path)
+    return save_router(fit_router(table, "knn", embedder="hashing", target=CalibrationTarget(quality=1.0)), path)
 
 
 async def traffic(base_url: str, rounds: int = 2) -> list[dict]:
@@ -105,7 +105,7 @@ async def main(out_dir: Path, rounds: int = 2) -> dict:
         f"{r} answered {len(s)} (right {np.mean(s) if s else 0:.2f})" for r, s in by_role.items()))
 
     table = outcomes_from_ledger(config, "auto", ledger)
-    candidate = save_router(fit_router(table, "knn", embedder="hashing", target=Target(quality=0.95)),
+    candidate = save_router(fit_router(table, "knn", embedder="hashing", target=CalibrationTarget(quality=0.95)),
                             out_dir / "candidate.json")
     report = shadow(config, "auto", candidate, ledger, max_quality_drop=0.15, min_n=40, min_effective=10.0)
     for name, e in (("live", report.live), ("candidate", report.candidate)):

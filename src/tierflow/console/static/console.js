@@ -148,6 +148,11 @@ function problemsFor(pred) { return state.problems.filter(pred); }
 
 function renderModels() {
   const box = document.getElementById("models");
+  // keep each Advanced section as the user left it: its toggle event comes later than a render can
+  for (const d of box.querySelectorAll("details.advanced")) {
+    const m = /^m(\d+)-advanced$/.exec(d.id);
+    if (m) state[`open${m[1]}`] = d.open;
+  }
   box.replaceChildren(...state.models.map((entry, i) => modelRow(entry, i)));
   document.getElementById("add-model").hidden = false;
 }
@@ -331,6 +336,7 @@ function payload() {
 
 function scheduleCheck(delay = 250) {
   clearTimeout(state.checkTimer);
+  state.checkSeq++;  // a check already in flight answers for an older edit: its result must not show as current
   document.body.dataset.pending = "1";  // tests (and people) can tell when the shown result is current
   state.checkTimer = setTimeout(runCheck, delay);
 }
