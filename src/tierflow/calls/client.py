@@ -34,6 +34,7 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tierflow import _trace_frame
 from tierflow.calls._attempts import CallSeams, Tries, complete, new_request_id
 from tierflow.calls._embed import aembed
 from tierflow.calls._portal import Portal, close_all, stop_portal
@@ -78,9 +79,8 @@ class Client:
         self.planner = Planner(self.config, self.prices, load_router_factory(self.config), setup=self._setup)
         self._observers: list[Observer] = list(observers)
         if trace_config and (self.config.tracing.ledger or self.config.tracing.otel):
-            from tierflow.tracing.setup import tracers_from_config  # the config's `tracing:` (docs/tracing.md)
-
-            self._observers += tracers_from_config(self.config)
+            # the config's `tracing:`, from the tracing package through the core's hooks (docs/tracing.md)
+            self._observers += _trace_frame.hooks().tracers_from_config(self.config)
         self._seams = CallSeams(self.breakers, self.retry, self.provider, self._cost, self._observers, self._setup)
         self._given = dict(providers or {})
         self._by_loop: dict[asyncio.AbstractEventLoop, dict[str, Provider]] = {}
