@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,13 +15,6 @@ from tierflow.cli import app
 from tierflow.testing import Answer, LLMTestServer, Status
 
 SECRET = "sk-cli-SECRET-abcdef987654"
-
-
-@pytest.fixture(scope="module")
-def srv() -> Iterator[LLMTestServer]:
-    server = LLMTestServer.start_in_thread()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

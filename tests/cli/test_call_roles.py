@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,13 +12,6 @@ from tierflow.cli import app
 from tierflow.testing import LLMTestServer
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def srv() -> Iterator[LLMTestServer]:
-    server = LLMTestServer.start_in_thread()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

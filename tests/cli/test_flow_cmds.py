@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from typer.testing import CliRunner
 
 from tierflow.cli import app
 from tierflow.flowfile import compile_file
+from tierflow.testing import LLMTestServer
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "customer-support" / "flow.json"
@@ -101,21 +101,16 @@ def test_import_refuses_a_manifest_that_would_not_compile(tmp_path: Path) -> Non
 
 
 @pytest.fixture
-def loopback_config(tmp_path: Path) -> Iterator[Path]:
+def loopback_config(srv: LLMTestServer, tmp_path: Path) -> Path:
     """A project config that sends the flow's `local` provider to the loopback test server."""
-    from tierflow.testing import LLMTestServer
-
-    srv = LLMTestServer.start_in_thread()
+    srv.reset()
     path = tmp_path / "tierflow.yaml"
     path.write_text(yaml.safe_dump({
         "providers": {"local": {"kind": "openai", "base_url": f"{srv.base_url}/v1", "api_key": "sk-test"}},
         "models": [{"role": "primary", "ref": "local", "model": "unused"}],
         "reliability": {"max_retries": 0},
         "allow_code": ["support_tools"]}), encoding="utf-8")  # the example's own functions
-    try:
-        yield path
-    finally:
-        srv.stop()
+    return path
 
 
 CODE_PATH = ("--code-path", EXAMPLE.parent)  # the folder of support_tools.py: never implied

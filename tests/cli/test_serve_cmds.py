@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import openai
@@ -41,10 +40,10 @@ def start_serve(*args: str, env: dict[str, str] | None = None) -> tuple[subproce
 
 
 @pytest.fixture
-def upstream() -> Iterator[LLMTestServer]:
-    srv = LLMTestServer.start_in_thread()
-    yield srv
-    srv.stop()
+def upstream(srv: LLMTestServer) -> LLMTestServer:
+    """The gateways' upstream: the module's loopback server (tests/cli/conftest.py), reset."""
+    srv.reset()
+    return srv
 
 
 def test_serve_answers_the_openai_sdk_and_stops_cleanly_on_sigterm(tmp_path: Path, upstream: LLMTestServer) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,13 +17,6 @@ from tierflow.splits import SplitEntry
 from tierflow.testing import Answer, LLMTestServer, Status
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def srv() -> Iterator[LLMTestServer]:
-    server = LLMTestServer.start_in_thread()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

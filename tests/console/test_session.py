@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tierflow.console import console_mount
 from tierflow.gateway import Gateway, GatewayServer
 from tierflow.gateway.settings import load_gateway_config
 
@@ -27,7 +28,7 @@ async def start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterato
 
     async def run(**options: Any) -> GatewayServer:
         project, settings = load_gateway_config(tmp_path / "gateway.yaml")
-        srv = GatewayServer(Gateway(project, settings, **options), port=0)
+        srv = GatewayServer(Gateway(project, settings, **options), port=0, mounts=[console_mount()])
         await srv.start()
         servers.append(srv)
         return srv

@@ -1,13 +1,13 @@
 """The gateway in front of the loopback LLM test server, both on real sockets in the test's loop.
 
-``gateway_factory(settings=..., extra_yaml=...)`` starts a gateway on a free port for one config;
+``gateway_factory(settings=..., extra_yaml=..., mounts=...)`` starts a gateway on a free port for one config;
 ``sdk(srv)`` is the official OpenAI client pointed at it. Nothing is patched.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ import openai
 import pytest
 
 from tierflow.config import parse_config
-from tierflow.gateway import Gateway, GatewayServer, GatewaySettings
+from tierflow.gateway import Gateway, GatewayServer, GatewaySettings, Mount
 from tierflow.testing import LLMTestServer
 
 UPSTREAM_KEY = "sk-upstream-secret-0123456789abcdef"
@@ -55,14 +55,14 @@ async def gateway_factory(upstream: LLMTestServer, tmp_path: Path) -> AsyncItera
     """Start gateways on this config; each has its own ledger in ``tmp_path`` unless settings name one."""
     async with AsyncExitStack() as stack:
         async def start(settings: GatewaySettings | None = None, extra_yaml: str = "", models_yaml: str = "",
-                        **options: Any) -> GatewayServer:
+                        mounts: Sequence[Mount] = (), **options: Any) -> GatewayServer:
             config = parse_config(config_text(upstream, extra_yaml, models_yaml), source="test config")
             settings = settings or GatewaySettings()
             if settings.database is None:
                 settings = settings.model_copy(update={"database": str(tmp_path / f"gw-{uuid.uuid4().hex}.sqlite")})
             gateway = Gateway(config, settings, **options)
             gateway.check()
-            return await stack.enter_async_context(GatewayServer(gateway, port=0))
+            return await stack.enter_async_context(GatewayServer(gateway, port=0, mounts=mounts))
 
         yield start
 

@@ -9,8 +9,9 @@ from typing import Any
 import aiohttp
 import openai
 import pytest
+from aiohttp import web
 
-from tierflow.gateway import GatewaySettings
+from tierflow.gateway import GatewaySettings, Mount
 
 ADMIN = "admin-secret-for-tests-0123456789"
 MSG = [{"role": "user", "content": "hi"}]
@@ -107,3 +108,23 @@ async def test_feedback_is_refused_for_another_keys_request(gateway_factory, sdk
         status, _ = await _call(http, "POST", srv.base_url + "/v1/feedback", keys[0],
                                 {"request_id": request_id, "score": 1})
         assert status == 200
+
+
+async def test_a_mount_serves_its_own_paths_without_the_key_check_and_nothing_else(gateway_factory) -> None:
+    # what `tierflow serve` does with the console (/ui): the gateway knows only the Mount it is handed
+    async def hello(request: web.Request) -> web.Response:
+        return web.json_response({"mounted": request.path})
+
+    mount = Mount("/extra", lambda app: app.router.add_get("/extra/{tail:.*}", hello))
+    mounted = await gateway_factory(admin_key=ADMIN, mounts=[mount])
+    bare = await gateway_factory(admin_key=ADMIN)
+    async with aiohttp.ClientSession() as http:
+        assert await _call(http, "GET", mounted.base_url + "/extra/page") == (200, {"mounted": "/extra/page"})
+        status, body = await _call(http, "GET", mounted.base_url + "/extrax")  # not under the prefix: a key first
+        assert status == 401 and body["error"]["type"] == "authentication_error"
+        status, body = await _call(http, "GET", mounted.base_url + "/v1/models")
+        assert status == 401
+        status, body = await _call(http, "GET", bare.base_url + "/extra/page", ADMIN)  # nothing mounted: no route
+        assert status == 404 and body["error"]["code"] == "not_found"
+        status, body = await _call(http, "GET", bare.base_url + "/ui", ADMIN)  # the gateway alone has no console
+        assert status == 404

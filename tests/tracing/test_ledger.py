@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import sys
 from pathlib import Path
 
 import pytest
@@ -67,6 +69,31 @@ async def test_a_ledger_tracer_on_a_run_labels_its_rows(llm_server: LLMTestServe
     (row,) = _rows(tmp_path / "runs.sqlite", "SELECT key_id, user, role, messages, answer FROM requests")
     assert row[:3] == ("nightly-batch", "u-7", "fast")
     assert "hello" in row[3] and row[4] == "ok"
+
+
+_FRESH_CLIENT = """
+import sys
+from tierflow.calls import Client
+from tierflow.config import load_config
+assert "tierflow.tracing" not in sys.modules, "the call layer imported the tracing package"
+with Client(load_config(sys.argv[1])) as client:
+    client.call("fast", "one")
+"""
+
+
+async def test_a_config_ledger_loads_the_tracing_package_the_client_never_imports(llm_server: LLMTestServer,
+                                                                                  tmp_path: Path) -> None:
+    # a fresh interpreter: the client reaches the tracers through the core's hooks, which load the package
+    ledger = tmp_path / "fresh.sqlite"
+    config = tmp_path / "tierflow.yaml"
+    config.write_text(LLM_CONFIG.format(base=llm_server.base_url) + f"tracing: {{ledger: '{ledger}'}}\n",
+                      encoding="utf-8")
+    llm_server.set_default("fast-model", Answer("hi"))
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", _FRESH_CLIENT, str(config),
+                                                stderr=asyncio.subprocess.PIPE)  # the server answers meanwhile
+    _, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    assert _rows(ledger, "SELECT requested, model, outcome FROM requests") == [("fast", "t/fast-model", "ok")]
 
 
 def test_a_misspelt_tracing_setting_is_refused_by_name(llm_server: LLMTestServer) -> None:

@@ -31,9 +31,11 @@ import asyncio
 import time
 import weakref
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tierflow import _trace_frame
 from tierflow.calls._attempts import CallSeams, Tries, complete, new_request_id
 from tierflow.calls._embed import aembed
 from tierflow.calls._portal import Portal, close_all, stop_portal
@@ -78,9 +80,8 @@ class Client:
         self.planner = Planner(self.config, self.prices, load_router_factory(self.config), setup=self._setup)
         self._observers: list[Observer] = list(observers)
         if trace_config and (self.config.tracing.ledger or self.config.tracing.otel):
-            from tierflow.tracing.setup import tracers_from_config  # the config's `tracing:` (docs/tracing.md)
-
-            self._observers += tracers_from_config(self.config)
+            # the config's `tracing:`, from the tracing package through the core's hooks (docs/tracing.md)
+            self._observers += _trace_frame.hooks().tracers_from_config(self.config)
         self._seams = CallSeams(self.breakers, self.retry, self.provider, self._cost, self._observers, self._setup)
         self._given = dict(providers or {})
         self._by_loop: dict[asyncio.AbstractEventLoop, dict[str, Provider]] = {}
@@ -121,24 +122,11 @@ class Client:
         """
         started = _perf()
         rid = new_request_id() if request_id is None else request_id
-        try:
-            if self._closed:
-                raise self._closed_error()
-            setup = self._setup.spent
-            plan = self.planner.plan(target)
-            setup = self._setup.spent - setup
-            decision: dict[str, Any] | None = None
-            if plan.router is not None or plan.split is not None or fallback:
-                plan, decision, more = await resolve(self.planner, plan, messages, fallback, self._observers, rid,
-                                                     None if split_key is None else str(split_key))
-                setup += more
-            request = build_request(plan, messages, temperature, max_tokens, stop, response_format,
-                                    logprobs, top_logprobs, seed, extra)
-        except BaseException as exc:
-            if self._observers:
-                refused(self._observers, rid, target, exc, _perf() - started, stream=False)
-            raise
-        tries = Tries(self._seams, plan, request, rid, started, self._deadline(deadline_s, started), setup)
+        sampling = (temperature, max_tokens, stop, response_format, logprobs, top_logprobs, seed, extra)
+        prepared = await self._prepare(target, messages, sampling, fallback, split_key, deadline_s, rid, started,
+                                       stream=False)
+        plan, decision = prepared.plan, prepared.decision
+        tries = Tries(self._seams, plan, prepared.request, rid, started, prepared.deadline, prepared.setup_s)
         if not self._observers:
             return await complete(tries, decision)
         try:
@@ -165,23 +153,34 @@ class Client:
         if self._closed:
             raise self._closed_error()
 
-        async def prepare() -> Prepared:
-            try:
-                setup = self._setup.spent
-                plan = self.planner.plan(target)
-                setup = self._setup.spent - setup
+        sampling = (temperature, max_tokens, stop, response_format, logprobs, top_logprobs, seed, extra)
+        prepare = partial(self._prepare, target, messages, sampling, fallback, split_key, deadline_s, rid, started,
+                          stream=True)  # when iteration starts
+        return CallStream(self._seams, prepare, started, rid)
+
+    async def _prepare(self, target: str, messages: list[Message] | str, sampling: tuple[Any, ...],
+                       fallback: Sequence[str] | None, split_key: str | int | None, deadline_s: float | None,
+                       rid: str, started: float, *, stream: bool) -> Prepared:
+        """``target``'s plan (a route, split and ``fallback`` resolved) and request, for ``acall`` and
+        ``astream``; a failure is reported as a refused call and raised. ``sampling``: the request's
+        parameters (:func:`build_request`'s, after the plan and the messages)."""
+        try:
+            if self._closed and not stream:  # a stream is refused when it is made, before any event
+                raise self._closed_error()
+            setup = self._setup.spent
+            plan = self.planner.plan(target)
+            setup = self._setup.spent - setup
+            decision: dict[str, Any] | None = None
+            if plan.router is not None or plan.split is not None or fallback:
                 plan, decision, more = await resolve(self.planner, plan, messages, fallback, self._observers, rid,
                                                      None if split_key is None else str(split_key))
                 setup += more
-                request = build_request(plan, messages, temperature, max_tokens, stop, response_format,
-                                        logprobs, top_logprobs, seed, extra)
-            except BaseException as exc:
-                if self._observers:
-                    refused(self._observers, rid, target, exc, _perf() - started, stream=True)
-                raise
-            return Prepared(plan, request, self._deadline(deadline_s, started), decision, setup)
-
-        return CallStream(self._seams, prepare, started, rid)
+            request = build_request(plan, messages, *sampling)
+        except BaseException as exc:
+            if self._observers:
+                refused(self._observers, rid, target, exc, _perf() - started, stream=stream)
+            raise
+        return Prepared(plan, request, self._deadline(deadline_s, started), decision, setup)
 
     async def aclose(self) -> None:
         """Close every provider this client opened (and its sync loop); later calls are refused.

@@ -21,12 +21,14 @@ def serve(config: Path | None = typer.Option(None, "--config", "-c", help=(
           host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (loopback by default)."),
           port: int = typer.Option(8000, "--port", "-p", min=0, max=65535, help="Port (0: pick a free one).")
           ) -> None:
-    """Serve the config's roles over OpenAI's API (POST /v1/chat/completions, GET /v1/models)."""
+    """Serve the config's roles over OpenAI's API (POST /v1/chat/completions, GET /v1/models), and the
+    web console at /ui."""
+    from tierflow.console import console_mount
     from tierflow.errors import TierflowError
     from tierflow.gateway.server import serve as run
 
     try:
-        run(config, host, port)
+        run(config, host, port, mounts=[console_mount()])  # the gateway does not import the console: mount it here
     except TierflowError as exc:
         typer.echo(f"error: {exc}\nnothing is served.", err=True)
         raise typer.Exit(1) from None

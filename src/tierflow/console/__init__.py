@@ -5,36 +5,36 @@ A thin layer over the library: the registry editor of flow files and of the gate
 and refuses to overwrite a file changed on disk). Plain HTML and vanilla JavaScript shipped as
 package data: nothing to build, nothing fetched from elsewhere, works offline.
 
-:func:`mount_console` adds the routes to the gateway's application; :func:`except_console` wraps
-the gateway's API-key middleware so ``/ui`` uses the console's own sign-in and session cookie.
+:func:`console_mount` is the console as a :class:`tierflow.gateway.Mount`, which ``tierflow serve``
+hands the gateway's application: :func:`mount_console` adds the routes, and ``/ui`` skips the
+gateway's API-key check to use the console's own sign-in and session cookie. The gateway does not
+import the console: the console builds on it.
 """
 
 from __future__ import annotations
 
 import sys
+from functools import partial
 from pathlib import Path
 
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
 
 from tierflow.console.files import Workspace
 from tierflow.console.ledger_routes import add_ledger_routes
 from tierflow.console.routes import AUTH, RETIRED, WORKSPACE, add_routes
 from tierflow.console.session import ConsoleAuth
+from tierflow.gateway.app import Mount
+from tierflow.gateway.core import KEY
 
 PREFIX = "/ui"
 
 
-def except_console(middleware: Middleware) -> Middleware:
-    """``middleware`` for every path but the console's (which checks its own session instead)."""
+def console_mount(*, root: Path | None = None) -> Mount:
+    """The console at ``/ui``, for ``GatewayServer(gateway, mounts=[console_mount()])`` (``tierflow serve``).
 
-    @web.middleware
-    async def wrapped(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path == PREFIX or request.path.startswith(PREFIX + "/"):
-            return await handler(request)
-        return await middleware(request, handler)
-
-    return wrapped
+    ``root``: the folder whose flow files it opens (default: the current directory).
+    """
+    return Mount(PREFIX, partial(mount_console, root=root))
 
 
 def mount_console(app: web.Application, *, root: Path | None = None) -> None:
@@ -42,8 +42,6 @@ def mount_console(app: web.Application, *, root: Path | None = None) -> None:
 
     ``root``: the folder whose flow files it opens (default: the current directory).
     """
-    from tierflow.gateway.core import KEY
-
     gateway = app[KEY]
     auth = ConsoleAuth(gateway.admin_key, loopback=not gateway.require_auth)  # require_auth: beyond loopback
     source = Path(gateway.config.source)
@@ -66,4 +64,4 @@ def mount_console(app: web.Application, *, root: Path | None = None) -> None:
     app.on_cleanup.append(close_retired)
 
 
-__all__ = ["PREFIX", "except_console", "mount_console"]
+__all__ = ["PREFIX", "console_mount", "mount_console"]

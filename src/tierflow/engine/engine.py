@@ -168,9 +168,8 @@ class Engine:
         if self._needs_client and self._client is None:
             _ = self.client  # create the default client (and check roles) before anything runs
         if tracer is not None or _trace_frame.frame.get() is not None:
-            from tierflow.tracing._scopes import traced_run
-
-            return await traced_run(self, tracer, run_inputs, self._schedule)  # type: ignore[no-any-return]
+            return await _trace_frame.hooks().traced_run(self, tracer, run_inputs,  # type: ignore[no-any-return]
+                                                         self._schedule)
         return await _Run(self, run_inputs, self.plan.executors).execute()
 
     async def _schedule(self, run_inputs: dict[str, Any], executors: list[Any]) -> RunResult:

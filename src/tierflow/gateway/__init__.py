@@ -4,8 +4,8 @@ A thin layer over the library: it translates OpenAI's wire format to :class:`tie
 calls and back. Roles, fallbacks, routing, retries and cost are the library's.
 """
 
-from tierflow.gateway.app import Gateway, build_app
+from tierflow.gateway.app import Gateway, Mount, build_app
 from tierflow.gateway.server import GatewayServer, serve
 from tierflow.gateway.settings import GatewaySettings, load_gateway_config
 
-__all__ = ["Gateway", "GatewayServer", "GatewaySettings", "build_app", "load_gateway_config", "serve"]
+__all__ = ["Gateway", "GatewayServer", "Mount", "GatewaySettings", "build_app", "load_gateway_config", "serve"]

@@ -14,10 +14,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 
 from tierflow.errors import GatewayError
 from tierflow.gateway.auth import auth_middleware, create_key, list_keys, revoke_key
@@ -82,12 +84,39 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     return error_response(err, headers)
 
 
-def build_app(gateway: Gateway) -> web.Application:
-    """The aiohttp application serving ``gateway`` (closing it closes the gateway's client)."""
-    from tierflow.console import except_console, mount_console  # the web console at /ui (docs/console.md)
+@dataclass(frozen=True, slots=True)
+class Mount:
+    """Routes another package adds to the gateway's application under ``prefix``: the web console at
+    ``/ui`` (:func:`tierflow.console.console_mount`, which ``tierflow serve`` passes). Requests under
+    the prefix skip the gateway's API-key check: the mount checks its own sign-in."""
 
+    prefix: str
+    add: Callable[[web.Application], None]
+    """Adds the mount's routes (and start-up or clean-up steps) to the app, once its state is set."""
+
+    def owns(self, path: str) -> bool:
+        return path == self.prefix or path.startswith(self.prefix + "/")
+
+
+def _except_mounts(middleware: Middleware, mounts: Sequence[Mount]) -> Middleware:
+    """``middleware`` for every path but the mounts' (which check their own sign-in instead)."""
+    if not mounts:
+        return middleware
+
+    @web.middleware
+    async def wrapped(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if any(m.owns(request.path) for m in mounts):
+            return await handler(request)
+        return await middleware(request, handler)
+
+    return wrapped
+
+
+def build_app(gateway: Gateway, *, mounts: Sequence[Mount] = ()) -> web.Application:
+    """The aiohttp application serving ``gateway`` (closing it closes the gateway's client), with
+    ``mounts`` added after the gateway's own routes (``tierflow serve`` mounts the console)."""
     app = web.Application(client_max_size=gateway.settings.max_body_bytes,
-                          middlewares=[errors_middleware, except_console(auth_middleware)])
+                          middlewares=[errors_middleware, _except_mounts(auth_middleware, mounts)])
     app[KEY] = gateway
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/embeddings", embeddings)
@@ -99,7 +128,8 @@ def build_app(gateway: Gateway) -> web.Application:
     app.router.add_get("/v1/models/{model:.+}", get_model)
     app.router.add_get("/health", health)
     app.router.add_get("/ready", ready)
-    mount_console(app)
+    for mount in mounts:
+        mount.add(app)
 
     async def lifecycle(app: web.Application) -> Any:
         await asyncio.to_thread(gateway.open)
@@ -112,4 +142,4 @@ def build_app(gateway: Gateway) -> web.Application:
     return app
 
 
-__all__ = ["Gateway", "build_app"]
+__all__ = ["Gateway", "Mount", "build_app"]

@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tierflow import _trace_frame
 from tierflow.calls import Client
 from tierflow.config import ProjectConfig
 from tierflow.errors import ConfigError, GatewayError, Problem
@@ -58,10 +59,8 @@ class Gateway:
             except Exception:  # noqa: BLE001 - a well-known provider without its key: not offered
                 _log.info("pass-through provider %s is not available (its key is not set)", name)
         self.passthrough = sorted(n for n in providers if settings.allows_passthrough(n))
-        from tierflow.tracing.setup import tracers_from_config
-
         # the gateway writes its own ledger rows: of the config's tracers, only OpenTelemetry
-        tracers = [*tracers, *tracers_from_config(config, ledger=False)]
+        tracers = [*tracers, *_trace_frame.hooks().tracers_from_config(config, ledger=False)]
         self.client = Client(config, providers=providers, observers=tracers, trace_config=False)
         self.tracers = list(tracers)
         for tracer in self.tracers:

@@ -13,13 +13,14 @@ import ipaddress
 import os
 import signal
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from aiohttp import web
 
+from tierflow import _trace_frame
 from tierflow.errors import ConfigError, Problem
-from tierflow.gateway.app import Gateway, build_app
+from tierflow.gateway.app import Gateway, Mount, build_app
 from tierflow.gateway.keys import ADMIN_KEY_ENV
 from tierflow.gateway.settings import load_gateway_config
 
@@ -35,11 +36,14 @@ def is_loopback(host: str) -> bool:
 
 
 class GatewayServer:
-    """``async with GatewayServer(gateway, port=0) as srv: srv.base_url`` (``/v1`` is below it)."""
+    """``async with GatewayServer(gateway, port=0) as srv: srv.base_url`` (``/v1`` is below it).
+
+    ``mounts``: routes of other packages served beside the API (the console: ``mounts=[console_mount()]``)."""
 
     def __init__(self, gateway: Gateway, host: str = "127.0.0.1", port: int = 8000, *,
-                 shutdown_timeout: float = 10.0) -> None:
+                 shutdown_timeout: float = 10.0, mounts: Sequence[Mount] = ()) -> None:
         self.gateway = gateway
+        self.mounts = tuple(mounts)
         self.host, self.port = host, port
         self.shutdown_timeout = shutdown_timeout
         self._runner: web.AppRunner | None = None
@@ -50,8 +54,8 @@ class GatewayServer:
         return f"http://{host}:{self.port}"
 
     async def start(self) -> GatewayServer:
-        self._runner = web.AppRunner(build_app(self.gateway), access_log=None, handler_cancellation=True,
-                                     shutdown_timeout=self.shutdown_timeout)
+        self._runner = web.AppRunner(build_app(self.gateway, mounts=self.mounts), access_log=None,
+                                     handler_cancellation=True, shutdown_timeout=self.shutdown_timeout)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         try:
@@ -75,12 +79,12 @@ class GatewayServer:
         await self.close()
 
 
-async def _serve_forever(gateway: Gateway, host: str, port: int) -> None:
+async def _serve_forever(gateway: Gateway, host: str, port: int, mounts: Sequence[Mount]) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with GatewayServer(gateway, host, port) as srv:
+    async with GatewayServer(gateway, host, port, mounts=mounts) as srv:
         print(f"tierflow gateway listening on {srv.base_url} (OpenAI API at {srv.base_url}/v1; "
               f"{len(gateway.names)} models)", flush=True)
         await stop.wait()
@@ -88,19 +92,18 @@ async def _serve_forever(gateway: Gateway, host: str, port: int) -> None:
 
 
 def serve(config: str | Path | None, host: str = "127.0.0.1", port: int = 8000, *,
-          env: Mapping[str, str] | None = None) -> None:
+          env: Mapping[str, str] | None = None, mounts: Sequence[Mount] = ()) -> None:
     """Load ``config`` (None: ``$TIERFLOW_CONFIG`` or the embedded local default), check every role,
     and serve until SIGINT / SIGTERM. Raises ``ConfigError`` (listing every problem) before serving.
+    ``mounts`` are served beside the API (``tierflow serve`` mounts the console at ``/ui``).
 
     The admin key is read from ``$TIERFLOW_ADMIN_KEY``. Beyond loopback every request needs a key,
     so the gateway refuses to start there without an admin key or a virtual key."""
     environ = os.environ if env is None else env
     project, settings = load_gateway_config(config, env=env)
     loopback = is_loopback(host)
-    from tierflow.tracing.setup import tracers_from_environment
-
     # OTLP export when OTEL_EXPORTER_OTLP_* asks, unless the config's tracing.otel already does (docs/tracing.md)
-    tracers = [] if project.tracing.otel else tracers_from_environment(environ)
+    tracers = [] if project.tracing.otel else _trace_frame.hooks().tracers_from_environment(environ)
     gateway = Gateway(project, settings, admin_key=environ.get(ADMIN_KEY_ENV) or None, require_auth=not loopback,
                       tracers=tracers)
     gateway.check()
@@ -112,7 +115,7 @@ def serve(config: str | Path | None, host: str = "127.0.0.1", port: int = 8000, 
                               source=project.source)
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            runner.run(_serve_forever(gateway, host, port))
+            runner.run(_serve_forever(gateway, host, port, mounts))
     finally:
         for tracer in tracers:
             getattr(tracer, "shutdown", tracer.flush)()  # send what is queued, a few seconds at most

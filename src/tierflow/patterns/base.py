@@ -106,9 +106,7 @@ class Pattern(Node):
         """``_run`` inside a pattern span when a tracer is given or the caller is traced."""
         if tracer is None and _trace_frame.frame.get() is None:
             return await self._run(messages, client)
-        from tierflow.tracing._scopes import traced_pattern
-
-        return await traced_pattern(self, tracer, messages, client)
+        return await _trace_frame.hooks().traced_pattern(self, tracer, messages, client)  # type: ignore[no-any-return]
 
     def _client(self, client: Any) -> Any:
         if client is not None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tierflow import _trace_frame
+from tierflow.tracing import _scopes, setup
 from tierflow.tracing.console import ConsoleTracer
 from tierflow.tracing.events import (
     EngineEvent,
@@ -21,6 +23,10 @@ from tierflow.tracing.events import (
     TraceEvent,
 )
 from tierflow.tracing.tracer import Tracer, current_frame
+
+# the traced units reach this package only through the core's hooks (tierflow._trace_frame)
+_trace_frame.install(_trace_frame.TraceHooks(_scopes.traced_run, _scopes.traced_pattern, setup.tracers_from_config,
+                                             setup.tracers_from_environment))
 
 _LAZY = {"OTelTracer": "tierflow.tracing.otel", "LedgerTracer": "tierflow.tracing.ledger"}
 
