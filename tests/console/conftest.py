@@ -4,6 +4,7 @@
 file (the admin key set); ``page`` is a signed-in browser page on it, with both files put back as
 they were before each test. Browser tests are marked ``browser``; without Chromium or Playwright
 they skip, which fails the run under ``CI=true`` (scripts/bootstrap.sh installs both).
+Screenshots go to each test's ``tmp_path``; ``TIERFLOW_SCREENSHOTS=1`` also copies them to docs/img.
 """
 
 from __future__ import annotations
@@ -88,6 +89,31 @@ def add_requests(database: Path, rows: list[dict[str, Any]]) -> None:
                          [tuple({**defaults, **r}.get(c) for c in columns) for r in rows])
     finally:
         conn.close()
+
+
+ROUTED_YAML = GATEWAY_YAML.replace(
+    "reliability:", "  - {role: auto, router: routers/auto.json, candidates: [fast, primary], "
+                    "models: {cheap: fast, strong: primary}}\nreliability:")
+"""The gateway's config with a routed role ``auto`` over ``fast`` and ``primary`` (see :func:`write_router`)."""
+
+
+def write_router(folder: Path) -> Path:
+    """Fit a router on a small outcome table (the cheap model answers sums, only the strong one writes
+    poems) and save it as ``folder/routers/auto.json``, as ``tierflow route fit`` does."""
+    import numpy as np
+
+    from tierflow.routing.data.outcomes import OutcomeTable
+    from tierflow.routing.fit.train import fit_router
+    from tierflow.routing.io import save_router
+    from tierflow.routing.targets import CalibrationTarget
+
+    prompts = [f"What is {i + 3} plus {2 * i + 1}?" if i % 2 == 0 else f"Write a poem about the sea number {i}."
+               for i in range(48)]
+    cheap = np.array([1.0 if i % 2 == 0 else 0.0 for i in range(48)])
+    table = OutcomeTable([f"p{i}" for i in range(48)], prompts, ["sum" if i % 2 == 0 else "poem" for i in range(48)],
+                         ["cheap", "strong"], np.stack([cheap, np.ones(48)], axis=1), np.tile([1e-4, 1e-2], (48, 1)))
+    router = fit_router(table, "knn", embedder="hashing", target=CalibrationTarget(quality=1.0), strict_target=True)
+    return save_router(router, folder / "routers" / "auto.json")
 
 
 def flow_json(repo_root: Path) -> str:
@@ -203,6 +229,22 @@ def page(browser: Any, console: ServeProcess) -> Iterator[Any]:
     yield pg
     context.close()
     assert not errors, f"errors in the page: {errors}"
+
+
+def screenshot(page: Any, name: str, tmp_path: Path, repo_root: Path) -> Path:
+    """Take the picture ``name`` (e.g. ``console-cost.png``) into ``tmp_path``, check it is a PNG of a
+    plausible size, and copy it to ``docs/img`` only when ``TIERFLOW_SCREENSHOTS=1`` (no churn otherwise)."""
+    shot = tmp_path / name
+    page.screenshot(path=str(shot), full_page=True)
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{name} is not a PNG"
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert width >= 800 and height >= 300 and len(data) > 10_000, f"{name}: {width}x{height}, {len(data)} bytes"
+    if os.environ.get("TIERFLOW_SCREENSHOTS") == "1":
+        images = repo_root / "docs" / "img"
+        images.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, images / name)
+    return shot
 
 
 def open_file(page: Any, base_url: str, name: str) -> None:

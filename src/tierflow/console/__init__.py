@@ -19,6 +19,7 @@ from aiohttp.typedefs import Handler, Middleware
 
 from tierflow.console.files import Workspace
 from tierflow.console.ledger_routes import add_ledger_routes
+from tierflow.console.router_routes import add_router_routes
 from tierflow.console.routes import AUTH, RETIRED, WORKSPACE, add_routes
 from tierflow.console.session import ConsoleAuth
 
@@ -52,6 +53,7 @@ def mount_console(app: web.Application, *, root: Path | None = None) -> None:
     app[RETIRED] = []
     add_routes(app)
     add_ledger_routes(app, str(gateway.database))
+    add_router_routes(app)
 
     async def announce(app: web.Application) -> None:
         line = auth.banner()

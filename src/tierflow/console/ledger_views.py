@@ -1,4 +1,4 @@
-"""The runs, cost and keys views: read-only queries over the gateway's ledger (docs/console.md).
+"""The runs, cost, keys and routers views: read-only queries over the gateway's ledger (docs/console.md).
 
 Pages are keyset-paged (``ts, request_id`` descending, never ``OFFSET``), so page 1,000 costs what
 page 1 costs; the indexes below make every filter (role, model, key, status, time) a range scan.
@@ -127,6 +127,20 @@ class LedgerViews:
         return {"by": by, "bucket": bucket, "data": [
             {"bucket": b, "group": g, "calls": n, "cost_usd": c or 0.0, "unpriced_calls": u, "tokens": t}
             for b, g, n, c, u, t in rows]}
+
+    def routed(self, role: str, since: float) -> dict[str, Any]:
+        """A routed role's requests since ``since``: how many, mean cost per priced request, and how
+        often each candidate was chosen (the decision the ledger stores; read off the role's index)."""
+        sql = ("SELECT json_extract(decision, '$.chosen') AS chosen, COUNT(*), COUNT(cost_usd), "
+               "COALESCE(SUM(cost_usd), 0) FROM requests WHERE role = ? AND ts >= ? GROUP BY chosen")
+        with self._lock:
+            rows = self._db().execute(sql, (role, since)).fetchall()
+        calls = sum(r[1] for r in rows)
+        priced = sum(r[2] for r in rows)
+        cost = sum(r[3] for r in rows)
+        chosen = sorted(({"role": c, "calls": n} for c, n, _, _ in rows), key=lambda r: (-r["calls"], str(r["role"])))
+        return {"since": since, "requests": calls, "priced_requests": priced, "cost_usd": cost,
+                "mean_cost_usd": cost / priced if priced else None, "chosen": chosen}
 
 
 def _filters(query: Mapping[str, str]) -> tuple[list[str], list[Any]]:
