@@ -74,3 +74,35 @@ async def test_a_damaged_router_file_is_an_error_naming_it(served: tuple[Gateway
     router.unlink()
     status, body = await _routers(srv)
     assert "no such router file" in body["data"][0]["error"] and "auto.json" in body["data"][0]["error"]
+
+
+async def test_requests_to_the_routed_role_show_in_its_live_figures(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    import openai
+
+    from tierflow.testing import LLMTestServer
+
+    monkeypatch.setenv("TIERFLOW_HOME", str(tmp_path / "home"))
+    write_router(tmp_path)
+    async with LLMTestServer() as upstream:
+        (tmp_path / "gateway.yaml").write_text(ROUTED_YAML.replace("http://127.0.0.1:9/v1", upstream.base_url + "/v1"),
+                                               encoding="utf-8")
+        monkeypatch.chdir(tmp_path)
+        project, settings = load_gateway_config(tmp_path / "gateway.yaml")
+        gateway = Gateway(project, settings, admin_key=ADMIN_KEY)
+        gateway.check()
+        async with GatewayServer(gateway, port=0) as srv:
+            client = openai.AsyncOpenAI(base_url=srv.base_url + "/v1", api_key=ADMIN_KEY, max_retries=0)
+            for content in ("What is 40 plus 7?", "Write a poem about the harbour.", "What is 2 plus 9?"):
+                await client.chat.completions.create(model="auto", messages=[{"role": "user", "content": content}])
+            await client.close()
+            live: dict = {}
+            for _ in range(100):  # the ledger commits in groups, every commit_interval_s
+                live = (await _routers(srv))[1]["data"][0]["live"]
+                if live["requests"] == 3:
+                    break
+                await asyncio.sleep(0.1)
+    assert live["requests"] == 3
+    assert live["chosen"] == [{"role": "fast", "calls": 2}, {"role": "primary", "calls": 1}]
