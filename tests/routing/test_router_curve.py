@@ -78,3 +78,41 @@ def test_a_damaged_or_missing_file_is_refused_naming_it(saved, tmp_path):
     assert str(path) in str(exc.value)
     with pytest.raises(RoutingError, match="no such router file"):
         load_router_curve(tmp_path / "nope.json")
+
+
+def _check_ranges(curve):
+    """Each range is a run of consecutive settings at one operating point, neighbours differ, all covered."""
+    ranges = curve.ranges()
+    assert [r.first for r in ranges] == [0] + [r.last + 1 for r in ranges[:-1]] and ranges[-1].last == len(curve.points) - 1
+    for r in ranges:
+        run = curve.points[r.first:r.last + 1]
+        assert {(p.cost, p.quality) for p in run} == {(r.cost, r.quality)}
+        assert (r.knob_low, r.knob_high) == (run[0].knob, run[-1].knob)
+        assert r.on_hull == ((r.cost, r.quality) in curve.hull)
+    assert all((a.cost, a.quality) != (b.cost, b.quality) for a, b in zip(ranges, ranges[1:]))
+    assert sum(r.on_hull for r in ranges) == len(curve.hull)  # each hull vertex is one range (neighbours differ)
+    return ranges
+
+
+def test_the_ranges_merge_consecutive_settings_at_one_operating_point(saved, tmp_path):
+    _, path = saved
+    curve = load_router_curve(path)
+    ranges = _check_ranges(curve)
+    assert len(ranges) < len(curve.points)  # the knn router's settings repeat
+    (current,) = [r for r in ranges if r.current]
+    assert curve.current.knob in [p.knob for p in curve.points[current.first:current.last + 1]]
+    assert not any(r.mixed_in for r in ranges) and curve.mix is None
+    assert json.loads(json.dumps(curve.to_json()))["ranges"][0]["last"] == ranges[0].last
+    (tmp_path / "gateway.yaml").write_text("""
+models:
+  - {role: primary, ref: openai, model: gpt-4o}
+  - {role: fast, ref: openai, model: gpt-4o-mini}
+  - {role: auto, router: routers/auto.json, candidates: [fast, primary], models: {cheap: fast, strong: primary},
+     target: {strong_share: 0.3}}
+""", encoding="utf-8")
+    mixed = routed_role_curve(load_config(tmp_path / "gateway.yaml"), "auto")
+    ranges = _check_ranges(mixed)
+    assert mixed.mix is not None and mixed.current is not None  # a share of prompts at a second setting
+    (other,) = [r for r in ranges if r.mixed_in]
+    assert any(k is not None and np.isclose(k, mixed.mix[0]) for k in (p.knob for p in mixed.points[other.first:other.last + 1]))
+    assert sum(r.current for r in ranges) == 1

@@ -5,6 +5,8 @@ points: mean cost per request and mean quality per knob setting), the upper hull
 (:func:`tierflow.routing.curves.upper_hull`), where the router's knob sits on it now (a mix of two
 settings lands between them), and each single model's mean quality and cost when the file has
 them (files fitted before they were stored have none). No data and no embedder are needed.
+:meth:`RouterCurve.ranges` merges consecutive knob settings that land on the same operating point
+(the same mean cost and quality) into one :class:`CurveRange`, which is what a reader wants listed.
 :func:`load_router_curve` does the same from a path, raising the loader's
 :class:`~tierflow.errors.RoutingError` (naming the file) for a missing or damaged one.
 """
@@ -47,6 +49,28 @@ class SinglePoint:
 
 
 @dataclass(frozen=True)
+class CurveRange:
+    """Consecutive knob settings ``points[first..last]`` that share one operating point (cost and quality)."""
+
+    knob_low: float | None  # the first setting's knob (None: the infinite knob)
+    knob_high: float | None  # the last setting's knob
+    first: int  # index of the first setting in ``RouterCurve.points``
+    last: int  # index of the last one (inclusive)
+    quality: float
+    cost: float
+    strong_share: float
+    on_hull: bool  # the operating point is a vertex of the upper hull
+    current: bool  # the knob sits at one of these settings
+    mixed_in: bool  # under a mix, the other setting is one of these
+
+
+def _same_knob(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return bool(np.isclose(a, b, rtol=1e-9, atol=1e-12))
+
+
+@dataclass(frozen=True)
 class RouterCurve:
     """A router's stored cost-quality curve, its hull, its current setting and the single models."""
 
@@ -62,8 +86,29 @@ class RouterCurve:
     target: dict[str, float] = field(default_factory=dict)
     roles: dict[str, str] = field(default_factory=dict)  # router model -> the candidate role it stands for
 
+    def ranges(self) -> list[CurveRange]:
+        """The distinct operating points in knob order: each run of consecutive settings with the same mean
+        cost and quality merged into one range, its hull and current (or mixed-in) settings marked."""
+        hull = set(self.hull)
+        mix_knob = self.mix[0] if self.mix is not None else None
+        out: list[CurveRange] = []
+        start = 0
+        for end, p in enumerate(self.points):
+            last = end + 1 == len(self.points)
+            if not last and (self.points[end + 1].cost, self.points[end + 1].quality) == (p.cost, p.quality):
+                continue
+            run = self.points[start:end + 1]
+            out.append(CurveRange(
+                knob_low=run[0].knob, knob_high=p.knob, first=start, last=end, quality=p.quality, cost=p.cost,
+                strong_share=run[0].strong_share, on_hull=(p.cost, p.quality) in hull,
+                current=self.current is not None and any(_same_knob(q.knob, self.current.knob) for q in run),
+                mixed_in=self.mix is not None and any(_same_knob(q.knob, mix_knob) for q in run)))
+            start = end + 1
+        return out
+
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
+        out["ranges"] = [asdict(r) for r in self.ranges()]
         out["hull"] = [{"cost": c, "quality": q} for c, q in self.hull]
         out["mix"] = None if self.mix is None else {"knob": self.mix[0], "share": self.mix[1]}
         return out
@@ -140,4 +185,5 @@ def routed_role_curve(config: ProjectConfig, role: str) -> RouterCurve:
     return replace(_naming(path, routed.router), roles=dict(routed.role_of_model))
 
 
-__all__ = ["CurvePoint", "RouterCurve", "SinglePoint", "load_router_curve", "router_curve", "routed_role_curve"]
+__all__ = ["CurvePoint", "CurveRange", "RouterCurve", "SinglePoint", "load_router_curve", "router_curve",
+           "routed_role_curve"]
