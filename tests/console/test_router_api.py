@@ -95,7 +95,7 @@ async def test_requests_to_the_routed_role_show_in_its_live_figures(tmp_path: Pa
         gateway.check()
         async with GatewayServer(gateway, port=0) as srv:
             client = openai.AsyncOpenAI(base_url=srv.base_url + "/v1", api_key=ADMIN_KEY, max_retries=0)
-            for content in ("What is 40 plus 7?", "Write a poem about the harbour.", "What is 2 plus 9?"):
+            for content in ("What is 40 plus 7?", "Write a sonnet about the harbour, in the style of poet 12.", "What is 2 plus 9?"):
                 await client.chat.completions.create(model="auto", messages=[{"role": "user", "content": content}])
             await client.close()
             live: dict = {}

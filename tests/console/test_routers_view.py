@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,6 @@ from .conftest import (
     ServeProcess,
     add_requests,
     screenshot,
-    sign_in,
     start_serve,
     stop_serve,
     write_router,
@@ -36,16 +35,8 @@ def routed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
 
 
 @pytest.fixture
-def routers_page(browser: Any, routed: ServeProcess) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, bypass_csp=True)
-    context.set_default_timeout(10_000)
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    sign_in(pg, routed.base_url, ADMIN_KEY)
-    yield pg
-    context.close()
-    assert not errors, f"errors in the page: {errors}"
+def routers_page(signed_in: Callable[[ServeProcess], Any], routed: ServeProcess) -> Any:
+    return signed_in(routed)
 
 
 def _open(page: Any, base_url: str) -> dict[str, Any]:
@@ -67,21 +58,45 @@ def test_the_drawn_curve_and_its_table_match_the_api(routers_page: Any, routed: 
     drawn = section.locator("svg.curve-chart circle.point").evaluate_all(
         "cs => cs.map(c => [Number(c.dataset.cost), Number(c.dataset.quality)])")
     assert drawn == [[p["cost"], p["quality"]] for p in curve["points"]]
-    listed = section.locator("table.curve-points tbody tr").evaluate_all(
+    # by default one row per distinct operating point (the API's ranges), the knob's range in its first cell
+    rows = section.locator("table.curve-ranges tbody tr")
+    merged = rows.evaluate_all("rs => rs.map(r => [Number(r.dataset.cost), Number(r.dataset.quality), "
+                               "Number(r.dataset.first), Number(r.dataset.last)])")
+    assert merged == [[r["cost"], r["quality"], r["first"], r["last"]] for r in curve["ranges"]]
+    assert 2 < len(merged) < len(curve["points"]) // 2  # a knn router's settings repeat: far fewer rows
+    cells = rows.evaluate_all("rs => rs.map(r => [...r.cells].map(c => c.textContent))")
+    for r, row in zip(curve["ranges"], cells, strict=True):
+        assert row[1] == str(r["last"] - r["first"] + 1)
+        assert (" – " in row[0]) == (r["first"] < r["last"])
+        assert row[5] == ("on hull" if r["on_hull"] else "")
+        assert row[6].startswith("current") == r["current"] and row[6].startswith("mixed in") == r["mixed_in"]
+    assert cells[-1][0].endswith("∞") and curve["points"][-1]["knob"] is None  # the last setting: always the cheapest
+    assert sum(r["on_hull"] for r in curve["ranges"]) == len(curve["hull"])
+    mix = curve["mix"]
+    assert mix is not None and 0.01 < mix["share"] < 0.99  # the test router's target lands between two settings
+    (current_row,) = [row for row in cells if row[6].startswith("current")]
+    (mixed_row,) = [row for row in cells if row[6].startswith("mixed in")]
+    assert current_row[6] == f"current ({100 * (1 - mix['share']):.3g}%)"
+    assert mixed_row[6] == f"mixed in ({100 * mix['share']:.3g}%)"
+    # every setting, in a closed <details>
+    details = section.locator("details.curve-all")
+    assert details.get_attribute("open") is None
+    assert details.locator("summary").text_content() == f"All {len(curve['points'])} knob settings"
+    listed = details.locator("table.curve-points tbody tr").evaluate_all(
         "rs => rs.map(r => [Number(r.dataset.cost), Number(r.dataset.quality), "
         "r.dataset.knob === 'null' ? null : Number(r.dataset.knob)])")
     assert listed == [[p["cost"], p["quality"], p["knob"]] for p in curve["points"]]
-    texts = section.locator("table.curve-points tbody tr").evaluate_all("rs => rs.map(r => r.cells[0].textContent)")
-    assert texts[-1] == "∞" and curve["points"][-1]["knob"] is None  # the last setting: always the cheapest
     hull = section.locator("svg.curve-chart polyline.hull").get_attribute("points").split()
     assert len(hull) == len(curve["hull"]) >= 2
     vertices = {(h["cost"], h["quality"]) for h in curve["hull"]}
-    marked = section.locator("table.curve-points tbody tr").evaluate_all("rs => rs.map(r => r.cells[4].textContent)")
+    marked = details.locator("table.curve-points tbody tr").evaluate_all("rs => rs.map(r => r.cells[4].textContent)")
     assert marked == ["on hull" if (p["cost"], p["quality"]) in vertices else "" for p in curve["points"]]
+    # a share that rounds away reads as (almost) none or all, not as "2e-7%"
+    assert routers_page.evaluate("[pct(2e-9), pct(1 - 2e-9), pct(0.4831)]") == ["< 0.01%", "> 99.99%", "48.3%"]
     current = section.locator("svg.curve-chart circle.current")
     assert [float(current.get_attribute("data-cost")), float(current.get_attribute("data-quality"))] == \
         [curve["current"]["cost"], curve["current"]["quality"]]
-    assert section.locator("table.curve-points tbody tr", has_text="current").count() == 1
+    assert details.locator("table.curve-points tbody tr", has_text="current").count() == 1
     singles = section.locator("table.curve-singles tbody tr").all_text_contents()
     assert [s["model"] for s in curve["singles"]] == ["cheap", "strong"]
     assert singles[0].startswith("cheapfast") and singles[1].startswith("strongprimary")

@@ -7,7 +7,12 @@ const SVG_NS = "http://www.w3.org/2000/svg";
 
 function fmt(v, digits) { return v === null || v === undefined ? "unknown" : Number(v).toPrecision(digits || 4); }
 function knobText(k) { return k === null ? "∞" : String(Number(Number(k).toPrecision(4))); }
-function pct(share) { return `${Number((share * 100).toPrecision(3))}%`; }
+function pct(share) {  // a share that rounds away reads as what it is: (almost) none, or (almost) all
+  if (share > 0 && share < 1e-4) return "< 0.01%";
+  if (share < 1 && share > 1 - 1e-4) return "> 99.99%";
+  return `${Number((share * 100).toPrecision(3))}%`;
+}
+function knobRange(r) { return r.first === r.last ? knobText(r.knob_low) : `${knobText(r.knob_low)} – ${knobText(r.knob_high)}`; }
 
 async function loadRouters() {
   const box = document.getElementById("routers");
@@ -34,25 +39,36 @@ function routerSection(r) {
 
 function curveParts(c, role) {
   const onHull = (p) => c.hull.some((h) => h.cost === p.cost && h.quality === p.quality);
+  const currentText = () => (c.mix ? `current (${pct(1 - c.mix.share)})` : "current");
+  const mixedText = () => `mixed in (${pct(c.mix.share)})`;
   const setting = (p) => {  // the knob's own setting, and the one a share of prompts is routed at under a mix
-    if (c.current !== null && p.knob === c.current.knob) return c.mix ? `current (${pct(1 - c.mix.share)})` : "current";
-    return c.mix && p.knob === c.mix.knob ? `mixed in (${pct(c.mix.share)})` : "";
+    if (c.current !== null && p.knob === c.current.knob) return currentText();
+    return c.mix && p.knob === c.mix.knob ? mixedText() : "";
   };
   const mix = c.mix ? ` (mixed: ${pct(c.mix.share)} of prompts at ${knobText(c.mix.knob)})` : "";
   const current = c.current
     ? `${c.knob_name} = ${knobText(c.current.knob)}${mix}: quality ${fmt(c.current.quality)}, $${fmt(c.current.cost)} per request`
     : "the knob is not one of the stored settings";
   const target = Object.entries(c.target).map(([k, v]) => `${k} ${v}`).join(", ");
+  const head = (first) => el("thead", {}, el("tr", {}, ...first, el("th", { class: "num" }, "Cost per request (USD)"),
+    el("th", { class: "num" }, "Quality"), el("th", { class: "num" }, "Strong share"), el("th", {}, "Hull"), el("th", {}, "Current")));
+  const cells = (p, mark) => [td(fmt(p.cost), "num"), td(fmt(p.quality), "num"), td(fmt(p.strong_share, 3), "num"),
+    td(p.on_hull ?? onHull(p) ? "on hull" : ""), td(mark)];
+  const ranges = el("table", { class: "curve-ranges" },
+    el("caption", {}, `Operating points of the ${c.kind} router (${c.ranges.length} distinct, from ${c.points.length} settings of ${c.knob_name})`),
+    head([el("th", {}, c.knob_name), el("th", { class: "num" }, "Settings")]),
+    el("tbody", {}, ...c.ranges.map((r) => el("tr", {
+      class: r.current ? "current" : "",
+      dataset: { cost: String(r.cost), quality: String(r.quality), first: String(r.first), last: String(r.last) } },
+    td(knobRange(r)), td(String(r.last - r.first + 1), "num"),
+    ...cells(r, r.current ? currentText() : r.mixed_in ? mixedText() : "")))));
   const points = el("table", { class: "curve-points" },
-    el("caption", {}, `Operating points of the ${c.kind} router (${c.points.length} settings of ${c.knob_name})`),
-    el("thead", {}, el("tr", {}, el("th", {}, c.knob_name), el("th", { class: "num" }, "Cost per request (USD)"),
-      el("th", { class: "num" }, "Quality"), el("th", { class: "num" }, "Strong share"), el("th", {}, "Hull"),
-      el("th", {}, "Current"))),
+    el("caption", {}, `Every setting of ${c.knob_name}`), head([el("th", {}, c.knob_name)]),
     el("tbody", {}, ...c.points.map((p) => el("tr", { dataset: { cost: String(p.cost), quality: String(p.quality), knob: String(p.knob) } },
-      td(knobText(p.knob)), td(fmt(p.cost), "num"), td(fmt(p.quality), "num"), td(fmt(p.strong_share, 3), "num"),
-      td(onHull(p) ? "on hull" : ""), td(setting(p))))));
+      td(knobText(p.knob)), ...cells(p, setting(p))))));
+  const all = el("details", { class: "curve-all" }, el("summary", {}, `All ${c.points.length} knob settings`), points);
   const parts = [el("p", { class: "router-current" }, `Current: ${current}${target ? ` (target ${target})` : ""}`),
-                 drawCurve(c, role), points];
+                 drawCurve(c, role), ranges, all];
   if (c.singles.length) {
     parts.push(el("table", { class: "curve-singles" }, el("caption", {}, "Single models (every request to one model)"),
       el("thead", {}, el("tr", {}, el("th", {}, "Model"), el("th", {}, "Role"), el("th", { class: "num" }, "Cost per request (USD)"),
