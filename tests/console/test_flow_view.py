@@ -1,5 +1,6 @@
-"""The flow view in a real browser: layered layout, arrowheads, nodes as buttons with their details beside the
-drawing (the same role control as the LLM nodes list, the compile diagnostics inline), keyboard only."""
+"""The flow view in a real browser: layered layout, arrowheads, the whole drawing scaled to the full-width panel
+(never below its minimum scale), nodes as buttons with their details below the drawing (the same role control
+as the LLM nodes list, the compile diagnostics inline), keyboard only."""
 
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ def test_keyboard_only_a_node_is_selected_and_its_role_changed(page: Any, consol
     node = page.locator("#graph-classify")
     assert node.get_attribute("role") == "button" and "Classifier (llm · default)" in node.get_attribute("aria-label")
     page.keyboard.press("Enter")
-    assert page.evaluate("document.activeElement.id") == "detail-classify-role"  # the node's role, beside the drawing
+    assert page.evaluate("document.activeElement.id") == "detail-classify-role"  # the node's role, below the drawing
     assert node.get_attribute("aria-pressed") == "true"
     before = page.text_content("#yaml-preview")
     assert page.eval_on_selector("#detail-classify-role", "s => Array.from(s.options).map(o => o.value)") == \
@@ -80,3 +81,35 @@ def test_the_details_follow_registry_edits_and_show_the_nodes_diagnostics(page: 
     assert any("llm_role='critic' is not declared" in d for d in diagnostics)
     page.click("#detail-critic .orphan-hint a")
     assert page.evaluate("document.activeElement.closest('#models-panel') !== null")
+
+
+_GEOMETRY = """() => {
+  const box = (e) => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
+  const drawing = document.querySelector('.flow-drawing'), svg = document.getElementById('flow-graph');
+  return {drawing: box(drawing), scroll: [drawing.scrollWidth, drawing.clientWidth], svg: box(svg),
+          viewbox: svg.viewBox.baseVal.width, panel: box(document.getElementById('flow-panel')),
+          editor: box(document.querySelector('#view-registry .editor')), aside: box(document.querySelector('.previews')),
+          detail: box(document.getElementById('node-detail')),
+          shapes: [...svg.querySelectorAll('rect.node, path.edge')].map(box)};
+}"""
+
+
+def test_the_whole_flow_fits_the_full_width_panel_and_scrolls_only_below_its_minimum_scale(page: Any,
+                                                                                         console: ServeProcess) -> None:
+    open_file(page, console.base_url, "support.json")  # 12 nodes, 2,000 units wide
+    page.click("#graph-respond")
+    g = page.evaluate(_GEOMETRY)
+    assert g["panel"][0] == g["editor"][0] and g["panel"][2] == g["aside"][2]  # below both columns, spanning them
+    assert g["panel"][1] >= max(g["editor"][3], g["aside"][3])
+    assert g["scroll"][0] <= g["scroll"][1]  # at 1400 pixels wide nothing scrolls...
+    left, top, right, bottom = g["drawing"]
+    assert g["shapes"] and all(s[0] >= left - 1 and s[2] <= right + 1 and s[1] >= top - 1 and s[3] <= bottom + 1
+                               for s in g["shapes"])  # ...and every node and edge is in sight
+    scale = (g["svg"][2] - g["svg"][0]) / g["viewbox"]
+    assert 0.6 <= scale <= 1  # scaled to the width, labels still readable
+    assert g["detail"][1] >= g["svg"][3]  # the details: below the drawing
+    assert "Responder" in page.text_content("#node-detail h3")
+    page.set_viewport_size({"width": 900, "height": 1000})
+    g = page.evaluate(_GEOMETRY)
+    assert round(g["svg"][2] - g["svg"][0]) == round(0.6 * g["viewbox"])  # no smaller than the minimum scale
+    assert g["scroll"][0] > g["scroll"][1]  # the drawing scrolls instead

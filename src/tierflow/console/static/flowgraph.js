@@ -1,11 +1,12 @@
 // The flow drawing (docs/console.md, "The flow view"): nodes where the file places them, else in layers
 // left to right by topological depth; edges with arrowheads; each node a focusable button that, on click,
-// Enter or Space, shows its details beside the drawing (for an LLM node, its role dropdown and the
-// compile diagnostics for it). Uses el(), state, roles(), nodeRole(), nodeRow() and problemsFor() from console.js.
+// Enter or Space, shows its details below the drawing (beside it on a wide screen; for an LLM node, its role
+// dropdown and the compile diagnostics for it). The drawing scales to the panel's width, never below
+// MIN_SCALE (its labels stay readable; the panel scrolls beyond that) nor above 1. Uses el(), state, roles(), nodeRole(), nodeRow() and problemsFor() from console.js.
 "use strict";
 
 const FLOW_NS = "http://www.w3.org/2000/svg";
-const NODE_W = 140, NODE_H = 40, GAP_X = 60, GAP_Y = 30;
+const NODE_W = 180, NODE_H = 44, GAP_X = 50, GAP_Y = 30, MIN_SCALE = 0.6;
 
 function layered(nodes, edges) {
   // depth: the longest path from a node without inputs (edges that close a cycle are ignored)
@@ -55,11 +56,12 @@ function renderGraph() {
   if (state.kind !== "flow") { renderNodeDetail(); return; }
   const pos = placed(state.nodes, state.edges);
   const xs = [...pos.values()].map((p) => p.x), ys = [...pos.values()].map((p) => p.y);
-  const minX = Math.min(0, ...xs), minY = Math.min(0, ...ys);
+  const minX = xs.length ? Math.min(...xs) : 0, minY = ys.length ? Math.min(...ys) : 0;  // no empty margin
   const width = Math.max(...xs, 0) - minX + NODE_W + 40, height = Math.max(...ys, 0) - minY + NODE_H + 40;
   svg.setAttribute("viewBox", `${minX - 10} ${minY - 10} ${width} ${height}`);
-  svg.setAttribute("width", String(Math.round(width * 0.75)));  // readable labels; the panel scrolls
-  svg.setAttribute("height", String(Math.round(height * 0.75)));
+  svg.style.minWidth = `${Math.round(width * MIN_SCALE)}px`;  // CSS: width 100%, height from the viewBox
+  svg.style.maxWidth = `${Math.round(width)}px`;
+  svg.dataset.width = String(width);
   const make = (parent, tag, attrs, text) => {
     const node = document.createElementNS(FLOW_NS, tag);
     for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
@@ -91,14 +93,24 @@ function renderGraph() {
                                "aria-pressed": String(state.selectedNode === n.id) });
     make(g, "rect", { x: p.x, y: p.y, width: NODE_W, height: NODE_H, rx: 6,
                       class: `node kind-${n.kind}${bad ? " node-error" : ""}`, "data-node": n.id });
-    make(g, "text", { x: p.x + 8, y: p.y + 17, class: "node-label" }, n.label || n.id);
-    make(g, "text", { x: p.x + 8, y: p.y + 33, class: "node-kind" }, kind);
+    const label = n.label || n.id;  // a long label is cut to the box; the whole one is in the aria-label and title
+    make(g, "title", {}, label);
+    fitText(make(g, "text", { x: p.x + 8, y: p.y + 20, class: "node-label" }, label), NODE_W - 14);
+    make(g, "text", { x: p.x + 8, y: p.y + 38, class: "node-kind" }, kind);
     g.addEventListener("click", () => selectNode(n.id));
     g.addEventListener("keydown", (ev) => {
       if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); selectNode(n.id); }
     });
   }
   renderNodeDetail();
+}
+
+function fitText(node, room) {  // cut a label that overflows its box (measured where it is drawn) to end in "…"
+  let text = node.textContent;
+  while (text.length > 1 && node.getComputedTextLength() > room) {
+    text = text.slice(0, -1);
+    node.textContent = `${text.trimEnd()}…`;
+  }
 }
 
 function selectNode(id) {
