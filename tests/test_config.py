@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tierflow.config import load_config, parse_config, parse_target
+from tierflow.config import config_from_text, load_config, parse_config, parse_target
 from tierflow.errors import ConfigError, MissingEnvVarError
 
 GOOD = """\
@@ -351,3 +351,29 @@ def test_cache_write_prices_and_role_output_caps() -> None:
                          "models:\n  - {role: primary, ref: local, model: m, max_tokens: 0}\n")
     joined = "\n".join(problems)
     assert "prices.a/m.cache_write_per_mtok" in joined and "max_tokens" in joined and "whole number >= 1" in joined
+
+
+def test_config_text_loads_as_the_file_it_would_replace(tmp_path: Path) -> None:
+    # what the console checks before writing: no file is read or written, paths resolve from the file's folder
+    path = tmp_path / "gw" / "gateway.yaml"
+    text = ("providers:\n  p: {kind: openai, base_url: 'http://127.0.0.1:9/v1', api_key: k}\n"
+            "models:\n  - {role: primary, ref: p, model: m}\ngateway: {database: ledger.sqlite}\n")
+    config = config_from_text(text, path)
+    assert config.source == str(path) and config.gateway.database == str(path.parent / "ledger.sqlite")
+    assert not path.exists()
+    path.parent.mkdir()
+    path.write_text(text, encoding="utf-8")
+    assert load_config(path).gateway.database == config.gateway.database
+    with pytest.raises(ConfigError) as info:
+        config_from_text(text.replace("role: primary", "role: Primary"), path, source="gateway.yaml")
+    assert [str(p).split(":")[:2] for p in info.value.problems] == [["gateway.yaml", "4"]]
+
+
+def test_provider_problems_name_the_role_and_the_unusable_provider() -> None:
+    config = parse_config("models:\n  - {role: primary, ref: openai, model: gpt-4o}\n"
+                          "  - {role: fast, ref: local, model: smollm2-135m-instruct}\n", env={})
+    problems = config.provider_problems()
+    assert [(p.where, p.message) for p in problems] == [
+        ("role 'primary': provider 'openai'", "environment variable OPENAI_API_KEY is not set (it holds the API key)")]
+    assert parse_config("models:\n  - {role: primary, ref: openai, model: gpt-4o}\n",
+                        env={"OPENAI_API_KEY": "sk-x"}).provider_problems() == []

@@ -61,11 +61,11 @@ SUBPACKAGE_ALL = {
     ],
     "routing": [
         "CachedEmbedder", "CalibrationTarget", "Decision", "Embedder", "HashingEmbedder", "LearnedRouter",
-        "MiniLMEmbedder", "OperatingPoints", "OutcomeTable", "Question", "RoutedRole", "aiq", "calibrate",
-        "evaluate", "evaluate_router", "fit_router", "get_embedder", "load_outcomes", "load_routed_role",
-        "load_router", "read_long_jsonl", "read_outcomes", "read_prices", "read_questions", "record_outcomes",
-        "register_router", "retarget", "router_class", "router_kinds", "save_router", "score_answer",
-        "write_long_jsonl",
+        "MiniLMEmbedder", "OperatingPoints", "OutcomeTable", "Question", "RoutedRole", "RouterCurve", "aiq",
+        "calibrate", "evaluate", "evaluate_router", "fit_router", "get_embedder", "load_outcomes", "load_routed_role",
+        "load_router", "load_router_curve", "read_long_jsonl", "read_outcomes", "read_prices", "read_questions",
+        "record_outcomes", "register_router", "retarget", "routed_role_curve", "router_class", "router_curve",
+        "router_kinds", "save_router", "score_answer", "write_long_jsonl",
     ],
     "testing": [
         "Answer", "Behaviour", "CutStream", "Garbage", "Hang", "LLMTestServer", "ReceivedRequest", "RecordedRequest",

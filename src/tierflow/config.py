@@ -166,6 +166,18 @@ class ProjectConfig:
     def has_provider(self, name: str) -> bool:
         return name in self.providers or name in WELL_KNOWN_PROVIDERS
 
+    def provider_problems(self) -> list[Problem]:
+        """``tierflow config check``'s provider checks: every target's provider is usable (declared or
+        well-known, its key set), one problem per unusable target (the console runs the same checks)."""
+        problems: list[Problem] = []
+        for entry in self.registry:
+            for target in entry.chain:
+                try:
+                    self.provider_settings(target.ref)
+                except ConfigError as exc:
+                    problems.extend(Problem(f"role {entry.role!r}: {p.where}", p.message) for p in exc.problems)
+        return problems
+
     @property
     def roles(self) -> list[str]:
         return [*self.registry.roles, *self.routed_roles]
@@ -379,7 +391,17 @@ def load_config(path: str | Path | None = None, *, env: Mapping[str, str] | None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([Problem(str(p), f"cannot read the file ({type(exc).__name__})")],
                           source=str(p)) from None
-    config = parse_config(text, source=str(p), env=env)
+    return config_from_text(text, p, env=env)
+
+
+def config_from_text(text: str, path: str | Path, *, source: str | None = None,
+                     env: Mapping[str, str] | None = None) -> ProjectConfig:
+    """The config ``text`` as if it were the file at ``path`` (relative paths, such as
+    ``gateway.database``, from its folder; ``config.source`` is ``path``): what the console checks
+    before it writes. Problems are named after ``source`` (default: ``path``)."""
+    p = Path(path)
+    config = parse_config(text, source=source or str(p), env=env)
+    config.source = str(p)
     database = config.gateway.database
     if database and not os.path.isabs(database):
         config.gateway.database = str(p.parent / database)
@@ -395,5 +417,5 @@ def parse_target(spec: str, config: ProjectConfig) -> Target | None:
 
 
 __all__ = ["ProjectConfig", "ReliabilitySettings", "CooldownSettings", "PriceSettings",
-           "WELL_KNOWN_PROVIDERS", "load_config", "parse_config", "default_config_text",
+           "WELL_KNOWN_PROVIDERS", "config_from_text", "load_config", "parse_config", "default_config_text",
            "is_resources_form", "parse_target"]

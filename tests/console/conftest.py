@@ -4,6 +4,7 @@
 file (the admin key set); ``page`` is a signed-in browser page on it, with both files put back as
 they were before each test. Browser tests are marked ``browser``; without Chromium or Playwright
 they skip, which fails the run under ``CI=true`` (scripts/bootstrap.sh installs both).
+Screenshots go to each test's ``tmp_path``; ``TIERFLOW_SCREENSHOTS=1`` also copies them to docs/img.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,44 @@ def add_requests(database: Path, rows: list[dict[str, Any]]) -> None:
                          [tuple({**defaults, **r}.get(c) for c in columns) for r in rows])
     finally:
         conn.close()
+
+
+ROUTED_YAML = GATEWAY_YAML.replace(
+    "reliability:", "  - {role: auto, router: routers/auto.json, candidates: [fast, primary], "
+                    "models: {cheap: fast, strong: primary}}\nreliability:")
+"""The gateway's config with a routed role ``auto`` over ``fast`` and ``primary`` (see :func:`write_router`)."""
+
+
+_TOPICS = [("sum", "What is {a} plus {b}?", 0.92), ("fact", "Name the capital of country number {a}.", 0.8),
+           ("code", "Write a Python function that returns the {a}th prime after {b}.", 0.45),
+           ("poem", "Write a sonnet about the sea, in the style of poet {a}.", 0.2)]
+
+
+def write_router(folder: Path) -> Path:
+    """Fit a router on a realistic outcome table and save it as ``folder/routers/auto.json``, as ``tierflow
+    route fit`` does: 96 prompts of four topics, graded qualities with noise (the cheap model good at sums
+    and facts, poor at code and poems; the strong one about 0.9 everywhere), costs from the prompt's length,
+    calibrated to 90% of the strong model's quality (which a mix of two settings reaches)."""
+    import numpy as np
+
+    from tierflow.routing.data.outcomes import OutcomeTable
+    from tierflow.routing.fit.train import fit_router
+    from tierflow.routing.io import save_router
+    from tierflow.routing.targets import CalibrationTarget
+
+    rng = np.random.default_rng(7)
+    prompts, tasks, scores, costs = [], [], [], []
+    for i in range(96):
+        task, template, cheap_quality = _TOPICS[i % 4]
+        prompt = template.format(a=int(rng.integers(2, 90)), b=int(rng.integers(2, 90)))
+        prompts.append(prompt)
+        tasks.append(task)
+        scores.append([float(np.clip(rng.normal(cheap_quality, 0.15), 0, 1)), float(np.clip(rng.normal(0.9, 0.08), 0, 1))])
+        costs.append([2e-6 * (len(prompt) + 200), 6e-5 * (len(prompt) + 300)])
+    table = OutcomeTable([f"p{i}" for i in range(96)], prompts, tasks, ["cheap", "strong"], np.array(scores),
+                         np.array(costs))
+    router = fit_router(table, "knn", embedder="hashing", target=CalibrationTarget(quality=0.9), strict_target=True)
+    return save_router(router, folder / "routers" / "auto.json")
 
 
 def flow_json(repo_root: Path) -> str:
@@ -189,20 +228,50 @@ def sign_in(page: Any, base_url: str, secret: str) -> None:
 
 
 @pytest.fixture
-def page(browser: Any, console: ServeProcess) -> Iterator[Any]:
+def signed_in(browser: Any) -> Iterator[Callable[[ServeProcess], Any]]:
+    """A factory: ``signed_in(server)`` is a new page signed in to ``server``'s console (1400x1000); errors in
+    any of its pages fail the test, and every context is closed after it."""
+    contexts: list[Any] = []
+    errors: list[str] = []
+
+    def open_page(server: ServeProcess) -> Any:
+        # bypass_csp: Playwright's waits evaluate strings, which the console's CSP forbids; the page must be
+        # safe without that CSP too (the XSS tests prove it), so the tests run without it
+        context = browser.new_context(viewport={"width": 1400, "height": 1000}, bypass_csp=True)
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        pg = context.new_page()
+        pg.on("pageerror", lambda exc: errors.append(str(exc)))
+        sign_in(pg, server.base_url, ADMIN_KEY)
+        return pg
+
+    yield open_page
+    for context in contexts:
+        context.close()
+    assert not errors, f"errors in the page: {errors}"
+
+
+@pytest.fixture
+def page(signed_in: Callable[[ServeProcess], Any], console: ServeProcess) -> Any:
     """A signed-in page on the console's editor, both files as they were; browser errors fail the test."""
     console.reset()
-    # bypass_csp: Playwright's waits evaluate strings, which the console's CSP forbids; the page must be
-    # safe without that CSP too (the XSS tests prove it), so the tests run without it
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, bypass_csp=True)
-    context.set_default_timeout(10_000)
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    sign_in(pg, console.base_url, ADMIN_KEY)
-    yield pg
-    context.close()
-    assert not errors, f"errors in the page: {errors}"
+    return signed_in(console)
+
+
+def screenshot(page: Any, name: str, tmp_path: Path, repo_root: Path) -> Path:
+    """Take the picture ``name`` (e.g. ``console-cost.png``) into ``tmp_path``, check it is a PNG of a
+    plausible size, and copy it to ``docs/img`` only when ``TIERFLOW_SCREENSHOTS=1`` (no churn otherwise)."""
+    shot = tmp_path / name
+    page.screenshot(path=str(shot), full_page=True)
+    data = shot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{name} is not a PNG"
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert width >= 800 and height >= 300 and len(data) > 10_000, f"{name}: {width}x{height}, {len(data)} bytes"
+    if os.environ.get("TIERFLOW_SCREENSHOTS") == "1":
+        images = repo_root / "docs" / "img"
+        images.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, images / name)
+    return shot
 
 
 def open_file(page: Any, base_url: str, name: str) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tierflow.console.ledger_views import LedgerViews
+from tierflow.console.ledger_views import ROUTED_SQL, LedgerViews
 from tierflow.errors import GatewayError
 
 from .conftest import add_requests
@@ -116,3 +116,31 @@ def test_cost_from_the_hourly_roll_ups_equals_the_requests(tmp_path: Path, by: s
     assert [(r["bucket"], r["group"], r["calls"], r["cost_usd"], r["unpriced_calls"], r["tokens"]) for r in got] == \
         _raw_cost(path, by, size, since)
     views.close()
+
+
+def test_a_routed_roles_figures_are_read_off_the_role_index(tmp_path: Path) -> None:
+    import json
+    import sqlite3
+
+    path = tmp_path / "gw.sqlite"
+    add_requests(path, [{"request_id": f"a{i}", "ts": T0 + i, "role": "auto" if i % 5 else "fast",
+                         "decision": json.dumps({"chosen": ["fast", "primary"][i % 2]}) if i % 7 else None,
+                         "cost_usd": None if i % 3 == 0 else 0.001 * (1 + i % 2)} for i in range(200)])
+    views = LedgerViews(path)
+    got = views.routed("auto", T0 + 50)
+    mine = [i for i in range(50, 200) if i % 5]
+    priced = [i for i in mine if i % 3]
+    assert got["requests"] == len(mine) and got["priced_requests"] == len(priced)
+    assert got["mean_cost_usd"] == pytest.approx(sum(0.001 * (1 + i % 2) for i in priced) / len(priced))
+    counts: dict[str | None, int] = {}
+    for i in mine:
+        chosen = ["fast", "primary"][i % 2] if i % 7 else None
+        counts[chosen] = counts.get(chosen, 0) + 1
+    assert {r["role"]: r["calls"] for r in got["chosen"]} == counts
+    assert [r["calls"] for r in got["chosen"]] == sorted(counts.values(), reverse=True)
+    assert views.routed("nobody", T0)["mean_cost_usd"] is None
+    views.close()
+    conn = sqlite3.connect(path)
+    plan = " | ".join(str(r[-1]) for r in conn.execute("EXPLAIN QUERY PLAN " + ROUTED_SQL, ("auto", T0)))
+    conn.close()
+    assert "console_requests_role" in plan, plan

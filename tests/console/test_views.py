@@ -1,4 +1,5 @@
-"""The runs, cost and keys views in a real browser; a prompt carrying script stays text; the README's screenshots."""
+"""The runs, cost and keys views in a real browser; a prompt carrying script stays text; the README's screenshots
+(into tmp_path; copied to docs/img with TIERFLOW_SCREENSHOTS=1)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import ADMIN_KEY, ServeProcess, add_requests, open_file, wait_checked
+from .conftest import ADMIN_KEY, ServeProcess, add_requests, open_file, screenshot, wait_checked
 
 pytestmark = pytest.mark.browser
 XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
@@ -87,8 +88,9 @@ def test_keys_are_created_listed_and_revoked(page: Any, console: ServeProcess) -
     assert "unknown role(s) ['nope']" in page.text_content("#key-error")
 
 
-def test_screenshots_of_the_editor_and_the_cost_view(page: Any, console: ServeProcess, repo_root: Path) -> None:
-    """The README's pictures, taken on every run so they show the console as it is."""
+def test_screenshots_of_the_editor_and_the_cost_view(page: Any, console: ServeProcess, repo_root: Path,
+                                                     tmp_path: Path) -> None:
+    """The README's pictures: taken into tmp_path on every run, copied to docs/img with TIERFLOW_SCREENSHOTS=1."""
     now = time.time()
     day = 86400
     add_requests(console.folder / "gateway.sqlite", [
@@ -97,16 +99,14 @@ def test_screenshots_of_the_editor_and_the_cost_view(page: Any, console: ServePr
         for d in range(6) for i, (role, model, cost) in enumerate(
             [("primary", "t/strong-model", 0.012), ("fast", "t/fast-model", 0.0008), ("fast", "t/fast-model", 0.0009),
              ("critic", "t/backup-model", 0.003)])])
-    images = repo_root / "docs" / "img"
-    images.mkdir(parents=True, exist_ok=True)
     open_file(page, console.base_url, "support.json")
     page.click("#m1-advanced summary")
     page.click("#m1-add-fallback")
     page.fill("#m1-fb0-model", "qwen2.5-coder-0.5b-instruct")
+    page.click("#graph-respond")  # its details below the drawing
     wait_checked(page)
-    page.screenshot(path=str(images / "console-editor.png"), full_page=True)
+    screenshot(page, "console-editor.png", tmp_path, repo_root)
     page.goto(console.base_url + "/ui?view=cost")
     page.wait_for_function("Number(document.body.dataset.cost) > 0")
     assert page.locator("#cost-chart rect").count() > 4
-    page.screenshot(path=str(images / "console-cost.png"), full_page=True)
-    assert (images / "console-cost.png").stat().st_size > 10_000
+    screenshot(page, "console-cost.png", tmp_path, repo_root)

@@ -202,19 +202,13 @@ def models_list(config: Path | None = ConfigOpt,
 def config_check(file: Path = typer.Argument(..., help="The config file to validate.")) -> None:
     """Validate a config file and list every problem (exit 1 when there is any)."""
     from tierflow.config import load_config
-    from tierflow.errors import ConfigError, Problem
+    from tierflow.errors import ConfigError
 
     try:
         cfg = load_config(file)
     except ConfigError as exc:
         raise _fail(str(exc)) from None
-    problems: list[Problem] = []
-    for entry in cfg.registry:
-        for target in entry.chain:
-            try:
-                cfg.provider_settings(target.ref)
-            except ConfigError as exc:
-                problems.extend(Problem(f"role {entry.role!r}: {p.where}", p.message) for p in exc.problems)
+    problems = cfg.provider_problems()
     if problems:
         raise _fail(str(ConfigError(problems, source=str(file))))
     typer.echo(f"{file}: OK ({len(cfg.registry)} model roles, {len(cfg.registry.splits)} split, "

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from tierflow.console.files import Workspace
 from tierflow.console.ledger_routes import add_ledger_routes
+from tierflow.console.router_routes import add_router_routes
 from tierflow.console.routes import AUTH, RETIRED, WORKSPACE, add_routes
 from tierflow.console.session import ConsoleAuth
 from tierflow.gateway.app import Mount
@@ -50,6 +51,7 @@ def mount_console(app: web.Application, *, root: Path | None = None) -> None:
     app[RETIRED] = []
     add_routes(app)
     add_ledger_routes(app, str(gateway.database))
+    add_router_routes(app)
 
     async def announce(app: web.Application) -> None:
         line = auth.banner()

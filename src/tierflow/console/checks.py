@@ -2,18 +2,17 @@
 
 A flow file is checked as ``tierflow compile`` checks it (parse, then lower with the gateway's
 project config: every problem, with the compiler's words); the gateway's config as ``tierflow
-serve`` loads it (:func:`tierflow.gateway.settings.load_gateway_config`) plus ``tierflow config
-check``'s provider checks. Problems are located for the page: a registry row (``models[2]``) or a
-node (``node 'classify'``), so the editor shows each beside what it concerns.
+serve`` loads it (:func:`tierflow.gateway.settings.load_gateway_config`, given the candidate text)
+plus ``tierflow config check``'s provider checks (:meth:`tierflow.config.ProjectConfig.provider_problems`).
+Problems are located for the page: a registry row (``models[2]``) or a node (``node 'classify'``),
+so the editor shows each beside what it concerns.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from tierflow.config import ProjectConfig
@@ -76,7 +75,7 @@ def _check_flow(f: EditableFile, text: str, project: ProjectConfig | None) -> Ch
 
 
 def _check_gateway(f: EditableFile, text: str) -> CheckResult:
-    """``load_gateway_config`` on the candidate, written to a private temporary copy of the file."""
+    """``load_gateway_config`` on the candidate text, as the file it would replace, and the provider checks."""
     from tierflow.gateway.settings import load_gateway_config
     from tierflow.ir import model_decl
 
@@ -85,19 +84,12 @@ def _check_gateway(f: EditableFile, text: str) -> CheckResult:
         result.yaml = models_section(text)
     except Exception:  # noqa: BLE001 - the loader below reports the YAML error with its location
         result.yaml = ""
-    with tempfile.TemporaryDirectory(prefix="tierflow-console-") as tmp:
-        copy = Path(tmp) / f.path.name
-        copy.write_text(text, encoding="utf-8")
-        try:
-            project, settings = load_gateway_config(copy)
-        except ConfigError as exc:
-            result.problems = [Problem(p.where.replace(str(copy), f.name), p.message) for p in exc.problems]
-            result.summary = str(ConfigError(result.problems, source=f.name))
-            return result
-    project.source = str(f.path)
-    if settings.database is not None and settings.database.startswith(tmp):
-        settings.database = str(f.path.parent / Path(settings.database).relative_to(tmp))
-    result.problems = provider_problems(project)
+    try:
+        project, settings = load_gateway_config(f.path, text=text, source=f.name)
+    except ConfigError as exc:
+        result.problems, result.summary = exc.problems, str(exc)
+        return result
+    result.problems = project.provider_problems()
     if result.problems:
         result.summary = str(ConfigError(result.problems, source=f.name))
         return result
@@ -106,16 +98,4 @@ def _check_gateway(f: EditableFile, text: str) -> CheckResult:
     return result
 
 
-def provider_problems(project: ProjectConfig) -> list[Problem]:
-    """``tierflow config check``'s provider checks: every target's provider is usable (key set)."""
-    problems: list[Problem] = []
-    for entry in project.registry:
-        for target in entry.chain:
-            try:
-                project.provider_settings(target.ref)
-            except ConfigError as exc:
-                problems.extend(Problem(f"role {entry.role!r}: {p.where}", p.message) for p in exc.problems)
-    return problems
-
-
-__all__ = ["CheckResult", "check", "provider_problems"]
+__all__ = ["CheckResult", "check"]

@@ -1,4 +1,4 @@
-"""The runs, cost and keys views: read-only queries over the gateway's ledger (docs/console.md).
+"""The runs, cost, keys and routers views: read-only queries over the gateway's ledger (docs/console.md).
 
 Pages are keyset-paged (``ts, request_id`` descending, never ``OFFSET``), so page 1,000 costs what
 page 1 costs; the indexes below make every filter (role, model, key, status, time) a range scan.
@@ -27,6 +27,9 @@ INDEXES = tuple(
                           ("key", "key_id, "), ("outcome", "outcome, ")))
 """Each filter, then the page order: a filtered page is read straight off one index, unsorted."""
 PAGE_MAX = 200
+ROUTED_SQL = ("SELECT json_extract(decision, '$.chosen') AS chosen, COUNT(*), COUNT(cost_usd), "
+              "COALESCE(SUM(cost_usd), 0) FROM requests WHERE role = ? AND ts >= ? GROUP BY chosen")
+"""A routed role's requests since a time, per chosen candidate (read off ``console_requests_role``)."""
 _LIST_COLUMNS = ("request_id", "ts", "key_id", "requested", "role", "model", "provider", "stream", "status",
                  "outcome", "error_code", "input_tokens", "output_tokens", "cost_usd", "latency_ms", "attempts")
 _BUCKETS = {"hour": 3600, "day": 86400}
@@ -128,6 +131,18 @@ class LedgerViews:
             {"bucket": b, "group": g, "calls": n, "cost_usd": c or 0.0, "unpriced_calls": u, "tokens": t}
             for b, g, n, c, u, t in rows]}
 
+    def routed(self, role: str, since: float) -> dict[str, Any]:
+        """A routed role's requests since ``since``: how many, mean cost per priced request, and how
+        often each candidate was chosen (the decision the ledger stores; read off the role's index)."""
+        with self._lock:
+            rows = self._db().execute(ROUTED_SQL, (role, since)).fetchall()
+        calls = sum(r[1] for r in rows)
+        priced = sum(r[2] for r in rows)
+        cost = sum(r[3] for r in rows)
+        chosen = sorted(({"role": c, "calls": n} for c, n, _, _ in rows), key=lambda r: (-r["calls"], str(r["role"])))
+        return {"since": since, "requests": calls, "priced_requests": priced, "cost_usd": cost,
+                "mean_cost_usd": cost / priced if priced else None, "chosen": chosen}
+
 
 def _filters(query: Mapping[str, str]) -> tuple[list[str], list[Any]]:
     where: list[str] = []
@@ -169,4 +184,4 @@ def _float(raw: str, name: str) -> float:
         raise GatewayError(400, f"'{name}' must be a Unix time in seconds", param=name, code="invalid_value") from None
 
 
-__all__ = ["INDEXES", "PAGE_MAX", "LedgerViews"]
+__all__ = ["INDEXES", "PAGE_MAX", "ROUTED_SQL", "LedgerViews"]

@@ -8,6 +8,7 @@ The package is grouped by what a reader looks for (docs/routing.md, "Reference")
 - :mod:`.routers`: the plug-in interface and the built-in kinds (one table of them there);
 - :mod:`.fit`: fitting, calibration, metrics, baselines, evaluation and its report;
 - :mod:`.live` and :mod:`.io`: what a running role needs: router files and one decision per request;
+- :mod:`.router_curve`: a saved router's cost-quality curve as the console draws it;
 - :mod:`.curves` (operating points and AIQ) and :mod:`.targets` (calibration targets), shared by
   both sides.
 
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from tierflow.routing.fit.train import fit_router
     from tierflow.routing.io import load_router, save_router
     from tierflow.routing.live import RoutedRole, load_routed_role
+    from tierflow.routing.router_curve import RouterCurve, load_router_curve, routed_role_curve, router_curve
     from tierflow.routing.routers import Decision, LearnedRouter, register_router, router_class, router_kinds
     from tierflow.routing.targets import CalibrationTarget, retarget
 
@@ -53,6 +55,8 @@ _WHERE = {
     "fit_router": "fit.train",
     "load_router": "io", "save_router": "io",
     "RoutedRole": "live", "load_routed_role": "live",
+    "RouterCurve": "router_curve", "load_router_curve": "router_curve", "router_curve": "router_curve",
+    "routed_role_curve": "router_curve",
     "Decision": "routers", "LearnedRouter": "routers", "register_router": "routers", "router_class": "routers",
     "router_kinds": "routers",
     "CalibrationTarget": "targets", "retarget": "targets",
@@ -60,11 +64,11 @@ _WHERE = {
 
 __all__ = [
     "CachedEmbedder", "CalibrationTarget", "Decision", "Embedder", "HashingEmbedder", "LearnedRouter",
-    "MiniLMEmbedder", "OperatingPoints", "OutcomeTable", "Question", "RoutedRole", "aiq", "calibrate", "evaluate",
-    "evaluate_router",
-    "fit_router", "get_embedder", "load_outcomes", "load_router", "load_routed_role", "read_long_jsonl",
-    "read_outcomes", "read_prices", "read_questions", "record_outcomes", "register_router", "retarget",
-    "router_class", "router_kinds", "save_router", "score_answer", "write_long_jsonl",
+    "MiniLMEmbedder", "OperatingPoints", "OutcomeTable", "Question", "RoutedRole", "RouterCurve", "aiq", "calibrate",
+    "evaluate", "evaluate_router", "fit_router", "get_embedder", "load_outcomes", "load_routed_role", "load_router",
+    "load_router_curve", "read_long_jsonl", "read_outcomes", "read_prices", "read_questions", "record_outcomes",
+    "register_router", "retarget", "routed_role_curve", "router_class", "router_curve", "router_kinds",
+    "save_router", "score_answer", "write_long_jsonl",
 ]
 
 

@@ -102,7 +102,7 @@ def choose_knob(q: np.ndarray, c: np.ndarray, s: np.ndarray, target: Calibration
     return (j, i, 1 - p) if p > 0.5 else (i, j, p)  # the knob is the setting most prompts take
 
 
-def _stored_curve(calibration: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+def stored_curve(calibration: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
     """(knobs, quality, cost, strong share, best single quality) of a router file's calibration, or a
     RoutingError saying what is missing or malformed."""
     curve = calibration.get("curve") if isinstance(calibration, dict) else None
@@ -124,9 +124,9 @@ def _stored_curve(calibration: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray,
 
 def retarget(router: LearnedRouter, target: CalibrationTarget) -> tuple[float, tuple[float, float] | None]:
     """Re-choose the knob (and mix) from the stored out-of-fold curve (no data needed)."""
-    knobs, quality, cost, strong, best = _stored_curve(router.calibration)
+    knobs, quality, cost, strong, best = stored_curve(router.calibration)
     i, j, p = choose_knob(quality, cost, strong, target, best)
     return float(knobs[i]), ((float(knobs[j]), p) if p > 0 else None)
 
 
-__all__ = ["CalibrationTarget", "choose_knob", "retarget"]
+__all__ = ["CalibrationTarget", "choose_knob", "retarget", "stored_curve"]

@@ -65,7 +65,7 @@ async function load(path) {
   const { status, data } = await api("GET", "/ui/api/file?path=" + encodeURIComponent(path));
   if (status !== 200) { showStatus(data.error ? data.error.message : "cannot open the file", true); return; }
   Object.assign(state, { file: data.path, kind: data.kind, version: data.version, models: data.models,
-                         nodes: data.nodes, edges: data.edges, providers: data.providers, nodeRoles: {} });
+                         nodes: data.nodes, edges: data.edges, providers: data.providers, nodeRoles: {}, selectedNode: null });
   state.modes = state.models.map(modeOf);
   document.getElementById("file-select").value = data.path;
   document.getElementById("conflict").hidden = true;
@@ -259,17 +259,17 @@ function renderNodes() {
 
 function nodeRole(node) { return node.id in state.nodeRoles ? state.nodeRoles[node.id] : node.llm_role; }
 
-function nodeRow(node) {
+function nodeRow(node, prefix = "node") {  // prefix "detail": the same control beside the flow drawing
   const declared = roles();
   const role = nodeRole(node);
   const orphan = role && !declared.includes(role);
-  const id = `node-${node.id}-role`;
+  const id = `${prefix}-${node.id}-role`;
   const select = el("select", { id, class: orphan ? "select-error" : "", aria: { label: `Model role of node ${node.id}`, invalid: orphan ? "true" : "false" },
                                 onchange: (ev) => { state.nodeRoles[node.id] = ev.target.value; edited(); } });
   if (!role) select.append(el("option", { value: "", selected: true }, `(default: ${declared[0] || "primary"})`));
   for (const r of declared) select.append(el("option", { value: r, selected: r === role }, r));
   if (orphan) select.append(el("option", { value: role, selected: true, class: "orphan" }, `${role} (not declared)`));
-  const row = el("div", { class: "node-row", id: `node-${node.id}` },
+  const row = el("div", { class: "node-row", id: `${prefix}-${node.id}` },
                  el("label", { htmlFor: id }, node.label ? `${node.label} (${node.id})` : node.id), select);
   if (orphan) {
     row.append(el("p", { class: "error orphan-hint" }, `'${role}' is not declared: declare it in `,
@@ -284,42 +284,6 @@ function focusModels() {
   panel.scrollIntoView();
   const first = panel.querySelector("input:not([readonly]), select, button");
   if (first) first.focus();
-}
-
-function renderGraph() {
-  const svg = document.getElementById("flow-graph");
-  const ns = "http://www.w3.org/2000/svg";
-  document.getElementById("flow-panel").hidden = state.kind !== "flow";
-  svg.replaceChildren();
-  if (state.kind !== "flow") return;
-  const pos = new Map();
-  state.nodes.forEach((n, k) => pos.set(n.id, n.position && typeof n.position.x === "number"
-    ? { x: n.position.x, y: n.position.y } : { x: 180 * k, y: 40 }));
-  const xs = [...pos.values()].map((p) => p.x), ys = [...pos.values()].map((p) => p.y);
-  const minX = Math.min(0, ...xs), minY = Math.min(0, ...ys);
-  const width = Math.max(...xs, 0) - minX + 180, height = Math.max(...ys, 0) - minY + 80;
-  svg.setAttribute("viewBox", `${minX - 10} ${minY - 10} ${width} ${height}`);
-  svg.setAttribute("width", String(Math.round(width * 0.75)));  // readable labels; the panel scrolls
-  svg.setAttribute("height", String(Math.round(height * 0.75)));
-  const make = (tag, attrs, text) => {
-    const node = document.createElementNS(ns, tag);
-    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
-    if (text !== undefined) node.textContent = text;
-    svg.append(node);
-    return node;
-  };
-  for (const e of state.edges) {
-    const a = pos.get(e.source), b = pos.get(e.target);
-    if (a && b) make("line", { x1: a.x + 140, y1: a.y + 20, x2: b.x, y2: b.y + 20, class: "edge" });
-  }
-  for (const n of state.nodes) {
-    const p = pos.get(n.id);
-    const bad = problemsFor((q) => q.node === n.id).length > 0
-      || (n.kind === "llm" && nodeRole(n) && !roles().includes(nodeRole(n)));
-    make("rect", { x: p.x, y: p.y, width: 140, height: 40, rx: 6, class: `node kind-${n.kind}${bad ? " node-error" : ""}`, "data-node": n.id });
-    make("text", { x: p.x + 8, y: p.y + 17, class: "node-label" }, n.label || n.id);
-    make("text", { x: p.x + 8, y: p.y + 33, class: "node-kind" }, n.kind === "llm" ? `llm · ${nodeRole(n) || "default"}` : n.kind);
-  }
 }
 
 function renderProblems() {

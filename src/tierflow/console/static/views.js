@@ -11,6 +11,7 @@ function showView(name) {
   if (name === "runs") loadRuns(true);
   if (name === "cost") loadCost();
   if (name === "keys") loadKeys();
+  if (name === "routers") loadRouters();
 }
 
 function unix(value) { return value ? String(new Date(value).getTime() / 1000) : ""; }

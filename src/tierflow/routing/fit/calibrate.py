@@ -20,6 +20,7 @@ included) is what does not carry over to new ones.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -190,10 +191,23 @@ def calibrate(router: LearnedRouter, table: OutcomeTable, emb: np.ndarray, targe
         "expected_strong_share": float(mixed.strong.mean()), "best_single_quality": best_quality,
         "n_prompts": mixed.quality.shape[0], "folds": folds, "method": _METHOD[folds],
         "curve": _curve(knobs, pts), "refit_curve": _curve(knobs, refit),  # auto compares kinds by the latter
+        "singles": _singles(table),  # the reference points the console draws beside the curve
     }
     if note:
         router.calibration["note"] = note
     return router.calibration
+
+
+def _singles(table: OutcomeTable) -> dict[str, list[Any]]:
+    """Each model's mean quality and mean cost per prompt over the table (NaN where nothing is known: None)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a model with no recorded outcome: NaN, stored as None
+        quality, cost = np.nanmean(table.scores, 0), np.nanmean(table.costs, 0)
+    return {"model": list(table.models), "quality": [_finite(q) for q in quality], "cost": [_finite(c) for c in cost]}
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
 
 
 def _curve(knobs: np.ndarray, pts: OperatingPoints) -> dict[str, list[Any]]:
