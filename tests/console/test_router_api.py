@@ -10,6 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tierflow.console import console_mount
 from tierflow.gateway import Gateway, GatewayServer
 from tierflow.gateway.settings import load_gateway_config
 from tierflow.routing.router_curve import load_router_curve
@@ -26,7 +27,7 @@ async def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterat
     project, settings = load_gateway_config(tmp_path / "gateway.yaml")
     gateway = Gateway(project, settings, admin_key=ADMIN_KEY)
     gateway.check()  # as `tierflow serve` does: the router file loads
-    srv = GatewayServer(gateway, port=0)
+    srv = GatewayServer(gateway, port=0, mounts=[console_mount()])
     await srv.start()
     yield srv, router
     await srv.close()
@@ -93,7 +94,7 @@ async def test_requests_to_the_routed_role_show_in_its_live_figures(tmp_path: Pa
         project, settings = load_gateway_config(tmp_path / "gateway.yaml")
         gateway = Gateway(project, settings, admin_key=ADMIN_KEY)
         gateway.check()
-        async with GatewayServer(gateway, port=0) as srv:
+        async with GatewayServer(gateway, port=0, mounts=[console_mount()]) as srv:
             client = openai.AsyncOpenAI(base_url=srv.base_url + "/v1", api_key=ADMIN_KEY, max_retries=0)
             for content in ("What is 40 plus 7?", "Write a sonnet about the harbour, in the style of poet 12.", "What is 2 plus 9?"):
                 await client.chat.completions.create(model="auto", messages=[{"role": "user", "content": content}])
