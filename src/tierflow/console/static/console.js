@@ -6,6 +6,7 @@
 const state = {
   csrf: "", file: null, kind: null, version: null, models: [], nodes: [], edges: [], providers: [],
   nodeRoles: {}, catalog: [], slugs: new Map(), modes: [], problems: [], checkTimer: null, checkSeq: 0,
+  dirty: false,  // edits not saved yet: opening another file or leaving the page asks first
 };
 
 // --- small DOM helpers ---------------------------------------------------------------------------
@@ -43,7 +44,11 @@ async function start() {
   const files = (await api("GET", "/ui/api/files")).data.files;
   const select = document.getElementById("file-select");
   for (const f of files) select.append(el("option", { value: f.path }, `${f.path} (${f.kind === "gateway" ? "gateway config" : "flow"})`));
-  select.addEventListener("change", () => load(select.value));
+  select.addEventListener("change", () => {
+    if (state.dirty && !window.confirm(`Discard your unsaved edits to ${state.file}?`)) { select.value = state.file; return; }
+    load(select.value);
+  });
+  window.addEventListener("beforeunload", (ev) => { if (state.dirty) ev.preventDefault(); });
   document.getElementById("add-model").addEventListener("click", addModel);
   document.getElementById("save").addEventListener("click", saveFile);
   document.getElementById("reload").addEventListener("click", () => load(state.file));
@@ -73,6 +78,7 @@ async function load(path) {
   showStatus("");
   render();
   scheduleCheck(0);
+  state.dirty = false;  // as loaded (scheduleCheck marks edits)
 }
 
 function modeOf(entry) {
@@ -302,6 +308,8 @@ function scheduleCheck(delay = 250) {
   clearTimeout(state.checkTimer);
   state.checkSeq++;  // a check already in flight answers for an older edit: its result must not show as current
   document.body.dataset.pending = "1";  // tests (and people) can tell when the shown result is current
+  if (!state.dirty && state.version) showStatus("");  // a "Saved." from before this edit is no longer true
+  state.dirty = true;
   state.checkTimer = setTimeout(runCheck, delay);
 }
 
@@ -342,6 +350,7 @@ async function saveFile() {
   state.version = data.version;
   for (const n of state.nodes) if (n.id in state.nodeRoles) n.llm_role = state.nodeRoles[n.id];
   state.nodeRoles = {};
+  state.dirty = false;
   applyCheck(data);
   showStatus(data.reloaded ? "Saved; the gateway now serves it." : "Saved.");
 }

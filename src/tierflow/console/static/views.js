@@ -14,8 +14,11 @@ function showView(name) {
   if (name === "routers") loadRouters();
 }
 
-function unix(value) { return value ? String(new Date(value).getTime() / 1000) : ""; }
+// Times are shown in UTC (as the ledger and `tierflow cost report` keep them), so a typed Since/Until is read
+// as UTC too, whatever the browser's time zone: a time copied from the table filters at that time.
+function unix(value) { return value ? String(new Date(value + "Z").getTime() / 1000) : ""; }
 function when(ts) { return new Date(ts * 1000).toISOString().replace("T", " ").slice(0, 19); }
+function fixed(v, digits) { return v === null || v === undefined ? "" : Number(v).toFixed(digits); }
 function usd(v) { return v === null || v === undefined ? "unknown" : Number(v).toFixed(6); }
 function td(text, cls) { return el("td", cls ? { class: cls } : {}, text === null || text === undefined ? "" : String(text)); }
 
@@ -54,16 +57,17 @@ async function loadRun(id) {
   for (const k of ["request_id", "ts", "key_id", "user", "requested", "role", "model", "provider", "status", "outcome",
                    "error_code", "input_tokens", "output_tokens", "cost_usd", "charged_usd", "latency_ms", "ttft_ms", "variant"]) {
     if (data[k] === null || data[k] === undefined) continue;
-    fields.append(el("dt", {}, k), el("dd", {}, k === "ts" ? when(data[k]) : String(data[k])));
+    const shown = k === "ts" ? `${when(data[k])} UTC` : k.endsWith("_ms") ? fixed(data[k], 1) : String(data[k]);
+    fields.append(el("dt", {}, k), el("dd", {}, shown));
   }
   document.querySelector("#run-attempts tbody").replaceChildren(...data.attempt_rows.map((a) => el("tr", {},
-    td(a.n, "num"), td(a.target), td(a.outcome), td(a.error), td(a.status_code, "num"), td(a.duration_s, "num"))));
+    td(a.n, "num"), td(a.target), td(a.outcome), td(a.error), td(a.status_code, "num"), td(fixed(a.duration_s, 3), "num"))));
   document.getElementById("run-decision").textContent = data.decision ? JSON.stringify(data.decision, null, 2) : "(none)";
   const messages = Array.isArray(data.messages) ? data.messages : [];
   document.getElementById("run-messages").replaceChildren(...(messages.length ? messages.map((m) => el("div", { class: "message" },
     el("span", { class: "who" }, String(m.role)), typeof m.content === "string" ? m.content : JSON.stringify(m.content)))
     : [el("p", { class: "hint" }, "Not stored (gateway.store_content is off).")]));
-  document.getElementById("run-answer").textContent = data.answer ?? "(not stored)";
+  document.getElementById("run-answer").textContent = data.answer ?? (data.status >= 400 ? "(none: the request failed)" : "(not stored)");
   const panel = document.getElementById("run-detail");
   panel.hidden = false;
   panel.dataset.request = id;
@@ -141,8 +145,12 @@ async function createKey(ev) {
   const body = { name: form.get("name") };
   const roles = String(form.get("roles") || "").split(",").map((r) => r.trim()).filter(Boolean);
   if (roles.length) body.roles = roles;
-  for (const k of ["rpm", "tpm"]) if (form.get(k)) body[k] = Number.parseInt(form.get(k), 10);
-  for (const k of ["usd_per_day", "usd_per_month"]) if (form.get(k)) body[k] = Number(form.get(k));
+  // the whole text as a number ("6O" is not 6): what is not one goes as typed, and the server says what it wants
+  for (const k of ["rpm", "tpm", "usd_per_day", "usd_per_month"]) {
+    const text = String(form.get(k) || "").trim();
+    if (text) body[k] = Number.isFinite(Number(text)) ? Number(text) : text;
+  }
+  document.getElementById("key-created").hidden = true;  // an earlier key's secret is not this one's
   const { status, data } = await api("POST", "/ui/api/keys", body);
   const error = document.getElementById("key-error");
   error.textContent = status === 201 ? "" : data.error.message;

@@ -1,0 +1,101 @@
+"""What a first-time user tripped over (docs/console.md): times in UTC whatever the browser's zone, key limits
+read whole, a failed request's detail, and unsaved edits kept from a file switch."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from .conftest import ADMIN_KEY, CHROMIUM_ARGS, ServeProcess, add_requests, open_file, sign_in, wait_checked
+
+pytestmark = pytest.mark.browser
+
+
+def test_since_and_until_are_read_in_utc_like_the_table(browser: Any, console: ServeProcess) -> None:
+    """In New York, a time copied from the Time (UTC) column into Since or Until filters at that time."""
+    console.reset()
+    now = time.time()
+    add_requests(console.folder / "gateway.sqlite", [
+        {"request_id": f"tz-{i}", "ts": now - 3 * 3600 * i, "role": "fast", "model": "t/fast-model"} for i in range(3)])
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, bypass_csp=True,
+                                  timezone_id="America/New_York")
+    try:
+        page = context.new_page()
+        sign_in(page, console.base_url, ADMIN_KEY)
+        page.goto(console.base_url + "/ui?view=runs")
+        page.wait_for_function("Number(document.body.dataset.runs) === 3")
+        assert page.text_content("#runs-table th") == "Time (UTC)"
+        middle = datetime.fromtimestamp(now - 3 * 3600, UTC).strftime("%Y-%m-%d %H:%M")
+        assert page.locator("#runs-table tbody tr").nth(1).locator("td").first.text_content().startswith(middle)
+        page.fill("#runs-since", middle.replace(" ", "T"))
+        page.click("#runs-filters button[type=submit]")
+        page.wait_for_function("Number(document.body.dataset.runs) === 2")  # the newest two; 5 hours off: none
+        page.fill("#runs-since", "")
+        page.fill("#runs-until", middle.replace(" ", "T"))
+        page.click("#runs-filters button[type=submit]")
+        page.wait_for_function("Number(document.body.dataset.runs) === 1")
+        assert page.locator("#runs-table tbody tr").first.get_attribute("data-request") == "tz-2"
+    finally:
+        context.close()
+
+
+def test_key_limits_are_read_whole_not_cut_at_a_typo(page: Any, console: ServeProcess) -> None:
+    page.goto(console.base_url + "/ui?view=keys")
+    assert "every request to this gateway needs one" in page.text_content("#keys-hint")
+    page.fill("#key-name", "ok-key")
+    page.fill("#key-rpm", "60")
+    page.click("#key-form button[type=submit]")
+    page.wait_for_selector("#key-created:not([hidden])")
+    page.fill("#key-name", "typo-key")
+    page.fill("#key-rpm", "6O")  # a letter O: not rpm=6
+    page.click("#key-form button[type=submit]")
+    page.wait_for_function("document.getElementById('key-error').textContent !== ''")
+    assert page.text_content("#key-error") == "'rpm' must be an integer of at least 1"
+    assert page.locator("#key-created").is_hidden()  # the earlier key's secret is not offered as this one's
+    assert page.locator("#keys-table tbody tr", has_text="typo-key").count() == 0
+    page.fill("#key-rpm", "1.5")
+    page.click("#key-form button[type=submit]")
+    page.wait_for_function("document.getElementById('key-error').textContent.includes('integer')")
+    assert page.locator("#keys-table tbody tr", has_text="typo-key").count() == 0
+
+
+def test_a_failed_requests_detail_is_rounded_and_says_it_has_no_answer(page: Any, console: ServeProcess) -> None:
+    add_requests(console.folder / "gateway.sqlite", [
+        {"request_id": "failed-1", "ts": time.time(), "role": "fast", "status": 502, "outcome": "error",
+         "latency_ms": 1.8022730000666343, "messages": '[{"role": "user", "content": "hi"}]'}])
+    page.goto(console.base_url + "/ui?view=runs")
+    page.wait_for_function("Number(document.body.dataset.runs) === 1")
+    page.locator("#runs-table tbody tr").first.locator("button").click()
+    page.wait_for_selector("#run-detail:not([hidden])")
+    fields = page.text_content("#run-fields") or ""
+    assert "latency_ms1.8" in fields and "1.802273" not in fields
+    assert page.text_content("#run-fields dt:text-is('ts') + dd").endswith(" UTC")
+    assert page.text_content("#run-answer") == "(none: the request failed)"
+
+
+def test_unsaved_edits_are_not_dropped_by_opening_another_file(page: Any, console: ServeProcess) -> None:
+    open_file(page, console.base_url, "gateway.yaml")
+    page.fill("#m1-model-text", "edited-model")
+    wait_checked(page)
+    asked: list[str] = []
+
+    def dismiss(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.dismiss()
+
+    page.once("dialog", dismiss)
+    page.select_option("#file-select", "support.json")
+    page.wait_for_timeout(300)
+    assert asked == ["Discard your unsaved edits to gateway.yaml?"]
+    assert page.input_value("#file-select") == "gateway.yaml"
+    assert page.input_value("#m1-model-text") == "edited-model"
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.select_option("#file-select", "support.json")
+    page.wait_for_function("document.body.dataset.kind === 'flow'")
+    assert page.input_value("#file-select") == "support.json"
+    page.select_option("#file-select", "gateway.yaml")  # nothing edited: no question
+    page.wait_for_function("document.body.dataset.kind === 'gateway'")
+    assert page.input_value("#m1-model-text") == "fast-model"  # the edit was discarded, as asked
