@@ -1,5 +1,5 @@
 """What a first-time user tripped over (docs/console.md): times in UTC whatever the browser's zone, key limits
-read whole, a failed request's detail, and unsaved edits kept from a file switch."""
+read whole, a failed request's detail, unsaved edits kept from a file switch, and Sign out."""
 
 from __future__ import annotations
 
@@ -99,3 +99,24 @@ def test_unsaved_edits_are_not_dropped_by_opening_another_file(page: Any, consol
     page.select_option("#file-select", "gateway.yaml")  # nothing edited: no question
     page.wait_for_function("document.body.dataset.kind === 'gateway'")
     assert page.input_value("#m1-model-text") == "fast-model"  # the edit was discarded, as asked
+
+
+def test_sign_out_signs_out(page: Any, console: ServeProcess) -> None:
+    """The header's Sign out ends the session and lands on the sign-in page (not on a CSRF error)."""
+    page.goto(console.base_url + "/ui?view=keys")
+    page.wait_for_selector("#keys-table")
+    page.click("#logout-form button")
+    page.wait_for_url(console.base_url + "/ui/login")
+    page.goto(console.base_url + "/ui")
+    assert page.url == console.base_url + "/ui/login"  # the session is gone, not only the page left
+    status = page.evaluate("fetch('/ui/api/files').then(r => r.status)")
+    assert status == 401
+
+
+def test_the_ir_preview_says_why_it_is_empty(page: Any, console: ServeProcess) -> None:
+    open_file(page, console.base_url, "support.json")
+    assert page.text_content("#ir-preview").startswith("{")
+    page.click("#m1-delete")  # 'fast' goes; the classifier still names it
+    wait_checked(page)
+    assert "'fast' is not declared" in page.text_content("#problems")
+    assert page.text_content("#ir-preview") == "(none until the problems listed under Problems are fixed)"

@@ -49,6 +49,7 @@ async function start() {
     load(select.value);
   });
   window.addEventListener("beforeunload", (ev) => { if (state.dirty) ev.preventDefault(); });
+  document.getElementById("logout-form").addEventListener("submit", signOut);
   document.getElementById("add-model").addEventListener("click", addModel);
   document.getElementById("save").addEventListener("click", saveFile);
   document.getElementById("reload").addEventListener("click", () => load(state.file));
@@ -323,7 +324,8 @@ async function runCheck() {
 function applyCheck(data) {
   state.problems = data.problems || [];
   document.getElementById("yaml-preview").textContent = data.yaml || "";
-  document.getElementById("ir-preview").textContent = data.ir || "";
+  // the compiler writes nothing on any problem (as `tierflow compile`): say so rather than show an empty box
+  document.getElementById("ir-preview").textContent = data.ir || (state.problems.length ? "(none until the problems listed under Problems are fixed)" : "");
   render();
   document.body.dataset.pending = "0";
 }
@@ -353,6 +355,16 @@ async function saveFile() {
   state.dirty = false;
   applyCheck(data);
   showStatus(data.reloaded ? "Saved; the gateway now serves it." : "Saved.");
+}
+
+async function signOut(ev) {
+  // a write like any other: it carries the CSRF token, which a plain form post cannot
+  ev.preventDefault();
+  if (state.dirty && !window.confirm(`Discard your unsaved edits to ${state.file} and sign out?`)) return;
+  state.dirty = false;
+  await fetch("/ui/logout", { method: "POST", headers: { "X-CSRF-Token": state.csrf }, credentials: "same-origin",
+                              redirect: "manual" });
+  window.location.assign("/ui/login");
 }
 
 function showStatus(text, bad = false) {
