@@ -120,3 +120,12 @@ def test_the_ir_preview_says_why_it_is_empty(page: Any, console: ServeProcess) -
     wait_checked(page)
     assert "'fast' is not declared" in page.text_content("#problems")
     assert page.text_content("#ir-preview") == "(none until the problems listed under Problems are fixed)"
+
+
+def test_the_cost_charts_scale_shows_the_tallest_bar_not_a_rounded_figure(page: Any, console: ServeProcess) -> None:
+    add_requests(console.folder / "gateway.sqlite", [
+        {"request_id": f"cheap-{i}", "ts": time.time() - i, "role": "fast", "model": "t/fast-model",
+         "cost_usd": 0.000017} for i in range(4)])
+    page.goto(console.base_url + "/ui?view=cost")
+    page.wait_for_function("Number(document.body.dataset.cost) > 0")
+    assert page.text_content("#cost-chart .scale-top") == "$0.000068"

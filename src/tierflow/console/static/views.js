@@ -105,7 +105,8 @@ function drawCost(rows, bucket) {
   };
   const colour = (g) => `hsl(${(groups.indexOf(g) * 67) % 360} 55% 55%)`;
   make("line", { x1: left, y1: H - bottom, x2: W, y2: H - bottom, class: "axis" });
-  make("text", { x: 4, y: 14 }, `$${max.toFixed(4)}`);
+  // the top of the scale is the tallest bar's total, to two significant digits ($0.000068, not a rounded $0.0001)
+  make("text", { x: 4, y: 14, class: "scale-top" }, `$${Number(max.toPrecision(2))}`);
   buckets.forEach((b, i) => {
     let y = H - bottom;
     const x = left + i * (bar + 6);
