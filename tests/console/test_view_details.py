@@ -129,3 +129,19 @@ def test_the_cost_charts_scale_shows_the_tallest_bar_not_a_rounded_figure(page: 
     page.goto(console.base_url + "/ui?view=cost")
     page.wait_for_function("Number(document.body.dataset.cost) > 0")
     assert page.text_content("#cost-chart .scale-top") == "$0.000068"
+
+
+def test_an_empty_runs_table_says_why(page: Any, console: ServeProcess) -> None:
+    page.goto(console.base_url + "/ui?view=runs")
+    page.wait_for_selector("#runs-table tr.empty")
+    assert page.text_content("#runs-table tr.empty") == "No requests yet: send one to this gateway's /v1 API."
+    add_requests(console.folder / "gateway.sqlite", [{"request_id": "one", "ts": time.time(), "role": "fast",
+                                                      "model": "t/fast-model", "key_id": "key-0123"}])
+    page.fill("#runs-model", "fast-model")  # not provider/model
+    page.click("#runs-filters button[type=submit]")
+    page.wait_for_function("document.querySelector('#runs-table tr.empty')?.textContent.startsWith('No requests match')")
+    assert page.get_attribute("#runs-model", "placeholder") == "provider/model"
+    page.fill("#runs-model", "t/fast-model")
+    page.click("#runs-filters button[type=submit]")
+    page.wait_for_function("Number(document.body.dataset.runs) === 1")
+    assert page.locator("#runs-table tr.empty").count() == 0

@@ -34,10 +34,10 @@ def test_a_prompt_carrying_script_is_shown_as_text(page: Any, console: ServeProc
     assert _chat(console, XSS) == 502  # the upstream is down: the request is in the ledger all the same
     page.goto(console.base_url + "/ui?view=runs")
     deadline = time.monotonic() + 10
-    while page.locator("#runs-table tbody tr").count() == 0 and time.monotonic() < deadline:
+    while page.locator("#runs-table tbody tr[data-request]").count() == 0 and time.monotonic() < deadline:
         page.click("#runs-filters button[type=submit]")  # the ledger commits within commit_interval_s
         page.wait_for_timeout(200)
-    row = page.locator("#runs-table tbody tr").first
+    row = page.locator("#runs-table tbody tr[data-request]").first
     assert "fast" in row.text_content() and "502" in row.text_content()
     row.locator("button").click()
     page.wait_for_selector("#run-detail:not([hidden])")

@@ -45,9 +45,14 @@ async function loadRuns(first) {
       td(tokens, "num"), td(usd(r.cost_usd), "num"), td(Math.round(r.latency_ms), "num"), td(r.attempts, "num"),
       el("td", {}, el("button", { type: "button", onclick: () => loadRun(r.request_id) }, "Details"))));
   }
+  if (!body.children.length) {  // an empty table says why, and what the filters take
+    body.append(el("tr", { class: "empty" }, el("td", { colSpan: 11, class: "hint" }, views.runsQuery
+      ? "No requests match these filters (Role is a role's exact name, Model a provider/model, Key a key id from the Keys view)."
+      : "No requests yet: send one to this gateway's /v1 API.")));
+  }
   views.runsCursor = data.next;
   document.getElementById("runs-next").hidden = !data.next;
-  document.body.dataset.runs = String(body.children.length);
+  document.body.dataset.runs = String(body.querySelectorAll("tr[data-request]").length);
 }
 
 async function loadRun(id) {
