@@ -145,3 +145,19 @@ def test_an_empty_runs_table_says_why(page: Any, console: ServeProcess) -> None:
     page.click("#runs-filters button[type=submit]")
     page.wait_for_function("Number(document.body.dataset.runs) === 1")
     assert page.locator("#runs-table tr.empty").count() == 0
+
+
+def test_a_rename_typed_over_an_erased_name_keeps_the_nodes_on_it(page: Any, console: ServeProcess) -> None:
+    """Backspacing 'fast' away and typing 'triage' is a rename too: the classifier follows, not the default."""
+    open_file(page, console.base_url, "support.json")
+    assert page.locator("#node-classify-role").input_value() == "fast"
+    page.focus("#m1-role")
+    page.keyboard.press("End")
+    for _ in "fast":
+        page.keyboard.press("Backspace")
+    assert page.input_value("#m1-role") == ""
+    page.keyboard.type("triage")
+    wait_checked(page)
+    assert page.locator("#node-classify-role").input_value() == "triage"
+    assert "No problems." in (page.text_content("#problems") or "")
+    assert "llm_role: triage" in (page.text_content("#yaml-preview") or "")

@@ -118,13 +118,19 @@ function setField(i, key, value) {
   if (value === "" || value === null || value === undefined) delete entry[key];
   else entry[key] = value;
   if (key === "role") {  // a rename: the nodes on the old name follow it, and every dropdown updates at once
-    if (before && !roles().includes(before)) {
-      for (const n of state.nodes) if (n.kind === "llm" && nodeRole(n) === before) state.nodeRoles[n.id] = value;
+    // a name erased on the way to a new one (backspace it all, then type) is remembered: the nodes wait on it
+    const old = before || renamed.get(entry);
+    if (!value) { if (before) renamed.set(entry, before); }
+    else if (old && !roles().includes(old)) {
+      for (const n of state.nodes) if (n.kind === "llm" && nodeRole(n) === old) state.nodeRoles[n.id] = value;
+      renamed.delete(entry);
     }
     render();
   }
   scheduleCheck();
 }
+
+const renamed = new WeakMap();  // registry entry -> its role name before it was erased
 
 function fallbacks(i) { return state.models[i].fallback || (state.models[i].fallback = []); }
 
