@@ -161,3 +161,28 @@ def test_a_rename_typed_over_an_erased_name_keeps_the_nodes_on_it(page: Any, con
     assert page.locator("#node-classify-role").input_value() == "triage"
     assert "No problems." in (page.text_content("#problems") or "")
     assert "llm_role: triage" in (page.text_content("#yaml-preview") or "")
+
+
+def test_revoking_a_key_asks_first(page: Any, console: ServeProcess) -> None:
+    page.goto(console.base_url + "/ui?view=keys")
+    page.fill("#key-name", "keep-me")
+    page.click("#key-form button[type=submit]")
+    page.wait_for_selector("#key-created:not([hidden])")
+    row = page.locator("#keys-table tbody tr", has_text="keep-me")
+    asked: list[str] = []
+
+    def dismiss(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.dismiss()
+
+    page.once("dialog", dismiss)
+    row.get_by_role("button", name="Revoke keep-me").click()
+    page.wait_for_timeout(300)
+    assert len(asked) == 1 and asked[0].startswith("Revoke the key keep-me (key-")
+    page.evaluate("loadKeys()")
+    page.wait_for_timeout(300)
+    assert "active" in (row.text_content() or "")
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Revoke keep-me").click()
+    page.wait_for_function("[...document.querySelectorAll('#keys-table tbody tr')].some(r => "
+                           "r.textContent.includes('keep-me') && r.textContent.includes('revoked'))")

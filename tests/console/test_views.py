@@ -78,6 +78,7 @@ def test_keys_are_created_listed_and_revoked(page: Any, console: ServeProcess) -
     row = page.locator("#keys-table tbody tr", has_text="ci <b>bot</b>")
     assert "usd/day=2.5" in row.text_content() and "active" in row.text_content()
     assert secret not in page.content().replace(f'value="{secret}"', "")  # only in the one-time box
+    page.once("dialog", lambda dialog: dialog.accept())  # "Revoke the key ...?"
     row.get_by_role("button", name="Revoke ci <b>bot</b>").click()
     page.wait_for_function("[...document.querySelectorAll('#keys-table tbody tr')].some(r => "
                            "r.textContent.includes('revoked'))")

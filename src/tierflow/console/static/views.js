@@ -141,7 +141,7 @@ async function loadKeys() {
       td(k.roles ? k.roles.join(", ") : "all"), td(limits || "none"), td(usd(k.spend.day_usd), "num"),
       td(usd(k.spend.month_usd), "num"),
       el("td", {}, k.revoked ? "" : el("button", { type: "button", aria: { label: `Revoke ${k.name}` },
-                                                   onclick: () => revokeKey(k.key_id) }, "Revoke")));
+                                                   onclick: () => revokeKey(k.key_id, k.name) }, "Revoke")));
   }));
 }
 
@@ -168,7 +168,9 @@ async function createKey(ev) {
   await loadKeys();
 }
 
-async function revokeKey(id) {
+async function revokeKey(id, name) {
+  // for good: ask first, as a click that cannot be undone should
+  if (!window.confirm(`Revoke the key ${name} (${id})? Requests with it are refused from now on; this cannot be undone.`)) return;
   await api("POST", `/ui/api/keys/${encodeURIComponent(id)}/revoke`, {});
   await loadKeys();
 }
