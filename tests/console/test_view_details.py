@@ -186,3 +186,11 @@ def test_revoking_a_key_asks_first(page: Any, console: ServeProcess) -> None:
     row.get_by_role("button", name="Revoke keep-me").click()
     page.wait_for_function("[...document.querySelectorAll('#keys-table tbody tr')].some(r => "
                            "r.textContent.includes('keep-me') && r.textContent.includes('revoked'))")
+
+
+def test_the_routers_view_without_a_routed_role_says_how_one_is_served(page: Any, console: ServeProcess) -> None:
+    page.goto(console.base_url + "/ui?view=routers")
+    page.wait_for_function("document.getElementById('routers').textContent !== ''")
+    text = page.text_content("#routers") or ""
+    assert text.startswith("The served config has no routed role")
+    assert "saved from the Registry view or tierflow serve restarts" in text
