@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import ADMIN_KEY, CHROMIUM_ARGS, ServeProcess, add_requests, open_file, sign_in, wait_checked
+from .conftest import ADMIN_KEY, ServeProcess, add_requests, open_file, sign_in, wait_checked
 
 pytestmark = pytest.mark.browser
 
