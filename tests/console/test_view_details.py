@@ -160,7 +160,9 @@ def test_a_rename_typed_over_an_erased_name_keeps_the_nodes_on_it(page: Any, con
     wait_checked(page)
     assert page.locator("#node-classify-role").input_value() == "triage"
     assert "No problems." in (page.text_content("#problems") or "")
-    assert "llm_role: triage" in (page.text_content("#yaml-preview") or "")
+    yaml = page.text_content("#yaml-preview") or ""
+    assert "llm_role: triage" in yaml
+    assert "- role: triage\n" in yaml  # the entry still leads with its role, not "- ref: ...\n  role: triage"
 
 
 def test_revoking_a_key_asks_first(page: Any, console: ServeProcess) -> None:

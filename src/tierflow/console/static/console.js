@@ -116,7 +116,8 @@ function setField(i, key, value) {
   const entry = state.models[i];
   const before = entry[key];
   if (value === "" || value === null || value === undefined) delete entry[key];
-  else entry[key] = value;
+  else if (key in entry) entry[key] = value;
+  else { entry[key] = value; headFirst(entry); }  // typed again after being erased: back in its place
   if (key === "role") {  // a rename: the nodes on the old name follow it, and every dropdown updates at once
     // a name erased on the way to a new one (backspace it all, then type) is remembered: the nodes wait on it
     const old = before || renamed.get(entry);
@@ -128,6 +129,13 @@ function setField(i, key, value) {
     render();
   }
   scheduleCheck();
+}
+
+function headFirst(entry) {  // role, ref, model lead an entry, as people write them (and the file keeps them)
+  const all = { ...entry };
+  for (const k of Object.keys(entry)) delete entry[k];
+  for (const k of ["role", "ref", "model"]) if (k in all) entry[k] = all[k];
+  Object.assign(entry, all);
 }
 
 const renamed = new WeakMap();  // registry entry -> its role name before it was erased
