@@ -34,10 +34,10 @@ def test_a_prompt_carrying_script_is_shown_as_text(page: Any, console: ServeProc
     assert _chat(console, XSS) == 502  # the upstream is down: the request is in the ledger all the same
     page.goto(console.base_url + "/ui?view=runs")
     deadline = time.monotonic() + 10
-    while page.locator("#runs-table tbody tr").count() == 0 and time.monotonic() < deadline:
+    while page.locator("#runs-table tbody tr[data-request]").count() == 0 and time.monotonic() < deadline:
         page.click("#runs-filters button[type=submit]")  # the ledger commits within commit_interval_s
         page.wait_for_timeout(200)
-    row = page.locator("#runs-table tbody tr").first
+    row = page.locator("#runs-table tbody tr[data-request]").first
     assert "fast" in row.text_content() and "502" in row.text_content()
     row.locator("button").click()
     page.wait_for_selector("#run-detail:not([hidden])")
@@ -78,6 +78,7 @@ def test_keys_are_created_listed_and_revoked(page: Any, console: ServeProcess) -
     row = page.locator("#keys-table tbody tr", has_text="ci <b>bot</b>")
     assert "usd/day=2.5" in row.text_content() and "active" in row.text_content()
     assert secret not in page.content().replace(f'value="{secret}"', "")  # only in the one-time box
+    page.once("dialog", lambda dialog: dialog.accept())  # "Revoke the key ...?"
     row.get_by_role("button", name="Revoke ci <b>bot</b>").click()
     page.wait_for_function("[...document.querySelectorAll('#keys-table tbody tr')].some(r => "
                            "r.textContent.includes('revoked'))")

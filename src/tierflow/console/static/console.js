@@ -6,6 +6,7 @@
 const state = {
   csrf: "", file: null, kind: null, version: null, models: [], nodes: [], edges: [], providers: [],
   nodeRoles: {}, catalog: [], slugs: new Map(), modes: [], problems: [], checkTimer: null, checkSeq: 0,
+  dirty: false,  // edits not saved yet: opening another file or leaving the page asks first
 };
 
 // --- small DOM helpers ---------------------------------------------------------------------------
@@ -43,7 +44,12 @@ async function start() {
   const files = (await api("GET", "/ui/api/files")).data.files;
   const select = document.getElementById("file-select");
   for (const f of files) select.append(el("option", { value: f.path }, `${f.path} (${f.kind === "gateway" ? "gateway config" : "flow"})`));
-  select.addEventListener("change", () => load(select.value));
+  select.addEventListener("change", () => {
+    if (state.dirty && !window.confirm(`Discard your unsaved edits to ${state.file}?`)) { select.value = state.file; return; }
+    load(select.value);
+  });
+  window.addEventListener("beforeunload", (ev) => { if (state.dirty) ev.preventDefault(); });
+  document.getElementById("logout-form").addEventListener("submit", signOut);
   document.getElementById("add-model").addEventListener("click", addModel);
   document.getElementById("save").addEventListener("click", saveFile);
   document.getElementById("reload").addEventListener("click", () => load(state.file));
@@ -73,6 +79,7 @@ async function load(path) {
   showStatus("");
   render();
   scheduleCheck(0);
+  state.dirty = false;  // as loaded (scheduleCheck marks edits)
 }
 
 function modeOf(entry) {
@@ -109,15 +116,29 @@ function setField(i, key, value) {
   const entry = state.models[i];
   const before = entry[key];
   if (value === "" || value === null || value === undefined) delete entry[key];
-  else entry[key] = value;
+  else if (key in entry) entry[key] = value;
+  else { entry[key] = value; headFirst(entry); }  // typed again after being erased: back in its place
   if (key === "role") {  // a rename: the nodes on the old name follow it, and every dropdown updates at once
-    if (before && !roles().includes(before)) {
-      for (const n of state.nodes) if (n.kind === "llm" && nodeRole(n) === before) state.nodeRoles[n.id] = value;
+    // a name erased on the way to a new one (backspace it all, then type) is remembered: the nodes wait on it
+    const old = before || renamed.get(entry);
+    if (!value) { if (before) renamed.set(entry, before); }
+    else if (old && !roles().includes(old)) {
+      for (const n of state.nodes) if (n.kind === "llm" && nodeRole(n) === old) state.nodeRoles[n.id] = value;
+      renamed.delete(entry);
     }
     render();
   }
   scheduleCheck();
 }
+
+function headFirst(entry) {  // role, ref, model lead an entry, as people write them (and the file keeps them)
+  const all = { ...entry };
+  for (const k of Object.keys(entry)) delete entry[k];
+  for (const k of ["role", "ref", "model"]) if (k in all) entry[k] = all[k];
+  Object.assign(entry, all);
+}
+
+const renamed = new WeakMap();  // registry entry -> its role name before it was erased
 
 function fallbacks(i) { return state.models[i].fallback || (state.models[i].fallback = []); }
 
@@ -302,6 +323,8 @@ function scheduleCheck(delay = 250) {
   clearTimeout(state.checkTimer);
   state.checkSeq++;  // a check already in flight answers for an older edit: its result must not show as current
   document.body.dataset.pending = "1";  // tests (and people) can tell when the shown result is current
+  if (!state.dirty && state.version) showStatus("");  // a "Saved." from before this edit is no longer true
+  state.dirty = true;
   state.checkTimer = setTimeout(runCheck, delay);
 }
 
@@ -315,7 +338,8 @@ async function runCheck() {
 function applyCheck(data) {
   state.problems = data.problems || [];
   document.getElementById("yaml-preview").textContent = data.yaml || "";
-  document.getElementById("ir-preview").textContent = data.ir || "";
+  // the compiler writes nothing on any problem (as `tierflow compile`): say so rather than show an empty box
+  document.getElementById("ir-preview").textContent = data.ir || (state.problems.length ? "(none until the problems listed under Problems are fixed)" : "");
   render();
   document.body.dataset.pending = "0";
 }
@@ -342,8 +366,19 @@ async function saveFile() {
   state.version = data.version;
   for (const n of state.nodes) if (n.id in state.nodeRoles) n.llm_role = state.nodeRoles[n.id];
   state.nodeRoles = {};
+  state.dirty = false;
   applyCheck(data);
   showStatus(data.reloaded ? "Saved; the gateway now serves it." : "Saved.");
+}
+
+async function signOut(ev) {
+  // a write like any other: it carries the CSRF token, which a plain form post cannot
+  ev.preventDefault();
+  if (state.dirty && !window.confirm(`Discard your unsaved edits to ${state.file} and sign out?`)) return;
+  state.dirty = false;
+  await fetch("/ui/logout", { method: "POST", headers: { "X-CSRF-Token": state.csrf }, credentials: "same-origin",
+                              redirect: "manual" });
+  window.location.assign("/ui/login");
 }
 
 function showStatus(text, bad = false) {

@@ -23,7 +23,8 @@ async function loadRouters() {
     return;
   }
   box.replaceChildren(...(data.data.length ? data.data.map(routerSection)
-    : [el("p", { class: "hint" }, "The served config has no routed role ({role, router, candidates}).")]));
+    : [el("p", { class: "hint" }, "The served config has no routed role ({role, router, candidates}). One added to the config file by hand is " +
+                                     "served (and shown here) once the file is saved from the Registry view or tierflow serve restarts.")]));
   document.body.dataset.routers = String(data.data.length);
 }
 

@@ -14,8 +14,11 @@ function showView(name) {
   if (name === "routers") loadRouters();
 }
 
-function unix(value) { return value ? String(new Date(value).getTime() / 1000) : ""; }
+// Times are shown in UTC (as the ledger and `tierflow cost report` keep them), so a typed Since/Until is read
+// as UTC too, whatever the browser's time zone: a time copied from the table filters at that time.
+function unix(value) { return value ? String(new Date(value + "Z").getTime() / 1000) : ""; }
 function when(ts) { return new Date(ts * 1000).toISOString().replace("T", " ").slice(0, 19); }
+function fixed(v, digits) { return v === null || v === undefined ? "" : Number(v).toFixed(digits); }
 function usd(v) { return v === null || v === undefined ? "unknown" : Number(v).toFixed(6); }
 function td(text, cls) { return el("td", cls ? { class: cls } : {}, text === null || text === undefined ? "" : String(text)); }
 
@@ -42,9 +45,14 @@ async function loadRuns(first) {
       td(tokens, "num"), td(usd(r.cost_usd), "num"), td(Math.round(r.latency_ms), "num"), td(r.attempts, "num"),
       el("td", {}, el("button", { type: "button", onclick: () => loadRun(r.request_id) }, "Details"))));
   }
+  if (!body.children.length) {  // an empty table says why, and what the filters take
+    body.append(el("tr", { class: "empty" }, el("td", { colSpan: 11, class: "hint" }, views.runsQuery
+      ? "No requests match these filters (Role is a role's exact name, Model a provider/model, Key a key id from the Keys view)."
+      : "No requests yet: send one to this gateway's /v1 API.")));
+  }
   views.runsCursor = data.next;
   document.getElementById("runs-next").hidden = !data.next;
-  document.body.dataset.runs = String(body.children.length);
+  document.body.dataset.runs = String(body.querySelectorAll("tr[data-request]").length);
 }
 
 async function loadRun(id) {
@@ -54,16 +62,17 @@ async function loadRun(id) {
   for (const k of ["request_id", "ts", "key_id", "user", "requested", "role", "model", "provider", "status", "outcome",
                    "error_code", "input_tokens", "output_tokens", "cost_usd", "charged_usd", "latency_ms", "ttft_ms", "variant"]) {
     if (data[k] === null || data[k] === undefined) continue;
-    fields.append(el("dt", {}, k), el("dd", {}, k === "ts" ? when(data[k]) : String(data[k])));
+    const shown = k === "ts" ? `${when(data[k])} UTC` : k.endsWith("_ms") ? fixed(data[k], 1) : String(data[k]);
+    fields.append(el("dt", {}, k), el("dd", {}, shown));
   }
   document.querySelector("#run-attempts tbody").replaceChildren(...data.attempt_rows.map((a) => el("tr", {},
-    td(a.n, "num"), td(a.target), td(a.outcome), td(a.error), td(a.status_code, "num"), td(a.duration_s, "num"))));
+    td(a.n, "num"), td(a.target), td(a.outcome), td(a.error), td(a.status_code, "num"), td(fixed(a.duration_s, 3), "num"))));
   document.getElementById("run-decision").textContent = data.decision ? JSON.stringify(data.decision, null, 2) : "(none)";
   const messages = Array.isArray(data.messages) ? data.messages : [];
   document.getElementById("run-messages").replaceChildren(...(messages.length ? messages.map((m) => el("div", { class: "message" },
     el("span", { class: "who" }, String(m.role)), typeof m.content === "string" ? m.content : JSON.stringify(m.content)))
     : [el("p", { class: "hint" }, "Not stored (gateway.store_content is off).")]));
-  document.getElementById("run-answer").textContent = data.answer ?? "(not stored)";
+  document.getElementById("run-answer").textContent = data.answer ?? (data.status >= 400 ? "(none: the request failed)" : "(not stored)");
   const panel = document.getElementById("run-detail");
   panel.hidden = false;
   panel.dataset.request = id;
@@ -101,7 +110,8 @@ function drawCost(rows, bucket) {
   };
   const colour = (g) => `hsl(${(groups.indexOf(g) * 67) % 360} 55% 55%)`;
   make("line", { x1: left, y1: H - bottom, x2: W, y2: H - bottom, class: "axis" });
-  make("text", { x: 4, y: 14 }, `$${max.toFixed(4)}`);
+  // the top of the scale is the tallest bar's total, to two significant digits ($0.000068, not a rounded $0.0001)
+  make("text", { x: 4, y: 14, class: "scale-top" }, `$${Number(max.toPrecision(2))}`);
   buckets.forEach((b, i) => {
     let y = H - bottom;
     const x = left + i * (bar + 6);
@@ -131,7 +141,7 @@ async function loadKeys() {
       td(k.roles ? k.roles.join(", ") : "all"), td(limits || "none"), td(usd(k.spend.day_usd), "num"),
       td(usd(k.spend.month_usd), "num"),
       el("td", {}, k.revoked ? "" : el("button", { type: "button", aria: { label: `Revoke ${k.name}` },
-                                                   onclick: () => revokeKey(k.key_id) }, "Revoke")));
+                                                   onclick: () => revokeKey(k.key_id, k.name) }, "Revoke")));
   }));
 }
 
@@ -141,8 +151,12 @@ async function createKey(ev) {
   const body = { name: form.get("name") };
   const roles = String(form.get("roles") || "").split(",").map((r) => r.trim()).filter(Boolean);
   if (roles.length) body.roles = roles;
-  for (const k of ["rpm", "tpm"]) if (form.get(k)) body[k] = Number.parseInt(form.get(k), 10);
-  for (const k of ["usd_per_day", "usd_per_month"]) if (form.get(k)) body[k] = Number(form.get(k));
+  // the whole text as a number ("6O" is not 6): what is not one goes as typed, and the server says what it wants
+  for (const k of ["rpm", "tpm", "usd_per_day", "usd_per_month"]) {
+    const text = String(form.get(k) || "").trim();
+    if (text) body[k] = Number.isFinite(Number(text)) ? Number(text) : text;
+  }
+  document.getElementById("key-created").hidden = true;  // an earlier key's secret is not this one's
   const { status, data } = await api("POST", "/ui/api/keys", body);
   const error = document.getElementById("key-error");
   error.textContent = status === 201 ? "" : data.error.message;
@@ -154,7 +168,9 @@ async function createKey(ev) {
   await loadKeys();
 }
 
-async function revokeKey(id) {
+async function revokeKey(id, name) {
+  // for good: ask first, as a click that cannot be undone should
+  if (!window.confirm(`Revoke the key ${name} (${id})? Requests with it are refused from now on; this cannot be undone.`)) return;
   await api("POST", `/ui/api/keys/${encodeURIComponent(id)}/revoke`, {});
   await loadKeys();
 }
