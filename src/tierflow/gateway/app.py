@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from typing import Any
 
 from aiohttp import web
@@ -24,7 +23,7 @@ from tierflow.gateway.auth import auth_middleware, create_key, list_keys, revoke
 from tierflow.gateway.chat import chat_completions
 from tierflow.gateway.core import EXCHANGE, KEY, Gateway, error_response
 from tierflow.gateway.embeddings import embeddings
-from tierflow.gateway.exchange import dumps
+from tierflow.gateway.exchange import dumps, new_request_id
 from tierflow.gateway.failures import to_gateway_error
 from tierflow.gateway.feedback import post_feedback
 
@@ -78,7 +77,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         _log.exception("unexpected error in %s %s", request.method, request.path)
         err = to_gateway_error(RuntimeError())
     exchange = request.get(EXCHANGE)
-    headers = exchange.headers() if exchange is not None else {"x-request-id": uuid.uuid4().hex}
+    headers = exchange.headers() if exchange is not None else {"x-request-id": new_request_id()}
     return error_response(err, headers)
 
 
