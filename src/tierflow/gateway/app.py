@@ -26,6 +26,7 @@ from tierflow.gateway.embeddings import embeddings
 from tierflow.gateway.exchange import dumps, new_request_id
 from tierflow.gateway.failures import to_gateway_error
 from tierflow.gateway.feedback import post_feedback
+from tierflow.gateway.spans import spans_middleware
 
 _log = logging.getLogger("tierflow.gateway")
 
@@ -85,8 +86,9 @@ def build_app(gateway: Gateway) -> web.Application:
     """The aiohttp application serving ``gateway`` (closing it closes the gateway's client)."""
     from tierflow.console import except_console, mount_console  # the web console at /ui (docs/console.md)
 
+    spans = spans_middleware(gateway.tracers)  # a SERVER span per request when OpenTelemetry traces
     app = web.Application(client_max_size=gateway.settings.max_body_bytes,
-                          middlewares=[errors_middleware, except_console(auth_middleware)])
+                          middlewares=[*([spans] if spans else []), errors_middleware, except_console(auth_middleware)])
     app[KEY] = gateway
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/embeddings", embeddings)
