@@ -96,11 +96,13 @@ GC_THRESHOLDS = (20_000, 10, 10)
 def _settle_gc() -> None:
     """Tune the collector of the serving process, once it has started (docs/gateway.md, "Benchmarks").
 
-    What start-up made (modules, config, plans, the application: about 60,000 objects) lives as
-    long as the process: frozen, full collections no longer walk it. A collection of the youngest
-    generation walks every young object still alive, most of them the requests in flight; running
-    it after 20,000 allocations rather than 700 walks them far less often. Request objects are
-    freed by reference counting as before; only cyclic garbage waits longer for its collection.
+    What start-up made (modules, config, plans, the application: about 60,000 objects) mostly lives
+    as long as the process: frozen, full collections no longer walk it (what a console reload
+    replaces is still freed by reference counting; cycles among it would stay, once per reload).
+    A collection of the youngest generation walks every young object still alive, most of them the
+    requests in flight; running it after 20,000 allocations rather than 700 walks them far less
+    often. Request objects are freed by reference counting as before; only cyclic garbage waits
+    longer for its collection.
     """
     gc.collect()
     gc.freeze()
