@@ -2,6 +2,7 @@
 
     apt-get install wrk
     python bench/bench_gateway.py overhead [--duration 5] [--rounds 2] [--litellm PATH/bin/litellm]
+                                           [--baseline-src OTHER_CHECKOUT/src]
     python bench/bench_gateway.py load [--requests 10000] [--concurrency 64]
 
 Everything runs on 127.0.0.1, each server in its own process, the upstream being the project's
@@ -14,7 +15,9 @@ the floor) and LiteLLM's proxy (the anchor, when ``--litellm`` names its executa
 own), and straight to the upstream. ``wrk`` drives each with 1 and 64 connections; per server:
 CPU per request of its process (user + system, /proc), p50 / p99 latency and the latency added to
 the upstream's own at 1 connection, requests/s at 64; the median of ``--rounds`` rounds taken in
-rotating order, with ratios measured in the same run.
+rotating order, with ratios measured in the same run. ``--baseline-src`` serves a second
+``tierflow serve`` from another checkout's sources (``git worktree add /tmp/main main``) in the
+same rounds: a before/after comparison that the machine's load shifts alike.
 
 ``load``: ``--requests`` requests (half of them streamed) at ``--concurrency`` in flight through
 ``tierflow serve`` with one budgeted virtual key, while the upstream's primary model answers 10 %
@@ -97,7 +100,9 @@ class Proc:
             self.proc.wait()
 
 
-def _gateway(tmp: Path, upstream: str, extra: str = "", env: dict[str, str] | None = None) -> Proc:
+def _gateway(tmp: Path, upstream: str, extra: str = "", env: dict[str, str] | None = None,
+             name: str = "tierflow serve") -> Proc:
+    tmp.mkdir(exist_ok=True)
     cfg = tmp / "tierflow.yaml"
     cfg.write_text(f"""
 providers:
@@ -111,8 +116,8 @@ prices:
 gateway: {{database: {tmp / 'gateway.sqlite'}}}
 """, encoding="utf-8")
     port = _free_port()
-    return Proc("tierflow serve", [sys.executable, "-m", "tierflow.cli", "serve", "--config", str(cfg), "--port",
-                                   str(port)], port, "/health", env)
+    return Proc(name, [sys.executable, "-m", "tierflow.cli", "serve", "--config", str(cfg), "--port", str(port)],
+                port, "/health", env)
 
 
 # --- overhead ---------------------------------------------------------------------------------
@@ -150,6 +155,9 @@ def overhead(args: argparse.Namespace) -> int:
             servers.append(Proc("bare aiohttp proxy (floor)", [sys.executable, str(HERE / "_passthrough.py"),
                                                                str(port := _free_port()), upstream], port, "/health"))
             servers.append(_gateway(tmp, upstream))
+            if args.baseline_src:  # another tierflow's sources (e.g. main's), measured in the same rounds
+                servers.append(_gateway(tmp / "baseline", upstream, env={"PYTHONPATH": args.baseline_src},
+                                        name="tierflow serve (baseline)"))
             if args.litellm:
                 servers.append(_litellm(args.litellm, tmp, upstream))
             plain, auth = _wrk_script(tmp, None), _wrk_script(tmp, MASTER)
@@ -212,6 +220,9 @@ def _report(rounds: dict[str, list[dict[str, float]]]) -> None:
     ours = med["tierflow serve"]
     if lite:
         print(f"\nLiteLLM proxy CPU per request / tierflow serve's: {lite['cpu_us'] / ours['cpu_us']:.1f}x")
+    base = med.get("tierflow serve (baseline)")
+    if base:
+        print(f"\ntierflow serve's CPU per request / the baseline's: {ours['cpu_us'] / base['cpu_us']:.2f}x")
 
 
 def _ledger_rows(db: Path, gateway: Proc) -> int:
@@ -343,6 +354,8 @@ def main() -> int:
     o.add_argument("--rounds", type=int, default=2)
     o.add_argument("--litellm", help="the litellm executable of a venv with the proxy pins")
     o.add_argument("--warmup", type=float, default=5.0, help="seconds of warm-up load per server")
+    o.add_argument("--baseline-src", help="the src folder of another tierflow checkout (e.g. main's), served "
+                                          "beside this one and measured in the same rounds")
     ld = sub.add_parser("load")
     ld.add_argument("--requests", type=int, default=10_000)
     ld.add_argument("--concurrency", type=int, default=64)

@@ -97,8 +97,9 @@ async def test_a_gateway_request_arrives_in_phoenix(phoenix: Phoenix, tmp_path: 
                 body = await r.json()
         tracer.shutdown()
     assert body["model"] == "up/gpt-4o"
-    spans = phoenix.wait_for_spans("tierflow-gateway", 2)
-    assert _tree(spans) == {"tierflow.call strong": None, "chat gpt-4o": "tierflow.call strong"}
+    spans = phoenix.wait_for_spans("tierflow-gateway", 3)  # the request's SERVER span is the call's parent
+    assert _tree(spans) == {"POST /v1/chat/completions": None, "tierflow.call strong": "POST /v1/chat/completions",
+                            "chat gpt-4o": "tierflow.call strong"}
     a = next(s for s in spans if s["name"] == "chat gpt-4o")["attributes"]
     assert a["llm.model_name"] == "gpt-4o" and a["gen_ai.request.model"] == "gpt-4o"
     assert (a["llm.token_count.prompt"], a["llm.token_count.completion"]) == (40, 2)

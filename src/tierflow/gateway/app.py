@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,9 +25,10 @@ from tierflow.gateway.auth import auth_middleware, create_key, list_keys, revoke
 from tierflow.gateway.chat import chat_completions
 from tierflow.gateway.core import EXCHANGE, KEY, Gateway, error_response
 from tierflow.gateway.embeddings import embeddings
-from tierflow.gateway.exchange import dumps
+from tierflow.gateway.exchange import dumps, new_request_id
 from tierflow.gateway.failures import to_gateway_error
 from tierflow.gateway.feedback import post_feedback
+from tierflow.gateway.spans import spans_middleware
 
 _log = logging.getLogger("tierflow.gateway")
 
@@ -80,7 +80,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
         _log.exception("unexpected error in %s %s", request.method, request.path)
         err = to_gateway_error(RuntimeError())
     exchange = request.get(EXCHANGE)
-    headers = exchange.headers() if exchange is not None else {"x-request-id": uuid.uuid4().hex}
+    headers = exchange.headers() if exchange is not None else {"x-request-id": new_request_id()}
     return error_response(err, headers)
 
 
@@ -115,8 +115,10 @@ def _except_mounts(middleware: Middleware, mounts: Sequence[Mount]) -> Middlewar
 def build_app(gateway: Gateway, *, mounts: Sequence[Mount] = ()) -> web.Application:
     """The aiohttp application serving ``gateway`` (closing it closes the gateway's client), with
     ``mounts`` added after the gateway's own routes (``tierflow serve`` mounts the console)."""
+    spans = spans_middleware(gateway.tracers)  # a SERVER span per request when OpenTelemetry traces
     app = web.Application(client_max_size=gateway.settings.max_body_bytes,
-                          middlewares=[errors_middleware, _except_mounts(auth_middleware, mounts)])
+                          middlewares=[*([spans] if spans else []), errors_middleware,
+                                       _except_mounts(auth_middleware, mounts)])
     app[KEY] = gateway
     app.router.add_post("/v1/chat/completions", chat_completions)
     app.router.add_post("/v1/embeddings", embeddings)

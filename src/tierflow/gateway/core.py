@@ -9,7 +9,7 @@ import asyncio
 import json
 import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +19,13 @@ from tierflow import _trace_frame
 from tierflow.calls import Client
 from tierflow.config import ProjectConfig
 from tierflow.errors import ConfigError, GatewayError, Problem
-from tierflow.gateway.budgets import Limiter
+from tierflow.gateway.budgets import Admission, Limiter
 from tierflow.gateway.exchange import Exchange, dumps
 from tierflow.gateway.failures import retry_after_headers, to_gateway_error
 from tierflow.gateway.keys import KeyStore, VirtualKey
 from tierflow.gateway.ledger import Ledger
 from tierflow.gateway.settings import GatewaySettings
-from tierflow.gateway.wire import error_body
+from tierflow.gateway.wire import ChatCall, error_body
 from tierflow.local_models import tierflow_home
 from tierflow.providers.base import Provider, create_provider
 
@@ -199,4 +199,70 @@ async def read_json(request: web.Request) -> Any:
 
 
 
-__all__ = ["Gateway", "KEY", "EXCHANGE", "CALLER", "CALLER_KEY", "caller_key_id", "error_response", "read_json"]
+# --- what every model request (chat, embeddings) does around its call -------------------------------
+
+Answer = Callable[[web.Request, Exchange, list[Admission]], Awaitable[web.StreamResponse]]
+"""A handler's own part: the call and its answer (it may append the key's reservation to the list)."""
+
+
+async def ledgered(request: web.Request, answer: Answer) -> web.StreamResponse:
+    """Run ``answer`` for one model request and account for it, whatever its end.
+
+    Any failure becomes an OpenAI-shaped error answer; the response is sent here (unless ``answer``
+    sent it, as a stream does), then the key's reservation is settled and the ledger row appended:
+    after the last byte, or when the client went away (status 499).
+    """
+    gateway = request.app[KEY]
+    exchange = Exchange(request)
+    exchange.key_id = caller_key_id(request)
+    request[EXCHANGE] = exchange
+    admission: list[Admission] = []
+    try:
+        try:
+            resp = await answer(request, exchange, admission)
+        except GatewayError as exc:
+            exchange.failed(exc, exc.__cause__)
+            resp = error_response(exc, exchange.headers())
+        except (asyncio.CancelledError, ConnectionResetError):
+            raise
+        except Exception:
+            _log.exception("request %s failed unexpectedly", exchange.request_id)
+            err = to_gateway_error(RuntimeError())
+            exchange.failed(err)
+            resp = error_response(err, exchange.headers())
+        if not resp.prepared:  # send it here, so the ledger row is written after its last byte
+            await resp.prepare(request)
+            await resp.write_eof()
+    except (asyncio.CancelledError, ConnectionResetError):
+        exchange.cancelled()
+        raise
+    finally:
+        for held in admission:
+            gateway.limiter.settle(held, exchange)
+        gateway.ledger.append(exchange)
+    return resp
+
+
+async def read_body(request: web.Request, exchange: Exchange) -> Any:
+    """The request's JSON body, once its headers are checked (a bad client request id is a 400)."""
+    exchange.check_headers()
+    return await read_json(request)
+
+
+def admit(request: web.Request, exchange: Exchange, call: ChatCall, admission: list[Admission], *,
+          roles_only: str | None = None) -> None:
+    """Resolve the checked ``call``'s model (404 for an unknown name; ``roles_only``: the 400 for a
+    name that is not a role) and reserve what the caller's key allows (settled by :func:`ledgered`)."""
+    gateway = request.app[KEY]
+    exchange.call = call
+    exchange.name = gateway.resolve(call.model)
+    exchange.is_role = exchange.name in gateway.names
+    if roles_only is not None and not exchange.is_role:
+        raise GatewayError(400, roles_only, param="model", code="invalid_value")
+    key = request.get(CALLER_KEY)
+    if key is not None:  # the key's limits: reserve now, settle when the response has ended
+        admission.append(gateway.limiter.admit(key, exchange.name, exchange.is_role, call))
+
+
+__all__ = ["Gateway", "KEY", "EXCHANGE", "CALLER", "CALLER_KEY", "admit", "caller_key_id", "error_response",
+           "ledgered", "read_body", "read_json"]

@@ -12,22 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import logging
 import struct
-from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 
 from tierflow.errors import GatewayError
 from tierflow.gateway.budgets import Admission
-from tierflow.gateway.core import CALLER_KEY, EXCHANGE, KEY, caller_key_id, error_response, read_json
+from tierflow.gateway.core import KEY, admit, ledgered, read_body
 from tierflow.gateway.exchange import Exchange, dumps
-from tierflow.gateway.failures import to_gateway_error
-from tierflow.gateway.wire import ChatCall
+from tierflow.gateway.wire import ChatCall, request_fields
 from tierflow.types import CallResult, EmbeddingResult
 
-_log = logging.getLogger("tierflow.gateway")
 _KNOWN = frozenset({"model", "input", "encoding_format", "user", "dimensions"})
 MAX_INPUTS = 2048
 
@@ -38,12 +34,7 @@ def _bad(param: str, message: str, code: str = "invalid_value") -> GatewayError:
 
 def parse_embeddings(body: Any) -> tuple[ChatCall, list[str], str]:
     """The request as a call record (model, inputs as messages, user), its inputs and encoding."""
-    if not isinstance(body, Mapping):
-        raise GatewayError(400, "the request body must be a JSON object", code="invalid_json")
-    for name in body:
-        if name not in _KNOWN:
-            raise GatewayError(400, f"Unrecognized request argument supplied: {name}", param=name,
-                               code="unknown_parameter")
+    body = request_fields(body, _KNOWN)
     if body.get("dimensions") is not None:
         raise _bad("dimensions", "'dimensions' is not supported by this gateway: the role's model decides the size",
                    "unsupported_parameter")
@@ -90,48 +81,14 @@ def _as_call_result(result: EmbeddingResult) -> CallResult:
 
 
 async def embeddings(request: web.Request) -> web.StreamResponse:
-    gateway = request.app[KEY]
-    exchange = Exchange(request)
-    exchange.key_id = caller_key_id(request)
-    request[EXCHANGE] = exchange
-    admission: list[Admission] = []
-    try:
-        try:
-            resp = await _answer(request, exchange, admission)
-        except GatewayError as exc:
-            exchange.failed(exc, exc.__cause__)
-            resp = error_response(exc, exchange.headers())
-        except (asyncio.CancelledError, ConnectionResetError):
-            raise
-        except Exception:
-            _log.exception("request %s failed unexpectedly", exchange.request_id)
-            err = to_gateway_error(RuntimeError())
-            exchange.failed(err)
-            resp = error_response(err, exchange.headers())
-        await resp.prepare(request)
-        await resp.write_eof()
-    except (asyncio.CancelledError, ConnectionResetError):
-        exchange.cancelled()
-        raise
-    finally:
-        for held in admission:
-            gateway.limiter.settle(held, exchange)
-        gateway.ledger.append(exchange)
-    return resp
+    return await ledgered(request, _answer)
 
 
-async def _answer(request: web.Request, exchange: Exchange, admission: list[Admission]) -> web.Response:
+async def _answer(request: web.Request, exchange: Exchange, admission: list[Admission]) -> web.StreamResponse:
     gateway = request.app[KEY]
-    exchange.check_headers()
-    call, inputs, encoding = parse_embeddings(await read_json(request))
-    exchange.call = call
-    exchange.name = gateway.resolve(call.model)
-    exchange.is_role = exchange.name in gateway.names
-    if not exchange.is_role:
-        raise _bad("model", "embeddings need an embedding role, not a 'provider/model' name")
-    key = request.get(CALLER_KEY)
-    if key is not None:
-        admission.append(gateway.limiter.admit(key, exchange.name, exchange.is_role, call))
+    call, inputs, encoding = parse_embeddings(await read_body(request, exchange))
+    admit(request, exchange, call, admission,
+          roles_only="embeddings need an embedding role, not a 'provider/model' name")
     try:
         result = await gateway.client.aembed(exchange.name, inputs, request_id=exchange.request_id)
     except (asyncio.CancelledError, GatewayError):

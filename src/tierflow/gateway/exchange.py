@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 from aiohttp import web
@@ -15,10 +15,22 @@ from tierflow.gateway.wire import ChatCall
 from tierflow.types import Attempt, CallResult
 
 _CLIENT_ID = re.compile(r"[\x21-\x7e]{1,200}")
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)  # one encoder, not one per answer
+_RAND_B = (1 << 62) - 1
 
 
 def dumps(data: Any) -> bytes:
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    return _JSON.encode(data).encode()
+
+
+def new_request_id() -> str:
+    """A UUIDv7 in hex (32 characters): unique, and ordered by time, so that the ledger's indexes
+    on ``request_id`` grow at their end (random ids land anywhere in them, which costs the ledger's
+    writer more per row the larger the file: bench/bench_ledger_ids.py)."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms << 80) | (0x7 << 76) | ((rand >> 68) << 64) | (0b10 << 62) | (rand & _RAND_B)
+    return f"{value:032x}"
 
 
 class Exchange:
@@ -32,7 +44,7 @@ class Exchange:
                  "charged_usd", "_client_id_ok")
 
     def __init__(self, request: web.Request) -> None:
-        self.request_id = uuid.uuid4().hex
+        self.request_id = new_request_id()
         self.created = int(time.time())
         self.started = time.perf_counter()
         self.name = ""
@@ -143,4 +155,4 @@ def result_headers(exchange: Exchange, result: CallResult) -> dict[str, str]:
 
 
 
-__all__ = ["Exchange", "decision_of", "dumps", "result_headers", "route_headers"]
+__all__ = ["Exchange", "decision_of", "dumps", "new_request_id", "result_headers", "route_headers"]

@@ -200,14 +200,20 @@ _KNOWN = frozenset({"model", "messages", "stream", "stream_options", "temperatur
                     "user", "n", "store", *_LATER, *_SAMPLING, *_TOOLS})
 
 
-def parse_chat(body: Any, max_messages: int) -> ChatCall:
-    """Check an OpenAI chat completions request; raise :class:`GatewayError` (400) naming the parameter."""
+def request_fields(body: Any, known: frozenset[str]) -> Mapping[str, Any]:
+    """``body`` as a JSON object whose fields are all ``known`` (OpenAI's own 400 naming any other)."""
     if not isinstance(body, Mapping):
         raise GatewayError(400, "the request body must be a JSON object", code="invalid_json")
     for name in body:
-        if name not in _KNOWN:
+        if name not in known:
             raise GatewayError(400, f"Unrecognized request argument supplied: {name}", param=name,
                                code="unknown_parameter")
+    return body
+
+
+def parse_chat(body: Any, max_messages: int) -> ChatCall:
+    """Check an OpenAI chat completions request; raise :class:`GatewayError` (400) naming the parameter."""
+    body = request_fields(body, _KNOWN)
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise _bad("model", "'model' is required: a role, a routed role or (where allowed) 'provider/model'")
@@ -282,4 +288,5 @@ def error_body(exc: GatewayError) -> dict[str, Any]:
 
 
 
-__all__ = ["ChatCall", "parse_chat", "usage_body", "logprobs_body", "completion_body", "chunk_body", "error_body"]
+__all__ = ["ChatCall", "parse_chat", "request_fields", "usage_body", "logprobs_body", "completion_body", "chunk_body",
+           "error_body"]

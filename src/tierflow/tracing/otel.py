@@ -3,6 +3,7 @@
 Spans (docs/tracing.md has the attribute table):
 
 - ``invoke_workflow {name}`` (INTERNAL) per engine run; one INTERNAL span per node and pattern;
+- ``{method} {route}`` (SERVER) per HTTP request the gateway serves, its calls as children;
 - ``tierflow.call {name}`` (INTERNAL) per call, its attempts as children;
 - ``chat {model}`` (CLIENT) per attempt, ``model`` being the concrete provider model (receivers
   price by it), with ``gen_ai.*`` attributes, ``gen_ai.usage.cost`` and ``tierflow.*`` ones.
@@ -26,6 +27,7 @@ from urllib.parse import urlsplit
 from tierflow.calls.events import AttemptFinished, AttemptStarted, CallFinished, FirstToken, RouteDecided
 from tierflow.errors import TierflowError
 from tierflow.tracing._genai import content_attributes, drop_none, request_attributes, usage_attributes
+from tierflow.tracing._server_span import ServerSpan
 from tierflow.tracing.events import (
     NodeFinished,
     NodeStarted,
@@ -158,6 +160,12 @@ class OTelTracer(Tracer):
         official = _OFFICIAL_HOSTS.get(kind)
         name = _PROVIDER_NAMES.get(kind, kind) if official is None or host in (None, official) else ref
         self._providers[ref] = (name, host, port)
+
+    traces_requests = True
+
+    def request_span(self, method: str, route: str | None, path: str, headers: Mapping[str, str]) -> ServerSpan:
+        """The SERVER span of one HTTP request (the gateway's): the calls made for it are its children."""
+        return ServerSpan(self._tracer, method, route, path, headers, self._common)
 
     def stats(self) -> dict[str, int]:
         """Spans exported, dropped and failed by this tracer's own exporter (zeros with your own provider)."""

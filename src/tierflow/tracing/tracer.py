@@ -17,7 +17,7 @@ import uuid
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from tierflow import _trace_frame
 from tierflow.calls.events import CallEvent
@@ -50,12 +50,32 @@ class Tracer:
     def bind(self, client: Any) -> None:
         """Learn about ``client`` (its providers' kinds and hosts); traced runs and patterns call it."""
 
+    traces_requests = False
+    """Does :meth:`request_span` make spans? (A server asks once, and wraps requests only then.)"""
+
+    def request_span(self, method: str, route: str | None, path: str,
+                     headers: Mapping[str, str]) -> RequestSpan | None:
+        """A span for one HTTP request a server handles (the gateway's), current while it is open, so
+        that the spans of the calls made for the request are its children. None: this tracer makes none."""
+        return None
+
     def __call__(self, event: CallEvent) -> None:
         """As a client observer: trace calls made outside a traced run (a traced run delivers its own)."""
         frame = _frame.get()
         if frame is not None and self in frame.tracers:
             return
         _deliver(self, event, None if frame is None else frame.span_id)
+
+
+class RequestSpan(Protocol):
+    """An HTTP request's span: entered when the request arrives, ended when it leaves."""
+
+    def __enter__(self) -> RequestSpan: ...
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None: ...
+
+    def finish(self, status: int, request_id: str | None) -> None:
+        """The answer's HTTP status and the gateway's ``x-request-id`` (before the span is left)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,4 +170,4 @@ class _Attachments:
 
 attachments = _Attachments()
 
-__all__ = ["Frame", "Tracer", "attachments", "current_frame", "emit", "new_span_id", "tracers_for"]
+__all__ = ["Frame", "RequestSpan", "Tracer", "attachments", "current_frame", "emit", "new_span_id", "tracers_for"]
