@@ -63,6 +63,25 @@ async def test_the_routers_api_serves_the_curve_and_the_live_figures(served: tup
     assert live["chosen"] == [{"role": "fast", "calls": 10}, {"role": "primary", "calls": 3}]
 
 
+async def test_the_curve_shows_the_target_of_the_config_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ``target:`` in the routed role's entry re-targets the knob: the API shows it, and the file's own."""
+    (tmp_path / "gateway.yaml").write_text(ROUTED_YAML.replace("models: {cheap: fast, strong: primary}}",
+                                                               "models: {cheap: fast, strong: primary}, "
+                                                               "target: {strong_share: 0.25}}"), encoding="utf-8")
+    monkeypatch.setenv("TIERFLOW_HOME", str(tmp_path / "home"))
+    router = write_router(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    project, settings = load_gateway_config(tmp_path / "gateway.yaml")
+    async with GatewayServer(Gateway(project, settings, admin_key=ADMIN_KEY), port=0, mounts=[console_mount()]) as srv:
+        status, body = await _routers(srv)
+    assert status == 200
+    curve = body["data"][0]["curve"]
+    fitted = load_router_curve(router)
+    assert curve["target"] == {"strong_share": 0.25} and curve["fitted_target"] == fitted.target != curve["target"]
+    assert curve["retargeted"] is True
+    assert curve["current"]["strong_share"] == pytest.approx(0.25)  # the knob (and mix) at the entry's target
+
+
 async def test_a_damaged_router_file_is_an_error_naming_it(served: tuple[GatewayServer, Path]) -> None:
     srv, router = served
     router.write_text(router.read_text(encoding="utf-8")[:100], encoding="utf-8")  # cut short after the start

@@ -63,6 +63,10 @@ models:
     assert curve.roles == {"cheap": "fast", "strong": "primary"}
     assert curve.current is not None and curve.current.cost * 1000 <= 0.1 + 1e-12
     assert curve.current.cost < load_router_curve(path).current.cost  # a cheaper setting than the file's own
+    # the target shown is the one the role runs at; the file's own is kept beside it
+    assert curve.target == {"max_cost_per_1k": 0.1} and curve.fitted_target == {"quality": 1.0}
+    assert curve.retargeted and curve.to_json()["retargeted"] is True
+    assert not load_router_curve(path).retargeted
 
 
 def test_a_damaged_or_missing_file_is_refused_naming_it(saved, tmp_path):

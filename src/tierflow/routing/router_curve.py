@@ -23,7 +23,7 @@ from tierflow.errors import Problem, RoutingError
 from tierflow.routing.curves import upper_hull
 from tierflow.routing.io import load_router
 from tierflow.routing.routers.base import LearnedRouter, knob_json
-from tierflow.routing.targets import stored_curve
+from tierflow.routing.targets import CalibrationTarget, stored_curve
 
 if TYPE_CHECKING:
     from tierflow.config import ProjectConfig
@@ -83,7 +83,8 @@ class RouterCurve:
     mix: tuple[float | None, float] | None  # (other knob, share of prompts routed at it)
     best_single_quality: float
     singles: list[SinglePoint] = field(default_factory=list)
-    target: dict[str, float] = field(default_factory=dict)
+    target: dict[str, float] = field(default_factory=dict)  # the target the knob is set for (the config's, if any)
+    fitted_target: dict[str, float] = field(default_factory=dict)  # the one the file was calibrated for
     roles: dict[str, str] = field(default_factory=dict)  # router model -> the candidate role it stands for
 
     def ranges(self) -> list[CurveRange]:
@@ -111,7 +112,13 @@ class RouterCurve:
         out["ranges"] = [asdict(r) for r in self.ranges()]
         out["hull"] = [{"cost": c, "quality": q} for c, q in self.hull]
         out["mix"] = None if self.mix is None else {"knob": self.mix[0], "share": self.mix[1]}
+        out["retargeted"] = self.retargeted
         return out
+
+    @property
+    def retargeted(self) -> bool:
+        """Whether the knob runs at another target than the one the file was calibrated for."""
+        return self.target != self.fitted_target
 
 
 def _index(knobs: np.ndarray, value: float) -> int | None:
@@ -149,11 +156,12 @@ def router_curve(router: LearnedRouter) -> RouterCurve:
         current = None if j is None else CurvePoint(
             current.knob, *(float((1 - p) * a[i] + p * a[j]) for a in (quality, cost, strong)))
     mix = None if router.mix is None else (knob_json(router.mix[0]), float(router.mix[1]))
-    target = router.calibration.get("target")
+    stored = router.calibration.get("target")
+    target = dict(stored) if isinstance(stored, dict) else {}
     return RouterCurve(kind=router.kind, models=list(router.models), knob_name=router.knob_name, points=points,
                        hull=[(float(c), float(q)) for c, q in zip(hc, hq)], current=current, mix=mix,
                        best_single_quality=best, singles=_singles(router.calibration),
-                       target=dict(target) if isinstance(target, dict) else {})
+                       target=target, fitted_target=dict(target))
 
 
 def _naming(path: str | Path, router: LearnedRouter) -> RouterCurve:
@@ -172,7 +180,8 @@ def load_router_curve(path: str | Path) -> RouterCurve:
 def routed_role_curve(config: ProjectConfig, role: str) -> RouterCurve:
     """The curve of the config's routed role ``role`` as the role runs it: its router file (relative to
     the config's folder) loaded and re-targeted as :func:`~tierflow.routing.live.load_routed_role` does,
-    with the candidate role each router model stands for. Errors name the entry's field or the file."""
+    with the candidate role each router model stands for; ``target`` is the entry's ``target:`` when it
+    has one (``fitted_target`` stays the file's). Errors name the entry's field or the file."""
     from tierflow.routing.live import load_routed_role
 
     entry = config.routed_roles[role]
@@ -182,7 +191,10 @@ def routed_role_curve(config: ProjectConfig, role: str) -> RouterCurve:
     path = Path(str(entry["router"]))
     if base_dir is not None and not path.is_absolute():
         path = base_dir / path
-    return replace(_naming(path, routed.router), roles=dict(routed.role_of_model))
+    curve = _naming(path, routed.router)
+    wanted = entry.get("target")
+    target = CalibrationTarget.from_dict(dict(wanted)).as_dict() if wanted else curve.target  # checked on load
+    return replace(curve, roles=dict(routed.role_of_model), target=target)
 
 
 __all__ = ["CurvePoint", "CurveRange", "RouterCurve", "SinglePoint", "load_router_curve", "router_curve",

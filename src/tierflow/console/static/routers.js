@@ -49,7 +49,9 @@ function curveParts(c, role) {
   const current = c.current
     ? `${c.knob_name} = ${knobText(c.current.knob)}${mix}: quality ${fmt(c.current.quality)}, $${fmt(c.current.cost)} per request`
     : "the knob is not one of the stored settings";
-  const target = Object.entries(c.target).map(([k, v]) => `${k} ${v}`).join(", ");
+  const targetText = (t) => Object.entries(t).map(([k, v]) => `${k} ${v}`).join(", ");
+  const fitted = c.retargeted && Object.keys(c.fitted_target).length ? `; the file was fitted for ${targetText(c.fitted_target)}` : "";
+  const target = targetText(c.target) + fitted;
   const head = (first) => el("thead", {}, el("tr", {}, ...first, el("th", { class: "num" }, "Cost per request (USD)"),
     el("th", { class: "num" }, "Quality"), el("th", { class: "num" }, "Strong share"), el("th", {}, "Hull"), el("th", {}, "Current")));
   const cells = (p, mark) => [td(fmt(p.cost), "num"), td(fmt(p.quality), "num"), td(fmt(p.strong_share, 3), "num"),
