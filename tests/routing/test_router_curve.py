@@ -120,3 +120,18 @@ models:
     (other,) = [r for r in ranges if r.mixed_in]
     assert any(k is not None and np.isclose(k, mixed.mix[0]) for k in (p.knob for p in mixed.points[other.first:other.last + 1]))
     assert sum(r.current for r in ranges) == 1
+
+
+def test_the_single_models_are_measured_on_the_prompts_of_the_curve(two_topic, tmp_path):
+    """With outcomes missing, the curve counts the prompts every model answered: the single models too."""
+    two_topic.scores[1:40:2, 1] = np.nan  # the strong model's outcome unrecorded on 20 poem prompts
+    two_topic.costs[0:30:2, 0] = np.nan  # and a few of the cheap model's costs unknown
+    router = fit_router(two_topic, "knn", embedder="hashing", target=CalibrationTarget(quality=0.9))
+    curve = load_router_curve(save_router(router, tmp_path / "r.json"))
+    always_cheap = next(p for p in curve.points if p.knob is None)  # knob ∞: every prompt to the cheap model
+    single = {s.model: s for s in curve.singles}
+    assert (always_cheap.quality, always_cheap.cost) == pytest.approx((single["cheap"].quality, single["cheap"].cost))
+    rows = two_topic.complete_rows()
+    assert single["strong"].quality == pytest.approx(two_topic.scores[rows, 1].mean())
+    assert curve.best_single_quality == pytest.approx(max(s.quality for s in curve.singles))
+
