@@ -96,6 +96,25 @@ async def test_a_damaged_router_file_is_an_error_naming_it(served: tuple[Gateway
     assert "no such router file" in body["data"][0]["error"] and "auto.json" in body["data"][0]["error"]
 
 
+async def test_a_stored_curve_with_a_null_is_an_error_for_that_role_in_valid_json(served: tuple[GatewayServer, Path]) -> None:
+    srv, router = served
+    doc = json.loads(router.read_text(encoding="utf-8"))
+    doc["calibration"]["curve"]["quality"][0] = None
+    router.write_text(json.dumps(doc), encoding="utf-8")
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        await http.post(srv.base_url + "/ui/login", data={"secret": ADMIN_KEY}, allow_redirects=False)
+        r = await http.get(srv.base_url + "/ui/api/routers")
+        assert r.status == 200
+        text = await r.text()
+
+    def strict(constant: str) -> None:  # what a browser's JSON.parse accepts: no NaN or Infinity
+        raise ValueError(f"not JSON: {constant}")
+
+    (auto,) = json.loads(text, parse_constant=strict)["data"]
+    assert auto["curve"] is None and "router.calibration.curve: quality must be numbers" in auto["error"]
+    assert "auto.json" in auto["error"]
+
+
 async def test_requests_to_the_routed_role_show_in_its_live_figures(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     import asyncio

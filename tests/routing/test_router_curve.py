@@ -135,3 +135,13 @@ def test_the_single_models_are_measured_on_the_prompts_of_the_curve(two_topic, t
     assert single["strong"].quality == pytest.approx(two_topic.scores[rows, 1].mean())
     assert curve.best_single_quality == pytest.approx(max(s.quality for s in curve.singles))
 
+
+@pytest.mark.parametrize("field, value", [("quality", None), ("cost", float("nan")), ("strong_share", float("inf")),
+                                          ("knob", float("nan"))])
+def test_a_stored_curve_with_a_value_that_is_not_a_number_is_refused_naming_it(saved, field, value):
+    _, path = saved
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    doc["calibration"]["curve"][field][1] = value
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(RoutingError, match=re.escape(f"{path}: router.calibration.curve: {field} must be numbers")):
+        load_router_curve(path)
