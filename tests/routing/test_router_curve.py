@@ -95,6 +95,15 @@ def _check_ranges(curve):
         assert r.on_hull == ((r.cost, r.quality) in curve.hull)
     assert all((a.cost, a.quality) != (b.cost, b.quality) for a, b in zip(ranges, ranges[1:]))
     assert sum(r.on_hull for r in ranges) == len(curve.hull)  # each hull vertex is one range (neighbours differ)
+    # the points as the console gets them carry the same marks, so the page recomputes none
+    points = json.loads(json.dumps(curve.to_json()))["points"]
+    for r in ranges:
+        run = points[r.first:r.last + 1]
+        assert all(p["on_hull"] == r.on_hull for p in run)
+        assert any(p["current"] for p in run) == r.current and any(p["mixed_in"] for p in run) == r.mixed_in
+    assert sum(p["current"] for p in points) == (curve.current is not None)
+    assert [p["knob"] for p in points if p["current"]] == ([curve.current.knob] if curve.current else [])
+    assert sum(p["mixed_in"] for p in points) == (curve.mix is not None)
     return ranges
 
 

@@ -87,11 +87,16 @@ class RouterCurve:
     fitted_target: dict[str, float] = field(default_factory=dict)  # the one the file was calibrated for
     roles: dict[str, str] = field(default_factory=dict)  # router model -> the candidate role it stands for
 
+    def _is_current(self, p: CurvePoint) -> bool:
+        return self.current is not None and _same_knob(p.knob, self.current.knob)
+
+    def _is_mixed_in(self, p: CurvePoint) -> bool:
+        return self.mix is not None and _same_knob(p.knob, self.mix[0])
+
     def ranges(self) -> list[CurveRange]:
         """The distinct operating points in knob order: each run of consecutive settings with the same mean
         cost and quality merged into one range, its hull and current (or mixed-in) settings marked."""
         hull = set(self.hull)
-        mix_knob = self.mix[0] if self.mix is not None else None
         out: list[CurveRange] = []
         start = 0
         for end, p in enumerate(self.points):
@@ -102,13 +107,17 @@ class RouterCurve:
             out.append(CurveRange(
                 knob_low=run[0].knob, knob_high=p.knob, first=start, last=end, quality=p.quality, cost=p.cost,
                 strong_share=run[0].strong_share, on_hull=(p.cost, p.quality) in hull,
-                current=self.current is not None and any(_same_knob(q.knob, self.current.knob) for q in run),
-                mixed_in=self.mix is not None and any(_same_knob(q.knob, mix_knob) for q in run)))
+                current=any(self._is_current(q) for q in run), mixed_in=any(self._is_mixed_in(q) for q in run)))
             start = end + 1
         return out
 
     def to_json(self) -> dict[str, Any]:
+        """Plain data for the console: each point with its ``on_hull``, ``current`` and ``mixed_in`` marks
+        (as :meth:`ranges` marks them), the ranges, the hull as ``{cost, quality}`` and the mix."""
         out = asdict(self)
+        hull = set(self.hull)
+        out["points"] = [asdict(p) | {"on_hull": (p.cost, p.quality) in hull, "current": self._is_current(p),
+                                      "mixed_in": self._is_mixed_in(p)} for p in self.points]
         out["ranges"] = [asdict(r) for r in self.ranges()]
         out["hull"] = [{"cost": c, "quality": q} for c, q in self.hull]
         out["mix"] = None if self.mix is None else {"knob": self.mix[0], "share": self.mix[1]}

@@ -38,13 +38,10 @@ function routerSection(r) {
 }
 
 function curveParts(c, role) {
-  const onHull = (p) => c.hull.some((h) => h.cost === p.cost && h.quality === p.quality);
   const currentText = () => (c.mix ? `current (${pct(1 - c.mix.share)})` : "current");
   const mixedText = () => `mixed in (${pct(c.mix.share)})`;
-  const setting = (p) => {  // the knob's own setting, and the one a share of prompts is routed at under a mix
-    if (c.current !== null && p.knob === c.current.knob) return currentText();
-    return c.mix && p.knob === c.mix.knob ? mixedText() : "";
-  };
+  // the library marks each point and range: the knob's own setting, and the one a share of prompts is routed at under a mix
+  const setting = (p) => (p.current ? currentText() : p.mixed_in ? mixedText() : "");
   const mix = c.mix ? ` (mixed: ${pct(c.mix.share)} of prompts at ${knobText(c.mix.knob)})` : "";
   const current = c.current
     ? `${c.knob_name} = ${knobText(c.current.knob)}${mix}: quality ${fmt(c.current.quality)}, $${fmt(c.current.cost)} per request`
@@ -55,7 +52,7 @@ function curveParts(c, role) {
   const head = (first) => el("thead", {}, el("tr", {}, ...first, el("th", { class: "num" }, "Cost per request (USD)"),
     el("th", { class: "num" }, "Quality"), el("th", { class: "num" }, "Strong share"), el("th", {}, "Hull"), el("th", {}, "Current")));
   const cells = (p, mark) => [td(fmt(p.cost), "num"), td(fmt(p.quality), "num"), td(fmt(p.strong_share, 3), "num"),
-    td(p.on_hull ?? onHull(p) ? "on hull" : ""), td(mark)];
+    td(p.on_hull ? "on hull" : ""), td(mark)];
   const ranges = el("table", { class: "curve-ranges" },
     el("caption", {}, `Operating points of the ${c.kind} router (${c.ranges.length} distinct, from ${c.points.length} settings of ${c.knob_name})`),
     head([el("th", {}, c.knob_name), el("th", { class: "num" }, "Settings")]),
@@ -63,7 +60,7 @@ function curveParts(c, role) {
       class: r.current ? "current" : "",
       dataset: { cost: String(r.cost), quality: String(r.quality), first: String(r.first), last: String(r.last) } },
     td(knobRange(r)), td(String(r.last - r.first + 1), "num"),
-    ...cells(r, r.current ? currentText() : r.mixed_in ? mixedText() : "")))));
+    ...cells(r, setting(r))))));
   const points = el("table", { class: "curve-points" },
     el("caption", {}, `Every setting of ${c.knob_name}`), head([el("th", {}, c.knob_name)]),
     el("tbody", {}, ...c.points.map((p) => el("tr", { dataset: { cost: String(p.cost), quality: String(p.quality), knob: String(p.knob) } },
