@@ -21,7 +21,7 @@ import numpy as np
 
 from tierflow.errors import Problem, RoutingError
 from tierflow.routing.curves import upper_hull
-from tierflow.routing.io import load_router
+from tierflow.routing.io import in_router_file, load_router
 from tierflow.routing.routers.base import LearnedRouter, knob_json
 from tierflow.routing.targets import CalibrationTarget, stored_curve
 
@@ -177,8 +177,7 @@ def _naming(path: str | Path, router: LearnedRouter) -> RouterCurve:
     try:
         return router_curve(router)
     except RoutingError as exc:
-        raise RoutingError([Problem(f"{path}: {p.where}" if p.where else str(path), p.message)
-                            for p in exc.problems]) from None
+        raise in_router_file(path, exc) from None
 
 
 def load_router_curve(path: str | Path) -> RouterCurve:
@@ -196,7 +195,7 @@ def routed_role_curve(config: ProjectConfig, role: str) -> RouterCurve:
     entry = config.routed_roles[role]
     source = Path(config.source)
     base_dir = source.parent if source.is_file() else None  # as the call layer loads it (calls/_routing.py)
-    routed = load_routed_role(entry, config.registry, base_dir=base_dir, _watch=False)
+    routed = load_routed_role(entry, config.registry, base_dir=base_dir, watch=False)
     path = Path(str(entry["router"]))
     if base_dir is not None and not path.is_absolute():
         path = base_dir / path
