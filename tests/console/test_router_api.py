@@ -63,6 +63,25 @@ async def test_the_routers_api_serves_the_curve_and_the_live_figures(served: tup
     assert live["chosen"] == [{"role": "fast", "calls": 10}, {"role": "primary", "calls": 3}]
 
 
+async def test_the_curve_shows_the_target_of_the_config_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ``target:`` in the routed role's entry re-targets the knob: the API shows it, and the file's own."""
+    (tmp_path / "gateway.yaml").write_text(ROUTED_YAML.replace("models: {cheap: fast, strong: primary}}",
+                                                               "models: {cheap: fast, strong: primary}, "
+                                                               "target: {strong_share: 0.25}}"), encoding="utf-8")
+    monkeypatch.setenv("TIERFLOW_HOME", str(tmp_path / "home"))
+    router = write_router(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    project, settings = load_gateway_config(tmp_path / "gateway.yaml")
+    async with GatewayServer(Gateway(project, settings, admin_key=ADMIN_KEY), port=0, mounts=[console_mount()]) as srv:
+        status, body = await _routers(srv)
+    assert status == 200
+    curve = body["data"][0]["curve"]
+    fitted = load_router_curve(router)
+    assert curve["target"] == {"strong_share": 0.25} and curve["fitted_target"] == fitted.target != curve["target"]
+    assert curve["retargeted"] is True
+    assert curve["current"]["strong_share"] == pytest.approx(0.25)  # the knob (and mix) at the entry's target
+
+
 async def test_a_damaged_router_file_is_an_error_naming_it(served: tuple[GatewayServer, Path]) -> None:
     srv, router = served
     router.write_text(router.read_text(encoding="utf-8")[:100], encoding="utf-8")  # cut short after the start
@@ -75,6 +94,25 @@ async def test_a_damaged_router_file_is_an_error_naming_it(served: tuple[Gateway
     router.unlink()
     status, body = await _routers(srv)
     assert "no such router file" in body["data"][0]["error"] and "auto.json" in body["data"][0]["error"]
+
+
+async def test_a_stored_curve_with_a_null_is_an_error_for_that_role_in_valid_json(served: tuple[GatewayServer, Path]) -> None:
+    srv, router = served
+    doc = json.loads(router.read_text(encoding="utf-8"))
+    doc["calibration"]["curve"]["quality"][0] = None
+    router.write_text(json.dumps(doc), encoding="utf-8")
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        await http.post(srv.base_url + "/ui/login", data={"secret": ADMIN_KEY}, allow_redirects=False)
+        r = await http.get(srv.base_url + "/ui/api/routers")
+        assert r.status == 200
+        text = await r.text()
+
+    def strict(constant: str) -> None:  # what a browser's JSON.parse accepts: no NaN or Infinity
+        raise ValueError(f"not JSON: {constant}")
+
+    (auto,) = json.loads(text, parse_constant=strict)["data"]
+    assert auto["curve"] is None and "router.calibration.curve: quality must be numbers" in auto["error"]
+    assert "auto.json" in auto["error"]
 
 
 async def test_requests_to_the_routed_role_show_in_its_live_figures(tmp_path: Path,

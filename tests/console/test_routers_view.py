@@ -97,6 +97,9 @@ def test_the_drawn_curve_and_its_table_match_the_api(routers_page: Any, routed: 
     assert [float(current.get_attribute("data-cost")), float(current.get_attribute("data-quality"))] == \
         [curve["current"]["cost"], curve["current"]["quality"]]
     assert details.locator("table.curve-points tbody tr", has_text="current").count() == 1
+    setting = details.locator("table.curve-points tbody tr").evaluate_all("rs => rs.map(r => r.cells[5].textContent)")
+    assert [m.split(" (")[0] for m in setting] == \
+        ["current" if p["current"] else "mixed in" if p["mixed_in"] else "" for p in curve["points"]]
     singles = section.locator("table.curve-singles tbody tr").all_text_contents()
     assert [s["model"] for s in curve["singles"]] == ["cheap", "strong"]
     assert singles[0].startswith("cheapfast") and singles[1].startswith("strongprimary")

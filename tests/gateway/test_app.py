@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 
 import aiohttp
 import openai
 import pytest
 
-from tierflow.gateway import GatewaySettings
+from tierflow.errors import ConfigError
+from tierflow.gateway import GatewaySettings, Mount
 from tierflow.testing import Answer, LLMTestServer, Status
 
 from .conftest import UPSTREAM_KEY
@@ -169,3 +171,16 @@ async def test_models_listing_health_and_ready(gateway, sdk: openai.AsyncOpenAI)
             body = await resp.json()
             assert resp.status == 404 and body["error"]["code"] == "not_found"
             assert resp.headers["x-request-id"]
+
+
+@pytest.mark.parametrize("prefix", ["", "/", "ui", "/ui/", "/v1", "/v1/ui", "/admin", "/health", "/ready/x"])
+def test_a_mount_prefix_that_could_cover_the_gateways_own_paths_is_refused_naming_it(prefix: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(f"Mount prefix {prefix!r}")):
+        Mount(prefix, lambda app: None)
+
+
+def test_a_mount_owns_its_prefix_and_what_is_below_it_only() -> None:
+    mount = Mount("/ui", lambda app: None)
+    assert [mount.owns(p) for p in ("/ui", "/ui/api/routers", "/uix", "/v1/chat/completions", "/")] == \
+        [True, True, False, False, False]
+    assert Mount("/v", lambda app: None).owns("/v1/models") is False  # a neighbour of /v1 is no overlap

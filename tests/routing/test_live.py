@@ -134,3 +134,27 @@ models:
                                                                             else tmp_path / doc["arrays"]["file"])
     assert named in done.stderr, done.stderr
     assert srv.count("big-model") == 0 and srv.count("small-model") == 0  # refused before any call was paid for
+
+
+@pytest.mark.parametrize("watch", [True, False])
+def test_a_watched_role_follows_its_replaced_router_file_and_an_unwatched_one_does_not(tmp_path, two_topic, registry,
+                                                                                      monkeypatch, watch):
+    import tierflow.routing.live as live
+
+    monkeypatch.setattr(live, "_RELOAD_CHECK_S", 0.0)  # check the file's stamp at every request
+    path = save_router(fit_router(two_topic, "knn", embedder="hashing"), tmp_path / "auto.json")
+    entry = {"role": "auto", "router": "auto.json", "candidates": ["fast", "strong"], "models": {"cheap": "fast"}}
+    routed = load_routed_role(entry, registry, base_dir=tmp_path, watch=watch)
+    assert routed.choose(MATH + " now").chosen_role == "fast"
+    two_topic.scores[:, 0] = 0.0  # a router fitted where the cheap model never answers well: always the strong one
+    save_router(fit_router(two_topic, "knn", embedder="hashing"), path)
+    assert routed.choose(MATH + " now").chosen_role == ("strong" if watch else "fast")
+
+
+def test_problems_are_named_as_the_router_files():
+    from tierflow.errors import Problem, RoutingError
+    from tierflow.routing.io import in_router_file
+
+    exc = in_router_file("routers/auto.json", RoutingError([Problem("router.calibration", "damaged"), Problem("", "gone")]))
+    assert [(p.where, p.message) for p in exc.problems] == [("routers/auto.json: router.calibration", "damaged"),
+                                                            ("routers/auto.json", "gone")]

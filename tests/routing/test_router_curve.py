@@ -63,6 +63,10 @@ models:
     assert curve.roles == {"cheap": "fast", "strong": "primary"}
     assert curve.current is not None and curve.current.cost * 1000 <= 0.1 + 1e-12
     assert curve.current.cost < load_router_curve(path).current.cost  # a cheaper setting than the file's own
+    # the target shown is the one the role runs at; the file's own is kept beside it
+    assert curve.target == {"max_cost_per_1k": 0.1} and curve.fitted_target == {"quality": 1.0}
+    assert curve.retargeted and curve.to_json()["retargeted"] is True
+    assert not load_router_curve(path).retargeted
 
 
 def test_a_damaged_or_missing_file_is_refused_naming_it(saved, tmp_path):
@@ -91,6 +95,15 @@ def _check_ranges(curve):
         assert r.on_hull == ((r.cost, r.quality) in curve.hull)
     assert all((a.cost, a.quality) != (b.cost, b.quality) for a, b in zip(ranges, ranges[1:]))
     assert sum(r.on_hull for r in ranges) == len(curve.hull)  # each hull vertex is one range (neighbours differ)
+    # the points as the console gets them carry the same marks, so the page recomputes none
+    points = json.loads(json.dumps(curve.to_json()))["points"]
+    for r in ranges:
+        run = points[r.first:r.last + 1]
+        assert all(p["on_hull"] == r.on_hull for p in run)
+        assert any(p["current"] for p in run) == r.current and any(p["mixed_in"] for p in run) == r.mixed_in
+    assert sum(p["current"] for p in points) == (curve.current is not None)
+    assert [p["knob"] for p in points if p["current"]] == ([curve.current.knob] if curve.current else [])
+    assert sum(p["mixed_in"] for p in points) == (curve.mix is not None)
     return ranges
 
 
@@ -116,3 +129,28 @@ models:
     (other,) = [r for r in ranges if r.mixed_in]
     assert any(k is not None and np.isclose(k, mixed.mix[0]) for k in (p.knob for p in mixed.points[other.first:other.last + 1]))
     assert sum(r.current for r in ranges) == 1
+
+
+def test_the_single_models_are_measured_on_the_prompts_of_the_curve(two_topic, tmp_path):
+    """With outcomes missing, the curve counts the prompts every model answered: the single models too."""
+    two_topic.scores[1:40:2, 1] = np.nan  # the strong model's outcome unrecorded on 20 poem prompts
+    two_topic.costs[0:30:2, 0] = np.nan  # and a few of the cheap model's costs unknown
+    router = fit_router(two_topic, "knn", embedder="hashing", target=CalibrationTarget(quality=0.9))
+    curve = load_router_curve(save_router(router, tmp_path / "r.json"))
+    always_cheap = next(p for p in curve.points if p.knob is None)  # knob ∞: every prompt to the cheap model
+    single = {s.model: s for s in curve.singles}
+    assert (always_cheap.quality, always_cheap.cost) == pytest.approx((single["cheap"].quality, single["cheap"].cost))
+    rows = two_topic.complete_rows()
+    assert single["strong"].quality == pytest.approx(two_topic.scores[rows, 1].mean())
+    assert curve.best_single_quality == pytest.approx(max(s.quality for s in curve.singles))
+
+
+@pytest.mark.parametrize("field, value", [("quality", None), ("cost", float("nan")), ("strong_share", float("inf")),
+                                          ("knob", float("nan"))])
+def test_a_stored_curve_with_a_value_that_is_not_a_number_is_refused_naming_it(saved, field, value):
+    _, path = saved
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    doc["calibration"]["curve"][field][1] = value
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(RoutingError, match=re.escape(f"{path}: router.calibration.curve: {field} must be numbers")):
+        load_router_curve(path)

@@ -12,13 +12,26 @@ the README's "Calls" section states the rule.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from tierflow.errors import VisionModalityError
 from tierflow.types import ChatRequest, Message
 
 if TYPE_CHECKING:
     from tierflow.calls.plan import Plan
+
+
+class Sampling(NamedTuple):
+    """A call's request parameters, as :func:`build_request` takes them after the plan and the messages."""
+
+    temperature: float | None
+    max_tokens: int | None
+    stop: str | list[str] | None
+    response_format: dict[str, Any] | None
+    logprobs: bool
+    top_logprobs: int | None
+    seed: int | None
+    extra: dict[str, Any]
 
 
 def build_request(plan: Plan, messages: list[Message] | str, temperature: float | None, max_tokens: int | None,
@@ -80,4 +93,4 @@ def with_system_context(context: str, messages: list[Message]) -> list[Message]:
     return [{"role": "system", "content": joined}, *messages[n:]]
 
 
-__all__ = ["build_request", "with_system_context"]
+__all__ = ["Sampling", "build_request", "with_system_context"]

@@ -39,7 +39,7 @@ from tierflow import _trace_frame
 from tierflow.calls._attempts import CallSeams, Tries, complete, new_request_id
 from tierflow.calls._embed import aembed
 from tierflow.calls._portal import Portal, close_all, stop_portal
-from tierflow.calls._request import build_request
+from tierflow.calls._request import Sampling, build_request
 from tierflow.calls._routing import as_dict, choose, load_router_factory, resolve
 from tierflow.calls._worst_case import UnknownPrice, worst_case_cost
 from tierflow.calls.cooldown import CircuitBreakers
@@ -122,7 +122,7 @@ class Client:
         """
         started = _perf()
         rid = new_request_id() if request_id is None else request_id
-        sampling = (temperature, max_tokens, stop, response_format, logprobs, top_logprobs, seed, extra)
+        sampling = Sampling(temperature, max_tokens, stop, response_format, logprobs, top_logprobs, seed, extra)
         prepared = await self._prepare(target, messages, sampling, fallback, split_key, deadline_s, rid, started,
                                        stream=False)
         plan, decision = prepared.plan, prepared.decision
@@ -153,12 +153,12 @@ class Client:
         if self._closed:
             raise self._closed_error()
 
-        sampling = (temperature, max_tokens, stop, response_format, logprobs, top_logprobs, seed, extra)
+        sampling = Sampling(temperature, max_tokens, stop, response_format, logprobs, top_logprobs, seed, extra)
         prepare = partial(self._prepare, target, messages, sampling, fallback, split_key, deadline_s, rid, started,
                           stream=True)  # when iteration starts
         return CallStream(self._seams, prepare, started, rid)
 
-    async def _prepare(self, target: str, messages: list[Message] | str, sampling: tuple[Any, ...],
+    async def _prepare(self, target: str, messages: list[Message] | str, sampling: Sampling,
                        fallback: Sequence[str] | None, split_key: str | int | None, deadline_s: float | None,
                        rid: str, started: float, *, stream: bool) -> Prepared:
         """``target``'s plan (a route, split and ``fallback`` resolved) and request, for ``acall`` and

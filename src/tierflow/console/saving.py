@@ -90,9 +90,13 @@ def _is_served(gateway: Gateway, f: EditableFile) -> bool:
 
 
 def _build(gateway: Gateway, project: Any, settings: Any) -> Gateway:
-    """The gateway for the new config, checked as ``tierflow serve`` checks it at start."""
+    """The gateway for the new config, checked as ``tierflow serve`` checks it at start. It keeps the
+    tracers the running gateway was given (``tierflow serve``'s OTLP export from ``OTEL_EXPORTER_OTLP_*``),
+    unless the new config's ``tracing.otel`` exports itself, as ``tierflow serve`` would decide at start."""
     settings = settings.model_copy(update={"database": str(gateway.database)})  # the open ledger stays
-    fresh = Gateway(project, settings, admin_key=gateway.admin_key, require_auth=gateway.require_auth)
+    tracers = [] if project.tracing.otel else gateway.given_tracers
+    fresh = Gateway(project, settings, admin_key=gateway.admin_key, require_auth=gateway.require_auth,
+                    tracers=tracers)
     fresh.check()
     return fresh
 
@@ -101,6 +105,7 @@ def _swap(gateway: Gateway, fresh: Gateway) -> Any:
     """Serve ``fresh``'s config from now on; requests in flight finish on the old client (returned)."""
     old_client = gateway.client
     gateway.config, gateway.settings, gateway.client = fresh.config, fresh.settings, fresh.client
+    gateway.tracers, gateway.given_tracers = fresh.tracers, fresh.given_tracers
     gateway.models, gateway.names, gateway.passthrough = fresh.models, fresh.names, fresh.passthrough
     try:
         limiter = gateway.limiter

@@ -8,4 +8,4 @@ from tierflow.gateway.app import Gateway, Mount, build_app
 from tierflow.gateway.server import GatewayServer, serve
 from tierflow.gateway.settings import GatewaySettings, load_gateway_config
 
-__all__ = ["Gateway", "GatewayServer", "Mount", "GatewaySettings", "build_app", "load_gateway_config", "serve"]
+__all__ = ["Gateway", "GatewayServer", "GatewaySettings", "Mount", "build_app", "load_gateway_config", "serve"]

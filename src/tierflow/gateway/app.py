@@ -20,7 +20,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from tierflow.errors import GatewayError
+from tierflow.errors import ConfigError, GatewayError, Problem
 from tierflow.gateway.auth import auth_middleware, create_key, list_keys, revoke_key
 from tierflow.gateway.chat import chat_completions
 from tierflow.gateway.core import EXCHANGE, KEY, Gateway, error_response
@@ -91,11 +91,35 @@ class Mount:
     the prefix skip the gateway's API-key check: the mount checks its own sign-in."""
 
     prefix: str
+    """Where the mount's routes live: ``/name`` (one or more segments, no trailing ``/``), clear of the
+    gateway's own paths (:data:`GATEWAY_PATHS`)."""
     add: Callable[[web.Application], None]
     """Adds the mount's routes (and start-up or clean-up steps) to the app, once its state is set."""
 
+    def __post_init__(self) -> None:
+        """Refuse a prefix that would cover the gateway's own API (and so turn its key check off there)."""
+        p = self.prefix
+        if not isinstance(p, str) or not p.startswith("/") or p == "/" or p.endswith("/") or "//" in p:
+            why = "expected a path such as '/ui': starting with '/', not '/' alone, without a trailing '/'"
+        else:
+            clash = [own for own in GATEWAY_PATHS if _covers(own, p) or _covers(p, own)]
+            why = f"it overlaps the gateway's own {', '.join(clash)}" if clash else ""
+        if why:
+            raise ConfigError([Problem(f"Mount prefix {p!r}", f"{why}; requests under a mount skip the gateway's "
+                                       f"API-key check, so it must stay clear of {', '.join(GATEWAY_PATHS)}")])
+
     def owns(self, path: str) -> bool:
-        return path == self.prefix or path.startswith(self.prefix + "/")
+        """Whether a request for ``path`` is the mount's (its prefix or below it): the gateway then leaves
+        sign-in to the mount."""
+        return _covers(self.prefix, path)
+
+
+GATEWAY_PATHS = ("/v1", "/admin", "/health", "/ready")
+"""The paths the gateway serves itself (and checks API keys on): no :class:`Mount` may overlap them."""
+
+
+def _covers(prefix: str, path: str) -> bool:
+    return path == prefix or path.startswith(prefix + "/")
 
 
 def _except_mounts(middleware: Middleware, mounts: Sequence[Mount]) -> Middleware:
@@ -144,4 +168,4 @@ def build_app(gateway: Gateway, *, mounts: Sequence[Mount] = ()) -> web.Applicat
     return app
 
 
-__all__ = ["Gateway", "Mount", "build_app"]
+__all__ = ["GATEWAY_PATHS", "Gateway", "Mount", "build_app"]

@@ -41,7 +41,8 @@ class Gateway:
         """``admin_key``: manages keys and may call everything (from ``$TIERFLOW_ADMIN_KEY``).
         ``require_auth``: every request needs a key (the server sets it when it binds beyond loopback);
         otherwise keys are needed once an admin key or a virtual key exists. ``tracers``:
-        :class:`tierflow.tracing.Tracer` objects receiving every call's events (docs/tracing.md)."""
+        :class:`tierflow.tracing.Tracer` objects receiving every call's events (docs/tracing.md), besides
+        those the config's ``tracing:`` asks for; kept in ``given_tracers`` (a reload keeps them)."""
         self.config = config
         self.settings = settings
         self.admin_key = admin_key or None
@@ -59,6 +60,7 @@ class Gateway:
             except Exception:  # noqa: BLE001 - a well-known provider without its key: not offered
                 _log.info("pass-through provider %s is not available (its key is not set)", name)
         self.passthrough = sorted(n for n in providers if settings.allows_passthrough(n))
+        self.given_tracers = list(tracers)
         # the gateway writes its own ledger rows: of the config's tracers, only OpenTelemetry
         tracers = [*tracers, *_trace_frame.hooks().tracers_from_config(config, ledger=False)]
         self.client = Client(config, providers=providers, observers=tracers, trace_config=False)

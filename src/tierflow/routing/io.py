@@ -244,6 +244,11 @@ def load_router(path: str | Path) -> LearnedRouter:
     return _restore(doc, _read_arrays(path, doc), str(path))
 
 
+def in_router_file(path: str | Path, exc: RoutingError) -> RoutingError:
+    """``exc``'s problems, each named as one of the router file ``path`` (``path: where``)."""
+    return RoutingError([Problem(f"{path}: {p.where}" if p.where else str(path), p.message) for p in exc.problems])
+
+
 def _json_float(x: float) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
 
@@ -258,4 +263,4 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
 
 
-__all__ = ["FORMAT", "VERSION", "load_router", "save_router"]
+__all__ = ["FORMAT", "VERSION", "in_router_file", "load_router", "save_router"]

@@ -29,7 +29,7 @@ from tierflow.errors import ConfigError, Problem, RoutingError
 from tierflow.routing.features.boilerplate import strip_prefixes
 from tierflow.routing.features.embed import Embedder, get_embedder
 from tierflow.routing.features.prompts import embed_prompts
-from tierflow.routing.io import load_router
+from tierflow.routing.io import in_router_file, load_router
 from tierflow.routing.routers import Decision, LearnedRouter
 from tierflow.routing.routers.base import knob_json
 from tierflow.routing.targets import CalibrationTarget, retarget
@@ -200,13 +200,14 @@ def _retarget(router: LearnedRouter, target: Any, where: str, path: Path) -> Non
     try:
         router.knob, router.mix = retarget(router, wanted)
     except RoutingError as exc:
-        raise RoutingError([Problem(f"{path}: {p.where}" if p.where else str(path), p.message)
-                            for p in exc.problems]) from None
+        raise in_router_file(path, exc) from None
 
 
 def load_routed_role(entry: Mapping[str, Any], registry: Any, *, base_dir: str | Path | None = None,
-                     _watch: bool = True) -> RoutedRole:
+                     watch: bool = True) -> RoutedRole:
     """Build the :class:`RoutedRole` of a config entry (paths relative to ``base_dir`` or the cwd).
+    ``watch``: the role reloads its router file when it is replaced (``tierflow route promote``); a
+    one-off reader (the console's Routers view, ``tierflow route shadow``) passes False.
 
     A bad entry raises :class:`~tierflow.errors.ConfigError` naming the field; a missing or damaged
     router file, or a target its stored curve cannot meet, a RoutingError naming the file.
@@ -232,14 +233,14 @@ def load_routed_role(entry: Mapping[str, Any], registry: Any, *, base_dir: str |
             return None
         stamp[0] = now
         try:
-            return load_routed_role({**entry, "explore": 0}, registry, base_dir=base_dir, _watch=False)
+            return load_routed_role({**entry, "explore": 0}, registry, base_dir=base_dir, watch=False)
         except (RoutingError, ConfigError, OSError):  # a bad new file: keep serving with the old router
             _log.exception("routed role %r: the replaced router file %s could not be loaded; keeping the "
                            "previous router", role, path)
             return None
 
     return RoutedRole(role, router, role_of_model, explore=float(entry.get("explore") or 0.0),
-                      reload=reload if _watch else None)
+                      reload=reload if watch else None)
 
 
 def _stamp(path: Path) -> tuple[int, int, int]:

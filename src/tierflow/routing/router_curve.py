@@ -21,9 +21,9 @@ import numpy as np
 
 from tierflow.errors import Problem, RoutingError
 from tierflow.routing.curves import upper_hull
-from tierflow.routing.io import load_router
+from tierflow.routing.io import in_router_file, load_router
 from tierflow.routing.routers.base import LearnedRouter, knob_json
-from tierflow.routing.targets import stored_curve
+from tierflow.routing.targets import CalibrationTarget, stored_curve
 
 if TYPE_CHECKING:
     from tierflow.config import ProjectConfig
@@ -83,14 +83,20 @@ class RouterCurve:
     mix: tuple[float | None, float] | None  # (other knob, share of prompts routed at it)
     best_single_quality: float
     singles: list[SinglePoint] = field(default_factory=list)
-    target: dict[str, float] = field(default_factory=dict)
+    target: dict[str, float] = field(default_factory=dict)  # the target the knob is set for (the config's, if any)
+    fitted_target: dict[str, float] = field(default_factory=dict)  # the one the file was calibrated for
     roles: dict[str, str] = field(default_factory=dict)  # router model -> the candidate role it stands for
+
+    def _is_current(self, p: CurvePoint) -> bool:
+        return self.current is not None and _same_knob(p.knob, self.current.knob)
+
+    def _is_mixed_in(self, p: CurvePoint) -> bool:
+        return self.mix is not None and _same_knob(p.knob, self.mix[0])
 
     def ranges(self) -> list[CurveRange]:
         """The distinct operating points in knob order: each run of consecutive settings with the same mean
         cost and quality merged into one range, its hull and current (or mixed-in) settings marked."""
         hull = set(self.hull)
-        mix_knob = self.mix[0] if self.mix is not None else None
         out: list[CurveRange] = []
         start = 0
         for end, p in enumerate(self.points):
@@ -101,17 +107,27 @@ class RouterCurve:
             out.append(CurveRange(
                 knob_low=run[0].knob, knob_high=p.knob, first=start, last=end, quality=p.quality, cost=p.cost,
                 strong_share=run[0].strong_share, on_hull=(p.cost, p.quality) in hull,
-                current=self.current is not None and any(_same_knob(q.knob, self.current.knob) for q in run),
-                mixed_in=self.mix is not None and any(_same_knob(q.knob, mix_knob) for q in run)))
+                current=any(self._is_current(q) for q in run), mixed_in=any(self._is_mixed_in(q) for q in run)))
             start = end + 1
         return out
 
     def to_json(self) -> dict[str, Any]:
+        """Plain data for the console: each point with its ``on_hull``, ``current`` and ``mixed_in`` marks
+        (as :meth:`ranges` marks them), the ranges, the hull as ``{cost, quality}`` and the mix."""
         out = asdict(self)
+        hull = set(self.hull)
+        out["points"] = [asdict(p) | {"on_hull": (p.cost, p.quality) in hull, "current": self._is_current(p),
+                                      "mixed_in": self._is_mixed_in(p)} for p in self.points]
         out["ranges"] = [asdict(r) for r in self.ranges()]
         out["hull"] = [{"cost": c, "quality": q} for c, q in self.hull]
         out["mix"] = None if self.mix is None else {"knob": self.mix[0], "share": self.mix[1]}
+        out["retargeted"] = self.retargeted
         return out
+
+    @property
+    def retargeted(self) -> bool:
+        """Whether the knob runs at another target than the one the file was calibrated for."""
+        return self.target != self.fitted_target
 
 
 def _index(knobs: np.ndarray, value: float) -> int | None:
@@ -149,19 +165,19 @@ def router_curve(router: LearnedRouter) -> RouterCurve:
         current = None if j is None else CurvePoint(
             current.knob, *(float((1 - p) * a[i] + p * a[j]) for a in (quality, cost, strong)))
     mix = None if router.mix is None else (knob_json(router.mix[0]), float(router.mix[1]))
-    target = router.calibration.get("target")
+    stored = router.calibration.get("target")
+    target = dict(stored) if isinstance(stored, dict) else {}
     return RouterCurve(kind=router.kind, models=list(router.models), knob_name=router.knob_name, points=points,
                        hull=[(float(c), float(q)) for c, q in zip(hc, hq)], current=current, mix=mix,
                        best_single_quality=best, singles=_singles(router.calibration),
-                       target=dict(target) if isinstance(target, dict) else {})
+                       target=target, fitted_target=dict(target))
 
 
 def _naming(path: str | Path, router: LearnedRouter) -> RouterCurve:
     try:
         return router_curve(router)
     except RoutingError as exc:
-        raise RoutingError([Problem(f"{path}: {p.where}" if p.where else str(path), p.message)
-                            for p in exc.problems]) from None
+        raise in_router_file(path, exc) from None
 
 
 def load_router_curve(path: str | Path) -> RouterCurve:
@@ -172,17 +188,21 @@ def load_router_curve(path: str | Path) -> RouterCurve:
 def routed_role_curve(config: ProjectConfig, role: str) -> RouterCurve:
     """The curve of the config's routed role ``role`` as the role runs it: its router file (relative to
     the config's folder) loaded and re-targeted as :func:`~tierflow.routing.live.load_routed_role` does,
-    with the candidate role each router model stands for. Errors name the entry's field or the file."""
+    with the candidate role each router model stands for; ``target`` is the entry's ``target:`` when it
+    has one (``fitted_target`` stays the file's). Errors name the entry's field or the file."""
     from tierflow.routing.live import load_routed_role
 
     entry = config.routed_roles[role]
     source = Path(config.source)
     base_dir = source.parent if source.is_file() else None  # as the call layer loads it (calls/_routing.py)
-    routed = load_routed_role(entry, config.registry, base_dir=base_dir, _watch=False)
+    routed = load_routed_role(entry, config.registry, base_dir=base_dir, watch=False)
     path = Path(str(entry["router"]))
     if base_dir is not None and not path.is_absolute():
         path = base_dir / path
-    return replace(_naming(path, routed.router), roles=dict(routed.role_of_model))
+    curve = _naming(path, routed.router)
+    wanted = entry.get("target")
+    target = CalibrationTarget.from_dict(dict(wanted)).as_dict() if wanted else curve.target  # checked on load
+    return replace(curve, roles=dict(routed.role_of_model), target=target)
 
 
 __all__ = ["CurvePoint", "CurveRange", "RouterCurve", "SinglePoint", "load_router_curve", "router_curve",

@@ -99,7 +99,7 @@ def shadow(config: Any, role: str, candidate: str | Path, ledger: str | Path, *,
     entry = _routed_entry(config, role)
     logged, left = read_log(ledger, role)
     cand = load_routed_role({**entry, "router": str(candidate), "explore": 0}, config.registry,
-                            base_dir=None, _watch=False)
+                            base_dir=None, watch=False)
     log = [Logged(r.chosen, r.propensity, r.reward, r.cost) for r in logged]
     cand_policy = deterministic([cand.choose(r.messages).chosen_role or "" for r in logged])
     live_policy = deterministic([r.router_choice for r in logged])

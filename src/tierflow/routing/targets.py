@@ -119,6 +119,15 @@ def stored_curve(calibration: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     if not knobs.size or any(c.shape != knobs.shape for c in columns):
         raise RoutingError([Problem("router.calibration.curve", "knob, quality, cost and strong_share must be lists "
                                     "of one length; refit the router with `tierflow route fit`")])
+    names = ("quality", "cost", "strong_share")
+    bad = [name for name, c in zip(names, columns, strict=True) if not np.isfinite(c).all()]
+    bad += ["knob"] if np.isnan(knobs).any() else []
+    if bad:
+        raise RoutingError([Problem("router.calibration.curve", f"{', '.join(bad)} must be numbers (found null, NaN or "
+                                    "infinity); refit the router with `tierflow route fit`")])
+    if not np.isfinite(best):
+        raise RoutingError([Problem("router.calibration.best_single_quality", f"expected a number, got {best}; refit "
+                                    "the router with `tierflow route fit`")])
     return knobs, columns[0], columns[1], columns[2], best
 
 

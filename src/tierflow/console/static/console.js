@@ -24,6 +24,18 @@ function el(tag, props, ...children) {
   return node;
 }
 
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+// An SVG element (el()'s twin for drawings): attributes set as strings, optional text (as text), appended to
+// `parent` when one is given.
+function svgEl(parent, tag, attrs, text) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, String(v));
+  if (text !== undefined) node.textContent = text;
+  if (parent) parent.append(node);
+  return node;
+}
+
 async function api(method, path, body) {
   const opts = { method, headers: { "Accept": "application/json" }, credentials: "same-origin" };
   if (body !== undefined) {

@@ -2,10 +2,9 @@
 // left to right by topological depth; edges with arrowheads; each node a focusable button that, on click,
 // Enter or Space, shows its details below the drawing (beside it on a wide screen; for an LLM node, its role
 // dropdown and the compile diagnostics for it). The drawing scales to the panel's width, never below
-// MIN_SCALE (its labels stay readable; the panel scrolls beyond that) nor above 1. Uses el(), state, roles(), nodeRole(), nodeRow() and problemsFor() from console.js.
+// MIN_SCALE (its labels stay readable; the panel scrolls beyond that) nor above 1. Uses el(), svgEl(), state, roles(), nodeRole(), nodeRow() and problemsFor() from console.js.
 "use strict";
 
-const FLOW_NS = "http://www.w3.org/2000/svg";
 const NODE_W = 180, NODE_H = 44, GAP_X = 50, GAP_Y = 30, MIN_SCALE = 0.6;
 
 function layered(nodes, edges) {
@@ -62,23 +61,16 @@ function renderGraph() {
   svg.style.minWidth = `${Math.round(width * MIN_SCALE)}px`;  // CSS: width 100%, height from the viewBox
   svg.style.maxWidth = `${Math.round(width)}px`;
   svg.dataset.width = String(width);
-  const make = (parent, tag, attrs, text) => {
-    const node = document.createElementNS(FLOW_NS, tag);
-    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
-    if (text !== undefined) node.textContent = text;
-    parent.append(node);
-    return node;
-  };
-  const defs = make(svg, "defs", {});
-  const marker = make(defs, "marker", { id: "flow-arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 8,
+  const defs = svgEl(svg, "defs", {});
+  const marker = svgEl(defs, "marker", { id: "flow-arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 8,
                                         markerHeight: 8, orient: "auto-start-reverse" });
-  make(marker, "path", { d: "M 0 0 L 10 5 L 0 10 z", class: "arrowhead" });
+  svgEl(marker, "path", { d: "M 0 0 L 10 5 L 0 10 z", class: "arrowhead" });
   for (const e of state.edges) {
     const a = pos.get(e.source), b = pos.get(e.target);
     if (!a || !b) continue;
     const x1 = a.x + NODE_W, y1 = a.y + NODE_H / 2, x2 = b.x, y2 = b.y + NODE_H / 2;
     const bend = Math.max(30, Math.abs(x2 - x1) / 2);
-    make(svg, "path", { d: `M ${x1} ${y1} C ${x1 + bend} ${y1}, ${x2 - bend} ${y2}, ${x2} ${y2}`, class: "edge",
+    svgEl(svg, "path", { d: `M ${x1} ${y1} C ${x1 + bend} ${y1}, ${x2 - bend} ${y2}, ${x2} ${y2}`, class: "edge",
                         "marker-end": "url(#flow-arrow)", "data-source": e.source, "data-target": e.target });
   }
   const declared = roles();
@@ -87,16 +79,16 @@ function renderGraph() {
     const role = n.kind === "llm" ? nodeRole(n) : null;
     const bad = problemsFor((q) => q.node === n.id).length > 0 || (role && !declared.includes(role));
     const kind = n.kind === "llm" ? `llm · ${role || "default"}` : n.kind;
-    const g = make(svg, "g", { id: `graph-${n.id}`, class: "graph-node" + (state.selectedNode === n.id ? " selected" : ""),
+    const g = svgEl(svg, "g", { id: `graph-${n.id}`, class: "graph-node" + (state.selectedNode === n.id ? " selected" : ""),
                                tabindex: 0, role: "button", "data-node": n.id,
                                "aria-label": `${n.label || n.id} (${kind})${bad ? ", has problems" : ""}: show details`,
                                "aria-pressed": String(state.selectedNode === n.id) });
-    make(g, "rect", { x: p.x, y: p.y, width: NODE_W, height: NODE_H, rx: 6,
+    svgEl(g, "rect", { x: p.x, y: p.y, width: NODE_W, height: NODE_H, rx: 6,
                       class: `node kind-${n.kind}${bad ? " node-error" : ""}`, "data-node": n.id });
     const label = n.label || n.id;  // a long label is cut to the box; the whole one is in the aria-label and title
-    make(g, "title", {}, label);
-    fitText(make(g, "text", { x: p.x + 8, y: p.y + 20, class: "node-label" }, label), NODE_W - 14);
-    make(g, "text", { x: p.x + 8, y: p.y + 38, class: "node-kind" }, kind);
+    svgEl(g, "title", {}, label);
+    fitText(svgEl(g, "text", { x: p.x + 8, y: p.y + 20, class: "node-label" }, label), NODE_W - 14);
+    svgEl(g, "text", { x: p.x + 8, y: p.y + 38, class: "node-kind" }, kind);
     g.addEventListener("click", () => selectNode(n.id));
     g.addEventListener("keydown", (ev) => {
       if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); selectNode(n.id); }

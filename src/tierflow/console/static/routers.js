@@ -1,9 +1,7 @@
 // The Routers view (docs/console.md): per routed role, the router's cost-quality curve from its file
 // (points, hull, current setting, single models) drawn as SVG and listed in tables, and the role's
-// live figures from the ledger. Uses el() and api() from console.js; every value is put in as text.
+// live figures from the ledger. Uses el(), svgEl() and api() from console.js; every value is put in as text.
 "use strict";
-
-const SVG_NS = "http://www.w3.org/2000/svg";
 
 function fmt(v, digits) { return v === null || v === undefined ? "unknown" : Number(v).toPrecision(digits || 4); }
 function knobText(k) { return k === null ? "∞" : String(Number(Number(k).toPrecision(4))); }
@@ -39,22 +37,21 @@ function routerSection(r) {
 }
 
 function curveParts(c, role) {
-  const onHull = (p) => c.hull.some((h) => h.cost === p.cost && h.quality === p.quality);
   const currentText = () => (c.mix ? `current (${pct(1 - c.mix.share)})` : "current");
   const mixedText = () => `mixed in (${pct(c.mix.share)})`;
-  const setting = (p) => {  // the knob's own setting, and the one a share of prompts is routed at under a mix
-    if (c.current !== null && p.knob === c.current.knob) return currentText();
-    return c.mix && p.knob === c.mix.knob ? mixedText() : "";
-  };
+  // the library marks each point and range: the knob's own setting, and the one a share of prompts is routed at under a mix
+  const setting = (p) => (p.current ? currentText() : p.mixed_in ? mixedText() : "");
   const mix = c.mix ? ` (mixed: ${pct(c.mix.share)} of prompts at ${knobText(c.mix.knob)})` : "";
   const current = c.current
     ? `${c.knob_name} = ${knobText(c.current.knob)}${mix}: quality ${fmt(c.current.quality)}, $${fmt(c.current.cost)} per request`
     : "the knob is not one of the stored settings";
-  const target = Object.entries(c.target).map(([k, v]) => `${k} ${v}`).join(", ");
+  const targetText = (t) => Object.entries(t).map(([k, v]) => `${k} ${v}`).join(", ");
+  const fitted = c.retargeted && Object.keys(c.fitted_target).length ? `; the file was fitted for ${targetText(c.fitted_target)}` : "";
+  const target = targetText(c.target) + fitted;
   const head = (first) => el("thead", {}, el("tr", {}, ...first, el("th", { class: "num" }, "Cost per request (USD)"),
     el("th", { class: "num" }, "Quality"), el("th", { class: "num" }, "Strong share"), el("th", {}, "Hull"), el("th", {}, "Current")));
   const cells = (p, mark) => [td(fmt(p.cost), "num"), td(fmt(p.quality), "num"), td(fmt(p.strong_share, 3), "num"),
-    td(p.on_hull ?? onHull(p) ? "on hull" : ""), td(mark)];
+    td(p.on_hull ? "on hull" : ""), td(mark)];
   const ranges = el("table", { class: "curve-ranges" },
     el("caption", {}, `Operating points of the ${c.kind} router (${c.ranges.length} distinct, from ${c.points.length} settings of ${c.knob_name})`),
     head([el("th", {}, c.knob_name), el("th", { class: "num" }, "Settings")]),
@@ -62,7 +59,7 @@ function curveParts(c, role) {
       class: r.current ? "current" : "",
       dataset: { cost: String(r.cost), quality: String(r.quality), first: String(r.first), last: String(r.last) } },
     td(knobRange(r)), td(String(r.last - r.first + 1), "num"),
-    ...cells(r, r.current ? currentText() : r.mixed_in ? mixedText() : "")))));
+    ...cells(r, setting(r))))));
   const points = el("table", { class: "curve-points" },
     el("caption", {}, `Every setting of ${c.knob_name}`), head([el("th", {}, c.knob_name)]),
     el("tbody", {}, ...c.points.map((p) => el("tr", { dataset: { cost: String(p.cost), quality: String(p.quality), knob: String(p.knob) } },
@@ -81,48 +78,38 @@ function curveParts(c, role) {
 }
 
 function drawCurve(c, role) {
-  const svg = document.createElementNS(SVG_NS, "svg");
   const W = 640, H = 300, left = 64, right = 16, top = 14, bottom = 40;
-  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
-  svg.setAttribute("class", "curve-chart");
-  svg.setAttribute("role", "img");
-  svg.setAttribute("aria-label", `Cost-quality curve of ${role}: listed in the table below`);
+  const svg = svgEl(null, "svg", { viewBox: `0 0 ${W} ${H}`, class: "curve-chart", role: "img",
+                                   "aria-label": `Cost-quality curve of ${role}: listed in the table below` });
   const all = [...c.points, ...c.singles];
   const maxC = Math.max(...all.map((p) => p.cost), 1e-12);
   const qs = all.map((p) => p.quality);
   const loQ = Math.min(0, ...qs), hiQ = Math.max(...qs, 1e-9);
   const x = (cost) => left + (cost / maxC) * (W - left - right);
   const y = (q) => top + (1 - (q - loQ) / Math.max(hiQ - loQ, 1e-12)) * (H - top - bottom);
-  const make = (tag, attrs, text) => {
-    const n = document.createElementNS(SVG_NS, tag);
-    for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, String(v));
-    if (text !== undefined) n.textContent = text;
-    svg.append(n);
-    return n;
-  };
-  const title = (node, text) => node.append(Object.assign(document.createElementNS(SVG_NS, "title"), { textContent: text }));
-  make("line", { x1: left, y1: H - bottom, x2: W - right, y2: H - bottom, class: "axis" });
-  make("line", { x1: left, y1: top, x2: left, y2: H - bottom, class: "axis" });
-  make("text", { x: left, y: H - bottom + 16 }, "$0");
-  make("text", { x: W - right, y: H - bottom + 16, "text-anchor": "end" }, `$${fmt(maxC, 3)}`);
-  make("text", { x: (W + left) / 2, y: H - 6, "text-anchor": "middle" }, "cost per request (USD)");
-  make("text", { x: left - 6, y: top + 10, "text-anchor": "end" }, fmt(hiQ, 3));
-  make("text", { x: left - 6, y: H - bottom, "text-anchor": "end" }, fmt(loQ, 3));
-  make("text", { x: 12, y: (H - bottom + top) / 2, transform: `rotate(-90 12 ${(H - bottom + top) / 2})`, "text-anchor": "middle" }, "quality");
-  make("polyline", { class: "hull", points: c.hull.map((h) => `${x(h.cost)},${y(h.quality)}`).join(" ") });
+  const title = (node, text) => svgEl(node, "title", {}, text);
+  svgEl(svg, "line", { x1: left, y1: H - bottom, x2: W - right, y2: H - bottom, class: "axis" });
+  svgEl(svg, "line", { x1: left, y1: top, x2: left, y2: H - bottom, class: "axis" });
+  svgEl(svg, "text", { x: left, y: H - bottom + 16 }, "$0");
+  svgEl(svg, "text", { x: W - right, y: H - bottom + 16, "text-anchor": "end" }, `$${fmt(maxC, 3)}`);
+  svgEl(svg, "text", { x: (W + left) / 2, y: H - 6, "text-anchor": "middle" }, "cost per request (USD)");
+  svgEl(svg, "text", { x: left - 6, y: top + 10, "text-anchor": "end" }, fmt(hiQ, 3));
+  svgEl(svg, "text", { x: left - 6, y: H - bottom, "text-anchor": "end" }, fmt(loQ, 3));
+  svgEl(svg, "text", { x: 12, y: (H - bottom + top) / 2, transform: `rotate(-90 12 ${(H - bottom + top) / 2})`, "text-anchor": "middle" }, "quality");
+  svgEl(svg, "polyline", { class: "hull", points: c.hull.map((h) => `${x(h.cost)},${y(h.quality)}`).join(" ") });
   for (const p of c.points) {
-    title(make("circle", { class: "point", cx: x(p.cost), cy: y(p.quality), r: 3.5, "data-cost": p.cost, "data-quality": p.quality }),
+    title(svgEl(svg, "circle", { class: "point", cx: x(p.cost), cy: y(p.quality), r: 3.5, "data-cost": p.cost, "data-quality": p.quality }),
       `${c.knob_name} ${knobText(p.knob)}: quality ${fmt(p.quality)}, $${fmt(p.cost)}`);
   }
   for (const s of c.singles) {
     const cx = x(s.cost), cy = y(s.quality);
-    title(make("rect", { class: "single", x: cx - 4, y: cy - 4, width: 8, height: 8, "data-cost": s.cost, "data-quality": s.quality }),
+    title(svgEl(svg, "rect", { class: "single", x: cx - 4, y: cy - 4, width: 8, height: 8, "data-cost": s.cost, "data-quality": s.quality }),
       `${s.model}: quality ${fmt(s.quality)}, $${fmt(s.cost)}`);
     const rightHalf = cx > (W + left) / 2;  // labels face inwards, so none runs off the drawing
-    make("text", { x: rightHalf ? cx - 7 : cx + 7, y: cy - 6, class: "single-label", "text-anchor": rightHalf ? "end" : "start" }, s.model);
+    svgEl(svg, "text", { x: rightHalf ? cx - 7 : cx + 7, y: cy - 6, class: "single-label", "text-anchor": rightHalf ? "end" : "start" }, s.model);
   }
   if (c.current) {
-    title(make("circle", { class: "current", cx: x(c.current.cost), cy: y(c.current.quality), r: 7,
+    title(svgEl(svg, "circle", { class: "current", cx: x(c.current.cost), cy: y(c.current.quality), r: 7,
                            "data-cost": c.current.cost, "data-quality": c.current.quality }),
       `current: quality ${fmt(c.current.quality)}, $${fmt(c.current.cost)}`);
   }

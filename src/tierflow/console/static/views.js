@@ -1,4 +1,4 @@
-// The runs, cost and keys views (docs/console.md). Uses el() and api() from console.js.
+// The runs, cost and keys views (docs/console.md). Uses el(), svgEl() and api() from console.js.
 // Prompts, answers and every other ledger value are put into the page as text, never as HTML.
 "use strict";
 
@@ -93,7 +93,6 @@ async function loadCost() {
 
 function drawCost(rows, bucket) {
   const svg = document.getElementById("cost-chart");
-  const ns = "http://www.w3.org/2000/svg";
   svg.replaceChildren();
   const buckets = [...new Set(rows.map((r) => r.bucket))];
   const groups = [...new Set(rows.map((r) => r.group ?? "(none)"))];
@@ -101,32 +100,25 @@ function drawCost(rows, bucket) {
   const max = Math.max(...totals, 1e-9);
   const W = 900, H = 240, left = 60, bottom = 30, bar = Math.max(4, Math.min(60, (W - left) / Math.max(1, buckets.length) - 6));
   svg.setAttribute("viewBox", `0 0 ${W} ${H + 20 + 16 * Math.ceil(groups.length / 6)}`);
-  const make = (tag, attrs, text) => {
-    const n = document.createElementNS(ns, tag);
-    for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, String(v));
-    if (text !== undefined) n.textContent = text;
-    svg.append(n);
-    return n;
-  };
   const colour = (g) => `hsl(${(groups.indexOf(g) * 67) % 360} 55% 55%)`;
-  make("line", { x1: left, y1: H - bottom, x2: W, y2: H - bottom, class: "axis" });
+  svgEl(svg, "line", { x1: left, y1: H - bottom, x2: W, y2: H - bottom, class: "axis" });
   // the top of the scale is the tallest bar's total, to two significant digits ($0.000068, not a rounded $0.0001)
-  make("text", { x: 4, y: 14, class: "scale-top" }, `$${Number(max.toPrecision(2))}`);
+  svgEl(svg, "text", { x: 4, y: 14, class: "scale-top" }, `$${Number(max.toPrecision(2))}`);
   buckets.forEach((b, i) => {
     let y = H - bottom;
     const x = left + i * (bar + 6);
     for (const r of rows.filter((q) => q.bucket === b)) {
       const h = (r.cost_usd / max) * (H - bottom - 20);
       y -= h;
-      make("rect", { x, y, width: bar, height: Math.max(h, 0), fill: colour(r.group ?? "(none)") })
-        .append(Object.assign(document.createElementNS(ns, "title"), { textContent: `${r.group}: $${usd(r.cost_usd)}, ${r.calls} calls` }));
+      svgEl(svgEl(svg, "rect", { x, y, width: bar, height: Math.max(h, 0), fill: colour(r.group ?? "(none)") }), "title", {},
+        `${r.group}: $${usd(r.cost_usd)}, ${r.calls} calls`);
     }
-    make("text", { x, y: H - bottom + 14 }, bucket === "day" ? when(b).slice(5, 10) : when(b).slice(5, 16));
+    svgEl(svg, "text", { x, y: H - bottom + 14 }, bucket === "day" ? when(b).slice(5, 10) : when(b).slice(5, 16));
   });
   groups.forEach((g, i) => {
     const x = left + (i % 6) * 140, y = H + 8 + 16 * Math.floor(i / 6);
-    make("rect", { x, y, width: 10, height: 10, fill: colour(g) });
-    make("text", { x: x + 14, y: y + 9 }, g);
+    svgEl(svg, "rect", { x, y, width: 10, height: 10, fill: colour(g) });
+    svgEl(svg, "text", { x: x + 14, y: y + 9 }, g);
   });
 }
 

@@ -83,6 +83,14 @@ class OutcomeTable:
         return None if self.responses is None else self.responses[row][model]
 
 
+def column_means(x: np.ndarray) -> np.ndarray:
+    """Per-column mean of the known (non-NaN) cells; NaN for a column with none (without numpy's warning)."""
+    known = ~np.isnan(x)
+    total = np.where(known, x, 0.0).sum(0)
+    count = known.sum(0)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
 def _union_models(tables: Sequence[OutcomeTable]) -> list[str]:
     """Every model of any table, in first-seen order."""
     models: list[str] = []

@@ -20,14 +20,13 @@ included) is what does not carry over to new ones.
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
 
 from tierflow.errors import Problem, RoutingError
 from tierflow.routing.curves import OperatingPoints
-from tierflow.routing.data.outcomes import OutcomeTable
+from tierflow.routing.data.outcomes import OutcomeTable, column_means
 from tierflow.routing.routers.base import LearnedRouter, knob_json, router_class
 from tierflow.routing.targets import CalibrationTarget, choose_knob
 
@@ -177,7 +176,8 @@ def calibrate(router: LearnedRouter, table: OutcomeTable, emb: np.ndarray, targe
     """
     pts, refit = _calibration_points(router, table, emb, folds)
     knobs = router.knob_grid()
-    best_quality = float(np.nanmax(np.nanmean(table.scores, 0)))
+    singles = _singles(table)
+    best_quality = max((q for q in singles["quality"] if q is not None), default=float("nan"))
     i, j, p, note = _setting(pts, target, best_quality, fallback_to_best)
     mixed = OperatingPoints(*((1 - p) * a[i] + p * a[j] for a in (pts.quality, pts.cost, pts.strong)))
     quality_ci, cost_ci = _bootstrap_ci(mixed, bootstrap, seed)
@@ -191,7 +191,7 @@ def calibrate(router: LearnedRouter, table: OutcomeTable, emb: np.ndarray, targe
         "expected_strong_share": float(mixed.strong.mean()), "best_single_quality": best_quality,
         "n_prompts": mixed.quality.shape[0], "folds": folds, "method": _METHOD[folds],
         "curve": _curve(knobs, pts), "refit_curve": _curve(knobs, refit),  # auto compares kinds by the latter
-        "singles": _singles(table),  # the reference points the console draws beside the curve
+        "singles": singles,  # the reference points the console draws beside the curve
     }
     if note:
         router.calibration["note"] = note
@@ -199,10 +199,11 @@ def calibrate(router: LearnedRouter, table: OutcomeTable, emb: np.ndarray, targe
 
 
 def _singles(table: OutcomeTable) -> dict[str, list[Any]]:
-    """Each model's mean quality and mean cost per prompt over the table (NaN where nothing is known: None)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a model with no recorded outcome: NaN, stored as None
-        quality, cost = np.nanmean(table.scores, 0), np.nanmean(table.costs, 0)
+    """Each model's mean quality and mean cost per prompt over the prompts the curve is measured on (those
+    with every model's score: :meth:`OutcomeTable.complete_rows`); a cell still unknown is skipped, and a
+    mean with nothing known is stored as None."""
+    rows = table.complete_rows()
+    quality, cost = column_means(table.scores[rows]), column_means(table.costs[rows])
     return {"model": list(table.models), "quality": [_finite(q) for q in quality], "cost": [_finite(c) for c in cost]}
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from tierflow.errors import Problem, RoutingError
 from tierflow.routing.curves import OperatingPoints
-from tierflow.routing.data.outcomes import OutcomeTable, check_priced, free_as_costless
+from tierflow.routing.data.outcomes import OutcomeTable, check_priced, column_means, free_as_costless
 from tierflow.routing.features.boilerplate import strip_prefixes
 from tierflow.routing.features.embed import get_embedder
 from tierflow.routing.features.prompts import embed_prompts
@@ -36,16 +36,8 @@ from tierflow.routing.fit.metrics import METRIC_KEYS, TWO_MODEL_KEYS, Scale, cur
 from tierflow.routing.routers.base import LearnedRouter, knob_json
 
 
-def _column_means(x: np.ndarray) -> np.ndarray:
-    """Per-column mean of the known cells; NaN for a column with none (without numpy's warning)."""
-    known = ~np.isnan(x)
-    total = np.where(known, x, 0.0).sum(0)
-    count = known.sum(0)
-    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
-
-
 def _scale(test: OutcomeTable, costless: bool = False) -> tuple[Scale, int, int]:
-    mq, mc = _column_means(test.scores), _column_means(test.costs)
+    mq, mc = column_means(test.scores), column_means(test.costs)
     best = int(np.nanargmax(mq - 1e-9 * np.nan_to_num(mc)))
     strong = best
     weak_q = strong_q = None
@@ -166,7 +158,7 @@ def evaluate(router_points: OperatingPoints, train: OutcomeTable | None, test: O
         entries["agreement_cascade"]["models"] = agreement_models
     out["router"] = entries.pop("router")
     out["baselines"] = entries
-    mq, mc = _column_means(test.scores), _column_means(test.costs)
+    mq, mc = column_means(test.scores), column_means(test.costs)
     out["single_models"] = {m: {"quality": float(mq[j]), "cost": None if costless or np.isnan(mc[j]) else float(mc[j])}
                             for j, m in enumerate(test.models)}
     out["costs_known"] = not costless
