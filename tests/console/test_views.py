@@ -103,7 +103,7 @@ def test_screenshots_of_the_editor_and_the_cost_view(page: Any, console: ServePr
     open_file(page, console.base_url, "support.json")
     page.click("#m1-advanced summary")
     page.click("#m1-add-fallback")
-    page.fill("#m1-fb0-model", "qwen2.5-coder-0.5b-instruct")
+    page.select_option("#m1-fb0-model", "local/qwen2.5-coder-0.5b-instruct")
     page.click("#graph-respond")  # its details below the drawing
     wait_checked(page)
     screenshot(page, "console-editor.png", tmp_path, repo_root)

@@ -26,7 +26,7 @@ WORKSPACE = web.AppKey("console_workspace", Workspace)
 RETIRED = web.AppKey("console_retired_clients", list)
 """Clients replaced by a reload of the gateway's config: closed when the server stops."""
 _STATIC = {"console.js": "text/javascript", "views.js": "text/javascript", "login.js": "text/javascript",
-           "routers.js": "text/javascript", "flowgraph.js": "text/javascript",
+           "routers.js": "text/javascript", "flowgraph.js": "text/javascript", "picker.js": "text/javascript",
            "console.css": "text/css"}
 _CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
