@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import GATEWAY_YAML, flow_json, sign_in, start_serve, stop_serve
+from .conftest import GATEWAY_YAML, ServeProcess, flow_json, sign_in, start_serve, stop_serve
 
 pytestmark = pytest.mark.browser
 
@@ -40,3 +40,28 @@ def test_the_printed_login_token_signs_a_browser_in_once(browser: Any, tmp_path:
         again.close()
     finally:
         stop_serve(server)
+
+
+def test_the_banner_gives_the_bound_url_and_a_link_that_signs_in(browser: Any, tmp_path: Path,
+                                                                 repo_root: Path) -> None:
+    (tmp_path / "gateway.yaml").write_text(GATEWAY_YAML, encoding="utf-8")
+    server = start_serve(tmp_path, {})  # --port 0: the banner must name the port picked
+    try:
+        line = next(line for line in server.lines if line.startswith("tierflow console at "))
+        match = re.fullmatch(r"tierflow console at (\S+); one-time login token: (\S+) \(or open (\S+)\)", line)
+        assert match, line
+        url, token, link = match.groups()
+        assert url == server.base_url + "/ui" and not server.base_url.endswith(":0")
+        assert link == f"{url}/login#token={token}"
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(link)
+        page.wait_for_url(server.base_url + "/ui")  # signed in on opening, as Jupyter's link does
+        page.wait_for_selector("#file-select option[value='gateway.yaml']", state="attached")
+        context.close()
+    finally:
+        stop_serve(server)
+
+
+def test_with_an_admin_key_the_banner_gives_the_bound_url(console: ServeProcess) -> None:
+    assert f"tierflow console at {console.base_url}/ui; sign in with the admin key ($TIERFLOW_ADMIN_KEY)" in console.lines

@@ -42,12 +42,17 @@ class ConsoleAuth:
         self._sessions: dict[str, Session] = {}
         self._failed = 0
 
-    def banner(self) -> str | None:
-        """The line ``tierflow serve`` prints at start for the console (None: nothing to say)."""
+    def banner(self, base_url: str) -> str | None:
+        """The line ``tierflow serve`` prints for the console once bound at ``base_url`` (None: nothing to say).
+
+        With the one-time token it also gives a link that signs in on opening, as Jupyter's does: the
+        token is in the fragment (``#token=``), which the browser never sends to the server."""
+        url = f"{base_url}/ui"
         if self.login_token is not None:
-            return f"tierflow console at /ui; one-time login token: {self.login_token}"
+            return (f"tierflow console at {url}; one-time login token: {self.login_token} "
+                    f"(or open {url}/login#token={self.login_token})")
         if self.admin_key is not None:
-            return "tierflow console at /ui; sign in with the admin key ($TIERFLOW_ADMIN_KEY)"
+            return f"tierflow console at {url}; sign in with the admin key ($TIERFLOW_ADMIN_KEY)"
         return "tierflow console is off beyond loopback without an admin key: set $TIERFLOW_ADMIN_KEY"
 
     def sign_in(self, secret: str) -> str:
