@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tierflow.console.cost_rollup import cost_rows, roll_up
+from tierflow.console.cost_rollup import SUMS, cost_rows, roll_up
 from tierflow.errors import GatewayError
 from tierflow.gateway.ledger import connect
 
@@ -122,9 +122,7 @@ class LedgerViews:
             if len(where) == 1:  # the window's start alone
                 rows = cost_rows(self._db(), by, size, float(params[0]))
             else:
-                sql = (f"SELECT CAST(ts / {size} AS INTEGER) * {size} AS b, {_GROUPS[by]} AS g, COUNT(*), "
-                       "COALESCE(SUM(cost_usd), 0), SUM(cost_usd IS NULL), "
-                       "SUM(COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0)) FROM requests"
+                sql = (f"SELECT CAST(ts / {size} AS INTEGER) * {size} AS b, {_GROUPS[by]} AS g, {SUMS} FROM requests"
                        f" WHERE {' AND '.join(where)} GROUP BY b, g ORDER BY b, g")
                 rows = self._db().execute(sql, params).fetchall()
         return {"by": by, "bucket": bucket, "data": [
