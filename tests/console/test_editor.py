@@ -172,7 +172,8 @@ def test_an_orphan_role_is_shown_as_an_error_pointing_to_the_models(page: Any, c
     assert cli.returncode == 1
     expected = ("node 'critic' (nodes[8]).config.llm_role: llm_role validation failed\n"
                 "  node 'critic': llm_role='critic' is not declared in\n"
-                "  flow.config.core_identity.models (declared: ['fast', 'primary'])")
+                "  flow.config.core_identity.models (declared: ['fast', 'primary'])\n"
+                "  role 'critic' is not declared in the registry (models): declare it or pick one of: primary, fast")
     assert expected in cli.stderr and expected in shown
     assert expected in page.text_content("#node-critic")  # inline, at the node
     assert "node-error" in page.get_attribute("rect[data-node='critic']", "class")

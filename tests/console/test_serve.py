@@ -36,6 +36,7 @@ def test_the_printed_login_token_signs_a_browser_in_once(browser: Any, tmp_path:
         page.click("button[type=submit]")
         page.wait_for_selector("#login-error")
         assert "works once" in page.text_content("#login-error")
+        assert "`" not in page.text_content("#login-error")  # plain text on a page, not Markdown
         assert page.url.endswith("/ui/login?failed=invalid_login")
         again.close()
     finally:

@@ -14,7 +14,7 @@
   }
   const box = document.getElementById("login-error");
   box.textContent = code === "console_disabled"
-    ? "The console is off: set TIERFLOW_ADMIN_KEY for `tierflow serve` to use it beyond loopback."
-    : "Wrong admin key or login token (the one-time token works once; restart `tierflow serve` for a new one).";
+    ? "The console is off: set TIERFLOW_ADMIN_KEY for tierflow serve to use it beyond loopback."
+    : "Wrong admin key or login token (the one-time token works once; restart tierflow serve for a new one).";
   box.hidden = false;
 })();
