@@ -13,7 +13,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -63,9 +63,14 @@ class LedgerViews:
                 self._conn.close()
                 self._conn = None
 
-    def runs(self, query: Mapping[str, str]) -> dict[str, Any]:
-        """One page of requests, newest first, filtered; ``next`` is the cursor of the following page."""
-        where, params = _filters(query)
+    def runs(self, query: Mapping[str, str], *, key_ids: Sequence[str] | None = None) -> dict[str, Any]:
+        """One page of requests, newest first, filtered; ``next`` is the cursor of the following page.
+
+        ``key_ids``: the requests of any of these keys (what a key's name stands for), instead of ``key``."""
+        where, params = _filters({k: v for k, v in query.items() if k != "key"} if key_ids is not None else query)
+        if key_ids is not None:
+            where.append(f"key_id IN ({', '.join('?' * len(key_ids))})")
+            params += list(key_ids)
         limit = _int(query, "limit", 50, 1, PAGE_MAX)
         cursor = query.get("before")
         if cursor:
