@@ -66,3 +66,40 @@ def test_the_banner_gives_the_bound_url_and_a_link_that_signs_in(browser: Any, t
 
 def test_with_an_admin_key_the_banner_gives_the_bound_url(console: ServeProcess) -> None:
     assert f"tierflow console at {console.base_url}/ui; sign in with the admin key ($TIERFLOW_ADMIN_KEY)" in console.lines
+
+
+def test_signing_out_of_a_one_time_token_session_asks_and_the_sign_in_page_says_why(
+        browser: Any, tmp_path: Path) -> None:
+    (tmp_path / "gateway.yaml").write_text(GATEWAY_YAML, encoding="utf-8")
+    server = start_serve(tmp_path, {})
+    try:
+        token = next(m.group(1) for line in server.lines if (m := re.search(r"one-time login token: (\S+)", line)))
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(server.base_url + "/ui/login")
+        page.wait_for_function("document.readyState === 'complete'")
+        assert page.locator("#login-notice").is_hidden()  # the token is unused yet: nothing to say
+        sign_in(page, server.base_url, token)
+        page.wait_for_selector("#file-select option[value='gateway.yaml']", state="attached")
+        asked: list[str] = []
+
+        def answer(accept: bool) -> Any:
+            def handle(dialog: Any) -> None:
+                asked.append(dialog.message)
+                dialog.accept() if accept else dialog.dismiss()
+            return handle
+
+        page.once("dialog", answer(False))
+        page.click("#logout-form button")
+        assert len(asked) == 1 and "one-time token" in asked[0] and "restarted" in asked[0]
+        assert page.url == server.base_url + "/ui"  # still signed in
+        page.once("dialog", answer(True))
+        page.click("#logout-form button")
+        page.wait_for_url(server.base_url + "/ui/login")
+        page.wait_for_selector("#login-notice:not([hidden])")
+        assert page.text_content("#login-notice") == (
+            "The token printed at start has been used; restart tierflow serve for a new one, or set "
+            "TIERFLOW_ADMIN_KEY.")
+        context.close()
+    finally:
+        stop_serve(server)

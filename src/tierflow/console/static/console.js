@@ -52,7 +52,9 @@ async function api(method, path, body) {
 // --- loading ---------------------------------------------------------------------------------------
 
 async function start() {
-  state.csrf = (await api("GET", "/ui/api/session")).data.csrf;
+  const session = (await api("GET", "/ui/api/session")).data;
+  state.csrf = session.csrf;
+  state.oneTime = session.one_time;  // signing out asks first: the token does not sign in twice
   const files = (await api("GET", "/ui/api/files")).data.files;
   const select = document.getElementById("file-select");
   for (const f of files) select.append(el("option", { value: f.path }, `${f.path} (${f.kind === "gateway" ? "gateway config" : "flow"})`));
@@ -356,6 +358,8 @@ async function signOut(ev) {
   // a write like any other: it carries the CSRF token, which a plain form post cannot
   ev.preventDefault();
   if (state.dirty && !window.confirm(`Discard your unsaved edits to ${state.file} and sign out?`)) return;
+  if (state.oneTime && !window.confirm("You signed in with the one-time token printed at start: once signed out, "
+      + "you cannot sign in again until tierflow serve is restarted (or TIERFLOW_ADMIN_KEY is set). Sign out?")) return;
   state.dirty = false;
   await fetch("/ui/logout", { method: "POST", headers: { "X-CSRF-Token": state.csrf }, credentials: "same-origin",
                               redirect: "manual" });
