@@ -124,6 +124,15 @@ def test_empty_ref_or_model_rejected() -> None:
     assert len(problems) == 2
 
 
+def test_an_empty_field_is_required_like_a_missing_one_in_a_fallback_too() -> None:
+    problems = _problems([{"role": "a", "ref": "p", "model": "", "fallback": [{"ref": "p", "model": ""}]},
+                          {"role": "b", "ref": "p", "fallback": [{"ref": "p"}]}])
+    assert sorted(problems) == ["models[0] (role 'a').fallback[0].model: is required",
+                                "models[0] (role 'a').model: is required",
+                                "models[1] (role 'b').fallback[0].model: is required",
+                                "models[1] (role 'b').model: is required"]
+
+
 def test_unknown_role_lists_declared_roles() -> None:
     reg = parse_registry([{"role": "primary", "ref": "x", "model": "m"}, {"role": "fast", "ref": "x", "model": "n"}])
     with pytest.raises(UnknownRoleError) as info:

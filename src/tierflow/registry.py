@@ -183,7 +183,7 @@ def _entry_label(index: int, raw: Any) -> str:
 
 def _explain(err: Mapping[str, Any]) -> str:
     kind = err.get("type", "")
-    if kind == "missing":
+    if kind == "missing" or (kind == "string_too_short" and err.get("input") == ""):  # left empty: as if absent
         return "is required"
     if kind == "extra_forbidden":
         if err.get("loc", ("",))[0] == "fallback":

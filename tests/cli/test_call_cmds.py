@@ -113,6 +113,16 @@ def test_config_check_ok_and_every_problem(cfg: Path, tmp_path: Path) -> None:
         assert expected in res.stderr, expected
 
 
+def test_config_check_says_an_empty_fallback_model_is_required(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("providers:\n  p: {kind: openai, base_url: 'http://127.0.0.1:9/v1', api_key: x}\nmodels:\n"
+                   "  - {role: primary, ref: p, model: m, fallback: [{ref: p, model: ''}]}\n")
+    res = runner.invoke(app, ["config", "check", str(bad)])
+    assert res.exit_code == 1
+    assert "bad.yaml:4: models[0] (role 'primary').fallback[0].model: is required" in res.stderr
+    assert "at least 1 character" not in res.stderr
+
+
 def test_config_check_missing_env_and_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text("providers:\n  p: {kind: openai, api_key: '${TF_CLI_UNSET}'}\nmodels:\n  - {role: a, ref: p, model: m}\n")

@@ -98,6 +98,8 @@ def test_import_refuses_a_manifest_that_would_not_compile(tmp_path: Path) -> Non
     src.write_text(yaml.safe_dump(manifest), encoding="utf-8")
     result = invoke("import", src, "-o", out)
     assert result.exit_code == 1 and SEED_TEXT in result.stderr and not out.exists()
+    assert ("role 'fastt' is not declared in the registry (models): declare it or pick one of: primary, fast, critic"
+            in result.stderr)  # what is wrong and the fix, after the documented text
 
 
 @pytest.fixture

@@ -51,10 +51,12 @@ def test_advanced_fallback_chain_temperature_and_system_context(page: Any, conso
     open_file(page, console.base_url, "new-flow.json")
     page.click("#m0-advanced summary")
     page.click("#m0-add-fallback")
+    page.select_option("#m0-fb0-mode", "custom")
     page.fill("#m0-fb0-ref", "openai")
-    page.fill("#m0-fb0-model", "gpt-4-turbo")
+    page.fill("#m0-fb0-model-text", "gpt-4-turbo")
     page.click("#m0-add-fallback")
-    page.fill("#m0-fb1-model", "qwen2.5-coder-0.5b-instruct")
+    page.select_option("#m0-fb1-mode", "custom")
+    page.fill("#m0-fb1-model-text", "qwen2.5-coder-0.5b-instruct")
     page.fill("#m0-temperature", "0.7")
     page.fill("#m0-system", "You answer customers.")
     wait_checked(page)
@@ -99,6 +101,41 @@ def test_custom_keeps_the_values_when_switching(page: Any, console: ServeProcess
     assert "# the strong one" in before  # the preview is the file's own models section, comments kept
 
 
+def test_a_fallback_is_picked_from_the_catalog_like_a_model(page: Any, console: ServeProcess) -> None:
+    open_file(page, console.base_url, "new-flow.json")
+    page.wait_for_selector("body[data-catalog='loaded']", state="attached")
+    page.click("#m0-advanced summary")
+    page.click("#m0-add-fallback")
+    assert page.locator("#m0-fb0-mode").input_value() == "catalog"
+    groups = page.eval_on_selector_all("#m0-fb0-model optgroup", "gs => gs.map(g => g.label)")
+    assert "openai/" in groups and "anthropic/" in groups
+    page.select_option("#m0-fb0-model", "openai/gpt-4o")
+    wait_checked(page)
+    assert "fallback:\n      - ref: openai\n        model: gpt-4o\n" in _yaml(page)
+    page.select_option("#m0-fb0-mode", "custom")  # Custom keeps the picked values
+    assert page.locator("#m0-fb0-ref").input_value() == "openai"
+    assert page.locator("#m0-fb0-model-text").input_value() == "gpt-4o"
+
+
+def test_a_legacy_fallback_opens_in_custom_and_is_not_rewritten_by_looking(page: Any, console: ServeProcess) -> None:
+    path = console.folder / "new-flow.json"
+    flow = json.loads(path.read_text())
+    flow["config"]["core_identity"]["models"][0]["fallback"] = [{"ref": "legacy", "model": "old-model-1"}]
+    path.write_text(json.dumps(flow))
+    open_file(page, console.base_url, "new-flow.json")
+    page.wait_for_selector("body[data-catalog='loaded']", state="attached")
+    page.click("#m0-advanced summary")
+    assert page.locator("#m0-fb0-mode").input_value() == "custom"
+    assert page.locator("#m0-fb0-model-text").input_value() == "old-model-1"
+    wait_checked(page)
+    before = _yaml(page)
+    page.select_option("#m0-fb0-mode", "catalog")
+    assert "legacy/old-model-1 (not in the catalog)" in page.locator("#m0-fb0-model option:checked").text_content()
+    page.select_option("#m0-fb0-mode", "custom")
+    wait_checked(page)
+    assert _yaml(page) == before and "model: old-model-1" in before
+
+
 def test_node_dropdowns_follow_registry_edits_at_once(page: Any, console: ServeProcess) -> None:
     open_file(page, console.base_url, "support.json")
     options = "s => Array.from(s.options).map(o => o.value)"
@@ -135,7 +172,8 @@ def test_an_orphan_role_is_shown_as_an_error_pointing_to_the_models(page: Any, c
     assert cli.returncode == 1
     expected = ("node 'critic' (nodes[8]).config.llm_role: llm_role validation failed\n"
                 "  node 'critic': llm_role='critic' is not declared in\n"
-                "  flow.config.core_identity.models (declared: ['fast', 'primary'])")
+                "  flow.config.core_identity.models (declared: ['fast', 'primary'])\n"
+                "  role 'critic' is not declared in the registry (models): declare it or pick one of: primary, fast")
     assert expected in cli.stderr and expected in shown
     assert expected in page.text_content("#node-critic")  # inline, at the node
     assert "node-error" in page.get_attribute("rect[data-node='critic']", "class")
@@ -201,7 +239,13 @@ def test_keyboard_only(page: Any, console: ServeProcess) -> None:
     page.keyboard.press("Enter")
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "m1-add-fallback"
-    page.keyboard.press("Enter")
+    page.keyboard.press("Enter")  # a new fallback opens on the catalog list, as a new row does
+    assert page.evaluate("document.activeElement.id") == "m1-fb0-model"
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("ArrowDown")  # Custom
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "m1-fb0-model-text"
     page.keyboard.type("smollm2-135m-instruct")
     wait_checked(page)
     assert "No problems." in _problems(page)

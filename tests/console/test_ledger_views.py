@@ -78,9 +78,48 @@ def test_cost_by_role_per_day(views: LedgerViews) -> None:
     assert sum(r["calls"] for r in data) == 101
     strong = sum(r["cost_usd"] for r in data if r["group"] == "strong")
     assert strong == pytest.approx(0.001 * 34)
-    assert sum(r["unpriced_calls"] for r in data) == 2  # r007 and r100: never counted as free
+    assert sum(r["unpriced_calls"] for r in data) == 1  # r007: tokens and no cost; r100 used none, so cost $0
     with pytest.raises(GatewayError, match="'by' must be one of"):
         views.cost({"by": "user"})
+
+
+def test_a_request_that_used_no_tokens_costs_nothing_priced_or_not(tmp_path: Path) -> None:
+    import time
+
+    path = tmp_path / "gw.sqlite"
+    now = time.time()
+    add_requests(path, [
+        {"request_id": "failed", "ts": now - 5 * 86400, "role": "a", "status": 502, "outcome": "error"},  # no usage
+        {"request_id": "zero", "ts": now - 5 * 86400 + 1, "role": "a", "input_tokens": 0, "output_tokens": 0},
+        {"request_id": "unpriced", "ts": now - 5 * 86400 + 2, "role": "a", "input_tokens": 7, "output_tokens": 1},
+        {"request_id": "live", "ts": now - 60, "role": "a", "status": 502, "outcome": "error"}])  # not rolled up yet
+    views = LedgerViews(path)
+    for query in ({}, {"status": "502"}):  # from the hourly roll-ups, and from the requests themselves
+        data = views.cost({"by": "role", "since": str(now - 6 * 86400), **query})["data"]
+        assert sum(r["unpriced_calls"] for r in data) == (1 if not query else 0), query
+        assert sum(r["calls"] for r in data) == (4 if not query else 2) and sum(r["cost_usd"] for r in data) == 0
+    views.close()
+
+
+def test_roll_ups_made_by_an_older_definition_are_made_again(tmp_path: Path) -> None:
+    import sqlite3
+    import time
+
+    path = tmp_path / "gw.sqlite"
+    now = time.time()
+    add_requests(path, [{"request_id": "failed", "ts": now - 5 * 86400, "role": "a", "status": 502}])
+    first = LedgerViews(path)
+    first.warm()  # rolled up
+    first.close()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE console_cost_hourly SET unpriced = 1")  # as the roll-up of before counted it
+    conn.execute("DELETE FROM console_cost_state WHERE dim = '#version'")
+    conn.commit()
+    conn.close()
+    views = LedgerViews(path)
+    data = views.cost({"by": "role", "since": str(now - 6 * 86400)})["data"]
+    assert [(r["calls"], r["unpriced_calls"]) for r in data] == [(1, 0)]
+    views.close()
 
 
 def _raw_cost(path: Path, by: str, size: int, since: float) -> list[tuple[float, str, int, float, int, int]]:
@@ -89,7 +128,7 @@ def _raw_cost(path: Path, by: str, size: int, since: float) -> list[tuple[float,
     column = {"key": "key_id"}.get(by, by)
     conn = sqlite3.connect(path)
     rows = conn.execute(f"SELECT CAST(ts / {size} AS INTEGER) * {size}, {column}, COUNT(*), COALESCE(SUM(cost_usd), 0), "
-                        "SUM(cost_usd IS NULL), SUM(COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0)) "
+                        "SUM(cost_usd IS NULL AND COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0) > 0), SUM(COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0)) "
                         "FROM requests WHERE ts >= ? GROUP BY 1, 2 ORDER BY 1, 2", (since,)).fetchall()
     conn.close()
     return [(b, g, n, pytest.approx(c), u, t) for b, g, n, c, u, t in rows]
@@ -104,7 +143,8 @@ def test_cost_from_the_hourly_roll_ups_equals_the_requests(tmp_path: Path, by: s
     path = tmp_path / "gw.sqlite"
     add_requests(path, [{"request_id": f"a{i}", "ts": now - i * 397.0, "role": f"r{i % 4}", "model": f"m{i % 5}",
                          "key_id": f"k{i % 3}", "cost_usd": None if i % 11 == 0 else 0.001 * (i % 7),
-                         "input_tokens": i % 50, "output_tokens": 3} for i in range(800)])  # 3.7 days, to now
+                         "input_tokens": 0 if i % 22 == 0 else i % 50, "output_tokens": 0 if i % 22 == 0 else 3}
+                        for i in range(800)])  # 3.7 days, to now; every 22nd failed with no tokens and no cost
     views = LedgerViews(path)
     since = now - 3 * 86400 + 123.0  # not on an hour
     got = views.cost({"by": by, "bucket": bucket, "since": str(since)})["data"]

@@ -95,8 +95,7 @@ def test_the_seed_registry_built_in_the_browser_compiles_like_one_typed_by_hand(
     page.select_option("#m1-model", "openai/gpt-4o-mini")
     page.click("#m0-advanced summary")  # primary -> Advanced -> Fallback chain -> + add fallback
     page.click("#m0-add-fallback")
-    page.fill("#m0-fb0-ref", "openai")
-    page.fill("#m0-fb0-model", "gpt-4-turbo")
+    page.select_option("#m0-fb0-model", "openai/gpt-4-turbo")  # a backup model, picked like a model
     page.select_option("#node-classify-role", "fast")
     page.select_option("#node-respond-role", "primary")
     wait_checked(page)

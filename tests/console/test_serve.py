@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import GATEWAY_YAML, flow_json, sign_in, start_serve, stop_serve
+from .conftest import GATEWAY_YAML, ServeProcess, flow_json, sign_in, start_serve, stop_serve
 
 pytestmark = pytest.mark.browser
 
@@ -36,7 +36,70 @@ def test_the_printed_login_token_signs_a_browser_in_once(browser: Any, tmp_path:
         page.click("button[type=submit]")
         page.wait_for_selector("#login-error")
         assert "works once" in page.text_content("#login-error")
+        assert "`" not in page.text_content("#login-error")  # plain text on a page, not Markdown
         assert page.url.endswith("/ui/login?failed=invalid_login")
         again.close()
+    finally:
+        stop_serve(server)
+
+
+def test_the_banner_gives_the_bound_url_and_a_link_that_signs_in(browser: Any, tmp_path: Path,
+                                                                 repo_root: Path) -> None:
+    (tmp_path / "gateway.yaml").write_text(GATEWAY_YAML, encoding="utf-8")
+    server = start_serve(tmp_path, {})  # --port 0: the banner must name the port picked
+    try:
+        line = next(line for line in server.lines if line.startswith("tierflow console at "))
+        match = re.fullmatch(r"tierflow console at (\S+); one-time login token: (\S+) \(or open (\S+)\)", line)
+        assert match, line
+        url, token, link = match.groups()
+        assert url == server.base_url + "/ui" and not server.base_url.endswith(":0")
+        assert link == f"{url}/login#token={token}"
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(link)
+        page.wait_for_url(server.base_url + "/ui")  # signed in on opening, as Jupyter's link does
+        page.wait_for_selector("#file-select option[value='gateway.yaml']", state="attached")
+        context.close()
+    finally:
+        stop_serve(server)
+
+
+def test_with_an_admin_key_the_banner_gives_the_bound_url(console: ServeProcess) -> None:
+    assert f"tierflow console at {console.base_url}/ui; sign in with the admin key ($TIERFLOW_ADMIN_KEY)" in console.lines
+
+
+def test_signing_out_of_a_one_time_token_session_asks_and_the_sign_in_page_says_why(
+        browser: Any, tmp_path: Path) -> None:
+    (tmp_path / "gateway.yaml").write_text(GATEWAY_YAML, encoding="utf-8")
+    server = start_serve(tmp_path, {})
+    try:
+        token = next(m.group(1) for line in server.lines if (m := re.search(r"one-time login token: (\S+)", line)))
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(server.base_url + "/ui/login")
+        page.wait_for_function("document.readyState === 'complete'")
+        assert page.locator("#login-notice").is_hidden()  # the token is unused yet: nothing to say
+        sign_in(page, server.base_url, token)
+        page.wait_for_selector("#file-select option[value='gateway.yaml']", state="attached")
+        asked: list[str] = []
+
+        def answer(accept: bool) -> Any:
+            def handle(dialog: Any) -> None:
+                asked.append(dialog.message)
+                dialog.accept() if accept else dialog.dismiss()
+            return handle
+
+        page.once("dialog", answer(False))
+        page.click("#logout-form button")
+        assert len(asked) == 1 and "one-time token" in asked[0] and "restarted" in asked[0]
+        assert page.url == server.base_url + "/ui"  # still signed in
+        page.once("dialog", answer(True))
+        page.click("#logout-form button")
+        page.wait_for_url(server.base_url + "/ui/login")
+        page.wait_for_selector("#login-notice:not([hidden])")
+        assert page.text_content("#login-notice") == (
+            "The token printed at start has been used; restart tierflow serve for a new one, or set "
+            "TIERFLOW_ADMIN_KEY.")
+        context.close()
     finally:
         stop_serve(server)

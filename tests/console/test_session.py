@@ -74,6 +74,29 @@ async def test_the_login_token_is_printed_and_works_once(start: Start, capsys: p
         assert (await other.get(srv.base_url + "/ui/api/files")).status == 401
 
 
+async def test_the_sign_in_page_learns_what_became_of_the_token(start: Start,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    srv = await start()  # loopback, no admin key
+    token = _token(capsys.readouterr().err)
+    async with _http() as http:
+        state = srv.base_url + "/ui/login/state"  # no session needed: it is the sign-in page's
+        assert await (await http.get(state)).json() == {"token": "unused"}
+        await _sign_in(http, srv, token)
+        session = await (await http.get(srv.base_url + "/ui/api/session")).json()
+        assert session["one_time"] is True and session["csrf"]  # the page asks before signing out
+        assert await (await http.get(state)).json() == {"token": "used"}
+    locked = await start()
+    async with _http() as http:
+        for _ in range(21):
+            await _sign_in(http, locked, "a guess")
+        assert await (await http.get(locked.base_url + "/ui/login/state")).json() == {"token": "locked"}
+    admin = await start(admin_key=ADMIN_KEY)
+    async with _http() as http:
+        assert await (await http.get(admin.base_url + "/ui/login/state")).json() == {"token": "none"}
+        await _sign_in(http, admin, ADMIN_KEY)
+        assert (await (await http.get(admin.base_url + "/ui/api/session")).json())["one_time"] is False
+
+
 async def test_no_login_token_when_an_admin_key_is_set(start: Start, capsys: pytest.CaptureFixture[str]) -> None:
     srv = await start(admin_key=ADMIN_KEY)
     out = capsys.readouterr().err

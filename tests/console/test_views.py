@@ -66,6 +66,33 @@ def test_runs_are_paged_and_filtered(page: Any, console: ServeProcess) -> None:
     assert set(roles) == {"strong"}
 
 
+def test_the_runs_key_filter_takes_a_key_name_too(page: Any, console: ServeProcess) -> None:
+    page.goto(console.base_url + "/ui?view=keys")
+    page.fill("#key-name", "runs filter bot")
+    page.click("#key-form button[type=submit]")
+    page.wait_for_selector("#key-created:not([hidden])")
+    key_id = page.locator("#keys-table tbody tr", has_text="runs filter bot").get_attribute("data-key")
+    assert key_id and key_id.startswith("key-")
+    now = time.time()
+    add_requests(console.folder / "gateway.sqlite", [
+        {"request_id": f"named-{i}", "ts": now - 7200 - i, "role": "fast", "key_id": key_id if i % 2 else "key-other"}
+        for i in range(6)])
+    page.goto(console.base_url + "/ui?view=runs")
+    for ref in ("runs filter bot", key_id):  # the name, resolved on the server, and the id, as before
+        page.fill("#runs-key", ref)
+        page.evaluate("delete document.body.dataset.runs")  # set again once this filter's page is shown
+        page.click("#runs-filters button[type=submit]")
+        page.wait_for_function("document.body.dataset.runs !== undefined")
+        shown = page.eval_on_selector_all("#runs-table tbody tr[data-request]", "rs => rs.map(r => r.dataset.request)")
+        assert sorted(shown) == ["named-1", "named-3", "named-5"], ref
+    page.fill("#runs-key", "nobody by this name")
+    page.evaluate("delete document.body.dataset.runs")
+    page.click("#runs-filters button[type=submit]")
+    page.wait_for_function("document.body.dataset.runs === '0'")
+    assert page.text_content("#runs-table tbody tr.empty") == \
+        "No requests: no key has the id or name 'nobody by this name' (the Keys view lists them)."
+
+
 def test_keys_are_created_listed_and_revoked(page: Any, console: ServeProcess) -> None:
     page.goto(console.base_url + "/ui?view=keys")
     page.fill("#key-name", "ci <b>bot</b>")
@@ -103,7 +130,7 @@ def test_screenshots_of_the_editor_and_the_cost_view(page: Any, console: ServePr
     open_file(page, console.base_url, "support.json")
     page.click("#m1-advanced summary")
     page.click("#m1-add-fallback")
-    page.fill("#m1-fb0-model", "qwen2.5-coder-0.5b-instruct")
+    page.select_option("#m1-fb0-model", "local/qwen2.5-coder-0.5b-instruct")
     page.click("#graph-respond")  # its details below the drawing
     wait_checked(page)
     screenshot(page, "console-editor.png", tmp_path, repo_root)

@@ -45,7 +45,9 @@ def test_unknown_role_gives_the_seed_text_word_for_word(minimal_flow: dict[str, 
     with pytest.raises(FlowCompileError) as info:
         lower(minimal_flow)
     (problem,) = info.value.problems
-    assert problem.message == SEED_TEXT + "\n  did you mean 'fast'?"  # the seed text, then the near miss
+    # the seed text, then what is wrong and the fix in plain words, then the near miss
+    assert problem.message == SEED_TEXT + ("\n  role 'fastt' is not declared in the registry (models): declare it or "
+                                           "pick one of: primary, fast\n  did you mean 'fast'?")
     assert problem.where == "node 'node_xyz' (nodes[2]).config.llm_role"
     assert SEED_TEXT in str(info.value)
 
@@ -55,7 +57,9 @@ def test_removed_role_matches_the_tutorial_text(minimal_flow: dict[str, Any]) ->
     (problem,) = problems_of(minimal_flow)
     assert problem.message == ("llm_role validation failed\n"
                                "  node 'answer': llm_role='fast' is not declared in\n"
-                               "  flow.config.core_identity.models (declared: ['primary'])")
+                               "  flow.config.core_identity.models (declared: ['primary'])\n"
+                               "  role 'fast' is not declared in the registry (models): declare it or pick one of: "
+                               "primary")
 
 
 def test_legacy_model_alias_and_canonical_precedence(minimal_flow: dict[str, Any]) -> None:

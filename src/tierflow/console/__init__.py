@@ -35,7 +35,14 @@ def console_mount(*, root: Path | None = None) -> Mount:
 
     ``root``: the folder whose flow files it opens (default: the current directory).
     """
-    return Mount(PREFIX, partial(mount_console, root=root))
+    return Mount(PREFIX, partial(mount_console, root=root), bound=_announce)
+
+
+def _announce(app: web.Application, base_url: str) -> None:
+    """Print the console's address (and how to sign in) once the server is bound at ``base_url``."""
+    line = app[AUTH].banner(base_url)
+    if line:
+        print(line, file=sys.stderr, flush=True)  # stdout's first line stays the address
 
 
 def mount_console(app: web.Application, *, root: Path | None = None) -> None:
@@ -53,16 +60,10 @@ def mount_console(app: web.Application, *, root: Path | None = None) -> None:
     add_ledger_routes(app, str(gateway.database))
     add_router_routes(app)
 
-    async def announce(app: web.Application) -> None:
-        line = auth.banner()
-        if line:
-            print(line, file=sys.stderr, flush=True)  # stdout's first line stays the address
-
     async def close_retired(app: web.Application) -> None:
         for client in app[RETIRED]:
             await client.aclose()
 
-    app.on_startup.append(announce)
     app.on_cleanup.append(close_retired)
 
 

@@ -6,6 +6,9 @@ written when its response ends, so an hour is complete well before that), increm
 roll-up scans only the requests since the last one, through the ``ts`` index. The hours not rolled
 up yet, and a window's partial first hour, are read from the requests themselves, so a figure
 never depends on when the roll-up ran. The tables are the console's own, beside the ledger's.
+
+A request is *unpriced* when it used tokens and has no cost (no price known): a request that used
+none (a failed one, typically) cost $0, whether or not its model has a price (:data:`UNPRICED`).
 """
 
 from __future__ import annotations
@@ -25,8 +28,12 @@ CREATE TABLE IF NOT EXISTS console_cost_hourly (
 CREATE INDEX IF NOT EXISTS console_cost_hourly_dim_hour ON console_cost_hourly (dim, hour);
 CREATE TABLE IF NOT EXISTS console_cost_state (dim TEXT PRIMARY KEY, rolled_until REAL NOT NULL);
 """
-_SUMS = ("COUNT(*), COALESCE(SUM(cost_usd), 0), SUM(cost_usd IS NULL), "
-         "SUM(COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0))")
+_TOKENS = "COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0)"
+UNPRICED = f"cost_usd IS NULL AND {_TOKENS} > 0"
+"""SQL: is a ledger row unpriced (tokens used, no cost known)? Summed as the unpriced calls."""
+SUMS = f"COUNT(*), COALESCE(SUM(cost_usd), 0), SUM({UNPRICED}), SUM({_TOKENS})"
+"""SQL: calls, cost, unpriced calls and tokens of a group of ledger rows."""
+_VERSION = 2.0  # bumped when what a roll-up sums changes: roll-ups made before are dropped and made again
 Row = tuple[float, Any, int, float, int, int]
 
 
@@ -34,6 +41,12 @@ def roll_up(db: sqlite3.Connection, now: float | None = None) -> None:
     """Add every hour that ended ``LAG_S`` ago and is not rolled up yet, for each dimension."""
     if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'console_cost_state'").fetchone() is None:
         db.executescript(_SCHEMA)
+    if db.execute("SELECT rolled_until FROM console_cost_state WHERE dim = '#version'").fetchone() != (_VERSION,):
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("DELETE FROM console_cost_hourly")
+        db.execute("DELETE FROM console_cost_state")
+        db.execute("INSERT INTO console_cost_state VALUES ('#version', ?)", (_VERSION,))
+        db.execute("COMMIT")
     limit = math.floor(((now or time.time()) - LAG_S) / HOUR) * HOUR
     for dim, column in DIMENSIONS.items():
         row = db.execute("SELECT rolled_until FROM console_cost_state WHERE dim = ?", (dim,)).fetchone()
@@ -43,7 +56,7 @@ def roll_up(db: sqlite3.Connection, now: float | None = None) -> None:
         db.execute("BEGIN IMMEDIATE")
         try:
             db.execute(f"INSERT INTO console_cost_hourly SELECT ?, CAST(ts / {HOUR} AS INTEGER) * {HOUR}, {column}, "
-                       f"{_SUMS} FROM requests WHERE ts >= ? AND ts < ? GROUP BY 2, 3", (dim, start, limit))
+                       f"{SUMS} FROM requests WHERE ts >= ? AND ts < ? GROUP BY 2, 3", (dim, start, limit))
             db.execute("INSERT OR REPLACE INTO console_cost_state VALUES (?, ?)", (dim, limit))
             db.execute("COMMIT")
         except BaseException:
@@ -74,7 +87,7 @@ def cost_rows(db: sqlite3.Connection, dim: str, size: int, since: float) -> list
         raw = [(since, math.inf)]
     for low, high in raw:
         if low < high:
-            parts.append((f"SELECT {bucket.format(t='ts')}, {column}, {_SUMS} FROM requests WHERE ts >= ?"
+            parts.append((f"SELECT {bucket.format(t='ts')}, {column}, {SUMS} FROM requests WHERE ts >= ?"
                           + (" AND ts < ?" if high != math.inf else "") + " GROUP BY 1, 2",
                           [low] + ([high] if high != math.inf else [])))
     merged: dict[tuple[float, Any], list[float]] = {}
@@ -89,4 +102,4 @@ def cost_rows(db: sqlite3.Connection, dim: str, size: int, since: float) -> list
             for (b, g), a in sorted(merged.items(), key=lambda kv: (kv[0][0], str(kv[0][1])))]
 
 
-__all__ = ["DIMENSIONS", "LAG_S", "cost_rows", "roll_up"]
+__all__ = ["DIMENSIONS", "LAG_S", "SUMS", "UNPRICED", "cost_rows", "roll_up"]

@@ -13,11 +13,11 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tierflow.console.cost_rollup import cost_rows, roll_up
+from tierflow.console.cost_rollup import SUMS, cost_rows, roll_up
 from tierflow.errors import GatewayError
 from tierflow.gateway.ledger import connect
 
@@ -63,9 +63,14 @@ class LedgerViews:
                 self._conn.close()
                 self._conn = None
 
-    def runs(self, query: Mapping[str, str]) -> dict[str, Any]:
-        """One page of requests, newest first, filtered; ``next`` is the cursor of the following page."""
-        where, params = _filters(query)
+    def runs(self, query: Mapping[str, str], *, key_ids: Sequence[str] | None = None) -> dict[str, Any]:
+        """One page of requests, newest first, filtered; ``next`` is the cursor of the following page.
+
+        ``key_ids``: the requests of any of these keys (what a key's name stands for), instead of ``key``."""
+        where, params = _filters({k: v for k, v in query.items() if k != "key"} if key_ids is not None else query)
+        if key_ids is not None:
+            where.append(f"key_id IN ({', '.join('?' * len(key_ids))})")
+            params += list(key_ids)
         limit = _int(query, "limit", 50, 1, PAGE_MAX)
         cursor = query.get("before")
         if cursor:
@@ -122,9 +127,7 @@ class LedgerViews:
             if len(where) == 1:  # the window's start alone
                 rows = cost_rows(self._db(), by, size, float(params[0]))
             else:
-                sql = (f"SELECT CAST(ts / {size} AS INTEGER) * {size} AS b, {_GROUPS[by]} AS g, COUNT(*), "
-                       "COALESCE(SUM(cost_usd), 0), SUM(cost_usd IS NULL), "
-                       "SUM(COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0)) FROM requests"
+                sql = (f"SELECT CAST(ts / {size} AS INTEGER) * {size} AS b, {_GROUPS[by]} AS g, {SUMS} FROM requests"
                        f" WHERE {' AND '.join(where)} GROUP BY b, g ORDER BY b, g")
                 rows = self._db().execute(sql, params).fetchall()
         return {"by": by, "bucket": bucket, "data": [

@@ -1,6 +1,7 @@
 """The console's HTTP routes under ``/ui`` (docs/console.md): pages, static files and the JSON API.
 
-Pages: ``GET /ui`` (the editor; sign-in first), ``GET|POST /ui/login``, ``POST /ui/logout``.
+Pages: ``GET /ui`` (the editor; sign-in first), ``GET|POST /ui/login``, ``GET /ui/login/state`` (what the
+sign-in page says of the one-time token), ``POST /ui/logout``.
 API (signed in; writes need the CSRF token): ``GET /ui/api/session``, ``GET /ui/api/files``,
 ``GET /ui/api/file?path=``, ``POST /ui/api/check``, ``POST /ui/api/save``, ``GET /ui/api/catalog``.
 """
@@ -26,7 +27,7 @@ WORKSPACE = web.AppKey("console_workspace", Workspace)
 RETIRED = web.AppKey("console_retired_clients", list)
 """Clients replaced by a reload of the gateway's config: closed when the server stops."""
 _STATIC = {"console.js": "text/javascript", "views.js": "text/javascript", "login.js": "text/javascript",
-           "routers.js": "text/javascript", "flowgraph.js": "text/javascript",
+           "routers.js": "text/javascript", "flowgraph.js": "text/javascript", "picker.js": "text/javascript",
            "console.css": "text/css"}
 _CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
         "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
@@ -57,6 +58,11 @@ async def index(request: web.Request) -> web.StreamResponse:
 
 async def login_page(request: web.Request) -> web.Response:
     return web.Response(body=_asset("login.html"), content_type="text/html", headers=_headers())
+
+
+async def login_state(request: web.Request) -> web.Response:
+    """What the sign-in page says about the one-time token (no session needed): unused, used, locked or none."""
+    return json_response({"token": request.app[AUTH].token_state})
 
 
 async def login(request: web.Request) -> web.StreamResponse:
@@ -90,7 +96,7 @@ async def static(request: web.Request) -> web.Response:
 
 async def session_info(request: web.Request) -> web.Response:
     session = request.app[AUTH].require(request)
-    return json_response({"csrf": session.csrf})
+    return json_response({"csrf": session.csrf, "one_time": session.one_time})
 
 
 async def list_files(request: web.Request) -> web.Response:
@@ -162,6 +168,7 @@ def add_routes(app: web.Application) -> None:
     r.add_get("/ui/", index)
     r.add_get("/ui/login", login_page)
     r.add_post("/ui/login", login)
+    r.add_get("/ui/login/state", login_state)
     r.add_post("/ui/logout", logout)
     r.add_get("/ui/static/{name}", static)
     r.add_get("/ui/api/session", session_info)

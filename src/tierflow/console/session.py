@@ -30,6 +30,8 @@ _MAX_FAILED_SIGN_INS = 20
 class Session:
     csrf: str
     expires: float
+    one_time: bool = False
+    """Signed in with the one-time login token: signing out locks this browser out until a restart."""
 
 
 class ConsoleAuth:
@@ -39,15 +41,22 @@ class ConsoleAuth:
         self.admin_key = admin_key
         self.login_token = secrets.token_urlsafe(18) if admin_key is None and loopback else None
         self.enabled = admin_key is not None or self.login_token is not None
+        self.token_state = "unused" if self.login_token is not None else "none"
+        """The one-time token's state, for the sign-in page: unused, used, locked (too many guesses) or none."""
         self._sessions: dict[str, Session] = {}
         self._failed = 0
 
-    def banner(self) -> str | None:
-        """The line ``tierflow serve`` prints at start for the console (None: nothing to say)."""
+    def banner(self, base_url: str) -> str | None:
+        """The line ``tierflow serve`` prints for the console once bound at ``base_url`` (None: nothing to say).
+
+        With the one-time token it also gives a link that signs in on opening, as Jupyter's does: the
+        token is in the fragment (``#token=``), which the browser never sends to the server."""
+        url = f"{base_url}/ui"
         if self.login_token is not None:
-            return f"tierflow console at /ui; one-time login token: {self.login_token}"
+            return (f"tierflow console at {url}; one-time login token: {self.login_token} "
+                    f"(or open {url}/login#token={self.login_token})")
         if self.admin_key is not None:
-            return "tierflow console at /ui; sign in with the admin key ($TIERFLOW_ADMIN_KEY)"
+            return f"tierflow console at {url}; sign in with the admin key ($TIERFLOW_ADMIN_KEY)"
         return "tierflow console is off beyond loopback without an admin key: set $TIERFLOW_ADMIN_KEY"
 
     def sign_in(self, secret: str) -> str:
@@ -55,13 +64,15 @@ class ConsoleAuth:
         if not self.enabled:
             raise GatewayError(403, "the console is off: set $TIERFLOW_ADMIN_KEY for `tierflow serve` to use it "
                                "beyond loopback", kind="permission_error", code="console_disabled")
-        if self._failed >= _MAX_FAILED_SIGN_INS:
+        if self._failed >= _MAX_FAILED_SIGN_INS and self.login_token is not None:
             self.login_token = None  # too many guesses: only the admin key (or a restart) signs in now
-        ok = False
+            self.token_state = "locked"
+        ok = one_time = False
         if self.admin_key is not None and hmac.compare_digest(secret.encode(), self.admin_key.encode()):
             ok = True
         elif self.login_token is not None and hmac.compare_digest(secret.encode(), self.login_token.encode()):
-            ok, self.login_token = True, None  # one-time
+            ok = one_time = True
+            self.login_token, self.token_state = None, "used"  # one-time
         if not ok:
             self._failed += 1
             raise GatewayError(401, "wrong admin key or login token (the one-time token printed by `tierflow "
@@ -69,7 +80,7 @@ class ConsoleAuth:
                                code="invalid_login")
         self._expire()
         session_id = secrets.token_urlsafe(32)
-        self._sessions[session_id] = Session(secrets.token_urlsafe(32), time.monotonic() + SESSION_TTL_S)
+        self._sessions[session_id] = Session(secrets.token_urlsafe(32), time.monotonic() + SESSION_TTL_S, one_time)
         return session_id
 
     def session(self, request: web.Request) -> Session | None:

@@ -3,7 +3,7 @@
 Every problem names where it is: ``path:line:column`` for JSON syntax errors, and
 ``node 'id' (nodes[3]).config.llm_role`` / ``edges[2] (a -> b).condition`` for the rest, so a
 user fixes the whole file in one pass. The undeclared-role text is the compiler's documented one
-(README, Flow files), kept word for word so tools can match it.
+(README, Flow files), kept word for word so tools can match it; a plain line with the fix follows it.
 """
 
 from __future__ import annotations
@@ -22,10 +22,13 @@ ROLE_HEADER = "llm_role validation failed"
 
 
 def role_problem(node_id: str, role: str, declared: Sequence[str], *, field: str = "llm_role") -> str:
-    """The documented message for a node naming an undeclared role (tools match it word for word)."""
+    """The documented message for a node naming an undeclared role (tools match its first three lines
+    word for word), then what is wrong and the fix in plain words, the roles in the registry's order."""
     return (f"{ROLE_HEADER}\n"
             f"  node '{node_id}': {field}='{role}' is not declared in\n"
-            f"  flow.config.core_identity.models (declared: {sorted(declared)!r})")
+            f"  flow.config.core_identity.models (declared: {sorted(declared)!r})\n"
+            f"  role '{role}' is not declared in the registry (models): declare it or pick one of: "
+            + ", ".join(declared))
 
 
 def node_label(index: int, raw: Any) -> str:

@@ -95,6 +95,8 @@ class Mount:
     gateway's own paths (:data:`GATEWAY_PATHS`)."""
     add: Callable[[web.Application], None]
     """Adds the mount's routes (and start-up or clean-up steps) to the app, once its state is set."""
+    bound: Callable[[web.Application, str], None] | None = None
+    """Called with the app and the server's base URL once its socket is bound (the real port when 0 was asked)."""
 
     def __post_init__(self) -> None:
         """Refuse a prefix that would cover the gateway's own API (and so turn its key check off there)."""

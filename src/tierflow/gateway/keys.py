@@ -12,6 +12,7 @@ a running gateway see the same keys (a revocation takes effect on the next reque
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import secrets
@@ -92,6 +93,13 @@ class KeyStore:
     def get(self, key_id: str) -> VirtualKey | None:
         row = self._conn.execute(f"SELECT {_COLUMNS} FROM keys WHERE key_id = ?", (key_id,)).fetchone()
         return _key(row) if row else None
+
+    def ids_for(self, ref: str) -> builtins.list[str]:  # `list` is the method below
+        """The key ids ``ref`` stands for: itself when a key has that id, else the ids of the keys named
+        ``ref`` (names need not be unique), oldest first; [] when none."""
+        if self.get(ref) is not None:
+            return [ref]
+        return [r[0] for r in self._conn.execute("SELECT key_id FROM keys WHERE name = ? ORDER BY created", (ref,))]
 
     def revoke(self, key_id: str) -> VirtualKey | None:
         """Revoke ``key_id`` (kept, for the ledger's sake); None when there is no such key."""

@@ -65,6 +65,9 @@ class GatewayServer:
             await self._runner.cleanup()
             raise
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        for mount in self.mounts:
+            if mount.bound is not None:
+                mount.bound(self._runner.app, self.base_url)
         return self
 
     async def close(self) -> None:

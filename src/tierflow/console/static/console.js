@@ -52,7 +52,9 @@ async function api(method, path, body) {
 // --- loading ---------------------------------------------------------------------------------------
 
 async function start() {
-  state.csrf = (await api("GET", "/ui/api/session")).data.csrf;
+  const session = (await api("GET", "/ui/api/session")).data;
+  state.csrf = session.csrf;
+  state.oneTime = session.one_time;  // signing out asks first: the token does not sign in twice
   const files = (await api("GET", "/ui/api/files")).data.files;
   const select = document.getElementById("file-select");
   for (const f of files) select.append(el("option", { value: f.path }, `${f.path} (${f.kind === "gateway" ? "gateway config" : "flow"})`));
@@ -92,10 +94,6 @@ async function load(path) {
   render();
   scheduleCheck(0);
   state.dirty = false;  // as loaded (scheduleCheck marks edits)
-}
-
-function modeOf(entry) {
-  return entry && state.slugs.has(`${entry.ref}/${entry.model}`) ? "catalog" : "custom";
 }
 
 // --- editing -----------------------------------------------------------------------------------------
@@ -215,44 +213,17 @@ function modelRow(entry, i) {
 }
 
 function pickerFor(entry, i) {
-  const id = `m${i}`;
-  const mode = state.modes[i] || "custom";
-  const wrap = el("span", { class: "picker" });
-  const toggle = el("select", { id: `${id}-mode`, aria: { label: `Picker of row ${i + 1}` },
-                                onchange: (ev) => { state.modes[i] = ev.target.value; render(); } },
-                    el("option", { value: "catalog", selected: mode === "catalog" }, "Catalog"),
-                    el("option", { value: "custom", selected: mode === "custom" }, "Custom"));
-  wrap.append(toggle);
-  if (mode === "catalog") {
-    const pick = el("select", { id: `${id}-model`, class: "catalog-pick", aria: { label: `Model of row ${i + 1}` },
-                                onchange: (ev) => {
-                                  const m = state.slugs.get(ev.target.value);
-                                  if (m) { entry.ref = m.ref; entry.model = m.model; edited(); }
-                                } });
-    const current = `${entry.ref || ""}/${entry.model || ""}`;
-    if (!state.slugs.has(current)) {
-      pick.append(el("option", { value: "", selected: true }, entry.model ? `${current} (not in the catalog)` : "Pick a model…"));
-    }
-    for (const g of state.catalog) {
-      const group = el("optgroup", { label: g.prefix });
-      for (const m of g.models) {
-        const ctx = m.context_window ? ` · ${formatCtx(m.context_window)} context` : "";
-        group.append(el("option", { value: `${m.ref}/${m.model}`, selected: current === `${m.ref}/${m.model}` },
-                        `${m.display_name}${ctx}`));
-      }
-      pick.append(group);
-    }
-    wrap.append(pick);
-  } else {
-    wrap.append(el("input", { id: `${id}-ref`, class: "ref", value: entry.ref || "", placeholder: "ref",
-                              aria: { label: `Provider (ref) of row ${i + 1}` }, oninput: (ev) => setField(i, "ref", ev.target.value) }),
-                el("input", { id: `${id}-model-text`, class: "model", value: entry.model || "", placeholder: "model",
-                              aria: { label: `Model of row ${i + 1}` }, oninput: (ev) => setField(i, "model", ev.target.value) }));
-  }
-  return wrap;
+  return modelPicker({ target: entry, id: `m${i}`, what: `row ${i + 1}`, mode: state.modes[i] || "custom",
+                       setMode: (m) => { state.modes[i] = m; }, set: (k, v) => setField(i, k, v), picked: edited });
 }
 
-function formatCtx(n) { return n >= 1000 ? `${Math.round(n / 1000)}k` : String(n); }
+const fallbackModes = new WeakMap();  // fallback entry -> the mode its picker was switched to
+
+function fallbackPicker(fb, i, j) {
+  return modelPicker({ target: fb, id: `m${i}-fb${j}`, what: `fallback ${j + 1}`,
+                       mode: fallbackModes.get(fb) || modeOf(fb), setMode: (m) => fallbackModes.set(fb, m),
+                       set: (k, v) => { fb[k] = v; scheduleCheck(); }, picked: edited });
+}
 
 function advanced(entry, i) {
   const id = `m${i}`;
@@ -261,16 +232,16 @@ function advanced(entry, i) {
                  el("summary", {}, "Advanced"));
   const chain = el("fieldset", { class: "fallbacks" }, el("legend", {}, "Fallback chain"));
   (entry.fallback || []).forEach((fb, j) => {
-    chain.append(el("div", { class: "fallback" },
-      el("input", { id: `${id}-fb${j}-ref`, value: fb.ref || "", placeholder: "ref", aria: { label: `Fallback ${j + 1} provider (ref)` },
-                    oninput: (ev) => { fb.ref = ev.target.value; scheduleCheck(); } }),
-      el("input", { id: `${id}-fb${j}-model`, value: fb.model || "", placeholder: "model", aria: { label: `Fallback ${j + 1} model` },
-                    oninput: (ev) => { fb.model = ev.target.value; scheduleCheck(); } }),
+    chain.append(el("div", { class: "fallback" }, fallbackPicker(fb, i, j),
       el("button", { type: "button", id: `${id}-fb${j}-remove`, aria: { label: `Remove fallback ${j + 1}` },
                      onclick: () => { entry.fallback.splice(j, 1); if (!entry.fallback.length) delete entry.fallback; edited(); } }, "Remove")));
   });
   chain.append(el("button", { type: "button", id: `${id}-add-fallback`, class: "add-fallback",
-                              onclick: () => { fallbacks(i).push({ ref: entry.ref || "", model: "" }); edited(); focusNow(`${id}-fb${entry.fallback.length - 1}-model`); } },
+                              onclick: () => {
+                                const fb = { ref: entry.ref || "", model: "" };
+                                fallbacks(i).push(fb); fallbackModes.set(fb, "catalog"); edited();
+                                focusNow(`${id}-fb${entry.fallback.length - 1}-model`);
+                              } },
                   "+ add fallback"));
   box.append(chain);
   box.append(el("label", { htmlFor: `${id}-temperature` }, "Temperature"),
@@ -387,6 +358,8 @@ async function signOut(ev) {
   // a write like any other: it carries the CSRF token, which a plain form post cannot
   ev.preventDefault();
   if (state.dirty && !window.confirm(`Discard your unsaved edits to ${state.file} and sign out?`)) return;
+  if (state.oneTime && !window.confirm("You signed in with the one-time token printed at start: once signed out, "
+      + "you cannot sign in again until tierflow serve is restarted (or TIERFLOW_ADMIN_KEY is set). Sign out?")) return;
   state.dirty = false;
   await fetch("/ui/logout", { method: "POST", headers: { "X-CSRF-Token": state.csrf }, credentials: "same-origin",
                               redirect: "manual" });

@@ -46,8 +46,8 @@ async function loadRuns(first) {
       el("td", {}, el("button", { type: "button", onclick: () => loadRun(r.request_id) }, "Details"))));
   }
   if (!body.children.length) {  // an empty table says why, and what the filters take
-    body.append(el("tr", { class: "empty" }, el("td", { colSpan: 11, class: "hint" }, views.runsQuery
-      ? "No requests match these filters (Role is a role's exact name, Model a provider/model, Key a key id from the Keys view)."
+    body.append(el("tr", { class: "empty" }, el("td", { colSpan: 11, class: "hint" }, data.message ? `No requests: ${data.message}.` : views.runsQuery
+      ? "No requests match these filters (Role is a role's exact name, Model a provider/model, Key a key's id or name from the Keys view)."
       : "No requests yet: send one to this gateway's /v1 API.")));
   }
   views.runsCursor = data.next;
