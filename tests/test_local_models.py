@@ -295,6 +295,10 @@ def _pips_with(marker: str) -> list[int]:
     return found
 
 
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _wait_for(condition: Callable[[], bool], seconds: float) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
@@ -314,8 +318,10 @@ def test_a_killed_pull_takes_its_pip_download_with_it(tmp_path: Path, sig: signa
         index = f"http://127.0.0.1:{stall.getsockname()[1]}/simple/"
         env = {**os.environ, "PYTHONPATH": str(Path(lm.__file__).resolve().parents[1])}
         env.pop("PIP_FIND_LINKS", None)
+        # the pull runs as from a terminal, where Ctrl-C interrupts: a runner started as a background job
+        # (`cmd &` in a script) passes SIGINT on as ignored, and Python keeps it ignored
         parent = subprocess.Popen([sys.executable, "-c", STALLED_PULL, str(tmp_path / "m"), index, marker], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_interruptible)
         pips: list[int] = []
         try:
             assert _wait_for(lambda: bool(pips.extend(_pips_with(marker)) or pips), 120), "pip never started"
