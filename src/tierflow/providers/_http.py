@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import AsyncIterator, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import aclosing
 from typing import Any
 from urllib.parse import urlsplit
@@ -228,14 +228,15 @@ def _drop_session(session: aiohttp.ClientSession) -> None:
         _run_without_loop(connector.close())
 
 
-def _run_without_loop(coro: Coroutine[Any, Any, None]) -> None:
-    """Run a coroutine that has nothing to wait for (a connector's close once its loop is closed: it only
+def _run_without_loop(awaitable: Awaitable[None]) -> None:
+    """Run an awaitable that has nothing to wait for (a connector's close once its loop is closed: it only
     marks itself closed), so it is neither left un-awaited (a RuntimeWarning) nor needs a loop."""
+    steps = awaitable.__await__()
     try:
-        coro.send(None)
+        next(steps)
     except StopIteration:
         return
-    coro.close()  # it wanted to wait on its closed loop: nothing there can finish, stop it
+    steps.close()  # it wanted to wait on its closed loop: nothing there can finish, stop it
 
 
 def loads_event(data: str, target: str, secrets: tuple[str, ...] = ()) -> dict[str, Any]:
