@@ -307,4 +307,16 @@ def _linear_cost_fn(model_price: Any) -> _RawCost:
     return cost
 
 
-__all__ = ["Price", "PriceTable", "FREE", "CostFn", "base_mtok", "price_by_name", "usage_problem"]
+def recorded_cost(cost: float | None, usage: Usage | None) -> float | None:
+    """The cost a ledger row records: ``cost``, or $0 for a request that used no tokens (a failed one,
+    typically: no usage at all, or 0 prompt and 0 completion tokens), whatever its model's price.
+
+    A request that used tokens and has no known price stays ``None`` (unknown)."""
+    if cost is not None:
+        return cost
+    if usage is None or usage.total_tokens == 0:
+        return 0.0
+    return None
+
+
+__all__ = ["Price", "PriceTable", "FREE", "CostFn", "base_mtok", "price_by_name", "recorded_cost", "usage_problem"]

@@ -7,6 +7,7 @@ import gc
 import subprocess
 import sys
 import textwrap
+import warnings
 from collections.abc import Callable
 
 import aiohttp
@@ -105,7 +106,11 @@ def test_close_after_async_use_on_a_finished_loop() -> None:
         before = _open_sessions()
         client = Client(parse_config(config_text(llm_server.base_url)))
         asyncio.run(client.acall("primary", "x"))  # its loop is closed now, its session not
-        client.close()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            client.close()
+            gc.collect()  # a coroutine never awaited warns when it is collected
         assert [s for s in _open_sessions() if s not in before] == []
+        assert [str(w.message) for w in caught if "never awaited" in str(w.message)] == []
     finally:
         llm_server.stop()

@@ -113,3 +113,30 @@ def test_the_whole_flow_fits_the_full_width_panel_and_scrolls_only_below_its_min
     g = page.evaluate(_GEOMETRY)
     assert round(g["svg"][2] - g["svg"][0]) == round(0.6 * g["viewbox"])  # no smaller than the minimum scale
     assert g["scroll"][0] > g["scroll"][1]  # the drawing scrolls instead
+
+
+def test_edges_show_their_label_condition_or_source_handle_at_their_middle(page: Any, console: ServeProcess) -> None:
+    flow = json.loads(NEW_FLOW)
+    flow["edges"][2]["label"] = "urgent"
+    flow["edges"][2]["condition"] = "'urgent' in classify.content"  # the label wins over the condition
+    flow["edges"][3]["condition"] = "'billing' in classify.content"
+    flow["edges"][4]["source_handle"] = "otherwise"
+    flow["edges"][1]["label"] = "<b>x</b>"  # drawn as text, never as markup
+    labelled = console.folder / "labelled.json"
+    labelled.write_text(json.dumps(flow), encoding="utf-8")
+    try:
+        open_file(page, console.base_url, "labelled.json")
+        found = page.locator("#flow-graph text.edge-label").evaluate_all(
+            "ts => ts.map(t => { const b = t.getBBox(), g = t.parentNode; const e = document.querySelector("
+            "`#flow-graph path.edge[data-source='${g.dataset.source}'][data-target='${g.dataset.target}']`);"
+            " const m = e.getPointAtLength(e.getTotalLength() / 2);"
+            " return [g.dataset.source, g.querySelector('title').textContent, t.textContent,"
+            " b.x + b.width / 2 - m.x, b.y + b.height - m.y, t.querySelectorAll('*').length]; })")
+        assert [tuple(f[:2]) for f in found] == [("classify_prompt", "<b>x</b>"), ("classify", "urgent"),
+                                                 ("respond_prompt", "'billing' in classify.content"),
+                                                 ("respond", "otherwise")]
+        for _, whole, drawn, dx, dy, children in found:
+            assert drawn == whole or (drawn.endswith("…") and whole.startswith(drawn[:-1]))  # cut to the room
+            assert abs(dx) <= 2 and -12 <= dy <= 2 and children == 0  # centred just above the curve's middle
+    finally:
+        labelled.unlink()

@@ -58,6 +58,18 @@ def test_the_drawn_curve_and_its_table_match_the_api(routers_page: Any, routed: 
     drawn = section.locator("svg.curve-chart circle.point").evaluate_all(
         "cs => cs.map(c => [Number(c.dataset.cost), Number(c.dataset.quality)])")
     assert drawn == [[p["cost"], p["quality"]] for p in curve["points"]]
+    # the quality axis starts at a round value below the lowest point (single models included), not at 0,
+    # and says so: the marks spread over more than half the plot's height instead of its top third
+    lowest = min(p["quality"] for p in curve["points"] + curve["singles"])
+    axis = section.locator("svg.curve-chart text.quality-axis")
+    start = float(axis.get_attribute("data-start"))
+    assert 0 < start < lowest and axis.text_content() == f"quality (axis from {start:g})"
+    ys = section.locator("svg.curve-chart circle.point, svg.curve-chart rect.single").evaluate_all(
+        "ms => ms.map(m => m.tagName === 'circle' ? Number(m.getAttribute('cy')) : Number(m.getAttribute('y')) + 4)")
+    axis_ys = section.locator("svg.curve-chart line.axis").evaluate_all(
+        "ls => ls.map(l => [Number(l.getAttribute('y1')), Number(l.getAttribute('y2'))])")
+    plot_top, plot_bottom = axis_ys[1][0], axis_ys[1][1]
+    assert plot_top <= min(ys) and max(ys) < plot_bottom and max(ys) - min(ys) > (plot_bottom - plot_top) / 2
     # by default one row per distinct operating point (the API's ranges), the knob's range in its first cell
     rows = section.locator("table.curve-ranges tbody tr")
     merged = rows.evaluate_all("rs => rs.map(r => [Number(r.dataset.cost), Number(r.dataset.quality), "

@@ -76,6 +76,9 @@ async def test_every_request_and_attempt_is_recorded(gateway_factory, sdk_factor
         400, "error", "unsupported_parameter", None)
     failed = found[3]
     assert (failed["status"], failed["error_code"], failed["attempts"]) == (502, "upstream_error", 1)
+    # a failed request used no tokens: $0 whatever its model's price, not unknown (NULL)
+    assert (refused["input_tokens"], refused["cost_usd"]) == (None, 0.0)
+    assert (failed["input_tokens"], failed["cost_usd"]) == (None, 0.0)
     attempts = rows(db, "SELECT * FROM attempts WHERE request_id = ? ORDER BY n", first["request_id"])
     assert [(a["target"], a["outcome"], a["status_code"]) for a in attempts] == [
         ("t/strong-model", "error", 500), ("t/backup-model", "ok", None)]
@@ -103,6 +106,7 @@ async def test_interrupted_and_cancelled_streams_are_recorded_with_what_was_sent
     assert (interrupted["status"], interrupted["outcome"], interrupted["answer"]) == (502, "interrupted", "a b")
     assert json.loads(interrupted["messages"]) == MSG
     assert (cancelled["status"], cancelled["outcome"]) == (499, "cancelled")
+    assert interrupted["cost_usd"] is None  # part of an answer was sent: tokens were used, their cost unknown
 
 
 async def test_feedback_is_stored_for_a_known_request_only(gateway_factory, sdk_factory, db: Path) -> None:
@@ -127,3 +131,20 @@ async def test_feedback_is_stored_for_a_known_request_only(gateway_factory, sdk_
             assert status == 400 and body["error"]["param"] == param
     stored = await wait_rows(db, 1, "feedback")
     assert [(f["request_id"], f["score"], f["label"]) for f in stored] == [(request_id, 0.75, "good")]
+
+
+async def test_a_request_that_used_no_tokens_costs_nothing_and_one_with_tokens_and_no_price_stays_unknown(
+        gateway_factory, sdk_factory, upstream: LLMTestServer, db: Path) -> None:
+    srv = await gateway_factory(GatewaySettings(database=str(db), commit_interval_s=0.05),
+                                models_yaml="  - {role: unpriced, ref: t, model: unpriced-model}\n")
+    client = sdk_factory(srv)
+    with pytest.raises(openai.NotFoundError):
+        await client.chat.completions.create(model="no-such-role", messages=MSG)
+    upstream.script("unpriced-model", [Status(503)])
+    with pytest.raises(openai.InternalServerError):
+        await client.chat.completions.create(model="unpriced", messages=MSG)
+    await client.chat.completions.create(model="unpriced", messages=MSG)
+    missing, failed, answered = await wait_rows(db, 3)
+    assert (missing["status"], missing["cost_usd"]) == (404, 0.0)
+    assert (failed["outcome"], failed["role"], failed["cost_usd"]) == ("error", "unpriced", 0.0)
+    assert answered["outcome"] == "ok" and answered["input_tokens"] > 0 and answered["cost_usd"] is None

@@ -53,6 +53,7 @@ async def test_the_config_setting_records_every_call_of_every_client(llm_server:
                                      ("strong", "t/strong-model", "error")]
     assert rows[0][3:6] == (1000, 500, pytest.approx(0.002)) and rows[0][7] is None  # no content by default
     assert rows[1][6] == 2
+    assert rows[2][3:6] == (None, None, 0.0)  # failed, no tokens used: $0, not unknown
     attempts = _rows(ledger, "SELECT target, outcome, status_code FROM attempts ORDER BY rowid")
     assert ("t/strong-model", "error", 503) in attempts
 

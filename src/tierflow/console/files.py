@@ -115,6 +115,18 @@ def read_text(f: EditableFile) -> str:
 # --- what the page gets ------------------------------------------------------------------------
 
 
+def _edge_view(e: dict[str, Any]) -> dict[str, Any]:
+    """An edge as the page draws it; ``caption``: its label, else its condition, else its source handle."""
+    view = {k: e.get(k) for k in ("source", "target", "condition", "label") if e.get(k) is not None}
+    condition = e.get("condition")
+    if isinstance(condition, dict):
+        condition = json.dumps(condition, ensure_ascii=False, sort_keys=True)
+    caption = next((c for c in (e.get("label"), condition, e.get("source_handle")) if isinstance(c, str) and c), None)
+    if caption is not None:
+        view["caption"] = caption
+    return view
+
+
 def page_view(f: EditableFile, text: str) -> dict[str, Any]:
     """What the editor shows of a file: its registry, LLM nodes, edges and provider names."""
     view: dict[str, Any] = {"path": f.name, "kind": f.kind, "version": version_of(text), "nodes": [], "edges": []}
@@ -123,8 +135,7 @@ def page_view(f: EditableFile, text: str) -> dict[str, Any]:
         identity = ((data.get("config") or {}).get("core_identity") or {}) if isinstance(data, dict) else {}
         view["models"] = list(identity.get("models") or [])
         view["nodes"] = [_node_view(n) for n in data.get("nodes") or [] if isinstance(n, dict)]
-        view["edges"] = [{k: e.get(k) for k in ("source", "target", "condition", "label") if e.get(k) is not None}
-                         for e in data.get("edges") or [] if isinstance(e, dict)]
+        view["edges"] = [_edge_view(e) for e in data.get("edges") or [] if isinstance(e, dict)]
         view["providers"] = sorted(WELL_KNOWN_PROVIDERS)
     else:
         data = _yaml_mapping(f, text)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from tierflow.gateway.exchange import Exchange, decision_of
+from tierflow.pricing import recorded_cost
 
 _log = logging.getLogger("tierflow.gateway")
 SCHEMA_VERSION = 1
@@ -83,7 +84,8 @@ def _request_rows(ex: Exchange, store_content: bool, now: float) -> _Rows:
                int(bool(call and call.stream)), ex.status, ex.outcome, ex.error_code,
                usage.input_tokens if usage else None, usage.output_tokens if usage else None,
                usage.cached_tokens if usage else None, usage.reasoning_tokens if usage else None,
-               result.cost_usd if result else None, (now - ex.started) * 1000.0,
+               None if result is None and ex.text else recorded_cost(result.cost_usd if result else None, usage),
+               (now - ex.started) * 1000.0,
                None if ex.ttft_s is None else ex.ttft_s * 1000.0, len(ex.attempts),
                json.dumps(decision) if decision else None, ex.variant, messages,
                answer if store_content else None, ex.charged_usd)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from contextlib import aclosing
 from typing import Any
 from urllib.parse import urlsplit
@@ -225,7 +225,18 @@ def _drop_session(session: aiohttp.ClientSession) -> None:
     connector = session.connector
     session.detach()
     if connector is not None:
-        connector.close()  # nothing left to await once the loop is closed
+        _run_without_loop(connector.close())
+
+
+def _run_without_loop(awaitable: Awaitable[None]) -> None:
+    """Run an awaitable that has nothing to wait for (a connector's close once its loop is closed: it only
+    marks itself closed), so it is neither left un-awaited (a RuntimeWarning) nor needs a loop."""
+    steps = awaitable.__await__()
+    try:
+        next(steps)
+    except StopIteration:
+        return
+    steps.close()  # it wanted to wait on its closed loop: nothing there can finish, stop it
 
 
 def loads_event(data: str, target: str, secrets: tuple[str, ...] = ()) -> dict[str, Any]:

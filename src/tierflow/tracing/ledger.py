@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tierflow.calls.events import CallFinished
+from tierflow.pricing import recorded_cost
 from tierflow.tracing.events import TraceEvent
 from tierflow.tracing.tracer import Tracer
 
@@ -85,8 +86,9 @@ class LedgerTracer(Tracer):
                    e.role, e.target, e.provider, int(e.stream), _status(e), e.outcome, e.error,
                    usage.input_tokens if usage else None, usage.output_tokens if usage else None,
                    usage.cached_tokens if usage else None, usage.reasoning_tokens if usage else None,
-                   e.cost_usd, e.latency_s * 1000.0, None if e.ttft_s is None else e.ttft_s * 1000.0,
-                   len(e.attempts), decision, e.variant, messages, answer, None)
+                   recorded_cost(e.cost_usd, usage), e.latency_s * 1000.0,
+                   None if e.ttft_s is None else e.ttft_s * 1000.0, len(e.attempts), decision,
+                   e.variant, messages, answer, None)
         attempts = [(e.request_id, i, a.target, a.outcome, a.error, a.status_code, a.wait_s, a.duration_s)
                     for i, a in enumerate(e.attempts)]
         return request, attempts

@@ -1,5 +1,5 @@
 // The flow drawing (docs/console.md, "The flow view"): nodes where the file places them, else in layers
-// left to right by topological depth; edges with arrowheads; each node a focusable button that, on click,
+// left to right by topological depth; edges with arrowheads and their label (or condition, or source handle); each node a focusable button that, on click,
 // Enter or Space, shows its details below the drawing (beside it on a wide screen; for an LLM node, its role
 // dropdown and the compile diagnostics for it). The drawing scales to the panel's width, never below
 // MIN_SCALE (its labels stay readable; the panel scrolls beyond that) nor above 1. Uses el(), svgEl(), state, roles(), nodeRole(), nodeRow() and problemsFor() from console.js.
@@ -72,6 +72,13 @@ function renderGraph() {
     const bend = Math.max(30, Math.abs(x2 - x1) / 2);
     svgEl(svg, "path", { d: `M ${x1} ${y1} C ${x1 + bend} ${y1}, ${x2 - bend} ${y2}, ${x2} ${y2}`, class: "edge",
                         "marker-end": "url(#flow-arrow)", "data-source": e.source, "data-target": e.target });
+    if (e.caption) {  // the label, condition or source handle, at the curve's middle (t = 0.5), just above it
+      const g = svgEl(svg, "g", { class: "edge-caption", "data-source": e.source, "data-target": e.target });
+      svgEl(g, "title", {}, e.caption);  // the whole caption; the drawn one is cut to the room between the nodes
+      const text = svgEl(g, "text", { x: (x1 + x2) / 2, y: (y1 + y2) / 2 - 5, class: "edge-label", "text-anchor": "middle" },
+                         e.caption);
+      fitText(text, Math.max(GAP_X + 40, Math.abs(x2 - x1) - 10));
+    }
   }
   const declared = roles();
   for (const n of state.nodes) {

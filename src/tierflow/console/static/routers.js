@@ -77,6 +77,16 @@ function curveParts(c, role) {
   return parts;
 }
 
+// Where the quality axis starts: a round value (a multiple of a 1, 2 or 5 step of about a fifth of the span) below the
+// lowest point, never below 0, so the curve fills the chart's height instead of its top third; 0 or below stays as is.
+function axisStart(lo, hi) {
+  if (!(lo > 0)) return Math.min(lo, 0);
+  const raw = Math.max(hi - lo, Math.abs(hi) * 0.05, 1e-9) / 5, unit = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * unit).find((s) => s >= raw);
+  const start = Math.floor(lo / step) * step;
+  return Math.max(0, Number((start < lo ? start : start - step).toPrecision(6)));
+}
+
 function drawCurve(c, role) {
   const W = 640, H = 300, left = 64, right = 16, top = 14, bottom = 40;
   const svg = svgEl(null, "svg", { viewBox: `0 0 ${W} ${H}`, class: "curve-chart", role: "img",
@@ -84,7 +94,7 @@ function drawCurve(c, role) {
   const all = [...c.points, ...c.singles];
   const maxC = Math.max(...all.map((p) => p.cost), 1e-12);
   const qs = all.map((p) => p.quality);
-  const loQ = Math.min(0, ...qs), hiQ = Math.max(...qs, 1e-9);
+  const hiQ = Math.max(...qs, 1e-9), loQ = axisStart(Math.min(...qs), hiQ);
   const x = (cost) => left + (cost / maxC) * (W - left - right);
   const y = (q) => top + (1 - (q - loQ) / Math.max(hiQ - loQ, 1e-12)) * (H - top - bottom);
   const title = (node, text) => svgEl(node, "title", {}, text);
@@ -95,7 +105,8 @@ function drawCurve(c, role) {
   svgEl(svg, "text", { x: (W + left) / 2, y: H - 6, "text-anchor": "middle" }, "cost per request (USD)");
   svgEl(svg, "text", { x: left - 6, y: top + 10, "text-anchor": "end" }, fmt(hiQ, 3));
   svgEl(svg, "text", { x: left - 6, y: H - bottom, "text-anchor": "end" }, fmt(loQ, 3));
-  svgEl(svg, "text", { x: 12, y: (H - bottom + top) / 2, transform: `rotate(-90 12 ${(H - bottom + top) / 2})`, "text-anchor": "middle" }, "quality");
+  svgEl(svg, "text", { x: 12, y: (H - bottom + top) / 2, transform: `rotate(-90 12 ${(H - bottom + top) / 2})`, "text-anchor": "middle",
+                       class: "quality-axis", "data-start": loQ }, loQ === 0 ? "quality" : `quality (axis from ${Number(loQ.toPrecision(4))})`);
   svgEl(svg, "polyline", { class: "hull", points: c.hull.map((h) => `${x(h.cost)},${y(h.quality)}`).join(" ") });
   for (const p of c.points) {
     title(svgEl(svg, "circle", { class: "point", cx: x(p.cost), cy: y(p.quality), r: 3.5, "data-cost": p.cost, "data-quality": p.quality }),
