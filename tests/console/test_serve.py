@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +15,22 @@ from .conftest import GATEWAY_YAML, ServeProcess, flow_json, sign_in, start_serv
 pytestmark = pytest.mark.browser
 
 
-def test_the_printed_login_token_signs_a_browser_in_once(browser: Any, tmp_path: Path, repo_root: Path) -> None:
-    (tmp_path / "gateway.yaml").write_text(GATEWAY_YAML, encoding="utf-8")
-    (tmp_path / "support.json").write_text(flow_json(repo_root), encoding="utf-8")
-    server = start_serve(tmp_path, {})
+@contextmanager
+def _token_serve(folder: Path, flow: str | None = None) -> Iterator[tuple[ServeProcess, str]]:
+    """``tierflow serve`` on loopback with no admin key, in ``folder`` holding a gateway config (and
+    ``flow`` as support.json): the running server and the one-time login token it printed."""
+    (folder / "gateway.yaml").write_text(GATEWAY_YAML, encoding="utf-8")
+    if flow is not None:
+        (folder / "support.json").write_text(flow, encoding="utf-8")
+    server = start_serve(folder, {})  # --port 0
     try:
-        token = next(m.group(1) for line in server.lines if (m := re.search(r"one-time login token: (\S+)", line)))
+        yield server, next(m.group(1) for line in server.lines if (m := re.search(r"one-time login token: (\S+)", line)))
+    finally:
+        stop_serve(server)
+
+
+def test_the_printed_login_token_signs_a_browser_in_once(browser: Any, tmp_path: Path, repo_root: Path) -> None:
+    with _token_serve(tmp_path, flow_json(repo_root)) as (server, token):
         context = browser.new_context()
         page = context.new_page()
         page.goto(server.base_url + "/ui")
@@ -39,29 +51,23 @@ def test_the_printed_login_token_signs_a_browser_in_once(browser: Any, tmp_path:
         assert "`" not in page.text_content("#login-error")  # plain text on a page, not Markdown
         assert page.url.endswith("/ui/login?failed=invalid_login")
         again.close()
-    finally:
-        stop_serve(server)
 
 
 def test_the_banner_gives_the_bound_url_and_a_link_that_signs_in(browser: Any, tmp_path: Path,
                                                                  repo_root: Path) -> None:
-    (tmp_path / "gateway.yaml").write_text(GATEWAY_YAML, encoding="utf-8")
-    server = start_serve(tmp_path, {})  # --port 0: the banner must name the port picked
-    try:
+    with _token_serve(tmp_path) as (server, printed):  # --port 0: the banner must name the port picked
         line = next(line for line in server.lines if line.startswith("tierflow console at "))
         match = re.fullmatch(r"tierflow console at (\S+); one-time login token: (\S+) \(or open (\S+)\)", line)
         assert match, line
         url, token, link = match.groups()
         assert url == server.base_url + "/ui" and not server.base_url.endswith(":0")
-        assert link == f"{url}/login#token={token}"
+        assert token == printed and link == f"{url}/login#token={token}"
         context = browser.new_context()
         page = context.new_page()
         page.goto(link)
         page.wait_for_url(server.base_url + "/ui")  # signed in on opening, as Jupyter's link does
         page.wait_for_selector("#file-select option[value='gateway.yaml']", state="attached")
         context.close()
-    finally:
-        stop_serve(server)
 
 
 def test_with_an_admin_key_the_banner_gives_the_bound_url(console: ServeProcess) -> None:
@@ -70,10 +76,7 @@ def test_with_an_admin_key_the_banner_gives_the_bound_url(console: ServeProcess)
 
 def test_signing_out_of_a_one_time_token_session_asks_and_the_sign_in_page_says_why(
         browser: Any, tmp_path: Path) -> None:
-    (tmp_path / "gateway.yaml").write_text(GATEWAY_YAML, encoding="utf-8")
-    server = start_serve(tmp_path, {})
-    try:
-        token = next(m.group(1) for line in server.lines if (m := re.search(r"one-time login token: (\S+)", line)))
+    with _token_serve(tmp_path) as (server, token):
         context = browser.new_context()
         page = context.new_page()
         page.goto(server.base_url + "/ui/login")
@@ -101,5 +104,3 @@ def test_signing_out_of_a_one_time_token_session_asks_and_the_sign_in_page_says_
             "The token printed at start has been used; restart tierflow serve for a new one, or set "
             "TIERFLOW_ADMIN_KEY.")
         context.close()
-    finally:
-        stop_serve(server)
